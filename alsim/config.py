@@ -1,0 +1,270 @@
+"""Run configuration: one frozen, validated dataclass that fully describes a run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DATASETS = ("digits", "digits-tutorial", "fashion-mnist")
+FEATURES = ("raw", "hog")
+MODELS = ("label_spreading", "linear_svc", "logistic_regression")
+KERNELS = ("rbf", "knn")
+INITIAL = ("first", "random", "stratified")
+STRATEGIES = ("entropy", "margin", "least_confident", "random", "none")
+SELF_TRAINING = ("off", "pseudo", "oracle")
+SCHEDULES = ("linear", "list")
+EVALUATIONS = ("pool", "test", "both")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message names field, value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that determines one labeling run.
+
+    Attributes
+    ----------
+    dataset : str
+        ``digits`` (all 1,797), ``digits-tutorial`` (experiment A's pool: shuffled with
+        ``RandomState(0)``, first 330) or ``fashion-mnist`` (60,000 train + 10,000 test).
+    pool_size : int
+        Use only this many pool points (0 = all). The subset is drawn once with a fixed
+        generator, independent of ``seed``, so runs with different seeds share the pool.
+    features : str
+        ``raw`` pixels or ``hog`` (OpenCV HOG as in experiment B).
+    model : str
+        ``label_spreading`` (transductive on the whole pool), ``linear_svc`` or
+        ``logistic_regression`` (fitted on the labeled points only).
+    kernel, gamma, n_neighbors, alpha, max_iter, tol :
+        LabelSpreading settings (as in scikit-learn).
+    C : float
+        Regularisation of LinearSVC / LogisticRegression.
+    initial : str
+        How initial labels are chosen: ``first`` k of the pool order, ``random`` k, or
+        ``stratified`` (k split evenly over the classes, drawn at random).
+    n_initial : int
+        Number of initial revealed labels.
+    batch_size : int
+        Labels revealed per round by the query strategy.
+    n_rounds : int
+        Number of model fits (points on the learning curve).
+    strategy : str
+        Query strategy; ``none`` reveals nothing after the initial labels.
+    self_training : str
+        ``off``; ``pseudo``: confident unlabeled points get the model's *predicted* label
+        (a pseudo-label, never counted as revealed); ``oracle``: confident points get their
+        TRUE label, which is what experiment B's published code did. Oracle moves are
+        revealed labels and count against the labeling budget.
+    schedule, threshold_start, threshold_end, threshold_steps, threshold_final, thresholds :
+        Confidence threshold per round. ``linear``: ``threshold_steps`` values from start to
+        end, then ``threshold_final`` if set; ``list``: the explicit ``thresholds``.
+    evaluation : str
+        ``pool`` (still-unlabeled pool points, transductive), ``test`` (held-out split) or
+        ``both``. The headline accuracy is the test one when a test split is evaluated.
+    seed : int
+        Seed of every random choice in the run.
+    """
+
+    dataset: str = "digits-tutorial"
+    pool_size: int = 0
+    features: str = "raw"
+    model: str = "label_spreading"
+    kernel: str = "rbf"
+    gamma: float = 0.25
+    n_neighbors: int = 7
+    alpha: float = 0.2
+    max_iter: int = 20
+    tol: float = 1e-3
+    C: float = 1.0
+    initial: str = "first"
+    n_initial: int = 40
+    batch_size: int = 5
+    n_rounds: int = 5
+    strategy: str = "entropy"
+    self_training: str = "off"
+    schedule: str = "linear"
+    threshold_start: float = 0.75
+    threshold_end: float = 0.30
+    threshold_steps: int = 10
+    threshold_final: float | None = 0.10
+    thresholds: tuple[float, ...] = field(default=())
+    evaluation: str = "pool"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Lists from JSON become tuples so the config stays hashable.
+        if isinstance(self.thresholds, list):
+            object.__setattr__(self, "thresholds", tuple(self.thresholds))
+        self.validate()
+
+    # ----------------------------------------------------------------- validation
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` on the first invalid field."""
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("features", self.features, FEATURES)
+        _choice("model", self.model, MODELS)
+        _choice("kernel", self.kernel, KERNELS)
+        _choice("initial", self.initial, INITIAL)
+        _choice("strategy", self.strategy, STRATEGIES)
+        _choice("self_training", self.self_training, SELF_TRAINING)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("evaluation", self.evaluation, EVALUATIONS)
+        _integer("pool_size", self.pool_size, 0)
+        _integer("n_neighbors", self.n_neighbors, 1)
+        _integer("max_iter", self.max_iter, 1)
+        _integer("n_initial", self.n_initial, 1)
+        _integer("batch_size", self.batch_size, 1)
+        _integer("n_rounds", self.n_rounds, 1)
+        _integer("threshold_steps", self.threshold_steps, 1)
+        _integer("seed", self.seed, 0)
+        _positive("gamma", self.gamma)
+        _positive("tol", self.tol)
+        _positive("C", self.C)
+        _number("alpha", self.alpha)
+        if not 0.0 < self.alpha < 1.0:
+            raise ConfigError(f"alpha must be in (0, 1), got {self.alpha!r}")
+        for name in ("threshold_start", "threshold_end"):
+            _unit_interval(name, getattr(self, name))
+        if self.threshold_final is not None:
+            _unit_interval("threshold_final", self.threshold_final)
+        if not isinstance(self.thresholds, tuple):
+            raise ConfigError(f"thresholds must be a list of numbers, got {self.thresholds!r}")
+        for value in self.thresholds:
+            _unit_interval("thresholds", value)
+        if self.schedule == "list" and self.self_training != "off" and not self.thresholds:
+            raise ConfigError("thresholds must not be empty when schedule is 'list'")
+        if self.dataset == "digits-tutorial" and self.pool_size not in (0,):
+            raise ConfigError(
+                f"pool_size must be 0 for dataset 'digits-tutorial' (its pool is fixed at 330), "
+                f"got {self.pool_size}"
+            )
+        if self.features == "hog" and self.dataset != "fashion-mnist":
+            raise ConfigError(
+                f"features 'hog' needs 28x28 images (dataset 'fashion-mnist'), got dataset {self.dataset!r}"
+            )
+        if self.evaluation in ("test", "both") and self.dataset != "fashion-mnist":
+            raise ConfigError(
+                f"evaluation {self.evaluation!r} needs a held-out test split; dataset {self.dataset!r} "
+                "has none (allowed: 'pool')"
+            )
+        if self.strategy == "none" and self.self_training == "off" and self.n_rounds > 1:
+            raise ConfigError(
+                "strategy 'none' with self_training 'off' never changes the labels: set n_rounds to 1, "
+                "or pick a strategy or self-training"
+            )
+
+    # ----------------------------------------------------------------- derived
+    def threshold_schedule(self) -> tuple[float, ...]:
+        """Thresholds applied after fits 0, 1, ... (empty when self-training is off)."""
+        if self.self_training == "off":
+            return ()
+        if self.schedule == "list":
+            return tuple(float(t) for t in self.thresholds)
+        steps = self.threshold_steps
+        if steps == 1:
+            values = [self.threshold_start]
+        else:
+            delta = (self.threshold_end - self.threshold_start) / (steps - 1)
+            values = [round(self.threshold_start + delta * i, 12) for i in range(steps)]
+        if self.threshold_final is not None:
+            values.append(self.threshold_final)
+        return tuple(values)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    # ----------------------------------------------------------------- (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-compatible)."""
+        out = dataclasses.asdict(self)
+        out["thresholds"] = list(self.thresholds)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        """Build from a dict; unknown keys are an error naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        values = dict(data)
+        if "thresholds" in values and values["thresholds"] is not None:
+            values["thresholds"] = tuple(values["thresholds"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config JSON must be an object, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+    def with_overrides(self, assignments: list[str]) -> "Config":
+        """Apply ``field=value`` strings (as given on the command line)."""
+        types = {f.name: f.type for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for item in assignments:
+            if "=" not in item:
+                raise ConfigError(f"--set expects field=value, got {item!r}")
+            name, raw = item.split("=", 1)
+            name = name.strip().replace("-", "_")
+            if name not in types:
+                raise ConfigError(f"unknown config field {name!r}; allowed: {', '.join(sorted(types))}")
+            changes[name] = _parse_value(name, str(types[name]), raw.strip())
+        return self.replace(**changes)
+
+
+def _parse_value(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if name == "thresholds":
+            return tuple(float(v) for v in raw.replace(" ", "").split(",") if v)
+        if "float | None" in type_name:
+            return None if raw.lower() in ("none", "null", "") else float(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        if type_name.startswith("int"):
+            return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} expects a {type_name.split(' ')[0]}, got {raw!r}") from None
+    return raw
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
+def _integer(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value}")
+
+
+def _number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+
+
+def _positive(name: str, value: Any) -> None:
+    _number(name, value)
+    if value <= 0:
+        raise ConfigError(f"{name} must be > 0, got {value}")
+
+
+def _unit_interval(name: str, value: Any) -> None:
+    _number(name, value)
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(f"{name} must be in [0, 1), got {value}")

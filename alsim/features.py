@@ -1,0 +1,120 @@
+"""Feature extraction (raw pixels, OpenCV HOG) with an on-disk cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .data import Dataset
+
+# Experiment B's descriptor: 324 values for a 28x28 image.
+HOG_PARAMS = dict(
+    _winSize=(28, 28), _blockSize=(14, 14), _blockStride=(7, 7), _cellSize=(7, 7), _nbins=9,
+    _derivAperture=1, _winSigma=-1, _histogramNormType=0, _L2HysThreshold=0.2,
+    _gammaCorrection=True, _nlevels=64, _signedGradient=True,
+)
+HOG_VERSION = "hog-v1"
+
+
+def cache_dir() -> Path:
+    """Where computed features are stored: ``$ALSIM_CACHE_DIR`` or ``~/.cache/alsim``."""
+    return Path(os.environ.get("ALSIM_CACHE_DIR") or Path.home() / ".cache" / "alsim")
+
+
+def hog_descriptor():
+    import cv2
+
+    if not hasattr(cv2, "HOGDescriptor"):
+        raise RuntimeError("this OpenCV build has no cv2.HOGDescriptor; install opencv-python-headless<5")
+    return cv2.HOGDescriptor(**HOG_PARAMS)
+
+
+def hog_features(images: np.ndarray, n_threads: int | None = None) -> np.ndarray:
+    """OpenCV HOG of each 28x28 uint8 image.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, 28, 28), uint8
+    n_threads : int, optional
+        OpenCV releases the GIL, so chunks run in parallel threads (default: CPU count).
+
+    Returns
+    -------
+    ndarray, shape (n, 324), float32
+    """
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    n = len(images)
+    out = np.empty((n, 324), dtype=np.float32)
+    threads = max(1, n_threads or os.cpu_count() or 1)
+    bounds = np.linspace(0, n, threads * 4 + 1).astype(int)
+
+    def work(lo_hi):
+        lo, hi = lo_hi
+        descriptor = hog_descriptor()  # one per thread: compute() keeps scratch state
+        for i in range(lo, hi):
+            out[i] = descriptor.compute(images[i]).ravel()
+
+    chunks = [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1) if bounds[i + 1] > bounds[i]]
+    if threads == 1 or n < 256:
+        for chunk in chunks:
+            work(chunk)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, chunks))
+    return out
+
+
+def raw_features(images: np.ndarray, dataset_name: str) -> np.ndarray:
+    """Flattened pixels; 8-bit images are scaled to [0, 1], digits keep their 0..16 scale."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    if images.dtype == np.uint8:
+        flat /= 255.0
+    return flat
+
+
+def _cache_key(dataset: Dataset, kind: str, split: str) -> str:
+    digest = hashlib.sha256(f"{dataset.name}|{dataset.source}|{kind}|{HOG_VERSION}|{split}".encode()).hexdigest()
+    return f"{dataset.name}-{kind}-{split}-{digest[:16]}.npy"
+
+
+def compute_features(dataset: Dataset, kind: str, use_cache: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features of the pool and of the test split (``None`` without a test split).
+
+    HOG features are stored under :func:`cache_dir`, keyed by the data set's source
+    (path, sizes, mtimes) and the descriptor parameters, so a second run reads them back.
+    """
+    if kind == "raw":
+        test = raw_features(dataset.test_images, dataset.name) if dataset.has_test else None
+        return raw_features(dataset.images, dataset.name), test
+    if kind != "hog":
+        raise ValueError(f"features must be 'raw' or 'hog', got {kind!r}")
+    if dataset.images.shape[1:] != (28, 28):
+        raise ValueError(f"HOG needs 28x28 images, got {dataset.images.shape[1:]}")
+    splits = [("pool", dataset.images)] + ([("test", dataset.test_images)] if dataset.has_test else [])
+    result = []
+    for split, images in splits:
+        path = cache_dir() / "features" / _cache_key(dataset, kind, split)
+        values = None
+        if use_cache and path.is_file():
+            try:
+                values = np.load(path)
+                if values.shape != (len(images), 324):
+                    values = None
+            except (OSError, ValueError):
+                values = None
+        if values is None:
+            values = hog_features(images)
+            if use_cache:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_suffix(".tmp.npy")
+                    np.save(tmp, values)
+                    os.replace(tmp, path)
+                except OSError:
+                    pass  # a read-only home must not stop a run
+        result.append(values.astype(np.float64))
+    return result[0], (result[1] if len(result) > 1 else None)

@@ -279,7 +279,7 @@ def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
     return results
 
 
-def _predict(proba: np.ndarray, train: np.ndarray) -> np.ndarray:
+def predict_labels(proba: np.ndarray, train: np.ndarray) -> np.ndarray:
     """Argmax labels; a row with no mass gets the smallest labeled class (scikit-learn's rule)."""
     predicted = proba.argmax(axis=1)
     empty = proba.sum(axis=1) <= 0
@@ -292,7 +292,7 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
           started: float) -> Round:
     c, prep = arm.config, arm.prepared
     truth = prep.labels
-    predicted = _predict(proba_pool, arm.train)
+    predicted = predict_labels(proba_pool, arm.train)
     measure = c.strategy if c.strategy in UNCERTAINTY_MEASURES else "entropy"
     uncertainty = uncertainty_scores(proba_pool, measure)
     unrevealed = arm.status != REVEALED
@@ -300,7 +300,7 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
     if c.evaluation in ("pool", "both"):
         pool_metrics = evaluate(truth[unrevealed], predicted[unrevealed], prep.n_classes)
     if c.evaluation in ("test", "both"):
-        test_metrics = evaluate(prep.test_labels, _predict(proba_test, arm.train), prep.n_classes)
+        test_metrics = evaluate(prep.test_labels, predict_labels(proba_test, arm.train), prep.n_classes)
     headline = test_metrics if test_metrics is not None else pool_metrics
     pseudo = arm.status == PSEUDO
     n_pseudo = int(pseudo.sum())

@@ -18,7 +18,10 @@ _FASHION_SELFTRAIN = dict(
     threshold_end=0.30,
     threshold_steps=10,
     threshold_final=0.10,
-    n_rounds=12,
+    # 11 fits, as published: the model evaluated is the one fitted after the 0.30 moves (about
+    # 38,000 labels in the true-label variant). The final 0.10 threshold acts after that fit,
+    # so it only changes the result with n_rounds=12 (one more fit on what it moved).
+    n_rounds=11,
     evaluation="test",
 )
 

@@ -1,0 +1,160 @@
+"""Command line: ``python -m alsim run|compare|presets``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Sequence
+
+from .config import Config, ConfigError
+from .data import DataError
+from .graph import GraphTooLarge
+from .presets import PRESETS, get_preset
+
+
+class UsageError(Exception):
+    """Bad command-line usage: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of usage + message
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m alsim", description="Simulate active learning for labeling images.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p):
+        p.add_argument("--preset", default="digits-tutorial", help=f"one of: {', '.join(PRESETS)}")
+        p.add_argument("--config", help="a JSON file with config fields (applied after the preset)")
+        p.add_argument("--set", dest="assignments", action="append", default=[], metavar="FIELD=VALUE",
+                       help="override one config field; repeatable")
+        p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+
+    run = sub.add_parser("run", help="run one labeling loop and print a table per round")
+    common(run)
+    run.add_argument("--no-baseline", action="store_true", help="skip the 'first k labels' baseline")
+    run.add_argument("--per-point", action="store_true", help="with --json: include per-point uncertainty")
+
+    compare = sub.add_parser("compare", help="compare query strategies over several seeds")
+    common(compare)
+    compare.add_argument("--strategies", default="entropy,margin,least_confident,random")
+    compare.add_argument("--seeds", type=int, default=5)
+    compare.add_argument("--target", type=float, default=None,
+                         help="target accuracy (default: 95%% of the fully labeled accuracy)")
+
+    sub.add_parser("presets", help="list the presets")
+    return parser
+
+
+def build_config(args) -> Config:
+    config = get_preset(args.preset)
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as handle:
+                extra = Config.from_json(handle.read()).to_dict()
+        except OSError as exc:
+            raise ConfigError(f"cannot read --config {args.config}: {exc.strerror}") from None
+        config = Config.from_dict({**config.to_dict(), **extra})
+    return config.with_overrides(args.assignments)
+
+
+def _fmt(value, digits=4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def cmd_run(args, out) -> int:
+    config = build_config(args)
+    from .loop import check_feasible, prepare
+
+    started = time.perf_counter()
+    check_feasible(config, prepare(config))
+    records = []
+    if not args.json:
+        print(f"# {args.preset}: {config.dataset}, {config.model}, strategy {config.strategy}, "
+              f"self-training {config.self_training}, evaluation on {config.evaluation}", file=out)
+        header = ["round", "revealed", "pseudo", "pseudo_prec", "threshold", "auto_added", "auto_prec",
+                  "accuracy", "macro_f1", "seconds"]
+        print("  ".join(f"{h:>11}" for h in header), file=out)
+    for record in _run_with_progress(config, args.json):
+        records.append(record)
+        if not args.json:
+            row = [record.index, record.n_labeled, record.n_pseudo, record.pseudo_precision, record.threshold,
+                   record.auto_added, record.auto_precision, record.accuracy, record.macro_f1, record.seconds]
+            print("  ".join(f"{_fmt(v, 2 if i == 9 else 4):>11}" for i, v in enumerate(row)), file=out)
+            out.flush()
+    last = records[-1]
+    baseline = None
+    if not args.no_baseline and config.strategy != "none" and config.initial == "first":
+        from .loop import first_k_baseline
+
+        baseline = first_k_baseline(config, last.n_labeled)
+    elapsed = time.perf_counter() - started
+    dataset = _class_names(config)
+    if args.json:
+        doc = {
+            "config": config.to_dict(),
+            "rounds": [r.to_dict(dataset, per_point=args.per_point) for r in records],
+            "stop_reason": last.stop_reason,
+            "baseline_first_k": None if baseline is None else {
+                "n_labeled": baseline.n_labeled, "accuracy": baseline.accuracy, "macro_f1": baseline.macro_f1},
+            "seconds": round(elapsed, 3),
+        }
+        json.dump(doc, out, indent=1)
+        out.write("\n")
+    else:
+        print(f"stop: {last.stop_reason}; {len(records)} rounds in {elapsed:.2f} s", file=out)
+        if baseline is not None:
+            print(f"baseline, first {baseline.n_labeled} pool points labeled (no active choice): "
+                  f"accuracy {baseline.accuracy:.4f}  vs  {config.strategy}: {last.accuracy:.4f}", file=out)
+    return 0
+
+
+def _class_names(config: Config):
+    from .loop import prepare
+
+    return prepare(config).class_names
+
+
+def _run_with_progress(config: Config, quiet: bool):
+    from .loop import run_loop
+
+    def progress(fraction, message):
+        if not quiet:
+            print(f"  building graph: {message}", file=sys.stderr, end="\r" if fraction < 1 else "\n")
+
+    return run_loop(config, progress=progress)
+
+
+def cmd_presets(args, out) -> int:
+    for name, (description, _) in PRESETS.items():
+        print(f"{name:32} {description}", file=out)
+    return 0
+
+
+def cmd_compare(args, out) -> int:
+    from .compare import compare_cli
+
+    return compare_cli(args, build_config(args), out)
+
+
+def main(argv: Sequence[str] | None = None, out=None) -> int:
+    out = out or sys.stdout
+    try:
+        args = _parser().parse_args(argv)
+        handler = {"run": cmd_run, "presets": cmd_presets, "compare": cmd_compare}[args.command]
+        return handler(args, out)
+    except (UsageError, ConfigError, DataError, GraphTooLarge) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"alsim: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("alsim: interrupted", file=sys.stderr)
+        return 130

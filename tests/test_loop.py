@@ -1,0 +1,148 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from alsim import Config, ConfigError, first_k_baseline, get_preset, run_loop
+from alsim.loop import PSEUDO, REVEALED, UNLABELED, prepare
+
+SEED_A = [0.8690, 0.9018, 0.9214, 0.9491, 0.9556]
+
+
+def test_experiment_a_golden_table():
+    rounds = list(run_loop(get_preset("digits-tutorial")))
+    assert [r.n_labeled for r in rounds] == [40, 45, 50, 55, 60]
+    assert_allclose([r.accuracy for r in rounds], SEED_A, atol=5e-5)
+    assert [r.pool.n for r in rounds] == [290, 285, 280, 275, 270]
+    assert rounds[-1].stop_reason == "rounds_done"
+    assert all(r.stop_reason is None for r in rounds[:-1])
+
+
+def test_experiment_a_first_60_baseline():
+    baseline = first_k_baseline(get_preset("digits-tutorial"), 60)
+    assert baseline.pool.n == 270
+    assert baseline.accuracy == pytest.approx(0.9000, abs=5e-5)
+
+
+def test_experiment_a_matches_the_plain_sklearn_recipe():
+    """Cross-check: scikit-learn's LabelSpreading refit each round, entropy of its distributions."""
+    from scipy.stats import entropy
+    from sklearn.semi_supervised import LabelSpreading
+
+    prepared = prepare(Config())
+    X, y = prepared.features, prepared.labels
+    labels = np.full(330, -1)
+    labels[:40] = y[:40]
+    for record in run_loop(Config()):
+        model = LabelSpreading(gamma=0.25, max_iter=20).fit(X, labels)
+        unlabeled = np.flatnonzero(labels == -1)
+        assert record.accuracy == pytest.approx((model.transduction_[unlabeled] == y[unlabeled]).mean(), abs=1e-12)
+        assert_allclose(record.uncertainty, entropy(model.label_distributions_.T), atol=1e-6)
+        order = np.argsort(entropy(model.label_distributions_.T))[::-1]
+        chosen = order[np.isin(order, unlabeled)][:5]
+        if record.stop_reason is None:
+            assert sorted(record.queried.tolist()) == sorted(chosen.tolist())
+            labels[record.queried] = y[record.queried]
+
+
+@pytest.mark.parametrize("strategy", ["entropy", "margin", "least_confident", "random"])
+def test_loop_invariants(strategy):
+    config = Config(dataset="digits", initial="random", n_initial=20, batch_size=7, n_rounds=6,
+                    strategy=strategy, seed=3)
+    seen = set()
+    previous_revealed = None
+    rounds = list(run_loop(config))
+    for r in rounds:
+        revealed = set(np.flatnonzero(r.status == REVEALED).tolist())
+        assert r.n_labeled == len(revealed) == 20 + 7 * r.index
+        if previous_revealed is not None:
+            assert previous_revealed <= revealed  # the labeled set only grows
+        queried = r.queried.tolist()
+        assert all(r.status[q] == UNLABELED for q in queried)  # always from the unlabeled pool
+        assert not (set(queried) & seen) and len(set(queried)) == len(queried)  # never repeated
+        seen |= set(queried)
+        previous_revealed = revealed | set(queried)
+        assert len(queried) == (7 if r.stop_reason is None else 0)
+        assert r.uncertainty.shape == (1797,)
+        assert r.confusion.sum() == r.pool.n == 1797 - r.n_labeled
+    assert len(rounds) == 6
+
+
+def test_pool_exhaustion_stops_the_loop():
+    config = Config(batch_size=100, n_rounds=10)  # 330 pool, 40 initial: 100, 100, 90
+    rounds = list(run_loop(config))
+    assert [r.n_labeled for r in rounds] == [40, 140, 240, 330]
+    assert [len(r.queried) for r in rounds] == [100, 100, 90, 0]
+    assert rounds[-1].stop_reason == "pool_exhausted"
+
+
+def test_determinism_under_a_seed():
+    config = Config(dataset="digits", initial="random", n_initial=30, strategy="random", n_rounds=4, seed=11)
+    a = [(r.accuracy, r.queried.tolist()) for r in run_loop(config)]
+    b = [(r.accuracy, r.queried.tolist()) for r in run_loop(config)]
+    c = [(r.accuracy, r.queried.tolist()) for r in run_loop(config.replace(seed=12))]
+    assert a == b and a != c
+
+
+def test_strategies_share_the_seeds_initial_draw():
+    base = Config(dataset="digits", initial="random", n_initial=30, n_rounds=2, seed=5)
+    first = [next(run_loop(base.replace(strategy=s))).status for s in ("entropy", "random", "margin")]
+    assert all(np.array_equal(first[0], other) for other in first[1:])
+
+
+def test_pseudo_labels_are_predictions_with_measured_precision():
+    config = Config(dataset="digits", initial="random", n_initial=50, strategy="none", self_training="pseudo",
+                    schedule="list", thresholds=(0.9, 0.6), n_rounds=5, model="logistic_regression")
+    prepared = prepare(config)
+    rounds = list(run_loop(config))
+    assert [r.n_labeled for r in rounds] == [50, 50, 50]  # pseudo-labels are never revealed labels
+    assert rounds[-1].stop_reason == "schedule_done"
+    first, second, third = rounds
+    assert first.threshold == 0.9 and second.threshold == 0.6 and third.threshold is None
+    assert second.n_pseudo == first.auto_added > 0
+    moved = np.flatnonzero(second.status == PSEUDO)
+    # the pseudo-label is the first model's prediction; its precision is measured against the truth
+    expected_precision = (first.predicted[moved] == prepared.labels[moved]).mean()
+    assert second.pseudo_precision == pytest.approx(expected_precision)
+    assert first.auto_precision == pytest.approx(expected_precision)
+    assert third.n_pseudo == first.auto_added + second.auto_added
+
+
+def test_oracle_mode_counts_true_labels_as_revealed():
+    config = Config(dataset="digits", initial="random", n_initial=50, strategy="none", self_training="oracle",
+                    schedule="list", thresholds=(0.9,), n_rounds=2, model="logistic_regression")
+    first, second = run_loop(config)
+    assert second.n_pseudo == 0
+    assert second.n_labeled == 50 + first.auto_added
+
+
+def test_hybrid_reveals_exactly_k_per_round_and_pseudo_labels_the_rest():
+    config = Config(dataset="digits", initial="random", n_initial=40, strategy="least_confident", batch_size=10,
+                    self_training="pseudo", schedule="list", thresholds=(0.95,) * 4, n_rounds=5,
+                    model="logistic_regression")
+    rounds = list(run_loop(config))
+    assert [r.n_labeled for r in rounds] == [40, 50, 60, 70, 80]
+    assert all(len(r.queried) == 10 for r in rounds[:-1])
+    assert rounds[-1].n_pseudo == sum(r.auto_added for r in rounds[:-1]) > 0
+    for r in rounds[:-1]:
+        assert not set(r.queried.tolist()) & set(np.flatnonzero(r.status != UNLABELED).tolist())
+
+
+def test_feasibility_errors():
+    with pytest.raises(ConfigError, match="batch_size must be <= the 290 unlabeled pool points"):
+        list(run_loop(Config(batch_size=291)))
+    with pytest.raises(ConfigError, match="n_initial must be <= the pool size 330"):
+        list(run_loop(Config(n_initial=400)))
+    with pytest.raises(ConfigError, match=r"stratified needs 32 points of every class, the smallest class has \d+"):
+        list(run_loop(Config(initial="stratified", n_initial=320, batch_size=1)))
+
+
+def test_fashion_like_selftraining_runs_end_to_end(fashion_like):
+    # 10-class one-vs-rest sigmoid scores are rarely above 0.3, hence low thresholds here
+    config = get_preset("fashion-selftrain").replace(n_initial=50, schedule="list", thresholds=(0.3, 0.2, 0.15))
+    rounds = list(run_loop(config))
+    assert rounds[0].test.n == 200 and rounds[0].n_labeled == 50
+    assert rounds[-1].n_pseudo > 0
+    assert rounds[-1].accuracy > 0.5
+    assert [r.threshold for r in rounds[:-1]] == [0.3, 0.2, 0.15][: len(rounds) - 1]
+    assert rounds[-1].stop_reason in ("schedule_done", "pool_exhausted")
+    assert 0 < rounds[-1].pseudo_precision <= 1

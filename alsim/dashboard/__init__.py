@@ -1,0 +1,1 @@
+"""Streamlit-only helpers of the dashboard pages (the core never imports this package)."""

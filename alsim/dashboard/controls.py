@@ -1,0 +1,146 @@
+"""Sidebar controls: widgets bound to the URL, returning a validated Config."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import streamlit as st
+
+from alsim.config import (DATASETS, EVALUATIONS, FEATURES, INITIAL, KERNELS, MODELS, SCHEDULES, SELF_TRAINING,
+                          STRATEGIES, Config, ConfigError)
+from alsim.data import FASHION_INSTALL_HINT, fashion_available
+from alsim.presets import PRESETS
+
+DEFAULT = Config()
+URL = "query-params"
+
+LABELS = {
+    "digits-tutorial": "digits: experiment A's 330-point pool",
+    "digits": "digits: all 1,797",
+    "fashion-mnist": "Fashion-MNIST (60,000 + 10,000 test)",
+    "label_spreading": "LabelSpreading (semi-supervised)",
+    "linear_svc": "LinearSVC",
+    "logistic_regression": "LogisticRegression",
+    "entropy": "entropy", "margin": "margin", "least_confident": "least confident",
+    "random": "random", "none": "none (no queries)",
+    "off": "off", "pseudo": "pseudo-labels (model's prediction)",
+    "oracle": "true labels (published code's shortcut)",
+    "first": "first k of the pool", "stratified": "stratified random",
+    "pool": "unlabeled pool", "test": "test split", "both": "pool and test",
+    "linear": "linear start → end", "list": "explicit list",
+}
+
+
+def _label(value) -> str:
+    return LABELS.get(value, str(value))
+
+
+def apply_preset(name: str) -> None:
+    """Write a preset's values into the widgets' session state (and so into the URL)."""
+    config = PRESETS[name][1]
+    for f in fields(Config):
+        value = getattr(config, f.name)
+        if f.name == "thresholds":
+            st.session_state["thresholds"] = ", ".join(f"{v:g}" for v in value)
+        elif f.name == "threshold_final":
+            st.session_state["use_final"] = value is not None
+            if value is not None:
+                st.session_state["threshold_final"] = float(value)
+        else:
+            st.session_state[f.name] = value
+
+
+def _on_preset_change() -> None:
+    name = st.session_state.get("preset")
+    if name in PRESETS:
+        apply_preset(name)
+
+
+def _select(label, options, field, help=None):
+    default = getattr(DEFAULT, field)
+    return st.selectbox(label, options, index=list(options).index(default), format_func=_label, key=field,
+                        bind=URL, help=help)
+
+
+def _int(label, field, minimum, maximum=None, step=1, help=None):
+    return st.number_input(label, min_value=minimum, max_value=maximum, value=getattr(DEFAULT, field), step=step,
+                           key=field, bind=URL, help=help)
+
+
+def _float(label, field, minimum, maximum, step, fmt="%.3f", help=None):
+    return st.number_input(label, min_value=minimum, max_value=maximum, value=float(getattr(DEFAULT, field)),
+                           step=step, format=fmt, key=field, bind=URL, help=help)
+
+
+def sidebar_config() -> tuple[Config | None, str | None]:
+    """Draw the sidebar; return ``(config, None)`` or ``(None, message)`` for invalid input."""
+    sb = st.sidebar
+    with sb:
+        st.selectbox("Preset", list(PRESETS), index=0, key="preset", on_change=_on_preset_change,
+                     help="Loads a named configuration into every control below.")
+        st.caption(PRESETS[st.session_state.get("preset", "digits-tutorial")][0])
+
+        st.subheader("Data")
+        dataset = _select("Data set", DATASETS, "dataset")
+        if dataset == "fashion-mnist" and not fashion_available():
+            st.warning("Fashion-MNIST is not installed here.")
+        values = dict(dataset=dataset)
+        values["pool_size"] = _int("Pool size (0 = all)", "pool_size", 0,
+                                   help="Use a random subset of the pool (the same for every seed).")
+        values["features"] = _select("Features", FEATURES, "features",
+                                     help="HOG (OpenCV, as in experiment B) needs 28x28 images: Fashion-MNIST.")
+
+        st.subheader("Model")
+        values["model"] = _select("Model", MODELS, "model")
+        if values["model"] == "label_spreading":
+            values["kernel"] = _select("Kernel", KERNELS, "kernel")
+            if values["kernel"] == "rbf":
+                values["gamma"] = _float("gamma (rbf width)", "gamma", 1e-6, 1e6, 0.05, "%.4g")
+            else:
+                values["n_neighbors"] = _int("Neighbours (knn)", "n_neighbors", 1, 200)
+            values["alpha"] = _float("alpha (clamping)", "alpha", 0.01, 0.99, 0.05, "%.2f")
+            values["max_iter"] = _int("max_iter", "max_iter", 1, 1000)
+        else:
+            values["C"] = _float("C (regularisation)", "C", 1e-4, 1e4, 0.1, "%.4g")
+
+        st.subheader("Labeling")
+        values["initial"] = _select("Initial labels", INITIAL, "initial")
+        values["n_initial"] = _int("Initial labels (count)", "n_initial", 1)
+        values["strategy"] = _select("Query strategy", STRATEGIES, "strategy",
+                                     help="Which unlabeled points the annotator labels next.")
+        values["batch_size"] = _int("Batch size (labels per round)", "batch_size", 1)
+        values["n_rounds"] = _int("Rounds (model fits)", "n_rounds", 1, 500)
+
+        st.subheader("Pseudo-labels")
+        values["self_training"] = st.radio("Confident points", SELF_TRAINING, format_func=_label,
+                                           key="self_training", bind=URL,
+                                           help="Points above the round's threshold join the training set.")
+        if values["self_training"] != "off":
+            values["schedule"] = _select("Threshold schedule", SCHEDULES, "schedule")
+            if values["schedule"] == "linear":
+                values["threshold_start"] = _float("Start", "threshold_start", 0.0, 0.999, 0.05, "%.3f")
+                values["threshold_end"] = _float("End", "threshold_end", 0.0, 0.999, 0.05, "%.3f")
+                values["threshold_steps"] = _int("Steps", "threshold_steps", 1, 500)
+                use_final = st.checkbox("Final threshold", value=True, key="use_final", bind=URL)
+                final = _float("Final", "threshold_final", 0.0, 0.999, 0.05, "%.3f") if use_final else None
+                values["threshold_final"] = final
+            else:
+                text = st.text_input("Thresholds (comma-separated)", value="0.9, 0.8, 0.7", key="thresholds",
+                                     bind=URL)
+                try:
+                    values["thresholds"] = tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
+                except ValueError:
+                    return None, f"thresholds must be numbers separated by commas, got {text!r}"
+
+        st.subheader("Evaluation")
+        values["evaluation"] = _select("Evaluate on", EVALUATIONS, "evaluation",
+                                       help="Pool: the points whose labels are still hidden (transductive). "
+                                            "Test: the held-out split (Fashion-MNIST).")
+        values["seed"] = _int("Seed", "seed", 0, 2**31 - 1)
+    try:
+        config = Config(**values)
+    except ConfigError as exc:
+        return None, str(exc)
+    if config.dataset == "fashion-mnist" and not fashion_available():
+        return None, f"Fashion-MNIST is not installed. {FASHION_INSTALL_HINT}"
+    return config, None

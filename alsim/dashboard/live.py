@@ -1,0 +1,139 @@
+"""The live-loop page: one run of the chosen strategy next to random sampling."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from alsim.config import Config, ConfigError
+from alsim.data import DataError
+from alsim.graph import GraphTooLarge
+from alsim.loop import first_k_baseline, prepare
+from alsim.plots import confusion_heatmap, learning_curves, pseudo_label_audit
+
+from .controls import sidebar_config
+from .render import downloads, gallery, per_class_table
+from .runner import run_live
+
+EXPLAIN = """
+**Active learning** lets the model choose which images a person labels next, instead of
+labeling at random. Each round the model is refitted, scores every unlabeled image by how
+unsure it is, and the most uncertain ones are sent to the annotator (their true labels are
+*revealed*).
+
+- **Entropy** is high when the predicted probabilities are spread over many classes;
+  **margin** looks at the gap between the two most likely classes; **least confident** at
+  the top probability alone.
+- **Random** sampling runs with exactly the same settings and initial labels: the gap
+  between the two curves is what the strategy buys.
+- **First k labels** (diamond) is experiment A's baseline: the first k points of the pool
+  labeled, with no active choice.
+- **Pseudo-labels** are the model's own predictions for images it is confident about.
+  They are never counted as revealed labels; their precision against the hidden truth is
+  shown separately.
+- Accuracy is measured on the images whose labels are still hidden (pool) or on a held-out
+  test split.
+"""
+
+
+def arms_for(config: Config) -> dict[str, Config]:
+    """The chosen strategy and, where it differs, random sampling with the same settings."""
+    arms = {config.strategy: config}
+    if config.strategy not in ("random", "none"):
+        arms["random"] = config.replace(strategy="random")
+    return arms
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _baseline(config: Config, k: int) -> float:
+    return first_k_baseline(config, k).accuracy
+
+
+def live_page() -> None:
+    st.title("alsim · active learning, live")
+    config, error = sidebar_config()
+    if error:
+        st.error(error)
+        return
+    arms = arms_for(config)
+    names, configs = list(arms), list(arms.values())
+
+    header = st.container()
+    curve_slot = st.empty()
+    state = {"draws": 0}
+
+    def on_round(rounds, done, total):
+        state["draws"] += 1
+        partial = {n: r for n, r in zip(names, rounds) if r}
+        curve_slot.plotly_chart(learning_curves(partial, title="Accuracy against revealed labels (running)"),
+                                key=f"curve-live-{state['draws']}", width="stretch")
+
+    try:
+        prepared = prepare(config)
+        finished = run_live(configs, on_round, label="Labeling loop")
+        baseline = None
+        if config.strategy != "none" and config.initial == "first":
+            k = finished.rounds[0][-1].n_labeled
+            baseline = (k, _baseline(config, k))
+    except (ConfigError, DataError, GraphTooLarge) as exc:
+        st.error(str(exc))
+        return
+
+    results = dict(zip(names, finished.rounds))
+    active = results[names[0]]
+    last = active[-1]
+    with header:
+        cols = st.columns(4)
+        cols[0].metric(f"{names[0]}: final accuracy", f"{last.accuracy:.4f}",
+                       delta=(f"{last.accuracy - results['random'][-1].accuracy:+.4f} vs random"
+                              if "random" in results and names[0] != "random" else None))
+        if "random" in results and names[0] != "random":
+            cols[1].metric("random: final accuracy", f"{results['random'][-1].accuracy:.4f}")
+        if baseline is not None:
+            cols[2].metric(f"first {baseline[0]} labels", f"{baseline[1]:.4f}")
+        cols[3].metric("revealed labels", f"{last.n_labeled:,}",
+                       delta=f"+{last.n_pseudo:,} pseudo" if last.n_pseudo else None, delta_color="off")
+        st.caption(f"{len(active)} rounds, stop reason: `{last.stop_reason}` · evaluated on "
+                   f"{'the test split' if last.test is not None else 'the still-unlabeled pool'} · "
+                   f"{finished.seconds:.2f} s")
+    curve_slot.plotly_chart(learning_curves(results, baseline), key="curve", width="stretch")
+
+    with st.expander("What am I looking at?"):
+        st.markdown(EXPLAIN)
+
+    st.subheader("Round by round")
+    n = len(active)
+    view = st.select_slider("Round", options=list(range(n)), value=n - 1, key="round_view",
+                            format_func=lambda i: f"{i} ({active[i].n_labeled} labels)")
+    record = active[view]
+    heat_cols = st.columns(len(results))
+    for col, (name, rounds) in zip(heat_cols, results.items()):
+        r = rounds[min(view, len(rounds) - 1)]
+        col.plotly_chart(confusion_heatmap(r.confusion, prepared.class_names,
+                                           title=f"{name}: round {r.index}, {r.n_labeled} labels, "
+                                                 f"accuracy {r.accuracy:.3f}"),
+                         key=f"confusion-{name}", width="stretch")
+
+    st.caption(f"Images of the unlabeled pool in round {view} ({names[0]} arm), ranked by "
+               f"{record.uncertainty_measure}. ★ = sent to the annotator this round.")
+    gallery("Most uncertain", prepared, record, most=True, key="most")
+    gallery("Least uncertain (most confident)", prepared, record, most=False, key="least")
+
+    if config.self_training != "off":
+        st.subheader("Pseudo-label audit")
+        if config.self_training == "oracle":
+            st.warning("True-label mode: confident points get their TRUE label, as experiment B's published code "
+                       "did. That is an oracle, not self-training; every such point is counted as a revealed label.")
+        st.plotly_chart(pseudo_label_audit(active), key="audit", width="stretch")
+        st.dataframe(pd.DataFrame([{
+            "round": r.index, "threshold": r.threshold, "auto-labeled": r.auto_added,
+            "precision vs truth": r.auto_precision, "revealed labels": r.n_labeled, "pseudo-labels": r.n_pseudo,
+            "pseudo precision (all)": r.pseudo_precision, "accuracy": r.accuracy} for r in active]),
+            hide_index=True, key="audit-table")
+
+    with st.expander(f"Per-class report, round {view}"):
+        st.dataframe(per_class_table(record, prepared.class_names), key="per-class")
+
+    st.subheader("Export and share")
+    st.caption("Every control is stored in the page address: copy the URL to share this exact view.")
+    downloads(arms, results, prepared.class_names, key="live")

@@ -1,0 +1,72 @@
+"""Run the core live on a page: stream rounds into placeholders, remember finished runs."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import streamlit as st
+
+from alsim.config import Config
+from alsim.loop import Round, run_arms
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Rounds of every arm of a finished run, and how long it took."""
+
+    configs: tuple[Config, ...]
+    rounds: tuple[tuple[Round, ...], ...]
+    seconds: float
+
+
+@st.cache_resource(show_spinner=False)
+def _store() -> OrderedDict:
+    """Finished runs keyed by their configs, shared by all sessions of this server."""
+    return OrderedDict()
+
+
+def cached(configs: Sequence[Config]) -> Finished | None:
+    key = tuple(configs)
+    store = _store()
+    if key in store:
+        store.move_to_end(key)
+        return store[key]
+    return None
+
+
+def run_live(configs: Sequence[Config], on_round: Callable[[list[list[Round]], int, int], None],
+             label: str = "Running") -> Finished:
+    """Run arms in lockstep, calling ``on_round(rounds_so_far, done, total)`` after every round.
+
+    A progress bar shows ``round i of n``; it is cleared at the end. Finished runs are kept
+    (LRU, 48 entries), so returning to a setting already run is instant.
+    """
+    key = tuple(configs)
+    hit = cached(configs)
+    if hit is not None:
+        return hit
+    total = max(c.n_rounds for c in configs) * len(configs)
+    bar = st.progress(0.0, text=f"{label}: starting")
+    rounds: list[list[Round]] = [[] for _ in configs]
+    started = time.perf_counter()
+    done = 0
+
+    def graph_progress(fraction: float, message: str) -> None:
+        bar.progress(min(1.0, fraction), text=f"Building the graph once: {message}")
+
+    for arm, record in run_arms(list(configs), progress=graph_progress):
+        rounds[arm].append(record)
+        done += 1
+        bar.progress(min(1.0, done / total),
+                     text=f"{label}: round {record.index + 1} of {configs[arm].n_rounds}")
+        on_round(rounds, done, total)
+    bar.empty()
+    finished = Finished(tuple(configs), tuple(tuple(r) for r in rounds), time.perf_counter() - started)
+    store = _store()
+    store[key] = finished
+    while len(store) > 48:
+        store.popitem(last=False)
+    return finished

@@ -1,0 +1,41 @@
+"""Helpers for AppTest tests: decode plotly chart specs as the page sent them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TIMEOUT = 120
+
+
+def decode(value):
+    """Plotly 7 stores arrays as {'dtype', 'bdata', 'shape'}: turn them back into lists."""
+    if isinstance(value, dict) and "bdata" in value and "dtype" in value:
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            shape = value["shape"]
+            arr = arr.reshape([int(s) for s in str(shape).split(",")] if isinstance(shape, str) else shape)
+        return arr.tolist()
+    if isinstance(value, dict):
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def charts(at) -> dict[str, dict]:
+    """Plotly figures on the page, keyed by the element key (the end of the element id)."""
+    out = {}
+    for element in at.get("plotly_chart"):
+        key = element.proto.id.split("-", 2)[-1]
+        out[key] = decode(json.loads(element.proto.spec))
+    return out
+
+
+def trace(fig: dict, name: str) -> dict:
+    return next(t for t in fig["data"] if t.get("name") == name)

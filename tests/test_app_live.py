@@ -1,0 +1,131 @@
+"""AppTest tests of the live page: drive the sidebar, assert on what is rendered."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from streamlit.testing.v1 import AppTest
+
+from alsim import Config, run_loop
+from apptest_helpers import APP, TIMEOUT, charts, trace
+
+SEED_A = [0.8690, 0.9018, 0.9214, 0.9491, 0.9556]
+
+
+@pytest.fixture
+def app():
+    return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+
+
+def _no_errors(at):
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_defaults_show_experiment_a_without_a_click(app):
+    _no_errors(app)
+    figs = charts(app)
+    curve = figs["curve"]
+    entropy = trace(curve, "entropy")
+    assert entropy["x"] == [40, 45, 50, 55, 60]
+    assert_allclose(entropy["y"], SEED_A, atol=5e-5)  # the CLI's numbers
+    random_arm = trace(curve, "random")
+    expected_random = [r.accuracy for r in run_loop(Config(strategy="random"))]
+    assert_allclose(random_arm["y"], expected_random, atol=1e-12)
+    baseline = trace(curve, "first 60 labels")
+    assert baseline["x"] == [60] and baseline["y"][0] == pytest.approx(0.9, abs=5e-5)
+    assert {"confusion-entropy", "confusion-random"} <= set(figs)
+    z = np.array(figs["confusion-entropy"]["data"][0]["z"])
+    assert z.shape == (10, 10) and z.sum() == 270
+    assert len(app.image) == 16  # 8 most + 8 least uncertain
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["entropy: final accuracy"] == "0.9556" and metrics["first 60 labels"] == "0.9000"
+    assert {b.proto.label for b in app.get("download_button")} == {"Rounds (CSV)", "Rounds (JSON)", "Config (JSON)"}
+
+
+def test_batch_size_and_strategy_change_the_run(app):
+    app.sidebar.number_input(key="batch_size").set_value(10)
+    app.sidebar.selectbox(key="strategy").set_value("margin")
+    app.run()
+    _no_errors(app)
+    curve = charts(app)["curve"]
+    margin = trace(curve, "margin")
+    assert margin["x"] == [40, 50, 60, 70, 80]
+    expected = [r.accuracy for r in run_loop(Config(batch_size=10, strategy="margin"))]
+    assert_allclose(margin["y"], expected, atol=1e-12)
+    assert trace(curve, "first 80 labels")["x"] == [80]
+
+
+def test_gamma_changes_the_model(app):
+    app.sidebar.number_input(key="gamma").set_value(0.05)
+    app.run()
+    _no_errors(app)
+    got = trace(charts(app)["curve"], "entropy")["y"]
+    expected = [r.accuracy for r in run_loop(Config(gamma=0.05))]
+    assert_allclose(got, expected, atol=1e-12)
+    assert abs(got[0] - 0.8690) > 1e-3  # a different model, not the default
+
+
+def test_threshold_schedule_shows_the_pseudo_label_audit(app):
+    app.sidebar.selectbox(key="dataset").set_value("digits")
+    app.sidebar.selectbox(key="initial").set_value("random")
+    app.sidebar.radio(key="self_training").set_value("pseudo")
+    app.run()
+    app.sidebar.selectbox(key="schedule").set_value("list")
+    app.run()
+    app.sidebar.text_input(key="thresholds").set_value("0.99, 0.95, 0.9, 0.8")
+    app.run()
+    _no_errors(app)
+    figs = charts(app)
+    audit = figs["audit"]
+    config = Config(dataset="digits", initial="random", self_training="pseudo", schedule="list",
+                    thresholds=(0.99, 0.95, 0.9, 0.8))
+    rounds = list(run_loop(config))
+    applied = [r for r in rounds if r.threshold is not None]
+    assert len(applied) >= 1
+    assert trace(audit, "threshold")["y"] == [r.threshold for r in applied]
+    assert trace(audit, "threshold")["y"] == [0.99, 0.95, 0.9, 0.8][: len(applied)]
+    assert trace(audit, "auto-labeled")["y"] == [r.auto_added for r in applied]
+    table = next(d.value for d in app.dataframe if "pseudo-labels" in d.value.columns)
+    assert table["pseudo-labels"].tolist() == [r.n_pseudo for r in rounds]
+    assert table["revealed labels"].tolist() == [40 + 5 * i for i in range(len(rounds))]  # pseudo never count
+    assert rounds[-1].n_pseudo > 0
+
+
+def test_round_slider_steps_through_confusion_matrices(app):
+    app.select_slider(key="round_view").set_value(0)
+    app.run()
+    _no_errors(app)
+    z = np.array(charts(app)["confusion-entropy"]["data"][0]["z"])
+    assert z.sum() == 290  # round 0: 330 - 40 unlabeled points
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("batch_size", 400, "batch_size must be <= the 290 unlabeled pool points"),
+        ("n_initial", 331, "n_initial must be <= the pool size 330"),
+    ],
+)
+def test_invalid_combinations_show_a_message_not_a_traceback(app, key, value, message):
+    app.sidebar.number_input(key=key).set_value(value)
+    app.run()
+    assert not app.exception
+    assert any(message in e.value for e in app.error)
+
+
+def test_missing_fashion_mnist_shows_install_instructions(monkeypatch, tmp_path):
+    monkeypatch.setenv("ALSIM_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.sidebar.selectbox(key="dataset").set_value("fashion-mnist")
+    at.run()
+    assert not at.exception
+    assert any("apt-get install dataset-fashion-mnist" in e.value for e in at.error)
+
+
+def test_preset_loads_every_control(app):
+    app.sidebar.selectbox(key="preset").set_value("digits-compare")
+    app.run()
+    _no_errors(app)
+    assert app.sidebar.number_input(key="batch_size").value == 10
+    assert app.sidebar.selectbox(key="dataset").value == "digits"
+    assert trace(charts(app)["curve"], "entropy")["x"] == list(range(40, 141, 10))

@@ -128,6 +128,20 @@ def build_graph(
                           build_seconds=time.perf_counter() - start, features=features, nn=nn)
 
 
+@dataclass(eq=False)
+class SpreadState:
+    """What one run's spreading left behind: its labels and iterates F_0..F_T.
+
+    Spreading is linear in the labels: with F_t(Y) the t-th iterate for label matrix Y,
+    F_t(Y + dY) = F_t(Y) + F_t(dY). When a later round only adds labels, the new iterates
+    are the stored ones plus the iterates of the added labels alone, whose columns are
+    non-zero only for the classes just revealed.
+    """
+
+    labels: np.ndarray
+    history: list
+
+
 def spread(
     graph: SpreadingGraph,
     labels: np.ndarray,
@@ -135,6 +149,7 @@ def spread(
     alpha: float = 0.2,
     max_iter: int = 30,
     tol: float = 1e-3,
+    states: list[SpreadState | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spread several label vectors over one graph.
 
@@ -143,6 +158,9 @@ def spread(
     labels : ndarray, shape (n_runs, n) or (n,)
         Class ids in ``0..n_classes-1``; -1 marks unlabeled points.
     n_classes : int
+    states : list of SpreadState or None, optional
+        One entry per run, updated in place: pass the same list again next round and runs
+        whose labels only grew reuse their previous iterates (see :class:`SpreadState`).
 
     Returns
     -------
@@ -155,8 +173,9 @@ def spread(
     Notes
     -----
     Each run follows scikit-learn's rule: before each of at most ``max_iter`` updates,
-    stop if the summed absolute change of the previous update is below ``tol``. A run that
-    has stopped keeps its values while the others go on.
+    stop if the summed absolute change of the previous update is below ``tol``; the
+    result is the iterate at which it stopped. All runs' new columns are multiplied by
+    S together, one matrix product per iteration.
     """
     labels = np.atleast_2d(np.asarray(labels))
     n_runs, n = labels.shape
@@ -164,35 +183,112 @@ def spread(
         raise ValueError(f"labels cover {n} points, the graph {graph.n}")
     if labels.max() >= n_classes:
         raise ValueError(f"labels must be < n_classes={n_classes}, got {labels.max()}")
-    # Runs side by side: column block r holds run r's n_classes columns.
-    current = np.zeros((n, n_runs * n_classes))
-    rows, runs = np.nonzero(labels.T >= 0)
-    current[rows, runs * n_classes + labels.T[rows, runs]] = 1.0
-    static = current * (1.0 - alpha)
-    previous = np.zeros_like(current)
-    n_iter = np.zeros(n_runs, dtype=np.int64)
-    active = np.ones(n_runs, dtype=bool)
+    if states is None:
+        states = [None] * n_runs
+    if len(states) != n_runs:
+        raise ValueError(f"states must have one entry per run ({n_runs}), got {len(states)}")
+    # Fresh runs with identical labels (every strategy's first round under one seed) are spread once.
+    fresh = [r for r in range(n_runs) if states[r] is None]
+    seen: dict[bytes, int] = {}
+    twins = {}
+    for r in fresh:
+        key = labels[r].tobytes()
+        if key in seen:
+            twins[r] = seen[key]
+        else:
+            seen[key] = r
+    if twins:
+        keep = [r for r in range(n_runs) if r not in twins]
+        sub_states = [states[r] for r in keep]
+        dists, n_iter = spread(graph, labels[keep], n_classes, alpha, max_iter, tol, states=sub_states)
+        position = {r: i for i, r in enumerate(keep)}
+        order = [position[twins.get(r, r)] for r in range(n_runs)]
+        for r in range(n_runs):
+            source = sub_states[order[r]]
+            states[r] = source if r not in twins else SpreadState(source.labels.copy(), list(source.history))
+        return dists[order], n_iter[order]
     matrix = graph.matrix
-    for iteration in range(max_iter):
-        change = np.abs(current - previous).reshape(n, n_runs, n_classes).sum(axis=(0, 2))
-        stopped = active & (change < tol)
-        n_iter[stopped] = iteration
-        active &= ~stopped
+
+    # The part of each run's labels not covered by its stored iterates, as compact columns.
+    olds, blocks, block_cols, targets = [], [], [], []
+    width = 0
+    for r in range(n_runs):
+        state = states[r]
+        new = _one_hot(labels[r], n_classes)
+        if state is not None and np.all((state.labels == -1) | (state.labels == labels[r])):
+            delta = new - _one_hot(state.labels, n_classes)
+            olds.append((state.history, _one_hot(state.labels, n_classes)))
+        else:
+            delta = new
+            olds.append(None)
+        classes = np.flatnonzero(delta.any(axis=0))
+        blocks.append(slice(width, width + len(classes)))
+        block_cols.append(classes)
+        targets.append(delta[:, classes])
+        width += len(classes)
+    start = np.concatenate(targets, axis=1) if width else np.zeros((n, 0))
+    static = start * (1.0 - alpha)
+    current = start  # iterate t of the added labels, all runs side by side
+
+    results = [None] * n_runs
+    n_iter = np.zeros(n_runs, dtype=np.int64)
+    histories: list[list] = [[] for _ in range(n_runs)]
+    previous = [np.zeros((n, n_classes)) for _ in range(n_runs)]
+    active = np.ones(n_runs, dtype=bool)
+    for t in range(max_iter + 1):
+        for r in np.flatnonzero(active):
+            f = np.zeros((n, n_classes)) if olds[r] is None else _old_iterate(olds[r], t, matrix, alpha)
+            f[:, block_cols[r]] += current[:, blocks[r]]
+            histories[r].append(f)
+            if t == max_iter or np.abs(f - previous[r]).sum() < tol:
+                results[r], n_iter[r] = f, t
+                active[r] = False
+            else:
+                previous[r] = f
         if not active.any():
             break
-        cols = np.flatnonzero(np.repeat(active, n_classes))
-        previous = current.copy() if not active.all() else current
-        if active.all():
-            current = alpha * np.asarray(matrix @ current) + static
+        cols = np.concatenate([np.arange(width)[blocks[r]] for r in np.flatnonzero(active)])
+        if len(cols) == 0:
+            continue  # nothing new to spread: the stored iterates carry the runs on
+        part = current[:, cols] if len(cols) < width else current
+        if t == 0:
+            product = _sparse_rows_product(matrix, part)
         else:
-            current[:, cols] = alpha * np.asarray(matrix @ current[:, cols]) + static[:, cols]
-    else:
-        n_iter[active] = max_iter
-    distributions = current.reshape(n, n_runs, n_classes).transpose(1, 0, 2).copy()
+            product = np.asarray(matrix @ part)
+        nxt = np.zeros_like(current)
+        nxt[:, cols] = alpha * product + static[:, cols]
+        current = nxt
+
+    distributions = np.stack(results)
     normalizer = distributions.sum(axis=2, keepdims=True)
     normalizer[normalizer == 0] = 1.0
     distributions /= normalizer
+    for r in range(n_runs):
+        states[r] = SpreadState(labels=labels[r].copy(), history=histories[r])
     return distributions, n_iter
+
+
+def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    out = np.zeros((len(labels), n_classes))
+    rows = np.flatnonzero(labels >= 0)
+    out[rows, labels[rows]] = 1.0
+    return out
+
+
+def _old_iterate(old, t: int, matrix, alpha: float) -> np.ndarray:
+    """Iterate t of a run's previous labels, extending the stored history when needed."""
+    history, y_old = old
+    while len(history) <= t:
+        history.append(alpha * np.asarray(matrix @ history[-1]) + (1.0 - alpha) * y_old)
+    return history[t].copy()
+
+
+def _sparse_rows_product(matrix, start: np.ndarray) -> np.ndarray:
+    """S @ start when start is non-zero on few rows (the labels themselves)."""
+    rows = np.flatnonzero(start.any(axis=1))
+    if sp.issparse(matrix) or len(rows) > matrix.shape[0] // 4:
+        return np.asarray(matrix @ start)
+    return matrix[:, rows] @ start[rows]
 
 
 def predict_new(graph: SpreadingGraph, distributions: np.ndarray, new_features: np.ndarray) -> np.ndarray:

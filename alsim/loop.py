@@ -182,8 +182,6 @@ class Round:
     n_labeled: int
     n_pseudo: int
     pseudo_precision: float | None
-    accuracy: float
-    macro_f1: float
     pool: Metrics | None
     test: Metrics | None
     queried: np.ndarray
@@ -201,6 +199,15 @@ class Round:
     @property
     def headline(self) -> Metrics:
         return self.test if self.test is not None else self.pool
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy on the test split when evaluated, else on the still-unlabeled pool."""
+        return self.headline.accuracy
+
+    @property
+    def macro_f1(self) -> float:
+        return self.headline.macro_f1
 
     @property
     def confusion(self) -> np.ndarray:
@@ -247,6 +254,7 @@ class _Arm:
         self.schedule = config.threshold_schedule()
         self.index = 0
         self.done = False
+        self.spread_state = None  # label-spreading iterates, reused when labels only grow
 
 
 def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
@@ -270,7 +278,10 @@ def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
         c, prep = arms[members[0]].config, arms[members[0]].prepared
         graph = graph_for(c, prep, progress)
         labels = np.stack([arms[i].train for i in members])
-        dists, n_iter = spread(graph, labels, prep.n_classes, c.alpha, c.max_iter, c.tol)
+        states = [arms[i].spread_state for i in members]
+        dists, n_iter = spread(graph, labels, prep.n_classes, c.alpha, c.max_iter, c.tol, states=states)
+        for i, state in zip(members, states):
+            arms[i].spread_state = state
         for j, i in enumerate(members):
             test_p = None
             if arms[i].config.evaluation in ("test", "both"):
@@ -301,7 +312,6 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
         pool_metrics = evaluate(truth[unrevealed], predicted[unrevealed], prep.n_classes)
     if c.evaluation in ("test", "both"):
         test_metrics = evaluate(prep.test_labels, predict_labels(proba_test, arm.train), prep.n_classes)
-    headline = test_metrics if test_metrics is not None else pool_metrics
     pseudo = arm.status == PSEUDO
     n_pseudo = int(pseudo.sum())
     pseudo_precision = float((arm.train[pseudo] == truth[pseudo]).mean()) if n_pseudo else None
@@ -336,7 +346,7 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
                 arm.train[movers] = truth[movers]
     record = Round(
         index=arm.index, n_labeled=n_labeled, n_pseudo=n_pseudo, pseudo_precision=pseudo_precision,
-        accuracy=headline.accuracy, macro_f1=headline.macro_f1, pool=pool_metrics, test=test_metrics,
+        pool=pool_metrics, test=test_metrics,
         queried=queried, threshold=threshold, auto_added=auto_added, auto_precision=auto_precision,
         status=status_at_fit, predicted=predicted.astype(np.int16), uncertainty=uncertainty.astype(np.float32),
         uncertainty_measure=measure, n_iter=n_iter, seconds=time.perf_counter() - started, stop_reason=stop,

@@ -73,3 +73,23 @@ def test_memory_guard_refuses_before_allocating(monkeypatch):
     with pytest.raises(GraphTooLarge, match=r"60,000 points .* 26.8 GiB.*kernel 'knn'"):
         build_graph(np.zeros((60000, 2)), "rbf")
     check_dense_kernel(1000)  # small pools pass
+
+
+def test_incremental_spreading_across_rounds_equals_sklearn():
+    """States carry iterates from round to round; labels that only grow reuse them."""
+    graph = build_graph(X, "rbf", gamma=0.25)
+    rng = np.random.default_rng(7)
+    labels = np.stack([_labels(30, 1), _labels(30, 2)])
+    states = [None, None]
+    for round_index in range(5):
+        dists, n_iter = spread(graph, labels, 10, alpha=0.2, max_iter=20, states=states)
+        for run, y in enumerate(labels):
+            model, expected = _sklearn("rbf", y, X, gamma=0.25, max_iter=20)
+            assert_allclose(dists[run], expected, atol=1e-9, rtol=0)
+            assert n_iter[run] == model.n_iter_
+        for run in range(2):
+            new = rng.choice(np.flatnonzero(labels[run] == -1), 10, replace=False)
+            labels[run, new] = Y[new]
+        if round_index == 3:
+            labels[1, np.flatnonzero(labels[1] >= 0)[:3]] = -1  # labels removed: a fresh start
+    assert all(s is not None and len(s.history) >= 2 for s in states)

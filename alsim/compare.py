@@ -1,0 +1,290 @@
+"""Compare query strategies over several seeds: spread bands, label savings, a paired test."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from scipy.stats import wilcoxon
+
+from .config import Config, ConfigError
+from .loop import REVEALED, check_feasible, graph_for, predict_labels, prepare, run_arms
+from .models import fit_supervised
+
+MIN_SEEDS_FOR_TEST = 6  # the exact two-sided Wilcoxon p-value cannot go below 2 / 2**n
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One strategy's learning curve under one seed."""
+
+    strategy: str
+    seed: int
+    labels: tuple[int, ...]
+    accuracy: tuple[float, ...]
+
+
+def seeds_for(base: Config, n_seeds: int) -> list[int]:
+    return [base.seed + i for i in range(n_seeds)]
+
+
+def comparison_configs(base: Config, strategies: Sequence[str], seed: int) -> list[Config]:
+    """One config per strategy for a seed; they share that seed's initial labels."""
+    return [base.replace(strategy=s, seed=seed) for s in strategies]
+
+
+def validate_request(base: Config, strategies: Sequence[str], n_seeds: int) -> None:
+    from .config import STRATEGIES
+
+    if not strategies:
+        raise ConfigError("strategies must name at least one strategy")
+    for s in strategies:
+        if s not in STRATEGIES or s == "none":
+            raise ConfigError(f"strategies must be among {', '.join(x for x in STRATEGIES if x != 'none')}, got {s!r}")
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ConfigError(f"seeds must be an integer >= 1, got {n_seeds!r}")
+    if base.initial == "first" and n_seeds > 1:
+        raise ConfigError("initial 'first' gives every seed the same initial labels; use initial 'random' or "
+                          "'stratified' to compare over seeds")
+
+
+def run_comparison(base: Config, strategies: Sequence[str], n_seeds: int, seeds_per_batch: int = 1,
+                   progress: Callable[[float, str], None] | None = None) -> Iterator[list[Curve]]:
+    """Run every strategy under every seed; yield the curves of each batch of seeds as it finishes.
+
+    All arms of a batch run in lockstep, so label-spreading arms share one graph and one
+    matrix product per round (see :func:`alsim.loop.run_arms`).
+    """
+    validate_request(base, strategies, n_seeds)
+    seeds = seeds_for(base, n_seeds)
+    for lo in range(0, len(seeds), max(1, seeds_per_batch)):
+        batch = seeds[lo:lo + max(1, seeds_per_batch)]
+        configs = [c for seed in batch for c in comparison_configs(base, strategies, seed)]
+        collected: list[list] = [[] for _ in configs]
+        for arm, record in run_arms(configs, progress=progress):
+            collected[arm].append(record)
+        yield [Curve(c.strategy, c.seed, tuple(r.n_labeled for r in rounds), tuple(r.accuracy for r in rounds))
+               for c, rounds in zip(configs, collected)]
+
+
+def full_label_accuracy(config: Config, folds: int = 5) -> float:
+    """Accuracy of the same model when (almost) every label is known.
+
+    With a test split: fitted on every pool label, scored on the test split. Without one:
+    ``folds``-fold, each fold's labels hidden while all others are revealed, scored on the
+    hidden fold (transductively for label spreading).
+    """
+    from .graph import predict_new, spread
+
+    prepared = prepare(config)
+    y = prepared.labels
+    n, n_classes = len(y), prepared.n_classes
+    if config.evaluation in ("test", "both") and prepared.test_labels is not None:
+        if config.model == "label_spreading":
+            graph = graph_for(config, prepared)
+            dist, _ = spread(graph, y, n_classes, config.alpha, config.max_iter, config.tol)
+            proba = predict_new(graph, dist[0], prepared.test_features)
+        else:
+            proba = fit_supervised(config.model, config.C, config.seed, prepared.features, y,
+                                   [prepared.test_features], n_classes)[0]
+        return float((predict_labels(proba, y) == prepared.test_labels).mean())
+    fold_of = np.random.default_rng(0).permutation(n) % folds
+    labels = np.stack([np.where(fold_of == k, -1, y) for k in range(folds)])
+    correct = 0
+    if config.model == "label_spreading":
+        graph = graph_for(config, prepared)
+        dists, _ = spread(graph, labels, n_classes, config.alpha, config.max_iter, config.tol)
+        for k in range(folds):
+            hidden = fold_of == k
+            correct += int((predict_labels(dists[k], labels[k])[hidden] == y[hidden]).sum())
+    else:
+        for k in range(folds):
+            hidden = fold_of == k
+            proba = fit_supervised(config.model, config.C, config.seed, prepared.features[~hidden], y[~hidden],
+                                   [prepared.features[hidden]], n_classes)[0]
+            correct += int((proba.argmax(axis=1) == y[hidden]).sum())
+    return correct / n
+
+
+# --------------------------------------------------------------------------- summary
+def aulc(labels: Sequence[int], accuracy: Sequence[float]) -> float:
+    """Area under the learning curve, normalised by the label range (a mean accuracy)."""
+    x, y = np.asarray(labels, dtype=float), np.asarray(accuracy, dtype=float)
+    if len(x) < 2 or x[-1] == x[0]:
+        return float(y.mean())
+    return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+
+
+def labels_to_reach(labels: Sequence[int], accuracy: Sequence[float], target: float) -> int | None:
+    """The first revealed-label count at which the curve reaches ``target`` (None if never)."""
+    for x, y in zip(labels, accuracy):
+        if y >= target - 1e-12:
+            return int(x)
+    return None
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> dict:
+    """Wilcoxon signed-rank test of paired per-seed values; refuses a verdict with too few seeds."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n = len(a)
+    wins = int((a > b).sum())
+    out = {"n_seeds": n, "wins": wins, "mean_difference": float((a - b).mean()) if n else float("nan"),
+           "p_value": None}
+    if n < MIN_SEEDS_FOR_TEST:
+        out["verdict"] = (f"too few seeds ({n}) for a significance claim: with {n} paired seeds the smallest "
+                          f"possible two-sided p-value is {2 / 2 ** n:.3g}; use {MIN_SEEDS_FOR_TEST} or more")
+        return out
+    if np.allclose(a, b, rtol=0, atol=1e-12):
+        out["verdict"] = "identical on every seed"
+        return out
+    p = float(wilcoxon(a, b).pvalue)
+    out["p_value"] = p
+    out["verdict"] = (f"significant at the 5% level (Wilcoxon p={p:.3g})" if p < 0.05
+                      else f"not distinguishable from noise (Wilcoxon p={p:.3g})")
+    return out
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    strategy: str
+    labels: tuple[int, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    aulc_mean: float
+    aulc_std: float
+    final_mean: float
+    final_std: float
+    labels_to_target: int | None
+    saved_vs_random: int | None
+    headline: str
+    test_vs_random: dict | None
+    per_seed_aulc: tuple[float, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Summary:
+    target: float
+    target_rule: str
+    n_seeds: int
+    strategies: tuple[StrategySummary, ...]
+
+    def bands(self) -> dict[str, dict]:
+        """Input for :func:`alsim.plots.band_curves` (mean ± one standard deviation)."""
+        return {s.strategy: {"x": s.labels, "mean": s.mean, "low": np.subtract(s.mean, s.std).tolist(),
+                             "high": np.add(s.mean, s.std).tolist()} for s in self.strategies}
+
+    def table(self) -> list[dict]:
+        return [{
+            "strategy": s.strategy, "AULC": s.aulc_mean, "AULC std": s.aulc_std, "final accuracy": s.final_mean,
+            "final std": s.final_std, f"labels to {self.target:.3f}": s.labels_to_target,
+            "labels saved vs random": s.saved_vs_random,
+            "vs random": None if s.test_vs_random is None else s.test_vs_random["verdict"],
+        } for s in self.strategies]
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "target_rule": self.target_rule, "n_seeds": self.n_seeds,
+                "strategies": [s.__dict__ for s in self.strategies]}
+
+
+def _aligned(curves: Sequence[Curve]) -> tuple[np.ndarray, np.ndarray]:
+    """Curves of one strategy cut to their common length (a pool may run out earlier)."""
+    length = min(len(c.labels) for c in curves)
+    return np.asarray(curves[0].labels[:length]), np.array([c.accuracy[:length] for c in curves])
+
+
+def summarize(curves: Sequence[Curve], target: float | None = None, full_accuracy: float | None = None,
+              target_fraction: float = 0.95) -> Summary:
+    """Bands, AULC, final accuracy, labels to a target and label savings against random.
+
+    The default target is ``target_fraction`` of ``full_accuracy`` (the accuracy with every
+    label known); without that, of the best mean final accuracy of any strategy.
+    """
+    strategies = list(dict.fromkeys(c.strategy for c in curves))
+    grouped = {s: sorted([c for c in curves if c.strategy == s], key=lambda c: c.seed) for s in strategies}
+    stats = {}
+    for s, group in grouped.items():
+        x, acc = _aligned(group)
+        stats[s] = (x, acc, np.array([aulc(x, row) for row in acc]))
+    if target is None:
+        if full_accuracy is not None:
+            target, rule = target_fraction * full_accuracy, (
+                f"{target_fraction:.0%} of the fully labeled accuracy {full_accuracy:.4f}")
+        else:
+            best = max(acc[:, -1].mean() for _, acc, _ in stats.values())
+            target, rule = target_fraction * best, f"{target_fraction:.0%} of the best final mean accuracy {best:.4f}"
+    else:
+        rule = "chosen by the user"
+    reach = {s: labels_to_reach(x, acc.mean(axis=0), target) for s, (x, acc, _) in stats.items()}
+    out = []
+    for s, (x, acc, areas) in stats.items():
+        mean, std = acc.mean(axis=0), acc.std(axis=0, ddof=1) if len(acc) > 1 else np.zeros(acc.shape[1])
+        saved, test, headline = None, None, _headline(s, reach, target, int(x[-1]))
+        if s != "random" and "random" in stats:
+            if reach[s] is not None and reach["random"] is not None:
+                saved = reach["random"] - reach[s]
+            rx, racc, rareas = stats["random"]
+            pairs = {c.seed: a for c, a in zip(grouped["random"], rareas)}
+            mine = {c.seed: a for c, a in zip(grouped[s], areas)}
+            common = sorted(set(pairs) & set(mine))
+            test = paired_test([mine[k] for k in common], [pairs[k] for k in common])
+        out.append(StrategySummary(
+            strategy=s, labels=tuple(int(v) for v in x), mean=tuple(mean.tolist()), std=tuple(std.tolist()),
+            aulc_mean=float(areas.mean()), aulc_std=float(areas.std(ddof=1)) if len(areas) > 1 else 0.0,
+            final_mean=float(acc[:, -1].mean()), final_std=float(acc[:, -1].std(ddof=1)) if len(acc) > 1 else 0.0,
+            labels_to_target=reach[s], saved_vs_random=saved, headline=headline, test_vs_random=test,
+            per_seed_aulc=tuple(areas.tolist())))
+    return Summary(target=float(target), target_rule=rule, n_seeds=len(next(iter(grouped.values()))),
+                   strategies=tuple(out))
+
+
+def _headline(strategy: str, reach: dict, target: float, max_labels: int) -> str:
+    mine = reach.get(strategy)
+    if mine is None:
+        return f"{strategy} does not reach {target:.3f} within {max_labels} labels"
+    text = f"{strategy} reaches {target:.3f} with {mine} labels"
+    if strategy == "random" or "random" not in reach:
+        return text
+    other = reach["random"]
+    if other is None:
+        return f"{text}; random does not reach it within {max_labels} labels (saves more than {max_labels - mine})"
+    if other > mine:
+        return f"{text}; random needs {other}: {other - mine} labels saved ({(other - mine) / other:.0%})"
+    if other == mine:
+        return f"{text}; so does random: no labels saved"
+    return f"{text}; random needs only {other}: {mine - other} more labels than random"
+
+
+# --------------------------------------------------------------------------- CLI
+def compare_cli(args, base: Config, out) -> int:
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    validate_request(base, strategies, args.seeds)
+    for seed in seeds_for(base, args.seeds):
+        check_feasible(base.replace(seed=seed), prepare(base))
+    started = time.perf_counter()
+    curves: list[Curve] = []
+    for batch in run_comparison(base, strategies, args.seeds, seeds_per_batch=args.seeds):
+        curves.extend(batch)
+    run_seconds = time.perf_counter() - started
+    full = None if args.target is not None else full_label_accuracy(base)
+    summary = summarize(curves, target=args.target, full_accuracy=full)
+    if args.json:
+        json.dump({"config": base.to_dict(), "strategies": strategies, "seeds": seeds_for(base, args.seeds),
+                   "curves": [c.__dict__ for c in curves], "summary": summary.to_dict(),
+                   "seconds": round(run_seconds, 3)}, out, indent=1)
+        out.write("\n")
+        return 0
+    print(f"# {len(strategies)} strategies x {args.seeds} seeds in {run_seconds:.2f} s; target {summary.target:.4f} "
+          f"({summary.target_rule})", file=out)
+    header = f"{'strategy':>16} {'AULC':>8} {'±':>6} {'final':>8} {'±':>6} {'to target':>10} {'saved':>6}"
+    print(header, file=out)
+    for s in summary.strategies:
+        print(f"{s.strategy:>16} {s.aulc_mean:8.4f} {s.aulc_std:6.4f} {s.final_mean:8.4f} {s.final_std:6.4f} "
+              f"{'-' if s.labels_to_target is None else s.labels_to_target:>10} "
+              f"{'-' if s.saved_vs_random is None else s.saved_vs_random:>6}", file=out)
+    for s in summary.strategies:
+        print(f"- {s.headline}" + (f"; AULC vs random: {s.test_vs_random['verdict']}" if s.test_vs_random else ""),
+              file=out)
+    return 0

@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+from alsim.metrics import evaluate
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_cross_check_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, 10, 500)
+    y_pred = np.where(rng.random(500) < 0.7, y_true, rng.integers(0, 10, 500))
+    m = evaluate(y_true, y_pred, 10)
+    assert m.accuracy == accuracy_score(y_true, y_pred)
+    assert m.macro_f1 == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    np.testing.assert_array_equal(m.confusion, confusion_matrix(y_true, y_pred))
+    report = classification_report(y_true, y_pred, output_dict=True)
+    for k in range(10):
+        assert m.precision[k] == pytest.approx(report[str(k)]["precision"])
+        assert m.recall[k] == pytest.approx(report[str(k)]["recall"])
+        assert m.support[k] == report[str(k)]["support"]
+
+
+def test_absent_classes_and_empty_sets():
+    m = evaluate(np.array([0, 0, 1]), np.array([0, 1, 1]), 4)
+    assert m.confusion.shape == (4, 4) and m.support.tolist() == [2, 1, 0, 0]
+    assert m.accuracy == pytest.approx(2 / 3)
+    empty = evaluate(np.array([], dtype=int), np.array([], dtype=int), 3)
+    assert empty.n == 0 and np.isnan(empty.accuracy) and empty.confusion.shape == (3, 3)

@@ -73,8 +73,7 @@ def _open(browser, url: str, name: str):
     page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=90_000)
     page.wait_for_selector(".js-plotly-plot", timeout=30_000)
     elapsed = time.perf_counter() - started
-    page.wait_for_function("document.querySelectorAll('[data-testid=stImage] img').length > 0 && "
-                           "[...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)",
+    page.wait_for_function("[...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)",
                            timeout=30_000)
     page.wait_for_timeout(1500)  # let fade-in animations finish before the screenshot
     ARTIFACTS.mkdir(exist_ok=True)
@@ -96,3 +95,11 @@ def test_url_reproduces_a_view(server, browser):
     assert page.locator("[data-testid=stException]").count() == 0
     assert page.get_by_text("margin: final accuracy").count() == 1
     assert page.get_by_text("80", exact=True).count() >= 1  # 40 + 4 x 10 revealed labels
+
+
+def test_compare_page(server, browser):
+    page, elapsed = _open(browser, server + "/Compare", "compare")
+    assert page.locator("[data-testid=stException]").count() == 0
+    assert page.locator(".js-plotly-plot").count() >= 1
+    assert page.get_by_text("random needs").count() >= 1
+    print(f"compare page: complete after {elapsed:.1f} s")

@@ -11,7 +11,6 @@ from alsim.config import (DATASETS, EVALUATIONS, FEATURES, INITIAL, KERNELS, MOD
 from alsim.data import FASHION_INSTALL_HINT, fashion_available
 from alsim.presets import PRESETS
 
-DEFAULT = Config()
 URL = "query-params"
 
 LABELS = {
@@ -31,54 +30,76 @@ LABELS = {
 }
 
 
+def _on_preset_change(prefix: str) -> None:
+    name = st.session_state.get(prefix + "preset")
+    if name in PRESETS:
+        apply_preset(name, prefix)
+
+
 def _label(value) -> str:
     return LABELS.get(value, str(value))
 
 
-def apply_preset(name: str) -> None:
+def apply_preset(name: str, prefix: str = "") -> None:
     """Write a preset's values into the widgets' session state (and so into the URL)."""
     config = PRESETS[name][1]
     for f in fields(Config):
         value = getattr(config, f.name)
         if f.name == "thresholds":
-            st.session_state["thresholds"] = ", ".join(f"{v:g}" for v in value)
+            st.session_state[prefix + "thresholds"] = ", ".join(f"{v:g}" for v in value)
         elif f.name == "threshold_final":
-            st.session_state["use_final"] = value is not None
+            st.session_state[prefix + "use_final"] = value is not None
             if value is not None:
-                st.session_state["threshold_final"] = float(value)
+                st.session_state[prefix + "threshold_final"] = float(value)
         else:
-            st.session_state[f.name] = value
+            st.session_state[prefix + f.name] = value
 
 
-def _on_preset_change() -> None:
-    name = st.session_state.get("preset")
-    if name in PRESETS:
-        apply_preset(name)
+class _Widgets:
+    """Widget builders whose keys carry a page prefix and whose defaults come from one Config."""
+
+    def __init__(self, prefix: str, default: Config):
+        self.prefix, self.default = prefix, default
+
+    def select(self, label, options, field, help=None):
+        default = getattr(self.default, field)
+        return st.selectbox(label, options, index=list(options).index(default), format_func=_label,
+                            key=self.prefix + field, bind=URL, help=help)
+
+    def int(self, label, field, minimum, maximum=None, step=1, help=None):
+        return st.number_input(label, min_value=minimum, max_value=maximum, value=getattr(self.default, field),
+                               step=step, key=self.prefix + field, bind=URL, help=help)
+
+    def float(self, label, field, minimum, maximum, step, fmt="%.3f", help=None):
+        value = getattr(self.default, field)
+        return st.number_input(label, min_value=minimum, max_value=maximum,
+                               value=float(0.10 if value is None else value), step=step, format=fmt,
+                               key=self.prefix + field, bind=URL, help=help)
 
 
-def _select(label, options, field, help=None):
-    default = getattr(DEFAULT, field)
-    return st.selectbox(label, options, index=list(options).index(default), format_func=_label, key=field,
-                        bind=URL, help=help)
+def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
+                   with_strategy: bool = True) -> tuple[Config | None, str | None]:
+    """Draw the sidebar; return ``(config, None)`` or ``(None, message)`` for invalid input.
 
-
-def _int(label, field, minimum, maximum=None, step=1, help=None):
-    return st.number_input(label, min_value=minimum, max_value=maximum, value=getattr(DEFAULT, field), step=step,
-                           key=field, bind=URL, help=help)
-
-
-def _float(label, field, minimum, maximum, step, fmt="%.3f", help=None):
-    return st.number_input(label, min_value=minimum, max_value=maximum, value=float(getattr(DEFAULT, field)),
-                           step=step, format=fmt, key=field, bind=URL, help=help)
-
-
-def sidebar_config() -> tuple[Config | None, str | None]:
-    """Draw the sidebar; return ``(config, None)`` or ``(None, message)`` for invalid input."""
+    Parameters
+    ----------
+    prefix : str
+        Prepended to every widget key (and so to every URL parameter) of this page.
+    default_preset : str
+        The preset whose values are the widgets' defaults.
+    with_strategy : bool
+        Whether to show the query-strategy control (the Compare page picks several).
+    """
+    default = PRESETS[default_preset][1]
+    w = _Widgets(prefix, default)
+    _select, _int, _float = w.select, w.int, w.float
     sb = st.sidebar
     with sb:
-        st.selectbox("Preset", list(PRESETS), index=0, key="preset", on_change=_on_preset_change,
+        names = list(PRESETS)
+        st.selectbox("Preset", names, index=names.index(default_preset), key=prefix + "preset",
+                     on_change=_on_preset_change, args=(prefix,),
                      help="Loads a named configuration into every control below.")
-        st.caption(PRESETS[st.session_state.get("preset", "digits-tutorial")][0])
+        st.caption(PRESETS[st.session_state.get(prefix + "preset", default_preset)][0])
 
         st.subheader("Data")
         dataset = _select("Data set", DATASETS, "dataset")
@@ -106,14 +127,16 @@ def sidebar_config() -> tuple[Config | None, str | None]:
         st.subheader("Labeling")
         values["initial"] = _select("Initial labels", INITIAL, "initial")
         values["n_initial"] = _int("Initial labels (count)", "n_initial", 1)
-        values["strategy"] = _select("Query strategy", STRATEGIES, "strategy",
-                                     help="Which unlabeled points the annotator labels next.")
+        if with_strategy:
+            values["strategy"] = _select("Query strategy", STRATEGIES, "strategy",
+                                         help="Which unlabeled points the annotator labels next.")
         values["batch_size"] = _int("Batch size (labels per round)", "batch_size", 1)
         values["n_rounds"] = _int("Rounds (model fits)", "n_rounds", 1, 500)
 
         st.subheader("Pseudo-labels")
         values["self_training"] = st.radio("Confident points", SELF_TRAINING, format_func=_label,
-                                           key="self_training", bind=URL,
+                                           index=SELF_TRAINING.index(default.self_training),
+                                           key=prefix + "self_training", bind=URL,
                                            help="Points above the round's threshold join the training set.")
         if values["self_training"] != "off":
             values["schedule"] = _select("Threshold schedule", SCHEDULES, "schedule")
@@ -121,12 +144,14 @@ def sidebar_config() -> tuple[Config | None, str | None]:
                 values["threshold_start"] = _float("Start", "threshold_start", 0.0, 0.999, 0.05, "%.3f")
                 values["threshold_end"] = _float("End", "threshold_end", 0.0, 0.999, 0.05, "%.3f")
                 values["threshold_steps"] = _int("Steps", "threshold_steps", 1, 500)
-                use_final = st.checkbox("Final threshold", value=True, key="use_final", bind=URL)
+                use_final = st.checkbox("Final threshold", value=default.threshold_final is not None,
+                                        key=prefix + "use_final", bind=URL)
                 final = _float("Final", "threshold_final", 0.0, 0.999, 0.05, "%.3f") if use_final else None
                 values["threshold_final"] = final
             else:
-                text = st.text_input("Thresholds (comma-separated)", value="0.9, 0.8, 0.7", key="thresholds",
-                                     bind=URL)
+                text = st.text_input("Thresholds (comma-separated)",
+                                     value=", ".join(f"{v:g}" for v in default.thresholds) or "0.9, 0.8, 0.7",
+                                     key=prefix + "thresholds", bind=URL)
                 try:
                     values["thresholds"] = tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
                 except ValueError:
@@ -137,6 +162,8 @@ def sidebar_config() -> tuple[Config | None, str | None]:
                                        help="Pool: the points whose labels are still hidden (transductive). "
                                             "Test: the held-out split (Fashion-MNIST).")
         values["seed"] = _int("Seed", "seed", 0, 2**31 - 1)
+    if not with_strategy:
+        values["strategy"] = default.strategy
     try:
         config = Config(**values)
     except ConfigError as exc:

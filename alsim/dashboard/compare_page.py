@@ -1,0 +1,123 @@
+"""The Compare page: strategies over several seeds, with spread bands and label savings."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from alsim.compare import (MIN_SEEDS_FOR_TEST, Curve, full_label_accuracy, run_comparison, seeds_for, summarize,
+                           validate_request)
+from alsim.config import ConfigError
+from alsim.data import DataError
+from alsim.export import to_csv
+from alsim.graph import GraphTooLarge
+from alsim.loop import check_feasible, prepare
+from alsim.plots import band_curves
+
+from .controls import URL, sidebar_config
+
+PREFIX = "cmp_"
+ALL_STRATEGIES = ["entropy", "margin", "least_confident", "random"]
+
+EXPLAIN = f"""
+Every seed draws its own initial labels; all strategies share that draw, so each seed is
+a paired comparison. The band is the mean ± one standard deviation across seeds.
+**AULC** (area under the learning curve, divided by the label range) is the average
+accuracy over the whole labeling budget. **Labels saved** compares how many revealed
+labels each strategy's mean curve needs to reach the target accuracy with what random
+sampling needs. The **paired test** is scipy's Wilcoxon signed-rank test on per-seed AULC
+against random; below {MIN_SEEDS_FOR_TEST} seeds it cannot reach p < 0.05, so no verdict
+is given.
+"""
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _full_accuracy(config) -> float:
+    return full_label_accuracy(config)
+
+
+@st.cache_resource(show_spinner=False)
+def _finished() -> dict:
+    """Finished comparisons (curves) keyed by (config, strategies, seeds)."""
+    return {}
+
+
+def compare_page() -> None:
+    st.title("Compare strategies across seeds")
+    base, error = sidebar_config(prefix=PREFIX, default_preset="digits-compare", with_strategy=False)
+    strategies = st.multiselect("Strategies", ALL_STRATEGIES, default=ALL_STRATEGIES, key=PREFIX + "strategies",
+                                bind=URL)
+    c1, c2 = st.columns(2)
+    n_seeds = c1.number_input("Seeds", min_value=1, max_value=50, value=6, step=1, key=PREFIX + "seeds", bind=URL)
+    target_input = c2.number_input("Target accuracy (0 = 95% of the fully labeled accuracy)", min_value=0.0,
+                                   max_value=1.0, value=0.0, step=0.01, format="%.3f", key=PREFIX + "target",
+                                   bind=URL)
+    if error:
+        st.error(error)
+        return
+    try:
+        validate_request(base, strategies, int(n_seeds))
+        prepared = prepare(base)
+        for seed in seeds_for(base, int(n_seeds)):
+            check_feasible(base.replace(seed=seed), prepared)
+    except (ConfigError, DataError, GraphTooLarge) as exc:
+        st.error(str(exc))
+        return
+
+    key = (base, tuple(strategies), int(n_seeds))
+    chart_slot = st.empty()
+    curves: list[Curve] = _finished().get(key, [])
+    if not curves:
+        bar = st.progress(0.0, text="Comparing: starting")
+        done = 0
+        try:
+            for batch in run_comparison(base, strategies, int(n_seeds), seeds_per_batch=1,
+                                        progress=lambda f, m: bar.progress(min(1.0, f), text=f"Graph: {m}")):
+                curves.extend(batch)
+                done += 1
+                bar.progress(done / int(n_seeds), text=f"Comparing: seed {done} of {int(n_seeds)} done")
+                partial = summarize(curves, target=0.0)
+                chart_slot.plotly_chart(band_curves(partial.bands(), title=f"Mean accuracy, {done} seed(s) so far"),
+                                        key=f"bands-live-{done}", width="stretch")
+        except (ConfigError, DataError, GraphTooLarge) as exc:
+            bar.empty()
+            st.error(str(exc))
+            return
+        bar.empty()
+        _finished()[key] = curves
+
+    full = None
+    target = float(target_input) if target_input > 0 else None
+    if target is None:
+        with st.spinner("Accuracy with every label known (the target's reference)"):
+            full = _full_accuracy(base)
+    summary = summarize(curves, target=target, full_accuracy=full)
+    chart_slot.plotly_chart(band_curves(summary.bands(), title=f"Mean accuracy ± 1 std over {summary.n_seeds} seeds"),
+                            key="bands", width="stretch")
+
+    st.subheader("Headline")
+    st.caption(f"Target accuracy {summary.target:.4f}: {summary.target_rule}.")
+    for s in summary.strategies:
+        if s.strategy == "random":
+            continue
+        line = s.headline
+        if s.test_vs_random is not None:
+            line += f". AULC vs random over {s.test_vs_random['n_seeds']} seeds: {s.test_vs_random['verdict']}"
+        (st.success if s.saved_vs_random and s.saved_vs_random > 0 else st.info)(line)
+
+    table = pd.DataFrame(summary.table()).set_index("strategy")
+    st.dataframe(table, key="summary-table")
+    with st.expander("How to read this"):
+        st.markdown(EXPLAIN)
+
+    rows = [{"strategy": c.strategy, "seed": c.seed, "round": i, "n_labeled": x, "accuracy": a}
+            for c in curves for i, (x, a) in enumerate(zip(c.labels, c.accuracy))]
+    d1, d2 = st.columns(2)
+    d1.download_button("Curves (CSV)", to_csv(rows), file_name="alsim-compare.csv", mime="text/csv",
+                       key="cmp-csv", on_click="ignore")
+    d2.download_button("Summary (JSON)", json.dumps({"config": base.to_dict(), "strategies": strategies,
+                                                     "summary": summary.to_dict(),
+                                                     "curves": [c.__dict__ for c in curves]}, indent=1),
+                       file_name="alsim-compare.json", mime="application/json", key="cmp-json", on_click="ignore")

@@ -1,0 +1,50 @@
+"""AppTest tests of the Compare page."""
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from alsim import get_preset
+from alsim.compare import run_comparison, summarize
+from apptest_helpers import APP, TIMEOUT, charts, trace
+
+
+@pytest.fixture(scope="module")
+def compare_app():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/1_Compare.py").run()
+    return at
+
+
+def test_compare_page_renders_bands_and_headlines(compare_app):
+    at = compare_app
+    assert not at.exception and not at.error
+    bands = charts(at)["bands"]
+    names = [t["name"] for t in bands["data"] if not t["name"].endswith("band")]
+    assert names == ["entropy", "margin", "least_confident", "random"]
+    curves = [c for b in run_comparison(get_preset("digits-compare"), ["entropy", "random"], 6, 6) for c in b]
+    expected = summarize(curves, target=0.5)
+    entropy_mean = [s for s in expected.strategies if s.strategy == "entropy"][0].mean
+    np.testing.assert_allclose(trace(bands, "entropy")["y"], entropy_mean, atol=1e-12)
+    assert any("random needs" in s.value for s in at.success)
+    table = at.dataframe[0].value
+    assert list(table.index) == ["entropy", "margin", "least_confident", "random"]
+
+
+def test_compare_page_with_few_seeds_and_a_target(compare_app):
+    at = compare_app
+    at.number_input(key="cmp_seeds").set_value(3)
+    at.number_input(key="cmp_target").set_value(0.9)
+    at.multiselect(key="cmp_strategies").set_value(["entropy", "random"])
+    at.run()
+    assert not at.exception and not at.error
+    headline = " ".join(m.value for m in list(at.success) + list(at.info))
+    assert "too few seeds (3)" in headline and "reaches 0.900" in headline
+
+
+def test_compare_page_rejects_first_k_initial_labels(compare_app):
+    at = compare_app
+    at.sidebar.selectbox(key="cmp_initial").set_value("first")
+    at.run()
+    assert not at.exception
+    assert any("initial 'first' gives every seed the same initial labels" in e.value for e in at.error)

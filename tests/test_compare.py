@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from alsim import Config, ConfigError, get_preset, run_loop
+from alsim.compare import (Curve, aulc, full_label_accuracy, labels_to_reach, paired_test, run_comparison,
+                           summarize)
+
+X = (10, 20, 30, 40)
+
+
+def _curves():
+    """Hand-made: entropy reaches 0.9 at 20 labels on every seed, random at 40."""
+    out = []
+    for seed, wiggle in enumerate([0.0, 0.01, -0.01, 0.02, 0.0, -0.02]):
+        out.append(Curve("entropy", seed, X, (0.80 + wiggle, 0.90 + abs(wiggle), 0.95, 0.97)))
+        out.append(Curve("random", seed, X, (0.80 + wiggle, 0.84, 0.88, 0.91 + abs(wiggle))))
+    return out
+
+
+def test_aulc_and_labels_to_reach_golden():
+    assert aulc(X, (0.8, 0.9, 0.95, 0.97)) == pytest.approx((0.85 + 0.925 + 0.96) * 10 / 30)
+    assert labels_to_reach(X, (0.8, 0.9, 0.95, 0.97), 0.9) == 20
+    assert labels_to_reach(X, (0.8, 0.84, 0.88, 0.91), 0.95) is None
+
+
+def test_headline_numbers_on_hand_made_curves():
+    summary = summarize(_curves(), target=0.9)
+    entropy, random_ = summary.strategies
+    assert entropy.labels_to_target == 20 and random_.labels_to_target == 40
+    assert entropy.saved_vs_random == 20
+    assert entropy.headline == "entropy reaches 0.900 with 20 labels; random needs 40: 20 labels saved (50%)"
+    assert entropy.final_mean == pytest.approx(0.97)
+    assert random_.final_mean == pytest.approx(0.91 + np.mean([0, 0.01, 0.01, 0.02, 0, 0.02]))
+    assert entropy.test_vs_random["wins"] == 6
+    assert entropy.test_vs_random["p_value"] == pytest.approx(0.03125)
+    assert "significant at the 5% level" in entropy.test_vs_random["verdict"]
+    bands = summary.bands()["entropy"]
+    assert bands["x"] == X and bands["mean"][2] == pytest.approx(0.95) and bands["low"][2] == pytest.approx(0.95)
+
+
+def test_random_never_reaching_the_target():
+    summary = summarize(_curves(), target=0.96)
+    entropy = summary.strategies[0]
+    assert entropy.saved_vs_random is None
+    assert entropy.headline == ("entropy reaches 0.960 with 40 labels; random does not reach it within 40 labels "
+                                "(saves more than 0)")
+
+
+def test_default_target_is_95_percent_of_full_accuracy():
+    summary = summarize(_curves(), full_accuracy=0.96)
+    assert summary.target == pytest.approx(0.912)
+    assert "95% of the fully labeled accuracy 0.9600" in summary.target_rule
+
+
+def test_too_few_seeds_gives_no_verdict():
+    result = paired_test([0.9, 0.92, 0.91], [0.8, 0.81, 0.82])
+    assert result["p_value"] is None and "too few seeds (3)" in result["verdict"]
+    assert "0.25" in result["verdict"]
+    noisy = paired_test([0.9, 0.8, 0.9, 0.8, 0.9, 0.8], [0.8, 0.9, 0.8, 0.9, 0.8, 0.9])
+    assert noisy["p_value"] > 0.05 and "not distinguishable from noise" in noisy["verdict"]
+
+
+def test_comparison_matches_single_runs_and_shares_initial_labels():
+    base = get_preset("digits-compare").replace(n_rounds=4)
+    curves = [c for batch in run_comparison(base, ["entropy", "random"], 2, seeds_per_batch=2) for c in batch]
+    for c in curves:
+        single = [r.accuracy for r in run_loop(base.replace(strategy=c.strategy, seed=c.seed))]
+        np.testing.assert_allclose(c.accuracy, single, atol=1e-12)
+    by_seed = {}
+    for c in curves:
+        by_seed.setdefault(c.seed, []).append(c.accuracy[0])
+    assert all(len(set(v)) == 1 for v in by_seed.values())  # same initial labels -> same first fit
+
+
+def test_request_validation():
+    with pytest.raises(ConfigError, match="initial 'first' gives every seed the same initial labels"):
+        list(run_comparison(Config(), ["entropy"], 3))
+    with pytest.raises(ConfigError, match="strategies must be among"):
+        list(run_comparison(get_preset("digits-compare"), ["bald"], 2))
+
+
+def test_full_label_accuracy_is_a_k_fold_estimate():
+    acc = full_label_accuracy(get_preset("digits-compare"))
+    assert 0.97 < acc < 1.0
+
+
+def test_compare_cli(capsys):
+    from alsim.cli import main
+
+    code = main(["compare", "--preset", "digits-compare", "--seeds", "2", "--strategies", "entropy,random",
+                 "--set", "n_rounds=3", "--target", "0.9"])
+    out = capsys.readouterr().out
+    assert code == 0 and "too few seeds (2)" in out and "entropy reaches 0.900" in out

@@ -10,7 +10,7 @@ from typing import Any
 
 DATASETS = ("digits", "digits-tutorial", "fashion-mnist")
 FEATURES = ("raw", "hog")
-MODELS = ("label_spreading", "linear_svc", "logistic_regression")
+MODELS = ("label_spreading", "linear_svc", "linear_svc_newton", "logistic_regression")
 KERNELS = ("rbf", "knn")
 INITIAL = ("first", "random", "stratified")
 STRATEGIES = ("entropy", "margin", "least_confident", "random", "none")
@@ -38,8 +38,10 @@ class Config:
     features : str
         ``raw`` pixels or ``hog`` (OpenCV HOG as in experiment B).
     model : str
-        ``label_spreading`` (transductive on the whole pool), ``linear_svc`` or
-        ``logistic_regression`` (fitted on the labeled points only).
+        ``label_spreading`` (transductive on the whole pool); ``linear_svc`` (scikit-learn's
+        LinearSVC), ``linear_svc_newton`` (the same objective solved by Newton's method,
+        warm-started from the previous round: much faster on large labeled sets) or
+        ``logistic_regression``, fitted on the labeled points only.
     kernel, gamma, n_neighbors, alpha, max_iter, tol :
         LabelSpreading settings (as in scikit-learn).
     C : float

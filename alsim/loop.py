@@ -255,6 +255,7 @@ class _Arm:
         self.index = 0
         self.done = False
         self.spread_state = None  # label-spreading iterates, reused when labels only grow
+        self.model_state: dict = {}  # e.g. the previous round's weights, for a warm start
 
 
 def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
@@ -272,7 +273,7 @@ def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
             want_test = c.evaluation in ("test", "both")
             pool_p, test_p = fit_supervised(c.model, c.C, c.seed, prep.features[rows], arm.train[rows],
                                             [prep.features, prep.test_features if want_test else None],
-                                            prep.n_classes)
+                                            prep.n_classes, state=arm.model_state)
             results[i] = (pool_p, test_p, None)
     for members in groups.values():
         c, prep = arms[members[0]].config, arms[members[0]].prepared

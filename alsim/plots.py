@@ -22,7 +22,8 @@ def colour(name: str, i: int = 0) -> str:
 
 
 def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, float] | None = None,
-                    title: str = "Accuracy against revealed labels", metric: str = "accuracy") -> go.Figure:
+                    title: str = "Accuracy against revealed labels", metric: str = "accuracy",
+                    x: str = "labels") -> go.Figure:
     """One line per arm: accuracy (or macro_f1) at each round's revealed-label count.
 
     Parameters
@@ -30,13 +31,15 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
     arms : mapping name -> rounds
     baseline : (n_labels, accuracy), optional
         Drawn as a single marker ("first k labels, no active choice").
+    x : 'labels' (revealed labels) or 'round'
     """
     fig = go.Figure()
     for i, (name, rounds) in enumerate(arms.items()):
+        xs = [r.n_labeled for r in rounds] if x == "labels" else [r.index for r in rounds]
         fig.add_trace(go.Scatter(
-            x=[r.n_labeled for r in rounds], y=[getattr(r, metric) for r in rounds], mode="lines+markers",
+            x=xs, y=[getattr(r, metric) for r in rounds], mode="lines+markers",
             name=name, line=dict(color=colour(name.split(" ")[0], i), width=3),
-            hovertemplate="%{x} labels<br>" + metric + " %{y:.4f}<extra>" + name + "</extra>",
+            hovertemplate="%{x}<br>" + metric + " %{y:.4f}<extra>" + name + "</extra>",
         ))
     if baseline is not None:
         fig.add_trace(go.Scatter(
@@ -44,8 +47,9 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
             marker=dict(symbol="diamond", size=13, color="#d62728"),
             text=[f"first {baseline[0]}: {baseline[1]:.3f}"], textposition="bottom center",
         ))
-    fig.update_layout(title=title, xaxis_title="revealed labels", yaxis_title=metric.replace("_", " "),
-                      legend=dict(orientation="h", y=-0.2), margin=dict(t=50, b=10), height=380)
+    fig.update_layout(title=title, xaxis_title="revealed labels" if x == "labels" else "round",
+                      yaxis_title=metric.replace("_", " "), legend=dict(orientation="h", y=-0.2),
+                      margin=dict(t=50, b=10), height=380)
     return fig
 
 

@@ -103,3 +103,15 @@ def test_compare_page(server, browser):
     assert page.locator(".js-plotly-plot").count() >= 1
     assert page.get_by_text("random needs").count() >= 1
     print(f"compare page: complete after {elapsed:.1f} s")
+
+
+def test_fashion_page(server, browser):
+    from alsim.data import fashion_available
+
+    if not fashion_available():
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    page, elapsed = _open(browser, server + "/Fashion-MNIST", "fashion")
+    assert page.locator("[data-testid=stException]").count() == 0
+    assert page.get_by_text("Pseudo-label audit").count() == 1
+    assert page.locator("[data-testid=stImage] img").count() == 16
+    print(f"fashion page (self-training, fast model): complete after {elapsed:.1f} s")

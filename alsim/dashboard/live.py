@@ -49,6 +49,59 @@ def _baseline(config: Config, k: int) -> float:
     return first_k_baseline(config, k).accuracy
 
 
+def stream(arms: dict[str, Config], curve_slot, label: str = "Labeling loop", x: str = "labels"):
+    """Run the arms live, redrawing the growing curves into ``curve_slot`` after every round."""
+    names, configs = list(arms), list(arms.values())
+    state = {"draws": 0}
+
+    def on_round(rounds, done, total):
+        state["draws"] += 1
+        partial = {n: r for n, r in zip(names, rounds) if r}
+        curve_slot.plotly_chart(learning_curves(partial, title="Accuracy (running)", x=x),
+                                key=f"curve-live-{label}-{state['draws']}", width="stretch")
+
+    finished = run_live(configs, on_round, label=label)
+    return dict(zip(names, finished.rounds)), finished.seconds
+
+
+def round_details(results: dict, prepared, key: str, gallery_arm: str | None = None) -> None:
+    """Round slider, confusion heatmaps side by side, galleries and the per-class report."""
+    names = list(results)
+    active = results[gallery_arm or names[0]]
+    n = len(active)
+    view = st.select_slider("Round", options=list(range(n)), value=n - 1, key=f"{key}round_view",
+                            format_func=lambda i: f"{i} ({active[i].n_labeled:,} labels)")
+    record = active[view]
+    heat_cols = st.columns(len(results))
+    for col, (name, rounds) in zip(heat_cols, results.items()):
+        r = rounds[min(view, len(rounds) - 1)]
+        col.plotly_chart(confusion_heatmap(r.confusion, prepared.class_names,
+                                           title=f"{name}: round {r.index}, {r.n_labeled:,} labels, "
+                                                 f"accuracy {r.accuracy:.3f}"),
+                         key=f"{key}confusion-{name}", width="stretch")
+    st.caption(f"Images of the unlabeled pool in round {view} ({gallery_arm or names[0]}), ranked by "
+               f"{record.uncertainty_measure}. ★ = sent to the annotator this round.")
+    gallery("Most uncertain", prepared, record, most=True, key=f"{key}most")
+    gallery("Least uncertain (most confident)", prepared, record, most=False, key=f"{key}least")
+    with st.expander(f"Per-class report, round {view} ({'test split' if record.test is not None else 'pool'})",
+                     expanded=prepared.dataset.has_test):
+        st.dataframe(per_class_table(record, prepared.class_names), key=f"{key}per-class")
+
+
+def audit_section(rounds, self_training: str, key: str) -> None:
+    """Pseudo-label audit: per round, threshold, points auto-labeled and their precision."""
+    st.subheader("Pseudo-label audit")
+    if self_training == "oracle":
+        st.warning("True-label mode: confident points get their TRUE label, as experiment B's published code "
+                   "did. That is an oracle, not self-training; every such point is counted as a revealed label.")
+    st.plotly_chart(pseudo_label_audit(rounds), key=f"{key}audit", width="stretch")
+    st.dataframe(pd.DataFrame([{
+        "round": r.index, "threshold": r.threshold, "auto-labeled": r.auto_added,
+        "precision vs truth": r.auto_precision, "revealed labels": r.n_labeled, "pseudo-labels": r.n_pseudo,
+        "training set": r.n_labeled + r.n_pseudo, "pseudo precision (all)": r.pseudo_precision,
+        "accuracy": r.accuracy} for r in rounds]), hide_index=True, key=f"{key}audit-table")
+
+
 def live_page() -> None:
     st.title("alsim · active learning, live")
     config, error = sidebar_config()
@@ -56,30 +109,20 @@ def live_page() -> None:
         st.error(error)
         return
     arms = arms_for(config)
-    names, configs = list(arms), list(arms.values())
-
+    names = list(arms)
     header = st.container()
     curve_slot = st.empty()
-    state = {"draws": 0}
-
-    def on_round(rounds, done, total):
-        state["draws"] += 1
-        partial = {n: r for n, r in zip(names, rounds) if r}
-        curve_slot.plotly_chart(learning_curves(partial, title="Accuracy against revealed labels (running)"),
-                                key=f"curve-live-{state['draws']}", width="stretch")
-
     try:
         prepared = prepare(config)
-        finished = run_live(configs, on_round, label="Labeling loop")
+        results, seconds = stream(arms, curve_slot)
         baseline = None
         if config.strategy != "none" and config.initial == "first":
-            k = finished.rounds[0][-1].n_labeled
+            k = results[names[0]][-1].n_labeled
             baseline = (k, _baseline(config, k))
     except (ConfigError, DataError, GraphTooLarge) as exc:
         st.error(str(exc))
         return
 
-    results = dict(zip(names, finished.rounds))
     active = results[names[0]]
     last = active[-1]
     with header:
@@ -95,44 +138,16 @@ def live_page() -> None:
                        delta=f"+{last.n_pseudo:,} pseudo" if last.n_pseudo else None, delta_color="off")
         st.caption(f"{len(active)} rounds, stop reason: `{last.stop_reason}` · evaluated on "
                    f"{'the test split' if last.test is not None else 'the still-unlabeled pool'} · "
-                   f"{finished.seconds:.2f} s")
+                   f"{seconds:.2f} s")
     curve_slot.plotly_chart(learning_curves(results, baseline), key="curve", width="stretch")
 
     with st.expander("What am I looking at?"):
         st.markdown(EXPLAIN)
 
     st.subheader("Round by round")
-    n = len(active)
-    view = st.select_slider("Round", options=list(range(n)), value=n - 1, key="round_view",
-                            format_func=lambda i: f"{i} ({active[i].n_labeled} labels)")
-    record = active[view]
-    heat_cols = st.columns(len(results))
-    for col, (name, rounds) in zip(heat_cols, results.items()):
-        r = rounds[min(view, len(rounds) - 1)]
-        col.plotly_chart(confusion_heatmap(r.confusion, prepared.class_names,
-                                           title=f"{name}: round {r.index}, {r.n_labeled} labels, "
-                                                 f"accuracy {r.accuracy:.3f}"),
-                         key=f"confusion-{name}", width="stretch")
-
-    st.caption(f"Images of the unlabeled pool in round {view} ({names[0]} arm), ranked by "
-               f"{record.uncertainty_measure}. ★ = sent to the annotator this round.")
-    gallery("Most uncertain", prepared, record, most=True, key="most")
-    gallery("Least uncertain (most confident)", prepared, record, most=False, key="least")
-
+    round_details(results, prepared, key="")
     if config.self_training != "off":
-        st.subheader("Pseudo-label audit")
-        if config.self_training == "oracle":
-            st.warning("True-label mode: confident points get their TRUE label, as experiment B's published code "
-                       "did. That is an oracle, not self-training; every such point is counted as a revealed label.")
-        st.plotly_chart(pseudo_label_audit(active), key="audit", width="stretch")
-        st.dataframe(pd.DataFrame([{
-            "round": r.index, "threshold": r.threshold, "auto-labeled": r.auto_added,
-            "precision vs truth": r.auto_precision, "revealed labels": r.n_labeled, "pseudo-labels": r.n_pseudo,
-            "pseudo precision (all)": r.pseudo_precision, "accuracy": r.accuracy} for r in active]),
-            hide_index=True, key="audit-table")
-
-    with st.expander(f"Per-class report, round {view}"):
-        st.dataframe(per_class_table(record, prepared.class_names), key="per-class")
+        audit_section(active, config.self_training, key="")
 
     st.subheader("Export and share")
     st.caption("Every control is stored in the page address: copy the URL to share this exact view.")

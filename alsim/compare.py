@@ -11,7 +11,7 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 from .config import Config, ConfigError
-from .loop import REVEALED, check_feasible, graph_for, predict_labels, prepare, run_arms
+from .loop import check_feasible, graph_for, predict_labels, prepare, run_arms
 from .models import fit_supervised
 
 MIN_SEEDS_FOR_TEST = 6  # the exact two-sided Wilcoxon p-value cannot go below 2 / 2**n

@@ -126,7 +126,8 @@ def load_fashion_mnist(folder: str | Path | None = None) -> Dataset:
             )
         if labels.size and labels.max() >= len(FASHION_CLASSES):
             raise DataError(f"Fashion-MNIST {split} labels in {folder} exceed 9. {FASHION_INSTALL_HINT}")
-    stats = ";".join(f"{n}:{(folder / n).stat().st_size}:{int((folder / n).stat().st_mtime)}" for n in FASHION_FILES.values())
+    stats = ";".join(f"{n}:{(folder / n).stat().st_size}:{int((folder / n).stat().st_mtime)}"
+                     for n in FASHION_FILES.values())
     return Dataset(
         name="fashion-mnist",
         images=arrays["train_images"],

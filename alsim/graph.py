@@ -30,8 +30,9 @@ def dense_kernel_bytes(n_points: int) -> int:
     return int(n_points) * int(n_points) * 8
 
 
-def check_dense_kernel(n_points: int, limit_bytes: int = DENSE_KERNEL_LIMIT_BYTES) -> None:
+def check_dense_kernel(n_points: int, limit_bytes: int | None = None) -> None:
     """Refuse a dense rbf kernel on ``n_points`` that would exceed ``limit_bytes``."""
+    limit_bytes = DENSE_KERNEL_LIMIT_BYTES if limit_bytes is None else limit_bytes
     need = dense_kernel_bytes(n_points)
     if need > limit_bytes:
         raise GraphTooLarge(
@@ -76,7 +77,7 @@ def build_graph(
     gamma: float = 20.0,
     n_neighbors: int = 7,
     progress: Callable[[float, str], None] | None = None,
-    limit_bytes: int = DENSE_KERNEL_LIMIT_BYTES,
+    limit_bytes: int | None = None,
 ) -> SpreadingGraph:
     """Build S = -(normalised Laplacian) with a zero diagonal, as ``LabelSpreading`` does.
 

@@ -69,7 +69,7 @@ def _remember(cache: OrderedDict, key, value, size: int):
     return value
 
 
-def _data_key(config: Config) -> tuple:
+def data_key(config: Config) -> tuple:
     from .data import fashion_dir
 
     where = str(fashion_dir()) if config.dataset == "fashion-mnist" else ""
@@ -78,7 +78,7 @@ def _data_key(config: Config) -> tuple:
 
 def prepare(config: Config) -> Prepared:
     """Load the data set, cut the pool and compute features (cached in memory and on disk)."""
-    key = _data_key(config)
+    key = data_key(config)
     if key in _PREPARED:
         _PREPARED.move_to_end(key)
         return _PREPARED[key]
@@ -98,7 +98,7 @@ def prepare(config: Config) -> Prepared:
 
 def graph_for(config: Config, prepared: Prepared, progress: Progress | None = None) -> SpreadingGraph:
     """The label-spreading graph of a config's pool (built once, then reused)."""
-    key = _data_key(config) + (config.kernel, config.gamma if config.kernel == "rbf" else None,
+    key = data_key(config) + (config.kernel, config.gamma if config.kernel == "rbf" else None,
                                config.n_neighbors if config.kernel == "knn" else None)
     if key in _GRAPHS:
         _GRAPHS.move_to_end(key)
@@ -265,7 +265,7 @@ def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
     for i, arm in enumerate(arms):
         c = arm.config
         if c.model == "label_spreading":
-            key = (_data_key(c), c.kernel, c.gamma, c.n_neighbors, c.alpha, c.max_iter, c.tol)
+            key = (data_key(c), c.kernel, c.gamma, c.n_neighbors, c.alpha, c.max_iter, c.tol)
             groups.setdefault(key, []).append(i)
         else:
             prep = arm.prepared

@@ -22,20 +22,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from alsim import get_preset, loop  # noqa: E402
 from alsim.compare import run_comparison  # noqa: E402
 from alsim.loop import initial_labels, prepare  # noqa: E402
 from alsim.strategies import select  # noqa: E402
+from timing import median_time  # noqa: E402
 
 STRATEGIES = ("entropy", "random")
 SEEDS = (0, 1, 2)
@@ -122,15 +122,6 @@ def run_skactiveml(base, X, y):
     return curves
 
 
-def timed(fn, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times, result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -143,12 +134,12 @@ def main() -> None:
     print(f"digits-compare: n={len(y)}, {base.n_initial} initial labels, batch {base.batch_size}, "
           f"{base.n_rounds} fits, seeds {list(SEEDS)}, strategies {list(STRATEGIES)}; "
           f"{os.cpu_count()} CPUs; median of {args.repeats}")
-    fast_t, fast_all, fast = timed(lambda: run_alsim(base), args.repeats)
-    plain_t, plain_all, plain = timed(lambda: run_plain(base, X, y), args.repeats)
+    fast_t, fast_all, fast = median_time(lambda: run_alsim(base), args.repeats)
+    plain_t, plain_all, plain = median_time(lambda: run_plain(base, X, y), args.repeats)
     rows = [("alsim (graph once, batched spread)", fast_t, fast_all),
             ("plain LabelSpreading refit loop", plain_t, plain_all)]
     if not args.skip_skactiveml:
-        skal_t, skal_all, skal = timed(lambda: run_skactiveml(base, X, y), args.repeats)
+        skal_t, skal_all, skal = median_time(lambda: run_skactiveml(base, X, y), args.repeats)
         rows.append(("scikit-activeml 1.x", skal_t, skal_all))
     print(f"{'implementation':40} {'median s':>9} {'ratio to alsim':>15}  runs")
     for name, median, all_times in rows:

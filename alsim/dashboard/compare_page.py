@@ -13,7 +13,7 @@ from alsim.config import ConfigError
 from alsim.data import DataError
 from alsim.export import to_csv
 from alsim.graph import GraphTooLarge
-from alsim.loop import check_feasible, prepare
+from alsim.loop import check_feasible, data_key, prepare
 from alsim.plots import band_curves
 
 from .controls import URL, sidebar_config
@@ -66,7 +66,7 @@ def compare_page() -> None:
         st.error(str(exc))
         return
 
-    key = (base, tuple(strategies), int(n_seeds))
+    key = (base, data_key(base), tuple(strategies), int(n_seeds))
     chart_slot = st.empty()
     curves: list[Curve] = _finished().get(key, [])
     if not curves:

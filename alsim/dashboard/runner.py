@@ -28,8 +28,15 @@ def _store() -> OrderedDict:
     return OrderedDict()
 
 
+def _key(configs: Sequence[Config]) -> tuple:
+    """Configs plus where their data came from (the same config on another data folder differs)."""
+    from alsim.loop import data_key
+
+    return tuple((c, data_key(c)) for c in configs)
+
+
 def cached(configs: Sequence[Config]) -> Finished | None:
-    key = tuple(configs)
+    key = _key(configs)
     store = _store()
     if key in store:
         store.move_to_end(key)
@@ -44,7 +51,7 @@ def run_live(configs: Sequence[Config], on_round: Callable[[list[list[Round]], i
     A progress bar shows ``round i of n``; it is cleared at the end. Finished runs are kept
     (LRU, 48 entries), so returning to a setting already run is instant.
     """
-    key = tuple(configs)
+    key = _key(configs)
     hit = cached(configs)
     if hit is not None:
         return hit

@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run one labeling loop and print a table per round")
     common(run)
-    run.add_argument("--no-baseline", action="store_true", help="skip the 'first k labels' baseline")
+    run.add_argument("--no-baseline", action="store_true",
+                     help="skip the 'first k labels' baseline and the random-sampling arm")
     run.add_argument("--per-point", action="store_true", help="with --json: include per-point uncertainty")
 
     compare = sub.add_parser("compare", help="compare query strategies over several seeds")
@@ -92,10 +93,15 @@ def cmd_run(args, out) -> int:
             out.flush()
     last = records[-1]
     baseline = None
+    random_arm = None
     if not args.no_baseline and config.strategy != "none" and config.initial == "first":
         from .loop import first_k_baseline
 
         baseline = first_k_baseline(config, last.n_labeled)
+    if not args.no_baseline and config.strategy not in ("random", "none"):
+        from .loop import run_loop
+
+        random_arm = list(run_loop(config.replace(strategy="random")))
     elapsed = time.perf_counter() - started
     dataset = _class_names(config)
     if args.json:
@@ -105,12 +111,17 @@ def cmd_run(args, out) -> int:
             "stop_reason": last.stop_reason,
             "baseline_first_k": None if baseline is None else {
                 "n_labeled": baseline.n_labeled, "accuracy": baseline.accuracy, "macro_f1": baseline.macro_f1},
+            "random_arm": None if random_arm is None else [
+                {"n_labeled": r.n_labeled, "accuracy": r.accuracy} for r in random_arm],
             "seconds": round(elapsed, 3),
         }
         json.dump(doc, out, indent=1)
         out.write("\n")
     else:
         print(f"stop: {last.stop_reason}; {len(records)} rounds in {elapsed:.2f} s", file=out)
+        if random_arm is not None:
+            print(f"random sampling, same settings and initial labels: accuracy "
+                  f"{' '.join(f'{r.accuracy:.4f}' for r in random_arm)}", file=out)
         if baseline is not None:
             print(f"baseline, first {baseline.n_labeled} pool points labeled (no active choice): "
                   f"accuracy {baseline.accuracy:.4f}  vs  {config.strategy}: {last.accuracy:.4f}", file=out)

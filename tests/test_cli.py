@@ -17,6 +17,10 @@ def test_digits_tutorial_table(capsys):
     for value in ("0.8690", "0.9018", "0.9214", "0.9491", "0.9556"):
         assert value in out
     assert "first 60 pool points labeled (no active choice): accuracy 0.9000" in out
+    from alsim import Config, run_loop
+
+    random_line = " ".join(f"{r.accuracy:.4f}" for r in run_loop(Config(strategy="random")))
+    assert f"random sampling, same settings and initial labels: accuracy {random_line}" in out
 
 
 def test_json_output_can_be_checked_from_outside(capsys):
@@ -27,6 +31,7 @@ def test_json_output_can_be_checked_from_outside(capsys):
     assert all(len(r["queried"]) == 3 for r in doc["rounds"][:-1])
     assert {"n_pseudo", "accuracy", "queried"} <= set(doc["rounds"][0])
     assert doc["stop_reason"] == "rounds_done"
+    assert [r["n_labeled"] for r in doc["random_arm"]] == [40, 43, 46, 49, 52]
 
 
 @pytest.mark.parametrize(

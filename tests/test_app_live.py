@@ -129,3 +129,18 @@ def test_preset_loads_every_control(app):
     assert app.sidebar.number_input(key="batch_size").value == 10
     assert app.sidebar.selectbox(key="dataset").value == "digits"
     assert trace(charts(app)["curve"], "entropy")["x"] == list(range(40, 141, 10))
+
+
+def test_a_url_with_config_fields_reproduces_the_cli_run():
+    """URL parameters are the config's own field=value pairs, as on the command line."""
+    fields = {"dataset": "digits", "initial": "random", "strategy": "margin", "batch_size": "8",
+              "n_rounds": "4", "seed": "3", "self_training": "pseudo", "schedule": "list",
+              "thresholds": "0.999, 0.99, 0.98"}
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in fields.items():
+        at.query_params[key] = value
+    at.run()
+    _no_errors(at)
+    config = Config().with_overrides([f"{k}={v}" for k, v in fields.items()])
+    expected = [r.accuracy for r in run_loop(config)]
+    assert_allclose(trace(charts(at)["curve"], "margin")["y"], expected, atol=1e-12)

@@ -91,7 +91,7 @@ def test_live_page_renders_charts_and_galleries(server, browser):
 
 
 def test_url_reproduces_a_view(server, browser):
-    page, _ = _open(browser, server + "/?batch_size=10&strategy=margin", "live-shared")
+    page, _ = _open(browser, server + "/?batch_size=10&strategy=margin&dataset=digits-tutorial", "live-shared")
     assert page.locator("[data-testid=stException]").count() == 0
     assert page.get_by_text("margin: final accuracy").count() == 1
     assert page.get_by_text("80", exact=True).count() >= 1  # 40 + 4 x 10 revealed labels

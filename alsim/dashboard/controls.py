@@ -13,31 +13,10 @@ from alsim.presets import PRESETS
 
 URL = "query-params"
 
-LABELS = {
-    "digits-tutorial": "digits: experiment A's 330-point pool",
-    "digits": "digits: all 1,797",
-    "fashion-mnist": "Fashion-MNIST (60,000 + 10,000 test)",
-    "label_spreading": "LabelSpreading (semi-supervised)",
-    "linear_svc": "LinearSVC",
-    "logistic_regression": "LogisticRegression",
-    "entropy": "entropy", "margin": "margin", "least_confident": "least confident",
-    "random": "random", "none": "none (no queries)",
-    "off": "off", "pseudo": "pseudo-labels (model's prediction)",
-    "oracle": "true labels (published code's shortcut)",
-    "first": "first k of the pool", "stratified": "stratified random",
-    "pool": "unlabeled pool", "test": "test split", "both": "pool and test",
-    "linear": "linear start → end", "list": "explicit list",
-}
-
-
 def _on_preset_change(prefix: str) -> None:
     name = st.session_state.get(prefix + "preset")
     if name in PRESETS:
         apply_preset(name, prefix)
-
-
-def _label(value) -> str:
-    return LABELS.get(value, str(value))
 
 
 def apply_preset(name: str, prefix: str = "") -> None:
@@ -63,8 +42,10 @@ class _Widgets:
 
     def select(self, label, options, field, help=None):
         default = getattr(self.default, field)
-        return st.selectbox(label, options, index=list(options).index(default), format_func=_label,
-                            key=self.prefix + field, bind=URL, help=help)
+        # Options are shown as the config's own values, so the URL reads like the CLI's
+        # --set field=value (a bound widget puts its displayed option string in the URL).
+        return st.selectbox(label, options, index=list(options).index(default), key=self.prefix + field,
+                            bind=URL, help=help)
 
     def int(self, label, field, minimum, maximum=None, step=1, help=None):
         return st.number_input(label, min_value=minimum, max_value=maximum, value=getattr(self.default, field),
@@ -134,8 +115,11 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
         values["n_rounds"] = _int("Rounds (model fits)", "n_rounds", 1, 500)
 
         st.subheader("Pseudo-labels")
-        values["self_training"] = st.radio("Confident points", SELF_TRAINING, format_func=_label,
+        values["self_training"] = st.radio("Confident points", SELF_TRAINING,
                                            index=SELF_TRAINING.index(default.self_training),
+                                           captions=["no pseudo-labels", "confident points get the model's "
+                                                     "prediction", "confident points get their TRUE label "
+                                                     "(experiment B's published shortcut)"],
                                            key=prefix + "self_training", bind=URL,
                                            help="Points above the round's threshold join the training set.")
         if values["self_training"] != "off":

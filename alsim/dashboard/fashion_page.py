@@ -25,7 +25,7 @@ MODEL_LABELS = {
 FAST_NOTE = ("**Model.** The default solves exactly LinearSVC's objective (squared hinge, L2, one-vs-rest, "
              "liblinear's regularised intercept) by Newton's method, warm-started from the previous round, so the "
              "full schedule reruns in a few seconds; its objective value is at least as low as liblinear's. "
-             "Pick *LinearSVC, scikit-learn/liblinear* to reproduce experiment B bit for bit (about 25 s).")
+             "Pick `linear_svc` (scikit-learn's LinearSVC, liblinear) to reproduce experiment B exactly (about 20 s).")
 
 
 def _number(label, key, default, lo, hi, step, fmt=None, help=None, container=st.sidebar):
@@ -54,14 +54,14 @@ def _controls() -> tuple[str, dict[str, Config]]:
                         n_rounds=int(rounds), strategy=strategy)
         return mode, {strategy: active, "random": active.replace(strategy="random")}
 
-    model = sb.selectbox("Model", list(MODEL_LABELS), format_func=MODEL_LABELS.get, key=P + "model", bind=URL)
+    model = sb.selectbox("Model", list(MODEL_LABELS), key=P + "model", bind=URL,
+                         help="; ".join(f"{k}: {v}" for k, v in MODEL_LABELS.items()))
     common["model"] = model
     if mode == "self-training":
         kind = sb.radio("Confident points get", ["pseudo", "oracle"], key=P + "kind", bind=URL,
-                        format_func={"pseudo": "the model's prediction (pseudo-label)",
-                                     "oracle": "their TRUE label (published code)"}.get)
+                        captions=["the model's prediction (pseudo-label)", "their TRUE label (published code)"])
         schedule = sb.radio("Schedule", ["linear", "list"], key=P + "schedule", bind=URL,
-                            format_func={"linear": "linear start → end", "list": "explicit list"}.get)
+                            captions=["linear start → end", "explicit list"])
         if schedule == "linear":
             start = _number("Start", "start", 0.75, 0.0, 0.999, 0.05, "%.3f")
             end = _number("End", "end", 0.30, 0.0, 0.999, 0.05, "%.3f")

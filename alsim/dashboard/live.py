@@ -75,9 +75,9 @@ def round_details(results: dict, prepared, key: str, gallery_arm: str | None = N
     heat_cols = st.columns(len(results))
     for col, (name, rounds) in zip(heat_cols, results.items()):
         r = rounds[min(view, len(rounds) - 1)]
-        col.plotly_chart(confusion_heatmap(r.confusion, prepared.class_names,
-                                           title=f"{name}: round {r.index}, {r.n_labeled:,} labels, "
-                                                 f"accuracy {r.accuracy:.3f}"),
+        title = (f"{name}: round {r.index}, {r.n_labeled:,} labels, accuracy {r.accuracy:.3f}" if len(results) < 3
+                 else f"{name}<br><sup>round {r.index}, {r.n_labeled:,} labels, accuracy {r.accuracy:.3f}</sup>")
+        col.plotly_chart(confusion_heatmap(r.confusion, prepared.class_names, title=title),
                          key=f"{key}confusion-{name}", width="stretch")
     st.caption(f"Images of the unlabeled pool in round {view} ({gallery_arm or names[0]}), ranked by "
                f"{record.uncertainty_measure}. ★ = sent to the annotator this round.")

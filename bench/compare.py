@@ -50,39 +50,45 @@ def run_alsim(base):
     return curves
 
 
-def run_plain(base, X, y):
-    from scipy.stats import entropy
-    from sklearn.semi_supervised import LabelSpreading
-
-    curves = {}
+def arms(base, y):
+    """(config, starting label vector) of every seed x strategy, with alsim's initial labels."""
     for seed in SEEDS:
         for strategy in STRATEGIES:
             config = base.replace(seed=seed, strategy=strategy)
             labels = np.full(len(y), -1)
             first = initial_labels(config, y, 10)
             labels[first] = y[first]
-            rng = np.random.default_rng([seed, 1])
-            accuracy = []
-            for round_index in range(config.n_rounds):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    model = LabelSpreading(kernel="rbf", gamma=config.gamma, max_iter=config.max_iter).fit(X, labels)
-                hidden = labels == -1
-                accuracy.append(float((model.transduction_[hidden] == y[hidden]).mean()))
-                if round_index == config.n_rounds - 1:
-                    break
-                candidates = np.flatnonzero(hidden)
-                if strategy == "random":
-                    chosen = rng.choice(candidates, size=config.batch_size, replace=False)
-                else:
-                    scores = np.zeros(len(y))
-                    dist = model.label_distributions_
-                    scores = entropy(dist, axis=1)
-                    empty = dist.sum(axis=1) <= 0
-                    scores[empty] = np.log(10)
-                    chosen = select(scores, candidates, config.batch_size, rng)
-                labels[chosen] = y[chosen]
-            curves[(strategy, seed)] = np.array(accuracy)
+            yield config, labels
+
+
+def run_plain(base, X, y):
+    from scipy.stats import entropy
+    from sklearn.semi_supervised import LabelSpreading
+
+    curves = {}
+    for config, labels in arms(base, y):
+        seed, strategy = config.seed, config.strategy
+        rng = np.random.default_rng([seed, 1])
+        accuracy = []
+        for round_index in range(config.n_rounds):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = LabelSpreading(kernel="rbf", gamma=config.gamma, max_iter=config.max_iter).fit(X, labels)
+            hidden = labels == -1
+            accuracy.append(float((model.transduction_[hidden] == y[hidden]).mean()))
+            if round_index == config.n_rounds - 1:
+                break
+            candidates = np.flatnonzero(hidden)
+            if strategy == "random":
+                chosen = rng.choice(candidates, size=config.batch_size, replace=False)
+            else:
+                dist = model.label_distributions_
+                scores = entropy(dist, axis=1)
+                empty = dist.sum(axis=1) <= 0
+                scores[empty] = np.log(10)
+                chosen = select(scores, candidates, config.batch_size, rng)
+            labels[chosen] = y[chosen]
+        curves[(strategy, seed)] = np.array(accuracy)
     return curves
 
 
@@ -92,33 +98,29 @@ def run_skactiveml(base, X, y):
     from skactiveml.pool import RandomSampling, UncertaintySampling
 
     curves = {}
-    for seed in SEEDS:
-        for strategy in STRATEGIES:
-            config = base.replace(seed=seed, strategy=strategy)
-            labels = np.full(len(y), -1)
-            first = initial_labels(config, y, 10)
-            labels[first] = y[first]
-            clf = SklearnClassifier(LabelSpreading(kernel="rbf", gamma=config.gamma, max_iter=config.max_iter),
-                                    classes=np.arange(10), include_unlabeled_samples=True, missing_label=-1,
-                                    random_state=seed)
-            qs = (UncertaintySampling(method="entropy", missing_label=-1, random_state=seed)
-                  if strategy == "entropy" else RandomSampling(missing_label=-1, random_state=seed))
-            accuracy = []
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+    for config, labels in arms(base, y):
+        seed, strategy = config.seed, config.strategy
+        clf = SklearnClassifier(LabelSpreading(kernel="rbf", gamma=config.gamma, max_iter=config.max_iter),
+                                classes=np.arange(10), include_unlabeled_samples=True, missing_label=-1,
+                                random_state=seed)
+        qs = (UncertaintySampling(method="entropy", missing_label=-1, random_state=seed)
+              if strategy == "entropy" else RandomSampling(missing_label=-1, random_state=seed))
+        accuracy = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(X, labels)
+            for round_index in range(config.n_rounds):
+                hidden = labels == -1
+                accuracy.append(float((clf.predict(X[hidden]) == y[hidden]).mean()))
+                if round_index == config.n_rounds - 1:
+                    break
+                if strategy == "entropy":
+                    chosen = qs.query(X=X, y=labels, clf=clf, batch_size=config.batch_size)
+                else:
+                    chosen = qs.query(X=X, y=labels, batch_size=config.batch_size)
+                labels[chosen] = y[chosen]
                 clf.fit(X, labels)
-                for round_index in range(config.n_rounds):
-                    hidden = labels == -1
-                    accuracy.append(float((clf.predict(X[hidden]) == y[hidden]).mean()))
-                    if round_index == config.n_rounds - 1:
-                        break
-                    if strategy == "entropy":
-                        chosen = qs.query(X=X, y=labels, clf=clf, batch_size=config.batch_size)
-                    else:
-                        chosen = qs.query(X=X, y=labels, batch_size=config.batch_size)
-                    labels[chosen] = y[chosen]
-                    clf.fit(X, labels)
-            curves[(strategy, seed)] = np.array(accuracy)
+        curves[(strategy, seed)] = np.array(accuracy)
     return curves
 
 

@@ -40,22 +40,27 @@ class _Widgets:
     def __init__(self, prefix: str, default: Config):
         self.prefix, self.default = prefix, default
 
+    def _initial(self, field, value) -> dict:
+        # A widget whose value a preset already put in session state must not also get a
+        # default, or Streamlit warns about two sources of truth.
+        return {} if self.prefix + field in st.session_state else value
+
     def select(self, label, options, field, help=None):
         default = getattr(self.default, field)
         # Options are shown as the config's own values, so the URL reads like the CLI's
         # --set field=value (a bound widget puts its displayed option string in the URL).
-        return st.selectbox(label, options, index=list(options).index(default), key=self.prefix + field,
-                            bind=URL, help=help)
+        return st.selectbox(label, options, key=self.prefix + field, bind=URL, help=help,
+                            **self._initial(field, {"index": list(options).index(default)}))
 
     def int(self, label, field, minimum, maximum=None, step=1, help=None):
-        return st.number_input(label, min_value=minimum, max_value=maximum, value=getattr(self.default, field),
-                               step=step, key=self.prefix + field, bind=URL, help=help)
+        return st.number_input(label, min_value=minimum, max_value=maximum, step=step, key=self.prefix + field,
+                               bind=URL, help=help, **self._initial(field, {"value": getattr(self.default, field)}))
 
     def float(self, label, field, minimum, maximum, step, fmt="%.3f", help=None):
         value = getattr(self.default, field)
-        return st.number_input(label, min_value=minimum, max_value=maximum,
-                               value=float(0.10 if value is None else value), step=step, format=fmt,
-                               key=self.prefix + field, bind=URL, help=help)
+        return st.number_input(label, min_value=minimum, max_value=maximum, step=step, format=fmt,
+                               key=self.prefix + field, bind=URL, help=help,
+                               **self._initial(field, {"value": float(0.10 if value is None else value)}))
 
 
 def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
@@ -116,7 +121,8 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
 
         st.subheader("Pseudo-labels")
         values["self_training"] = st.radio("Confident points", SELF_TRAINING,
-                                           index=SELF_TRAINING.index(default.self_training),
+                                           **w._initial("self_training",
+                                                        {"index": SELF_TRAINING.index(default.self_training)}),
                                            captions=["no pseudo-labels", "confident points get the model's "
                                                      "prediction", "confident points get their TRUE label "
                                                      "(experiment B's published shortcut)"],
@@ -128,14 +134,14 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
                 values["threshold_start"] = _float("Start", "threshold_start", 0.0, 0.999, 0.05, "%.3f")
                 values["threshold_end"] = _float("End", "threshold_end", 0.0, 0.999, 0.05, "%.3f")
                 values["threshold_steps"] = _int("Steps", "threshold_steps", 1, 500)
-                use_final = st.checkbox("Final threshold", value=default.threshold_final is not None,
-                                        key=prefix + "use_final", bind=URL)
+                use_final = st.checkbox("Final threshold", key=prefix + "use_final", bind=URL,
+                                        **w._initial("use_final", {"value": default.threshold_final is not None}))
                 final = _float("Final", "threshold_final", 0.0, 0.999, 0.05, "%.3f") if use_final else None
                 values["threshold_final"] = final
             else:
-                text = st.text_input("Thresholds (comma-separated)",
-                                     value=", ".join(f"{v:g}" for v in default.thresholds) or "0.9, 0.8, 0.7",
-                                     key=prefix + "thresholds", bind=URL)
+                text = st.text_input("Thresholds (comma-separated)", key=prefix + "thresholds", bind=URL,
+                                     **w._initial("thresholds", {"value": ", ".join(
+                                         f"{v:g}" for v in default.thresholds) or "0.9, 0.8, 0.7"}))
                 try:
                     values["thresholds"] = tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
                 except ValueError:

@@ -77,7 +77,9 @@ def raw_features(images: np.ndarray, dataset_name: str) -> np.ndarray:
 
 
 def _cache_key(dataset: Dataset, kind: str, split: str) -> str:
-    digest = hashlib.sha256(f"{dataset.name}|{dataset.source}|{kind}|{HOG_VERSION}|{split}".encode()).hexdigest()
+    params = repr(sorted(HOG_PARAMS.items())) if kind == "hog" else ""
+    text = f"{dataset.name}|{dataset.source}|{kind}|{HOG_VERSION}|{params}|{split}"
+    digest = hashlib.sha256(text.encode()).hexdigest()
     return f"{dataset.name}-{kind}-{split}-{digest[:16]}.npy"
 
 

@@ -65,6 +65,7 @@ class SpreadingGraph:
     features: np.ndarray
     nn: object = None
     neighbour_cache: dict = field(default_factory=dict)
+    disk_cache: bool = False
 
     @property
     def n(self) -> int:
@@ -78,6 +79,7 @@ def build_graph(
     n_neighbors: int = 7,
     progress: Callable[[float, str], None] | None = None,
     limit_bytes: int | None = None,
+    cache: bool = False,
 ) -> SpreadingGraph:
     """Build S = -(normalised Laplacian) with a zero diagonal, as ``LabelSpreading`` does.
 
@@ -87,6 +89,9 @@ def build_graph(
     kernel : 'rbf' or 'knn'
     progress : callable(fraction, message), optional
         Called while the (slow, for large n) neighbour search runs.
+    cache : bool
+        Keep knn neighbour lists on disk (under :func:`alsim.features.cache_dir`), keyed by
+        a hash of the features and k, so a restarted session skips the search.
     """
     from sklearn.metrics.pairwise import rbf_kernel
     from sklearn.neighbors import NearestNeighbors
@@ -105,15 +110,21 @@ def build_graph(
         matrix = laplacian
     elif kernel == "knn":
         nn = NearestNeighbors(n_neighbors=n_neighbors).fit(features)
-        # Same graph as NearestNeighbors.kneighbors_graph(X, k, mode="connectivity"),
-        # computed in chunks so progress can be shown on large pools.
-        chunk = max(1, min(n, 2048))
-        columns = np.empty((n, n_neighbors), dtype=np.int64)
-        for lo in range(0, n, chunk):
-            hi = min(n, lo + chunk)
-            columns[lo:hi] = nn.kneighbors(features[lo:hi], n_neighbors, return_distance=False)
-            if progress is not None:
-                progress(hi / n, f"nearest neighbours {hi:,}/{n:,}")
+        columns = _cached_neighbours(features, n_neighbors) if cache else None
+        if columns is None:
+            # Same graph as NearestNeighbors.kneighbors_graph(X, k, mode="connectivity"),
+            # computed in chunks so progress can be shown on large pools.
+            chunk = max(1, min(n, 2048))
+            columns = np.empty((n, n_neighbors), dtype=np.int64)
+            for lo in range(0, n, chunk):
+                hi = min(n, lo + chunk)
+                columns[lo:hi] = nn.kneighbors(features[lo:hi], n_neighbors, return_distance=False)
+                if progress is not None:
+                    progress(hi / n, f"nearest neighbours {hi:,}/{n:,}")
+            if cache:
+                _store_neighbours(features, n_neighbors, columns)
+        elif progress is not None:
+            progress(1.0, f"nearest neighbours of {n:,} points read from the disk cache")
         affinity = sp.csr_matrix(
             (np.ones(n * n_neighbors), columns.ravel(), np.arange(0, n * n_neighbors + 1, n_neighbors)),
             shape=(n, n),
@@ -126,7 +137,8 @@ def build_graph(
     else:
         raise ValueError(f"kernel must be 'rbf' or 'knn', got {kernel!r}")
     return SpreadingGraph(matrix=matrix, kernel=kernel, gamma=float(gamma), n_neighbors=int(n_neighbors),
-                          build_seconds=time.perf_counter() - start, features=features, nn=nn)
+                          build_seconds=time.perf_counter() - start, features=features, nn=nn,
+                          disk_cache=cache and kernel == "knn")
 
 
 @dataclass(eq=False)
@@ -141,6 +153,37 @@ class SpreadState:
 
     labels: np.ndarray
     history: list
+
+
+def _neighbour_path(features: np.ndarray, n_neighbors: int, what: str = "pool"):
+    import hashlib
+
+    from .features import cache_dir
+
+    digest = hashlib.blake2b(np.ascontiguousarray(features).view(np.uint8), digest_size=16).hexdigest()
+    return cache_dir() / "graphs" / f"knn-{what}-{n_neighbors}-{features.shape[0]}x{features.shape[1]}-{digest}.npy"
+
+
+def _cached_neighbours(features: np.ndarray, n_neighbors: int, what: str = "pool") -> np.ndarray | None:
+    path = _neighbour_path(features, n_neighbors, what)
+    try:
+        columns = np.load(path)
+    except (OSError, ValueError):
+        return None
+    return columns if columns.shape == (len(features), n_neighbors) else None
+
+
+def _store_neighbours(features: np.ndarray, n_neighbors: int, columns: np.ndarray, what: str = "pool") -> None:
+    import os
+
+    path = _neighbour_path(features, n_neighbors, what)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, columns)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache must not stop a run
 
 
 def spread(
@@ -310,9 +353,15 @@ def predict_new(graph: SpreadingGraph, distributions: np.ndarray, new_features: 
         # The neighbours of a fixed test set never change: look them up once per graph.
         key = (new_features.shape, new_features.ctypes.data)
         neighbours = graph.neighbour_cache.get(key)
+        if neighbours is None and graph.disk_cache:
+            pool = _neighbour_path(graph.features, graph.n_neighbors).stem
+            neighbours = _cached_neighbours(new_features, graph.n_neighbors, what=f"query-{pool}")
         if neighbours is None:
             neighbours = graph.nn.kneighbors(new_features, graph.n_neighbors, return_distance=False)
-            graph.neighbour_cache[key] = neighbours
+            if graph.disk_cache:
+                pool = _neighbour_path(graph.features, graph.n_neighbors).stem
+                _store_neighbours(new_features, graph.n_neighbors, neighbours, what=f"query-{pool}")
+        graph.neighbour_cache[key] = neighbours
         probabilities = distributions[neighbours].sum(axis=1)
     else:
         probabilities = np.empty((len(new_features), distributions.shape[1]))

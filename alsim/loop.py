@@ -103,7 +103,8 @@ def graph_for(config: Config, prepared: Prepared, progress: Progress | None = No
     if key in _GRAPHS:
         _GRAPHS.move_to_end(key)
         return _GRAPHS[key]
-    graph = build_graph(prepared.features, config.kernel, config.gamma, config.n_neighbors, progress=progress)
+    graph = build_graph(prepared.features, config.kernel, config.gamma, config.n_neighbors, progress=progress,
+                        cache=len(prepared.features) > 5000)
     return _remember(_GRAPHS, key, graph, 2)
 
 

@@ -93,3 +93,23 @@ def test_incremental_spreading_across_rounds_equals_sklearn():
         if round_index == 3:
             labels[1, np.flatnonzero(labels[1] >= 0)[:3]] = -1  # labels removed: a fresh start
     assert all(s is not None and len(s.history) >= 2 for s in states)
+
+
+def test_knn_neighbours_are_cached_on_disk(tmp_path, monkeypatch):
+    from sklearn.neighbors import NearestNeighbors
+
+    monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path))
+    first = build_graph(X, "knn", n_neighbors=5, cache=True)
+    test_points = X[:50] + 0.5
+    y = _labels(60, 4)
+    dist, _ = spread(first, y, 10)
+    expected = predict_new(first, dist[0], test_points)
+    assert len(list((tmp_path / "graphs").glob("*.npy"))) == 2  # pool graph and the query's neighbours
+
+    def fail(*args, **kwargs):
+        raise AssertionError("neighbour search repeated although cached")
+
+    monkeypatch.setattr(NearestNeighbors, "kneighbors", fail)
+    second = build_graph(X, "knn", n_neighbors=5, cache=True)
+    assert (second.matrix != first.matrix).nnz == 0
+    np.testing.assert_array_equal(predict_new(second, dist[0], test_points), expected)

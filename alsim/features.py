@@ -25,6 +25,26 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ALSIM_CACHE_DIR") or Path.home() / ".cache" / "alsim")
 
 
+def load_cached_array(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """An array saved by :func:`save_cached_array`, or None if absent, unreadable or of another shape."""
+    try:
+        values = np.load(path)
+    except (OSError, ValueError):
+        return None
+    return values if values.shape == tuple(shape) else None
+
+
+def save_cached_array(path: Path, values: np.ndarray) -> None:
+    """Save atomically (a reader never sees half a file); a read-only cache must not stop a run."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, values)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def hog_descriptor():
     import cv2
 
@@ -68,7 +88,7 @@ def hog_features(images: np.ndarray, n_threads: int | None = None) -> np.ndarray
     return out
 
 
-def raw_features(images: np.ndarray, dataset_name: str) -> np.ndarray:
+def raw_features(images: np.ndarray) -> np.ndarray:
     """Flattened pixels; 8-bit images are scaled to [0, 1], digits keep their 0..16 scale."""
     flat = images.reshape(len(images), -1).astype(np.float64)
     if images.dtype == np.uint8:
@@ -90,8 +110,8 @@ def compute_features(dataset: Dataset, kind: str, use_cache: bool = True) -> tup
     (path, sizes, mtimes) and the descriptor parameters, so a second run reads them back.
     """
     if kind == "raw":
-        test = raw_features(dataset.test_images, dataset.name) if dataset.has_test else None
-        return raw_features(dataset.images, dataset.name), test
+        test = raw_features(dataset.test_images) if dataset.has_test else None
+        return raw_features(dataset.images), test
     if kind != "hog":
         raise ValueError(f"features must be 'raw' or 'hog', got {kind!r}")
     if dataset.images.shape[1:] != (28, 28):
@@ -100,23 +120,10 @@ def compute_features(dataset: Dataset, kind: str, use_cache: bool = True) -> tup
     result = []
     for split, images in splits:
         path = cache_dir() / "features" / _cache_key(dataset, kind, split)
-        values = None
-        if use_cache and path.is_file():
-            try:
-                values = np.load(path)
-                if values.shape != (len(images), 324):
-                    values = None
-            except (OSError, ValueError):
-                values = None
+        values = load_cached_array(path, (len(images), 324)) if use_cache else None
         if values is None:
             values = hog_features(images)
             if use_cache:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_suffix(".tmp.npy")
-                    np.save(tmp, values)
-                    os.replace(tmp, path)
-                except OSError:
-                    pass  # a read-only home must not stop a run
+                save_cached_array(path, values)
         result.append(values.astype(np.float64))
     return result[0], (result[1] if len(result) > 1 else None)

@@ -17,6 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
+from .features import cache_dir, load_cached_array, save_cached_array
+
 # Largest dense kernel built without asking: 4 GiB of float64 (about 23,000 points).
 DENSE_KERNEL_LIMIT_BYTES = 4 * 2**30
 
@@ -65,7 +67,7 @@ class SpreadingGraph:
     features: np.ndarray
     nn: object = None
     neighbour_cache: dict = field(default_factory=dict)
-    disk_cache: bool = False
+    disk_cache_name: str | None = None  # knn only: the pool's neighbour file name, when kept on disk
 
     @property
     def n(self) -> int:
@@ -99,7 +101,7 @@ def build_graph(
     start = time.perf_counter()
     features = np.asarray(features, dtype=np.float64)
     n = len(features)
-    nn = None
+    nn = cache_path = None
     if kernel == "rbf":
         check_dense_kernel(n, limit_bytes)
         affinity = rbf_kernel(features, features, gamma=gamma)
@@ -110,7 +112,8 @@ def build_graph(
         matrix = laplacian
     elif kernel == "knn":
         nn = NearestNeighbors(n_neighbors=n_neighbors).fit(features)
-        columns = _cached_neighbours(features, n_neighbors) if cache else None
+        cache_path = _neighbour_path(features, n_neighbors, "pool") if cache else None
+        columns = load_cached_array(cache_path, (n, n_neighbors)) if cache else None
         if columns is None:
             # Same graph as NearestNeighbors.kneighbors_graph(X, k, mode="connectivity"),
             # computed in chunks so progress can be shown on large pools.
@@ -122,7 +125,7 @@ def build_graph(
                 if progress is not None:
                     progress(hi / n, f"nearest neighbours {hi:,}/{n:,}")
             if cache:
-                _store_neighbours(features, n_neighbors, columns)
+                save_cached_array(cache_path, columns)
         elif progress is not None:
             progress(1.0, f"nearest neighbours of {n:,} points read from the disk cache")
         affinity = sp.csr_matrix(
@@ -138,7 +141,7 @@ def build_graph(
         raise ValueError(f"kernel must be 'rbf' or 'knn', got {kernel!r}")
     return SpreadingGraph(matrix=matrix, kernel=kernel, gamma=float(gamma), n_neighbors=int(n_neighbors),
                           build_seconds=time.perf_counter() - start, features=features, nn=nn,
-                          disk_cache=cache and kernel == "knn")
+                          disk_cache_name=cache_path.stem if kernel == "knn" and cache else None)
 
 
 @dataclass(eq=False)
@@ -155,35 +158,12 @@ class SpreadState:
     history: list
 
 
-def _neighbour_path(features: np.ndarray, n_neighbors: int, what: str = "pool"):
+def _neighbour_path(features: np.ndarray, n_neighbors: int, what: str):
+    """Disk-cache file of the neighbour lists of ``features``, keyed by a hash of them and k."""
     import hashlib
-
-    from .features import cache_dir
 
     digest = hashlib.blake2b(np.ascontiguousarray(features).view(np.uint8), digest_size=16).hexdigest()
     return cache_dir() / "graphs" / f"knn-{what}-{n_neighbors}-{features.shape[0]}x{features.shape[1]}-{digest}.npy"
-
-
-def _cached_neighbours(features: np.ndarray, n_neighbors: int, what: str = "pool") -> np.ndarray | None:
-    path = _neighbour_path(features, n_neighbors, what)
-    try:
-        columns = np.load(path)
-    except (OSError, ValueError):
-        return None
-    return columns if columns.shape == (len(features), n_neighbors) else None
-
-
-def _store_neighbours(features: np.ndarray, n_neighbors: int, columns: np.ndarray, what: str = "pool") -> None:
-    import os
-
-    path = _neighbour_path(features, n_neighbors, what)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, columns)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache must not stop a run
 
 
 def spread(
@@ -353,14 +333,14 @@ def predict_new(graph: SpreadingGraph, distributions: np.ndarray, new_features: 
         # The neighbours of a fixed test set never change: look them up once per graph.
         key = (new_features.shape, new_features.ctypes.data)
         neighbours = graph.neighbour_cache.get(key)
-        if neighbours is None and graph.disk_cache:
-            pool = _neighbour_path(graph.features, graph.n_neighbors).stem
-            neighbours = _cached_neighbours(new_features, graph.n_neighbors, what=f"query-{pool}")
+        path = None
+        if neighbours is None and graph.disk_cache_name:
+            path = _neighbour_path(new_features, graph.n_neighbors, f"query-{graph.disk_cache_name}")
+            neighbours = load_cached_array(path, (len(new_features), graph.n_neighbors))
         if neighbours is None:
             neighbours = graph.nn.kneighbors(new_features, graph.n_neighbors, return_distance=False)
-            if graph.disk_cache:
-                pool = _neighbour_path(graph.features, graph.n_neighbors).stem
-                _store_neighbours(new_features, graph.n_neighbors, neighbours, what=f"query-{pool}")
+            if path is not None:
+                save_cached_array(path, neighbours)
         graph.neighbour_cache[key] = neighbours
         probabilities = distributions[neighbours].sum(axis=1)
     else:

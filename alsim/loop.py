@@ -96,10 +96,15 @@ def prepare(config: Config) -> Prepared:
     return _remember(_PREPARED, key, prepared, 3)
 
 
+def graph_key(config: Config) -> tuple:
+    """What a label-spreading graph depends on: the pool's features and the kernel settings."""
+    return data_key(config) + (config.kernel, config.gamma if config.kernel == "rbf" else None,
+                               config.n_neighbors if config.kernel == "knn" else None)
+
+
 def graph_for(config: Config, prepared: Prepared, progress: Progress | None = None) -> SpreadingGraph:
     """The label-spreading graph of a config's pool (built once, then reused)."""
-    key = data_key(config) + (config.kernel, config.gamma if config.kernel == "rbf" else None,
-                               config.n_neighbors if config.kernel == "knn" else None)
+    key = graph_key(config)
     if key in _GRAPHS:
         _GRAPHS.move_to_end(key)
         return _GRAPHS[key]
@@ -266,7 +271,7 @@ def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
     for i, arm in enumerate(arms):
         c = arm.config
         if c.model == "label_spreading":
-            key = (data_key(c), c.kernel, c.gamma, c.n_neighbors, c.alpha, c.max_iter, c.tol)
+            key = graph_key(c) + (c.alpha, c.max_iter, c.tol)
             groups.setdefault(key, []).append(i)
         else:
             prep = arm.prepared
@@ -282,9 +287,8 @@ def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
         labels = np.stack([arms[i].train for i in members])
         states = [arms[i].spread_state for i in members]
         dists, n_iter = spread(graph, labels, prep.n_classes, c.alpha, c.max_iter, c.tol, states=states)
-        for i, state in zip(members, states):
-            arms[i].spread_state = state
         for j, i in enumerate(members):
+            arms[i].spread_state = states[j]
             test_p = None
             if arms[i].config.evaluation in ("test", "both"):
                 test_p = predict_new(graph, dists[j], prep.test_features)

@@ -79,12 +79,12 @@ def fit_supervised(model: str, C: float, seed: int, train_x: np.ndarray, train_y
         previous = state.get("weights") if state.get("classes") == tuple(present.tolist()) else None
         estimator = NewtonLinearSVC(C=C).fit(train_x, train_y, warm_start=previous)
         state["weights"], state["classes"] = estimator.weights_, tuple(present.tolist())
-        return [None if f is None else classifier_proba(estimator, f, n_classes) for f in predict_on]
-    estimator = make_classifier(model, C, seed)
-    with warnings.catch_warnings():
-        # liblinear's "did not converge" is reported per round in the record, not as noise.
-        warnings.simplefilter("ignore")
-        estimator.fit(train_x, train_y)
+    else:
+        estimator = make_classifier(model, C, seed)
+        with warnings.catch_warnings():
+            # liblinear / lbfgs "did not converge" warnings would repeat on every round.
+            warnings.simplefilter("ignore")
+            estimator.fit(train_x, train_y)
     return [None if f is None else classifier_proba(estimator, f, n_classes) for f in predict_on]
 
 

@@ -33,6 +33,6 @@ def test_hog_features_are_cached_on_disk(fashion_like_dir, tmp_path, monkeypatch
 
 def test_raw_features_scale():
     images = np.full((2, 28, 28), 255, dtype=np.uint8)
-    assert feat.raw_features(images, "x").max() == 1.0
+    assert feat.raw_features(images).max() == 1.0
     digits = np.full((1, 8, 8), 16.0)
-    assert feat.raw_features(digits, "digits").max() == 16.0
+    assert feat.raw_features(digits).max() == 16.0

@@ -81,8 +81,8 @@ def round_details(results: dict, prepared, key: str, gallery_arm: str | None = N
                          key=f"{key}confusion-{name}", width="stretch")
     st.caption(f"Images of the unlabeled pool in round {view} ({gallery_arm or names[0]}), ranked by "
                f"{record.uncertainty_measure}. ★ = sent to the annotator this round.")
-    gallery("Most uncertain", prepared, record, most=True, key=f"{key}most")
-    gallery("Least uncertain (most confident)", prepared, record, most=False, key=f"{key}least")
+    gallery("Most uncertain", prepared, record, most=True)
+    gallery("Least uncertain (most confident)", prepared, record, most=False)
     with st.expander(f"Per-class report, round {view} ({'test split' if record.test is not None else 'pool'})",
                      expanded=prepared.dataset.has_test):
         st.dataframe(per_class_table(record, prepared.class_names), key=f"{key}per-class")

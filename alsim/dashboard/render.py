@@ -27,7 +27,7 @@ def to_display(image: np.ndarray, size: int = 84) -> np.ndarray:
     return np.kron(img, np.ones((scale, scale), dtype=np.uint8))
 
 
-def gallery(title: str, prepared: Prepared, record: Round, most: bool, k: int = 8, key: str = "") -> None:
+def gallery(title: str, prepared: Prepared, record: Round, most: bool, k: int = 8) -> None:
     """Tiles of the ``k`` most (or least) uncertain unlabeled images of a round.
 
     Each caption gives the predicted and true class and the uncertainty; images queried

@@ -35,15 +35,6 @@ def _key(configs: Sequence[Config]) -> tuple:
     return tuple((c, data_key(c)) for c in configs)
 
 
-def cached(configs: Sequence[Config]) -> Finished | None:
-    key = _key(configs)
-    store = _store()
-    if key in store:
-        store.move_to_end(key)
-        return store[key]
-    return None
-
-
 def run_live(configs: Sequence[Config], on_round: Callable[[list[list[Round]], int, int], None],
              label: str = "Running") -> Finished:
     """Run arms in lockstep, calling ``on_round(rounds_so_far, done, total)`` after every round.
@@ -52,9 +43,10 @@ def run_live(configs: Sequence[Config], on_round: Callable[[list[list[Round]], i
     (LRU, 48 entries), so returning to a setting already run is instant.
     """
     key = _key(configs)
-    hit = cached(configs)
-    if hit is not None:
-        return hit
+    store = _store()
+    if key in store:
+        store.move_to_end(key)
+        return store[key]
     total = max(c.n_rounds for c in configs) * len(configs)
     bar = st.progress(0.0, text=f"{label}: starting")
     rounds: list[list[Round]] = [[] for _ in configs]
@@ -72,7 +64,6 @@ def run_live(configs: Sequence[Config], on_round: Callable[[list[list[Round]], i
         on_round(rounds, done, total)
     bar.empty()
     finished = Finished(tuple(configs), tuple(tuple(r) for r in rounds), time.perf_counter() - started)
-    store = _store()
     store[key] = finished
     while len(store) > 48:
         store.popitem(last=False)

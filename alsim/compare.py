@@ -37,13 +37,13 @@ def comparison_configs(base: Config, strategies: Sequence[str], seed: int) -> li
 
 
 def validate_request(base: Config, strategies: Sequence[str], n_seeds: int) -> None:
-    from .config import STRATEGIES
+    from .strategies import strategy_names
 
     if not strategies:
         raise ConfigError("strategies must name at least one strategy")
     for s in strategies:
-        if s not in STRATEGIES or s == "none":
-            raise ConfigError(f"strategies must be among {', '.join(x for x in STRATEGIES if x != 'none')}, got {s!r}")
+        if s not in strategy_names():
+            raise ConfigError(f"strategies must be among {', '.join(strategy_names())}, got {s!r}")
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
         raise ConfigError(f"seeds must be an integer >= 1, got {n_seeds!r}")
     if base.initial == "first" and n_seeds > 1:

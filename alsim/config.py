@@ -8,12 +8,10 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-DATASETS = ("digits", "digits-tutorial", "fashion-mnist")
-FEATURES = ("raw", "hog")
+FEATURES = ("raw", "hog", "precomputed")
 MODELS = ("label_spreading", "linear_svc", "linear_svc_newton", "logistic_regression")
 KERNELS = ("rbf", "knn")
 INITIAL = ("first", "random", "stratified")
-STRATEGIES = ("entropy", "margin", "least_confident", "random", "none")
 SELF_TRAINING = ("off", "pseudo", "oracle")
 SCHEDULES = ("linear", "list")
 EVALUATIONS = ("pool", "test", "both")
@@ -107,12 +105,12 @@ class Config:
     # ----------------------------------------------------------------- validation
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
-        _choice("dataset", self.dataset, DATASETS)
+        source = _source(self.dataset)
         _choice("features", self.features, FEATURES)
         _choice("model", self.model, MODELS)
         _choice("kernel", self.kernel, KERNELS)
         _choice("initial", self.initial, INITIAL)
-        _choice("strategy", self.strategy, STRATEGIES)
+        _choice("strategy", self.strategy, _strategies())
         _choice("self_training", self.self_training, SELF_TRAINING)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("evaluation", self.evaluation, EVALUATIONS)
@@ -140,20 +138,10 @@ class Config:
             _unit_interval("thresholds", value)
         if self.schedule == "list" and self.self_training != "off" and not self.thresholds:
             raise ConfigError("thresholds must not be empty when schedule is 'list'")
-        if self.dataset == "digits-tutorial" and self.pool_size not in (0,):
-            raise ConfigError(
-                f"pool_size must be 0 for dataset 'digits-tutorial' (its pool is fixed at 330), "
-                f"got {self.pool_size}"
-            )
-        if self.features == "hog" and self.dataset != "fashion-mnist":
-            raise ConfigError(
-                f"features 'hog' needs 28x28 images (dataset 'fashion-mnist'), got dataset {self.dataset!r}"
-            )
-        if self.evaluation in ("test", "both") and self.dataset != "fashion-mnist":
-            raise ConfigError(
-                f"evaluation {self.evaluation!r} needs a held-out test split; dataset {self.dataset!r} "
-                "has none (allowed: 'pool')"
-            )
+        try:
+            source.check(self.features, self.evaluation, self.pool_size)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if self.strategy == "none" and self.self_training == "off" and self.n_rounds > 1:
             raise ConfigError(
                 "strategy 'none' with self_training 'off' never changes the labels: set n_rounds to 1, "
@@ -241,6 +229,25 @@ def _parse_value(name: str, type_name: str, raw: str) -> Any:
     except ValueError:
         raise ConfigError(f"{name} expects a {type_name.split(' ')[0]}, got {raw!r}") from None
     return raw
+
+
+def _source(name: Any):
+    """The registered data source of ``dataset``; its capabilities decide what is valid."""
+    from .sources import source_info
+
+    try:
+        return source_info(name)
+    except (KeyError, TypeError) as exc:
+        from .sources import source_names
+
+        raise ConfigError(f"dataset must be one of {', '.join(map(repr, source_names()))}, got {name!r}") from None
+
+
+def _strategies() -> tuple[str, ...]:
+    """Registered strategy names, plus ``none`` (reveal nothing after the initial labels)."""
+    from .strategies import strategy_names
+
+    return strategy_names(include_none=True)
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -113,12 +113,15 @@ def pseudo_label_audit(rounds: Sequence[Round]) -> go.Figure:
 
 
 def uncertain_examples(record: Round, k: int, most: bool) -> np.ndarray:
-    """Pool ids of the ``k`` unlabeled points the model is most (or least) unsure about.
+    """Pool ids of the ``k`` unlabeled points ranked highest (or lowest) by the round's ranking.
 
-    Ties are ordered by pool id so the gallery is stable.
+    The ranking is the score the strategy itself used (:attr:`alsim.records.Round.ranking`),
+    or the uncertainty for a strategy that uses no score. Ties are ordered by pool id so the
+    gallery is stable.
     """
     candidates = np.flatnonzero(record.status == UNLABELED)
-    scores = record.uncertainty[candidates].astype(np.float64)
+    values, _ = record.ranking
+    scores = np.asarray(values)[candidates].astype(np.float64)
     order = np.lexsort((candidates, -scores if most else scores))
     return candidates[order[:k]]
 

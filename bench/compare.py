@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from alsim import get_preset, loop  # noqa: E402
+from alsim.cache import shared_cache  # noqa: E402
 from alsim.compare import run_comparison  # noqa: E402
 from alsim.loop import initial_labels, prepare  # noqa: E402
 from alsim.strategies import select  # noqa: E402
@@ -42,7 +43,7 @@ SEEDS = (0, 1, 2)
 
 
 def run_alsim(base):
-    loop._GRAPHS.clear()  # include building the graph in the time
+    shared_cache("graphs").clear()  # include building the graph in the time
     curves = {}
     for batch in run_comparison(base, STRATEGIES, len(SEEDS), seeds_per_batch=len(SEEDS)):
         for c in batch:

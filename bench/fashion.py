@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from alsim import get_preset, loop, run_loop  # noqa: E402
+from alsim.cache import shared_cache  # noqa: E402
 from alsim.data import fashion_available, load_fashion_mnist  # noqa: E402
 from alsim.features import compute_features, hog_descriptor, hog_features  # noqa: E402
 from timing import median_time  # noqa: E402
@@ -99,13 +100,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as cache:
         os.environ["ALSIM_CACHE_DIR"] = cache  # an empty disk cache: the search really runs
-        loop._GRAPHS.clear()
+        shared_cache("graphs").clear()
         start = time.perf_counter()
         graph = loop.graph_for(spreading, prepared, progress=progress)
         build = time.perf_counter() - start
         print(f"  graph built once in {build:.1f} s ({len(marks)} progress updates)")
         rounds = list(run_loop(spreading))
-        loop._GRAPHS.clear()  # a restarted session: neighbour lists come from the disk cache
+        shared_cache("graphs").clear()  # a restarted session: neighbour lists come from the disk cache
         start = time.perf_counter()
         loop.graph_for(spreading, prepared)
         print(f"  the same graph in a new session, from the disk cache: {time.perf_counter() - start:.2f} s")

@@ -15,11 +15,11 @@ from alsim.export import to_csv
 from alsim.graph import GraphTooLarge
 from alsim.loop import check_feasible, data_key, prepare
 from alsim.plots import band_curves
+from alsim.strategies import strategy_names
 
 from .controls import URL, sidebar_config
 
 PREFIX = "cmp_"
-ALL_STRATEGIES = ["entropy", "margin", "least_confident", "random"]
 
 EXPLAIN = f"""
 Every seed draws its own initial labels; all strategies share that draw, so each seed is
@@ -47,7 +47,8 @@ def _finished() -> dict:
 def compare_page() -> None:
     st.title("Compare strategies across seeds")
     base, error = sidebar_config(prefix=PREFIX, default_preset="digits-compare", with_strategy=False)
-    strategies = st.multiselect("Strategies", ALL_STRATEGIES, default=ALL_STRATEGIES, key=PREFIX + "strategies",
+    strategies = st.multiselect("Strategies", list(strategy_names()), default=list(strategy_names()),
+                                key=PREFIX + "strategies",
                                 bind=URL)
     c1, c2 = st.columns(2)
     n_seeds = c1.number_input("Seeds", min_value=1, max_value=50, value=6, step=1, key=PREFIX + "seeds", bind=URL)

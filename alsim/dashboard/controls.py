@@ -6,8 +6,10 @@ from dataclasses import fields
 
 import streamlit as st
 
-from alsim.config import (DATASETS, EVALUATIONS, FEATURES, INITIAL, KERNELS, MODELS, SCHEDULES, SELF_TRAINING,
-                          STRATEGIES, Config, ConfigError)
+from alsim.config import (EVALUATIONS, FEATURES, INITIAL, KERNELS, MODELS, SCHEDULES, SELF_TRAINING, Config,
+                          ConfigError)
+from alsim.sources import source_names
+from alsim.strategies import strategy_names
 from alsim.data import FASHION_INSTALL_HINT, fashion_available
 from alsim.presets import PRESETS
 
@@ -88,7 +90,7 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
         st.caption(PRESETS[st.session_state.get(prefix + "preset", default_preset)][0])
 
         st.subheader("Data")
-        dataset = _select("Data set", DATASETS, "dataset")
+        dataset = _select("Data set", source_names(), "dataset")
         if dataset == "fashion-mnist" and not fashion_available():
             st.warning("Fashion-MNIST is not installed here.")
         values = dict(dataset=dataset)
@@ -114,7 +116,7 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
         values["initial"] = _select("Initial labels", INITIAL, "initial")
         values["n_initial"] = _int("Initial labels (count)", "n_initial", 1)
         if with_strategy:
-            values["strategy"] = _select("Query strategy", STRATEGIES, "strategy",
+            values["strategy"] = _select("Query strategy", strategy_names(include_none=True), "strategy",
                                          help="Which unlabeled points the annotator labels next.")
         values["batch_size"] = _int("Batch size (labels per round)", "batch_size", 1)
         values["n_rounds"] = _int("Rounds (model fits)", "n_rounds", 1, 500)

@@ -10,6 +10,7 @@ from alsim.data import DEBIAN_FASHION_DIR, FASHION_INSTALL_HINT, DataError, fash
 from alsim.graph import GraphTooLarge
 from alsim.loop import prepare
 from alsim.plots import colour, learning_curves
+from alsim.strategies import strategy_names
 
 from .controls import URL
 from .live import audit_section, round_details, stream
@@ -48,7 +49,7 @@ def _controls() -> tuple[str, dict[str, Config]]:
         k = _number("Neighbours (knn graph)", "n_neighbors", 10, 2, 100, 1)
         batch = _number("Labels per round", "batch", 50, 1, 5000, 10)
         rounds = _number("Rounds (model fits)", "rounds", 6, 1, 100, 1)
-        strategy = sb.selectbox("Query strategy", ["entropy", "margin", "least_confident"], key=P + "strategy",
+        strategy = sb.selectbox("Query strategy", [s for s in strategy_names() if s != "random"], key=P + "strategy",
                                 bind=URL)
         active = Config(**common, model="label_spreading", kernel="knn", n_neighbors=int(k), batch_size=int(batch),
                         n_rounds=int(rounds), strategy=strategy)

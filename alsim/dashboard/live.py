@@ -80,7 +80,7 @@ def round_details(results: dict, prepared, key: str, gallery_arm: str | None = N
         col.plotly_chart(confusion_heatmap(r.confusion, prepared.class_names, title=title),
                          key=f"{key}confusion-{name}", width="stretch")
     st.caption(f"Images of the unlabeled pool in round {view} ({gallery_arm or names[0]}), ranked by "
-               f"{record.uncertainty_measure}. ★ = sent to the annotator this round.")
+               f"{record.ranking[1]}. ★ = sent to the annotator this round.")
     gallery("Most uncertain", prepared, record, most=True)
     gallery("Least uncertain (most confident)", prepared, record, most=False)
     with st.expander(f"Per-class report, round {view} ({'test split' if record.test is not None else 'pool'})",

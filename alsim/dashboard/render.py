@@ -39,15 +39,17 @@ def gallery(title: str, prepared: Prepared, record: Round, most: bool, k: int = 
         st.info("No unlabeled images left in the pool.")
         return
     names = prepared.class_names
+    values, score_name = record.ranking
     queried = set(record.queried.tolist())
     images = prepared.dataset.images
     cols = st.columns(len(ids))
     for col, i in zip(cols, ids):
         pred, true = int(record.predicted[i]), int(prepared.labels[i])
         mark = "★ " if i in queried else ""
-        verdict = "✓" if pred == true else "✗"
-        caption = (f"{mark}pred {names[pred]} {verdict} · true {names[true]} · "
-                   f"{_SHORT[record.uncertainty_measure]} {record.uncertainty[i]:.3g}")
+        verdict = "" if true < 0 else (" ✓" if pred == true else " ✗")
+        truth = "unknown" if true < 0 else names[true]
+        caption = (f"{mark}pred {names[pred]}{verdict} · true {truth} · "
+                   f"{_SHORT.get(score_name, score_name)} {values[i]:.3g}")
         col.image(to_display(images[prepared.pool_ids[i]]), caption=caption, width="stretch")
 
 

@@ -1,9 +1,16 @@
-"""Query strategies: pure uncertainty scores, and a seeded top-k selection."""
+"""Uncertainty sampling: entropy, margin and least-confident scores, top-k selection.
+
+References: Lewis and Gale (1994), "A sequential algorithm for training text classifiers"
+(least confident); Scheffer et al. (2001) (margin); Settles (2009), "Active Learning
+Literature Survey", section 3.1 (entropy).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import entr
+
+from .base import Query, QueryContext, register, select
 
 UNCERTAINTY_MEASURES = ("entropy", "margin", "least_confident")
 
@@ -44,38 +51,19 @@ def uncertainty_scores(proba: np.ndarray, method: str = "entropy") -> np.ndarray
     return scores
 
 
-def select(scores: np.ndarray, candidates: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """The ``k`` candidates with the highest scores; ties broken at random by ``rng``.
+def _uncertainty_strategy(measure: str):
+    def strategy(context: QueryContext) -> Query:
+        scores = uncertainty_scores(context.proba, measure)
+        return Query(select(scores, context.candidates, context.k, context.rng), scores, measure)
 
-    Parameters
-    ----------
-    scores : ndarray, shape (n,)
-        Scores of all points; only ``candidates`` are eligible.
-    candidates : ndarray of int
-        Indices of the points that may be chosen (the unlabeled pool).
-    k : int
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    ndarray of int, shape (min(k, len(candidates)),), highest score first.
-    """
-    candidates = np.asarray(candidates, dtype=np.int64)
-    k = min(int(k), len(candidates))
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    tie_break = rng.random(len(candidates))
-    order = np.lexsort((tie_break, -np.asarray(scores)[candidates]))
-    return candidates[order[:k]]
+    strategy.__name__ = f"{measure}_sampling"
+    strategy.__doc__ = f"Pick the candidates of highest {measure} uncertainty (ties broken by the run's generator)."
+    return strategy
 
 
-def query(proba: np.ndarray, candidates: np.ndarray, k: int, strategy: str,
-          rng: np.random.Generator) -> np.ndarray:
-    """Pick ``k`` points to reveal with a named strategy (``random`` ignores ``proba``)."""
-    if strategy == "none":
-        return np.zeros(0, dtype=np.int64)
-    if strategy == "random":
-        candidates = np.asarray(candidates, dtype=np.int64)
-        k = min(int(k), len(candidates))
-        return rng.choice(candidates, size=k, replace=False) if k else np.zeros(0, dtype=np.int64)
-    return select(uncertainty_scores(proba, strategy), candidates, k, rng)
+entropy_sampling = register("entropy", "highest entropy of the predicted class distribution")(
+    _uncertainty_strategy("entropy"))
+margin_sampling = register("margin", "smallest gap between the two most likely classes")(
+    _uncertainty_strategy("margin"))
+least_confident_sampling = register("least_confident", "lowest top-class probability")(
+    _uncertainty_strategy("least_confident"))

@@ -1,0 +1,35 @@
+"""Query strategies behind one contract and one registry.
+
+- :mod:`.base`: :class:`QueryContext` (what a strategy sees), :class:`Query` (what it
+  returns: ids and the scores it used), :func:`register`, :func:`strategy_names`.
+- :mod:`.uncertainty`: entropy, margin, least confident.
+- :mod:`.random`: random sampling.
+
+Adding a strategy is one module with a function decorated by :func:`register`, imported
+here; pages and the CLI list it from :func:`strategy_names`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Registration order is the order pages list them: uncertainty measures, then random.
+from . import uncertainty as _uncertainty  # noqa: F401  (registers the uncertainty measures)
+from . import random as _random  # noqa: F401,I001  (registers "random")
+from .base import (NONE, PSEUDO, REVEALED, UNLABELED, Query, QueryContext, StrategyInfo, get_strategy, register,
+                   run_strategy, select, strategy_names)
+from .uncertainty import UNCERTAINTY_MEASURES, uncertainty_scores
+
+__all__ = [
+    "NONE", "Query", "QueryContext", "StrategyInfo", "UNCERTAINTY_MEASURES", "get_strategy", "query", "register",
+    "run_strategy", "select", "strategy_names", "uncertainty_scores",
+]
+
+
+def query(proba: np.ndarray, candidates: np.ndarray, k: int, strategy: str,
+          rng: np.random.Generator) -> np.ndarray:
+    """Pick ``k`` candidates with a registered strategy from probabilities alone (no features)."""
+    context = QueryContext(proba=np.asarray(proba), features=np.zeros((len(proba), 0)),
+                           status=np.zeros(len(proba), dtype=np.int8), candidates=np.asarray(candidates),
+                           k=int(k), rng=rng)
+    return run_strategy(strategy, context).ids

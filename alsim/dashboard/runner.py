@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import streamlit as st
 
+from alsim.cache import shared_cache
 from alsim.config import Config
 from alsim.loop import Round, run_arms
 
@@ -22,15 +22,9 @@ class Finished:
     seconds: float
 
 
-@st.cache_resource(show_spinner=False)
-def _store() -> OrderedDict:
-    """Finished runs keyed by their configs, shared by all sessions of this server."""
-    return OrderedDict()
-
-
 def _key(configs: Sequence[Config]) -> tuple:
-    """Configs plus where their data came from (the same config on another data folder differs)."""
-    from alsim.loop import data_key
+    """Configs plus the content of their data (the same config on other data differs)."""
+    from alsim.pool import data_key
 
     return tuple((c, data_key(c)) for c in configs)
 
@@ -40,13 +34,14 @@ def run_live(configs: Sequence[Config], on_round: Callable[[list[list[Round]], i
     """Run arms in lockstep, calling ``on_round(rounds_so_far, done, total)`` after every round.
 
     A progress bar shows ``round i of n``; it is cleared at the end. Finished runs are kept
-    (LRU, 48 entries), so returning to a setting already run is instant.
+    in the server-wide ``runs`` cache (bounded in bytes, see :mod:`alsim.cache`), so
+    returning to a setting already run is instant, for every session.
     """
     key = _key(configs)
-    store = _store()
-    if key in store:
-        store.move_to_end(key)
-        return store[key]
+    store = shared_cache("runs")
+    done_before = store.get(key)
+    if done_before is not None:
+        return done_before
     total = max(c.n_rounds for c in configs) * len(configs)
     bar = st.progress(0.0, text=f"{label}: starting")
     rounds: list[list[Round]] = [[] for _ in configs]
@@ -64,7 +59,4 @@ def run_live(configs: Sequence[Config], on_round: Callable[[list[list[Round]], i
         on_round(rounds, done, total)
     bar.empty()
     finished = Finished(tuple(configs), tuple(tuple(r) for r in rounds), time.perf_counter() - started)
-    store[key] = finished
-    while len(store) > 48:
-        store.popitem(last=False)
-    return finished
+    return store.put(key, finished)

@@ -21,9 +21,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import Future
-from typing import Any, Callable, Hashable, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Hashable, Iterator, TypeVar
 
 import numpy as np
 
@@ -252,3 +253,78 @@ def clear_all() -> None:
         caches = list(_REGISTRY.values())
     for cache in caches:
         cache.clear()
+
+
+class WorkSlots:
+    """A server-wide limit on concurrent heavy runs, first come first served.
+
+    Each session's run holds one slot while it computes; further runs queue and learn how
+    many are ahead of them, so the page can say "waiting for a free worker, n ahead" while
+    the server keeps answering new visitors.
+
+    Parameters
+    ----------
+    slots : int
+        Runs computing at once (default: the CPU count).
+    """
+
+    def __init__(self, slots: int | None = None):
+        self.slots = max(1, int(slots or os.cpu_count() or 1))
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._queue: deque = deque()
+
+    @contextmanager
+    def slot(self, on_wait: Callable[[int], None] | None = None, poll: float = 0.5) -> Iterator[None]:
+        """Hold a slot for the ``with`` block; ``on_wait(n_ahead)`` is called while queued.
+
+        ``on_wait`` runs outside the lock, so it may draw on a page (and be interrupted by a
+        rerun: the queued ticket is then withdrawn).
+        """
+        ticket = object()
+        with self._cond:
+            self._queue.append(ticket)
+        try:
+            while True:
+                with self._cond:
+                    if self._busy < self.slots and self._queue[0] is ticket:
+                        self._queue.popleft()
+                        self._busy += 1
+                        break
+                    ahead = self._queue.index(ticket) + max(0, self._busy - self.slots + 1)
+                if on_wait is not None:
+                    on_wait(ahead)
+                with self._cond:
+                    self._cond.wait(poll)
+        except BaseException:
+            with self._cond:
+                if ticket in self._queue:
+                    self._queue.remove(ticket)
+                self._cond.notify_all()
+            raise
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy -= 1
+                self._cond.notify_all()
+
+    def stats(self) -> dict:
+        with self._cond:
+            return {"slots": self.slots, "busy": self._busy, "queued": len(self._queue)}
+
+
+_SLOTS: WorkSlots | None = None
+
+
+def work_slots() -> WorkSlots:
+    """The process-wide :class:`WorkSlots` (``ALSIM_WORKERS`` sets its size; default the CPU count)."""
+    global _SLOTS
+    with _REGISTRY_LOCK:
+        if _SLOTS is None:
+            try:
+                size = int(os.environ.get("ALSIM_WORKERS", "0"))
+            except ValueError:
+                size = 0
+            _SLOTS = WorkSlots(size if size > 0 else None)
+        return _SLOTS

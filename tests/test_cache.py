@@ -227,3 +227,58 @@ def test_thread_hammer_identical_and_distinct_configs(fast_switching):
     assert warnings.filters == filters_before, "a fit changed the process-wide warning filters"
     assert [(pool["user_api"], pool["num_threads"]) for pool in threadpool_info()] == blas_before, \
         "a fit changed the process-wide BLAS thread count"
+
+
+def test_work_slots_limit_concurrency_and_report_the_queue():
+    from alsim.cache import WorkSlots
+
+    slots = WorkSlots(2)
+    running, peak, waits = [0], [0], []
+    lock = threading.Lock()
+
+    def job(i):
+        with slots.slot(on_wait=lambda ahead: waits.append(ahead), poll=0.01):
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 2
+    assert waits and max(waits) >= 1
+    assert slots.stats() == {"slots": 2, "busy": 0, "queued": 0}
+
+
+def test_a_queued_run_that_is_interrupted_leaves_the_queue():
+    from alsim.cache import WorkSlots
+
+    slots = WorkSlots(1)
+    release = threading.Event()
+
+    def holder():
+        with slots.slot():
+            release.wait(2)
+
+    class Rerun(BaseException):
+        pass
+
+    def interrupted(ahead):
+        raise Rerun()
+
+    t = threading.Thread(target=holder)
+    t.start()
+    time.sleep(0.05)
+    with pytest.raises(Rerun):
+        with slots.slot(on_wait=interrupted):
+            pass
+    assert slots.stats()["queued"] == 0
+    release.set()
+    t.join()
+    with slots.slot():  # the slot is free again
+        assert slots.stats()["busy"] == 1

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
-from alsim.cache import shared_cache
+from alsim.cache import shared_cache, work_slots
 from alsim.config import Config
 from alsim.loop import Round, run_arms
 
@@ -45,18 +45,24 @@ def run_live(configs: Sequence[Config], on_round: Callable[[list[list[Round]], i
     total = max(c.n_rounds for c in configs) * len(configs)
     bar = st.progress(0.0, text=f"{label}: starting")
     rounds: list[list[Round]] = [[] for _ in configs]
-    started = time.perf_counter()
-    done = 0
+
+    def waiting(ahead: int) -> None:
+        bar.progress(0.0, text=f"Waiting for a free worker, {ahead} ahead "
+                               f"({work_slots().slots} runs compute at once on this server)")
 
     def graph_progress(fraction: float, message: str) -> None:
         bar.progress(min(1.0, fraction), text=f"Building the graph once: {message}")
 
-    for arm, record in run_arms(list(configs), progress=graph_progress):
-        rounds[arm].append(record)
-        done += 1
-        bar.progress(min(1.0, done / total),
-                     text=f"{label}: round {record.index + 1} of {configs[arm].n_rounds}")
-        on_round(rounds, done, total)
+    # Heavy runs take turns (one per core), so the server keeps answering new visitors.
+    with work_slots().slot(on_wait=waiting):
+        started = time.perf_counter()
+        done = 0
+        for arm, record in run_arms(list(configs), progress=graph_progress):
+            rounds[arm].append(record)
+            done += 1
+            bar.progress(min(1.0, done / total),
+                         text=f"{label}: round {record.index + 1} of {configs[arm].n_rounds}")
+            on_round(rounds, done, total)
     bar.empty()
     finished = Finished(tuple(configs), tuple(tuple(r) for r in rounds), time.perf_counter() - started)
     return store.put(key, finished)

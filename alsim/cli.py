@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
-from .config import Config, ConfigError
+import numpy as np
+
+from .config import Config, ConfigError, parse_integer, parse_number
 from .data import DataError
 from .graph import GraphTooLarge
 from .presets import PRESETS, get_preset
+
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest ``--config`` file read (1 MiB); a config holds a few dozen fields."""
 
 
 class UsageError(Exception):
@@ -21,6 +27,47 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line instead of usage + message
         raise UsageError(message)
+
+
+def _integer_argument(text: str) -> int:
+    """argparse type: ASCII digits only (``int()`` also takes ``٣`` and ``3_0``)."""
+    try:
+        return parse_integer(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects an integer such as 5, got {text!r}") from None
+
+
+def _number_argument(text: str) -> float:
+    """argparse type: a plain decimal number (``float()`` also takes ``nan`` and ``inf``)."""
+    try:
+        return parse_number(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a number such as 0.9, got {text!r}") from None
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (JSON ``null``).
+
+    ``json.dump`` would otherwise write ``NaN``, which is not JSON. Tuples become lists
+    and numpy scalars plain numbers.
+    """
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(document: dict, out) -> None:
+    """One JSON document (missing values as ``null``, never ``NaN``) and a newline."""
+    json.dump(json_ready(document), out, indent=1, allow_nan=False)
+    out.write("\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,8 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="compare query strategies over several seeds")
     common(compare)
     compare.add_argument("--strategies", default="entropy,margin,least_confident,random")
-    compare.add_argument("--seeds", type=int, default=5)
-    compare.add_argument("--target", type=float, default=None,
+    compare.add_argument("--seeds", type=_integer_argument, default=5)
+    compare.add_argument("--target", type=_number_argument, default=None,
                          help="target accuracy (default: 95%% of the fully labeled accuracy)")
 
     sub.add_parser("presets", help="list the presets")
@@ -52,15 +99,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def build_config(args) -> Config:
+    """The preset, then the ``--config`` file's fields over it, then each ``--set``."""
     config = get_preset(args.preset)
     if args.config:
-        try:
-            with open(args.config, encoding="utf-8") as handle:
-                extra = Config.from_json(handle.read()).to_dict()
-        except OSError as exc:
-            raise ConfigError(f"cannot read --config {args.config}: {exc.strerror}") from None
-        config = Config.from_dict({**config.to_dict(), **extra})
+        config = Config.from_json(read_config_file(args.config), base=config)
     return config.with_overrides(args.assignments)
+
+
+def read_config_file(path: str) -> bytes:
+    """The bytes of a ``--config`` file, at most ``MAX_CONFIG_BYTES`` (1 MiB) of them.
+
+    Reading is bounded so that ``/dev/zero`` or a huge file cannot exhaust memory.
+    """
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read --config {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"--config {path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB, the limit for a config file")
+    return raw
 
 
 def _fmt(value, digits=4) -> str:
@@ -115,8 +173,7 @@ def cmd_run(args, out) -> int:
                 {"n_labeled": r.n_labeled, "accuracy": r.accuracy} for r in random_arm],
             "seconds": round(elapsed, 3),
         }
-        json.dump(doc, out, indent=1)
-        out.write("\n")
+        write_json(doc, out)
     else:
         print(f"stop: {last.stop_reason}; {len(records)} rounds in {elapsed:.2f} s", file=out)
         if random_arm is not None:
@@ -169,3 +226,8 @@ def main(argv: Sequence[str] | None = None, out=None) -> int:
     except KeyboardInterrupt:
         print("alsim: interrupted", file=sys.stderr)
         return 130
+
+
+def console() -> None:
+    """Entry point of the ``alsim`` console script (``pip install .``)."""
+    sys.exit(main())

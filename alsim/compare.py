@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
@@ -15,6 +14,7 @@ from .loop import graph_for, predict_labels, prepare, run_arms
 from .models import fit_supervised
 
 MIN_SEEDS_FOR_TEST = 6  # the exact two-sided Wilcoxon p-value cannot go below 2 / 2**n
+MAX_SEEDS = 1000  # every seed is a full run of every strategy
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,14 @@ def comparison_configs(base: Config, strategies: Sequence[str], seed: int) -> li
     return [base.replace(strategy=s, seed=seed) for s in strategies]
 
 
-def validate_request(base: Config, strategies: Sequence[str], n_seeds: int) -> None:
+def validate_request(base: Config, strategies: Sequence[str], n_seeds: int, target: float | None = None) -> None:
+    """Raise :class:`ConfigError` unless the strategies, seed count and target make a comparison.
+
+    Strategies must be distinct (a repeat would be merged silently in the summary); the
+    seeds ``base.seed .. base.seed + n_seeds - 1`` must all be valid seeds; ``target``,
+    when given, is an accuracy in (0, 1].
+    """
+    from .config import MAX_SEED
     from .strategies import strategy_names
 
     if not strategies:
@@ -44,8 +51,16 @@ def validate_request(base: Config, strategies: Sequence[str], n_seeds: int) -> N
     for s in strategies:
         if s not in strategy_names():
             raise ConfigError(f"strategies must be among {', '.join(strategy_names())}, got {s!r}")
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
-        raise ConfigError(f"seeds must be an integer >= 1, got {n_seeds!r}")
+    repeated = [s for s in dict.fromkeys(strategies) if list(strategies).count(s) > 1]
+    if repeated:
+        raise ConfigError(f"strategies must be distinct; {', '.join(map(repr, repeated))} is listed more than once")
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or not 1 <= n_seeds <= MAX_SEEDS:
+        raise ConfigError(f"seeds must be an integer in [1, {MAX_SEEDS}], got {n_seeds!r}")
+    if base.seed + n_seeds - 1 > MAX_SEED:
+        raise ConfigError(f"seeds {base.seed}..{base.seed + n_seeds - 1} go beyond the largest seed {MAX_SEED}")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                               or not 0.0 < target <= 1.0):  # NaN fails the comparison too
+        raise ConfigError(f"target must be an accuracy in (0, 1], got {target!r}")
     if base.initial == "first" and n_seeds > 1:
         raise ConfigError("initial 'first' gives every seed the same initial labels; use initial 'random' or "
                           "'stratified' to compare over seeds")
@@ -259,7 +274,10 @@ def _headline(strategy: str, reach: dict, target: float, max_labels: int) -> str
 
 # --------------------------------------------------------------------------- CLI
 def compare_cli(args, base: Config, out) -> int:
+    from .cli import write_json
+
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    validate_request(base, strategies, args.seeds, target=args.target)  # before any work
     started = time.perf_counter()
     curves: list[Curve] = []
     for batch in run_comparison(base, strategies, args.seeds, seeds_per_batch=args.seeds):
@@ -268,10 +286,9 @@ def compare_cli(args, base: Config, out) -> int:
     full = None if args.target is not None else full_label_accuracy(base)
     summary = summarize(curves, target=args.target, full_accuracy=full)
     if args.json:
-        json.dump({"config": base.to_dict(), "strategies": strategies, "seeds": seeds_for(base, args.seeds),
-                   "curves": [c.__dict__ for c in curves], "summary": summary.to_dict(),
-                   "seconds": round(run_seconds, 3)}, out, indent=1)
-        out.write("\n")
+        write_json({"config": base.to_dict(), "strategies": strategies, "seeds": seeds_for(base, args.seeds),
+                    "curves": [c.__dict__ for c in curves], "summary": summary.to_dict(),
+                    "seconds": round(run_seconds, 3)}, out)
         return 0
     print(f"# {len(strategies)} strategies x {args.seeds} seeds in {run_seconds:.2f} s; target {summary.target:.4f} "
           f"({summary.target_rule})", file=out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -120,11 +121,11 @@ class Config:
         _integer("n_initial", self.n_initial, 1)
         _integer("batch_size", self.batch_size, 1)
         _integer("n_rounds", self.n_rounds, 1)
-        _integer("threshold_steps", self.threshold_steps, 1)
-        _integer("seed", self.seed, 0)
-        _positive("gamma", self.gamma)
+        _integer("threshold_steps", self.threshold_steps, 1, MAX_THRESHOLD_STEPS)
+        _integer("seed", self.seed, 0, MAX_SEED)
+        _positive("gamma", self.gamma, MAX_GAMMA)
         _positive("tol", self.tol)
-        _positive("C", self.C)
+        _positive("C", self.C, MAX_C)
         _number("alpha", self.alpha)
         if not 0.0 < self.alpha < 1.0:
             raise ConfigError(f"alpha must be in (0, 1), got {self.alpha!r}")
@@ -181,25 +182,49 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
-        """Build from a dict; unknown keys are an error naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        """Build from a dict (as parsed from JSON); unknown keys are an error naming them.
+
+        Text fields must be strings and ``thresholds`` a list, so that any JSON value
+        ends in a :class:`ConfigError` naming the field rather than in another exception.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"config must be a mapping of field names to values, got {type(data).__name__}")
+        declared = {f.name: str(f.type) for f in fields(cls)}
+        unknown = sorted(name if isinstance(name, str) and name.isprintable() else repr(name)
+                         for name in set(data) - set(declared))
         if unknown:
-            raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(declared))}")
         values = dict(data)
-        if "thresholds" in values and values["thresholds"] is not None:
+        for name, value in values.items():
+            if declared[name] == "str" and not isinstance(value, str):
+                raise ConfigError(f"{name} must be a string, got {_shown(value)}")
+        if "thresholds" in values:
+            if not isinstance(values["thresholds"], (list, tuple)):
+                raise ConfigError(f"thresholds must be a list of numbers, got {_shown(values['thresholds'])}")
             values["thresholds"] = tuple(values["thresholds"])
         return cls(**values)
 
     @classmethod
-    def from_json(cls, text: str) -> "Config":
+    def from_json(cls, text: str | bytes, base: "Config | None" = None) -> "Config":
+        """Build from a JSON object of fields; fields it leaves out come from ``base`` (default: the defaults).
+
+        ``bytes`` must be UTF-8 (a leading byte-order mark is allowed). Malformed text,
+        deep nesting and wrong types all end in a one-line :class:`ConfigError`.
+        """
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"config is not UTF-8 text: byte {exc.start} is {exc.object[exc.start]:#04x}") from None
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except RecursionError:
+            raise ConfigError("config JSON is nested too deeply") from None
+        except ValueError as exc:  # JSONDecodeError, or an integer literal beyond Python's digit limit
             raise ConfigError(f"config is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config JSON must be an object, got {type(data).__name__}")
-        return cls.from_dict(data)
+        return cls.from_dict({**base.to_dict(), **data} if base is not None else data)
 
     def with_overrides(self, assignments: list[str]) -> "Config":
         """Apply ``field=value`` strings (as given on the command line)."""
@@ -216,19 +241,69 @@ class Config:
         return self.replace(**changes)
 
 
+MAX_INTEGER = 2**31 - 1
+MAX_SEED = 2**32 - 1  # numpy's RandomState and scikit-learn's random_state take seeds below 2**32
+MAX_THRESHOLD_STEPS = 10_000  # the schedule is materialised as a tuple
+# Beyond these the numbers stop meaning anything and start to overflow: with gamma > 1000,
+# exp(-gamma * d^2) underflows to 0 for all but near-duplicate images, so the graph is empty
+# (gamma=1e308 overflows outright and reports accuracy 0.08); with C > 1e4 the Newton
+# solver's Hessian is too ill-conditioned to match liblinear, and C=1e300 overflows.
+MAX_GAMMA = 1e3
+MAX_C = 1e4
+_MAX_DIGITS = 100
+
+_INTEGER_SYNTAX = re.compile(r"[+-]?[0-9]+")  # ASCII only: int() also takes "٣" and "3_0"
+_NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def parse_integer(text: str) -> int:
+    """An integer written as ASCII digits with an optional sign; ``ValueError`` otherwise."""
+    if not _INTEGER_SYNTAX.fullmatch(text) or len(text) > _MAX_DIGITS:
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
+def parse_number(text: str) -> float:
+    """A decimal number such as ``0.25``, ``-3`` or ``1e-3``; ``ValueError`` otherwise.
+
+    ``float()`` also accepts ``nan``, ``inf``, ``1_0`` and non-ASCII digits; none of those
+    is a value a person means to type here.
+    """
+    if not _NUMBER_SYNTAX.fullmatch(text):
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
+
+
 def _parse_value(name: str, type_name: str, raw: str) -> Any:
+    """The value of one ``--set name=raw``, by the field's declared type (text fields stay text)."""
+    if name == "thresholds":
+        parse, expected = _parse_number_list, "a comma-separated list of numbers such as 0.9,0.8"
+    elif "float | None" in type_name:
+        parse, expected = _parse_optional_number, "a number (such as 0.1 or 1e-3) or none"
+    elif type_name.startswith("float"):
+        parse, expected = parse_number, "a number (such as 0.25 or 1e-3)"
+    elif type_name.startswith("int"):
+        parse, expected = parse_integer, "an integer such as 5"
+    else:
+        return raw
     try:
-        if name == "thresholds":
-            return tuple(float(v) for v in raw.replace(" ", "").split(",") if v)
-        if "float | None" in type_name:
-            return None if raw.lower() in ("none", "null", "") else float(raw)
-        if type_name.startswith("float"):
-            return float(raw)
-        if type_name.startswith("int"):
-            return int(raw)
+        return parse(raw)
     except ValueError:
-        raise ConfigError(f"{name} expects a {type_name.split(' ')[0]}, got {raw!r}") from None
-    return raw
+        raise ConfigError(f"{name} expects {expected}, got {_shown(raw)}") from None
+
+
+def _parse_number_list(text: str) -> tuple[float, ...]:
+    return tuple(parse_number(item.strip()) for item in text.split(",") if item.strip())
+
+
+def _parse_optional_number(text: str) -> float | None:
+    return None if text.lower() in ("none", "null", "") else parse_number(text)
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr`` of a value, shortened so that an error stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _source(name: Any):
@@ -255,22 +330,32 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
-def _integer(name: str, value: Any, minimum: int) -> None:
+def _integer(name: str, value: Any, minimum: int, maximum: int = MAX_INTEGER) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {_shown(value)}")
     if value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value}")
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {_shown(value)}")
+    if value > maximum:
+        raise ConfigError(f"{name} must be an integer in [{minimum}, {maximum}], got {_shown(value)}")
 
 
 def _number(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a finite number, got {_shown(value)}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
+        raise ConfigError(f"{name} must be a finite number, got {_shown(value)}")
 
 
-def _positive(name: str, value: Any) -> None:
+def _positive(name: str, value: Any, maximum: float = math.inf) -> None:
+    """``value`` in (0, maximum]; the message states the allowed range."""
     _number(name, value)
-    if value <= 0:
-        raise ConfigError(f"{name} must be > 0, got {value}")
+    if not 0 < value <= maximum:
+        allowed = "> 0" if maximum == math.inf else f"in (0, {maximum:g}]"
+        raise ConfigError(f"{name} must be {allowed}, got {_shown(value)}")
 
 
 def _unit_interval(name: str, value: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,3 +40,17 @@ def charts(at) -> dict[str, dict]:
 
 def trace(fig: dict, name: str) -> dict:
     return next(t for t in fig["data"] if t.get("name") == name)
+
+
+def shown(element) -> str:
+    """The text a message element displays: its Markdown body with backslash escapes removed.
+
+    Messages that carry user input are escaped so Markdown shows them literally
+    (``batch\\_size`` displays as ``batch_size``).
+    """
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", element.value)
+
+
+def messages(elements) -> list[str]:
+    """Displayed text of every element in an AppTest element list (``at.error``, ``at.warning``)."""
+    return [shown(e) for e in elements]

@@ -37,7 +37,7 @@ def test_json_output_can_be_checked_from_outside(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["run", "--set", "gamma=-1"], "gamma must be > 0, got -1.0"),
+        (["run", "--set", "gamma=-1"], "gamma must be in (0, 1000], got -1.0"),
         (["run", "--preset", "nope"], "unknown preset 'nope'"),
         (["run", "--set", "colour=red"], "unknown config field 'colour'"),
         (["run", "--bogus"], "unrecognized arguments: --bogus"),
@@ -64,3 +64,120 @@ def test_config_file(capsys, tmp_path):
     code, out, _ = run(capsys, "run", "--config", str(path), "--json")
     doc = json.loads(out)
     assert code == 0 and doc["config"]["strategy"] == "margin" and len(doc["rounds"]) == 2
+
+
+def _one_error_line(err: str) -> str:
+    assert err.startswith("alsim: error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.fixture
+def config_files(tmp_path):
+    files = {
+        "thresholds": b'{"thresholds": 5}',
+        "latin1": '{"strategy": "marg\u00e9"}'.encode("latin-1"),
+        "nested": b"[" * 100_000 + b"]" * 100_000,
+        "bigint": b'{"seed": 1' + b"0" * 5000 + b"}",
+    }
+    for name, raw in files.items():
+        (tmp_path / f"{name}.json").write_bytes(raw)
+    return tmp_path
+
+
+QUICK_COMPARE = ["compare", "--seeds", "1", "--strategies", "entropy", "--set", "n_rounds=2"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--config", "{dir}/thresholds.json"], "thresholds must be a list of numbers, got 5"),
+        (["run", "--config", "{dir}/latin1.json"], "config is not UTF-8 text: byte 18 is 0xe9"),
+        (["run", "--config", "{dir}/nested.json"], "config JSON is nested too deeply"),
+        (["run", "--config", "{dir}/bigint.json"], "config is not valid JSON: Exceeds the limit (4300 digits)"),
+        (["run", "--config", "/dev/zero"], "--config /dev/zero is larger than 1 MiB, the limit for a config file"),
+        (["run", "--config", "{dir}"], "cannot read --config"),
+        (["run", "--set", "batch_size=٣"], "batch_size expects an integer such as 5, got '٣'"),
+        (["run", "--set", "batch_size=3_0"], "batch_size expects an integer such as 5, got '3_0'"),
+        (["run", "--set", "gamma=nan"], "gamma expects a number (such as 0.25 or 1e-3), got 'nan'"),
+        (["run", "--set", "gamma=1e308"], "gamma must be in (0, 1000], got 1e+308"),
+        (["run", "--set", "C=1e300"], "C must be in (0, 10000], got 1e+300"),
+        (QUICK_COMPARE + ["--target", "nan"], "argument --target: expects a number such as 0.9, got 'nan'"),
+        (QUICK_COMPARE + ["--target", "-1"], "target must be an accuracy in (0, 1], got -1.0"),
+        (QUICK_COMPARE + ["--target", "2"], "target must be an accuracy in (0, 1], got 2.0"),
+        (QUICK_COMPARE + ["--target", "0"], "target must be an accuracy in (0, 1], got 0.0"),
+        (QUICK_COMPARE + ["--seeds", "0"], "seeds must be an integer in [1, 1000], got 0"),
+        (QUICK_COMPARE + ["--seeds", "٣"], "argument --seeds: expects an integer such as 5, got '٣'"),
+        (QUICK_COMPARE + ["--strategies", "entropy,margin,entropy"],
+         "strategies must be distinct; 'entropy' is listed more than once"),
+        (["compare", "--set", "seed=4294967295", "--set", "initial=random", "--seeds", "2"],
+         "seeds 4294967295..4294967296 go beyond the largest seed 4294967295"),
+    ],
+)
+def test_bad_values_exit_2_with_one_line(capsys, config_files, argv, message):
+    code, out, err = run(capsys, *[a.replace("{dir}", str(config_files)) for a in argv])
+    assert code == 2 and out == ""
+    assert message in _one_error_line(err)
+
+
+def test_config_file_fields_apply_over_the_preset(capsys, tmp_path):
+    from alsim import get_preset
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"n_rounds": 2, "batch_size": 7}))
+    code, out, _ = run(capsys, "run", "--preset", "digits-compare", "--config", str(path), "--json", "--no-baseline")
+    doc = json.loads(out)
+    assert code == 0
+    assert doc["config"] == get_preset("digits-compare").replace(n_rounds=2, batch_size=7).to_dict()
+    assert [r["n_labeled"] for r in doc["rounds"]] == [40, 47]
+
+
+def _strict_json(text: str):
+    def refuse(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_run_json_writes_null_for_missing_values(capsys):
+    # The second fit has no unlabeled pool point left to evaluate on.
+    code, out, _ = run(capsys, "run", "--json", "--no-baseline", "--set", "batch_size=290", "--set", "n_rounds=2")
+    doc = _strict_json(out)
+    assert code == 0 and doc["stop_reason"] is not None
+    assert doc["rounds"][0]["accuracy"] == pytest.approx(0.8689655172413793)
+    assert doc["rounds"][1]["n_labeled"] == 330
+    assert doc["rounds"][1]["accuracy"] is None and doc["rounds"][1]["macro_f1"] is None
+
+
+def test_compare_json_writes_null_for_missing_values(capsys):
+    code, out, _ = run(capsys, "compare", "--json", "--seeds", "1", "--strategies", "entropy,random", "--target",
+                       "0.9", "--set", "batch_size=290", "--set", "n_rounds=2")
+    doc = _strict_json(out)
+    assert code == 0
+    assert [c["accuracy"][1] for c in doc["curves"]] == [None, None]
+    assert [s["aulc_mean"] for s in doc["summary"]["strategies"]] == [None, None]
+
+
+def test_json_ready_golden():
+    import numpy as np
+
+    from alsim.cli import json_ready
+
+    value = {"a": (1.5, float("nan")), "b": [float("inf"), -float("inf")], "c": np.float32(0.5),
+             "d": np.array([1.0, np.nan]), "e": None, "f": "nan"}
+    assert json_ready(value) == {"a": [1.5, None], "b": [None, None], "c": 0.5, "d": [1.0, None], "e": None,
+                                 "f": "nan"}
+
+
+def test_fashion_images_of_another_size_exit_2(capsys, tmp_path, monkeypatch):
+    import numpy as np
+
+    from alsim.data import FASHION_FILES, write_idx
+
+    write_idx(tmp_path / FASHION_FILES["train_images"], np.zeros((20, 32, 32), np.uint8))
+    write_idx(tmp_path / FASHION_FILES["train_labels"], np.arange(20, dtype=np.uint8) % 10)
+    write_idx(tmp_path / FASHION_FILES["test_images"], np.zeros((10, 32, 32), np.uint8))
+    write_idx(tmp_path / FASHION_FILES["test_labels"], np.arange(10, dtype=np.uint8))
+    monkeypatch.setenv("ALSIM_DATA_DIR", str(tmp_path))
+    code, out, err = run(capsys, "run", "--preset", "fashion-selftrain")
+    assert code == 2 and out == ""
+    assert "train images in" in _one_error_line(err) and "are 32x32 pixels" in err and "not 28x28" in err

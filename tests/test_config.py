@@ -1,4 +1,6 @@
+import dataclasses
 import json
+import math
 
 import pytest
 
@@ -41,10 +43,17 @@ def test_presets_round_trip_through_json(name):
         ("n_rounds", 0, r"n_rounds must be an integer >= 1"),
         ("threshold_steps", 0, r"threshold_steps must be an integer >= 1"),
         ("seed", -3, r"seed must be an integer >= 0"),
-        ("gamma", 0.0, r"gamma must be > 0, got 0.0"),
+        ("gamma", 0.0, r"gamma must be in \(0, 1000\], got 0.0"),
+        ("gamma", 1e308, r"gamma must be in \(0, 1000\], got 1e\+308"),
         ("gamma", float("nan"), r"gamma must be a finite number"),
         ("tol", -1.0, r"tol must be > 0"),
-        ("C", 0, r"C must be > 0"),
+        ("C", 0, r"C must be in \(0, 10000\], got 0"),
+        ("C", 1e5, r"C must be in \(0, 10000\], got 100000.0"),
+        ("seed", 2**32, r"seed must be an integer in \[0, 4294967295\], got 4294967296"),
+        ("batch_size", 2**31, r"batch_size must be an integer in \[1, 2147483647\]"),
+        ("threshold_steps", 10_001, r"threshold_steps must be an integer in \[1, 10000\]"),
+        pytest.param("alpha", 10**400, r"alpha must be a finite number, got 1000.*\(401 characters\)",
+                     id="alpha-10**400"),
         ("alpha", 1.0, r"alpha must be in \(0, 1\), got 1.0"),
         ("threshold_start", 1.5, r"threshold_start must be in \[0, 1\), got 1.5"),
         ("threshold_end", -0.1, r"threshold_end must be in \[0, 1\)"),
@@ -86,7 +95,7 @@ def test_overrides_parse_types():
                                  "thresholds=0.9,0.8", "n-rounds=3"])
     assert (c.gamma, c.batch_size, c.strategy, c.threshold_final, c.thresholds, c.n_rounds) == (
         0.5, 7, "margin", None, (0.9, 0.8), 3)
-    with pytest.raises(ConfigError, match="batch_size expects a int, got 'many'"):
+    with pytest.raises(ConfigError, match="batch_size expects an integer such as 5, got 'many'"):
         Config().with_overrides(["batch_size=many"])
     with pytest.raises(ConfigError, match="unknown config field 'colour'"):
         Config().with_overrides(["colour=red"])
@@ -101,3 +110,143 @@ def test_threshold_schedules():
                   threshold_steps=3).threshold_schedule() == (0.9, 0.7, 0.5)
     assert Config(self_training="pseudo", schedule="list", thresholds=(0.9, 0.8)).threshold_schedule() == (0.9, 0.8)
     assert Config(self_training="off").threshold_schedule() == ()
+
+
+@pytest.mark.parametrize(
+    "assignment, match",
+    [
+        ("batch_size=٣", r"batch_size expects an integer such as 5, got '٣'"),  # int() takes Unicode digits
+        ("batch_size=3_0", r"batch_size expects an integer such as 5, got '3_0'"),  # ... and underscores
+        ("batch_size=3.0", r"batch_size expects an integer"),
+        pytest.param("seed=" + "9" * 101, r"seed expects an integer such as 5, got '9999.*\(103 characters\)",
+                     id="seed=9x101"),
+        ("gamma=nan", r"gamma expects a number \(such as 0.25 or 1e-3\), got 'nan'"),
+        ("gamma=inf", r"gamma expects a number"),
+        ("gamma=-Infinity", r"gamma expects a number"),
+        ("gamma=1_0", r"gamma expects a number"),
+        ("gamma=٣", r"gamma expects a number"),
+        ("gamma=1e308", r"gamma must be in \(0, 1000\], got 1e\+308"),
+        ("gamma=1e999", r"gamma must be a finite number, got inf"),
+        ("C=1e300", r"C must be in \(0, 10000\]"),
+        ("threshold_final=nan", r"threshold_final expects a number \(such as 0.1 or 1e-3\) or none, got 'nan'"),
+        ("thresholds=0.9,nan", r"thresholds expects a comma-separated list of numbers such as 0.9,0.8, got '0.9,nan'"),
+    ],
+)
+def test_overrides_accept_only_plain_ascii_numbers(assignment, match):
+    with pytest.raises(ConfigError, match=match) as info:
+        Config().with_overrides([assignment])
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "assignment, field, value",
+    [("batch_size=+7", "batch_size", 7), ("n_rounds=007", "n_rounds", 7), ("gamma=.5", "gamma", 0.5),
+     ("gamma=5.", "gamma", 5.0), ("gamma=2.5E-1", "gamma", 0.25), ("C=1e4", "C", 10000.0),
+     ("thresholds= 0.9 , 0.8,", "thresholds", (0.9, 0.8)), ("thresholds=", "thresholds", ()),
+     ("threshold_final=NULL", "threshold_final", None), ("seed=4294967295", "seed", 2**32 - 1)],
+)
+def test_overrides_golden_values(assignment, field, value):
+    assert getattr(Config().with_overrides([assignment]), field) == value
+
+
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        (b'{"thresholds": 5}', r"thresholds must be a list of numbers, got 5"),
+        (b'{"thresholds": "0.5"}', r"thresholds must be a list of numbers, got '0.5'"),
+        (b'{"dataset": ["digits"]}', r"dataset must be a string, got \['digits'\]"),
+        (b'{"strategy": {}}', r"strategy must be a string, got \{\}"),
+        (b'{"n_rounds": 2.0}', r"n_rounds must be an integer >= 1, got 2.0"),
+        (b'{"gamma": NaN}', r"gamma must be a finite number, got nan"),
+        (b'{"gamma": 1e999}', r"gamma must be a finite number, got inf"),
+        (b'{"gamma": true}', r"gamma must be a finite number, got True"),
+        pytest.param(b'{"seed": 1' + b"0" * 5000 + b"}", r"config is not valid JSON: Exceeds the limit",
+                     id="5001-digit-integer"),
+        (b"\xff\xfe{}", r"config is not UTF-8 text: byte 0 is 0xff"),
+        (b'{"a": "\xe9"}', r"config is not UTF-8 text: byte 7 is 0xe9"),
+        pytest.param(b"[" * 100_000, r"config JSON is nested too deeply", id="deep-list"),
+        pytest.param(b'{"a":' * 100_000, r"config JSON is nested too deeply", id="deep-object"),
+        (b"", r"config is not valid JSON"),
+        (b"null", r"config JSON must be an object, got NoneType"),
+    ],
+)
+def test_json_config_errors_are_config_errors(raw, match):
+    with pytest.raises(ConfigError, match=match) as info:
+        Config.from_json(raw)
+    assert "\n" not in str(info.value)
+
+
+def test_json_fields_apply_over_a_base_config():
+    base = get_preset("digits-compare")
+    config = Config.from_json(b'\xef\xbb\xbf{"n_rounds": 2}', base=base)  # a byte-order mark is fine
+    assert config == base.replace(n_rounds=2)
+    assert Config.from_json('{"n_rounds": 2}') == Config(n_rounds=2)
+
+
+def test_from_dict_needs_a_mapping():
+    with pytest.raises(ConfigError, match="config must be a mapping of field names to values, got list"):
+        Config.from_dict([("n_rounds", 2)])
+
+
+# --------------------------------------------------------------------------- fuzzing
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FIELDS = [f.name for f in dataclasses.fields(Config)]
+VALUE_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.text(alphabet="0123456789+-.eE_, ٣١", max_size=10),
+    st.integers(-2**40, 2**40).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["none", "null", "nan", "inf", "entropy", "fashion-mnist", "hog", "0.9,0.8", "1e308"]),
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(field=st.one_of(st.sampled_from(FIELDS), st.text(max_size=8)), value=VALUE_TEXT,
+       separator=st.sampled_from(["=", "= ", ""]))
+@example(field="batch_size", value="٣", separator="=")
+@example(field="seed", value="1_0", separator="=")
+@example(field="gamma", value="nan", separator="=")
+@example(field="threshold_final", value="Infinity", separator="=")
+def test_any_set_string_gives_a_config_or_a_config_error(field, value, separator):
+    item = f"{field}{separator}{value}"
+    try:
+        config = Config().with_overrides([item])
+    except ConfigError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert isinstance(config, Config) and hash(config) == hash(Config.from_json(config.to_json()))
+    name, raw = item.split("=", 1)
+    name, raw = name.strip().replace("-", "_"), raw.strip()
+    value = getattr(config, name)
+    if isinstance(getattr(Config(), name), int):  # accepted integers are ASCII digits, read exactly
+        assert raw.isascii() and "_" not in raw and value == int(raw)
+    if isinstance(value, float):
+        assert raw.isascii() and "_" not in raw and math.isfinite(value) and value == float(raw)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=8,
+)
+CONFIG_OBJECTS = st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=6)), JSON_VALUES, max_size=4)
+
+
+@settings(max_examples=50, deadline=None)
+@given(document=st.one_of(CONFIG_OBJECTS.map(lambda d: json.dumps(d).encode()), JSON_VALUES.map(
+    lambda v: json.dumps(v).encode()), st.binary(max_size=64)),
+    cut=st.integers(0, 200), junk=st.binary(max_size=3))
+@example(document=b'{"thresholds": 5}', cut=0, junk=b"")
+@example(document=b'{"gamma": 0.5}', cut=12, junk=b"\xff")
+@example(document=b"[" * 10_000, cut=0, junk=b"")
+@example(document=b'{"\\n": null}', cut=0, junk=b"")  # found by this test: a field name with a newline
+def test_any_config_bytes_give_a_config_or_a_config_error(document, cut, junk):
+    for raw in (document, document[:cut] + junk):
+        try:
+            config = Config.from_json(raw, base=get_preset("digits-compare"))
+        except ConfigError as exc:
+            assert str(exc) and "\n" not in str(exc)
+            continue
+        assert isinstance(config, Config)

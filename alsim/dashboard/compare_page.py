@@ -17,9 +17,17 @@ from alsim.loop import check_feasible, data_key, prepare
 from alsim.plots import band_curves
 from alsim.strategies import strategy_names
 
-from .controls import URL, sidebar_config
+from .controls import URL, sidebar_config, sidebar_params
+from .messages import show_error
+from .url import CHOICES, Float, Int, Param, check_choice, prefixed, sanitize_query_params, show_url_notices
 
 PREFIX = "cmp_"
+#: The default target is this fraction of the accuracy with every label known.
+TARGET_FRACTION = 0.95
+#: The page's own URL-bound widgets (the sidebar's come from controls.SIDEBAR_PARAMS).
+COMPARE_PARAMS: dict[str, Param] = {
+    "strategies": CHOICES, "seeds": Int(1, 50, default=6), "target": Float(0.0, 1.0, default=0.0),
+}
 
 EXPLAIN = f"""
 Every seed draws its own initial labels; all strategies share that draw, so each seed is
@@ -45,25 +53,30 @@ def _finished() -> dict:
 
 
 def compare_page() -> None:
+    sanitize_query_params(sidebar_params(PREFIX, with_strategy=False) | prefixed(COMPARE_PARAMS, PREFIX))
     st.title("Compare strategies across seeds")
     base, error = sidebar_config(prefix=PREFIX, default_preset="digits-compare", with_strategy=False)
+    check_choice(PREFIX + "strategies", strategy_names(), multiple=True)
     strategies = st.multiselect("Strategies", list(strategy_names()), default=list(strategy_names()),
                                 key=PREFIX + "strategies",
                                 bind=URL)
     c1, c2 = st.columns(2)
-    n_seeds = c1.number_input("Seeds", min_value=1, max_value=50, value=6, step=1, key=PREFIX + "seeds", bind=URL)
-    target_input = c2.number_input("Target accuracy (0 = 95% of the fully labeled accuracy)", min_value=0.0,
-                                   max_value=1.0, value=0.0, step=0.01, format="%.3f", key=PREFIX + "target",
-                                   bind=URL)
+    seeds, target = COMPARE_PARAMS["seeds"], COMPARE_PARAMS["target"]
+    n_seeds = c1.number_input("Seeds", value=seeds.default, step=1, key=PREFIX + "seeds", bind=URL,
+                              **seeds.number("seeds"))
+    target_input = c2.number_input(f"Target accuracy (0 = {TARGET_FRACTION:.0%} of the fully labeled accuracy)",
+                                   value=target.default, step=0.01, format="%.3f", key=PREFIX + "target", bind=URL,
+                                   **target.number("target"))
+    show_url_notices()
     if error:
-        st.error(error)
+        show_error(error)
         return
     try:
         validate_request(base, strategies, int(n_seeds))
         # Feasibility depends on the data and the strategy, not the seed: one check covers every run.
         check_feasible(base.replace(strategy=strategies[0]), prepare(base))
     except (ConfigError, DataError, GraphTooLarge) as exc:
-        st.error(str(exc))
+        show_error(exc)
         return
 
     key = (base, data_key(base), tuple(strategies), int(n_seeds))
@@ -83,7 +96,7 @@ def compare_page() -> None:
                                         key=f"bands-live-{done}", width="stretch")
         except (ConfigError, DataError, GraphTooLarge) as exc:
             bar.empty()
-            st.error(str(exc))
+            show_error(exc)
             return
         bar.empty()
         _finished()[key] = curves
@@ -93,7 +106,7 @@ def compare_page() -> None:
     if target is None:
         with st.spinner("Accuracy with every label known (the target's reference)"):
             full = _full_accuracy(base)
-    summary = summarize(curves, target=target, full_accuracy=full)
+    summary = summarize(curves, target=target, full_accuracy=full, target_fraction=TARGET_FRACTION)
     chart_slot.plotly_chart(band_curves(summary.bands(), title=f"Mean accuracy ± 1 std over {summary.n_seeds} seeds"),
                             key="bands", width="stretch")
 

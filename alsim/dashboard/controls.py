@@ -13,7 +13,30 @@ from alsim.strategies import strategy_names
 from alsim.data import FASHION_INSTALL_HINT, fashion_available
 from alsim.presets import PRESETS
 
+from .url import BOOL, CHOICE, Float, Int, Param, Text, check_choice
+
 URL = "query-params"
+
+#: Every URL-bound sidebar widget, by config field (the URL parameter is the page prefix
+#: plus this name). The widget builders below take their ranges from this table and the
+#: URL sanitiser checks a page's URL against it; choice widgets check their values against
+#: the options they are drawn with.
+SIDEBAR_PARAMS: dict[str, Param] = {
+    "dataset": CHOICE, "pool_size": Int(0), "features": CHOICE,
+    "model": CHOICE, "kernel": CHOICE, "gamma": Float(1e-6, 1e6), "n_neighbors": Int(1, 200),
+    "alpha": Float(0.01, 0.99), "max_iter": Int(1, 1000), "C": Float(1e-4, 1e4),
+    "initial": CHOICE, "n_initial": Int(1), "strategy": CHOICE, "batch_size": Int(1), "n_rounds": Int(1, 500),
+    "self_training": CHOICE, "schedule": CHOICE, "threshold_start": Float(0.0, 0.999),
+    "threshold_end": Float(0.0, 0.999), "threshold_steps": Int(1, 500), "use_final": BOOL,
+    "threshold_final": Float(0.0, 0.999), "thresholds": Text(200),
+    "evaluation": CHOICE, "seed": Int(0, 2**31 - 1),
+}
+
+
+def sidebar_params(prefix: str = "", with_strategy: bool = True) -> dict[str, Param]:
+    """The URL parameters :func:`sidebar_config` binds with this ``prefix`` (for the sanitiser)."""
+    return {prefix + name: param for name, param in SIDEBAR_PARAMS.items() if with_strategy or name != "strategy"}
+
 
 def _on_preset_change(prefix: str) -> None:
     name = st.session_state.get(prefix + "preset")
@@ -49,25 +72,42 @@ class _Widgets:
 
     def select(self, label, options, field, help=None):
         default = getattr(self.default, field)
+        check_choice(self.prefix + field, options)
         # Options are shown as the config's own values, so the URL reads like the CLI's
         # --set field=value (a bound widget puts its displayed option string in the URL).
         return st.selectbox(label, options, key=self.prefix + field, bind=URL, help=help,
                             **self._initial(field, {"index": list(options).index(default)}))
 
-    def int(self, label, field, minimum, maximum=None, step=1, help=None):
-        return st.number_input(label, min_value=minimum, max_value=maximum, step=step, key=self.prefix + field,
-                               bind=URL, help=help, **self._initial(field, {"value": getattr(self.default, field)}))
+    def radio(self, label, options, field, captions, help=None):
+        check_choice(self.prefix + field, options)
+        return st.radio(label, options, captions=captions, key=self.prefix + field, bind=URL, help=help,
+                        **self._initial(field, {"index": list(options).index(getattr(self.default, field))}))
 
-    def float(self, label, field, minimum, maximum, step, fmt="%.3f", help=None):
+    def int(self, label, field, help=None):
+        return st.number_input(label, step=1, key=self.prefix + field, bind=URL, help=help,
+                               **SIDEBAR_PARAMS[field].number(field),
+                               **self._initial(field, {"value": getattr(self.default, field)}))
+
+    def float(self, label, field, step, fmt="%.3f", help=None):
         value = getattr(self.default, field)
-        return st.number_input(label, min_value=minimum, max_value=maximum, step=step, format=fmt,
-                               key=self.prefix + field, bind=URL, help=help,
+        return st.number_input(label, step=step, format=fmt, key=self.prefix + field, bind=URL, help=help,
+                               **SIDEBAR_PARAMS[field].number(field),
                                **self._initial(field, {"value": float(0.10 if value is None else value)}))
+
+    def checkbox(self, label, field, value: bool):
+        return st.checkbox(label, key=self.prefix + field, bind=URL, **self._initial(field, {"value": value}))
+
+    def text(self, label, field, value: str):
+        return st.text_input(label, key=self.prefix + field, bind=URL, max_chars=SIDEBAR_PARAMS[field].max_chars,
+                             **self._initial(field, {"value": value}))
 
 
 def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
                    with_strategy: bool = True) -> tuple[Config | None, str | None]:
     """Draw the sidebar; return ``(config, None)`` or ``(None, message)`` for invalid input.
+
+    The sidebar is drawn in named steps (preset, data, model, labeling, pseudo-labels,
+    evaluation); each returns the config fields its widgets set.
 
     Parameters
     ----------
@@ -78,84 +118,122 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
     with_strategy : bool
         Whether to show the query-strategy control (the Compare page picks several).
     """
-    default = PRESETS[default_preset][1]
-    w = _Widgets(prefix, default)
+    w = _Widgets(prefix, PRESETS[default_preset][1])
+    with st.sidebar:
+        _preset_step(prefix, default_preset)
+        values = _data_step(w)
+        values |= _model_step(w)
+        values |= _labeling_step(w, with_strategy)
+        try:
+            values |= _pseudo_label_step(w)
+        except ConfigError as exc:  # thresholds text that is not a list of numbers
+            return None, str(exc)
+        values |= _evaluation_step(w)
+    return _validated(values)
+
+
+def _preset_step(prefix: str, default_preset: str) -> None:
+    """The preset picker: choosing one writes its values into every control below."""
+    names = list(PRESETS)
+    st.selectbox("Preset", names, index=names.index(default_preset), key=prefix + "preset",
+                 on_change=_on_preset_change, args=(prefix,),
+                 help="Loads a named configuration into every control below.")
+    st.caption(PRESETS[st.session_state.get(prefix + "preset", default_preset)][0])
+
+
+def _data_step(w: _Widgets) -> dict:
+    """Data set, pool size and features."""
+    _select, _int = w.select, w.int
+    st.subheader("Data")
+    dataset = _select("Data set", source_names(), "dataset")
+    if dataset == "fashion-mnist" and not fashion_available():
+        st.warning("Fashion-MNIST is not installed here.")
+    values = dict(dataset=dataset)
+    values["pool_size"] = _int("Pool size (0 = all)", "pool_size",
+                               help="Use a random subset of the pool (the same for every seed).")
+    values["features"] = _select("Features", FEATURES, "features",
+                                 help="HOG (OpenCV, as in experiment B) needs 28x28 images: Fashion-MNIST.")
+    return values
+
+
+def _model_step(w: _Widgets) -> dict:
+    """The model and the parameters of that model only."""
     _select, _int, _float = w.select, w.int, w.float
-    sb = st.sidebar
-    with sb:
-        names = list(PRESETS)
-        st.selectbox("Preset", names, index=names.index(default_preset), key=prefix + "preset",
-                     on_change=_on_preset_change, args=(prefix,),
-                     help="Loads a named configuration into every control below.")
-        st.caption(PRESETS[st.session_state.get(prefix + "preset", default_preset)][0])
-
-        st.subheader("Data")
-        dataset = _select("Data set", source_names(), "dataset")
-        if dataset == "fashion-mnist" and not fashion_available():
-            st.warning("Fashion-MNIST is not installed here.")
-        values = dict(dataset=dataset)
-        values["pool_size"] = _int("Pool size (0 = all)", "pool_size", 0,
-                                   help="Use a random subset of the pool (the same for every seed).")
-        values["features"] = _select("Features", FEATURES, "features",
-                                     help="HOG (OpenCV, as in experiment B) needs 28x28 images: Fashion-MNIST.")
-
-        st.subheader("Model")
-        values["model"] = _select("Model", MODELS, "model")
-        if values["model"] == "label_spreading":
-            values["kernel"] = _select("Kernel", KERNELS, "kernel")
-            if values["kernel"] == "rbf":
-                values["gamma"] = _float("gamma (rbf width)", "gamma", 1e-6, 1e6, 0.05, "%.4g")
-            else:
-                values["n_neighbors"] = _int("Neighbours (knn)", "n_neighbors", 1, 200)
-            values["alpha"] = _float("alpha (clamping)", "alpha", 0.01, 0.99, 0.05, "%.2f")
-            values["max_iter"] = _int("max_iter", "max_iter", 1, 1000)
+    st.subheader("Model")
+    values = {"model": _select("Model", MODELS, "model")}
+    if values["model"] == "label_spreading":
+        values["kernel"] = _select("Kernel", KERNELS, "kernel")
+        if values["kernel"] == "rbf":
+            values["gamma"] = _float("gamma (rbf width)", "gamma", 0.05, "%.4g")
         else:
-            values["C"] = _float("C (regularisation)", "C", 1e-4, 1e4, 0.1, "%.4g")
+            values["n_neighbors"] = _int("Neighbours (knn)", "n_neighbors")
+        values["alpha"] = _float("alpha (clamping)", "alpha", 0.05, "%.2f")
+        values["max_iter"] = _int("max_iter", "max_iter")
+    else:
+        values["C"] = _float("C (regularisation)", "C", 0.1, "%.4g")
+    return values
 
-        st.subheader("Labeling")
-        values["initial"] = _select("Initial labels", INITIAL, "initial")
-        values["n_initial"] = _int("Initial labels (count)", "n_initial", 1)
-        if with_strategy:
-            values["strategy"] = _select("Query strategy", strategy_names(include_none=True), "strategy",
-                                         help="Which unlabeled points the annotator labels next.")
-        values["batch_size"] = _int("Batch size (labels per round)", "batch_size", 1)
-        values["n_rounds"] = _int("Rounds (model fits)", "n_rounds", 1, 500)
 
-        st.subheader("Pseudo-labels")
-        values["self_training"] = st.radio("Confident points", SELF_TRAINING,
-                                           **w._initial("self_training",
-                                                        {"index": SELF_TRAINING.index(default.self_training)}),
-                                           captions=["no pseudo-labels", "confident points get the model's "
-                                                     "prediction", "confident points get their TRUE label "
-                                                     "(experiment B's published shortcut)"],
-                                           key=prefix + "self_training", bind=URL,
-                                           help="Points above the round's threshold join the training set.")
-        if values["self_training"] != "off":
-            values["schedule"] = _select("Threshold schedule", SCHEDULES, "schedule")
-            if values["schedule"] == "linear":
-                values["threshold_start"] = _float("Start", "threshold_start", 0.0, 0.999, 0.05, "%.3f")
-                values["threshold_end"] = _float("End", "threshold_end", 0.0, 0.999, 0.05, "%.3f")
-                values["threshold_steps"] = _int("Steps", "threshold_steps", 1, 500)
-                use_final = st.checkbox("Final threshold", key=prefix + "use_final", bind=URL,
-                                        **w._initial("use_final", {"value": default.threshold_final is not None}))
-                final = _float("Final", "threshold_final", 0.0, 0.999, 0.05, "%.3f") if use_final else None
-                values["threshold_final"] = final
-            else:
-                text = st.text_input("Thresholds (comma-separated)", key=prefix + "thresholds", bind=URL,
-                                     **w._initial("thresholds", {"value": ", ".join(
-                                         f"{v:g}" for v in default.thresholds) or "0.9, 0.8, 0.7"}))
-                try:
-                    values["thresholds"] = tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
-                except ValueError:
-                    return None, f"thresholds must be numbers separated by commas, got {text!r}"
+def _labeling_step(w: _Widgets, with_strategy: bool) -> dict:
+    """Initial labels, query strategy, batch size and rounds."""
+    _select, _int = w.select, w.int
+    st.subheader("Labeling")
+    values = {"initial": _select("Initial labels", INITIAL, "initial")}
+    values["n_initial"] = _int("Initial labels (count)", "n_initial")
+    if with_strategy:
+        values["strategy"] = _select("Query strategy", strategy_names(include_none=True), "strategy",
+                                     help="Which unlabeled points the annotator labels next.")
+    else:
+        values["strategy"] = w.default.strategy
+    values["batch_size"] = _int("Batch size (labels per round)", "batch_size")
+    values["n_rounds"] = _int("Rounds (model fits)", "n_rounds")
+    return values
 
-        st.subheader("Evaluation")
-        values["evaluation"] = _select("Evaluate on", EVALUATIONS, "evaluation",
-                                       help="Pool: the points whose labels are still hidden (transductive). "
-                                            "Test: the held-out split (Fashion-MNIST).")
-        values["seed"] = _int("Seed", "seed", 0, 2**31 - 1)
-    if not with_strategy:
-        values["strategy"] = default.strategy
+
+def _pseudo_label_step(w: _Widgets) -> dict:
+    """Self-training mode and its threshold schedule; raises ConfigError on unreadable thresholds."""
+    _select, _int, _float = w.select, w.int, w.float
+    st.subheader("Pseudo-labels")
+    values = {"self_training": w.radio("Confident points", SELF_TRAINING, "self_training",
+                                       captions=["no pseudo-labels", "confident points get the model's prediction",
+                                                 "confident points get their TRUE label "
+                                                 "(experiment B's published shortcut)"],
+                                       help="Points above the round's threshold join the training set.")}
+    if values["self_training"] == "off":
+        return values
+    values["schedule"] = _select("Threshold schedule", SCHEDULES, "schedule")
+    if values["schedule"] == "linear":
+        values["threshold_start"] = _float("Start", "threshold_start", 0.05, "%.3f")
+        values["threshold_end"] = _float("End", "threshold_end", 0.05, "%.3f")
+        values["threshold_steps"] = _int("Steps", "threshold_steps")
+        use_final = w.checkbox("Final threshold", "use_final", w.default.threshold_final is not None)
+        values["threshold_final"] = _float("Final", "threshold_final", 0.05, "%.3f") if use_final else None
+    else:
+        text = w.text("Thresholds (comma-separated)", "thresholds",
+                      ", ".join(f"{v:g}" for v in w.default.thresholds) or "0.9, 0.8, 0.7")
+        values["thresholds"] = parse_thresholds(text)
+    return values
+
+
+def _evaluation_step(w: _Widgets) -> dict:
+    """Where accuracy is measured, and the seed."""
+    st.subheader("Evaluation")
+    return {"evaluation": w.select("Evaluate on", EVALUATIONS, "evaluation",
+                                   help="Pool: the points whose labels are still hidden (transductive). "
+                                        "Test: the held-out split (Fashion-MNIST)."),
+            "seed": w.int("Seed", "seed")}
+
+
+def parse_thresholds(text: str) -> tuple[float, ...]:
+    """Thresholds typed as ``0.9, 0.8, 0.7`` (commas or semicolons); ConfigError if not numbers."""
+    try:
+        return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"thresholds must be numbers separated by commas, got {text!r}") from None
+
+
+def _validated(values: dict) -> tuple[Config | None, str | None]:
+    """The sidebar's values as a Config, or the message saying why they are not one."""
     try:
         config = Config(**values)
     except ConfigError as exc:

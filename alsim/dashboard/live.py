@@ -11,9 +11,11 @@ from alsim.graph import GraphTooLarge
 from alsim.loop import first_k_baseline, prepare
 from alsim.plots import confusion_heatmap, learning_curves, pseudo_label_audit
 
-from .controls import sidebar_config
+from .controls import sidebar_config, sidebar_params
+from .messages import show_error
 from .render import downloads, gallery, per_class_table
 from .runner import run_live
+from .url import sanitize_query_params, show_url_notices
 
 EXPLAIN = """
 **Active learning** lets the model choose which images a person labels next, instead of
@@ -103,10 +105,12 @@ def audit_section(rounds, self_training: str, key: str) -> None:
 
 
 def live_page() -> None:
+    sanitize_query_params(sidebar_params())
     st.title("alsim · active learning, live")
     config, error = sidebar_config()
+    show_url_notices()
     if error:
-        st.error(error)
+        show_error(error)
         return
     arms = arms_for(config)
     names = list(arms)
@@ -120,7 +124,7 @@ def live_page() -> None:
             k = results[names[0]][-1].n_labeled
             baseline = (k, _baseline(config, k))
     except (ConfigError, DataError, GraphTooLarge) as exc:
-        st.error(str(exc))
+        show_error(exc)
         return
 
     active = results[names[0]]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import diskcache
 from .data import Dataset
 
 # Experiment B's descriptor: 324 values for a 28x28 image.
@@ -25,24 +26,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ALSIM_CACHE_DIR") or Path.home() / ".cache" / "alsim")
 
 
-def load_cached_array(path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
-    """An array saved by :func:`save_cached_array`, or None if absent, unreadable or of another shape."""
-    try:
-        values = np.load(path)
-    except (OSError, ValueError):
-        return None
-    return values if values.shape == tuple(shape) else None
+def load_cached_array(path: Path, shape: tuple[int, ...], dtype=np.float32, check=None) -> np.ndarray | None:
+    """A verified, read-only array saved by :func:`save_cached_array`, or None (see :mod:`alsim.diskcache`)."""
+    return diskcache.load_array(path, shape, dtype, check=check)
 
 
 def save_cached_array(path: Path, values: np.ndarray) -> None:
-    """Save atomically (a reader never sees half a file); a read-only cache must not stop a run."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, values)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    """Save with a digest beside it, atomically; a read-only or full cache never stops a run."""
+    diskcache.save_array(path, values)
 
 
 def hog_descriptor():
@@ -108,6 +99,8 @@ def compute_features(dataset: Dataset, kind: str, use_cache: bool = True) -> tup
 
     HOG features are stored under :func:`cache_dir`, keyed by the data set's source
     (path, sizes, mtimes) and the descriptor parameters, so a second run reads them back.
+    A cached file is used only after its dtype, shape, size, digest and finiteness are
+    checked (:mod:`alsim.diskcache`); otherwise it is recomputed and written again.
     """
     if kind == "raw":
         test = raw_features(dataset.test_images) if dataset.has_test else None
@@ -120,10 +113,12 @@ def compute_features(dataset: Dataset, kind: str, use_cache: bool = True) -> tup
     result = []
     for split, images in splits:
         path = cache_dir() / "features" / _cache_key(dataset, kind, split)
-        values = load_cached_array(path, (len(images), 324)) if use_cache else None
+        values = None
+        if use_cache:
+            values = diskcache.load_array(path, (len(images), 324), np.float32, check=diskcache.finite)
         if values is None:
             values = hog_features(images)
             if use_cache:
-                save_cached_array(path, values)
+                diskcache.save_array(path, values)
         result.append(values.astype(np.float64))
     return result[0], (result[1] if len(result) > 1 else None)

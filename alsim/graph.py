@@ -9,6 +9,8 @@ once, with scikit-learn's convergence rule applied to each run separately.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -17,7 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from .features import cache_dir, load_cached_array, save_cached_array
+from . import diskcache
+from .features import cache_dir
 
 # Largest dense kernel built without asking: 4 GiB of float64 (about 23,000 points).
 DENSE_KERNEL_LIMIT_BYTES = 4 * 2**30
@@ -56,7 +59,12 @@ class SpreadingGraph:
     gamma : float
     n_neighbors : int
     build_seconds : float
+    features : ndarray (n, d), read-only
     nn : fitted ``NearestNeighbors`` (knn only), for inductive predictions
+    neighbour_cache : dict, query-set key -> read-only (m, n_neighbors) neighbour ids (knn only);
+        read and written only under the graph's lock, since one graph serves every session
+
+    The arrays a graph holds are read-only: one graph object is shared by every thread.
     """
 
     matrix: object
@@ -68,6 +76,7 @@ class SpreadingGraph:
     nn: object = None
     neighbour_cache: dict = field(default_factory=dict)
     disk_cache_name: str | None = None  # knn only: the pool's neighbour file name, when kept on disk
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def n(self) -> int:
@@ -93,7 +102,9 @@ def build_graph(
         Called while the (slow, for large n) neighbour search runs.
     cache : bool
         Keep knn neighbour lists on disk (under :func:`alsim.features.cache_dir`), keyed by
-        a hash of the features and k, so a restarted session skips the search.
+        a hash of the features and k, so a restarted session skips the search. A stored
+        list is used only once its dtype, shape, digest and index range are checked
+        (:mod:`alsim.diskcache`); otherwise the search runs again and rewrites it.
     """
     from sklearn.metrics.pairwise import rbf_kernel
     from sklearn.neighbors import NearestNeighbors
@@ -113,7 +124,7 @@ def build_graph(
     elif kernel == "knn":
         nn = NearestNeighbors(n_neighbors=n_neighbors).fit(features)
         cache_path = _neighbour_path(features, n_neighbors, "pool") if cache else None
-        columns = load_cached_array(cache_path, (n, n_neighbors)) if cache else None
+        columns = _load_neighbours(cache_path, n, n_neighbors, n) if cache else None
         if columns is None:
             # Same graph as NearestNeighbors.kneighbors_graph(X, k, mode="connectivity"),
             # computed in chunks so progress can be shown on large pools.
@@ -125,7 +136,7 @@ def build_graph(
                 if progress is not None:
                     progress(hi / n, f"nearest neighbours {hi:,}/{n:,}")
             if cache:
-                save_cached_array(cache_path, columns)
+                diskcache.save_array(cache_path, columns)
         elif progress is not None:
             progress(1.0, f"nearest neighbours of {n:,} points read from the disk cache")
         affinity = sp.csr_matrix(
@@ -139,6 +150,9 @@ def build_graph(
         matrix = laplacian.tocsr()
     else:
         raise ValueError(f"kernel must be 'rbf' or 'knn', got {kernel!r}")
+    features = _read_only(features)
+    for part in (matrix.data, matrix.indices, matrix.indptr) if sp.issparse(matrix) else (matrix,):
+        part.flags.writeable = False
     return SpreadingGraph(matrix=matrix, kernel=kernel, gamma=float(gamma), n_neighbors=int(n_neighbors),
                           build_seconds=time.perf_counter() - start, features=features, nn=nn,
                           disk_cache_name=cache_path.stem if kernel == "knn" and cache else None)
@@ -158,12 +172,27 @@ class SpreadState:
     history: list
 
 
-def _neighbour_path(features: np.ndarray, n_neighbors: int, what: str):
-    """Disk-cache file of the neighbour lists of ``features``, keyed by a hash of them and k."""
-    import hashlib
+def _features_digest(features: np.ndarray) -> str:
+    """A content digest of a feature matrix's values (its shape and dtype go beside it in keys)."""
+    return hashlib.blake2b(np.ascontiguousarray(features).view(np.uint8), digest_size=16).hexdigest()
 
-    digest = hashlib.blake2b(np.ascontiguousarray(features).view(np.uint8), digest_size=16).hexdigest()
+
+def _neighbour_path(features: np.ndarray, n_neighbors: int, what: str, digest: str | None = None):
+    """Disk-cache file of the neighbour lists of ``features``, keyed by a hash of them and k."""
+    digest = _features_digest(features) if digest is None else digest
     return cache_dir() / "graphs" / f"knn-{what}-{n_neighbors}-{features.shape[0]}x{features.shape[1]}-{digest}.npy"
+
+
+def _load_neighbours(path, n_rows: int, n_neighbors: int, n_points: int) -> np.ndarray | None:
+    """Neighbour ids stored at ``path``: int64, shape (n_rows, n_neighbors), each in [0, n_points)."""
+    return diskcache.load_array(path, (n_rows, n_neighbors), np.int64, check=diskcache.indices_below(n_points))
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """A read-only view: the caller's own array keeps its flags."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def spread(
@@ -211,32 +240,77 @@ def spread(
         states = [None] * n_runs
     if len(states) != n_runs:
         raise ValueError(f"states must have one entry per run ({n_runs}), got {len(states)}")
-    # Fresh runs with identical labels (every strategy's first round under one seed) are spread once.
-    fresh = [r for r in range(n_runs) if states[r] is None]
+    twins = _fresh_twins(labels, states)
+    if twins:
+        return _spread_twins_once(graph, labels, n_classes, alpha, max_iter, tol, states, twins)
+    delta = _delta_columns(labels, states, n_classes)
+    distributions, n_iter, histories = _iterate(graph.matrix, delta, n_classes, alpha, max_iter, tol)
+    for r in range(n_runs):
+        states[r] = SpreadState(labels=labels[r].copy(), history=histories[r])
+    return distributions, n_iter
+
+
+def _fresh_twins(labels: np.ndarray, states: list) -> dict[int, int]:
+    """Fresh runs whose labels equal an earlier fresh run's: {twin: the earlier run}.
+
+    Every strategy's first round under one seed starts from the same labels; such runs
+    are spread once.
+    """
     seen: dict[bytes, int] = {}
     twins = {}
-    for r in fresh:
+    for r in range(len(labels)):
+        if states[r] is not None:
+            continue
         key = labels[r].tobytes()
         if key in seen:
             twins[r] = seen[key]
         else:
             seen[key] = r
-    if twins:
-        keep = [r for r in range(n_runs) if r not in twins]
-        sub_states = [states[r] for r in keep]
-        dists, n_iter = spread(graph, labels[keep], n_classes, alpha, max_iter, tol, states=sub_states)
-        position = {r: i for i, r in enumerate(keep)}
-        order = [position[twins.get(r, r)] for r in range(n_runs)]
-        for r in range(n_runs):
-            source = sub_states[order[r]]
-            states[r] = source if r not in twins else SpreadState(source.labels.copy(), list(source.history))
-        return dists[order], n_iter[order]
-    matrix = graph.matrix
+    return twins
 
-    # The part of each run's labels not covered by its stored iterates, as compact columns.
+
+def _spread_twins_once(graph, labels, n_classes, alpha, max_iter, tol, states, twins):
+    """Spread the runs that are not twins, then give each twin a copy of its original's result."""
+    n_runs = len(labels)
+    keep = [r for r in range(n_runs) if r not in twins]
+    sub_states = [states[r] for r in keep]
+    dists, n_iter = spread(graph, labels[keep], n_classes, alpha, max_iter, tol, states=sub_states)
+    position = {r: i for i, r in enumerate(keep)}
+    order = [position[twins.get(r, r)] for r in range(n_runs)]
+    for r in range(n_runs):
+        source = sub_states[order[r]]
+        states[r] = source if r not in twins else SpreadState(source.labels.copy(), list(source.history))
+    return dists[order], n_iter[order]
+
+
+@dataclass
+class _DeltaColumns:
+    """The part of each run's labels not covered by its stored iterates, as compact columns.
+
+    Attributes
+    ----------
+    start : ndarray (n, width), all runs' new one-hot columns side by side
+    blocks : list of slice, run r's columns within ``start``
+    classes : list of ndarray, the class each of run r's columns stands for
+    olds : list of (history, one-hot labels) or None, what run r's stored iterates cover
+    """
+
+    start: np.ndarray
+    blocks: list
+    classes: list
+    olds: list
+
+    @property
+    def width(self) -> int:
+        return self.start.shape[1]
+
+
+def _delta_columns(labels: np.ndarray, states: list, n_classes: int) -> _DeltaColumns:
+    """Split each run into stored iterates (when its labels only grew) and the columns to spread."""
+    n = labels.shape[1]
     olds, blocks, block_cols, targets = [], [], [], []
     width = 0
-    for r in range(n_runs):
+    for r in range(len(labels)):
         state = states[r]
         new = _one_hot(labels[r], n_classes)
         if state is not None and np.all((state.labels == -1) | (state.labels == labels[r])):
@@ -251,9 +325,22 @@ def spread(
         targets.append(delta[:, classes])
         width += len(classes)
     start = np.concatenate(targets, axis=1) if width else np.zeros((n, 0))
-    static = start * (1.0 - alpha)
-    current = start  # iterate t of the added labels, all runs side by side
+    return _DeltaColumns(start=start, blocks=blocks, classes=block_cols, olds=olds)
 
+
+def _iterate(matrix, delta: _DeltaColumns, n_classes: int, alpha: float, max_iter: int, tol: float):
+    """Run every run's iteration with scikit-learn's stopping rule; one product by S per step.
+
+    Returns
+    -------
+    distributions : ndarray (n_runs, n, n_classes), row-normalised
+    n_iter : ndarray (n_runs,)
+    histories : list of lists, each run's iterates F_0..F_T
+    """
+    n, width = delta.start.shape
+    n_runs = len(delta.olds)
+    static = delta.start * (1.0 - alpha)
+    current = delta.start  # iterate t of the added labels, all runs side by side
     results = [None] * n_runs
     n_iter = np.zeros(n_runs, dtype=np.int64)
     histories: list[list] = [[] for _ in range(n_runs)]
@@ -261,8 +348,9 @@ def spread(
     active = np.ones(n_runs, dtype=bool)
     for t in range(max_iter + 1):
         for r in np.flatnonzero(active):
-            f = np.zeros((n, n_classes)) if olds[r] is None else _old_iterate(olds[r], t, matrix, alpha)
-            f[:, block_cols[r]] += current[:, blocks[r]]
+            old = delta.olds[r]
+            f = np.zeros((n, n_classes)) if old is None else _old_iterate(old, t, matrix, alpha)
+            f[:, delta.classes[r]] += current[:, delta.blocks[r]]
             histories[r].append(f)
             if t == max_iter or np.abs(f - previous[r]).sum() < tol:
                 results[r], n_iter[r] = f, t
@@ -271,7 +359,7 @@ def spread(
                 previous[r] = f
         if not active.any():
             break
-        cols = np.concatenate([np.arange(width)[blocks[r]] for r in np.flatnonzero(active)])
+        cols = np.concatenate([np.arange(width)[delta.blocks[r]] for r in np.flatnonzero(active)])
         if len(cols) == 0:
             continue  # nothing new to spread: the stored iterates carry the runs on
         part = current[:, cols] if len(cols) < width else current
@@ -287,9 +375,7 @@ def spread(
     normalizer = distributions.sum(axis=2, keepdims=True)
     normalizer[normalizer == 0] = 1.0
     distributions /= normalizer
-    for r in range(n_runs):
-        states[r] = SpreadState(labels=labels[r].copy(), history=histories[r])
-    return distributions, n_iter
+    return distributions, n_iter, histories
 
 
 def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -315,13 +401,20 @@ def _sparse_rows_product(matrix, start: np.ndarray) -> np.ndarray:
     return matrix[:, rows] @ start[rows]
 
 
-def predict_new(graph: SpreadingGraph, distributions: np.ndarray, new_features: np.ndarray) -> np.ndarray:
+def predict_new(
+    graph: SpreadingGraph, distributions: np.ndarray, new_features: np.ndarray, key: str | None = None,
+) -> np.ndarray:
     """Inductive class probabilities for unseen points, as ``LabelSpreading.predict_proba``.
 
     Parameters
     ----------
     distributions : ndarray, shape (n, n_classes) for the graph's points
     new_features : ndarray, shape (m, d)
+    key : str, optional
+        knn only: a name for this query set (e.g. ``"test"``) under which the graph keeps
+        its neighbour lists, so later calls skip hashing ``new_features``. The caller
+        promises that one name always means the same features for this graph. Without it,
+        the lists are kept under a content digest of ``new_features``.
 
     Returns
     -------
@@ -330,18 +423,7 @@ def predict_new(graph: SpreadingGraph, distributions: np.ndarray, new_features: 
     from sklearn.metrics.pairwise import rbf_kernel
 
     if graph.kernel == "knn":
-        # The neighbours of a fixed test set never change: look them up once per graph.
-        key = (new_features.shape, new_features.ctypes.data)
-        neighbours = graph.neighbour_cache.get(key)
-        path = None
-        if neighbours is None and graph.disk_cache_name:
-            path = _neighbour_path(new_features, graph.n_neighbors, f"query-{graph.disk_cache_name}")
-            neighbours = load_cached_array(path, (len(new_features), graph.n_neighbors))
-        if neighbours is None:
-            neighbours = graph.nn.kneighbors(new_features, graph.n_neighbors, return_distance=False)
-            if path is not None:
-                save_cached_array(path, neighbours)
-        graph.neighbour_cache[key] = neighbours
+        neighbours = _query_neighbours(graph, new_features, key)
         probabilities = distributions[neighbours].sum(axis=1)
     else:
         probabilities = np.empty((len(new_features), distributions.shape[1]))
@@ -351,3 +433,34 @@ def predict_new(graph: SpreadingGraph, distributions: np.ndarray, new_features: 
     normalizer = probabilities.sum(axis=1, keepdims=True)
     normalizer[normalizer == 0] = 1.0
     return probabilities / normalizer
+
+
+def _query_neighbours(graph: SpreadingGraph, new_features: np.ndarray, key: str | None) -> np.ndarray:
+    """The graph's k nearest pool points of each query point, (m, k) int64, read-only.
+
+    The neighbours of a fixed query set never change: they are looked up once per graph
+    (and, for graphs kept on disk, once per cache folder). The search runs outside the
+    lock, so two sessions may both search the first time; both get the same lists.
+    """
+    new_features = np.asarray(new_features)
+    digest = None
+    if key is None:
+        digest = _features_digest(new_features)
+        memory_key = ("digest", new_features.shape, new_features.dtype.str, digest)
+    else:
+        memory_key = ("name", key, new_features.shape)
+    with graph._lock:
+        neighbours = graph.neighbour_cache.get(memory_key)
+    if neighbours is not None:
+        return neighbours
+    path = None
+    if graph.disk_cache_name:
+        path = _neighbour_path(new_features, graph.n_neighbors, f"query-{graph.disk_cache_name}", digest)
+        neighbours = _load_neighbours(path, len(new_features), graph.n_neighbors, graph.n)
+    if neighbours is None:
+        neighbours = graph.nn.kneighbors(new_features, graph.n_neighbors, return_distance=False).astype(np.int64)
+        if path is not None:
+            diskcache.save_array(path, neighbours)
+        neighbours.flags.writeable = False
+    with graph._lock:
+        return graph.neighbour_cache.setdefault(memory_key, neighbours)

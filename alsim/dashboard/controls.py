@@ -6,8 +6,8 @@ from dataclasses import fields
 
 import streamlit as st
 
-from alsim.config import (EVALUATIONS, FEATURES, INITIAL, KERNELS, MODELS, SCHEDULES, SELF_TRAINING, Config,
-                          ConfigError)
+from alsim.config import (EVALUATIONS, FEATURES, INITIAL, KERNELS, MAX_C, MAX_GAMMA, MAX_INTEGER, MAX_SEED, MODELS,
+                          SCHEDULES, SELF_TRAINING, Config, ConfigError, parse_number)
 from alsim.sources import source_names
 from alsim.strategies import strategy_names
 from alsim.data import FASHION_INSTALL_HINT, fashion_available
@@ -22,14 +22,15 @@ URL = "query-params"
 #: URL sanitiser checks a page's URL against it; choice widgets check their values against
 #: the options they are drawn with.
 SIDEBAR_PARAMS: dict[str, Param] = {
-    "dataset": CHOICE, "pool_size": Int(0), "features": CHOICE,
-    "model": CHOICE, "kernel": CHOICE, "gamma": Float(1e-6, 1e6), "n_neighbors": Int(1, 200),
-    "alpha": Float(0.01, 0.99), "max_iter": Int(1, 1000), "C": Float(1e-4, 1e4),
-    "initial": CHOICE, "n_initial": Int(1), "strategy": CHOICE, "batch_size": Int(1), "n_rounds": Int(1, 500),
+    "dataset": CHOICE, "pool_size": Int(0, MAX_INTEGER), "features": CHOICE,
+    "model": CHOICE, "kernel": CHOICE, "gamma": Float(1e-6, MAX_GAMMA), "n_neighbors": Int(1, 200),
+    "alpha": Float(0.01, 0.99), "max_iter": Int(1, 1000), "C": Float(1e-4, MAX_C),
+    "initial": CHOICE, "n_initial": Int(1, MAX_INTEGER), "strategy": CHOICE, "batch_size": Int(1, MAX_INTEGER),
+    "n_rounds": Int(1, 500),
     "self_training": CHOICE, "schedule": CHOICE, "threshold_start": Float(0.0, 0.999),
     "threshold_end": Float(0.0, 0.999), "threshold_steps": Int(1, 500), "use_final": BOOL,
     "threshold_final": Float(0.0, 0.999), "thresholds": Text(200),
-    "evaluation": CHOICE, "seed": Int(0, 2**31 - 1),
+    "evaluation": CHOICE, "seed": Int(0, MAX_SEED),
 }
 
 
@@ -227,7 +228,7 @@ def _evaluation_step(w: _Widgets) -> dict:
 def parse_thresholds(text: str) -> tuple[float, ...]:
     """Thresholds typed as ``0.9, 0.8, 0.7`` (commas or semicolons); ConfigError if not numbers."""
     try:
-        return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
+        return tuple(parse_number(v.strip()) for v in text.replace(";", ",").split(",") if v.strip())
     except ValueError:
         raise ConfigError(f"thresholds must be numbers separated by commas, got {text!r}") from None
 

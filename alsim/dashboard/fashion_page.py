@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from alsim.config import Config, ConfigError
+from alsim.config import MAX_SEED, Config, ConfigError
 from alsim.data import DEBIAN_FASHION_DIR, FASHION_CLASSES, FASHION_INSTALL_HINT, DataError, fashion_available
 from alsim.graph import GraphTooLarge
 from alsim.loop import prepare
@@ -30,7 +30,7 @@ SPREADING = get_preset("fashion-spreading")
 #: their range and default from here, the URL sanitiser checks the page's URL against it.
 FASHION_PARAMS: dict[str, Param] = {
     "mode": CHOICE, "per_class": Int(1, 6000, default=EXPERIMENT_B.n_initial // N_CLASSES),
-    "seed": Int(0, 2**31 - 1, default=0),
+    "seed": Int(0, MAX_SEED, default=0),
     # label spreading
     "n_neighbors": Int(2, 100, default=SPREADING.n_neighbors), "batch": Int(1, 5000, default=SPREADING.batch_size),
     "spread_rounds": Int(1, 100, default=SPREADING.n_rounds), "strategy": CHOICE,

@@ -25,6 +25,8 @@ from typing import Iterable, Mapping, Sequence
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from alsim.config import parse_integer, parse_number
+
 from .messages import escape_markdown
 
 #: The largest integer a browser's number input keeps exact, and Streamlit's bound
@@ -33,6 +35,8 @@ MAX_SAFE_INTEGER = 2**53 - 1
 #: Longest URL value quoted back in a notice.
 _QUOTE_CHARS = 60
 _NOTICES = "_alsim_url_notices"
+#: Upper bounds from here on exist against overflow, not as a setting's range.
+_TECHNICAL_BOUND = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -58,13 +62,18 @@ class Param:
     default: float | None = None
     max_chars: int | None = None
 
-    def describe(self) -> str:
-        """What a valid value is, in words ("an integer >= 1", "a number in [0, 0.999]")."""
+    def describe(self, raw: str = "") -> str:
+        """What a valid value is, in words ("an integer >= 1", "a number in [0, 0.999]").
+
+        An upper bound that only guards against overflow is named only to a ``raw`` value
+        above it.
+        """
         if self.kind in ("int", "float"):
             noun = "an integer" if self.kind == "int" else "a number"
-            if self.maximum is None:
+            upper = MAX_SAFE_INTEGER if self.maximum is None else self.maximum
+            if upper >= _TECHNICAL_BOUND and not _above(raw, upper):
                 return f"{noun} >= {_number(self.minimum)}"
-            return f"{noun} in [{_number(self.minimum)}, {_number(self.maximum)}]"
+            return f"{noun} in [{_number(self.minimum)}, {_number(upper)}]"
         if self.kind == "bool":
             return "true or false"
         if self.kind == "text":
@@ -74,14 +83,14 @@ class Param:
     def accepts(self, raw: str) -> bool:
         """Whether the widget would take ``raw`` (one URL value) as given, without clamping."""
         if self.kind in ("int", "float"):
+            # The CLI's syntax (ASCII digits, no nan/inf/underscores): Streamlit's own float()
+            # takes more, and int(float("1e400")) raises OverflowError.
             try:
-                value = float(raw)  # how Streamlit parses a number input's URL value
+                value = parse_integer(raw) if self.kind == "int" else parse_number(raw)
             except ValueError:
                 return False
-            if not math.isfinite(value) or (self.kind == "int" and not value.is_integer()):
-                return False
             upper = MAX_SAFE_INTEGER if self.maximum is None else self.maximum
-            return self.minimum <= value <= upper
+            return math.isfinite(value) and self.minimum <= value <= upper
         if self.kind == "bool":
             return raw.lower() in ("true", "false")
         if self.kind == "text":
@@ -122,6 +131,13 @@ def prefixed(params: Mapping[str, Param], prefix: str) -> dict[str, Param]:
     return {prefix + name: param for name, param in params.items()}
 
 
+def _above(raw: str, upper: float) -> bool:
+    try:
+        return math.isfinite(value := parse_number(raw)) and value > upper
+    except ValueError:
+        return False
+
+
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
@@ -155,7 +171,7 @@ def sanitize_query_params(params: Mapping[str, Param]) -> None:
         elif param.kind == "choices" or param.accepts(raw):
             continue
         else:
-            reason = f"must be {param.describe()}"
+            reason = f"must be {param.describe(raw)}"
         _remember(key, raw, reason)
         try:
             del st.query_params[key]

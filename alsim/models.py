@@ -6,6 +6,16 @@ import warnings
 
 import numpy as np
 from scipy.special import expit
+from sklearn.exceptions import ConvergenceWarning
+
+# liblinear's and lbfgs's "did not converge" would repeat on every round of a loop; the fit
+# still returns its last iterate, which the loop evaluates like any other. The filter is
+# installed once, here, and names only that category from scikit-learn. A
+# ``warnings.catch_warnings()`` around each fit would instead swap the process-wide filter
+# list while the fit runs, which is not thread-safe: the dashboard runs every browser
+# session as a thread of one process, so one session's fit could hide (or bring back)
+# another session's warnings.
+warnings.filterwarnings("ignore", category=ConvergenceWarning, module=r"sklearn(\.|$)")
 
 
 def ovr_sigmoid_proba(decision: np.ndarray) -> np.ndarray:
@@ -81,10 +91,7 @@ def fit_supervised(model: str, C: float, seed: int, train_x: np.ndarray, train_y
         state["weights"], state["classes"] = estimator.weights_, tuple(present.tolist())
     else:
         estimator = make_classifier(model, C, seed)
-        with warnings.catch_warnings():
-            # liblinear / lbfgs "did not converge" warnings would repeat on every round.
-            warnings.simplefilter("ignore")
-            estimator.fit(train_x, train_y)
+        estimator.fit(train_x, train_y)  # ConvergenceWarning is filtered once, at import
     return [None if f is None else classifier_proba(estimator, f, n_classes) for f in predict_on]
 
 
@@ -119,57 +126,52 @@ class NewtonLinearSVC:
         self.n_iter_ = None
 
     def fit(self, X: np.ndarray, y: np.ndarray, warm_start: np.ndarray | None = None) -> "NewtonLinearSVC":
-        """Fit; ``warm_start`` is a (n_features + 1, n_classes) weight matrix (bias last row)."""
-        from scipy.linalg import cho_factor, cho_solve
-        from threadpoolctl import threadpool_limits
+        """Fit; ``warm_start`` is a (n_features + 1, n_classes) weight matrix (bias last row).
 
+        Parameters
+        ----------
+        X : ndarray, shape (n, n_features)
+        y : ndarray, shape (n,), at least two classes
+        warm_start : ndarray, shape (n_features + 1, n_classes), optional
+            Ignored when its shape does not match.
+        """
         X = np.ascontiguousarray(X, dtype=np.float64)
         self.classes_ = np.unique(y)
-        n_classes = len(self.classes_)
-        d = X.shape[1] + 1  # the constant feature of the intercept is handled implicitly
-        W = np.zeros((d, n_classes))
+        W = np.zeros((X.shape[1] + 1, len(self.classes_)))
         if warm_start is not None and warm_start.shape == W.shape:
             W[:] = warm_start
+        # One-vs-rest targets: +1 for the class of the column, -1 for every other.
         T = np.where(np.asarray(y)[:, None] == self.classes_[None, :], 1.0, -1.0)
-        C = self.C
+        self.n_iter_ = self._minimise(X, T, W)
+        self.weights_ = W
+        self.coef_, self.intercept_ = W[:-1].T.copy(), W[-1].copy()
+        if len(self.classes_) == 2:  # binary: one decision function for the second class, as LinearSVC
+            self.coef_, self.intercept_ = self.coef_[1:], self.intercept_[1:]
+        return self
 
-        def times(V):  # [X, 1] @ V
-            return X @ V[:-1] + V[-1]
+    def _minimise(self, X: np.ndarray, T: np.ndarray, W: np.ndarray) -> np.ndarray:
+        """Newton iterations on every one-vs-rest problem at once; ``W`` is updated in place.
 
-        def transposed_times(R):  # [X, 1]' @ R
-            return np.vstack([X.T @ R, R.sum(axis=0, keepdims=True)])
-
-        def gram(rows):  # [X, 1]_rows' [X, 1]_rows
-            part = X[rows]
-            out = np.empty((d, d))
-            out[:-1, :-1] = part.T @ part
-            out[-1, :-1] = out[:-1, -1] = part.sum(axis=0)
-            out[-1, -1] = len(part)
-            return out
-
-        # All classes advance together: one pass over X per product serves every class.
-        M = times(W)
-        active = T * M < 1.0
-        grams = [gram(active[:, k]) for k in range(n_classes)]
+        All classes advance together, so one pass over X per product serves every class.
+        Returns the number of iterations each class took, shape (n_classes,).
+        """
+        n_classes = W.shape[1]
+        M = _augmented_times(X, W)  # decision values, shape (n, n_classes)
+        active = T * M < 1.0  # margin violators: the rows in each class's quadratic piece
+        grams = [_augmented_gram(X, active[:, k]) for k in range(n_classes)]
         first = None
         done = np.zeros(n_classes, dtype=bool)
         iterations = np.zeros(n_classes, dtype=np.int64)
         for iteration in range(1, self.max_iter + 1):
-            G = W + 2.0 * C * transposed_times(np.where(active, M - T, 0.0))
+            G = W + 2.0 * self.C * _augmented_transposed_times(X, np.where(active, M - T, 0.0))
             norms = np.linalg.norm(G, axis=0)
             first = norms if first is None else first
             done |= norms <= self.tol * np.maximum(first, 1.0)
             if done.all():
                 break
             iterations[~done] = iteration
-            P = np.zeros_like(W)
-            # Small dense solves run faster on one BLAS thread than on several.
-            with threadpool_limits(1, user_api="blas"):
-                for k in np.flatnonzero(~done):
-                    hessian = 2.0 * C * grams[k]
-                    hessian[np.diag_indices_from(hessian)] += 1.0
-                    P[:, k] = -cho_solve(cho_factor(hessian, check_finite=False), G[:, k], check_finite=False)
-            moved = times(P)
+            P = self._newton_directions(grams, G, ~done)
+            moved = _augmented_times(X, P)
             sizes = self._line_search(W, M, T, G, P, moved, ~done)
             W += P * sizes
             M += moved * sizes
@@ -179,20 +181,20 @@ class NewtonLinearSVC:
             # gradient is at rounding level.
             settled = (sizes == 1.0) & (new_active == active).all(axis=0)
             done |= (settled | (sizes == 0.0)) & ~done
-            for k in np.flatnonzero(~done):
-                joined = new_active[:, k] & ~active[:, k]
-                left = active[:, k] & ~new_active[:, k]
-                if joined.sum() + left.sum() > new_active[:, k].sum() // 2:
-                    grams[k] = gram(new_active[:, k])
-                else:
-                    grams[k] = grams[k] + gram(joined) - gram(left)
+            _update_grams(grams, X, active, new_active, ~done)
             active = new_active
-        self.weights_ = W
-        self.coef_, self.intercept_ = W[:-1].T.copy(), W[-1].copy()
-        self.n_iter_ = iterations
-        if n_classes == 2:  # binary: one decision function for the second class, as LinearSVC
-            self.coef_, self.intercept_ = self.coef_[1:], self.intercept_[1:]
-        return self
+        return iterations
+
+    def _newton_directions(self, grams: list[np.ndarray], G: np.ndarray, todo: np.ndarray) -> np.ndarray:
+        """Solve ``(I + 2C X_A' X_A) p = -g`` for each class still to do (zeros elsewhere)."""
+        from scipy.linalg import cho_factor, cho_solve
+
+        P = np.zeros_like(G)
+        for k in np.flatnonzero(todo):
+            hessian = 2.0 * self.C * grams[k]
+            hessian[np.diag_indices_from(hessian)] += 1.0
+            P[:, k] = -cho_solve(cho_factor(hessian, check_finite=False), G[:, k], check_finite=False)
+        return P
 
     def _line_search(self, W, M, T, G, P, moved, todo) -> np.ndarray:
         """Backtracking (Armijo) step per class; a full Newton step is the usual outcome."""
@@ -219,3 +221,42 @@ class NewtonLinearSVC:
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         scores = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores
+
+
+# ------------------------------------------------------------------ [X, 1] products for NewtonLinearSVC
+# The constant feature of the intercept is never materialised: X stays as given.
+def _augmented_times(X: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``[X, 1] @ V`` for V of shape (n_features + 1, k)."""
+    return X @ V[:-1] + V[-1]
+
+
+def _augmented_transposed_times(X: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """``[X, 1]' @ R`` for R of shape (n, k)."""
+    return np.vstack([X.T @ R, R.sum(axis=0, keepdims=True)])
+
+
+def _augmented_gram(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``[X, 1]_rows' [X, 1]_rows``, shape (n_features + 1, n_features + 1)."""
+    part = X[rows]
+    d = X.shape[1] + 1
+    out = np.empty((d, d))
+    out[:-1, :-1] = part.T @ part
+    out[-1, :-1] = out[:-1, -1] = part.sum(axis=0)
+    out[-1, -1] = len(part)
+    return out
+
+
+def _update_grams(grams: list[np.ndarray], X: np.ndarray, active: np.ndarray, new_active: np.ndarray,
+                  todo: np.ndarray) -> None:
+    """Bring each unfinished class's Gram matrix to its new violator set, in place.
+
+    Adding the rows that joined and removing those that left is cheaper than a fresh
+    product while fewer than half of the violators changed.
+    """
+    for k in np.flatnonzero(todo):
+        joined = new_active[:, k] & ~active[:, k]
+        left = active[:, k] & ~new_active[:, k]
+        if joined.sum() + left.sum() > new_active[:, k].sum() // 2:
+            grams[k] = _augmented_gram(X, new_active[:, k])
+        else:
+            grams[k] = grams[k] + _augmented_gram(X, joined) - _augmented_gram(X, left)

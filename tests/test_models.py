@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -54,3 +56,89 @@ def test_ovr_sigmoid_proba_golden():
     np.testing.assert_allclose(proba, [[0.5, 0.5], [0.8807970779778823, 0.11920292202211755]])
     binary = ovr_sigmoid_proba(np.array([0.0, np.log(3)]))
     np.testing.assert_allclose(binary, [[0.5, 0.5], [0.25, 0.75]])
+
+
+def test_newton_golden_values():
+    # Recorded before NewtonLinearSVC.fit was split into named steps; the split is exact.
+    model = NewtonLinearSVC().fit(X[:300], Y[:300])
+    assert model.n_iter_.tolist() == [8, 8, 8, 8, 7, 8, 7, 7, 7, 8]
+    np.testing.assert_allclose(model.weights_[-1], [
+        -0.30707995744109445, -0.7044926981042746, -0.1375025884634101, -0.2306473964606632, -0.21515224638274758,
+        -0.3191788183011566, -0.37875781776241724, -0.3298644551824834, -1.347049176824689, -0.3306670237716506],
+        rtol=1e-12)
+    assert np.abs(model.weights_).sum() == pytest.approx(145.0839119967007, rel=1e-12)
+
+
+def test_newton_fit_leaves_the_process_blas_threads_alone(monkeypatch):
+    import threadpoolctl
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a fit changed the BLAS thread count of the whole process")
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", refuse)
+    monkeypatch.setattr(threadpoolctl.ThreadpoolController, "limit", refuse)
+    before = [pool["num_threads"] for pool in threadpoolctl.threadpool_info()]
+    NewtonLinearSVC().fit(X[:600], Y[:600])
+    assert [pool["num_threads"] for pool in threadpoolctl.threadpool_info()] == before
+
+
+@pytest.mark.parametrize("model", ["linear_svc", "logistic_regression", "linear_svc_newton"])
+def test_fits_leave_the_process_warning_filters_alone(model):
+    """Another thread (a second dashboard session) must never see the filters change."""
+    import threading
+    import warnings
+
+    from alsim.models import fit_supervised
+
+    before = list(warnings.filters)
+    changed = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.wait(0.0002):
+            if warnings.filters != before:
+                changed.append(list(warnings.filters[:1]))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for n in (100, 200, 300, 400, 500):
+            fit_supervised(model, 1.0, 0, X[:n], Y[:n], [X[:5]], 10)
+    finally:
+        stop.set()
+        watcher.join()
+    assert not changed, f"filters changed during a fit, e.g. {changed[0]}"
+
+
+def test_only_convergence_warnings_are_silenced():
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import warnings
+warnings.simplefilter("error")  # every warning raises ...
+import numpy as np
+from alsim.models import fit_supervised  # ... except the ConvergenceWarning it filters once
+from sklearn.exceptions import ConvergenceWarning
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(60, 4))
+y = (x[:, 1] > 0).astype(int) + (x[:, 2] > 0)
+x[:, 0] *= 1e4  # lbfgs does not converge on this scale
+fit_supervised("logistic_regression", 1e4, 0, x, y, [x[:5]], 3)
+with warnings.catch_warnings(record=True) as caught:  # the same fit does warn without the filter
+    warnings.simplefilter("always")
+    fit_supervised("logistic_regression", 1e4, 0, x, y, [x[:5]], 3)
+assert any(issubclass(w.category, ConvergenceWarning) for w in caught), caught
+try:
+    warnings.warn("another warning", UserWarning)
+except UserWarning:
+    print("other warnings still raise")
+"""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # a tiny problem
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=root,
+                          env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "other warnings still raise"

@@ -188,11 +188,10 @@ def _read_digest(path: Path) -> str:
         text = file.read(_MAX_SIDECAR_BYTES + 1)
     if len(text) > _MAX_SIDECAR_BYTES:
         raise CacheRejected("digest file too large")
-    try:
-        digest, name = text.decode("ascii").rstrip("\n").split("  ", 1)
-    except (UnicodeDecodeError, ValueError):
-        raise CacheRejected("unreadable digest file") from None
-    if name != path.name or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    # Exactly what save_array writes, so any changed byte is noticed.
+    digest = text[:64].decode("ascii", errors="replace")
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest) or \
+            text[64:] != f"  {path.name}\n".encode():
         raise CacheRejected("unreadable digest file")
     return digest
 

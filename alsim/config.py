@@ -12,7 +12,8 @@ from typing import Any
 FEATURES = ("raw", "hog", "precomputed")
 MODELS = ("label_spreading", "linear_svc", "linear_svc_newton", "logistic_regression")
 KERNELS = ("rbf", "knn")
-INITIAL = ("first", "random", "stratified")
+INITIAL = ("first", "random", "stratified", "typical", "kcenter")
+COMMITTEE_MEASURES = ("vote_entropy", "kl")
 SELF_TRAINING = ("off", "pseudo", "oracle")
 SCHEDULES = ("linear", "list")
 EVALUATIONS = ("pool", "test", "both")
@@ -46,8 +47,10 @@ class Config:
     C : float
         Regularisation of LinearSVC / LogisticRegression.
     initial : str
-        How initial labels are chosen: ``first`` k of the pool order, ``random`` k, or
-        ``stratified`` (k split evenly over the classes, drawn at random).
+        How initial labels are chosen: ``first`` k of the pool order, ``random`` k,
+        ``stratified`` (k split evenly over the classes, drawn at random), ``typical``
+        (TypiClust's cold start: the most typical point of each of k k-means clusters) or
+        ``kcenter`` (k-center greedy from a random first point).
     n_initial : int
         Number of initial revealed labels.
     batch_size : int
@@ -69,6 +72,39 @@ class Config:
         ``both``. The headline accuracy is the test one when a test split is evaluated.
     seed : int
         Seed of every random choice in the run.
+    typiclust_neighbors, max_clusters :
+        TypiClust: neighbours of the typicality (the paper: 20) and the cap on |L| + k
+        k-means clusters (the paper: 500).
+    probcover_delta, probcover_purity :
+        ProbCover: the ball radius, or None to choose it by the purity heuristic (largest
+        radius whose balls are pure for at least ``probcover_purity`` of the points).
+    density_beta : float
+        Information density: exponent of the mean cosine similarity.
+    committee_size, committee_measure :
+        Query by committee: bootstrap members (>= 2) and ``vote_entropy`` or ``kl`` (mean
+        Kullback-Leibler divergence to the consensus).
+    margin_candidates, cluster_margin_clusters :
+        Cluster-Margin: ``margin_candidates * batch_size`` lowest-margin candidates, spread
+        over ``cluster_margin_clusters`` k-means clusters of the pool (0 = round(sqrt(n))).
+    stop_kappa, stop_kappa_window, stop_set_size :
+        Stabilizing predictions (Bloodgood and Vijay-Shanker 2009): stop once Cohen's kappa
+        between successive models' predictions on a stop set (``stop_set_size`` points
+        unlabeled at the start, 0 = all of them) stays >= ``stop_kappa`` for
+        ``stop_kappa_window`` successive pairs. None disables a rule.
+    stop_uncertainty : float or None
+        Overall uncertainty: stop once the mean normalised uncertainty of the unlabeled pool
+        falls below this.
+    stop_max_uncertainty : float or None
+        Max uncertainty: stop once the most uncertain point chosen falls below this
+        (normalised to [0, 1]).
+    stop_change : float or None
+        Classification change: stop once at most this share of the still-unlabeled points
+        changed predicted class since the previous round.
+    stop_budget : int
+        Stop at this many revealed labels (0 = no budget rule).
+    stop_target : float or None
+        Stop once accuracy reaches this (it reads the hidden truth: a yardstick, not a rule
+        a labeling team could apply).
     """
 
     dataset: str = "digits-tutorial"
@@ -96,6 +132,23 @@ class Config:
     thresholds: tuple[float, ...] = field(default=())
     evaluation: str = "pool"
     seed: int = 0
+    typiclust_neighbors: int = 20
+    max_clusters: int = 500
+    probcover_delta: float | None = None
+    probcover_purity: float = 0.95
+    density_beta: float = 1.0
+    committee_size: int = 5
+    committee_measure: str = "vote_entropy"
+    margin_candidates: int = 10
+    cluster_margin_clusters: int = 0
+    stop_kappa: float | None = 0.99
+    stop_kappa_window: int = 3
+    stop_set_size: int = 0
+    stop_uncertainty: float | None = 0.1
+    stop_max_uncertainty: float | None = 0.5
+    stop_change: float | None = 0.0
+    stop_budget: int = 0
+    stop_target: float | None = None
 
     def __post_init__(self) -> None:
         # Lists from JSON become tuples so the config stays hashable.
@@ -123,6 +176,7 @@ class Config:
         _integer("n_rounds", self.n_rounds, 1)
         _integer("threshold_steps", self.threshold_steps, 1, MAX_THRESHOLD_STEPS)
         _integer("seed", self.seed, 0, MAX_SEED)
+        self._validate_strategy_parameters()
         _positive("gamma", self.gamma, MAX_GAMMA)
         _positive("tol", self.tol)
         _positive("C", self.C, MAX_C)
@@ -148,6 +202,34 @@ class Config:
                 "strategy 'none' with self_training 'off' never changes the labels: set n_rounds to 1, "
                 "or pick a strategy or self-training"
             )
+
+    def _validate_strategy_parameters(self) -> None:
+        """Parameters of the feature-space strategies and of the stopping rules."""
+        _choice("committee_measure", self.committee_measure, COMMITTEE_MEASURES)
+        _integer("typiclust_neighbors", self.typiclust_neighbors, 1, MAX_NEIGHBOURS)
+        _integer("max_clusters", self.max_clusters, 2, MAX_CLUSTERS)
+        _integer("committee_size", self.committee_size, 2, MAX_COMMITTEE)
+        _integer("margin_candidates", self.margin_candidates, 1, MAX_NEIGHBOURS)
+        _integer("cluster_margin_clusters", self.cluster_margin_clusters, 0, MAX_CLUSTERS)
+        _integer("stop_kappa_window", self.stop_kappa_window, 1, MAX_NEIGHBOURS)
+        _integer("stop_set_size", self.stop_set_size, 0)
+        _integer("stop_budget", self.stop_budget, 0)
+        if self.probcover_delta is not None:
+            _positive("probcover_delta", self.probcover_delta)
+        _open_unit_interval("probcover_purity", self.probcover_purity)
+        _number("density_beta", self.density_beta)
+        if not 0.0 <= self.density_beta <= MAX_BETA:
+            raise ConfigError(f"density_beta must be in [0, {MAX_BETA:g}], got {self.density_beta!r}")
+        for name in ("stop_kappa", "stop_uncertainty", "stop_max_uncertainty", "stop_target"):
+            value = getattr(self, name)
+            if value is not None:
+                _number(name, value)
+                if not 0.0 < value <= 1.0:
+                    raise ConfigError(f"{name} must be in (0, 1] or none, got {value!r}")
+        if self.stop_change is not None:
+            _number("stop_change", self.stop_change)
+            if not 0.0 <= self.stop_change < 1.0:
+                raise ConfigError(f"stop_change must be in [0, 1) or none, got {self.stop_change!r}")
 
     # ----------------------------------------------------------------- derived
     def threshold_schedule(self) -> tuple[float, ...]:
@@ -250,6 +332,10 @@ MAX_THRESHOLD_STEPS = 10_000  # the schedule is materialised as a tuple
 # solver's Hessian is too ill-conditioned to match liblinear, and C=1e300 overflows.
 MAX_GAMMA = 1e3
 MAX_C = 1e4
+MAX_NEIGHBOURS = 1000  # typicality neighbours, margin candidates per label, kappa window
+MAX_CLUSTERS = 100_000
+MAX_COMMITTEE = 100  # every member is a full model fit
+MAX_BETA = 100.0
 _MAX_DIGITS = 100
 
 _INTEGER_SYNTAX = re.compile(r"[+-]?[0-9]+")  # ASCII only: int() also takes "٣" and "3_0"
@@ -356,6 +442,12 @@ def _positive(name: str, value: Any, maximum: float = math.inf) -> None:
     if not 0 < value <= maximum:
         allowed = "> 0" if maximum == math.inf else f"in (0, {maximum:g}]"
         raise ConfigError(f"{name} must be {allowed}, got {_shown(value)}")
+
+
+def _open_unit_interval(name: str, value: Any) -> None:
+    _number(name, value)
+    if not 0.0 < value < 1.0:
+        raise ConfigError(f"{name} must be in (0, 1), got {value!r}")
 
 
 def _unit_interval(name: str, value: Any) -> None:

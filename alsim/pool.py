@@ -154,12 +154,21 @@ def initial_labels(config: Config, labels: np.ndarray, n_classes: int) -> np.nda
     """Indices of the initial revealed labels; depends on ``seed`` only, not on the strategy.
 
     Only points whose true label is known can be revealed by a simulation; with every
-    label known this is the plain draw over the whole pool.
+    label known this is the plain draw over the whole pool. ``typical`` and ``kcenter``
+    read the pool's features (TypiClust's and k-center greedy's choice with no labels).
     """
     known = np.flatnonzero(labels >= 0)
     k = config.n_initial
     if config.initial == "first":
         return known[:k]
+    if config.initial in ("typical", "kcenter"):
+        # Cold start in feature space, over the points whose label can be revealed.
+        from .strategies.diversity import kcenter_start, typical_start
+
+        features = prepare(config).features
+        if config.initial == "typical":
+            return typical_start(features, known, k, config.seed, config.typiclust_neighbors, config.max_clusters)
+        return kcenter_start(features, known, k, config.seed)
     rng = np.random.default_rng([config.seed, 0])
     if config.initial == "random":
         return np.sort(known[rng.choice(len(known), size=k, replace=False)])

@@ -4,6 +4,8 @@
   returns: ids and the scores it used), :func:`register`, :func:`strategy_names`.
 - :mod:`.uncertainty`: entropy, margin, least confident.
 - :mod:`.random`: random sampling.
+- :mod:`.diversity`: core-set, TypiClust, ProbCover (and the cold-start picks ``typical``, ``kcenter``).
+- :mod:`.badge`, :mod:`.density`, :mod:`.committee` (``qbc``), :mod:`.cluster_margin`.
 
 Adding a strategy is one module with a function decorated by :func:`register`, imported
 here; pages and the CLI list it from :func:`strategy_names`.
@@ -13,9 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-# Registration order is the order pages list them: uncertainty measures, then random.
+# Registration order is the order pages list them: uncertainty measures, random, then the rest.
 from . import uncertainty as _uncertainty  # noqa: F401  (registers the uncertainty measures)
 from . import random as _random  # noqa: F401,I001  (registers "random")
+from . import diversity as _diversity  # noqa: F401,I001  (coreset, typiclust, probcover)
+from . import badge as _badge  # noqa: F401,I001
+from . import density as _density  # noqa: F401,I001
+from . import committee as _committee  # noqa: F401,I001  (qbc)
+from . import cluster_margin as _cluster_margin  # noqa: F401,I001
 from .base import (NONE, PSEUDO, REVEALED, UNLABELED, Query, QueryContext, StrategyInfo, get_strategy, register,
                    run_strategy, select, strategy_names)
 from .uncertainty import UNCERTAINTY_MEASURES, uncertainty_scores

@@ -1,0 +1,41 @@
+"""Information density: uncertainty weighted by how representative a point is.
+
+Reference: Settles and Craven (2008), "An Analysis of Active Learning Strategies for
+Sequence Labeling Tasks", EMNLP, eq. (8): ``phi(x) * (1/U sum_u sim(x, u))^beta`` with
+cosine similarity over the pool.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Query, QueryContext, register, select
+from .common import param
+from .uncertainty import uncertainty_scores
+
+
+def mean_cosine_similarity(features: np.ndarray) -> np.ndarray:
+    """Mean cosine similarity of each row to every row of ``features`` (itself included), in O(n d).
+
+    ``mean_u cos(x, u) = x_hat . mean_u(u_hat)`` with ``x_hat`` the unit-length rows, so the
+    n x n similarity matrix is never formed. An all-zero row has similarity 0 to everything.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1)
+    unit = np.divide(x, norms[:, None], out=np.zeros_like(x), where=norms[:, None] > 0)
+    return unit @ unit.mean(axis=0)
+
+
+def information_density(proba: np.ndarray, features: np.ndarray, beta: float = 1.0,
+                        measure: str = "entropy") -> np.ndarray:
+    """``uncertainty * max(0, mean cosine similarity) ** beta`` per point, shape (n,)."""
+    similarity = np.clip(mean_cosine_similarity(features), 0.0, None)
+    return uncertainty_scores(proba, measure) * similarity ** float(beta)
+
+
+@register("density", "entropy times mean cosine similarity to the pool (Settles and Craven 2008)",
+          needs_features=True)
+def density(context: QueryContext) -> Query:
+    """Information density with entropy as the uncertainty and ``beta = density_beta``."""
+    scores = information_density(context.proba, context.features, float(param(context, "density_beta", 1.0)))
+    return Query(select(scores, context.candidates, context.k, context.rng), scores, "information density")

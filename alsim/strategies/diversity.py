@@ -1,0 +1,356 @@
+"""Diversity and typicality in feature space: core-set, TypiClust, ProbCover.
+
+These strategies look only at the pool's features and at which points are revealed; they
+ignore the model's probabilities. They are meant for small budgets, where uncertainty
+sampling is known to do worse than random (Hacohen et al. 2022).
+
+References
+----------
+- Sener and Savarese (2018), "Active Learning for Convolutional Neural Networks: A Core-Set
+  Approach", ICLR: k-center greedy (:func:`k_center_greedy`).
+- Hacohen, Dekel and Weinshall (2022), "Active Learning on a Budget: Opposite Strategies Suit
+  High and Low Budgets", ICML: TypiClust (:func:`typiclust_select`).
+- Yehuda, Dekel, Hacohen and Weinshall (2022), "Active Learning Through a Covering Lens",
+  NeurIPS: ProbCover (:func:`choose_delta`, :func:`delta_ball_graph`, :func:`probcover_select`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .base import Query, QueryContext, register
+from .common import (argmax_random, block_rows, cached, kmeans_labels, min_distances, param, pool_key, seed_from,
+                     squared_distances)
+
+# --------------------------------------------------------------------------- core-set
+
+
+def k_center_greedy(features: np.ndarray, centres: np.ndarray, candidates: np.ndarray, k: int,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy k-center: repeatedly pick the candidate farthest from every centre chosen so far.
+
+    Parameters
+    ----------
+    features : ndarray (n, d)
+    centres : ndarray of int
+        Points that already cover the space (the revealed points).
+    candidates : ndarray of int
+        Points that may be picked.
+    k : int
+    rng : numpy.random.Generator
+        Breaks ties; with no centres at all the first pick is drawn at random.
+
+    Returns
+    -------
+    ids : ndarray of int, shape (min(k, len(candidates)),), in the order picked
+    distance : ndarray (len(candidates),)
+        Each candidate's distance to its nearest centre before the first pick (``inf``
+        when there is no centre).
+
+    Notes
+    -----
+    The minimum distance of every candidate is updated after each pick with one row of
+    distances, O(n d) per pick; no ``n x n`` matrix is formed.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    k = min(int(k), len(candidates))
+    distance = min_distances(features, candidates, centres)
+    current = distance.copy()
+    chosen = np.zeros(k, dtype=np.int64)
+    x = features[candidates]
+    for i in range(k):
+        pick = argmax_random(current, rng)  # all inf (no centres): a random first pick
+        chosen[i] = candidates[pick]
+        diff = x - features[chosen[i]]
+        np.minimum(current, np.sqrt(np.einsum("ij,ij->i", diff, diff)), out=current)
+        current[pick] = -np.inf  # never picked twice, even if duplicates sit at distance 0
+    return chosen, distance
+
+
+@register("coreset", "k-center greedy: farthest from every revealed point (Sener and Savarese 2018)",
+          needs_features=True)
+def coreset(context: QueryContext) -> Query:
+    """Core-set selection (Sener and Savarese 2018) by k-center greedy on the pool's features.
+
+    Scores: each point's distance to its nearest revealed point (0 for revealed points).
+    """
+    centres = np.flatnonzero(context.revealed)
+    ids, distance = k_center_greedy(context.features, centres, context.candidates, context.k, context.rng)
+    scores = np.zeros(len(context.features))
+    scores[context.candidates] = np.where(np.isfinite(distance), distance, np.finfo(np.float32).max)
+    return Query(ids, scores, "distance to the revealed set")
+
+
+# --------------------------------------------------------------------------- TypiClust
+
+
+def typicality(features: np.ndarray, members: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """Typicality of each member of a cluster: the inverse mean distance to its nearest neighbours.
+
+    Hacohen et al. (2022), eq. 2: ``1 / mean_{x' in kNN(x)} ||x - x'||`` with the neighbours
+    taken within the cluster; ``n_neighbors`` is capped at the cluster size - 1, and a
+    one-point cluster has typicality 1 (as scikit-activeml's ``TypiClust``).
+
+    Returns
+    -------
+    ndarray (len(members),)
+    """
+    members = np.asarray(members, dtype=np.int64)
+    if len(members) == 1:
+        return np.ones(1)
+    k = min(len(members) - 1, int(n_neighbors))
+    x = features[members]
+    norms = np.einsum("ij,ij->i", x, x)
+    out = np.empty(len(members))
+    step = block_rows(len(members))
+    for lo in range(0, len(members), step):
+        block = squared_distances(x[lo:lo + step], x, norms)
+        block[np.arange(len(block)), np.arange(lo, lo + len(block))] = 0.0  # self, exactly
+        nearest = np.sqrt(np.partition(block, k, axis=1)[:, :k + 1])
+        # The k + 1 smallest include the point itself at distance 0; 1e-7 guards duplicates.
+        out[lo:lo + step] = k / (nearest.sum(axis=1) + 1e-7)
+    return out
+
+
+def typiclust_select(features: np.ndarray, cluster_labels: np.ndarray, revealed: np.ndarray, candidates: np.ndarray,
+                     k: int, n_neighbors: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """TypiClust's choice given a clustering: the most typical candidate of the largest uncovered clusters.
+
+    Clusters are visited by fewest revealed points first (uncovered clusters, then the
+    least covered), then largest first, ties at random; each visit picks the candidate of
+    highest typicality in that cluster, and the cluster counts as covered once more.
+
+    Parameters
+    ----------
+    features : ndarray (n, d)
+    cluster_labels : ndarray (n,) of int
+    revealed : ndarray (n,) bool
+    candidates : ndarray of int
+    k : int
+    n_neighbors : int
+        Neighbours of the typicality (the paper: 20; scikit-activeml's default: 5).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ids : ndarray of int, in the order picked
+    scores : ndarray (n,)
+        Typicality of the members of every visited cluster, 0 elsewhere.
+    """
+    cluster_labels = np.asarray(cluster_labels, dtype=np.int64)
+    n_clusters = int(cluster_labels.max()) + 1
+    sizes = np.bincount(cluster_labels, minlength=n_clusters)
+    covered = np.bincount(cluster_labels[revealed], minlength=n_clusters)
+    is_candidate = np.zeros(len(cluster_labels), dtype=bool)
+    is_candidate[np.asarray(candidates, dtype=np.int64)] = True
+    open_candidates = np.bincount(cluster_labels[is_candidate], minlength=n_clusters)
+    scores = np.zeros(len(cluster_labels))
+    chosen = []
+    k = min(int(k), int(is_candidate.sum()))
+    while len(chosen) < k:
+        eligible = np.flatnonzero(open_candidates > 0)
+        fewest = eligible[covered[eligible] == covered[eligible].min()]
+        largest = fewest[sizes[fewest] == sizes[fewest].max()]
+        cluster = int(largest[0] if len(largest) == 1 else rng.choice(largest))
+        members = np.flatnonzero(cluster_labels == cluster)
+        typical = typicality(features, members, n_neighbors)
+        scores[members] = typical
+        usable = is_candidate[members]
+        pick = int(members[usable][argmax_random(typical[usable], rng)])
+        chosen.append(pick)
+        is_candidate[pick] = False
+        open_candidates[cluster] -= 1
+        covered[cluster] += 1
+    return np.asarray(chosen, dtype=np.int64), scores
+
+
+@register("typiclust", "most typical point of the largest uncovered k-means clusters (Hacohen et al. 2022)",
+          needs_features=True)
+def typiclust(context: QueryContext) -> Query:
+    """TypiClust (Hacohen et al. 2022): k-means into |L| + k clusters (at most ``max_clusters``).
+
+    ``KMeans`` for up to 50 clusters, ``MiniBatchKMeans`` beyond, as in the paper's code;
+    the k-means seed is drawn from the run's generator.
+    """
+    n_revealed = int(context.revealed.sum())
+    k = min(int(context.k), len(context.candidates))
+    n_clusters = min(n_revealed + max(k, 1), int(param(context, "max_clusters", 500)), len(context.features))
+    labels = kmeans_labels(context.features, n_clusters, seed_from(context.rng))
+    ids, scores = typiclust_select(context.features, labels, context.revealed, context.candidates, k,
+                                   int(param(context, "typiclust_neighbors", 20)), context.rng)
+    return Query(ids, scores, "typicality")
+
+
+# --------------------------------------------------------------------------- ProbCover
+
+PURITY_SAMPLE = 2000  # points whose nearest other-cluster distance estimates the purity
+
+
+def other_cluster_distances(features: np.ndarray, cluster_labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each of ``rows``, the distance to the nearest point of another cluster (blocks of rows)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty(len(rows))
+    norms = np.einsum("ij,ij->i", features, features)
+    step = block_rows(len(features))
+    for lo in range(0, len(rows), step):
+        block_ids = rows[lo:lo + step]
+        block = squared_distances(features[block_ids], features, norms)
+        block[cluster_labels[block_ids][:, None] == cluster_labels[None, :]] = np.inf
+        out[lo:lo + step] = np.sqrt(block.min(axis=1))
+    return out
+
+
+def purity(nearest_other: np.ndarray, delta: float) -> float:
+    """Share of points whose delta-ball holds only points of their own cluster (Yehuda et al. 2022)."""
+    return float((np.asarray(nearest_other) > delta).mean())
+
+
+def choose_delta(nearest_other: np.ndarray, alpha: float = 0.95, deltas: np.ndarray | None = None) -> float:
+    """The largest ball radius whose purity is at least ``alpha`` (the paper's heuristic).
+
+    A point's ball is pure when its nearest point of another cluster lies farther than
+    delta, so purity falls as delta grows. With a grid ``deltas`` (sorted ascending), the
+    grid is walked until the purity drops below ``alpha`` (the paper's and
+    scikit-activeml's rule: the first grid value, even if impure, when none is pure).
+    Without a grid the exact supremum is returned: just below the distance at which the
+    ``ceil(alpha n)``-th purest point would turn impure.
+    """
+    d = np.sort(np.asarray(nearest_other, dtype=float))
+    if deltas is not None:
+        deltas = np.sort(np.asarray(deltas, dtype=float))
+        best = float(deltas[0])
+        for delta in deltas:
+            if purity(d, delta) < alpha:
+                break
+            best = float(delta)
+        return best
+    must_stay_pure = int(np.ceil(alpha * len(d) - 1e-9))
+    edge = d[len(d) - must_stay_pure]  # this point must keep d > delta
+    return float(np.nextafter(edge, -np.inf))
+
+
+def delta_ball_graph(features: np.ndarray, delta: float, max_edges: int = 200_000_000) -> sp.csr_matrix:
+    """Boolean CSR matrix with ``(i, j)`` set when ``||x_i - x_j|| <= delta`` (self-loops included).
+
+    Built by a radius search over blocks of rows, never an ``n x n`` dense matrix. Refused
+    with ``MemoryError`` (naming the radius) beyond ``max_edges`` edges (about 1.6 GB).
+    """
+    n = len(features)
+    norms = np.einsum("ij,ij->i", features, features)
+    limit = delta * delta
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    pieces = []
+    total = 0
+    step = block_rows(n)
+    for lo in range(0, n, step):
+        block = squared_distances(features[lo:lo + step], features, norms)
+        hits = block <= limit
+        hits[np.arange(len(block)), np.arange(lo, lo + len(block))] = True  # round-off never drops self
+        rows, cols = np.nonzero(hits)
+        total += len(cols)
+        if total > max_edges:
+            raise MemoryError(f"the delta-ball graph with delta={delta:.4g} has more than {max_edges} edges; "
+                              "set probcover_delta smaller")
+        indptr[lo + 1:lo + len(block) + 1] = np.cumsum(np.bincount(rows, minlength=len(block)))
+        indptr[lo + 1:lo + len(block) + 1] += indptr[lo]
+        pieces.append(cols.astype(np.int32))
+    indices = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
+    return sp.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=(n, n))
+
+
+def probcover_select(graph: sp.csr_matrix, revealed: np.ndarray, candidates: np.ndarray, k: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """ProbCover's greedy max coverage: the candidate whose ball holds the most uncovered points.
+
+    A point is covered once it lies in the ball of a revealed or picked point; after each
+    pick the out-degrees of the points whose balls held the newly covered points drop.
+
+    Returns
+    -------
+    ids : ndarray of int, in the order picked
+    degree : ndarray (n,)
+        Uncovered points in each candidate's ball before the first pick (0 for non-candidates).
+    """
+    n = graph.shape[0]
+    candidates = np.asarray(candidates, dtype=np.int64)
+    k = min(int(k), len(candidates))
+    covered = np.zeros(n, dtype=bool)
+    revealed_ids = np.flatnonzero(revealed)
+    if len(revealed_ids):
+        covered[graph[revealed_ids].indices] = True
+    # The graph is symmetric: the balls that hold point u are the ball of u.
+    degree = (graph.astype(np.int64) @ (~covered).astype(np.int64)).astype(np.int64)
+    start = np.zeros(n)
+    start[candidates] = degree[candidates]
+    is_candidate = np.zeros(n, dtype=bool)
+    is_candidate[candidates] = True
+    chosen = []
+    for _ in range(k):
+        open_ids = np.flatnonzero(is_candidate)
+        pick = int(open_ids[argmax_random(degree[open_ids], rng)])
+        chosen.append(pick)
+        is_candidate[pick] = False
+        ball = graph.indices[graph.indptr[pick]:graph.indptr[pick + 1]]
+        newly = ball[~covered[ball]]
+        covered[newly] = True
+        if len(newly):
+            holders = graph[newly].indices
+            np.subtract.at(degree, holders, 1)
+    return np.asarray(chosen, dtype=np.int64), start
+
+
+def probcover_delta(features: np.ndarray, n_classes: int, alpha: float, seed: int = 0) -> float:
+    """The purity heuristic's delta: k-means into ``n_classes`` clusters, purity over a sample.
+
+    Purity is the mean of a per-point indicator, so it is estimated on at most
+    :data:`PURITY_SAMPLE` points (exact below that; standard error about 0.005 at 0.95).
+    """
+    labels = kmeans_labels(features, n_classes, seed)
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(features))
+    if len(rows) > PURITY_SAMPLE:
+        rows = np.sort(rng.choice(len(rows), PURITY_SAMPLE, replace=False))
+    return choose_delta(other_cluster_distances(features, labels, rows), alpha)
+
+
+@register("probcover", "max coverage of delta-balls around the revealed points (Yehuda et al. 2022)",
+          needs_features=True)
+def probcover(context: QueryContext) -> Query:
+    """ProbCover (Yehuda et al. 2022) on the pool's features.
+
+    delta is ``probcover_delta`` when set, else the purity heuristic with
+    ``alpha = probcover_purity`` (k-means into as many clusters as classes, fixed seed 0, so
+    one pool has one delta). Delta and the graph are built once per pool and kept in the
+    shared caches (``values``, ``graphs``).
+    """
+    key = pool_key(context)
+    delta = param(context, "probcover_delta", None)
+    if delta is None:
+        alpha = float(param(context, "probcover_purity", 0.95))
+        n_classes = max(2, context.proba.shape[1])
+        delta = cached(None if key is None else key + ("probcover-delta", alpha, n_classes),
+                       lambda: probcover_delta(context.features, n_classes, alpha))
+    delta = float(delta)
+    graph = cached(None if key is None else key + ("probcover-graph", delta),
+                   lambda: delta_ball_graph(context.features, delta), cache="graphs")
+    ids, degree = probcover_select(graph, context.revealed, context.candidates, context.k, context.rng)
+    return Query(ids, degree, "uncovered points in the ball")
+
+
+# --------------------------------------------------------------------------- cold start
+
+
+def typical_start(features: np.ndarray, eligible: np.ndarray, k: int, seed: int, n_neighbors: int = 20,
+                  max_clusters: int = 500) -> np.ndarray:
+    """TypiClust's first batch with no labels: the most typical point of the k largest clusters."""
+    rng = np.random.default_rng([seed, 2])
+    labels = kmeans_labels(features, min(int(k), max_clusters), seed_from(rng))
+    ids, _ = typiclust_select(features, labels, np.zeros(len(features), dtype=bool), eligible, k, n_neighbors, rng)
+    return np.sort(ids)
+
+
+def kcenter_start(features: np.ndarray, eligible: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k-center greedy from nothing: a random first point, then always the farthest."""
+    ids, _ = k_center_greedy(features, np.zeros(0, dtype=np.int64), eligible, k, np.random.default_rng([seed, 2]))
+    return np.sort(ids)

@@ -113,3 +113,174 @@ def test_knn_neighbours_are_cached_on_disk(tmp_path, monkeypatch):
     second = build_graph(X, "knn", n_neighbors=5, cache=True)
     assert (second.matrix != first.matrix).nnz == 0
     np.testing.assert_array_equal(predict_new(second, dist[0], test_points), expected)
+
+
+# ---------------------------------------------------------------- neighbour lists on disk are checked
+
+
+def knn_accuracies():
+    """Pool and test accuracy of label spreading on a cached 7-nn graph of 1,200 digits."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from alsim.graph import build_graph, predict_new, spread
+
+    x, y = load_digits(return_X_y=True)
+    labels = np.full(1200, -1)
+    labels[::30] = y[:1200:30]
+    graph = build_graph(x[:1200], "knn", n_neighbors=7, cache=True)
+    dists, _ = spread(graph, labels, 10)
+    pool = float(np.mean(dists[0].argmax(axis=1) == y[:1200]))
+    test = float(np.mean(predict_new(graph, dists[0], x[1200:]).argmax(axis=1) == y[1200:]))
+    return f"{pool:.4f} {test:.4f}"
+
+
+CLEAN_ACCURACIES = "0.8583 0.8643"  # the same with cache=False, checked below
+
+
+def _neighbour_file(folder, what):
+    (path,) = (folder / "graphs").glob(f"knn-{what}-*.npy")
+    return path
+
+
+def _rejections(text, path):
+    return [line for line in text.splitlines()
+            if f"alsim: cache file {path} rejected (" in line and line.endswith("); rebuilding it")]
+
+
+def test_clean_knn_accuracies_do_not_depend_on_the_cache(tmp_path, monkeypatch):
+    import alsim.graph as graph_module
+
+    monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path))
+    assert knn_accuracies() == CLEAN_ACCURACIES  # writes the files
+    assert knn_accuracies() == CLEAN_ACCURACIES  # reads them
+    real = graph_module.build_graph
+    monkeypatch.setattr(graph_module, "build_graph", lambda *a, **k: real(*a, **{**k, "cache": False}))
+    assert knn_accuracies() == CLEAN_ACCURACIES
+
+
+@pytest.mark.parametrize("bad_index, re_sign", [(10**9, False), (-1, True)])
+def test_out_of_range_neighbour_index_is_rebuilt_not_a_crash(tmp_path, monkeypatch, bad_index, re_sign):
+    """Such an index made csgraph.laplacian crash the process (SIGSEGV / double free).
+
+    Runs in a subprocess, so a crash fails this test instead of killing pytest. With
+    ``re_sign`` the digest beside the file is rewritten to match, so the index-range check
+    alone has to catch it.
+    """
+    import inspect
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import alsim
+
+    monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path))
+    assert knn_accuracies() == CLEAN_ACCURACIES
+    path = _neighbour_file(tmp_path, "pool")
+    columns = np.load(path)
+    columns[17, 3] = bad_index
+    np.save(path, columns)
+    if re_sign:
+        import hashlib
+
+        (tmp_path / "graphs" / (path.name + ".sha256")).write_text(
+            f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
+    code = inspect.getsource(knn_accuracies) + "\nprint(knn_accuracies())\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(alsim.__file__).parents[1])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == CLEAN_ACCURACIES.split()
+    assert len(_rejections(run.stderr, path)) == 1, run.stderr
+    assert knn_accuracies() == CLEAN_ACCURACIES  # the rebuilt file is trusted again
+
+
+@pytest.mark.parametrize("what", ["pool", "query"])
+@pytest.mark.parametrize("fill", ["random valid indices", "zeros"])
+def test_wrong_but_valid_neighbour_lists_are_rebuilt(tmp_path, monkeypatch, caplog, what, fill):
+    """Indices in range but wrong silently took the pool accuracy from 0.86 to 0.13."""
+    monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path))
+    assert knn_accuracies() == CLEAN_ACCURACIES
+    path = _neighbour_file(tmp_path, what)
+    columns = np.load(path)
+    if fill == "zeros":
+        columns[:] = 0
+    else:
+        columns[:] = np.random.default_rng(0).integers(0, 1200, columns.shape)
+    np.save(path, columns)
+    with caplog.at_level("WARNING", logger="alsim.diskcache"):
+        assert knn_accuracies() == CLEAN_ACCURACIES
+    assert len(_rejections("\n".join(caplog.messages), path)) == 1
+    assert len(caplog.records) == 1
+
+
+def test_empty_neighbour_file_is_a_miss(tmp_path, monkeypatch, caplog):
+    """A 0-byte file (power loss after a rename without fsync) raised EOFError on every run."""
+    monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path))
+    assert knn_accuracies() == CLEAN_ACCURACIES
+    path = _neighbour_file(tmp_path, "pool")
+    path.write_bytes(b"")
+    with caplog.at_level("WARNING", logger="alsim.diskcache"):
+        assert knn_accuracies() == CLEAN_ACCURACIES
+    assert _rejections("\n".join(caplog.messages), path) == [
+        f"alsim: cache file {path} rejected (empty file); rebuilding it"]
+
+
+# ---------------------------------------------------------------- one graph, many threads
+
+
+def test_query_neighbours_follow_the_content_not_the_address():
+    """The per-graph neighbour cache was keyed by the array's address: new values at the
+    same address got the old neighbours."""
+    graph = build_graph(X[:500], "knn", n_neighbors=5)
+    dists, _ = spread(graph, _labels(50, 3, n=500), 10)
+    query = X[500:600].copy()
+    predict_new(graph, dists[0], query)
+    query[:] = X[600:700]  # same address, same shape, other points
+    fresh_graph = build_graph(X[:500], "knn", n_neighbors=5)
+    np.testing.assert_array_equal(predict_new(graph, dists[0], query),
+                                  predict_new(fresh_graph, dists[0], X[600:700]))
+
+
+def test_named_query_set_is_hashed_never(monkeypatch):
+    import alsim.graph as graph_module
+
+    graph = build_graph(X[:500], "knn", n_neighbors=5)
+    dists, _ = spread(graph, _labels(50, 3, n=500), 10)
+    expected = predict_new(graph, dists[0], X[500:700])
+
+    def no_hash(features):
+        raise AssertionError("query features hashed although named")
+
+    monkeypatch.setattr(graph_module, "_features_digest", no_hash)
+    for _ in range(2):
+        np.testing.assert_array_equal(predict_new(graph, dists[0], X[500:700], key="test"), expected)
+
+
+def test_one_graph_serves_many_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    graph = build_graph(X[:500], "knn", n_neighbors=5)
+    dists, _ = spread(graph, _labels(50, 3, n=500), 10)
+    queries = [X[500 + 100 * i: 600 + 100 * i] for i in range(4)]
+    serial_graph = build_graph(X[:500], "knn", n_neighbors=5)
+    expected = [predict_new(serial_graph, dists[0], q) for q in queries]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: predict_new(graph, dists[0], queries[i % 4]), range(64)))
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(result, expected[i % 4])
+    assert len(graph.neighbour_cache) == 4
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "knn"])
+def test_arrays_a_graph_holds_are_read_only(tmp_path, monkeypatch, kernel):
+    monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path))
+    features = X[:300].copy()
+    for cache in (True, True):  # the second build reads the neighbour lists from disk
+        graph = build_graph(features, kernel, gamma=0.02, n_neighbors=5, cache=cache)
+        dists, _ = spread(graph, _labels(30, 1, n=300), 10)
+        predict_new(graph, dists[0], X[300:400])
+        held = [graph.features] + ([graph.matrix.data, graph.matrix.indices, graph.matrix.indptr]
+                                   if kernel == "knn" else [graph.matrix])
+        held += list(graph.neighbour_cache.values())
+        assert held and not any(a.flags.writeable for a in held)
+    assert features.flags.writeable  # the caller's own array keeps its flags

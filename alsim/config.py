@@ -144,8 +144,8 @@ class Config:
     stop_kappa: float | None = 0.99
     stop_kappa_window: int = 3
     stop_set_size: int = 0
-    stop_uncertainty: float | None = 0.1
-    stop_max_uncertainty: float | None = 0.5
+    stop_uncertainty: float | None = 0.05
+    stop_max_uncertainty: float | None = 0.1
     stop_change: float | None = 0.0
     stop_budget: int = 0
     stop_target: float | None = None

@@ -21,9 +21,13 @@ def colour(name: str, i: int = 0) -> str:
     return COLOURS.get(name, _FALLBACK[i % len(_FALLBACK)])
 
 
+STOP_SYMBOLS = {"stabilizing": "star", "uncertainty": "triangle-down", "max_uncertainty": "triangle-up",
+                "change": "square", "budget": "x", "target": "circle-open"}
+
+
 def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, float] | None = None,
                     title: str = "Accuracy against revealed labels", metric: str = "accuracy",
-                    x: str = "labels") -> go.Figure:
+                    x: str = "labels", stops: Mapping[str, Sequence] | None = None) -> go.Figure:
     """One line per arm: accuracy (or macro_f1) at each round's revealed-label count.
 
     Parameters
@@ -32,6 +36,9 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
     baseline : (n_labels, accuracy), optional
         Drawn as a single marker ("first k labels, no active choice").
     x : 'labels' (revealed labels) or 'round'
+    stops : mapping name -> :class:`alsim.stopping.StopPoint` sequence, optional
+        Where each stopping rule would have stopped that arm: one marker per rule that
+        fires, on the arm's curve (:func:`alsim.stopping.stopping_points`).
     """
     fig = go.Figure()
     for i, (name, rounds) in enumerate(arms.items()):
@@ -41,6 +48,19 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
             name=name, line=dict(color=colour(name.split(" ")[0], i), width=3),
             hovertemplate="%{x}<br>" + metric + " %{y:.4f}<extra>" + name + "</extra>",
         ))
+    for i, (name, points) in enumerate((stops or {}).items()):
+        rounds = arms.get(name, ())
+        for point in points:
+            if point.round is None or point.round >= len(rounds):
+                continue
+            record = rounds[point.round]
+            fig.add_trace(go.Scatter(
+                x=[record.n_labeled if x == "labels" else record.index], y=[getattr(record, metric)],
+                mode="markers", name=f"{name}: stop by {point.rule.replace('_', ' ')}",
+                marker=dict(symbol=STOP_SYMBOLS.get(point.rule, "diamond-open"), size=14,
+                            color=colour(name.split(" ")[0], i), line=dict(width=1.5, color="#222222")),
+                hovertemplate=point.sentence() + "<extra></extra>",
+            ))
     if baseline is not None:
         fig.add_trace(go.Scatter(
             x=[baseline[0]], y=[baseline[1]], mode="markers+text", name=f"first {baseline[0]} labels",

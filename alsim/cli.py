@@ -16,6 +16,7 @@ from .data import DataError
 from .graph import GraphTooLarge
 from .presets import PRESETS, get_preset
 
+DEFAULT_PRESET = "digits-tutorial"
 MAX_CONFIG_BYTES = 1 << 20
 """Largest ``--config`` file read (1 MiB); a config holds a few dozen fields."""
 
@@ -75,7 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(p):
-        p.add_argument("--preset", default="digits-tutorial", help=f"one of: {', '.join(PRESETS)}")
+        p.add_argument("--preset", default=None,
+                       help=f"one of: {', '.join(PRESETS)} (default: {DEFAULT_PRESET}, or with --data a config "
+                            "suited to the data)")
+        p.add_argument("--data", metavar="PATH",
+                       help="a data set to run on: a folder, .zip, .npz, .csv or .parquet (imported into the "
+                            "local store first) or the id of a stored one")
         p.add_argument("--config", help="a JSON file with config fields (applied after the preset)")
         p.add_argument("--set", dest="assignments", action="append", default=[], metavar="FIELD=VALUE",
                        help="override one config field; repeatable")
@@ -95,12 +101,57 @@ def _parser() -> argparse.ArgumentParser:
                          help="target accuracy (default: 95%% of the fully labeled accuracy)")
 
     sub.add_parser("presets", help="list the presets")
+
+    data = sub.add_parser("data", help="the local data store: import (add), list and remove data sets")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    add = data_sub.add_parser("add", help="import a folder, .zip, .npz, .csv or .parquet into the store")
+    add.add_argument("path")
+    add.add_argument("--name", help="the name shown in lists (default: the file's name)")
+    _import_options(add)
+    listing = data_sub.add_parser("list", help="list the stored data sets")
+    listing.add_argument("--json", action="store_true")
+    remove = data_sub.add_parser("remove", help="delete a stored data set")
+    remove.add_argument("id")
     return parser
 
 
+def _import_options(p) -> None:
+    p.add_argument("--side", type=_integer_argument, default=28,
+                   help="images are resized to SIDE x SIDE pixels (default 28; HOG needs 28)")
+    p.add_argument("--color", choices=("auto", "gray", "color"), default="auto",
+                   help="keep colour (auto: if some image has colour)")
+    p.add_argument("--unlabeled-dir", default="unlabeled", help="folder of images without a label")
+    p.add_argument("--max-bytes", type=_integer_argument, default=None,
+                   help="largest input accepted (default 1 GiB, or $ALSIM_MAX_IMPORT_BYTES)")
+    p.add_argument("--label-column", default=None, help="label column of a .csv / .parquet")
+    p.add_argument("--image-column", default=None, help="image-path column of a .csv / .parquet")
+
+
+def _options(args):
+    from .importers import ImportOptions
+
+    return ImportOptions(side=args.side, color=args.color, unlabeled_dir=args.unlabeled_dir,
+                         max_bytes=args.max_bytes, label_column=args.label_column, image_column=args.image_column)
+
+
 def build_config(args) -> Config:
-    """The preset, then the ``--config`` file's fields over it, then each ``--set``."""
-    config = get_preset(args.preset)
+    """The preset, then the ``--config`` file's fields over it, then each ``--set``.
+
+    With ``--data`` the data set is imported (or found) in the store first; without a
+    preset the run starts from :func:`alsim.datastore.default_config` for it.
+    """
+    if getattr(args, "data", None):
+        from . import datastore
+
+        entry = _stored_for(args.data)
+        if args.preset is None:
+            config = datastore.default_config(entry.id)
+        else:
+            config = get_preset(args.preset).replace(dataset=entry.id, pool_size=0)
+        args.preset = args.preset or f"data {entry.id} ({entry.name})"
+    else:
+        args.preset = args.preset or DEFAULT_PRESET
+        config = get_preset(args.preset)
     if args.config:
         config = Config.from_json(read_config_file(args.config), base=config)
     return config.with_overrides(args.assignments)
@@ -119,6 +170,50 @@ def read_config_file(path: str) -> bytes:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"--config {path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB, the limit for a config file")
     return raw
+
+
+def _stored_for(data: str):
+    """The stored set of ``--data``: an existing path is imported (once: the store is content-addressed)."""
+    import os
+
+    from . import datastore
+
+    if os.path.exists(data):
+        return datastore.import_path(data)
+    return datastore.find(data)
+
+
+def cmd_data(args, out) -> int:
+    from . import datastore
+
+    if args.data_command == "add":
+        started = time.perf_counter()
+        entry = datastore.import_path(args.path, name=args.name, options=_options(args))
+        m = entry.manifest
+        print(f"{entry.id}  {entry.name}: {m['n']:,} {'images' if m['image_shape'] else 'points'}"
+              f" ({m['n_unlabeled']:,} unlabeled), {len(m['class_names'])} classes, features "
+              f"{', '.join(m['features'])}; stored in {time.perf_counter() - started:.2f} s", file=out)
+        print("  per class: " + ", ".join(f"{name} {count}" for name, count in m["counts"].items()), file=out)
+        for note in m.get("notes", []):
+            print(f"  note: {note}", file=out)
+        print(f"  run it: python -m alsim run --data {entry.id}", file=out)
+        return 0
+    if args.data_command == "remove":
+        entry = datastore.remove(args.id)
+        print(f"removed {entry.id}  {entry.name}", file=out)
+        return 0
+    entries = datastore.list_sets()
+    if args.json:
+        write_json({"store": str(datastore.store_dir()), "datasets": [e.manifest for e in entries]}, out)
+        return 0
+    if not entries:
+        print(f"no data sets in {datastore.store_dir()}; add one with `python -m alsim data add PATH`", file=out)
+    for entry in entries:
+        m = entry.manifest
+        shape = "x".join(map(str, m["image_shape"])) if m.get("image_shape") else f"d={m.get('embedding_dim')}"
+        print(f"{entry.id}  {entry.name:24} {m['n']:>8,} points {len(m['class_names']):>4} classes  {shape:>10}  "
+              f"{m.get('created', '')[:10]}  {m.get('source_file', '')}", file=out)
+    return 0
 
 
 def _fmt(value, digits=4) -> str:
@@ -217,7 +312,7 @@ def main(argv: Sequence[str] | None = None, out=None) -> int:
     out = out or sys.stdout
     try:
         args = _parser().parse_args(argv)
-        handler = {"run": cmd_run, "presets": cmd_presets, "compare": cmd_compare}[args.command]
+        handler = {"run": cmd_run, "presets": cmd_presets, "compare": cmd_compare, "data": cmd_data}[args.command]
         return handler(args, out)
     except (UsageError, ConfigError, DataError, GraphTooLarge) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

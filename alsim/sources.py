@@ -103,14 +103,48 @@ def register_source(info: SourceInfo, replace: bool = False) -> SourceInfo:
     return info
 
 
+_STORED_NAMES: set[str] = set()
+_STORED_STAMP: list = [None]
+
+
+def register_stored_sources() -> None:
+    """Register the data sets imported into the local store (:mod:`alsim.datastore`) as sources.
+
+    Called by :func:`source_names` and :func:`source_info`; the store is re-read only when
+    it changed (an import or a removal changes its folder's time), and sets removed from it
+    are unregistered. An unreadable store registers nothing.
+    """
+    from .datastore import source_infos, store_stamp
+
+    stamp = store_stamp()
+    if stamp == _STORED_STAMP[0]:
+        return
+    try:
+        infos = source_infos()
+    except OSError:
+        infos = []
+    with _LOCK:
+        previous = set(_STORED_NAMES)
+        for name in previous - {info.name for info in infos}:
+            _SOURCES.pop(name, None)
+        _STORED_NAMES.clear()
+        for info in infos:
+            if info.name not in _SOURCES or info.name in previous:  # never shadow another source
+                _SOURCES[info.name] = info
+                _STORED_NAMES.add(info.name)
+        _STORED_STAMP[0] = stamp
+
+
 def source_names() -> tuple[str, ...]:
-    """Registered data-set names, built-ins first."""
+    """Registered data-set names, built-ins first, then the stored sets (oldest first)."""
+    register_stored_sources()
     with _LOCK:
         return tuple(_SOURCES)
 
 
 def source_info(name: str) -> SourceInfo:
     """The registered source called ``name`` (KeyError naming the registered ones)."""
+    register_stored_sources()
     with _LOCK:
         info = _SOURCES.get(name)
     if info is None:

@@ -177,6 +177,10 @@ class StrategySummary:
     headline: str
     test_vs_random: dict | None
     per_seed_aulc: tuple[float, ...] = field(default=())
+    verdict: str | None = None  # vs random: 'better', 'no detectable difference', 'worse' (alsim.verdict)
+    aulc_difference: float | None = None  # mean per-seed AULC minus random's
+    aulc_difference_ci: tuple[float, float] | None = None  # bootstrap 95% interval of that mean
+    p_holm: float | None = None  # Wilcoxon p-value, Holm-adjusted across the strategies
 
 
 @dataclass(frozen=True)
@@ -197,6 +201,10 @@ class Summary:
             "final std": s.final_std, f"labels to {self.target:.3f}": s.labels_to_target,
             "labels saved vs random": s.saved_vs_random,
             "vs random": None if s.test_vs_random is None else s.test_vs_random["verdict"],
+            "verdict vs random": s.verdict, "AULC difference": s.aulc_difference,
+            "95% CI": None if s.aulc_difference_ci is None else
+            f"[{s.aulc_difference_ci[0]:+.4f}, {s.aulc_difference_ci[1]:+.4f}]",
+            "Holm p": s.p_holm,
         } for s in self.strategies]
 
     def to_dict(self) -> dict:
@@ -233,10 +241,13 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
     else:
         rule = "chosen by the user"
     reach = {s: labels_to_reach(x, acc.mean(axis=0), target) for s, (x, acc, _) in stats.items()}
+    from .verdict import verdicts
+
+    judged = verdicts({s: {c.seed: a for c, a in zip(grouped[s], stats[s][2])} for s in strategies})
     out = []
     for s, (x, acc, areas) in stats.items():
         mean, std = acc.mean(axis=0), acc.std(axis=0, ddof=1) if len(acc) > 1 else np.zeros(acc.shape[1])
-        saved, test, headline = None, None, _headline(s, reach, target, int(x[-1]))
+        saved, test, headline = None, None, _headline(s, reach, target, int(x[-1]), judged.get(s))
         if s != "random" and "random" in stats:
             if reach[s] is not None and reach["random"] is not None:
                 saved = reach["random"] - reach[s]
@@ -250,19 +261,37 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
             aulc_mean=float(areas.mean()), aulc_std=float(areas.std(ddof=1)) if len(areas) > 1 else 0.0,
             final_mean=float(acc[:, -1].mean()), final_std=float(acc[:, -1].std(ddof=1)) if len(acc) > 1 else 0.0,
             labels_to_target=reach[s], saved_vs_random=saved, headline=headline, test_vs_random=test,
-            per_seed_aulc=tuple(areas.tolist())))
+            per_seed_aulc=tuple(areas.tolist()),
+            verdict=None if s not in judged else judged[s].verdict,
+            aulc_difference=None if s not in judged else judged[s].mean_difference,
+            aulc_difference_ci=None if s not in judged else judged[s].interval,
+            p_holm=None if s not in judged else judged[s].p_holm))
     return Summary(target=float(target), target_rule=rule, n_seeds=len(next(iter(grouped.values()))),
                    strategies=tuple(out))
 
 
-def _headline(strategy: str, reach: dict, target: float, max_labels: int) -> str:
+def _headline(strategy: str, reach: dict, target: float, max_labels: int, verdict=None) -> str:
+    """One sentence: labels to the target, and a saving against random only when the verdict is "better".
+
+    Without a significant AULC gain (Holm-adjusted Wilcoxon, :mod:`alsim.verdict`) a
+    difference in labels to the target between mean curves is not called a saving.
+    """
     mine = reach.get(strategy)
     if mine is None:
-        return f"{strategy} does not reach {target:.3f} within {max_labels} labels"
+        text = f"{strategy} does not reach {target:.3f} within {max_labels} labels"
+        if verdict is not None and verdict.verdict != "better":
+            text += f"; AULC vs random: {verdict.verdict} (Holm-adjusted p={verdict.p_holm:.3g})"
+        return text
     text = f"{strategy} reaches {target:.3f} with {mine} labels"
     if strategy == "random" or "random" not in reach:
         return text
     other = reach["random"]
+    if verdict is not None and verdict.verdict != "better" and (other is None or other > mine):
+        needs = "random does not reach it" if other is None else f"random needs {other}"
+        return (f"{text}; {needs}, but the AULC difference against random is not significant "
+                f"(Holm-adjusted p={verdict.p_holm:.3g}): no saving is claimed" if verdict.verdict != "worse" else
+                f"{text}; {needs}, yet over the whole curve it is worse than random "
+                f"(Holm-adjusted p={verdict.p_holm:.3g})")
     if other is None:
         return f"{text}; random does not reach it within {max_labels} labels (saves more than {max_labels - mine})"
     if other > mine:
@@ -301,4 +330,12 @@ def compare_cli(args, base: Config, out) -> int:
     for s in summary.strategies:
         print(f"- {s.headline}" + (f"; AULC vs random: {s.test_vs_random['verdict']}" if s.test_vs_random else ""),
               file=out)
+    verdict_rows = [s for s in summary.strategies if s.verdict is not None]
+    if verdict_rows:
+        print(f"verdict vs random (paired Wilcoxon on per-seed AULC, Holm-adjusted over {len(verdict_rows)} "
+              f"strategies; mean AULC difference with a bootstrap 95% interval):", file=out)
+        for s in verdict_rows:
+            low, high = s.aulc_difference_ci
+            print(f"{s.strategy:>16} {s.verdict:>24}  {s.aulc_difference:+.4f} [{low:+.4f}, {high:+.4f}]  "
+                  f"Holm p={s.p_holm:.3g}", file=out)
     return 0

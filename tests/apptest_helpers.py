@@ -11,7 +11,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-TIMEOUT = 120
+TIMEOUT = 300  # generous: the default runs are short, but a loaded machine must not fail them
 
 
 def decode(value):

@@ -22,6 +22,8 @@ from .messages import show_error
 from .url import CHOICES, Float, Int, Param, check_choice, prefixed, sanitize_query_params, show_url_notices
 
 PREFIX = "cmp_"
+#: Preselected strategies; every registered one can be added.
+DEFAULT_STRATEGIES = ("entropy", "margin", "least_confident", "random")
 #: The default target is this fraction of the accuracy with every label known.
 TARGET_FRACTION = 0.95
 #: The page's own URL-bound widgets (the sidebar's come from controls.SIDEBAR_PARAMS).
@@ -52,12 +54,17 @@ def _finished() -> dict:
     return {}
 
 
+def _default_strategies() -> list[str]:
+    """The uncertainty measures and random, of the registered strategies: a short default run."""
+    return [name for name in DEFAULT_STRATEGIES if name in strategy_names()]
+
+
 def compare_page() -> None:
     sanitize_query_params(sidebar_params(PREFIX, with_strategy=False) | prefixed(COMPARE_PARAMS, PREFIX))
     st.title("Compare strategies across seeds")
     base, error = sidebar_config(prefix=PREFIX, default_preset="digits-compare", with_strategy=False)
     check_choice(PREFIX + "strategies", strategy_names(), multiple=True)
-    strategies = st.multiselect("Strategies", list(strategy_names()), default=list(strategy_names()),
+    strategies = st.multiselect("Strategies", list(strategy_names()), default=_default_strategies(),
                                 key=PREFIX + "strategies",
                                 bind=URL)
     c1, c2 = st.columns(2)

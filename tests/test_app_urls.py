@@ -240,6 +240,12 @@ def _fuzz(page):
     return check
 
 
+def test_every_page_is_checked_here():
+    """A new page needs its URL table (and sanitize_query_params at its top) listed in PAGES."""
+    scripts = {f"pages/{path.name}" for path in (ROOT / "pages").glob("*.py")}
+    assert scripts == {script for script, _, _ in PAGES.values() if script}
+
+
 @pytest.mark.parametrize("page", list(PAGES))
 def test_any_query_string_renders_without_a_traceback(page):
     _fuzz(page)()

@@ -485,7 +485,7 @@ def encode_labels(values: np.ndarray, what: str, class_names: tuple[str, ...] | 
         bad = ~unknown & ((numbers < 0) | (numbers != np.round(numbers)) | ~np.isfinite(numbers))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{what} has label {values[row]!r} at row {row}; labels are class ids >= 0, "
+            raise DataError(f"{what} has label {values[row].item()!r} at row {row}; labels are class ids >= 0, "
                             "class names, or -1 / empty for unknown")
         ids = np.where(unknown, -1, numbers).astype(np.int64)
         if class_names is not None:
@@ -690,7 +690,7 @@ def _from_table(source, suffix: str, where: str, folder: Path | None, options: I
     label_values = _column_labels(frame[label_column])
     labels, class_names = encode_labels(label_values, f"{where}: column {label_column!r}")
     image_column = options.image_column or next(
-        (c for c in columns if c.lower() in IMAGE_COLUMNS and c != label_column and frame[c].dtype == object), None)
+        (c for c in columns if c.lower() in IMAGE_COLUMNS and c != label_column and frame[c].dtype.kind not in "biuf"), None)
     if options.image_column and options.image_column not in columns:
         raise DataError(f"{where} has no column {options.image_column!r}; columns: {_shown_columns(columns)}")
     if image_column is not None:

@@ -1,0 +1,148 @@
+"""The Data page: upload a zip / npz / csv, see what it holds, run the loop on it."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from alsim import datastore
+from alsim.data import DataError
+from alsim.importers import COLOR_MODES, MAX_SIDE, ImportOptions, default_max_bytes
+from alsim.sources import load_source, source_info, source_names
+
+from .messages import show_error, show_warning
+from .url import check_choice, show_url_notices
+
+SAMPLES_PER_CLASS = 8
+UPLOAD_TYPES = ["zip", "npz", "csv", "parquet"]
+
+
+def import_upload(filename: str, data: bytes, name: str | None = None,
+                  options: ImportOptions | None = None) -> tuple[datastore.StoredSet | None, str | None]:
+    """Validate and store an uploaded file: ``(entry, None)`` or ``(None, one-line message)``."""
+    try:
+        return datastore.import_bytes(filename, data, name=name, options=options), None
+    except DataError as exc:
+        return None, str(exc).splitlines()[0] if str(exc) else "the file could not be imported"
+
+
+def _upload_step() -> None:
+    """The uploader and its options; a new file is imported once and selected."""
+    limit = default_max_bytes()
+    with st.expander("Import options"):
+        side = st.number_input("Image side (pixels)", min_value=4, max_value=MAX_SIDE, value=28, step=1,
+                               key="data_side", help="Every image is resized to side x side; HOG needs 28.")
+        color = st.selectbox("Colour", COLOR_MODES, key="data_color",
+                             help="auto keeps colour when some image has it.")
+        unlabeled = st.text_input("Folder of unlabeled images", value="unlabeled", key="data_unlabeled",
+                                  max_chars=100)
+    uploaded = st.file_uploader(
+        "Upload a data set: a zip of class folders (<class>/<image>, unlabeled/ for unknown labels), "
+        "an npz (X, y, optional images, class_names, X_test, y_test) or a csv (a label column and feature columns)",
+        type=UPLOAD_TYPES, key="data_upload", max_upload_size=max(1, limit // 2**20))
+    if uploaded is None:
+        return
+    done = st.session_state.setdefault("data_imported", {})
+    token = (uploaded.file_id, int(side), color, unlabeled)
+    if token not in done:
+        try:
+            options = ImportOptions(side=int(side), color=color, unlabeled_dir=unlabeled.strip() or "unlabeled")
+        except DataError as exc:
+            show_error(exc)
+            return
+        with st.spinner(f"Reading {uploaded.name}..."):
+            entry, error = import_upload(uploaded.name, uploaded.getvalue(), options=options)
+        done[token] = (entry.id if entry else None, error)
+        if entry is not None:
+            st.session_state["dataset"] = entry.id  # before the selector below is drawn
+    entry_id, error = done[token]
+    if error:
+        show_error(error)
+    elif entry_id:
+        st.success(f"Stored as {entry_id}")
+
+
+def data_page() -> None:
+    st.title("Your data")
+    st.caption("Would active learning save labels on your images, and with which strategy? Upload a data set; "
+               "it is stored on this server under its content id, which every page's data-set control lists.")
+    _upload_step()
+    names = list(source_names())
+    stored = {e.id: e for e in datastore.list_sets()}
+    check_choice("dataset", names)
+    default = next(reversed(stored), None) if stored else names[0]
+    kwargs = {} if "dataset" in st.session_state else {"index": names.index(default)}
+    dataset = st.selectbox("Data set", names, key="dataset", bind="query-params",
+                           format_func=lambda n: f"{n} — {stored[n].name}" if n in stored else n, **kwargs)
+    show_url_notices()
+    if dataset is None:
+        return
+    render_summary(dataset, stored.get(dataset))
+
+
+def render_summary(name: str, entry: datastore.StoredSet | None) -> None:
+    """Counts per class, image size, notes, a grid of sample images per class, a link to run it."""
+    info = source_info(name)
+    if not info.available():
+        show_warning(f"Data set {name} is not available here. {info.missing_hint}")
+        return
+    try:
+        dataset = load_source(name)
+    except DataError as exc:
+        show_error(exc)
+        return
+    st.subheader(entry.name if entry is not None else name)
+    st.caption(info.description)
+    labels = dataset.labels
+    cols = st.columns(4)
+    cols[0].metric("Points", f"{len(labels):,}")
+    cols[1].metric("Classes", dataset.n_classes)
+    cols[2].metric("Unlabeled", f"{int(np.count_nonzero(labels < 0)):,}")
+    shape = "x".join(map(str, dataset.images.shape[1:])) if dataset.images is not None else "no images"
+    cols[3].metric("Image size", shape)
+    if entry is not None:
+        m = entry.manifest
+        st.caption(f"Id {entry.id} (content key {entry.content_key}), imported {m.get('created', '')} "
+                   f"from {m.get('source_file', '')}; features: {', '.join(m.get('features', []))}.")
+        for note in m.get("notes", []):
+            show_warning(note)
+        sizes = m.get("original_sizes") or {}
+        if sizes:
+            st.caption("Original image sizes: " + ", ".join(f"{s} ({n:,})" for s, n in list(sizes.items())[:8]))
+    counts = np.bincount(labels[labels >= 0], minlength=dataset.n_classes)
+    st.dataframe(pd.DataFrame({"class": list(dataset.class_names), "images": counts}), hide_index=True,
+                 key="data_counts")
+    if dataset.images is not None:
+        _sample_grid(dataset)
+    query = quote(name, safe="")
+    st.markdown(f"[Run the live loop on this data set](./?dataset={query}) · "
+                f"[Compare strategies on it](./Compare?cmp_dataset={query}) · "
+                f"command line: `python -m alsim compare --data {query} --strategies entropy,margin,random`")
+
+
+def _sample_grid(dataset) -> None:
+    """The first few images of every class (and of the unlabeled ones)."""
+    st.subheader("Samples")
+    groups = [(cls, np.flatnonzero(dataset.labels == i)) for i, cls in enumerate(dataset.class_names)]
+    unlabeled = np.flatnonzero(dataset.labels < 0)
+    if len(unlabeled):
+        groups.append(("(unlabeled)", unlabeled))
+    for cls, members in groups:
+        shown = members[:SAMPLES_PER_CLASS]
+        if not len(shown):
+            continue
+        st.caption(f"{cls}: {len(members):,}")
+        st.image([enlarged(dataset.images[i]) for i in shown], width=64)
+
+
+def enlarged(image: np.ndarray, size: int = 64) -> np.ndarray:
+    """A gray (h, w) or RGB (h, w, 3) image as uint8, repeated to about ``size`` pixels a side."""
+    img = np.asarray(image, dtype=np.float64)
+    if image.dtype != np.uint8 and img.max() <= 16.0:  # digits: 0..16 intensity
+        img = img * (255.0 / 16.0)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    scale = max(1, size // img.shape[0])
+    return np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)

@@ -1,0 +1,8 @@
+"""Bring your own images: upload a data set, see its summary, run the loop on it."""
+
+import streamlit as st
+
+from alsim.dashboard.data_page import data_page
+
+st.set_page_config(page_title="alsim · data", page_icon="🗂️", layout="wide")
+data_page()

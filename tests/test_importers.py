@@ -1,0 +1,383 @@
+"""Reading people's data sets: every format, every bad input, and fuzzed archives and tables."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from alsim.data import DataError
+from alsim.importers import ImportOptions, read_bytes, read_path
+
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def class_image(label: int, shape=(28, 28), colour=False, seed=0) -> np.ndarray:
+    """A noisy bar whose position says the class (as the Fashion-like fixture draws them)."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    image = rng.integers(0, 60, size=(h, w)).astype(np.int64)
+    row = int(h * (0.1 + 0.25 * label))
+    image[row: row + max(1, h // 8), w // 8: w - w // 8] += 180
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    if colour:
+        image = np.dstack([image, image // 2, 255 - image])
+    return image
+
+
+def write_image_folder(root: Path, classes=("cat", "dog", "owl"), per_class=6, unlabeled=0, sizes=((28, 28),),
+                       colour=False, extension=".png") -> Path:
+    """``root/<class>/<i>.png`` (and ``root/unlabeled/``), images of the given sizes in turn."""
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            cv2.imwrite(str(root / name / f"{i:03d}{extension}"),
+                        class_image(c, sizes[i % len(sizes)], colour, seed=100 * c + i))
+    if unlabeled:
+        (root / "unlabeled").mkdir(parents=True, exist_ok=True)
+        for i in range(unlabeled):
+            cv2.imwrite(str(root / "unlabeled" / f"u{i:03d}.png"), class_image(i % len(classes), sizes[0], colour, i))
+    return root
+
+
+def zip_folder(folder: Path, target: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, prefix + path.relative_to(folder).as_posix())
+    return target
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def png(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def npz_bytes(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- image folders
+def test_image_folder_classes_unlabeled_and_counts(tmp_path):
+    folder = write_image_folder(tmp_path / "pets", unlabeled=4)
+    (tmp_path / "pets" / "cat" / "notes.txt").write_text("not an image")
+    imported = read_path(folder)
+    data = imported.dataset
+    assert data.class_names == ("cat", "dog", "owl")
+    assert data.images.shape == (22, 28, 28) and data.images.dtype == np.uint8
+    assert np.bincount(data.labels[data.labels >= 0]).tolist() == [6, 6, 6]
+    assert (data.labels == -1).sum() == 4 and data.label_status == "partial"
+    assert imported.skipped == 1 and any("1 file(s) that are not images" in n for n in imported.notes)
+    # Decoded pixels are the written ones (PNG is lossless), class by sorted folder name.
+    np.testing.assert_array_equal(data.images[0], class_image(0, seed=0))
+
+
+def test_zip_with_an_enclosing_folder_equals_the_folder(tmp_path):
+    folder = write_image_folder(tmp_path / "pets")
+    archive = zip_folder(folder, tmp_path / "pets.zip", prefix="pets/")
+    from_zip, from_folder = read_path(archive).dataset, read_path(folder).dataset
+    assert from_zip.content_key == from_folder.content_key
+    assert read_bytes("pets.zip", archive.read_bytes()).dataset.content_key == from_folder.content_key
+
+
+def test_mixed_sizes_are_resized_and_said_so(tmp_path):
+    folder = write_image_folder(tmp_path / "mixed", sizes=((28, 28), (64, 40), (10, 12)))
+    imported = read_path(folder, ImportOptions(side=32))
+    assert imported.dataset.images.shape == (18, 32, 32)
+    assert imported.original_sizes == {"28x28": 6, "64x40": 6, "10x12": 6}
+    assert any("3 sizes, from 10x12 to 64x40 resized to 32x32" in n for n in imported.notes)
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".bmp", ".tiff", ".webp"])
+def test_other_image_formats(tmp_path, extension):
+    data = read_path(write_image_folder(tmp_path / "f", per_class=2, extension=extension)).dataset
+    assert data.images.shape == (6, 28, 28)
+
+
+def test_colour_kept_in_auto_and_dropped_in_gray(tmp_path):
+    folder = write_image_folder(tmp_path / "c", colour=True)
+    colour = read_path(folder).dataset.images
+    assert colour.shape == (18, 28, 28, 3)
+    expected = cv2.cvtColor(class_image(0, colour=True, seed=0), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(colour[0], expected)  # stored as RGB
+    assert read_path(folder, ImportOptions(color="gray")).dataset.images.shape == (18, 28, 28)
+
+
+def test_corrupt_images_are_named_and_skipped(tmp_path):
+    folder = write_image_folder(tmp_path / "c")
+    for i in range(12):
+        (folder / "dog" / f"bad{i:02d}.png").write_bytes(b"\x89PNG broken")
+    imported = read_path(folder)
+    assert len(imported.dataset.labels) == 18 and imported.n_corrupt == 12
+    assert imported.corrupt == tuple(f"dog/bad{i:02d}.png" for i in range(10))
+    assert any("12 corrupt" in n and "and 2 more" in n for n in imported.notes)
+
+
+def test_custom_unlabeled_folder(tmp_path):
+    folder = write_image_folder(tmp_path / "c", classes=("a", "b", "todo"))
+    data = read_path(folder, ImportOptions(unlabeled_dir="todo")).dataset
+    assert data.class_names == ("a", "b") and (data.labels == -1).sum() == 6
+
+
+# --------------------------------------------------------------------------- npz, csv, parquet, IDX
+def test_npz_with_strings_unknowns_images_and_test_split(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "emb.npz"
+    np.savez(path, X=rng.normal(size=(6, 4)), y=np.array(["cat", "dog", "", "-1", "dog", "cat"]),
+             images=rng.integers(0, 255, size=(6, 16, 16, 3), dtype=np.uint8),
+             X_test=rng.normal(size=(3, 4)), y_test=np.array(["dog", "cat", "cat"]),
+             images_test=rng.integers(0, 255, size=(3, 16, 16, 3), dtype=np.uint8))
+    data = read_path(path).dataset
+    assert data.class_names == ("cat", "dog")
+    assert data.labels.tolist() == [0, 1, -1, -1, 1, 0] and data.test_labels.tolist() == [1, 0, 0]
+    assert data.embeddings.shape == (6, 4) and data.images.shape == (6, 28, 28, 3)
+    assert data.test_images.shape == (3, 28, 28, 3)
+
+
+def test_npz_integer_labels_with_class_names(tmp_path):
+    path = tmp_path / "e.npz"
+    np.savez(path, X=np.eye(4), y=np.array([0, 2, -1, 2]), class_names=np.array(["a", "b", "c"]))
+    data = read_path(path).dataset
+    assert data.class_names == ("a", "b", "c") and data.labels.tolist() == [0, 2, -1, 2]
+
+
+def test_npz_integer_labels_without_names_are_renumbered(tmp_path):
+    path = tmp_path / "e.npz"
+    np.savez(path, X=np.eye(4), y=np.array([3, 7, 7, -1]))
+    data = read_path(path).dataset
+    assert data.class_names == ("3", "7") and data.labels.tolist() == [0, 1, 1, -1]
+
+
+def test_csv_with_feature_columns(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("f1,f2,label\n0.1,1,cat\n0.2,2,dog\n0.3,3,\n0.4,4,dog\n")
+    data = read_path(path).dataset
+    assert data.class_names == ("cat", "dog") and data.labels.tolist() == [0, 1, -1, 1]
+    np.testing.assert_allclose(data.embeddings, [[0.1, 1], [0.2, 2], [0.3, 3], [0.4, 4]])
+    assert data.images is None
+
+
+def test_csv_with_image_paths(tmp_path):
+    write_image_folder(tmp_path / "img", per_class=2)
+    rows = [f"img/{c}/{i:03d}.png,{c}" for c in ("cat", "dog", "owl") for i in range(2)]
+    path = tmp_path / "list.csv"
+    path.write_text("path,label\n" + "\n".join(rows) + "\n")
+    data = read_path(path).dataset
+    assert data.images.shape == (6, 28, 28) and data.labels.tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_parquet(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [0, 1, 1]}).to_parquet(path)
+    data = read_path(path).dataset
+    assert data.class_names == ("0", "1") and data.embeddings.shape == (3, 1)
+
+
+def test_idx_folder(fashion_like_dir):
+    imported = read_path(fashion_like_dir)
+    assert imported.kind == "idx" and imported.dataset.images.shape == (600, 28, 28)
+    assert imported.dataset.has_test and len(imported.dataset.class_names) == 10
+
+
+# --------------------------------------------------------------------------- bad input: one DataError each
+@pytest.mark.parametrize("name", ["../evil/a.png", "/etc/a.png", "C:/x/a.png", "cat/../../a.png", "a\\..\\..\\b.png"])
+def test_zip_paths_escaping_the_root_are_refused(name):
+    data = zip_bytes({"cat/1.png": png(class_image(0)), name: png(class_image(1))})
+    with pytest.raises(DataError, match="points outside"):
+        read_bytes("x.zip", data)
+
+
+def test_zip_symlinks_are_refused():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("cat/1.png", png(class_image(0)))
+        link = zipfile.ZipInfo("dog/1.png")
+        link.create_system = 3
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "/etc/passwd")
+    with pytest.raises(DataError, match="symbolic link"):
+        read_bytes("x.zip", buffer.getvalue())
+
+
+def test_folder_symlinks_are_refused(tmp_path):
+    folder = write_image_folder(tmp_path / "f")
+    os.symlink(folder / "cat" / "000.png", folder / "dog" / "link.png")
+    with pytest.raises(DataError, match="symbolic link"):
+        read_path(folder)
+
+
+def test_zip_bomb_is_refused_from_the_directory():
+    data = zip_bytes({"cat/a.png": b"\0" * (20 << 20), "dog/b.png": png(class_image(1))})
+    assert len(data) < 100_000
+    with pytest.raises(DataError, match="zip bomb"):
+        read_bytes("bomb.zip", data)
+
+
+def test_total_uncompressed_size_is_limited():
+    data = zip_bytes({"cat/a.png": png(class_image(0)), "dog/b.png": png(class_image(1)), "n.txt": b"\0" * 500_000})
+    assert len(data) < 10_000
+    with pytest.raises(DataError, match="expands to .* more than the import limit of 0.1 MiB"):
+        read_bytes("x.zip", data, ImportOptions(max_bytes=100_000))
+
+
+def test_file_size_limit(tmp_path, monkeypatch):
+    path = tmp_path / "big.npz"
+    path.write_bytes(npz_bytes(X=np.eye(50), y=np.arange(50) % 2))
+    monkeypatch.setenv("ALSIM_MAX_IMPORT_BYTES", "1000")
+    with pytest.raises(DataError, match="larger than the import limit of"):
+        read_path(path)
+    with pytest.raises(DataError, match="larger than the import limit"):
+        read_bytes("big.npz", path.read_bytes())
+
+
+def test_fewer_than_two_classes(tmp_path):
+    with pytest.raises(DataError, match=r"found 1 \(cat\) class folder"):
+        read_path(write_image_folder(tmp_path / "f", classes=("cat",)))
+    with pytest.raises(DataError, match="at least 2 are needed"):
+        read_bytes("e.npz", npz_bytes(X=np.eye(3), y=np.array([1, 1, -1])))
+
+
+def test_nan_in_embeddings_names_the_row():
+    X = np.ones((5, 3))
+    X[3, 2] = np.inf
+    with pytest.raises(DataError, match="non-finite value \\(inf\\) at row 3, column 2"):
+        read_bytes("e.npz", npz_bytes(X=X, y=np.arange(5) % 2))
+    with pytest.raises(DataError, match="at line 3, column 0"):
+        read_bytes("t.csv", b"a,label\n1,x\nnan,y\n")
+
+
+def test_length_mismatch():
+    with pytest.raises(DataError, match="X has 4 rows but y has 3 labels"):
+        read_bytes("e.npz", npz_bytes(X=np.eye(4), y=np.array([0, 1, 0])))
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(y=np.arange(3)), "no array 'X'"),
+    (dict(X=np.ones(3), y=np.arange(3)), "non-empty n x d"),
+    (dict(X=np.eye(3), y=np.array([0.5, 1, 0])), "label 0.5 at row 0"),
+    (dict(X=np.eye(3), y=np.array([0, 1, 5]), class_names=np.array(["a", "b"])), "class id 5 at row 2"),
+    (dict(X=np.eye(3), y=np.array(["a", "b", "z"]), class_names=np.array(["a", "b"])), "'z' at row 2"),
+    (dict(X=np.eye(3), y=np.arange(3), X_test=np.eye(3)), "needs both X_test and y_test"),
+    (dict(X=np.eye(3), y=np.arange(3), images=np.zeros((3, 4, 4))), "images must be uint8"),
+])
+def test_bad_npz_contents(arrays, message):
+    with pytest.raises(DataError, match=message):
+        read_bytes("e.npz", npz_bytes(**arrays))
+
+
+def test_pickled_objects_are_refused():
+    with pytest.raises(DataError, match="Python objects"):
+        read_bytes("e.npz", npz_bytes(X=np.eye(2), y=np.array([{"a": 1}, 2], dtype=object)))
+
+
+def test_npz_header_promising_more_than_the_file_holds():
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**9, 1000)})
+    data = zip_bytes({"X.npy": header.getvalue() + b"\0" * 64, "y.npy": b""})
+    with pytest.raises(DataError, match="promises"):
+        read_bytes("e.npz", data)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a,b\n1,2\n", "no label column"),
+    ("label\ncat\ndog\n", "only the label column"),
+    ("label,a\ncat,1\ndog,x\n", "column 'a' is not numeric"),
+    ("", "not a readable csv"),
+])
+def test_bad_csv(text, message):
+    with pytest.raises(DataError, match=message):
+        read_bytes("t.csv", text.encode())
+
+
+def test_uploaded_csv_with_image_paths_is_refused():
+    with pytest.raises(DataError, match="upload a zip"):
+        read_bytes("t.csv", b"path,label\na.png,cat\nb.png,dog\n")
+
+
+def test_csv_image_paths_escaping_the_folder(tmp_path):
+    (tmp_path / "t.csv").write_text("path,label\n../a.png,cat\nb.png,dog\n")
+    with pytest.raises(DataError, match="points outside"):
+        read_path(tmp_path / "t.csv")
+
+
+def test_unsupported_type_and_bad_options(tmp_path):
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(DataError, match="unsupported file type '.txt'"):
+        read_path(tmp_path / "x.txt")
+    with pytest.raises(DataError, match="side must be an integer in \\[4, 512\\], got 2"):
+        ImportOptions(side=2)
+
+
+# --------------------------------------------------------------------------- fuzzing: a data set or a DataError
+def _accepts(read) -> None:
+    try:
+        imported = read()
+    except DataError as exc:
+        assert str(exc) and "\n" not in str(exc).strip()
+        return
+    data = imported.dataset
+    assert len(data.labels) >= 2 and data.n_classes >= 2
+    assert data.labels.min() >= -1 and data.labels.max() < data.n_classes
+
+
+_names = st.sampled_from(["cat/a.png", "dog/b.png", "dog/c.jpg", "unlabeled/u.png", "x.txt", "../e.png",
+                          "top/cat/d.png", "top/dog/e.png", "/abs.png", "cat/", "C:/d.png", "cat/deep/f.png"])
+_payload = st.one_of(st.binary(max_size=64), st.sampled_from([png(class_image(0)), png(class_image(1, (9, 5)))]))
+
+
+@FUZZ
+@given(st.dictionaries(_names, _payload, max_size=6))
+def test_fuzzed_zips(members):
+    _accepts(lambda: read_bytes("f.zip", zip_bytes(members)))
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_fuzzed_bytes_as_every_type(data):
+    for name in ("f.zip", "f.npz", "f.csv", "f.parquet"):
+        _accepts(lambda: read_bytes(name, data))
+
+
+_arrays = st.one_of(
+    st.lists(st.integers(-3, 4), min_size=0, max_size=6).map(np.array),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0, max_size=6).map(np.array),
+    st.lists(st.sampled_from(["a", "b", "", "-1", "7"]), min_size=0, max_size=6).map(np.array),
+    st.integers(0, 6).map(lambda n: np.random.default_rng(n).normal(size=(n, 2))),
+    st.integers(0, 6).map(lambda n: np.zeros((n, 3, 3), dtype=np.uint8)),
+)
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(["X", "y", "images", "class_names", "X_test", "y_test"]), _arrays, max_size=6))
+def test_fuzzed_npz(arrays):
+    _accepts(lambda: read_bytes("f.npz", npz_bytes(**arrays)))
+
+
+_cells = st.sampled_from(["", "1", "-1", "0.5", "nan", "inf", "cat", "dog", "a,b", '"', "1e999"])
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["label", "y", "f1", "f2", "path"]), min_size=1, max_size=4, unique=True),
+       st.lists(st.lists(_cells, min_size=1, max_size=4), max_size=6))
+def test_fuzzed_csv(header, rows):
+    text = ",".join(header) + "\n" + "\n".join(",".join(row) for row in rows)
+    _accepts(lambda: read_bytes("f.csv", text.encode()))

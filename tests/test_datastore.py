@@ -1,0 +1,202 @@
+"""The local data store: content-addressed, atomic, registered as data sources; the CLI on top of it."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alsim import Config
+from alsim import datastore
+from alsim.cli import main
+from alsim.config import ConfigError
+from alsim.data import FASHION_CLASSES, DataError, read_idx
+from alsim.sources import source_info, source_names
+from conftest import REAL_FASHION, real_fashion
+from test_importers import class_image, npz_bytes, write_image_folder, zip_bytes, zip_folder
+
+
+@pytest.fixture
+def pets(tmp_path) -> Path:
+    return zip_folder(write_image_folder(tmp_path / "pets", per_class=10, unlabeled=5), tmp_path / "pets.zip")
+
+
+def test_add_list_find_load(pets):
+    entry = datastore.import_path(pets, name="my pets")
+    assert entry.id == entry.content_key[:12] and entry.path.parent == datastore.store_dir()
+    m = entry.manifest
+    assert m["name"] == "my pets" and m["counts"] == {"cat": 10, "dog": 10, "owl": 10} and m["n_unlabeled"] == 5
+    assert m["image_shape"] == [28, 28] and m["features"] == ["raw", "hog"] and m["source_file"] == str(pets)
+    assert [e.id for e in datastore.list_sets()] == [entry.id]
+    assert datastore.find("my pets") == datastore.find(entry.id) == entry
+    data = entry.load()
+    assert data.content_key == entry.content_key and data.name == entry.id
+    assert sorted(p.name for p in entry.path.iterdir()) == ["images.npy", "labels.npy", "manifest.json"]
+
+
+def test_same_content_is_stored_once(pets, tmp_path):
+    first = datastore.import_path(pets, name="a")
+    second = datastore.import_path(pets.parent / "pets", name="b")  # the folder itself: same arrays
+    assert second == first and len(datastore.list_sets()) == 1
+
+
+def test_stored_sets_are_sources_and_configs(pets):
+    entry = datastore.import_path(pets)
+    assert entry.id in source_names()
+    info = source_info(entry.id)
+    assert info.features == ("raw", "hog") and info.labels == "partial" and "pets" in info.description
+    config = Config(dataset=entry.id, features="hog", n_initial=6, initial="stratified")
+    from alsim.loop import run_loop
+
+    rounds = list(run_loop(config.replace(model="label_spreading", kernel="knn", n_neighbors=5, n_rounds=2)))
+    assert rounds[-1].n_labeled == 11
+    with pytest.raises(ConfigError, match="features 'precomputed' is not available"):
+        Config(dataset=entry.id, features="precomputed")
+    datastore.remove(entry.id)
+    assert entry.id not in source_names()
+
+
+def test_a_class_too_small_for_stratified_labels_is_named(tmp_path):
+    folder = write_image_folder(tmp_path / "f", classes=("big", "tiny"), per_class=6)
+    for path in sorted((folder / "tiny").iterdir())[1:]:
+        path.unlink()
+    entry = datastore.import_path(folder)
+    from alsim.pool import check_feasible, prepare
+
+    config = Config(dataset=entry.id, initial="stratified", n_initial=4, batch_size=1, n_rounds=2)
+    with pytest.raises(ConfigError, match="needs 2 points of every class, the smallest class has 1 \\(class 'tiny'\\)"):
+        check_feasible(config, prepare(config))
+
+
+def test_a_failed_import_leaves_nothing(pets, monkeypatch):
+    calls = []
+
+    def failing_save(path, values):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_save(path, values)
+
+    real_save = datastore._save
+    monkeypatch.setattr(datastore, "_save", failing_save)
+    with pytest.raises(DataError, match=r"No space left on device\); nothing was stored"):
+        datastore.import_path(pets)
+    assert list(datastore.store_dir().iterdir()) == []
+
+
+def test_an_interrupted_import_leaves_nothing(pets, monkeypatch):
+    def interrupted(path, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(datastore, "_save_bytes", interrupted)  # the manifest, written last
+    with pytest.raises(KeyboardInterrupt):
+        datastore.import_path(pets)
+    assert list(datastore.store_dir().iterdir()) == [] and datastore.list_sets() == []
+
+
+def test_a_changed_entry_is_refused_on_load(pets):
+    entry = datastore.import_path(pets)
+    labels = np.load(entry.path / "labels.npy")
+    labels[0] = 1 - labels[0] if labels[0] in (0, 1) else 0
+    np.save(entry.path / "labels.npy", labels)
+    with pytest.raises(DataError, match="has changed since it was imported"):
+        datastore.load_stored(entry)
+
+
+def test_default_config_suits_the_data(pets):
+    entry = datastore.import_path(pets)
+    config = datastore.default_config(entry.id)
+    assert (config.dataset, config.features, config.model, config.kernel) == (entry.id, "hog", "label_spreading", "knn")
+    assert config.initial == "stratified" and config.n_initial == 6 and config.evaluation == "pool"
+
+
+# --------------------------------------------------------------------------- command line
+def test_cli_data_add_list_and_run(pets, capsys):
+    assert main(["data", "add", str(pets), "--name", "pets"]) == 0
+    out = capsys.readouterr().out
+    entry = datastore.list_sets()[0]
+    assert out.startswith(f"{entry.id}  pets: 35 images (5 unlabeled), 3 classes")
+    assert main(["data", "list"]) == 0 and entry.id in capsys.readouterr().out
+    assert main(["data", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["datasets"][0]["id"] == entry.id
+    assert main(["run", "--data", str(pets), "--set", "n_rounds=3", "--json", "--no-baseline"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["config"]["dataset"] == entry.id and len(doc["rounds"]) == 3
+    assert main(["compare", "--data", entry.id, "--strategies", "entropy,random", "--seeds", "2",
+                 "--set", "n_rounds=3"]) == 0
+    assert "saved" in capsys.readouterr().out
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    files = {
+        "escape.zip": zip_bytes({"cat/a.png": b"x", "../b.png": b"y"}),
+        "bomb.zip": zip_bytes({"cat/a.png": b"\0" * (20 << 20)}),
+        "one-class.zip": zip_bytes({"cat/a.png": zip_bytes({})}),
+        "nan.npz": npz_bytes(X=np.array([[1.0], [np.nan]]), y=np.array([0, 1])),
+        "mismatch.npz": npz_bytes(X=np.eye(3), y=np.array([0, 1])),
+        "text.csv": b"label,a\ncat,x\n",
+        "not-a-zip.zip": b"hello",
+        "notes.txt": b"hello",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return {name: tmp_path / name for name in files} | {"missing.zip": tmp_path / "missing.zip"}
+
+
+def test_every_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    for name, path in _bad_inputs(tmp_path).items():
+        for argv in (["data", "add", str(path)], ["run", "--data", str(path)]):
+            assert main(argv) == 2, name
+            captured = capsys.readouterr()
+            assert captured.out == "" and captured.err.startswith("alsim: error: "), name
+            assert captured.err.count("\n") == 1, (name, captured.err)
+    assert datastore.list_sets() == []
+    assert main(["run", "--data", "no-such-id"]) == 2
+    assert "no stored data set 'no-such-id'" in capsys.readouterr().err
+    assert main(["data", "add", str(tmp_path), "--side", "3"]) == 2
+    assert "side must be an integer in [4, 512], got 3" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the measurement on real images
+def _fashion_png_zip(folder: Path) -> Path:
+    """Fashion-MNIST test images, 300 per class, written as PNG files in class folders and zipped."""
+    import cv2
+
+    images = read_idx(REAL_FASHION / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(REAL_FASHION / "t10k-labels-idx1-ubyte.gz")
+    root = folder / "fashion-png"
+    for c, name in enumerate(FASHION_CLASSES):
+        (root / name.replace("/", "-")).mkdir(parents=True)
+        for i in np.flatnonzero(labels == c)[:300]:
+            cv2.imwrite(str(root / name.replace("/", "-") / f"{i:05d}.png"), images[i])
+    return zip_folder(root, folder / "fashion-png.zip", prefix="fashion-png/")
+
+
+@real_fashion
+def test_fashion_pngs_import_fast_and_compare(tmp_path, capsys):
+    archive = _fashion_png_zip(tmp_path)
+    started = time.perf_counter()
+    entry = datastore.import_path(archive)
+    import_seconds = time.perf_counter() - started
+    assert entry.manifest["n"] == 3000 and set(entry.manifest["counts"].values()) == {300}
+    assert import_seconds < 5.0, import_seconds
+    from alsim.pool import prepare
+    from alsim.cache import shared_cache
+
+    config = datastore.default_config(entry.id)
+    prepare(config)  # computes HOG once and writes it to the disk cache
+    for name in ("prepared", "datasets"):
+        shared_cache(name).clear()
+    started = time.perf_counter()
+    prepare(config)
+    cached_seconds = time.perf_counter() - started
+    assert cached_seconds < 0.5, cached_seconds
+    assert main(["compare", "--data", str(archive), "--strategies", "entropy,random", "--seeds", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "saved" in out and "entropy" in out
+    print(f"import {import_seconds:.2f} s, cached prepare {cached_seconds:.3f} s\n{out}")

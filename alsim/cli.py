@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--target", type=_number_argument, default=None,
                          help="target accuracy (default: 95%% of the fully labeled accuracy)")
 
+    from .sweep.cli import add_sweep_parser
+
+    add_sweep_parser(sub, common, _integer_argument, _number_argument)
+
     sub.add_parser("presets", help="list the presets")
 
     data = sub.add_parser("data", help="the local data store: import (add), list and remove data sets")
@@ -308,10 +312,18 @@ def cmd_compare(args, out) -> int:
     return compare_cli(args, build_config(args), out)
 
 
+def cmd_sweep(args, out) -> int:
+    from .sweep.cli import sweep_cli
+
+    return sweep_cli(args, build_config(args), out)
+
+
 def main(argv: Sequence[str] | None = None, out=None) -> int:
     out = out or sys.stdout
     try:
         args = _parser().parse_args(argv)
+        if args.command == "sweep":
+            return cmd_sweep(args, out)
         handler = {"run": cmd_run, "presets": cmd_presets, "compare": cmd_compare, "data": cmd_data}[args.command]
         return handler(args, out)
     except (UsageError, ConfigError, DataError, GraphTooLarge) as exc:

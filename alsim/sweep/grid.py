@@ -1,0 +1,226 @@
+"""A sweep's settings: a base config, a grid of field values, strategies and seeds.
+
+A **cell** is one (grid point, strategy, seed): one labeling run. Cells whose label-spreading
+arms share a graph are batched into one **task** (all strategies, all grid points on that
+graph, a chunk of seeds), so a task runs them in lockstep through :func:`alsim.loop.run_arms`,
+as the Compare page does, and distributing tasks never costs the batching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Sequence
+
+from ..config import Config, ConfigError
+
+#: Fields that a sweep sets itself (``--strategies``, ``--seeds``) or that a comma list cannot express.
+NOT_GRID_FIELDS = {
+    "strategy": "give strategies with --strategies",
+    "seed": "give the number of seeds with --seeds",
+    "thresholds": "its value is itself a comma-separated list",
+}
+#: Cells per task aimed at: label-spreading arms on one graph share each matrix product, and
+#: on digits the time per cell stops falling at about 20-50 arms per product.
+CELLS_PER_TASK = 48
+#: Bumped when a cell's result would change for the same config and data.
+CELL_VERSION = 1
+MAX_CELLS = 1_000_000
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start (bad grid, store or scheduler): one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One labeling run of a sweep: a grid point under one strategy and one seed."""
+
+    config: Config
+    point: tuple[tuple[str, Any], ...]
+    key: str  # the config hash: the cell's identity in the results store
+
+    @property
+    def point_key(self) -> str:
+        return point_hash(self.point)
+
+
+@dataclass(frozen=True)
+class SweepTask:
+    """Cells run together on one worker; ``target`` None means 95% of the fully labeled accuracy."""
+
+    cells: tuple[Cell, ...]
+    target: float | None
+    reference_seed: int
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep runs: every grid point x strategy x seed, each over ``base``.
+
+    Attributes
+    ----------
+    base : Config
+        The preset with its overrides; grid values replace its fields.
+    grid : tuple of (field, values)
+        Cartesian product of these values; empty = the base config only.
+    strategies : tuple of str
+    n_seeds : int
+        Seeds ``base.seed .. base.seed + n_seeds - 1``; every strategy shares a seed's initial labels.
+    target : float or None
+        Accuracy for "labels to target"; None: 95% of each grid point's fully labeled accuracy.
+    """
+
+    base: Config
+    grid: tuple[tuple[str, tuple], ...]
+    strategies: tuple[str, ...]
+    n_seeds: int
+    target: float | None = None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.grid)
+
+    def points(self) -> list[tuple[tuple[str, Any], ...]]:
+        """Every grid point as ((field, value), ...), in grid order."""
+        names = self.fields
+        return [tuple(zip(names, values)) for values in itertools.product(*(v for _, v in self.grid))]
+
+    @property
+    def n_cells(self) -> int:
+        return math.prod(len(v) for _, v in self.grid) * len(self.strategies) * self.n_seeds
+
+    def validate(self) -> None:
+        """Raise :class:`SweepError` unless every cell is a valid config (no data is read)."""
+        from ..compare import validate_request
+
+        if self.n_cells > MAX_CELLS:
+            raise SweepError(f"the sweep has {self.n_cells} cells, more than the limit {MAX_CELLS}")
+        for point in self.points():
+            config = _point_config(self.base, point)
+            try:
+                validate_request(config, list(self.strategies), self.n_seeds, target=self.target)
+                for strategy in self.strategies:
+                    config.replace(strategy=strategy)
+            except ConfigError as exc:
+                raise SweepError(f"{_describe(point)}: {exc}") from None
+
+    def cells(self, content_keys: dict[str, str]) -> list[Cell]:
+        """Every cell, ordered by grid point, seed, strategy.
+
+        ``content_keys`` maps a dataset name to its data's content key (part of each hash,
+        so a store never mixes results of different data under one name).
+        """
+        from ..compare import seeds_for
+
+        out = []
+        for point in self.points():
+            config = _point_config(self.base, point)
+            for seed in seeds_for(self.base, self.n_seeds):
+                for strategy in self.strategies:
+                    cell_config = config.replace(strategy=strategy, seed=seed)
+                    out.append(Cell(cell_config, point, config_hash(cell_config, content_keys[cell_config.dataset])))
+        return out
+
+
+def _point_config(base: Config, point: Sequence[tuple[str, Any]]) -> Config:
+    try:
+        return base.replace(**dict(point))
+    except ConfigError as exc:
+        raise SweepError(f"{_describe(point)}: {exc}") from None
+
+
+def _describe(point: Sequence[tuple[str, Any]]) -> str:
+    return "--grid " + " ".join(f"{name}={value}" for name, value in point) if point else "the base config"
+
+
+def parse_grid(items: Sequence[str], base: Config) -> tuple[tuple[str, tuple], ...]:
+    """``["gamma=0.1,0.25", "batch_size=5,10"]`` -> ``(("gamma", (0.1, 0.25)), ("batch_size", (5, 10)))``.
+
+    Values are parsed and checked as ``--set field=value`` would be, one at a time, so
+    an error names the field, the value and what is allowed.
+    """
+    known = {f.name for f in fields(Config)}
+    grid: list[tuple[str, tuple]] = []
+    for item in items:
+        if "=" not in item:
+            raise SweepError(f"--grid expects field=value1,value2,..., got {item!r}")
+        name, raw = item.split("=", 1)
+        name = name.strip().replace("-", "_")
+        if name in NOT_GRID_FIELDS:
+            raise SweepError(f"--grid cannot vary {name!r}: {NOT_GRID_FIELDS[name]}")
+        if name not in known:
+            allowed = ", ".join(sorted(known - set(NOT_GRID_FIELDS)))
+            raise SweepError(f"--grid: unknown config field {name!r}; allowed: {allowed}")
+        if name in dict(grid):
+            raise SweepError(f"--grid gives {name!r} more than once; list all its values in one --grid")
+        texts = [t.strip() for t in raw.split(",")]
+        if not texts or any(t == "" for t in texts):
+            raise SweepError(f"--grid {name}: expects comma-separated values without blanks, got {raw!r}")
+        values = []
+        for text in texts:
+            try:
+                values.append(getattr(base.with_overrides([f"{name}={text}"]), name))
+            except ConfigError as exc:
+                raise SweepError(f"--grid {name}={text}: {exc}") from None
+        repeated = sorted({repr(v) for v in values if values.count(v) > 1})
+        if repeated:
+            raise SweepError(f"--grid {name}: {', '.join(repeated)} is listed more than once")
+        grid.append((name, tuple(values)))
+    return tuple(grid)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_hash(config: Config, content_key: str) -> str:
+    """What a cell's result depends on: the config, the data's content and :data:`CELL_VERSION`."""
+    text = _canonical({"config": config.to_dict(), "data": content_key, "version": CELL_VERSION})
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def point_hash(point: Sequence[tuple[str, Any]]) -> str:
+    return hashlib.sha256(_canonical(dict(point)).encode()).hexdigest()[:16]
+
+
+def point_json(point: Sequence[tuple[str, Any]]) -> str:
+    return _canonical(dict(point))
+
+
+def batch_key(config: Config) -> tuple:
+    """Cells with equal keys share a pool (and, for label spreading, one graph and one product)."""
+    key = (config.dataset, config.pool_size, config.features, config.model)
+    if config.model == "label_spreading":
+        key += (config.kernel, config.gamma if config.kernel == "rbf" else None,
+                config.n_neighbors if config.kernel == "knn" else None, config.alpha, config.max_iter, config.tol)
+    return key
+
+
+def plan_tasks(spec: SweepSpec, cells: Sequence[Cell], done: set[str] | frozenset[str] = frozenset(),
+               cells_per_task: int = CELLS_PER_TASK) -> list[SweepTask]:
+    """Tasks for the cells not in ``done``: per batch key, chunks of consecutive seeds.
+
+    The chunking depends on the spec only (not on the number of workers or on what is
+    done), so a cell is always computed in the same company and a sweep gives the same
+    numbers on one worker or many.
+    """
+    from ..compare import seeds_for
+
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(batch_key(cell.config), []).append(cell)
+    tasks = []
+    seeds = seeds_for(spec.base, spec.n_seeds)
+    for members in groups.values():
+        per_seed = max(1, len(members) // spec.n_seeds)
+        chunk = max(1, min(spec.n_seeds, cells_per_task // per_seed))
+        for lo in range(0, len(seeds), chunk):
+            chunk_seeds = set(seeds[lo:lo + chunk])
+            pending = tuple(c for c in members if c.config.seed in chunk_seeds and c.key not in done)
+            if pending:
+                tasks.append(SweepTask(pending, spec.target, spec.base.seed))
+    return tasks

@@ -1,0 +1,8 @@
+"""Sweeps: gains of strategies over a grid of settings, from a results folder."""
+
+import streamlit as st
+
+from alsim.dashboard.sweep_page import sweep_page
+
+st.set_page_config(page_title="alsim · sweep", page_icon="🧭", layout="wide")
+sweep_page()

@@ -1,0 +1,285 @@
+"""Sweeps on Dask: grid parsing, task plans, the results store, resume, analysis, CLI errors.
+
+The cluster tests use a tiny digits grid (200-point pool, 3 fits): a 2-worker local
+cluster gives the same numbers as ``--workers 1`` cell by cell, and a sweep killed with
+SIGKILL resumes with exactly its missing cells.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alsim import Config, get_preset, run_loop
+from alsim.cli import main
+from alsim.sweep import (ResultStore, SweepError, SweepSpec, gain_heatmap, holm, parquet_available, parse_grid,
+                         plan_tasks, prepare_sweep, run_sweep, summarize_sweep)
+from alsim.sweep.store import JSONL, PARTS
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--preset", "digits-compare", "--set", "pool_size=200", "--set", "n_initial=20", "--set", "n_rounds=3",
+        "--grid", "gamma=0.1,0.25", "--grid", "batch_size=5,10", "--strategies", "entropy,random"]
+
+
+def tiny_spec(n_seeds: int) -> SweepSpec:
+    base = get_preset("digits-compare").replace(pool_size=200, n_initial=20, n_rounds=3)
+    return SweepSpec(base, parse_grid(["gamma=0.1,0.25", "batch_size=5,10"], base), ("entropy", "random"), n_seeds)
+
+
+def stored(folder) -> dict[str, dict]:
+    return {row["config_hash"]: row for row in ResultStore(folder).rows()}
+
+
+# --------------------------------------------------------------------------- grid and plan
+def test_grid_values_are_parsed_by_field_type():
+    base = get_preset("digits-compare")
+    grid = parse_grid(["gamma=0.1, 0.25", "batch_size=5,10", "initial=random,stratified"], base)
+    assert grid == (("gamma", (0.1, 0.25)), ("batch_size", (5, 10)), ("initial", ("random", "stratified")))
+
+
+@pytest.mark.parametrize("item, message", [
+    ("gama=0.1", "unknown config field 'gama'"),
+    ("gamma=0.1,abc", "gamma expects a number"),
+    ("gamma=0.1,0.1", "listed more than once"),
+    ("gamma=0.1,,0.2", "without blanks"),
+    ("strategy=entropy", "give strategies with --strategies"),
+    ("seed=1,2", "give the number of seeds with --seeds"),
+    ("gamma", "expects field=value1,value2"),
+])
+def test_bad_grid_items_name_the_problem(item, message):
+    with pytest.raises(SweepError, match=message):
+        parse_grid([item], get_preset("digits-compare"))
+
+
+def test_a_value_that_fails_config_validation_is_refused_before_any_work():
+    base = get_preset("digits-compare")
+    with pytest.raises(SweepError, match=r"--grid gamma=-1: gamma must be in \(0, 1000\]"):
+        parse_grid(["gamma=-1"], base)
+    spec = SweepSpec(base, parse_grid(["batch_size=5,5000"], base), ("entropy", "random"), 2)
+    with pytest.raises(SweepError, match="batch_size must be <="):
+        prepare_sweep(spec)
+
+
+def test_tasks_batch_cells_that_share_a_graph_and_do_not_depend_on_what_is_done():
+    spec = tiny_spec(n_seeds=6)
+    cells = prepare_sweep(spec)
+    assert len(cells) == spec.n_cells == 2 * 2 * 2 * 6
+    assert len({c.key for c in cells}) == len(cells)
+    tasks = plan_tasks(spec, cells, cells_per_task=8)
+    # one gamma per task (one graph), both batch sizes and strategies, 2 seeds (4 cells per seed)
+    assert len(tasks) == 2 * 3
+    for task in tasks:
+        assert len({c.config.gamma for c in task.cells}) == 1
+        assert len({c.config.seed for c in task.cells}) == 2 and len(task.cells) == 8
+    done = {tasks[0].cells[0].key, tasks[2].cells[3].key}
+    resumed = plan_tasks(spec, cells, done, cells_per_task=8)
+    assert [c.key for t in resumed for c in t.cells] == [c.key for t in tasks for c in t.cells if c.key not in done]
+
+
+# --------------------------------------------------------------------------- store
+ROW = {"config_hash": "a" * 32, "point_hash": "p" * 16, "point": '{"gamma":0.1}', "config": "{}",
+       "strategy": "entropy", "seed": 0, "labels": [20, 25, 30], "accuracy": [0.5, 0.6, 0.7], "aulc": 0.6,
+       "final_accuracy": 0.7, "target": 0.65, "target_rule": "chosen by the user", "labels_to_target": 30,
+       "stop_reason": "rounds_done", "cell_seconds": 0.1, "task_seconds": 0.4, "task_cells": 4,
+       "worker": "w", "finished_at": "2026-01-01T00:00:00+00:00"}
+
+
+def _row(i: int, **changes) -> dict:
+    return {**ROW, "config_hash": f"{i:032d}", "seed": i, **changes}
+
+
+def test_jsonl_store_ignores_a_torn_last_line_and_repairs_it_on_append(tmp_path):
+    store = ResultStore(tmp_path, format="jsonl").open_for_writing(target=0.65)
+    store.append([_row(0), _row(1, labels_to_target=None)])
+    with open(tmp_path / JSONL, "ab") as handle:  # a write cut short by a kill
+        handle.write(json.dumps(_row(2))[:40].encode())
+    assert sorted(stored(tmp_path)) == [f"{0:032d}", f"{1:032d}"]
+    store.append([_row(3)])
+    store.close()
+    lines = (tmp_path / JSONL).read_text().splitlines()
+    assert [json.loads(line)["seed"] for line in lines] == [0, 1, 3]
+    assert stored(tmp_path)[f"{1:032d}"]["labels_to_target"] is None
+
+
+@pytest.mark.skipif(not parquet_available(), reason="pyarrow is not installed")
+def test_parquet_store_reads_back_what_jsonl_stores(tmp_path):
+    rows = [_row(0), _row(1, labels_to_target=None), _row(0)]  # a cell stored twice is read once
+    for fmt in ("parquet", "jsonl"):
+        with ResultStore(tmp_path / fmt, format=fmt).open_for_writing(target=0.65) as store:
+            store.append(rows[:2])
+            store.append(rows[2:])
+    assert stored(tmp_path / "parquet") == stored(tmp_path / "jsonl")
+    assert len(list((tmp_path / "parquet" / PARTS).glob("part-*.parquet"))) == 2
+    frame = ResultStore(tmp_path / "parquet").frame()
+    assert frame["grid.gamma"].tolist() == [0.1, 0.1]
+
+
+def test_a_store_refuses_a_second_writer_and_another_target(tmp_path):
+    with ResultStore(tmp_path, format="jsonl").open_for_writing(target=None) as store:
+        store.append([_row(0)])
+        with pytest.raises(SweepError, match="another sweep is writing"):
+            ResultStore(tmp_path).open_for_writing(target=None)
+    with pytest.raises(SweepError, match="holds cells computed with target 95% of the fully labeled"):
+        ResultStore(tmp_path).open_for_writing(target=0.9)
+    ResultStore(tmp_path).open_for_writing(target=None).close()
+
+
+# --------------------------------------------------------------------------- analysis
+def test_holm_golden_values():
+    adjusted = holm([0.01, 0.04, None, 0.03, 0.005])
+    np.testing.assert_allclose([adjusted[i] for i in (0, 1, 3, 4)], [0.03, 0.06, 0.06, 0.02])
+    assert adjusted[2] is None
+    assert holm([0.6, 0.9]) == [1.0, 1.0]
+
+
+def _synthetic_frame(n_seeds: int = 8) -> pd.DataFrame:
+    """entropy beats random by 0.05 everywhere except at gamma=0.25, batch 10 (equal curves)."""
+    rows, i = [], 0
+    for gamma in (0.1, 0.25):
+        for batch in (5, 10):
+            point = json.dumps({"gamma": gamma, "batch_size": batch})
+            for seed in range(n_seeds):
+                noise = 0.001 * ((seed * 7) % 5)
+                for strategy in ("entropy", "random"):
+                    up = 0.05 if strategy == "entropy" and (gamma, batch) != (0.25, 10) else 0.0
+                    acc = [0.6 + noise, 0.7 + noise + up, 0.8 + noise + up]
+                    labels = [20, 20 + batch, 20 + 2 * batch]
+                    area = float(np.trapezoid(acc, labels) / (labels[-1] - labels[0]))
+                    rows.append(_row(i, point=point, point_hash=f"{gamma}-{batch}", strategy=strategy, seed=seed,
+                                     labels=labels, accuracy=acc, aulc=area, target=0.75))
+                    i += 1
+    frame = pd.DataFrame(rows)
+    points = pd.DataFrame([json.loads(p) for p in frame["point"]])
+    for name in points.columns:
+        frame[f"grid.{name}"] = points[name]
+    return frame
+
+
+def test_summary_marks_points_whose_gain_is_not_significant_after_holm():
+    summary = summarize_sweep(_synthetic_frame())
+    assert summary.fields == ("gamma", "batch_size") and summary.strategies == ("entropy", "random")
+    entropy = summary.table[summary.table["strategy"] == "entropy"].set_index(["gamma", "batch_size"])
+    assert entropy.loc[(0.1, 5), "significant"] and not entropy.loc[(0.25, 10), "significant"]
+    np.testing.assert_allclose(entropy.loc[(0.1, 5), "aulc_gain"], 0.0375)
+    assert entropy.loc[(0.1, 5), "saved_vs_random"] == 5  # reaches 0.75 one batch earlier
+    # 4 tests (equal curves count as p = 1): the smallest 8-seed p-value 2/2**8, Holm-multiplied by 4
+    np.testing.assert_allclose(entropy.loc[(0.1, 5), "p_holm"], 4 * 2 / 2 ** 8)
+    assert entropy.loc[(0.25, 10), "p_holm"] == 1.0
+    best = summary.best()
+    assert best["strategy"].tolist() == ["entropy", "random"]
+    assert best.loc[0, "batch_size"] == 5
+
+
+def test_gain_heatmap_carries_values_and_marks():
+    summary = summarize_sweep(_synthetic_frame())
+    fig = gain_heatmap(summary, "gamma", "batch_size", "entropy", "saved_vs_random")
+    heat, marks = fig.data
+    assert list(heat.x) == ["0.1", "0.25"] and list(heat.y) == ["5", "10"]
+    assert [list(r) for r in heat.z] == [[5.0, 5.0], [10.0, 0.0]]
+    assert "n.s." in heat.text[1][1] and "n.s." not in heat.text[0][0]
+    assert list(marks.x) == ["0.25"] and list(marks.y) == ["10"]
+    few = summarize_sweep(_synthetic_frame(n_seeds=3))  # below 6 seeds: no test at all
+    assert "untested" in gain_heatmap(few, "gamma", "batch_size", "entropy", "aulc_gain").data[0].text[0][0]
+
+
+def test_importing_sweep_pulls_in_neither_dask_nor_streamlit():
+    code = "import sys, alsim.sweep, alsim.sweep.cli; print(sorted(m for m in ('dask', 'distributed', 'streamlit') " \
+           "if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- CLI errors
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--grid", "gama=0.1"], "unknown config field 'gama'"),
+    (["--grid", "n_rounds=3,0"], "n_rounds must be an integer >= 1"),
+    (["--scheduler", "tcp://127.0.0.1:{port}", "--connect-timeout", "1"], "cannot reach the Dask scheduler"),
+    (["--scheduler", "127.0.0.1"], "--scheduler expects an address"),
+    (["--out", "{file}/results"], "cannot write to --out"),
+    (["--workers", "0"], "--workers must be an integer >= 1"),
+])
+def test_bad_input_is_one_line_and_exit_code_2_before_any_work(tmp_path, capsys, extra, message):
+    (tmp_path / "a-file").write_text("")
+    extra = [e.format(port=_free_port(), file=tmp_path / "a-file") for e in extra]
+    out = tmp_path / "out"
+    argv = ["sweep", *TINY, "--seeds", "2", "--out", str(out), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("alsim: error: ") and message in err[0]
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- on a cluster
+@pytest.fixture(scope="module")
+def serial_store(tmp_path_factory):
+    """The tiny sweep with ``--workers 1``."""
+    folder = tmp_path_factory.mktemp("serial")
+    assert main(["sweep", *TINY, "--seeds", "3", "--cells-per-task", "4", "--workers", "1",
+                 "--out", str(folder)]) == 0
+    return folder
+
+
+def test_two_workers_give_the_serial_numbers_cell_by_cell(serial_store, tmp_path, capsys):
+    assert main(["sweep", *TINY, "--seeds", "3", "--cells-per-task", "4", "--workers", "2", "--out", str(tmp_path),
+                 "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["workers"] == 2 and document["computed"] == document["cells"] == 24
+    serial, parallel = stored(serial_store), stored(tmp_path)
+    assert serial.keys() == parallel.keys() and len(serial) == 24
+    assert {row["worker"] for row in parallel.values()}.__len__() == 2  # both workers ran tasks
+    for key, row in serial.items():
+        for column in ("labels", "accuracy", "aulc", "target", "labels_to_target", "stop_reason"):
+            assert parallel[key][column] == row[column], (key, column)
+    # and a cell equals a run of its own config, outside any sweep
+    row = next(iter(serial.values()))
+    alone = list(run_loop(Config.from_json(row["config"])))
+    assert row["accuracy"] == [r.accuracy for r in alone]
+
+
+def test_rerunning_a_finished_sweep_computes_nothing(serial_store, capsys):
+    assert main(["sweep", *TINY, "--seeds", "3", "--cells-per-task", "4", "--workers", "1",
+                 "--out", str(serial_store), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["skipped"] == 24 and document["computed"] == 0
+
+
+def test_a_killed_sweep_resumes_with_only_its_missing_cells(serial_store, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    command = [sys.executable, "-m", "alsim", "sweep", *TINY, "--seeds", "3", "--cells-per-task", "4",
+               "--workers", "1", "--out", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(stored(tmp_path)) >= 4:
+                break
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # the CLI and its cluster, mid-sweep
+        process.wait()
+    before = set(stored(tmp_path))
+    assert 4 <= len(before) < 24, "the sweep should be killed part-way"
+    report = run_sweep(tiny_spec(n_seeds=3), tmp_path, in_process=True, cells_per_task=4)
+    assert report.skipped == len(before)
+    assert set(report.computed) == set(stored(serial_store)) - before
+    after = stored(tmp_path)
+    assert len(after) == 24
+    assert all(after[k]["accuracy"] == row["accuracy"] for k, row in stored(serial_store).items())

@@ -89,7 +89,9 @@ def raw_features(images: np.ndarray) -> np.ndarray:
 
 def _cache_key(dataset: Dataset, kind: str, split: str) -> str:
     params = repr(sorted(HOG_PARAMS.items())) if kind == "hog" else ""
-    text = f"{dataset.name}|{dataset.source}|{kind}|{HOG_VERSION}|{params}|{split}"
+    # The data's content key, not its path: the same files anywhere share one cache entry, and
+    # a changed file never reads a stale one.
+    text = f"{dataset.content_key}|{kind}|{HOG_VERSION}|{params}|{split}"
     digest = hashlib.sha256(text.encode()).hexdigest()
     return f"{dataset.name}-{kind}-{split}-{digest[:16]}.npy"
 
@@ -97,8 +99,8 @@ def _cache_key(dataset: Dataset, kind: str, split: str) -> str:
 def compute_features(dataset: Dataset, kind: str, use_cache: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Features of the pool and of the test split (``None`` without a test split).
 
-    HOG features are stored under :func:`cache_dir`, keyed by the data set's source
-    (path, sizes, mtimes) and the descriptor parameters, so a second run reads them back.
+    HOG features are stored under :func:`cache_dir`, keyed by the data set's content key (a
+    hash of the data) and the descriptor parameters, so a second run reads them back.
     A cached file is used only after its dtype, shape, size, digest and finiteness are
     checked (:mod:`alsim.diskcache`); otherwise it is recomputed and written again.
     """

@@ -13,7 +13,7 @@ from alsim.data import DataError
 from alsim.importers import COLOR_MODES, MAX_SIDE, ImportOptions, default_max_bytes
 from alsim.sources import load_source, source_info, source_names
 
-from .messages import show_error, show_warning
+from .messages import escape_markdown, show_error, show_warning
 from .url import check_choice, show_url_notices
 
 SAMPLES_PER_CLASS = 8
@@ -94,8 +94,8 @@ def render_summary(name: str, entry: datastore.StoredSet | None) -> None:
     except DataError as exc:
         show_error(exc)
         return
-    st.subheader(entry.name if entry is not None else name)
-    st.caption(info.description)
+    st.subheader(escape_markdown(entry.name if entry is not None else name))
+    st.caption(escape_markdown(info.description))
     labels = dataset.labels
     cols = st.columns(4)
     cols[0].metric("Points", f"{len(labels):,}")
@@ -105,8 +105,9 @@ def render_summary(name: str, entry: datastore.StoredSet | None) -> None:
     cols[3].metric("Image size", shape)
     if entry is not None:
         m = entry.manifest
-        st.caption(f"Id {entry.id} (content key {entry.content_key}), imported {m.get('created', '')} "
-                   f"from {m.get('source_file', '')}; features: {', '.join(m.get('features', []))}.")
+        st.caption(escape_markdown(f"Id {entry.id} (content key {entry.content_key}), imported "
+                                   f"{m.get('created', '')} from {m.get('source_file', '')}; features: "
+                                   f"{', '.join(m.get('features', []))}."))
         for note in m.get("notes", []):
             show_warning(note)
         sizes = m.get("original_sizes") or {}
@@ -134,7 +135,7 @@ def _sample_grid(dataset) -> None:
         shown = members[:SAMPLES_PER_CLASS]
         if not len(shown):
             continue
-        st.caption(f"{cls}: {len(members):,}")
+        st.caption(escape_markdown(f"{cls}: {len(members):,}"))
         st.image([enlarged(dataset.images[i]) for i in shown], width=64)
 
 

@@ -1,0 +1,80 @@
+"""AppTest tests of the Data page: its import function, and the summary of a stored set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from alsim import datastore
+from alsim.dashboard.data_page import enlarged, import_upload
+from alsim.importers import ImportOptions
+from apptest_helpers import APP, ROOT, TIMEOUT, messages, shown
+from test_importers import npz_bytes, write_image_folder, zip_bytes, zip_folder
+
+
+@pytest.fixture
+def pets(tmp_path):
+    folder = write_image_folder(tmp_path / "pets", per_class=10, unlabeled=3, sizes=((28, 28), (40, 30)))
+    return zip_folder(folder, tmp_path / "pets.zip")
+
+
+def test_import_upload_stores_a_zip(pets):
+    entry, error = import_upload("pets.zip", pets.read_bytes(), options=ImportOptions())
+    assert error is None and entry.manifest["counts"] == {"cat": 10, "dog": 10, "owl": 10}
+    assert datastore.find(entry.id) == entry
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("x.zip", zip_bytes({"../a.png": b"x"}), "points outside"),
+    ("x.npz", npz_bytes(X=np.eye(2), y=np.array([0])), "X has 2 rows but y has 1 labels"),
+    ("x.csv", b"label,a\n[link](http://evil),x\n", "not numeric"),
+    ("x.exe", b"MZ", "unsupported file type"),
+])
+def test_import_upload_bad_files_give_one_message(name, data, message):
+    entry, error = import_upload(name, data)
+    assert entry is None and message in error and "\n" not in error
+    assert datastore.list_sets() == []
+
+
+def _data_page(dataset: str) -> AppTest:
+    """The page as a shared link opens it: a new session whose URL names the data set."""
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Data.py"), default_timeout=TIMEOUT)
+    at.query_params["dataset"] = dataset
+    return at.run()
+
+
+def test_page_is_reached_from_the_app():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/3_Data.py").run()
+    assert not at.exception and not at.error
+    assert at.title[0].value == "Your data" and at.selectbox(key="dataset").value == "digits-tutorial"
+
+
+def test_page_renders_a_stored_set(pets):
+    entry = datastore.import_path(pets, name="pets & <friends>")
+    at = _data_page(entry.id)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="dataset").value == entry.id
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Points": "33", "Classes": "3", "Unlabeled": "3", "Image size": "28x28"}
+    assert any("2 sizes, from 28x28 to 40x30 resized to 28x28" in w for w in messages(at.warning))
+    counts = at.dataframe[0].value
+    assert counts["class"].tolist() == ["cat", "dog", "owl"] and counts["images"].tolist() == [10, 10, 10]
+    assert "pets & <friends>" in [shown(s) for s in at.subheader]  # a name is shown as typed, never as HTML
+    rows = at.image
+    assert [len(r.value) for r in rows] == [8, 8, 8, 3]  # a row per class, then the unlabeled images
+    assert any(f"./?dataset={entry.id}" in m.value for m in at.markdown)
+
+
+def test_page_summarises_a_built_in_set():
+    at = _data_page("digits")
+    assert not at.exception and not at.error
+    assert {m.label: m.value for m in at.metric}["Points"] == "1,797"
+
+
+def test_enlarged_keeps_colour():
+    rgb = np.arange(2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 3)
+    big = enlarged(rgb, size=8)
+    assert big.shape == (8, 8, 3) and (big[:4, :4] == rgb[0, 0]).all()
+    assert enlarged(np.full((8, 8), 16.0)).max() == 255  # digits' 0..16 scale

@@ -25,6 +25,7 @@ class Curve:
     seed: int
     labels: tuple[int, ...]
     accuracy: tuple[float, ...]
+    stops: tuple[dict, ...] = ()  # where each enabled stopping rule fires (StopPoint.to_dict), alsim.stopping
 
 
 def seeds_for(base: Config, n_seeds: int) -> list[int]:
@@ -81,7 +82,11 @@ def run_comparison(base: Config, strategies: Sequence[str], n_seeds: int, seeds_
         collected: list[list] = [[] for _ in configs]
         for arm, record in run_arms(configs, progress=progress):
             collected[arm].append(record)
-        yield [Curve(c.strategy, c.seed, tuple(r.n_labeled for r in rounds), tuple(r.accuracy for r in rounds))
+        from .stopping import stopping_points
+
+        n_classes = prepare(base).n_classes
+        yield [Curve(c.strategy, c.seed, tuple(r.n_labeled for r in rounds), tuple(r.accuracy for r in rounds),
+                     tuple(p.to_dict() for p in stopping_points(rounds, c, n_classes)))
                for c, rounds in zip(configs, collected)]
 
 
@@ -181,6 +186,7 @@ class StrategySummary:
     aulc_difference: float | None = None  # mean per-seed AULC minus random's
     aulc_difference_ci: tuple[float, float] | None = None  # bootstrap 95% interval of that mean
     p_holm: float | None = None  # Wilcoxon p-value, Holm-adjusted across the strategies
+    stops: tuple[dict, ...] = ()  # per stopping rule, means over seeds (see stop_summary)
 
 
 @dataclass(frozen=True)
@@ -265,9 +271,42 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
             verdict=None if s not in judged else judged[s].verdict,
             aulc_difference=None if s not in judged else judged[s].mean_difference,
             aulc_difference_ci=None if s not in judged else judged[s].interval,
-            p_holm=None if s not in judged else judged[s].p_holm))
+            p_holm=None if s not in judged else judged[s].p_holm,
+            stops=stop_summary(grouped[s])))
     return Summary(target=float(target), target_rule=rule, n_seeds=len(next(iter(grouped.values()))),
                    strategies=tuple(out))
+
+
+def stop_summary(curves: Sequence[Curve]) -> tuple[dict, ...]:
+    """Per stopping rule over one strategy's seeds: where it stops, accuracy then, final, labels saved.
+
+    A seed on which a rule never fires counts as stopping at its last round (nothing
+    saved); ``fired`` says on how many seeds the rule did fire.
+    """
+    rules = list(dict.fromkeys(stop["rule"] for c in curves for stop in c.stops))
+    out = []
+    for rule in rules:
+        rows = [next(stop for stop in c.stops if stop["rule"] == rule) for c in curves
+                if any(stop["rule"] == rule for stop in c.stops)]
+        fired = [r for r in rows if r["round"] is not None]
+        at = [r["n_labeled"] if r["round"] is not None else r["final_n_labeled"] for r in rows]
+        then = [r["accuracy"] if r["round"] is not None else r["final_accuracy"] for r in rows]
+        final = [r["final_accuracy"] for r in rows]
+        saved = [r["final_n_labeled"] - a for r, a in zip(rows, at)]
+        out.append({"rule": rule, "description": rows[0]["description"], "fired": len(fired), "n_seeds": len(rows),
+                    "stops_at": float(np.mean(at)), "accuracy_then": float(np.mean(then)),
+                    "final_accuracy": float(np.mean(final)), "labels_saved": float(np.mean(saved))})
+    return tuple(out)
+
+
+def stop_sentence(stop: dict) -> str:
+    """"stops at N labels, accuracy then X, final Y, labels saved Z" (means over seeds)."""
+    from .stopping import RULE_NAMES
+
+    return (f"{RULE_NAMES.get(stop['rule'], stop['rule'])} ({stop['description']}): stops at "
+            f"{stop['stops_at']:.0f} labels, accuracy then {stop['accuracy_then']:.4f}, final "
+            f"{stop['final_accuracy']:.4f}, labels saved {stop['labels_saved']:.0f} "
+            f"(fired on {stop['fired']}/{stop['n_seeds']} seeds)")
 
 
 def _headline(strategy: str, reach: dict, target: float, max_labels: int, verdict=None) -> str:
@@ -330,6 +369,12 @@ def compare_cli(args, base: Config, out) -> int:
     for s in summary.strategies:
         print(f"- {s.headline}" + (f"; AULC vs random: {s.test_vs_random['verdict']}" if s.test_vs_random else ""),
               file=out)
+    if any(s.stops for s in summary.strategies):
+        print("where each stopping rule would have stopped (means over seeds; a rule that never fires counts "
+              "as the last round):", file=out)
+        for s in summary.strategies:
+            for stop in s.stops:
+                print(f"{s.strategy:>16}  {stop_sentence(stop)}", file=out)
     verdict_rows = [s for s in summary.strategies if s.verdict is not None]
     if verdict_rows:
         print(f"verdict vs random (paired Wilcoxon on per-seed AULC, Holm-adjusted over {len(verdict_rows)} "

@@ -136,3 +136,19 @@ def test_curves_show_a_marker_where_each_rule_stops():
     never = stopping_points(ROUNDS, config.replace(stop_kappa=1.0, stop_kappa_window=9), n_classes=2)
     fig = learning_curves({"entropy": ROUNDS}, stops={"entropy": never})
     assert [t.name for t in fig.data if "stop by" in t.name] == ["entropy: stop by budget"]
+
+
+def test_compare_summarizes_stops_over_seeds():
+    from alsim.compare import Curve, stop_sentence, stop_summary
+
+    def stop(round_, n, acc):
+        return {"rule": "budget", "description": "30 revealed labels", "round": round_, "n_labeled": n,
+                "accuracy": acc, "final_n_labeled": 50, "final_accuracy": 0.9, "labels_saved": None}
+
+    curves = [Curve("entropy", 0, (10, 30, 50), (0.5, 0.8, 0.9), (stop(1, 30, 0.8),)),
+              Curve("entropy", 1, (10, 30, 50), (0.5, 0.7, 0.9), (stop(None, None, None),))]
+    (row,) = stop_summary(curves)
+    assert row["fired"] == 1 and row["stops_at"] == 40 and row["accuracy_then"] == pytest.approx(0.85)
+    assert row["labels_saved"] == 10 and row["final_accuracy"] == pytest.approx(0.9)
+    assert stop_sentence(row) == ("budget (30 revealed labels): stops at 40 labels, accuracy then 0.8500, "
+                                  "final 0.9000, labels saved 10 (fired on 1/2 seeds)")

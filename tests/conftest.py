@@ -1,8 +1,17 @@
-"""Shared fixtures: a small Fashion-like IDX data set written by the tests themselves."""
+"""Shared fixtures: temporary cache and ALSIM_HOME folders, a small Fashion-like IDX data set
+written by the tests themselves, a scikit-learn-only self-training reference, and a headless
+Streamlit server with Debian's chromium for the browser tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +46,25 @@ def make_fashion_like(folder: Path, n_train: int = 600, n_test: int = 200, seed:
     return folder
 
 
+def _session_cache(tmp_path_factory) -> Path:
+    """The disk cache of this test session, shared by all its tests (HOG of the real data once)."""
+    return tmp_path_factory.getbasetemp() / "cache"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session(tmp_path_factory):
+    """Set before any module fixture, so servers and subprocesses started by tests inherit it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ALSIM_CACHE_DIR", str(_session_cache(tmp_path_factory)))
+        patch.setenv("ALSIM_HOME", str(tmp_path_factory.mktemp("alsim_home_session")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Feature caches go to a temporary folder, never the user's home."""
-    monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    """Caches and user data go to temporary folders, never the user's home."""
+    monkeypatch.setenv("ALSIM_CACHE_DIR", str(_session_cache(tmp_path_factory)))
+    monkeypatch.setenv("ALSIM_HOME", str(tmp_path_factory.mktemp("alsim_home")))
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +79,133 @@ def fashion_like(fashion_like_dir, monkeypatch) -> Path:
     return fashion_like_dir
 
 
+def reference_self_training(make_estimator, features, truth, revealed, thresholds, n_fits, oracle=False):
+    """Self-training re-run with scikit-learn alone, as an independent account of the loop.
+
+    Fit ``make_estimator()`` on the labeled rows (in pool order), take its ``predict`` as the
+    label of every point and the largest of ``predict_proba`` (or the one-vs-rest sigmoids of
+    ``decision_function``, normalised: experiment B's recipe) as its confidence; every
+    unlabeled point above ``thresholds[i]`` joins the training set with the prediction, or
+    with its true label when ``oracle``. No queries.
+
+    Returns one dict per fit: ``predicted`` (n,), ``moved`` (ids added after this fit),
+    ``correct`` (how many of them were predicted right).
+    """
+    import warnings
+
+    from scipy.special import expit
+
+    train = np.full(len(truth), -1)
+    train[revealed] = truth[revealed]
+    fits = []
+    for i in range(n_fits):
+        rows = np.flatnonzero(train >= 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = make_estimator().fit(features[rows], train[rows])
+        if hasattr(model, "predict_proba"):
+            confidence = model.predict_proba(features).max(axis=1)
+        else:
+            sigmoid = expit(model.decision_function(features))
+            confidence = (sigmoid / sigmoid.sum(axis=1, keepdims=True)).max(axis=1)
+        predicted = model.predict(features)
+        moved = np.zeros(0, dtype=int)
+        if i < len(thresholds) and i < n_fits - 1:
+            unlabeled = np.flatnonzero(train < 0)
+            moved = unlabeled[confidence[unlabeled] > thresholds[i]]
+            train[moved] = truth[moved] if oracle else predicted[moved]
+        fits.append({"predicted": predicted, "moved": moved,
+                     "correct": int(np.count_nonzero(predicted[moved] == truth[moved]))})
+    return fits
+
+
+CHROMIUM = os.environ.get("ALSIM_CHROMIUM", "/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+STREAMLIT_IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+
+needs_chromium = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() or shutil.which("chromium")),
+    reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install -y chromium)",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StreamlitServer(str):
+    """The base URL of a running server; ``log_tail()`` is the end of what it printed."""
+
+    log: Path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+@contextlib.contextmanager
+def streamlit_server(log_dir: Path, timeout: float = 60):
+    """``streamlit run app.py`` headless on a free local port; yields a :class:`StreamlitServer`.
+
+    Started after the session fixture set ALSIM_CACHE_DIR and ALSIM_HOME, so the server
+    inherits the test folders. Its output goes to a file (a pipe nobody reads would fill up
+    and stall the server), whose end failing tests can show.
+    """
+    port = _free_port()
+    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    log = Path(log_dir) / f"streamlit-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = StreamlitServer(f"http://127.0.0.1:{port}")
+    url.log = log
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    pytest.fail("streamlit did not start: " + url.log_tail(2000))
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@contextlib.contextmanager
+def chromium_browser():
+    """Debian's chromium driven by Playwright (``playwright install`` cannot download browsers here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def page_metrics(page) -> list[tuple[str, str]]:
+    """(label, value) of every ``st.metric`` on a page, in page order."""
+    return page.eval_on_selector_all(
+        "[data-testid=stMetric]",
+        "els => els.map(e => [e.querySelector('[data-testid=stMetricLabel]').innerText.trim(),"
+        " e.querySelector('[data-testid=stMetricValue]').innerText.trim()])")
+
+
 real_fashion = pytest.mark.skipif(
     not fashion_available(REAL_FASHION),
     reason=f"real Fashion-MNIST not installed in {REAL_FASHION} (apt-get install dataset-fashion-mnist)",
@@ -64,7 +215,8 @@ real_fashion = pytest.mark.skipif(
 @pytest.fixture
 def real_fashion_dir(monkeypatch) -> Path:
     monkeypatch.setenv("ALSIM_DATA_DIR", str(REAL_FASHION))
-    # The real data's HOG cache may live in the user's cache; that's what a user gets too.
-    monkeypatch.setenv("ALSIM_CACHE_DIR", os.environ.get("ALSIM_REAL_CACHE_DIR",
-                                                         str(Path.home() / ".cache" / "alsim")))
+    # The session's cache (set by _isolated_cache) serves every real-data test; whoever runs the
+    # tests may name a folder kept between sessions instead. Never the user's ~/.cache.
+    if os.environ.get("ALSIM_REAL_CACHE_DIR"):
+        monkeypatch.setenv("ALSIM_CACHE_DIR", os.environ["ALSIM_REAL_CACHE_DIR"])
     return REAL_FASHION

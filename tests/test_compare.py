@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from alsim import Config, ConfigError, get_preset, run_loop
-from alsim.compare import (Curve, aulc, full_label_accuracy, labels_to_reach, paired_test, run_comparison,
-                           summarize)
+from alsim.compare import (Curve, aulc, comparison_configs, full_label_accuracy, labels_to_reach, paired_test,
+                           run_comparison, summarize)
+from alsim.loop import REVEALED, run_arms
 
 X = (10, 20, 30, 40)
 
@@ -66,10 +67,17 @@ def test_comparison_matches_single_runs_and_shares_initial_labels():
     for c in curves:
         single = [r.accuracy for r in run_loop(base.replace(strategy=c.strategy, seed=c.seed))]
         np.testing.assert_allclose(c.accuracy, single, atol=1e-12)
-    by_seed = {}
-    for c in curves:
-        by_seed.setdefault(c.seed, []).append(c.accuracy[0])
-    assert all(len(set(v)) == 1 for v in by_seed.values())  # same initial labels -> same first fit
+
+    def first_revealed(seed):  # revealed points at each arm's first fit
+        configs = comparison_configs(base.replace(n_rounds=1), ["entropy", "random"], seed)
+        return [np.flatnonzero(record.status == REVEALED) for _, record in run_arms(configs)]
+
+    entropy_0, random_0 = first_revealed(base.seed)
+    entropy_1, random_1 = first_revealed(base.seed + 1)
+    assert len(entropy_0) == base.n_initial
+    np.testing.assert_array_equal(entropy_0, random_0)  # the strategies of a seed share its initial labels
+    np.testing.assert_array_equal(entropy_1, random_1)
+    assert not np.array_equal(entropy_0, entropy_1)  # and another seed draws others
 
 
 def test_request_validation():

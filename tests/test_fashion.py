@@ -8,37 +8,60 @@ from numpy.testing import assert_allclose
 
 from alsim import ConfigError, get_preset, run_loop
 from alsim.graph import build_graph, spread
-from alsim.loop import PSEUDO, REVEALED, prepare
-from conftest import real_fashion
+from alsim.loop import PSEUDO, REVEALED, UNLABELED, prepare
+from conftest import real_fashion, reference_self_training
 
 
-def _check_pseudo_precision(config):
+def _check_against_liblinear(config, some_wrong=True):
+    """The loop with ``linear_svc`` against LinearSVC fitted here on the same rows, pseudo-labels included."""
+    from sklearn.svm import LinearSVC
+
+    assert config.model == "linear_svc" and config.strategy == "none" and config.self_training == "pseudo"
     prepared = prepare(config)
     rounds = list(run_loop(config))
-    for before, after in zip(rounds, rounds[1:]):
-        moved = np.flatnonzero((after.status == PSEUDO) & (before.status != PSEUDO))
-        assert len(moved) == before.auto_added
-        if len(moved):
-            # a pseudo-label is the earlier round's prediction, scored against the hidden truth
-            expected = (before.predicted[moved] == prepared.labels[moved]).mean()
-            assert before.auto_precision == pytest.approx(expected)
-        pseudo = after.status == PSEUDO
-        if pseudo.any():
-            assert after.n_labeled == int((after.status == REVEALED).sum())
+    initial = np.flatnonzero(rounds[0].status == REVEALED)
+    assert np.bincount(prepared.labels[initial], minlength=10).tolist() == [config.n_initial // 10] * 10
+    reference = reference_self_training(lambda: LinearSVC(C=config.C, random_state=config.seed), prepared.features,
+                                        prepared.labels, initial, config.thresholds, len(rounds))
+    pseudo, correct = set(), 0
+    for record, fit in zip(rounds, reference):
+        np.testing.assert_array_equal(record.predicted, fit["predicted"])
+        assert record.n_labeled == config.n_initial  # pseudo-labels are never revealed labels
+        assert set(np.flatnonzero(record.status == REVEALED).tolist()) == set(initial.tolist())
+        assert set(np.flatnonzero(record.status == PSEUDO).tolist()) == pseudo and record.n_pseudo == len(pseudo)
+        if pseudo:
+            assert record.pseudo_precision == pytest.approx(correct / len(pseudo))
+        assert record.auto_added == len(fit["moved"])
+        if len(fit["moved"]):
+            assert record.auto_precision == pytest.approx(fit["correct"] / len(fit["moved"]))
+        pseudo |= set(fit["moved"].tolist())
+        correct += fit["correct"]
+    assert 0 < correct <= len(pseudo)
+    if some_wrong:  # then only predictions, not true labels, give these precisions
+        assert correct < len(pseudo)
     return rounds
 
 
 def _check_hybrid(config, k):
+    """Revealed labels are the initial draw plus every earlier query, k per round; nothing else."""
     rounds = list(run_loop(config))
+    revealed = set(np.flatnonzero(rounds[0].status == REVEALED).tolist())
+    assert len(revealed) == config.n_initial
+    for record in rounds:
+        assert set(np.flatnonzero(record.status == REVEALED).tolist()) == revealed
+        assert record.n_labeled == len(revealed)
+        queried = set(record.queried.tolist())
+        assert not queried & set(np.flatnonzero(record.status != UNLABELED).tolist())  # asked about unlabeled only
+        revealed |= queried
     assert [r.n_labeled for r in rounds] == [config.n_initial + k * i for i in range(len(rounds))]
     assert all(len(r.queried) == k for r in rounds[:-1])
     return rounds
 
 
 def test_fashion_like_pseudo_precision(fashion_like):
-    config = get_preset("fashion-selftrain").replace(n_initial=50, model="linear_svc_newton", schedule="list",
+    config = get_preset("fashion-selftrain").replace(n_initial=50, model="linear_svc", schedule="list",
                                                      thresholds=(0.3, 0.25, 0.2), n_rounds=4)
-    rounds = _check_pseudo_precision(config)
+    rounds = _check_against_liblinear(config, some_wrong=False)  # bars in noise: every prediction is right
     assert rounds[-1].n_pseudo > 0
 
 
@@ -92,9 +115,20 @@ def test_real_fashion_knn_spreading_equals_sklearn_on_a_subset(real_fashion_dir)
 
 @real_fashion
 def test_real_fashion_selftraining_and_hybrid(real_fashion_dir):
-    config = get_preset("fashion-selftrain").replace(model="linear_svc_newton")
-    rounds = _check_pseudo_precision(config)
-    assert rounds[0].n_labeled == 600 and rounds[0].test.n == 10000
+    # the first thresholds at which pseudo-labels appear (37, then about 2,000), checked against LinearSVC
+    early = get_preset("fashion-selftrain").replace(model="linear_svc", schedule="list", thresholds=(0.45, 0.4),
+                                                    n_rounds=3)
+    assert _check_against_liblinear(early)[0].test.n == 10000
+    rounds = list(run_loop(get_preset("fashion-selftrain").replace(model="linear_svc_newton")))
+    assert [r.n_labeled for r in rounds] == [600] * len(rounds)
+    moved = correct = 0.0
+    for before, after in zip(rounds, rounds[1:]):
+        # the pseudo-labels' precision is that of the batches as they moved, weighted by their sizes
+        moved += before.auto_added
+        correct += before.auto_added * (before.auto_precision or 0.0)
+        assert after.n_pseudo == moved
+        if moved:
+            assert after.pseudo_precision == pytest.approx(correct / moved)
     assert rounds[-1].n_pseudo > 30000 and 0.9 < rounds[-1].pseudo_precision < 1.0
     assert 0.81 < rounds[-1].accuracy < 0.85  # honest pseudo-labels: near the 600-label model
     hybrid = get_preset("fashion-hybrid").replace(model="linear_svc_newton", n_rounds=4, thresholds=(0.4,) * 3)

@@ -4,6 +4,7 @@ from numpy.testing import assert_allclose
 
 from alsim import Config, ConfigError, first_k_baseline, get_preset, run_loop
 from alsim.loop import PSEUDO, REVEALED, UNLABELED, prepare
+from conftest import reference_self_training
 
 SEED_A = [0.8690, 0.9018, 0.9214, 0.9491, 0.9556]
 
@@ -89,30 +90,60 @@ def test_strategies_share_the_seeds_initial_draw():
     assert all(np.array_equal(first[0], other) for other in first[1:])
 
 
-def test_pseudo_labels_are_predictions_with_measured_precision():
-    config = Config(dataset="digits", initial="random", n_initial=50, strategy="none", self_training="pseudo",
-                    schedule="list", thresholds=(0.9, 0.6), n_rounds=5, model="logistic_regression")
-    prepared = prepare(config)
+def _digits_self_training(self_training, C=1.0, thresholds=(0.9, 0.6)):
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    config = Config(dataset="digits", initial="random", n_initial=50, strategy="none", self_training=self_training,
+                    schedule="list", thresholds=thresholds, n_rounds=5, model="logistic_regression", C=C)
     rounds = list(run_loop(config))
+    features, truth = load_digits(return_X_y=True)
+    initial = np.flatnonzero(rounds[0].status == REVEALED)
+    assert len(initial) == 50
+    reference = reference_self_training(lambda: LogisticRegression(C=C, max_iter=1000), features, truth, initial,
+                                        thresholds, len(rounds), oracle=self_training == "oracle")
+    for record, fit in zip(rounds, reference):
+        np.testing.assert_array_equal(record.predicted, fit["predicted"])  # the model the loop fitted
+        assert record.auto_added == len(fit["moved"])
+    return initial, rounds, reference
+
+
+# A strongly regularised model later disagrees with some of its earlier pseudo-labels, so their
+# precision must be measured on the labels given, not on the current predictions.
+@pytest.mark.parametrize("C, thresholds", [(1.0, (0.9, 0.6)), (0.001, (0.5, 0.3))])
+def test_pseudo_labels_are_predictions_with_measured_precision(C, thresholds):
+    """Checked against LogisticRegression fitted here on the revealed rows plus its own predictions."""
+    initial, rounds, reference = _digits_self_training("pseudo", C, thresholds)
     assert [r.n_labeled for r in rounds] == [50, 50, 50]  # pseudo-labels are never revealed labels
     assert rounds[-1].stop_reason == "schedule_done"
     first, second, third = rounds
-    assert first.threshold == 0.9 and second.threshold == 0.6 and third.threshold is None
-    assert second.n_pseudo == first.auto_added > 0
-    moved = np.flatnonzero(second.status == PSEUDO)
-    # the pseudo-label is the first model's prediction; its precision is measured against the truth
-    expected_precision = (first.predicted[moved] == prepared.labels[moved]).mean()
-    assert second.pseudo_precision == pytest.approx(expected_precision)
-    assert first.auto_precision == pytest.approx(expected_precision)
-    assert third.n_pseudo == first.auto_added + second.auto_added
+    assert (first.threshold, second.threshold, third.threshold) == (*thresholds, None)
+    moved_first, moved_second = reference[0]["moved"], reference[1]["moved"]
+    assert 0 < reference[0]["correct"] < len(moved_first)  # some pseudo-labels are wrong: precision below 1
+    assert set(np.flatnonzero(second.status == PSEUDO)) == set(moved_first)
+    assert set(np.flatnonzero(third.status == PSEUDO)) == set(moved_first) | set(moved_second)
+    assert set(np.flatnonzero(third.status == REVEALED)) == set(initial)
+    # precision of the reference model's predictions against the hidden truth
+    assert first.auto_precision == pytest.approx(reference[0]["correct"] / len(moved_first))
+    assert second.pseudo_precision == pytest.approx(reference[0]["correct"] / len(moved_first))
+    assert second.auto_precision == pytest.approx(reference[1]["correct"] / len(moved_second))
+    assert third.pseudo_precision == pytest.approx((reference[0]["correct"] + reference[1]["correct"])
+                                                   / (len(moved_first) + len(moved_second)))
+    assert third.n_pseudo == len(moved_first) + len(moved_second)
+    if C < 1:
+        given = np.concatenate([reference[0]["predicted"][moved_first], reference[1]["predicted"][moved_second]])
+        assert (third.predicted[np.concatenate([moved_first, moved_second])] != given).any()
 
 
 def test_oracle_mode_counts_true_labels_as_revealed():
-    config = Config(dataset="digits", initial="random", n_initial=50, strategy="none", self_training="oracle",
-                    schedule="list", thresholds=(0.9,), n_rounds=2, model="logistic_regression")
-    first, second = run_loop(config)
-    assert second.n_pseudo == 0
-    assert second.n_labeled == 50 + first.auto_added
+    initial, rounds, reference = _digits_self_training("oracle")
+    moved = [set(fit["moved"].tolist()) for fit in reference]
+    assert len(moved[0]) > 0 and len(moved[1]) > 0
+    revealed = set(initial.tolist())
+    for record, added in zip(rounds, moved):
+        assert set(np.flatnonzero(record.status == REVEALED).tolist()) == revealed
+        assert record.n_labeled == len(revealed) and record.n_pseudo == 0
+        revealed |= added
 
 
 def test_hybrid_reveals_exactly_k_per_round_and_pseudo_labels_the_rest():

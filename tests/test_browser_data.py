@@ -1,0 +1,48 @@
+"""End to end: upload a zip of images on the Data page in chromium, then run the live loop on it by URL."""
+
+from __future__ import annotations
+
+import inspect
+
+from conftest import STREAMLIT_IDLE, chromium_browser, needs_chromium, page_metrics, streamlit_server
+from test_importers import write_image_folder, zip_folder
+
+from alsim.importers import read_path
+
+pytestmark = needs_chromium
+
+
+def _server(tmp_path):
+    if "log_dir" in inspect.signature(streamlit_server).parameters:
+        return streamlit_server(tmp_path)
+    return streamlit_server()
+
+
+def _idle(page) -> None:
+    page.wait_for_timeout(500)
+    page.wait_for_selector(STREAMLIT_IDLE, timeout=90_000)
+
+
+def test_upload_a_zip_then_run_the_live_loop_on_it(tmp_path):
+    archive = zip_folder(write_image_folder(tmp_path / "pets", per_class=20, unlabeled=4), tmp_path / "pets.zip")
+    expected_id = read_path(archive).dataset.content_key[:12]
+    with _server(tmp_path) as url, chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(url + "/Data")
+        _idle(page)
+        page.set_input_files("input[type=file]", str(archive))
+        page.wait_for_selector(f"text=Stored as {expected_id}", timeout=60_000)
+        _idle(page)
+        assert page.locator("[data-testid=stException]").count() == 0
+        assert f"dataset={expected_id}" in page.url  # the view's link names the data set
+        assert dict(page_metrics(page))["Points"] == "64"
+        assert page.locator("[data-testid=stImage] img").count() >= 3 * 8
+
+        page.goto(url + f"/?dataset={expected_id}&features=raw&model=label_spreading&kernel=knn&n_neighbors=5"
+                        "&initial=stratified&n_initial=6&batch_size=3&n_rounds=4")
+        _idle(page)
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        _idle(page)
+        assert page.locator("[data-testid=stException]").count() == 0
+        metrics = dict(page_metrics(page))
+        assert metrics["revealed labels"] == "15"  # 6 + 3 rounds of 3 queries

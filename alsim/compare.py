@@ -106,7 +106,7 @@ def full_label_accuracy(config: Config, folds: int = 5) -> float:
         if config.model == "label_spreading":
             graph = graph_for(config, prepared)
             dist, _ = spread(graph, y, n_classes, config.alpha, config.max_iter, config.tol)
-            proba = predict_new(graph, dist[0], prepared.test_features)
+            proba = predict_new(graph, dist[0], prepared.test_features, key="test")
         else:
             proba = fit_supervised(config.model, config.C, config.seed, prepared.features, y,
                                    [prepared.test_features], n_classes)[0]

@@ -129,7 +129,7 @@ def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
             arms[i].model = graph
             test_p = None
             if arms[i].config.evaluation in ("test", "both"):
-                test_p = predict_new(graph, dists[j], prep.test_features)
+                test_p = predict_new(graph, dists[j], prep.test_features, key="test")
             results[i] = (dists[j], test_p, int(n_iter[j]))
     return results
 

@@ -7,13 +7,14 @@ import json
 import pandas as pd
 import streamlit as st
 
+from alsim.cache import shared_cache
 from alsim.compare import (MIN_SEEDS_FOR_TEST, Curve, full_label_accuracy, run_comparison, summarize,
                            validate_request)
 from alsim.config import ConfigError
 from alsim.data import DataError
 from alsim.export import to_csv
 from alsim.graph import GraphTooLarge
-from alsim.loop import check_feasible, data_key, prepare
+from alsim.pool import check_feasible, data_key, prepare
 from alsim.plots import band_curves
 from alsim.strategies import strategy_names
 
@@ -43,15 +44,12 @@ is given.
 """
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
 def _full_accuracy(config) -> float:
-    return full_label_accuracy(config)
+    """Accuracy with every label known, the default target's reference (computed once per server)."""
+    from alsim.pool import data_key
 
-
-@st.cache_resource(show_spinner=False)
-def _finished() -> dict:
-    """Finished comparisons (curves) keyed by (config, strategies, seeds)."""
-    return {}
+    return shared_cache("values").get_or_build(("full", config, data_key(config)),
+                                                lambda: full_label_accuracy(config))
 
 
 def _default_strategies() -> list[str]:
@@ -88,7 +86,7 @@ def compare_page() -> None:
 
     key = (base, data_key(base), tuple(strategies), int(n_seeds))
     chart_slot = st.empty()
-    curves: list[Curve] = _finished().get(key, [])
+    curves: list[Curve] = list(shared_cache("comparisons").get(key, ()))
     if not curves:
         bar = st.progress(0.0, text="Comparing: starting")
         done = 0
@@ -106,7 +104,7 @@ def compare_page() -> None:
             show_error(exc)
             return
         bar.empty()
-        _finished()[key] = curves
+        shared_cache("comparisons").put(key, tuple(curves))
 
     full = None
     target = float(target_input) if target_input > 0 else None

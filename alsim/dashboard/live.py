@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
+from alsim.cache import shared_cache
 from alsim.config import Config, ConfigError
 from alsim.data import DataError
 from alsim.graph import GraphTooLarge
@@ -46,17 +49,32 @@ def arms_for(config: Config) -> dict[str, Config]:
     return arms
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def _baseline(config: Config, k: int) -> float:
-    return first_k_baseline(config, k).accuracy
+    """Experiment A's "first k labels" accuracy (computed once per server)."""
+    from alsim.pool import data_key
+
+    return shared_cache("values").get_or_build(("first_k", config, k, data_key(config)),
+                                                lambda: first_k_baseline(config, k).accuracy)
+
+
+REDRAW_SECONDS = 0.5
 
 
 def stream(arms: dict[str, Config], curve_slot, label: str = "Labeling loop", x: str = "labels"):
-    """Run the arms live, redrawing the growing curves into ``curve_slot`` after every round."""
+    """Run the arms live, redrawing the growing curves into ``curve_slot`` as rounds finish.
+
+    A run that finishes within :data:`REDRAW_SECONDS` draws no intermediate chart at all; a
+    longer one redraws at most once per :data:`REDRAW_SECONDS` (building and sending a plotly
+    figure per round would cost more than the rounds themselves).
+    """
     names, configs = list(arms), list(arms.values())
-    state = {"draws": 0}
+    state = {"draws": 0, "last": time.perf_counter()}
 
     def on_round(rounds, done, total):
+        now = time.perf_counter()
+        if now - state["last"] < REDRAW_SECONDS:
+            return
+        state["last"] = now
         state["draws"] += 1
         partial = {n: r for n, r in zip(names, rounds) if r}
         curve_slot.plotly_chart(learning_curves(partial, title="Accuracy (running)", x=x),

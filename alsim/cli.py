@@ -122,8 +122,8 @@ def _parser() -> argparse.ArgumentParser:
 def _import_options(p) -> None:
     p.add_argument("--side", type=_integer_argument, default=28,
                    help="images are resized to SIDE x SIDE pixels (default 28; HOG needs 28)")
-    p.add_argument("--color", choices=("auto", "gray", "color"), default="auto",
-                   help="keep colour (auto: if some image has colour)")
+    p.add_argument("--color", choices=("gray", "color", "auto"), default="gray",
+                   help="gray (default), or keep colour (auto: if some image has colour)")
     p.add_argument("--unlabeled-dir", default="unlabeled", help="folder of images without a label")
     p.add_argument("--max-bytes", type=_integer_argument, default=None,
                    help="largest input accepted (default 1 GiB, or $ALSIM_MAX_IMPORT_BYTES)")

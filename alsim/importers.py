@@ -46,7 +46,7 @@ Images, embeddings and CSV text compress far less than this; a zip bomb compress
 """
 MAX_ENTRIES = 1_000_000
 MAX_SIDE = 512
-COLOR_MODES = ("auto", "gray", "color")
+COLOR_MODES = ("gray", "color", "auto")
 LABEL_COLUMNS = ("label", "labels", "y", "class", "target")
 IMAGE_COLUMNS = ("path", "image", "image_path", "file", "filename")
 _RATIO_FLOOR = 1 << 20  # members smaller than this are never a bomb worth refusing
@@ -71,7 +71,8 @@ class ImportOptions:
     side : int
         Every image is resized to ``side`` x ``side`` pixels (28 keeps HOG available).
     color : str
-        ``auto`` (colour only if some image has colour), ``gray`` or ``color``.
+        ``gray`` (the default: HOG works on it and every page's galleries show it), ``color``,
+        or ``auto`` (colour only if some image has colour).
     unlabeled_dir : str
         Folder of an image folder whose images have no label.
     max_bytes : int or None
@@ -82,7 +83,7 @@ class ImportOptions:
     """
 
     side: int = 28
-    color: str = "auto"
+    color: str = "gray"
     unlabeled_dir: str = "unlabeled"
     max_bytes: int | None = None
     label_column: str | None = None

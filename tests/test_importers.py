@@ -111,13 +111,14 @@ def test_other_image_formats(tmp_path, extension):
     assert data.images.shape == (6, 28, 28)
 
 
-def test_colour_kept_in_auto_and_dropped_in_gray(tmp_path):
+def test_gray_by_default_colour_on_request(tmp_path):
     folder = write_image_folder(tmp_path / "c", colour=True)
-    colour = read_path(folder).dataset.images
+    colour = read_path(folder, ImportOptions(color="auto")).dataset.images
     assert colour.shape == (18, 28, 28, 3)
     expected = cv2.cvtColor(class_image(0, colour=True, seed=0), cv2.COLOR_BGR2RGB)
     np.testing.assert_array_equal(colour[0], expected)  # stored as RGB
-    assert read_path(folder, ImportOptions(color="gray")).dataset.images.shape == (18, 28, 28)
+    assert read_path(folder).dataset.images.shape == (18, 28, 28)  # gray by default
+    assert read_path(folder, ImportOptions(color="color")).dataset.images.shape == (18, 28, 28, 3)
 
 
 def test_corrupt_images_are_named_and_skipped(tmp_path):
@@ -147,8 +148,8 @@ def test_npz_with_strings_unknowns_images_and_test_split(tmp_path):
     data = read_path(path).dataset
     assert data.class_names == ("cat", "dog")
     assert data.labels.tolist() == [0, 1, -1, -1, 1, 0] and data.test_labels.tolist() == [1, 0, 0]
-    assert data.embeddings.shape == (6, 4) and data.images.shape == (6, 28, 28, 3)
-    assert data.test_images.shape == (3, 28, 28, 3)
+    assert data.embeddings.shape == (6, 4) and data.images.shape == (6, 28, 28)  # gray by default
+    assert data.test_images.shape == (3, 28, 28)
 
 
 def test_npz_integer_labels_with_class_names(tmp_path):

@@ -36,7 +36,7 @@ def _upload_step() -> None:
         side = st.number_input("Image side (pixels)", min_value=4, max_value=MAX_SIDE, value=28, step=1,
                                key="data_side", help="Every image is resized to side x side; HOG needs 28.")
         color = st.selectbox("Colour", COLOR_MODES, key="data_color",
-                             help="auto keeps colour when some image has it.")
+                             help="gray works with HOG and every page; auto keeps colour when some image has it.")
         unlabeled = st.text_input("Folder of unlabeled images", value="unlabeled", key="data_unlabeled",
                                   max_chars=100)
     uploaded = st.file_uploader(

@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _import_options(p) -> None:
     p.add_argument("--side", type=_integer_argument, default=28,
-                   help="images are resized to SIDE x SIDE pixels (default 28; HOG needs 28)")
+                   help="images are resized to SIDE x SIDE pixels (default 28; HOG needs a multiple of 4)")
     p.add_argument("--color", choices=("gray", "color", "auto"), default="gray",
                    help="gray (default), or keep colour (auto: if some image has colour)")
     p.add_argument("--unlabeled-dir", default="unlabeled", help="folder of images without a label")

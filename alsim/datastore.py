@@ -35,7 +35,6 @@ FORMAT_VERSION = 1
 _ARRAYS = ("images", "labels", "embeddings", "test_images", "test_labels", "test_embeddings")
 _STALE_SECONDS = 3600
 _MAX_MANIFEST_BYTES = 1 << 20
-HOG_SHAPE = (28, 28)
 
 
 def alsim_home() -> Path:
@@ -85,12 +84,14 @@ class StoredSet:
 
 
 def supported_features(dataset: Dataset) -> tuple[str, ...]:
-    """Feature kinds a data set can give: ``raw`` (and ``hog`` for 28x28 gray) with images, ``precomputed``."""
+    """Feature kinds a data set can give: ``raw`` with images (and ``hog`` for square gray ones whose
+    side is a multiple of 4), ``precomputed`` with embeddings."""
     kinds = []
     images_everywhere = dataset.images is not None and (not dataset.has_test or dataset.test_images is not None)
     if images_everywhere:
         kinds.append("raw")
-        if dataset.images.ndim == 3 and tuple(dataset.images.shape[1:]) == HOG_SHAPE:
+        h, w = dataset.images.shape[1:3]
+        if dataset.images.ndim == 3 and h == w and h >= 8 and h % 4 == 0:  # see alsim.features.hog_params
             kinds.append("hog")
     if dataset.embeddings is not None:
         kinds.append("precomputed")

@@ -36,20 +36,35 @@ def save_cached_array(path: Path, values: np.ndarray) -> None:
     diskcache.save_array(path, values)
 
 
-def hog_descriptor():
+def hog_params(side: int = 28) -> dict:
+    """Experiment B's descriptor scaled to ``side`` x ``side`` images (``side`` a multiple of 4, >= 8).
+
+    Cells are a quarter of the side, blocks two cells, the stride one cell: always 324 values
+    per image, and exactly :data:`HOG_PARAMS` at 28.
+    """
+    if side == 28:
+        return dict(HOG_PARAMS)
+    if side < 8 or side % 4:
+        raise ValueError(f"HOG needs square images whose side is a multiple of 4 (>= 8), got {side}")
+    cell = side // 4
+    return {**HOG_PARAMS, "_winSize": (side, side), "_blockSize": (2 * cell, 2 * cell),
+            "_blockStride": (cell, cell), "_cellSize": (cell, cell)}
+
+
+def hog_descriptor(side: int = 28):
     import cv2
 
     if not hasattr(cv2, "HOGDescriptor"):
         raise RuntimeError("this OpenCV build has no cv2.HOGDescriptor; install opencv-python-headless<5")
-    return cv2.HOGDescriptor(**HOG_PARAMS)
+    return cv2.HOGDescriptor(**hog_params(side))
 
 
 def hog_features(images: np.ndarray, n_threads: int | None = None) -> np.ndarray:
-    """OpenCV HOG of each 28x28 uint8 image.
+    """OpenCV HOG of each square uint8 image (experiment B's descriptor at 28x28, see :func:`hog_params`).
 
     Parameters
     ----------
-    images : ndarray, shape (n, 28, 28), uint8
+    images : ndarray, shape (n, side, side), uint8
     n_threads : int, optional
         OpenCV releases the GIL, so chunks run in parallel threads (default: CPU count).
 
@@ -65,7 +80,7 @@ def hog_features(images: np.ndarray, n_threads: int | None = None) -> np.ndarray
 
     def work(lo_hi):
         lo, hi = lo_hi
-        descriptor = hog_descriptor()  # one per thread: compute() keeps scratch state
+        descriptor = hog_descriptor(images.shape[1])  # one per thread: compute() keeps scratch state
         for i in range(lo, hi):
             out[i] = descriptor.compute(images[i]).ravel()
 
@@ -109,8 +124,12 @@ def compute_features(dataset: Dataset, kind: str, use_cache: bool = True) -> tup
         return raw_features(dataset.images), test
     if kind != "hog":
         raise ValueError(f"features must be 'raw' or 'hog', got {kind!r}")
-    if dataset.images.shape[1:] != (28, 28):
-        raise ValueError(f"HOG needs 28x28 images, got {dataset.images.shape[1:]}")
+    shape = dataset.images.shape[1:]
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"HOG needs square grayscale images, got {shape}")
+    hog_params(shape[0])  # refuses a side the descriptor cannot tile
+    # The cache key holds experiment B's parameters; another side is another data set, so its
+    # content key (in the cache key) already tells the descriptors apart.
     splits = [("pool", dataset.images)] + ([("test", dataset.test_images)] if dataset.has_test else [])
     result = []
     for split, images in splits:

@@ -69,7 +69,7 @@ class ImportOptions:
     Attributes
     ----------
     side : int
-        Every image is resized to ``side`` x ``side`` pixels (28 keeps HOG available).
+        Every image is resized to ``side`` x ``side`` pixels (HOG needs a multiple of 4, >= 8).
     color : str
         ``gray`` (the default: HOG works on it and every page's galleries show it), ``color``,
         or ``auto`` (colour only if some image has colour).

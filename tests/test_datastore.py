@@ -200,3 +200,20 @@ def test_fashion_pngs_import_fast_and_compare(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "saved" in out and "entropy" in out
     print(f"import {import_seconds:.2f} s, cached prepare {cached_seconds:.3f} s\n{out}")
+
+
+@pytest.mark.parametrize("side, features", [(32, ("raw", "hog")), (30, ("raw",)), (8, ("raw", "hog"))])
+def test_hog_is_parametrised_for_the_stored_side(tmp_path, side, features):
+    from alsim.features import HOG_PARAMS, hog_params
+    from alsim.importers import ImportOptions
+    from alsim.pool import prepare
+
+    assert hog_params(28) == HOG_PARAMS
+    entry = datastore.import_path(write_image_folder(tmp_path / "f"), options=ImportOptions(side=side))
+    assert entry.features == features and source_info(entry.id).features == features
+    if "hog" in features:
+        prepared = prepare(Config(dataset=entry.id, features="hog", n_initial=6))
+        assert prepared.features.shape == (18, 324) and np.isfinite(prepared.features).all()
+    else:
+        with pytest.raises(ConfigError, match="features 'hog'"):
+            Config(dataset=entry.id, features="hog")

@@ -46,6 +46,8 @@ Images, embeddings and CSV text compress far less than this; a zip bomb compress
 """
 MAX_ENTRIES = 1_000_000
 MAX_SIDE = 512
+MAX_PIXELS = 50_000_000
+"""Largest image decoded (width x height read from a PNG, JPEG or BMP header before decoding)."""
 COLOR_MODES = ("gray", "color", "auto")
 LABEL_COLUMNS = ("label", "labels", "y", "class", "target")
 IMAGE_COLUMNS = ("path", "image", "image_path", "file", "filename")
@@ -333,6 +335,9 @@ def decode_image(raw: bytes | None) -> np.ndarray | None:
 
     if not raw:
         return None
+    declared = declared_pixels(raw)
+    if declared is not None and declared > MAX_PIXELS:
+        return None  # a small file that would decode to gigabytes
     try:
         image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
@@ -349,6 +354,22 @@ def decode_image(raw: bytes | None) -> np.ndarray | None:
             if (image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all():
                 image = image[:, :, 0]  # a gray image saved as colour
     return np.ascontiguousarray(image)
+
+
+def declared_pixels(raw: bytes) -> int | None:
+    """Width x height promised by a PNG, JPEG or BMP header, or None for other formats."""
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
+        return int.from_bytes(raw[16:20], "big") * int.from_bytes(raw[20:24], "big")
+    if raw[:2] == b"BM" and len(raw) >= 26:
+        return abs(int.from_bytes(raw[18:22], "little", signed=True) * int.from_bytes(raw[22:26], "little", signed=True))
+    if raw[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(raw) and raw[i] == 0xFF:
+            marker, length = raw[i + 1], int.from_bytes(raw[i + 2:i + 4], "big")
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                return int.from_bytes(raw[i + 5:i + 7], "big") * int.from_bytes(raw[i + 7:i + 9], "big")
+            i += 2 + length
+    return None
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

@@ -131,6 +131,29 @@ def test_corrupt_images_are_named_and_skipped(tmp_path):
     assert any("12 corrupt" in n and "and 2 more" in n for n in imported.notes)
 
 
+@pytest.mark.parametrize("extension", [".png", ".jpg", ".bmp"])
+def test_declared_image_size_read_before_decoding(extension):
+    from alsim.importers import declared_pixels
+
+    raw = cv2.imencode(extension, class_image(0, (30, 50)))[1].tobytes()
+    assert declared_pixels(raw) == 30 * 50
+
+
+def test_an_image_bomb_is_skipped_as_corrupt():
+    import struct
+    import zlib
+
+    # A valid PNG header promising 100,000 x 100,000 pixels, in a few hundred bytes.
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+    imported = read_bytes("x.zip", zip_bytes({"cat/a.png": png(class_image(0)), "cat/bomb.png": bomb,
+                                              "dog/b.png": png(class_image(1))}))
+    assert imported.corrupt == ("cat/bomb.png",) and len(imported.dataset.labels) == 2
+
+
 def test_custom_unlabeled_folder(tmp_path):
     folder = write_image_folder(tmp_path / "c", classes=("a", "b", "todo"))
     data = read_path(folder, ImportOptions(unlabeled_dir="todo")).dataset

@@ -34,7 +34,10 @@ def test_upload_a_zip_then_run_the_live_loop_on_it(tmp_path):
         page.wait_for_selector(f"text=Stored as {expected_id}", timeout=60_000)
         _idle(page)
         assert page.locator("[data-testid=stException]").count() == 0
-        assert f"dataset={expected_id}" in page.url  # the view's link names the data set
+        assert page.url.endswith(f"/Data?dataset={expected_id}")  # the view's link names the data set
+        page.goto(page.url)  # the link opened anew shows the same set
+        _idle(page)
+        assert page.get_by_text("pets", exact=True).count() >= 1 and dict(page_metrics(page))["Points"] == "64"
         assert dict(page_metrics(page))["Points"] == "64"
         assert page.locator("[data-testid=stImage] img").count() >= 3 * 8
 

@@ -75,8 +75,9 @@ def data_page() -> None:
     check_choice("dataset", names)
     default = next(reversed(stored), None) if stored else names[0]
     kwargs = {} if "dataset" in st.session_state else {"index": names.index(default)}
+    # Options are shown as the ids themselves: a bound widget puts the displayed text in the URL.
     dataset = st.selectbox("Data set", names, key="dataset", bind="query-params",
-                           format_func=lambda n: f"{n} — {stored[n].name}" if n in stored else n, **kwargs)
+                           help="Stored sets are listed by content id; the summary below gives the name.", **kwargs)
     show_url_notices()
     if dataset is None:
         return

@@ -64,7 +64,9 @@ def test_page_renders_a_stored_set(pets):
     assert "pets & <friends>" in [shown(s) for s in at.subheader]  # a name is shown as typed, never as HTML
     rows = at.image
     assert [len(r.value) for r in rows] == [8, 8, 8, 3]  # a row per class, then the unlabeled images
-    assert any(f"./?dataset={entry.id}" in m.value for m in at.markdown)
+    link = next(m.value for m in at.markdown if "Run the live loop" in m.value)
+    assert f"./?dataset={entry.id}&features=hog&model=label_spreading&kernel=knn" in link
+    assert "initial=stratified&n_initial=6&batch_size=5" in link
 
 
 def test_page_summarises_a_built_in_set():

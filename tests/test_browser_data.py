@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from urllib.parse import urljoin
 
 from conftest import STREAMLIT_IDLE, chromium_browser, needs_chromium, page_metrics, streamlit_server
 from test_importers import write_image_folder, zip_folder
@@ -41,11 +42,13 @@ def test_upload_a_zip_then_run_the_live_loop_on_it(tmp_path):
         assert dict(page_metrics(page))["Points"] == "64"
         assert page.locator("[data-testid=stImage] img").count() >= 3 * 8
 
-        page.goto(url + f"/?dataset={expected_id}&features=raw&model=label_spreading&kernel=knn&n_neighbors=5"
-                        "&initial=stratified&n_initial=6&batch_size=3&n_rounds=4")
+        # The page's link opens the live loop with a config suited to the set (datastore.default_config).
+        href = page.get_by_role("link", name="Run the live loop on this data set").get_attribute("href")
+        assert href.startswith(f"./?dataset={expected_id}&features=hog")
+        page.goto(urljoin(page.url, href))
         _idle(page)
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
         _idle(page)
         assert page.locator("[data-testid=stException]").count() == 0
         metrics = dict(page_metrics(page))
-        assert metrics["revealed labels"] == "15"  # 6 + 3 rounds of 3 queries
+        assert metrics["revealed labels"] == "56"  # 6 stratified + 10 rounds of 5 queries

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import numpy as np
 import pandas as pd
@@ -119,10 +119,26 @@ def render_summary(name: str, entry: datastore.StoredSet | None) -> None:
                  key="data_counts")
     if dataset.images is not None:
         _sample_grid(dataset)
-    query = quote(name, safe="")
-    st.markdown(f"[Run the live loop on this data set](./?dataset={query}) · "
-                f"[Compare strategies on it](./Compare?cmp_dataset={query}) · "
-                f"command line: `python -m alsim compare --data {query} --strategies entropy,margin,random`")
+    params = run_params(name, entry)
+    live = urlencode(params)
+    compare = urlencode({f"cmp_{key}": value for key, value in params.items()})
+    st.markdown(f"[Run the live loop on this data set](./?{live}) · [Compare strategies on it](./Compare?{compare})"
+                f" · command line: `python -m alsim compare --data {quote(name, safe='')} "
+                "--strategies entropy,margin,random --seeds 6`")
+
+
+#: Config fields a link to the loop carries (the sidebar's URL parameters of the same names).
+LINK_FIELDS = ("dataset", "features", "model", "kernel", "n_neighbors", "initial", "n_initial", "batch_size",
+               "n_rounds", "evaluation")
+
+
+def run_params(name: str, entry: datastore.StoredSet | None) -> dict[str, str]:
+    """URL parameters that open the loop on a data set: a stored set's suited config
+    (:func:`alsim.datastore.default_config`), or just the name of a built-in one."""
+    if entry is None:
+        return {"dataset": name}
+    values = datastore.default_config(entry.id).to_dict()
+    return {field: str(values[field]) for field in LINK_FIELDS}
 
 
 def _sample_grid(dataset) -> None:

@@ -58,12 +58,15 @@ def k_center_greedy(features: np.ndarray, centres: np.ndarray, candidates: np.nd
     distance = min_distances(features, candidates, centres)
     current = distance.copy()
     chosen = np.zeros(k, dtype=np.int64)
-    x = features[candidates]
+    norms = np.einsum("ij,ij->i", features, features)
+    candidate_norms = norms[candidates]
     for i in range(k):
         pick = argmax_random(current, rng)  # all inf (no centres): a random first pick
         chosen[i] = candidates[pick]
-        diff = x - features[chosen[i]]
-        np.minimum(current, np.sqrt(np.einsum("ij,ij->i", diff, diff)), out=current)
+        # One matrix-vector product per pick; the expansion ||x||^2 + ||c||^2 - 2 x.c is the one
+        # min_distances (and scikit-learn's euclidean_distances) uses.
+        squared = candidate_norms + norms[chosen[i]] - 2.0 * (features @ features[chosen[i]])[candidates]
+        np.minimum(current, np.sqrt(np.maximum(squared, 0.0)), out=current)
         current[pick] = -np.inf  # never picked twice, even if duplicates sit at distance 0
     return chosen, distance
 

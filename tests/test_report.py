@@ -1,0 +1,135 @@
+"""The HTML report: self-contained, escaped, and rendered by chromium with the network off."""
+
+import base64
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from alsim import Config, first_k_baseline, run_loop
+from alsim.pool import prepare
+from alsim.report import GALLERY_SIZE, html_report, image_png, package_versions, write_report
+
+CHROMIUM = "/usr/bin/chromium"
+EVIL = "<script>alert('x')</script><a href='https://example.com'>x</a>"
+
+
+@pytest.fixture(scope="module")
+def experiment_a():
+    config = Config()
+    configs = {"entropy": config, "random": config.replace(strategy="random")}
+    arms = {name: list(run_loop(c)) for name, c in configs.items()}
+    return configs, arms, prepare(config).class_names
+
+
+@pytest.fixture(scope="module")
+def report_a(experiment_a, tmp_path_factory):
+    configs, arms, class_names = experiment_a
+    document = html_report("Experiment A", configs, arms, class_names,
+                           command="python -m alsim run --preset digits-tutorial --report a.html",
+                           baseline=(60, first_k_baseline(configs["entropy"], 60).accuracy))
+    path = write_report(tmp_path_factory.mktemp("report") / "a.html", document)
+    return document, path
+
+
+def visible_text(document: str) -> str:
+    """The document without scripts, styles, tags and inline images."""
+    text = re.sub(r"<script>.*?</script>|<style>.*?</style>", " ", document, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", text)
+
+
+def test_report_holds_the_numbers_and_sentences(report_a):
+    document, _ = report_a
+    text = visible_text(document)
+    assert ("Active picking (entropy) reached 95.6% with 60 labels; random reached 93.3% with the same number."
+            in text)
+    for value in ("0.9556", "0.9333", "0.8690", "0.9018", "0.9214", "0.9491"):
+        assert value in text
+    assert "At 60 revealed labels, the most both reach: entropy 95.6%, random 93.3%" in text
+    assert "python -m alsim run --preset digits-tutorial --report a.html" in text
+    assert "all rounds run" in text and "rounds_done" not in text
+    for package in ("numpy", "scipy", "scikit-learn", "plotly", "python"):
+        assert re.search(rf"<td>{package}</td><td>[0-9]", document)
+
+
+def test_report_is_self_contained(report_a):
+    document, _ = report_a
+    from plotly.offline import get_plotlyjs
+
+    assert document.count(get_plotlyjs()) == 1  # plotly.js inline, once
+    assert not re.search(r"<(script|img|link|iframe)[^>]+(src|href)=['\"]?(https?:)?//", document)
+    assert "cdn.plot.ly" not in document.replace(get_plotlyjs(), "")
+    assert document.replace(get_plotlyjs(), "").count("src='data:image/png;base64,") == 2 * GALLERY_SIZE
+
+
+def test_report_escapes_user_text(experiment_a):
+    configs, arms, class_names = experiment_a
+    document = html_report(EVIL, {EVIL: configs["entropy"]}, {EVIL: arms["entropy"]}, [EVIL] + list(class_names[1:]),
+                           command=EVIL, url="javascript:alert(1)")
+    from plotly.offline import get_plotlyjs
+
+    page = document.replace(get_plotlyjs(), "")
+    assert "<script>alert" not in page and "<a href='https://example.com'>" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "href='javascript" not in page  # only http(s) addresses become links
+
+
+def test_nothing_left_run_says_so_and_never_nan(tmp_path):
+    config = Config(batch_size=100)
+    arms = {"entropy": list(run_loop(config))}
+    document = html_report("exhausted", {"entropy": config}, arms, [str(i) for i in range(10)])
+    text = visible_text(document)
+    assert ("entropy: Every pool image was labeled by round 3, so nothing was left to measure accuracy on; the "
+            "numbers shown are from round 2 (240 labels).") in text
+    assert "nothing was left to evaluate" in text  # the last round's row of the round table
+    assert not re.search(r"\bnan\b", text, flags=re.I)
+
+
+def test_image_png_scales_digits_to_full_range():
+    image = np.array([[0.0, 8.0], [16.0, 4.0]])
+    decoded = cv2.imdecode(np.frombuffer(image_png(image, top=16), np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(decoded, [[0, 128], [255, 64]])
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    rgb[..., 0] = 200  # red in RGB
+    decoded = cv2.imdecode(np.frombuffer(image_png(rgb), np.uint8), cv2.IMREAD_COLOR)
+    assert decoded[0, 0].tolist() == [0, 0, 200]  # OpenCV reads back BGR
+
+
+def test_package_versions_names_every_dependency():
+    versions = package_versions()
+    assert {"python", "alsim", "numpy", "scipy", "scikit-learn", "plotly", "pandas"} <= set(versions)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None,
+                    reason="Debian's chromium is not installed (apt-get install -y chromium)")
+def test_report_renders_offline_in_chromium(report_a):
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    _, path = report_a
+    requests, errors = [], []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
+        try:
+            context = browser.new_context()
+            context.set_offline(True)
+            page = context.new_page()
+            page.on("request", lambda request: requests.append(request.url))
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(Path(path).as_uri())
+            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
+            assert page.locator(".js-plotly-plot").count() == 2  # curves, confusion heatmaps
+            assert page.locator(".js-plotly-plot .heatmaplayer").count() == 2  # a panel per arm
+            assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 3  # two arms and the baseline
+            body = page.inner_text("body")
+            assert "95.6%" in body and "93.3%" in body and "0.9556" in body
+            heat_text = page.locator(".js-plotly-plot .annotation-text").all_text_contents()
+            assert any("round 4, 60 labels, accuracy 95.6%" in t for t in heat_text)
+            widths = page.eval_on_selector_all("img", "images => images.map(i => i.naturalWidth)")
+            assert len(widths) == 2 * GALLERY_SIZE and all(w == 8 for w in widths)
+        finally:
+            browser.close()
+    assert errors == []
+    assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests

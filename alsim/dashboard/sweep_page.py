@@ -23,6 +23,7 @@ from alsim.sweep import (METRICS, ResultStore, SweepError, SweepSpec, gain_heatm
 from alsim.sweep.store import JSONL, MANIFEST
 
 from .messages import show_error
+from .url import sanitize_query_params, show_url_notices
 
 #: A sweep run from the page is capped; larger ones belong on the command line (and a cluster).
 MAX_PAGE_CELLS = 400
@@ -123,7 +124,9 @@ def _split_assignments(text: str) -> list[str]:
 
 
 def sweep_page() -> None:
+    sanitize_query_params({})  # no setting of this page lives in the URL: a results folder is a server path
     st.title("Sweeps: where does active learning pay?")
+    show_url_notices()
     _run_form()  # first: a sweep that finishes here fills the folder field below
     folder_text = st.text_input("Results folder (the --out of python -m alsim sweep)", key="sweep_folder",
                                 placeholder=str(sweeps_home() / "NAME"))

@@ -1,0 +1,120 @@
+"""Benchmark of a sweep on Dask against the Compare page's in-process path, in one process.
+
+    python bench/sweep.py [--repeats 3] [--seeds 20] [--pool-size 0] [--rounds 11]
+
+Work: the digits-compare preset (all 1,797 digits, label spreading, 40 random initial
+labels, 11 fits) over gamma 0.1, 0.25, 0.5 x batch size 5, 10, 20 x entropy, margin,
+least_confident, random x 20 seeds: 720 cells, 3 graphs.
+
+1. in-process, as the Compare page runs it: ``run_comparison`` per grid point, one seed
+   per batch (``seeds_per_batch=1``), graph caches cleared first;
+2. in-process, as ``python -m alsim compare`` runs it: all seeds of a grid point in one batch;
+3. ``run_sweep`` on a local Dask cluster of 1 worker process, then of 2, each into an empty
+   results folder. Times include starting and stopping the cluster; the sweep's own
+   compute time (cluster up) is printed beside.
+
+Prints the median of each over the repeats, the ratios, the load average before and
+after (other work on the machine slows everything), and checks that the sweep's curves
+equal the in-process ones cell by cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alsim import get_preset  # noqa: E402
+from alsim.cache import shared_cache  # noqa: E402
+from alsim.compare import run_comparison  # noqa: E402
+from alsim.sweep import ResultStore, SweepSpec, parse_grid, run_sweep  # noqa: E402
+
+STRATEGIES = ("entropy", "margin", "least_confident", "random")
+GRID = ("gamma=0.1,0.25,0.5", "batch_size=5,10,20")
+
+
+def spec_for(args) -> SweepSpec:
+    base = get_preset("digits-compare").replace(pool_size=args.pool_size, n_rounds=args.rounds)
+    # An explicit target: the in-process paths do not compute the fully labeled accuracy either.
+    return SweepSpec(base, parse_grid(list(GRID), base), STRATEGIES, args.seeds, target=0.9)
+
+
+def in_process(spec: SweepSpec, seeds_per_batch: int) -> dict:
+    shared_cache("graphs").clear()
+    shared_cache("prepared").clear()
+    curves = {}
+    for point in spec.points():
+        base = spec.base.replace(**dict(point))
+        for batch in run_comparison(base, spec.strategies, spec.n_seeds, seeds_per_batch=seeds_per_batch):
+            for c in batch:
+                curves[(tuple(sorted(point)), c.strategy, c.seed)] = list(c.accuracy)
+    return curves
+
+
+def on_dask(spec: SweepSpec, workers: int) -> tuple[float, dict]:
+    with tempfile.TemporaryDirectory() as folder:
+        report = run_sweep(spec, folder, workers=workers)
+        assert len(report.computed) == spec.n_cells
+        rows = ResultStore(folder).rows()
+    import json
+
+    curves = {(tuple(sorted(json.loads(r["point"]).items())), r["strategy"], int(r["seed"])): list(r["accuracy"])
+              for r in rows}
+    return report.seconds, curves
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--pool-size", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--skip-page", action="store_true", help="leave out the one-seed-per-batch path (slowest)")
+    args = parser.parse_args()
+    spec = spec_for(args)
+    print(f"# {spec.n_cells} cells: {' x '.join(GRID)} x {len(STRATEGIES)} strategies x {args.seeds} seeds; "
+          f"pool {args.pool_size or 1797}, {args.rounds} fits; {os.cpu_count()} CPUs; "
+          f"load average before {os.getloadavg()[0]:.1f}", flush=True)
+    runs = [("in-process, compare CLI batching", lambda: in_process(spec, spec.n_seeds))]
+    if not args.skip_page:
+        runs.insert(0, ("in-process, Compare page (1 seed per batch)", lambda: in_process(spec, 1)))
+    runs += [(f"dask, {k} worker{'s' if k > 1 else ''}", lambda k=k: on_dask(spec, k)) for k in (1, 2)]
+    times: dict[str, list[float]] = {name: [] for name, _ in runs}
+    compute: dict[str, list[float]] = {name: [] for name, _ in runs if name.startswith("dask")}
+    reference = None
+    for repeat in range(args.repeats):
+        for name, run in runs:
+            started = time.perf_counter()
+            result = run()
+            times[name].append(time.perf_counter() - started)
+            if name in compute:
+                compute[name].append(result[0])
+                result = result[1]
+            if reference is None:
+                reference = result
+            else:
+                differing = [k for k in reference if reference[k] != result.get(k)]
+                assert not differing, f"{name}: {len(differing)} cells differ, e.g. {differing[0]}"
+            print(f"  repeat {repeat + 1}: {name:45} {times[name][-1]:8.2f} s  (load {os.getloadavg()[0]:.1f})",
+                  flush=True)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    print(f"\n{'path':45} {'median s':>9} {'cells/s':>8}  (dask: compute time with the cluster up)")
+    for name, value in median.items():
+        extra = f"  ({statistics.median(compute[name]):.2f} s)" if name in compute else ""
+        print(f"{name:45} {value:9.2f} {spec.n_cells / value:8.2f}{extra}")
+    one, two = median["dask, 1 worker"], median["dask, 2 workers"]
+    print(f"\n2 workers vs 1 worker: {one / two:.2f}x faster")
+    for name in median:
+        if name.startswith("in-process"):
+            print(f"1 worker vs {name}: {median[name] / one:.2f}x ({'faster' if one <= median[name] else 'slower'})")
+    print(f"every cell of every path equal: yes; load average after {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-FEATURES = ("raw", "hog", "precomputed")
+FEATURES = ("raw", "hog", "colorhist", "precomputed")
 MODELS = ("label_spreading", "linear_svc", "linear_svc_newton", "logistic_regression")
 KERNELS = ("rbf", "knn")
 INITIAL = ("first", "random", "stratified", "typical", "kcenter")
@@ -72,6 +72,11 @@ class Config:
         ``both``. The headline accuracy is the test one when a test split is evaluated.
     seed : int
         Seed of every random choice in the run.
+    pca_components : int
+        Reduce the features to this many principal components (0 = keep them all); fitted on
+        the pool, applied to the test split too.
+    standardize : bool
+        Scale every feature to zero mean and unit variance over the pool (before PCA).
     typiclust_neighbors, max_clusters :
         TypiClust: neighbours of the typicality (the paper: 20) and the cap on |L| + k
         k-means clusters (the paper: 500).
@@ -132,6 +137,8 @@ class Config:
     thresholds: tuple[float, ...] = field(default=())
     evaluation: str = "pool"
     seed: int = 0
+    pca_components: int = 0
+    standardize: bool = False
     typiclust_neighbors: int = 20
     max_clusters: int = 500
     probcover_delta: float | None = None
@@ -176,6 +183,9 @@ class Config:
         _integer("n_rounds", self.n_rounds, 1)
         _integer("threshold_steps", self.threshold_steps, 1, MAX_THRESHOLD_STEPS)
         _integer("seed", self.seed, 0, MAX_SEED)
+        _integer("pca_components", self.pca_components, 0, MAX_PCA)
+        if not isinstance(self.standardize, bool):
+            raise ConfigError(f"standardize must be true or false, got {_shown(self.standardize)}")
         self._validate_strategy_parameters()
         _positive("gamma", self.gamma, MAX_GAMMA)
         _positive("tol", self.tol)
@@ -336,10 +346,20 @@ MAX_NEIGHBOURS = 1000  # typicality neighbours, margin candidates per label, kap
 MAX_CLUSTERS = 100_000
 MAX_COMMITTEE = 100  # every member is a full model fit
 MAX_BETA = 100.0
+MAX_PCA = 4096  # principal components; more than any image feature vector here needs
 _MAX_DIGITS = 100
 
 _INTEGER_SYNTAX = re.compile(r"[+-]?[0-9]+")  # ASCII only: int() also takes "٣" and "3_0"
 _NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def parse_boolean(text: str) -> bool:
+    """``true``/``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``); ``ValueError`` otherwise."""
+    value = {"true": True, "1": True, "yes": True, "on": True,
+             "false": False, "0": False, "no": False, "off": False}.get(text.strip().lower())
+    if value is None:
+        raise ValueError(f"not a boolean: {text!r}")
+    return value
 
 
 def parse_integer(text: str) -> int:
@@ -370,6 +390,8 @@ def _parse_value(name: str, type_name: str, raw: str) -> Any:
         parse, expected = parse_number, "a number (such as 0.25 or 1e-3)"
     elif type_name.startswith("int"):
         parse, expected = parse_integer, "an integer such as 5"
+    elif type_name.startswith("bool"):
+        parse, expected = parse_boolean, "true or false"
     else:
         return raw
     try:

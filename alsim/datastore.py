@@ -84,8 +84,8 @@ class StoredSet:
 
 
 def supported_features(dataset: Dataset) -> tuple[str, ...]:
-    """Feature kinds a data set can give: ``raw`` with images (and ``hog`` for square gray ones whose
-    side is a multiple of 4), ``precomputed`` with embeddings."""
+    """Feature kinds a data set can give: ``raw`` and ``colorhist`` with images (and ``hog`` for square
+    gray ones whose side is a multiple of 4), ``precomputed`` with embeddings."""
     kinds = []
     images_everywhere = dataset.images is not None and (not dataset.has_test or dataset.test_images is not None)
     if images_everywhere:
@@ -93,6 +93,7 @@ def supported_features(dataset: Dataset) -> tuple[str, ...]:
         h, w = dataset.images.shape[1:3]
         if dataset.images.ndim == 3 and h == w and h >= 8 and h % 4 == 0:  # see alsim.features.hog_params
             kinds.append("hog")
+        kinds.append("colorhist")
     if dataset.embeddings is not None:
         kinds.append("precomputed")
     return tuple(kinds)

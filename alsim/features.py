@@ -102,6 +102,42 @@ def raw_features(images: np.ndarray) -> np.ndarray:
     return flat
 
 
+HIST_BINS_GRAY = 32
+HIST_BINS_COLOUR = 8  # per channel: 8 x 8 x 8 = 512 joint colour bins
+
+
+def color_histograms(images: np.ndarray) -> np.ndarray:
+    """Intensity (gray) or joint colour histogram of each image, normalised to sum to 1.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, h, w) gray or (n, h, w, 3) colour (OpenCV's BGR order);
+        uint8, or digits' 0..16 floats (scaled to 0..255 first)
+
+    Returns
+    -------
+    ndarray, shape (n, 32) for gray, (n, 512) for colour; computed by ``cv2.calcHist``.
+    """
+    import cv2
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        top = 16.0 if images.size and float(images.max()) <= 16.0 else 255.0
+        images = np.clip(np.rint(images * (255.0 / top)), 0, 255).astype(np.uint8)
+    colour = images.ndim == 4 and images.shape[-1] == 3
+    if colour:
+        channels, bins = [0, 1, 2], [HIST_BINS_COLOUR] * 3
+    else:
+        channels, bins = [0], [HIST_BINS_GRAY]
+    ranges = [0, 256] * len(channels)
+    out = np.empty((len(images), int(np.prod(bins))), dtype=np.float64)
+    for i, image in enumerate(images):
+        hist = cv2.calcHist([np.ascontiguousarray(image)], channels, None, bins, ranges).ravel()
+        total = hist.sum()
+        out[i] = hist / total if total > 0 else hist
+    return out
+
+
 def _cache_key(dataset: Dataset, kind: str, split: str) -> str:
     params = repr(sorted(HOG_PARAMS.items())) if kind == "hog" else ""
     # The data's content key, not its path: the same files anywhere share one cache entry, and
@@ -122,8 +158,11 @@ def compute_features(dataset: Dataset, kind: str, use_cache: bool = True) -> tup
     if kind == "raw":
         test = raw_features(dataset.test_images) if dataset.has_test else None
         return raw_features(dataset.images), test
+    if kind == "colorhist":
+        test = color_histograms(dataset.test_images) if dataset.has_test else None
+        return color_histograms(dataset.images), test
     if kind != "hog":
-        raise ValueError(f"features must be 'raw' or 'hog', got {kind!r}")
+        raise ValueError(f"features must be 'raw', 'hog' or 'colorhist', got {kind!r}")
     shape = dataset.images.shape[1:]
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"HOG needs square grayscale images, got {shape}")

@@ -27,7 +27,7 @@ from .config import Config
 from .metrics import Metrics, evaluate
 from .models import fit_supervised
 from .oracles import Oracle, SimulatedOracle
-from .pool import Prepared, check_feasible, data_key, graph_for, graph_key, initial_labels, prepare
+from .pool import Prepared, check_feasible, data_key, graph_for, graph_key, initial_labels, kernel_key, prepare
 from .records import STOP_REASONS, Round
 from .strategies import (NONE, PSEUDO, REVEALED, UNCERTAINTY_MEASURES, UNLABELED, Query, QueryContext,
                          run_strategy, uncertainty_scores)
@@ -108,7 +108,7 @@ def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
     for i, arm in enumerate(arms):
         c = arm.config
         if c.model == "label_spreading":
-            key = arm.prepared.key + graph_key(c)[3:] + (c.alpha, c.max_iter, c.tol)
+            key = arm.prepared.key + kernel_key(c) + (c.alpha, c.max_iter, c.tol)
             groups.setdefault(key, []).append(i)
         else:
             prep = arm.prepared

@@ -62,14 +62,15 @@ class Prepared:
 
 
 def data_key(config: Config) -> tuple:
-    """What a prepared pool depends on: the data's content key, pool size and features."""
-    return (load_source(config.dataset).content_key, config.pool_size, config.features)
+    """What a prepared pool depends on: the data's content key, pool size, features and their transform."""
+    return (load_source(config.dataset).content_key, config.pool_size, config.features, config.pca_components,
+            config.standardize)
 
 
 def prepare(config: Config) -> Prepared:
     """Load the data set, cut the pool and compute features (cached in memory and on disk)."""
     dataset = load_source(config.dataset)
-    key = (dataset.content_key, config.pool_size, config.features)
+    key = (dataset.content_key, config.pool_size, config.features, config.pca_components, config.standardize)
     return shared_cache("prepared").get_or_build(key, lambda: _build_prepared(config, dataset, key))
 
 
@@ -94,13 +95,41 @@ def _build_prepared(config: Config, dataset: Dataset, key: tuple) -> Prepared:
         # Fixed generator: every seed and strategy sees the same pool.
         pool_ids = np.sort(np.random.default_rng(0).choice(n, config.pool_size, replace=False))
         features = features[pool_ids]
+    features, test_features = _transform(config, features, test_features)
     return Prepared(dataset, pool_ids, features, dataset.labels[pool_ids], test_features, dataset.test_labels, key)
+
+
+def _transform(config: Config, features: np.ndarray, test: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Optional standardisation, then optional PCA, both fitted on the pool (scikit-learn's)."""
+    if config.standardize:
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler().fit(features)
+        features = scaler.transform(features)
+        test = None if test is None else scaler.transform(test)
+    if config.pca_components:
+        from sklearn.decomposition import PCA
+
+        largest = min(features.shape)
+        if config.pca_components > largest:
+            raise ConfigError(f"pca_components must be <= {largest} (the smaller of the pool's {features.shape[0]} "
+                              f"points and {features.shape[1]} features), got {config.pca_components}")
+        pca = PCA(n_components=config.pca_components, svd_solver="full").fit(features)  # exact, no randomness
+        features = pca.transform(features)
+        test = None if test is None else pca.transform(test)
+    return features, test
+
+
+def kernel_key(config: Config) -> tuple:
+    """The kernel settings a label-spreading graph depends on, besides the pool."""
+    return (config.kernel, config.gamma if config.kernel == "rbf" else None,
+            config.n_neighbors if config.kernel == "knn" else None)
 
 
 def graph_key(config: Config) -> tuple:
     """What a label-spreading graph depends on: the pool's features and the kernel settings."""
-    return data_key(config) + (config.kernel, config.gamma if config.kernel == "rbf" else None,
-                               config.n_neighbors if config.kernel == "knn" else None)
+    return data_key(config) + kernel_key(config)
 
 
 def graph_for(config: Config, prepared: Prepared, progress: Progress | None = None):
@@ -111,8 +140,7 @@ def graph_for(config: Config, prepared: Prepared, progress: Progress | None = No
     """
     from .graph import build_graph
 
-    key = prepared.key + (config.kernel, config.gamma if config.kernel == "rbf" else None,
-                          config.n_neighbors if config.kernel == "knn" else None)
+    key = prepared.key + kernel_key(config)
     return shared_cache("graphs").get_or_build(
         key, lambda: build_graph(prepared.features, config.kernel, config.gamma, config.n_neighbors,
                                  progress=progress, cache=len(prepared.features) > 5000))

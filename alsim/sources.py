@@ -22,7 +22,7 @@ from .data import (FASHION_FILES, FASHION_INSTALL_HINT, TUTORIAL_POOL, Dataset, 
                    load_digits_dataset, load_fashion_mnist)
 
 HOG_IMAGE_SHAPE = (28, 28)  # experiment B's descriptor window
-FEATURE_KINDS = ("raw", "hog", "precomputed")
+FEATURE_KINDS = ("raw", "hog", "colorhist", "precomputed")
 
 
 class SourceError(ValueError):
@@ -163,7 +163,8 @@ def load_source(name: str) -> Dataset:
 
 
 def _images_features(shape: tuple[int, ...]) -> tuple[str, ...]:
-    return ("raw", "hog") if tuple(shape[:2]) == HOG_IMAGE_SHAPE and len(shape) == 2 else ("raw",)
+    hog = ("hog",) if tuple(shape[:2]) == HOG_IMAGE_SHAPE and len(shape) == 2 else ()
+    return ("raw",) + hog + ("colorhist",)
 
 
 register_source(SourceInfo(

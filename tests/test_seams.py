@@ -18,8 +18,8 @@ SEED_A = [0.8690, 0.9018, 0.9214, 0.9491, 0.9556]
 def test_builtins_are_registered_sources_with_their_capabilities():
     assert source_names()[:3] == ("digits", "digits-tutorial", "fashion-mnist")
     digits, fashion = source_info("digits"), source_info("fashion-mnist")
-    assert digits.features == ("raw",) and digits.image_shape == (8, 8) and not digits.has_test
-    assert fashion.features == ("raw", "hog") and fashion.has_test
+    assert digits.features == ("raw", "colorhist") and digits.image_shape == (8, 8) and not digits.has_test
+    assert fashion.features == ("raw", "hog", "colorhist") and fashion.has_test
     assert source_info("digits-tutorial").fixed_pool == 330
 
 
@@ -111,7 +111,7 @@ def test_embeddings_with_a_test_split_match_sklearn():
 def test_registry_lists_the_builtins_in_order():
     assert strategy_names()[:4] == ("entropy", "margin", "least_confident", "random")
     assert strategy_names(include_none=True)[-1] == "none"
-    with pytest.raises(ConfigError, match=r"strategy must be one of .*'random', 'none'.*got 'bald'"):
+    with pytest.raises(ConfigError, match=r"strategy must be one of 'entropy', .*'random', .*'none', got 'bald'"):
         Config(strategy="bald")
 
 

@@ -33,13 +33,81 @@ def test_defaults_show_experiment_a_without_a_click(app):
     assert_allclose(random_arm["y"], expected_random, atol=1e-12)
     baseline = trace(curve, "first 60 labels")
     assert baseline["x"] == [60] and baseline["y"][0] == pytest.approx(0.9, abs=5e-5)
-    assert {"confusion-entropy", "confusion-random"} <= set(figs)
-    z = np.array(figs["confusion-entropy"]["data"][0]["z"])
-    assert z.shape == (10, 10) and z.sum() == 270
-    assert len(app.image) == 16  # 8 most + 8 least uncertain
+    heatmaps = figs["confusion"]  # one figure, the arms side by side
+    assert [t["name"] for t in heatmaps["data"]] == ["entropy", "random"]
+    final = {name: list(run_loop(Config(strategy=name)))[-1] for name in ("entropy", "random")}
+    for t in heatmaps["data"]:
+        z = np.array(t["z"])
+        assert z.shape == (10, 10) and z.sum() == 270
+        assert_allclose(z, final[t["name"]].confusion)
+    assert len(app.image) == 2  # one strip of 8 most and one of 8 least uncertain images
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["entropy: final accuracy"] == "0.9556" and metrics["first 60 labels"] == "0.9000"
-    assert {b.proto.label for b in app.get("download_button")} == {"Rounds (CSV)", "Rounds (JSON)", "Config (JSON)"}
+    assert app.markdown[0].value == ("#### Active picking (entropy) reached 95.6% with 60 labels; "
+                                     "random reached 93.3% with the same number.")
+    buttons = {b.proto.label for b in app.get("download_button")}
+    assert {"Rounds (CSV)", "Rounds (JSON)", "Config (JSON)"} <= buttons
+
+
+def test_bands_over_seeds_with_the_single_run_highlighted(app):
+    from alsim.compare import run_comparison
+
+    bands = charts(app)["bands"]
+    names = [t.get("name") for t in bands["data"]]
+    assert {"entropy", "random", "entropy: this run", "random: this run"} <= set(names)
+    curves = [c for batch in run_comparison(Config(initial="random"), ["entropy", "random"], 5, seeds_per_batch=5)
+              for c in batch]
+    for name in ("entropy", "random"):
+        mean = np.mean([c.accuracy for c in curves if c.strategy == name], axis=0)
+        assert_allclose(trace(bands, name)["y"], mean, atol=1e-12)
+    assert_allclose(trace(bands, "entropy: this run")["y"], SEED_A, atol=5e-5)
+    verdict = next(m.value for m in app.markdown if "over 5 seeds" in m.value)
+    assert "could be luck" in verdict or "too few for a significance test" in verdict
+    assert any("random initial labels" in c.value for c in app.caption)
+
+
+def test_a_new_run_shows_its_last_round_everywhere(app):
+    app.sidebar.selectbox(key="preset").set_value("digits-compare")
+    app.run()
+    _no_errors(app)
+    slider = app.select_slider[0]
+    assert slider.value == 10 and slider.label == "Round"
+    heatmaps = charts(app)["confusion"]
+    expected = list(run_loop(Config(dataset="digits", initial="random", batch_size=10, n_rounds=11)))[-1]
+    assert np.array(heatmaps["data"][0]["z"]).sum() == int(expected.confusion.sum())
+    assert "round 10" in heatmaps["layout"]["annotations"][0]["text"]
+    assert any("round 10" in e.label for e in app.expander)
+    app.sidebar.number_input(key="n_rounds").set_value(4)
+    app.run()
+    assert app.select_slider[0].value == 3
+    assert "round 3" in charts(app)["confusion"]["layout"]["annotations"][0]["text"]
+
+
+def test_a_pool_that_runs_out_never_shows_nan(app):
+    app.sidebar.number_input(key="batch_size").set_value(100)
+    app.run()
+    _no_errors(app)
+    shown = [m.value for m in app.metric] + [m.value for m in app.markdown] + [c.value for c in app.caption]
+    assert not any("nan" in text for text in shown), shown
+    assert any("nothing was left to measure accuracy on" in i.value for i in app.info)
+    assert app.select_slider[0].value == 2  # the last round with an accuracy
+    for t in charts(app)["confusion"]["data"]:
+        assert np.array(t["z"]).sum() > 0
+    assert any("confident about every unlabeled image" in i.value for i in app.info)
+
+
+def test_presenter_view_animates_the_rounds():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["present"] = "1"
+    at.run()
+    _no_errors(at)
+    figs = charts(at)
+    curve = figs["curve-present"]
+    assert len(curve["frames"]) == 5
+    assert trace(curve["frames"][-1], "entropy")["x"] == [40, 45, 50, 55, 60]
+    assert [b["label"] for b in curve["layout"]["updatemenus"][0]["buttons"]] == ["▶ Play", "⏸ Pause"]
+    assert at.markdown[0].value.startswith("# Active picking (entropy) reached 95.6%")
+    assert "confusion" not in figs and not at.warning
 
 
 def test_batch_size_and_strategy_change_the_run(app):
@@ -92,11 +160,12 @@ def test_threshold_schedule_shows_the_pseudo_label_audit(app):
 
 
 def test_round_slider_steps_through_confusion_matrices(app):
-    app.select_slider(key="round_view").set_value(0)
+    app.select_slider[0].set_value(0)
     app.run()
     _no_errors(app)
-    z = np.array(charts(app)["confusion-entropy"]["data"][0]["z"])
+    z = np.array(charts(app)["confusion"]["data"][0]["z"])
     assert z.sum() == 290  # round 0: 330 - 40 unlabeled points
+    assert any("round 0" in e.label for e in app.expander)
 
 
 @pytest.mark.parametrize(

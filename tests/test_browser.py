@@ -40,13 +40,68 @@ def _open(browser, url: str, name: str):
     return page, elapsed
 
 
+def _nav_names(page) -> list[str]:
+    """Page names in the sidebar navigation, in order (without their icons)."""
+    return [t.strip().splitlines()[-1].strip() for t in page.locator("[data-testid=stSidebarNav] a").all_inner_texts()]
+
+
 def test_live_page_renders_charts_and_galleries(server, browser):
     page, elapsed = _open(browser, server, "live")
     assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()
-    assert page.locator(".js-plotly-plot").count() >= 3  # curve + two confusion heatmaps
-    assert page.locator("[data-testid=stImage] img").count() == 16
+    assert page.locator(".js-plotly-plot").count() >= 3  # curve, bands over seeds, confusion heatmaps
+    assert page.locator("[data-testid=stImage] img").count() == 2  # two gallery strips
     assert dict(page_metrics(page))["entropy: final accuracy"] == "0.9556"  # experiment A, as the CLI prints
     print(f"live page: first complete chart after {elapsed:.1f} s")
+
+
+def test_navigation_names_the_pages_in_order(server, browser):
+    page, _ = _open(browser, server, "navigation")
+    names = _nav_names(page)
+    assert names[:3] == ["Live loop", "Compare", "Fashion-MNIST"], names
+    order = ["Live loop", "Compare", "Fashion-MNIST", "Data", "Sweep", "Label"]
+    present = [name for name in order if name in names]
+    assert names == present, names  # the other pages, when they exist, follow in this order
+    assert "app" not in [n.lower() for n in names]
+    assert page.title() == "alsim · live loop"
+
+
+def test_live_page_shows_bands_over_seeds_around_this_run(server, browser):
+    page, _ = _open(browser, server, "live-bands")
+    assert page.get_by_role("heading", name="Spread over seeds").count() == 1
+    chart = page.locator("[data-testid=stPlotlyChart]").filter(has_text="This run against 5 seeds")
+    assert chart.count() == 1
+    legend = chart.locator(".legendtext").evaluate_all("els => els.map(e => e.textContent)")  # SVG: no innerText
+    assert {"entropy", "random", "entropy: this run", "random: this run"} <= set(legend), legend
+    assert chart.locator("path.js-fill").count() >= 2  # the two shaded bands
+    assert page.get_by_text("over 5 seeds").count() >= 1
+
+
+def test_round_slider_redraws_only_the_round_details(server, browser):
+    page, _ = _open(browser, server, "live-slider")
+    curve_before = page.locator("[data-testid=stPlotlyChart]").first.inner_html()
+    thumb = page.locator("[data-testid=stSlider] input[type=range]").first
+    thumb.focus()
+    thumb.press("Home")
+    page.wait_for_function("() => document.querySelector('[data-testid=stSliderThumbValue]').innerText"
+                           ".startsWith('0 (')", timeout=30_000)
+    page.wait_for_selector(STREAMLIT_IDLE, timeout=60_000)
+    page.wait_for_function("() => [...document.querySelectorAll('.gtitle, .annotation-text')]"
+                           ".some(e => e.textContent.includes('round 0'))", timeout=30_000)
+    assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()
+    assert page.locator("[data-testid=stPlotlyChart]").first.inner_html() == curve_before
+
+
+def test_presenter_view_hides_the_sidebar_and_plays_the_rounds(server, browser):
+    page, _ = _open(browser, server + "/?present=1", "present")
+    assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()
+    assert not page.locator("[data-testid=stSidebar]").is_visible()
+    assert page.locator("h1").first.inner_text().startswith("Active picking (entropy) reached 95.6%")
+    play = page.locator(".updatemenu-button").filter(has_text="Play")
+    assert play.count() == 1
+    play.click()
+    # The animation slider's current-value label follows the frames as they play.
+    page.wait_for_function("() => document.querySelector('.slider-group > .slider-label')"
+                           "?.textContent === 'round 4'", timeout=30_000)
 
 
 def test_url_reproduces_a_view(server, browser):
@@ -76,5 +131,5 @@ def test_fashion_page(server, browser):
     page, elapsed = _open(browser, server + "/Fashion-MNIST", "fashion")
     assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()
     assert page.get_by_text("Pseudo-label audit").count() == 1
-    assert page.locator("[data-testid=stImage] img").count() == 16
+    assert page.locator("[data-testid=stImage] img").count() == 2  # two gallery strips
     print(f"fashion page (self-training, fast model): complete after {elapsed:.1f} s")

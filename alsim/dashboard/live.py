@@ -1,24 +1,27 @@
-"""The live-loop page: one run of the chosen strategy next to random sampling."""
+"""The live-loop page: one run of the chosen strategy next to random sampling, and its spread over seeds."""
 
 from __future__ import annotations
 
+import hashlib
 import time
+from typing import Mapping, Sequence
 
-import pandas as pd
 import streamlit as st
 
 from alsim.cache import shared_cache
-from alsim.config import Config, ConfigError
+from alsim.config import MAX_SEED, Config, ConfigError
 from alsim.data import DataError
 from alsim.graph import GraphTooLarge
 from alsim.loop import first_k_baseline, prepare
-from alsim.plots import confusion_heatmap, learning_curves, pseudo_label_audit
+from alsim.narrative import (compare_at_equal_labels, confidence_note, last_evaluated, nothing_left_message,
+                             plain_stop_reason, takeaway)
+from alsim.plots import learning_curves
 
 from .controls import sidebar_config, sidebar_params
 from .messages import show_error
-from .render import downloads, gallery, per_class_table
+from .render import (animated_curves, confusion_figure, downloads, gallery, highlight_runs, per_class_table)
 from .runner import run_live
-from .url import sanitize_query_params, show_url_notices
+from .url import Int, sanitize_query_params, show_url_notices
 
 EXPLAIN = """
 **Active learning** lets the model choose which images a person labels next, instead of
@@ -33,12 +36,22 @@ unsure it is, and the most uncertain ones are sent to the annotator (their true 
   between the two curves is what the strategy buys.
 - **First k labels** (diamond) is experiment A's baseline: the first k points of the pool
   labeled, with no active choice.
+- **Spread over seeds**: one run can be lucky. The same settings are re-run with other
+  random initial labels; the band shows how much the curves move.
 - **Pseudo-labels** are the model's own predictions for images it is confident about.
   They are never counted as revealed labels; their precision against the hidden truth is
   shown separately.
 - Accuracy is measured on the images whose labels are still hidden (pool) or on a held-out
   test split.
 """
+
+#: Seeds of the spread shown next to the single run, and the largest pool they are run for
+#: (every seed is a full run of both arms; the Compare page runs seeds on any pool).
+SPREAD_SEEDS = 5
+SPREAD_MAX_POOL = 5_000
+#: URL flags of this page that are not sidebar settings.
+PAGE_PARAMS = {"present": Int(0, 1)}
+_SEEN_EXPLAIN = "_alsim_seen_explain"
 
 
 def arms_for(config: Config) -> dict[str, Config]:
@@ -47,6 +60,25 @@ def arms_for(config: Config) -> dict[str, Config]:
     if config.strategy not in ("random", "none"):
         arms["random"] = config.replace(strategy="random")
     return arms
+
+
+def spread_arms(config: Config, n_seeds: int = SPREAD_SEEDS) -> tuple[list[Config], str]:
+    """Configs of the spread: the page's arms over ``n_seeds`` seeds, and a sentence saying how they differ.
+
+    With ``initial='first'`` every seed would label the same first points, so the spread
+    draws random initial labels instead (and says so). Otherwise the page's own run is one
+    of the seeds and is not run twice.
+    """
+    base = config.replace(initial="random") if config.initial == "first" else config
+    start = min(base.seed, MAX_SEED - n_seeds + 1)
+    seeds = [s for s in range(start, start + n_seeds) if config.initial == "first" or s != config.seed]
+    configs = [arm.replace(seed=s) for s in seeds for arm in arms_for(base).values()]
+    if config.initial == "first":
+        note = (f"{n_seeds} seeds ({start}-{start + n_seeds - 1}), each with {config.n_initial} random initial labels "
+                f"(this run labels the first {config.n_initial} pool points, which would be the same for every seed)")
+    else:
+        note = f"{n_seeds} seeds ({start}-{start + n_seeds - 1}), this run's seed {config.seed} among them"
+    return configs, note
 
 
 def _baseline(config: Config, k: int) -> float:
@@ -60,12 +92,15 @@ def _baseline(config: Config, k: int) -> float:
 REDRAW_SECONDS = 0.5
 
 
-def stream(arms: dict[str, Config], curve_slot, label: str = "Labeling loop", x: str = "labels"):
+def stream(arms: dict[str, Config], curve_slot, label: str = "Labeling loop", x: str = "labels",
+           extra: Sequence[Config] = ()):
     """Run the arms live, redrawing the growing curves into ``curve_slot`` as rounds finish.
 
     A run that finishes within :data:`REDRAW_SECONDS` draws no intermediate chart at all; a
     longer one redraws at most once per :data:`REDRAW_SECONDS` (building and sending a plotly
-    figure per round would cost more than the rounds themselves).
+    figure per round would cost more than the rounds themselves). ``extra`` configs run in
+    the same lockstep batch (sharing a graph and its matrix products) without being drawn;
+    their rounds come back as a third value when given.
     """
     names, configs = list(arms), list(arms.values())
     state = {"draws": 0, "last": time.perf_counter()}
@@ -80,51 +115,212 @@ def stream(arms: dict[str, Config], curve_slot, label: str = "Labeling loop", x:
         curve_slot.plotly_chart(learning_curves(partial, title="Accuracy (running)", x=x),
                                 key=f"curve-live-{label}-{state['draws']}", width="stretch")
 
-    finished = run_live(configs, on_round, label=label)
-    return dict(zip(names, finished.rounds)), finished.seconds
+    finished = run_live(configs + list(extra), on_round, label=label)
+    results = dict(zip(names, finished.rounds[:len(names)]))
+    if extra:
+        return results, finished.seconds, finished.rounds[len(names):]
+    return results, finished.seconds
+
+
+def _run_id(results: Mapping[str, Sequence]) -> str:
+    """A short name of a run's content: the round slider is keyed by it, so a new run starts at its last round."""
+    text = repr([(name, [(r.index, r.n_labeled, r.accuracy) for r in rounds]) for name, rounds in results.items()])
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
 def round_details(results: dict, prepared, key: str, gallery_arm: str | None = None) -> None:
-    """Round slider, confusion heatmaps side by side, galleries and the per-class report."""
+    """Round slider, confusion heatmaps, galleries and the per-class report, always of the same round.
+
+    Drawn in a fragment: moving the slider reruns only this part of the page. The slider is
+    keyed by the run, so a new run shows its own last evaluated round, and it offers only
+    rounds that have an accuracy (a round after the pool ran out has nothing to show).
+    """
+    _round_details(results, prepared, key, gallery_arm, _run_id(results))
+
+
+@st.fragment
+def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, run_id: str) -> None:
     names = list(results)
-    active = results[gallery_arm or names[0]]
-    n = len(active)
-    view = st.select_slider("Round", options=list(range(n)), value=n - 1, key=f"{key}round_view",
-                            format_func=lambda i: f"{i} ({active[i].n_labeled:,} labels)")
+    arm = gallery_arm or names[0]
+    active = results[arm]
+    shown = last_evaluated(active)
+    if shown is None:
+        st.info(nothing_left_message(active) or "No round could be scored.")
+        return
+    evaluated = [r.index for r in active if r.index <= shown.index]
+    if len(evaluated) > 1:
+        view = st.select_slider("Round", options=evaluated, value=shown.index, key=f"{key}round_view-{run_id}",
+                                format_func=lambda i: f"{i} ({active[i].n_labeled:,} labels)")
+    else:
+        view = evaluated[0]
     record = active[view]
-    heat_cols = st.columns(len(results))
-    for col, (name, rounds) in zip(heat_cols, results.items()):
+    at_view = {}
+    for name, rounds in results.items():
         r = rounds[min(view, len(rounds) - 1)]
-        title = (f"{name}: round {r.index}, {r.n_labeled:,} labels, accuracy {r.accuracy:.3f}" if len(results) < 3
-                 else f"{name}<br><sup>round {r.index}, {r.n_labeled:,} labels, accuracy {r.accuracy:.3f}</sup>")
-        col.plotly_chart(confusion_heatmap(r.confusion, prepared.class_names, title=title),
-                         key=f"{key}confusion-{name}", width="stretch")
-    st.caption(f"Images of the unlabeled pool in round {view} ({gallery_arm or names[0]}), ranked by "
-               f"{record.ranking[1]}. ★ = sent to the annotator this round.")
-    gallery("Most uncertain", prepared, record, most=True)
-    gallery("Least uncertain (most confident)", prepared, record, most=False)
-    with st.expander(f"Per-class report, round {view} ({'test split' if record.test is not None else 'pool'})",
-                     expanded=prepared.dataset.has_test):
+        if r.confusion is not None and r.headline.n:
+            at_view[name] = r
+    where = "test split" if record.test is not None else "still-unlabeled pool"
+    st.markdown(" · ".join(f"**{name}** got {int(r.confusion.trace()):,} of {int(r.confusion.sum()):,} "
+                           f"{where} images right in round {r.index}" for name, r in at_view.items())
+                + " (rows: true class, columns: predicted).")
+    st.plotly_chart(confusion_figure(at_view, prepared.class_names), key=f"{key}confusion", width="stretch")
+
+    note = confidence_note(record, k=8, n_classes=prepared.n_classes)
+    st.caption(f"Unlabeled pool images in round {view} ({arm}). Amber frame: sent to the annotator this round; "
+               "green caption: predicted right, red: wrong.")
+    if note:
+        st.info(note)
+    gallery("Least sure" if note is None else "Least sure (still confident, see above)", prepared, record,
+            most=True, key=f"{key}most")
+    gallery("Most sure", prepared, record, most=False, key=f"{key}least")
+    with st.expander(f"Per-class report, round {view} ({where})", expanded=prepared.dataset.has_test):
         st.dataframe(per_class_table(record, prepared.class_names), key=f"{key}per-class")
 
 
 def audit_section(rounds, self_training: str, key: str) -> None:
     """Pseudo-label audit: per round, threshold, points auto-labeled and their precision."""
+    import pandas as pd
+
+    from alsim.plots import pseudo_label_audit
+
     st.subheader("Pseudo-label audit")
     if self_training == "oracle":
         st.warning("True-label mode: confident points get their TRUE label, as experiment B's published code "
                    "did. That is an oracle, not self-training; every such point is counted as a revealed label.")
+    applied = [r for r in rounds if r.threshold is not None]
+    added = sum(r.auto_added for r in applied)
+    correct = sum(r.auto_added * r.auto_precision for r in applied if r.auto_precision is not None)
+    st.markdown(f"The threshold schedule moved **{added:,}** images into the training set"
+                + (f", **{correct / added:.1%}** of them with the right label." if added else "."))
     st.plotly_chart(pseudo_label_audit(rounds), key=f"{key}audit", width="stretch")
     st.dataframe(pd.DataFrame([{
         "round": r.index, "threshold": r.threshold, "auto-labeled": r.auto_added,
         "precision vs truth": r.auto_precision, "revealed labels": r.n_labeled, "pseudo-labels": r.n_pseudo,
         "training set": r.n_labeled + r.n_pseudo, "pseudo precision (all)": r.pseudo_precision,
-        "accuracy": r.accuracy} for r in rounds]), hide_index=True, key=f"{key}audit-table")
+        "accuracy": r.accuracy if r.headline is not None and r.headline.n else None} for r in rounds]),
+        hide_index=True, key=f"{key}audit-table")
+
+
+def _presenting() -> bool:
+    return st.query_params.get("present") == "1"
+
+
+def _header(config: Config, results, baseline, seconds: float, present: bool) -> None:
+    names = list(results)
+    active = results[names[0]]
+    shown = last_evaluated(active) or active[-1]
+    last = active[-1]
+    sentence = takeaway(results)
+    if present:
+        st.markdown(f"# {sentence}")
+    else:
+        st.markdown(f"#### {sentence}")
+    left = nothing_left_message(active)
+    if left:
+        st.info(left)
+    cols = st.columns(4)
+    where = "the test split" if shown.test is not None else "the still-unlabeled pool"
+    at = (compare_at_equal_labels(active, results["random"]) if "random" in results and names[0] != "random"
+          else None)
+    cols[0].metric(f"{names[0]}: final accuracy", _accuracy(shown.accuracy),
+                   delta=None if at is None else f"{at['difference']:+.4f} vs random at {at['labels']:,} labels",
+                   help=f"Round {shown.index}, {shown.n_labeled:,} revealed labels, measured on {where}.")
+    if at is not None:
+        random_shown = last_evaluated(results["random"])
+        cols[1].metric("random: final accuracy", _accuracy(random_shown.accuracy if random_shown else None),
+                       help=None if random_shown is None else
+                       f"Round {random_shown.index}, {random_shown.n_labeled:,} revealed labels.")
+    if baseline is not None:
+        cols[2].metric(f"first {baseline[0]} labels", _accuracy(baseline[1]),
+                       help="Experiment A's baseline: the first k pool points labeled, no active choice.")
+    cols[3].metric("revealed labels", f"{last.n_labeled:,}",
+                   delta=f"+{last.n_pseudo:,} pseudo" if last.n_pseudo else None, delta_color="off")
+    st.caption(f"{len(active)} rounds · stopped: {plain_stop_reason(last.stop_reason)} · accuracy on {where} · "
+               f"{seconds:.2f} s", help=f"Stop reason as recorded: {last.stop_reason}")
+
+
+def _accuracy(value) -> str:
+    return "–" if value is None or value != value else f"{value:.4f}"
+
+
+def _spread_section(config: Config, results, spread_rounds, note: str, key: str) -> None:
+    """Bands over seeds with this run drawn on top, and a verdict that claims no more than the seeds show."""
+    from alsim.compare import Curve
+    from alsim.plots import band_curves
+
+    def curve(strategy: str, seed: int, rounds) -> Curve:
+        shown = last_evaluated(rounds)  # a run that ran out of pool ends at its last evaluated round
+        rounds = [] if shown is None else rounds[:shown.index + 1]
+        return Curve(strategy, seed, tuple(r.n_labeled for r in rounds), tuple(r.accuracy for r in rounds))
+
+    configs, _ = spread_arms(config)
+    curves = [curve(c.strategy, c.seed, rounds) for c, rounds in zip(configs, spread_rounds)]
+    if config.initial != "first":  # this run is one of the seeds
+        curves += [curve(name, config.seed, rounds) for name, rounds in results.items()]
+    curves = [c for c in curves if c.accuracy]
+    strategies = list(dict.fromkeys(c.strategy for c in curves))
+    if not curves or any(sum(c.strategy == s for c in curves) < 2 for s in strategies):
+        return
+    bands = _bands(curves)
+    st.subheader("Spread over seeds")
+    st.markdown(spread_verdict(curves, config.strategy))
+    st.caption(f"Bands: mean ± one standard deviation over {note}. Thick lines: this run.")
+    fig = highlight_runs(band_curves(bands, title=f"This run against {SPREAD_SEEDS} seeds"), results)
+    st.plotly_chart(fig, key=f"{key}bands", width="stretch")
+
+
+def _bands(curves) -> dict[str, dict]:
+    import numpy as np
+
+    out = {}
+    for s in dict.fromkeys(c.strategy for c in curves):
+        group = [c for c in curves if c.strategy == s]
+        length = min(len(c.accuracy) for c in group)
+        acc = np.array([c.accuracy[:length] for c in group])
+        mean, std = acc.mean(axis=0), acc.std(axis=0, ddof=1)
+        out[s] = {"x": list(group[0].labels[:length]), "mean": mean.tolist(), "low": (mean - std).tolist(),
+                  "high": (mean + std).tolist()}
+    return out
+
+
+def spread_verdict(curves, strategy: str) -> str:
+    """One sentence on the seeds: who was ahead at the largest label count all seeds reach, and how often.
+
+    Says there is a difference only when every seed agrees and the means differ by more than
+    both spreads; otherwise says the seeds do not separate the two (a paired test needs
+    more seeds than the live page runs: the Compare page has one).
+    """
+    import numpy as np
+
+    if strategy in ("random", "none"):
+        return f"Over {len({c.seed for c in curves})} seeds."
+    mine = {c.seed: c for c in curves if c.strategy == strategy}
+    other = {c.seed: c for c in curves if c.strategy == "random"}
+    seeds = sorted(set(mine) & set(other))
+    if not seeds:
+        return ""
+    n = min(min(len(mine[s].accuracy), len(other[s].accuracy)) for s in seeds)
+    labels = mine[seeds[0]].labels[n - 1]
+    a = np.array([mine[s].accuracy[n - 1] for s in seeds])
+    r = np.array([other[s].accuracy[n - 1] for s in seeds])
+    ahead = int(np.sum(a > r))
+    spread = max(a.std(ddof=1), r.std(ddof=1)) if len(seeds) > 1 else 0.0
+    text = (f"With {labels:,} labels, {strategy} averaged {a.mean():.1%} over {len(seeds)} seeds and random "
+            f"{r.mean():.1%}; {strategy} was ahead in {ahead} of {len(seeds)} seeds.")
+    if ahead in (0, len(seeds)) and abs(a.mean() - r.mean()) > spread:
+        return text + f" Every seed agrees, though {len(seeds)} seeds are too few for a significance test."
+    return text + " The seeds do not separate the two: this difference could be luck."
 
 
 def live_page() -> None:
-    sanitize_query_params(sidebar_params())
-    st.title("alsim · active learning, live")
+    """The home page (run by ``app.py``'s navigation)."""
+    st.set_page_config(page_title="alsim · live loop")
+    sanitize_query_params(sidebar_params() | PAGE_PARAMS)
+    present = _presenting()
+    if present:
+        st.html("<style>[data-testid=stSidebar], [data-testid=stSidebarCollapsedControl] {display: none}</style>")
+    else:
+        st.title("alsim · active learning, live")
     config, error = sidebar_config()
     show_url_notices()
     if error:
@@ -133,44 +329,57 @@ def live_page() -> None:
     arms = arms_for(config)
     names = list(arms)
     header = st.container()
+    first_visit = not st.session_state.get(_SEEN_EXPLAIN)
+    st.session_state[_SEEN_EXPLAIN] = True
+    if not present:
+        with st.expander("What am I looking at?", expanded=first_visit):
+            st.markdown(EXPLAIN)
     curve_slot = st.empty()
     try:
         prepared = prepare(config)
-        results, seconds = stream(arms, curve_slot)
+        spread, note = ([], "")
+        if config.strategy != "none" and len(prepared.pool_ids) <= SPREAD_MAX_POOL:
+            spread, note = spread_arms(config)
+        ran = stream(arms, curve_slot, extra=spread)
+        results, seconds = ran[0], ran[1]
+        spread_rounds = ran[2] if spread else ()
         baseline = None
         if config.strategy != "none" and config.initial == "first":
-            k = results[names[0]][-1].n_labeled
-            baseline = (k, _baseline(config, k))
+            shown = last_evaluated(results[names[0]])
+            if shown is not None:
+                k = shown.n_labeled
+                baseline = (k, _baseline(config, k))
     except (ConfigError, DataError, GraphTooLarge) as exc:
         show_error(exc)
         return
 
-    active = results[names[0]]
-    last = active[-1]
     with header:
-        cols = st.columns(4)
-        cols[0].metric(f"{names[0]}: final accuracy", f"{last.accuracy:.4f}",
-                       delta=(f"{last.accuracy - results['random'][-1].accuracy:+.4f} vs random"
-                              if "random" in results and names[0] != "random" else None))
-        if "random" in results and names[0] != "random":
-            cols[1].metric("random: final accuracy", f"{results['random'][-1].accuracy:.4f}")
-        if baseline is not None:
-            cols[2].metric(f"first {baseline[0]} labels", f"{baseline[1]:.4f}")
-        cols[3].metric("revealed labels", f"{last.n_labeled:,}",
-                       delta=f"+{last.n_pseudo:,} pseudo" if last.n_pseudo else None, delta_color="off")
-        st.caption(f"{len(active)} rounds, stop reason: `{last.stop_reason}` · evaluated on "
-                   f"{'the test split' if last.test is not None else 'the still-unlabeled pool'} · "
-                   f"{seconds:.2f} s")
-    curve_slot.plotly_chart(learning_curves(results, baseline), key="curve", width="stretch")
-
-    with st.expander("What am I looking at?"):
-        st.markdown(EXPLAIN)
+        _header(config, results, baseline, seconds, present)
+    if present:
+        curve_slot.plotly_chart(animated_curves(results, "Accuracy against revealed labels, round by round"),
+                                key="curve-present", width="stretch")
+    else:
+        curve_slot.plotly_chart(learning_curves(results, baseline), key="curve", width="stretch")
+    if spread_rounds:
+        _spread_section(config, results, spread_rounds, note, key="")
+    if present:
+        return
 
     st.subheader("Round by round")
     round_details(results, prepared, key="")
     if config.self_training != "off":
-        audit_section(active, config.self_training, key="")
+        audit_section(results[names[0]], config.self_training, key="")
 
     st.subheader("Export and share")
-    st.caption("Every control is stored in the page address: copy the URL to share this exact view.")
-    downloads(arms, results, prepared.class_names, key="live")
+    st.caption("Every control is stored in the page address: copy the URL to share this exact view. "
+               "Add `&present=1` for the presenter view.")
+    downloads(arms, results, prepared.class_names, key="live", report=_report_builder(arms, results, prepared))
+
+
+def _report_builder(configs, results, prepared):
+    """A function building the offline HTML report, once the core has :mod:`alsim.report`; else None."""
+    try:
+        from alsim import report
+    except ImportError:
+        return None
+    return lambda: report.html_report(configs, results, prepared.class_names)

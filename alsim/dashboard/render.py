@@ -1,73 +1,224 @@
-"""Rendering helpers shared by the pages: galleries, metrics, downloads."""
+"""Rendering helpers shared by the pages: galleries, figures, tables, downloads."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from alsim.config import Config
-from alsim.export import round_rows, to_csv, to_json
 from alsim.loop import Prepared, Round
 from alsim.plots import uncertain_examples
 
-
 _SHORT = {"entropy": "H", "margin": "margin", "least_confident": "1-p"}
+#: Gallery tile: image side in pixels, and the caption band under it.
+TILE, CAPTION_BAND, GAP = 84, 30, 6
+_RIGHT, _WRONG, _QUEUED = (26, 127, 55), (200, 30, 30), (230, 160, 0)
 
 
-def to_display(image: np.ndarray, size: int = 84) -> np.ndarray:
+def to_display(image: np.ndarray, size: int = TILE) -> np.ndarray:
     """A uint8 image enlarged (nearest neighbour) to about ``size`` pixels for a gallery tile."""
     img = np.asarray(image, dtype=np.float64)
     if img.max() <= 16.0 and image.dtype != np.uint8:  # digits: 0..16 intensity
         img = img * (255.0 / 16.0)
     img = np.clip(img, 0, 255).astype(np.uint8)
     scale = max(1, size // img.shape[0])
-    return np.kron(img, np.ones((scale, scale), dtype=np.uint8))
+    return np.kron(img, np.ones((scale, scale), dtype=np.uint8)) if img.ndim == 2 else \
+        img.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
-def gallery(title: str, prepared: Prepared, record: Round, most: bool, k: int = 8) -> None:
-    """Tiles of the ``k`` most (or least) uncertain unlabeled images of a round.
+def _rgb(tile: np.ndarray) -> np.ndarray:
+    return np.repeat(tile[:, :, None], 3, axis=2) if tile.ndim == 2 else tile[:, :, :3]
 
-    Each caption gives the predicted and true class and the uncertainty; images queried
-    this round (sent to the annotator) are marked with ★.
+
+def gallery_strip(tiles: Sequence[np.ndarray], lines: Sequence[tuple[str, str]], correct: Sequence[bool | None],
+                  queried: Sequence[bool]) -> np.ndarray:
+    """One RGB image: the tiles side by side, each with two caption lines drawn under it.
+
+    Sent as one PNG instead of one image element per tile (a page showed 16). A tile sent to
+    the annotator this round has an amber frame; the caption is green when the prediction is
+    right, red when wrong, grey when the truth is unknown.
+
+    Parameters
+    ----------
+    tiles : sequence of (h, w) or (h, w, 3) uint8 arrays, already enlarged (:func:`to_display`)
+    lines : sequence of (first line, second line), ASCII
+    correct, queried : one flag per tile
+
+    Returns
+    -------
+    ndarray (h + caption band, n * (w + gap), 3) uint8
+    """
+    import cv2
+
+    side = max(max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles))
+    width = max(side, 112)
+    strip = np.full((side + CAPTION_BAND + 4, len(tiles) * (width + GAP), 3), 255, dtype=np.uint8)
+    for i, (tile, (first, second), ok, queued) in enumerate(zip(tiles, lines, correct, queried)):
+        x = i * (width + GAP) + (width - tile.shape[1]) // 2
+        strip[2:2 + tile.shape[0], x:x + tile.shape[1]] = _rgb(tile)
+        if queued:
+            cv2.rectangle(strip, (x - 2, 0), (x + tile.shape[1] + 1, tile.shape[0] + 3), _QUEUED, 2)
+        colour = (110, 110, 110) if ok is None else (_RIGHT if ok else _WRONG)
+        for row, text in enumerate((first, second)):
+            cv2.putText(strip, text[:18], (i * (width + GAP) + 2, side + 15 + 13 * row), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.38, colour, 1, cv2.LINE_AA)
+    return strip
+
+
+def gallery(title: str, prepared: Prepared, record: Round, most: bool, k: int = 8, key: str = "") -> None:
+    """The ``k`` most (or least) uncertain unlabeled images of a round, as one image strip.
+
+    Each tile says the predicted and the true class; the score it was ranked by is in the
+    caption's tooltip, per tile.
     """
     ids = uncertain_examples(record, k, most)
-    st.markdown(f"**{title}**")
     if len(ids) == 0:
+        st.markdown(f"**{title}**")
         st.info("No unlabeled images left in the pool.")
+        return
+    images = prepared.dataset.images
+    if images is None:
+        st.markdown(f"**{title}**")
+        st.info("This data set has no images to show (features only).")
         return
     names = prepared.class_names
     values, score_name = record.ranking
     queried = set(record.queried.tolist())
-    images = prepared.dataset.images
-    cols = st.columns(len(ids))
-    for col, i in zip(cols, ids):
+    tiles, lines, correct, queued, raw = [], [], [], [], []
+    for i in ids:
         pred, true = int(record.predicted[i]), int(prepared.labels[i])
-        mark = "★ " if i in queried else ""
-        verdict = "" if true < 0 else (" ✓" if pred == true else " ✗")
-        truth = "unknown" if true < 0 else names[true]
-        caption = (f"{mark}pred {names[pred]}{verdict} · true {truth} · "
-                   f"{_SHORT.get(score_name, score_name)} {values[i]:.3g}")
-        col.image(to_display(images[prepared.pool_ids[i]]), caption=caption, width="stretch")
+        tiles.append(to_display(images[prepared.pool_ids[i]]))
+        lines.append((f"pred {_ascii(names[pred])}", "true unknown" if true < 0 else f"true {_ascii(names[true])}"))
+        correct.append(None if true < 0 else pred == true)
+        queued.append(int(i) in queried)
+        raw.append(f"{len(raw) + 1}: {_SHORT.get(score_name, score_name)} = {values[i]:.3g}")
+    st.markdown(f"**{title}**", help=f"Ranked by {score_name.replace('_', ' ')}, left to right: " + "; ".join(raw))
+    st.image(gallery_strip(tiles, lines, correct, queued), output_format="PNG")
 
 
-def per_class_table(record: Round, class_names: Sequence[str]) -> pd.DataFrame:
-    m = record.headline
-    return pd.DataFrame({"class": list(class_names), "precision": m.precision, "recall": m.recall, "f1": m.f1,
-                         "support": m.support}).set_index("class")
+def _ascii(name: str) -> str:
+    return str(name).encode("ascii", "replace").decode()
+
+
+def per_class_table(record: Round, class_names: Sequence[str]):
+    """Precision, recall, F1 and support per class, from the round's confusion matrix.
+
+    The same numbers as scikit-learn's ``precision_recall_fscore_support(zero_division=0)``,
+    read off the confusion matrix the heatmap shows instead of recomputed from the labels.
+    """
+    import pandas as pd
+
+    confusion = np.asarray(record.confusion, dtype=np.float64)
+    hits = np.diag(confusion)
+    predicted, support = confusion.sum(axis=0), confusion.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, hits / predicted, 0.0)
+        recall = np.where(support > 0, hits / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return pd.DataFrame({"class": list(class_names), "precision": precision, "recall": recall, "f1": f1,
+                         "support": support.astype(np.int64)}).set_index("class")
+
+
+def confusion_figure(records: Mapping[str, Round], class_names: Sequence[str]):
+    """One figure, one confusion heatmap per arm side by side (a single chart to send and draw).
+
+    Uses :func:`alsim.plots.confusion_heatmaps` when the core has it.
+    """
+    from alsim import plots
+
+    if hasattr(plots, "confusion_heatmaps"):
+        return plots.confusion_heatmaps(records, class_names)
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    names = list(class_names)
+    titles = [f"{arm}: round {r.index}, {r.n_labeled:,} labels, accuracy {r.accuracy:.3f}" for arm, r in records.items()]
+    fig = make_subplots(rows=1, cols=len(records), subplot_titles=titles, horizontal_spacing=0.07)
+    for col, (arm, record) in enumerate(records.items(), start=1):
+        z = np.asarray(record.confusion)
+        fig.add_trace(go.Heatmap(z=z, x=names, y=names, text=z.astype(str), texttemplate="%{text}",
+                                 colorscale="Blues", showscale=False, name=arm,
+                                 hovertemplate=f"{arm}<br>true %{{y}}<br>predicted %{{x}}<br>%{{text}}<extra></extra>"),
+                      row=1, col=col)
+        fig.update_xaxes(type="category", title_text="predicted", row=1, col=col,
+                         tickangle=-30 if max(map(len, names)) > 2 else 0)
+        fig.update_yaxes(type="category", autorange="reversed", row=1, col=col,
+                         title_text="true" if col == 1 else None)
+    fig.update_annotations(font_size=13)
+    fig.update_layout(height=440, margin=dict(t=60, b=10, l=10, r=10))
+    return fig
+
+
+def highlight_runs(fig, runs: Mapping[str, Sequence[Round]]):
+    """A band figure with the single runs drawn on top, thick; the seed means become thin dotted lines."""
+    import plotly.graph_objects as go
+
+    from alsim.plots import colour
+
+    fig.update_traces(selector=dict(mode="lines+markers"), line_width=1.5, line_dash="dot", marker_size=4)
+    for i, (name, rounds) in enumerate(runs.items()):
+        shown = [r for r in rounds if np.isfinite(r.accuracy)]
+        fig.add_trace(go.Scatter(x=[r.n_labeled for r in shown], y=[r.accuracy for r in shown], mode="lines+markers",
+                                 name=f"{name}: this run", line=dict(color=colour(name, i), width=4),
+                                 marker=dict(size=8)))
+    return fig
+
+
+def animated_curves(arms: Mapping[str, Sequence[Round]], title: str):
+    """Learning curves that grow round by round when played (plotly animation frames, play and pause)."""
+    import plotly.graph_objects as go
+
+    from alsim.plots import colour
+
+    shown = {n: [r for r in rounds if np.isfinite(r.accuracy)] for n, rounds in arms.items()}
+    n = max(len(r) for r in shown.values())
+    xs = [r.n_labeled for rounds in shown.values() for r in rounds]
+    ys = [r.accuracy for rounds in shown.values() for r in rounds]
+
+    def traces(k: int):
+        return [go.Scatter(x=[r.n_labeled for r in rounds[:k]], y=[r.accuracy for r in rounds[:k]],
+                           mode="lines+markers", name=name, line=dict(color=colour(name, i), width=5),
+                           marker=dict(size=11)) for i, (name, rounds) in enumerate(shown.items())]
+
+    span = max(0.05, max(ys) - min(ys)) if ys else 0.1
+    fig = go.Figure(data=traces(1), frames=[go.Frame(data=traces(k), name=str(k - 1)) for k in range(1, n + 1)])
+    fig.update_layout(
+        title=title, height=560, font=dict(size=18), xaxis_title="revealed labels", yaxis_title="accuracy",
+        xaxis=dict(range=[min(xs) - 2, max(xs) + 2] if xs else None),
+        yaxis=dict(range=[min(ys) - 0.1 * span, max(ys) + 0.1 * span] if ys else None),
+        legend=dict(orientation="h", y=-0.18),
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=1.12, xanchor="left", buttons=[
+            dict(label="▶ Play", method="animate",
+                 args=[None, dict(frame=dict(duration=900, redraw=False), transition=dict(duration=400),
+                                  fromcurrent=True)]),
+            dict(label="⏸ Pause", method="animate",
+                 args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
+        sliders=[dict(currentvalue=dict(prefix="round "), pad=dict(t=40), steps=[
+            dict(label=str(k), method="animate",
+                 args=[[str(k)], dict(mode="immediate", frame=dict(duration=0, redraw=False))]) for k in range(n)])])
+    return fig
 
 
 def downloads(configs: Mapping[str, Config], arms: Mapping[str, Sequence[Round]], class_names: Sequence[str],
-              key: str) -> None:
-    """Download buttons: rounds as CSV and JSON, the config as JSON."""
-    rows = round_rows(arms)
-    c1, c2, c3 = st.columns(3)
-    c1.download_button("Rounds (CSV)", to_csv(rows), file_name="alsim-rounds.csv", mime="text/csv",
-                       key=f"{key}-csv", on_click="ignore")
-    c2.download_button("Rounds (JSON)", to_json(configs, arms, class_names), file_name="alsim-rounds.json",
-                       mime="application/json", key=f"{key}-json", on_click="ignore")
+              key: str, report: Callable[[], str] | None = None) -> None:
+    """Download buttons: rounds as CSV and JSON, the config as JSON, and the HTML report when given.
+
+    The files are built when a button is clicked, not on every run: the JSON carries every
+    round's per-class report, which took longer to build than the rest of the page.
+    """
+    from alsim.export import round_rows, to_csv, to_json
+
+    cols = st.columns(4 if report is not None else 3)
+    cols[0].download_button("Rounds (CSV)", lambda: to_csv(round_rows(arms)), file_name="alsim-rounds.csv",
+                            mime="text/csv", key=f"{key}-csv", on_click="ignore")
+    cols[1].download_button("Rounds (JSON)", lambda: to_json(configs, arms, class_names),
+                            file_name="alsim-rounds.json", mime="application/json", key=f"{key}-json",
+                            on_click="ignore")
     first = next(iter(configs.values()))
-    c3.download_button("Config (JSON)", first.to_json(), file_name="alsim-config.json", mime="application/json",
-                       key=f"{key}-config", on_click="ignore")
+    cols[2].download_button("Config (JSON)", first.to_json, file_name="alsim-config.json", mime="application/json",
+                            key=f"{key}-config", on_click="ignore")
+    if report is not None:
+        cols[3].download_button("Report (HTML)", report, file_name="alsim-report.html", mime="text/html",
+                                key=f"{key}-report", on_click="ignore", type="primary")

@@ -1,0 +1,232 @@
+"""Latency of the dashboard as a viewer feels it: headless chromium against `streamlit run app.py`.
+
+    python bench/ui_latency.py [--reps 3] [--before /tmp/ui-before] [--pages]
+
+Each repetition starts a fresh `streamlit run app.py` on a free 127.0.0.1 port (so the
+first visit really is the first after a server start, and no run is cached in memory),
+opens the home page in Debian's chromium, and times, from the action to the moment the
+script has finished and every plotly chart on the page is drawn (and every image loaded):
+
+- first visit after the server start, then a second visit (a new browser tab);
+- changing the sidebar's batch size to a value not yet run, and back to one already run;
+- moving the round slider one step;
+- with ``--pages``: the Compare and Fashion-MNIST pages' defaults, first visit on that server.
+
+``--before DIR`` runs the same measurements against another checkout (e.g.
+``git worktree add /tmp/ui-before <commit>``), alternating with this one repetition by
+repetition, so both see the same machine load; the table gives medians and the ratio.
+Every server gets ``PYTHONPATH`` set to its own checkout. The disk cache (HOG features,
+knn neighbours) is one temporary folder shared by all servers and warmed before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("ALSIM_CHROMIUM", "/usr/bin/chromium")
+
+#: Resolves once the script has run (at least once since the watch was armed), nothing
+#: on the page is stale, every plotly chart has drawn its SVG and every image has loaded.
+DONE = """() => {
+  const app = document.querySelector('[data-testid=stApp]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (window.__alsimRan === false) return false;
+  if (document.querySelector('[data-stale=true]')) return false;
+  const charts = [...document.querySelectorAll('[data-testid=stPlotlyChart]')];
+  if (charts.length === 0) return false;
+  if (!charts.every(c => c.querySelector('.main-svg'))) return false;
+  return [...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete);
+}"""
+
+#: Arms the watch: remembers whether the script state left ``notRunning`` after this point.
+ARM = """() => {
+  window.__alsimRan = false;
+  const app = document.querySelector('[data-testid=stApp]');
+  if (window.__alsimObserver) window.__alsimObserver.disconnect();
+  window.__alsimObserver = new MutationObserver(() => {
+    if (app.getAttribute('data-test-script-state') !== 'notRunning') window.__alsimRan = true;
+  });
+  window.__alsimObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+ROWS = ("first visit", "second visit", "setting change (new)", "setting change (already run)", "round slider",
+        "Compare default", "Fashion-MNIST default")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(checkout: Path, cache_dir: Path, log_dir: Path):
+    """`streamlit run app.py` of ``checkout`` on a free port; yields its base URL once healthy."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(checkout), "ALSIM_CACHE_DIR": str(cache_dir),
+           "ALSIM_HOME": str(log_dir / "home"), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    log = open(log_dir / f"streamlit-{port}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1",
+                             "--server.fileWatcherType", "none"],
+                            cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"streamlit did not start; see {log.name}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def _wait(page, timeout_ms: float = 300_000) -> None:
+    page.wait_for_function(DONE, timeout=timeout_ms, polling="raf")
+    exceptions = page.locator("[data-testid=stException]").count()
+    if exceptions:
+        raise RuntimeError(f"the page shows {exceptions} exception(s)")
+
+
+def visit(browser, url: str) -> tuple[object, float]:
+    """Open ``url`` in a new tab; seconds until the page is done."""
+    page = browser.new_page(viewport={"width": 1500, "height": 2200})
+    started = time.perf_counter()
+    page.goto(url)
+    _wait(page)
+    return page, time.perf_counter() - started
+
+
+def act(page, action) -> float:
+    """Seconds from ``action(page)`` to the page being done again."""
+    page.evaluate(ARM)
+    started = time.perf_counter()
+    action(page)
+    _wait(page)
+    return time.perf_counter() - started
+
+
+def set_batch_size(value: int):
+    def action(page):
+        box = page.get_by_label("Batch size (labels per round)")
+        box.fill(str(value))
+        box.press("Enter")
+    return action
+
+
+def slider_step(page) -> None:
+    thumb = page.locator("[data-testid=stSlider] input[type=range]").first
+    thumb.focus()
+    thumb.press("ArrowLeft")
+
+
+def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, pages: bool) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {row: [] for row in ROWS}
+    with server(checkout, cache_dir, log_dir) as url:
+        page, seconds = visit(browser, url)
+        times["first visit"].append(seconds)
+        page.close()
+        page, seconds = visit(browser, url)
+        times["second visit"].append(seconds)
+        for value in (6, 7, 8):
+            times["setting change (new)"].append(act(page, set_batch_size(value)))
+        for value in (5, 6, 7):
+            times["setting change (already run)"].append(act(page, set_batch_size(value)))
+        for _ in range(3):
+            times["round slider"].append(act(page, slider_step))
+        page.close()
+        if pages:
+            page, seconds = visit(browser, url + "/Compare")
+            times["Compare default"].append(seconds)
+            page.close()
+            page, seconds = visit(browser, url + "/Fashion-MNIST")
+            times["Fashion-MNIST default"].append(seconds)
+            page.close()
+    return times
+
+
+def warm_disk_cache(checkout: Path, cache_dir: Path) -> None:
+    """HOG features of Fashion-MNIST are cached on disk: build them once, untimed."""
+    code = ("from alsim.data import fashion_available\n"
+            "from alsim.presets import get_preset\n"
+            "from alsim.pool import prepare\n"
+            "if fashion_available(): prepare(get_preset('fashion-selftrain'))\n")
+    subprocess.run([sys.executable, "-c", code], cwd=checkout, check=True,
+                   env={**os.environ, "PYTHONPATH": str(checkout), "ALSIM_CACHE_DIR": str(cache_dir)})
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):6.2f} s" if values else "      -"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3, help="fresh servers per checkout (default 3)")
+    parser.add_argument("--before", type=Path, help="another checkout to measure, alternating with this one")
+    parser.add_argument("--pages", action="store_true", help="also time the Compare and Fashion-MNIST defaults")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    checkouts = {"after": ROOT} if args.before is None else {"before": args.before.resolve(), "after": ROOT}
+    results = {name: {row: [] for row in ROWS} for name in checkouts}
+    work = Path(tempfile.mkdtemp(prefix="alsim-ui-latency-"))
+    try:
+        if args.pages:
+            warm_disk_cache(ROOT, work / "cache")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+                args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
+            for rep in range(args.reps):
+                for name, checkout in checkouts.items():
+                    times = one_repetition(browser, checkout, work / "cache", work, args.pages)
+                    for row, values in times.items():
+                        results[name][row].extend(values)
+                    print(f"rep {rep + 1}/{args.reps} {name}: "
+                          + ", ".join(f"{row} {statistics.median(v):.2f}" for row, v in times.items() if v),
+                          file=sys.stderr, flush=True)
+            browser.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    names = list(checkouts)
+    header = f"{'median over repetitions':32}" + "".join(f"{n:>10}" for n in names)
+    if len(names) == 2:
+        header += f"{'after/before':>14}"
+    print(header)
+    for row in ROWS:
+        cells = [results[n][row] for n in names]
+        if not any(cells):
+            continue
+        line = f"{row:32}" + "".join(f"{_median(c):>10}" for c in cells)
+        if len(names) == 2 and all(cells):
+            line += f"{statistics.median(cells[1]) / statistics.median(cells[0]):>14.2f}"
+        print(line + f"   (n={len(cells[-1])})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -156,7 +156,7 @@ def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across 
         x = [s["x"][j] for j in keep]
         mean, low, high = ([float(v[j]) for j in keep] for v in (s["mean"], s["low"], s["high"]))
         shown += mean + [v for v in low + high if _finite(v)]
-        fig.add_trace(go.Scatter(x=x + x[::-1], y=high + low[::-1], fill="toself",
+        fig.add_trace(go.Scatter(x=x + x[::-1], y=high + low[::-1], fill="toself", mode="lines",
                                  fillcolor=_rgba(c, 0.18), line=dict(width=0), hoverinfo="skip",
                                  showlegend=False, name=f"{escape(name)} band"))
         fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=escape(name), cliponaxis=False,

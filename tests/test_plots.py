@@ -81,7 +81,9 @@ def test_band_curves_highlight_one_run_on_top():
     assert top.name == "one run: entropy, seed 0" and list(top.x) == [40, 50] and top.line.dash == "dash"
     fig = band_curves(summary, highlight=Curve("margin", 3, (40, 50), (0.8, 0.9)))
     assert fig.data[-1].name == "one run: margin, seed 3" and list(fig.data[-1].y) == [0.8, 0.9]
-    assert len(band_curves(summary).data) == 4  # two bands, two means
+    plain = band_curves(summary)
+    assert len(plain.data) == 4  # two bands, two means
+    assert plain.data[0].mode == "lines"  # a band has no markers at its corners
 
 
 def test_band_curves_drop_nan_and_keep_a_sensible_range():

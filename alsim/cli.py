@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-baseline", action="store_true",
                      help="skip the 'first k labels' baseline and the random-sampling arm")
     run.add_argument("--per-point", action="store_true", help="with --json: include per-point uncertainty")
+    run.add_argument("--report", metavar="OUT.html", help="also write a self-contained HTML report there")
 
     compare = sub.add_parser("compare", help="compare query strategies over several seeds")
     common(compare)
@@ -100,12 +101,17 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--seeds", type=_integer_argument, default=5)
     compare.add_argument("--target", type=_number_argument, default=None,
                          help="target accuracy (default: 95%% of the fully labeled accuracy)")
+    compare.add_argument("--report", metavar="OUT.html", help="also write a self-contained HTML report there")
 
     from .sweep.cli import add_sweep_parser
 
     add_sweep_parser(sub, common, _integer_argument, _number_argument)
 
     sub.add_parser("presets", help="list the presets")
+
+    warm = sub.add_parser("warm", help="prepare the caches a demo needs (data, features, graphs) ahead of time")
+    warm.add_argument("--presets", default=None, metavar="A,B", help="comma-separated presets (default: all)")
+    warm.add_argument("--skip-fashion", action="store_true", help="leave out the Fashion-MNIST presets")
 
     data = sub.add_parser("data", help="the local data store: import (add), list and remove data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -225,8 +231,32 @@ def _fmt(value, digits=4) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value:.{digits}f}" if math.isfinite(value) else "-"
     return str(value)
+
+
+def _accuracy_text(value: float) -> str:
+    """Four decimals, or plain words where a round had nothing left to evaluate (never ``nan``)."""
+    from .narrative import NOTHING_LEFT
+
+    return f"{value:.4f}" if math.isfinite(value) else NOTHING_LEFT
+
+
+def _write_report(args, title: str, configs: dict, arms: dict, config: Config, baseline=None) -> None:
+    """``--report``: the HTML report of this run, its path on stderr."""
+    from .loop import prepare
+    from .report import html_report, write_report
+
+    document = html_report(title, configs, arms, prepare(config).class_names, command=command_line(args),
+                           baseline=baseline)
+    print(f"report: {write_report(args.report, document)}", file=sys.stderr)
+
+
+def command_line(args) -> str:
+    """The command that reproduces this invocation, as a report prints it."""
+    import shlex
+
+    return "python -m alsim " + shlex.join(getattr(args, "argv", None) or [args.command])
 
 
 def cmd_run(args, out) -> int:
@@ -247,7 +277,10 @@ def cmd_run(args, out) -> int:
         if not args.json:
             row = [record.index, record.n_labeled, record.n_pseudo, record.pseudo_precision, record.threshold,
                    record.auto_added, record.auto_precision, record.accuracy, record.macro_f1, record.seconds]
-            print("  ".join(f"{_fmt(v, 2 if i == 9 else 4):>11}" for i, v in enumerate(row)), file=out)
+            cells = [f"{_fmt(v, 2 if i == 9 else 4):>11}" for i, v in enumerate(row)]
+            if not math.isfinite(record.accuracy):
+                cells[7:9] = [f"{_accuracy_text(record.accuracy):>24}"]
+            print("  ".join(cells), file=out)
             out.flush()
     last = records[-1]
     baseline = None
@@ -255,13 +288,19 @@ def cmd_run(args, out) -> int:
     if not args.no_baseline and config.strategy != "none" and config.initial == "first":
         from .loop import first_k_baseline
 
-        baseline = first_k_baseline(config, last.n_labeled)
+        from .narrative import last_evaluated
+
+        # At the label count of the last round with an accuracy: a pool that ran out has none left to score.
+        baseline = first_k_baseline(config, (last_evaluated(records) or last).n_labeled)
     if not args.no_baseline and config.strategy not in ("random", "none"):
         from .loop import run_loop
 
         random_arm = list(run_loop(config.replace(strategy="random")))
     elapsed = time.perf_counter() - started
     dataset = _class_names(config)
+    arms, configs = {config.strategy: records}, {config.strategy: config}
+    if random_arm is not None:
+        arms["random"], configs["random"] = random_arm, config.replace(strategy="random")
     if args.json:
         doc = {
             "config": config.to_dict(),
@@ -275,13 +314,26 @@ def cmd_run(args, out) -> int:
         }
         write_json(doc, out)
     else:
-        print(f"stop: {last.stop_reason}; {len(records)} rounds in {elapsed:.2f} s", file=out)
+        from .narrative import last_evaluated, nothing_left_message, plain_stop_reason, takeaway
+
+        print(f"stop: {plain_stop_reason(last.stop_reason)} ({last.stop_reason}); {len(records)} rounds in "
+              f"{elapsed:.2f} s", file=out)
+        for label, rounds in arms.items():
+            note = nothing_left_message(rounds)
+            if note:
+                print(note if label == config.strategy else f"{label} sampling: {note}", file=out)
         if random_arm is not None:
             print(f"random sampling, same settings and initial labels: accuracy "
-                  f"{' '.join(f'{r.accuracy:.4f}' for r in random_arm)}", file=out)
+                  f"{' '.join(_fmt(r.accuracy) for r in random_arm)}", file=out)
         if baseline is not None:
+            shown = last_evaluated(records)
             print(f"baseline, first {baseline.n_labeled} pool points labeled (no active choice): "
-                  f"accuracy {baseline.accuracy:.4f}  vs  {config.strategy}: {last.accuracy:.4f}", file=out)
+                  f"accuracy {_accuracy_text(baseline.accuracy)}  vs  {config.strategy}: "
+                  f"{_accuracy_text(float('nan') if shown is None else shown.accuracy)}", file=out)
+        print(takeaway(arms), file=out)
+    if getattr(args, "report", None):
+        _write_report(args, f"alsim run: {args.preset}", configs, arms, config,
+                      baseline=None if baseline is None else (baseline.n_labeled, baseline.accuracy))
     return 0
 
 
@@ -307,6 +359,30 @@ def cmd_presets(args, out) -> int:
     return 0
 
 
+def cmd_warm(args, out) -> int:
+    """Prepare every cache a demo needs; print each step and its time."""
+    from .features import cache_dir
+    from .presets import warm
+
+    names = None
+    if args.presets:
+        names = [n.strip() for n in args.presets.split(",") if n.strip()]
+        for name in names:
+            get_preset(name)  # an unknown name is a usage error before any work
+    started = time.perf_counter()
+    count = 0
+
+    def skipped(name, reason):
+        print(f"{name:32} skipped: {reason}", file=out)
+
+    for step in warm(names, skip_fashion=args.skip_fashion, on_skip=skipped):
+        count += 1
+        print(f"{step.preset:32} {step.step:16} {step.detail:40} {step.seconds:8.2f} s", file=out)
+        out.flush()
+    print(f"{count} steps in {time.perf_counter() - started:.2f} s; disk cache: {cache_dir()}", file=out)
+    return 0
+
+
 def cmd_compare(args, out) -> int:
     from .compare import compare_cli
 
@@ -323,6 +399,9 @@ def main(argv: Sequence[str] | None = None, out=None) -> int:
     out = out or sys.stdout
     try:
         args = _parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # for the report's "reproduce" line
+        if args.command == "warm":
+            return cmd_warm(args, out)
         if args.command == "sweep":
             return cmd_sweep(args, out)
         handler = {"run": cmd_run, "presets": cmd_presets, "compare": cmd_compare, "data": cmd_data}[args.command]

@@ -353,6 +353,14 @@ def compare_cli(args, base: Config, out) -> int:
     run_seconds = time.perf_counter() - started
     full = None if args.target is not None else full_label_accuracy(base)
     summary = summarize(curves, target=args.target, full_accuracy=full)
+    if getattr(args, "report", None):
+        import sys
+
+        from .cli import command_line
+        from .report import write_comparison_report
+
+        path = write_comparison_report(args.report, base, strategies, summary, command=command_line(args))
+        print(f"report: {path}", file=sys.stderr)
     if args.json:
         write_json({"config": base.to_dict(), "strategies": strategies, "seeds": seeds_for(base, args.seeds),
                     "curves": [c.__dict__ for c in curves], "summary": summary.to_dict(),

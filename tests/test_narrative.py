@@ -195,3 +195,23 @@ def test_confidence_note_on_a_real_run():
     assert confidence_note(rounds[0]) is None
     assert confidence_note(rounds[2]) is not None  # 90 images left, all nearly certain
     assert confidence_note(rounds[3]) is None  # none left
+
+
+# ------------------------------------------------------------------ command line words
+def test_cli_prints_words_not_nan_and_json_keeps_null(capsys):
+    import json
+
+    from alsim.cli import main
+
+    assert main(["run", "--set", "batch_size=100"]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out
+    assert "stop: no unlabeled images left (pool_exhausted)" in out
+    assert "nothing was left to evaluate" in out.splitlines()[5]  # round 3's row
+    assert ("Every pool image was labeled by round 3, so nothing was left to measure accuracy on; the numbers shown "
+            "are from round 2 (240 labels).") in out
+    assert "baseline, first 240 pool points labeled" in out  # at the last count with an accuracy
+    assert "Active picking (entropy) reached 100.0% with 240 labels" in out
+    assert main(["run", "--set", "batch_size=100", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["rounds"][-1]["accuracy"] is None and doc["stop_reason"] == "pool_exhausted"

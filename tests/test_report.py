@@ -133,3 +133,32 @@ def test_report_renders_offline_in_chromium(report_a):
             browser.close()
     assert errors == []
     assert all(url.startswith(("file:", "data:", "about:")) for url in requests), requests
+
+
+# ------------------------------------------------------------------ command line
+def test_run_report_flag_writes_the_report(tmp_path, capsys):
+    from alsim.cli import main
+
+    path = tmp_path / "run.html"
+    assert main(["run", "--preset", "digits-tutorial", "--report", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip().endswith(f"report: {path}")
+    text = visible_text(path.read_text(encoding="utf-8"))
+    assert "python -m alsim run --preset digits-tutorial --report " + str(path) in text
+    assert "first 60 labels" in path.read_text(encoding="utf-8")  # the baseline point on the curve
+    assert "0.9556" in text and "reached 95.6% with 60 labels" in text
+
+
+def test_compare_report_flag_writes_bands_and_verdicts(tmp_path, capsys):
+    from alsim.cli import main
+
+    path = tmp_path / "compare.html"
+    argv = ["compare", "--preset", "digits-compare", "--seeds", "2", "--strategies", "entropy,random",
+            "--set", "n_rounds=3", "--report", str(path)]
+    assert main(argv) == 0
+    assert capsys.readouterr().err.strip().endswith(f"report: {path}")
+    document = path.read_text(encoding="utf-8")
+    text = visible_text(document)
+    assert "Verdicts over seeds" in text and "2 seeds; target accuracy" in text
+    assert "one run: entropy, seed 0" in document  # that seed's run drawn over the bands
+    assert document.count("class=\"plotly-graph-div\"") == 3  # curves, bands, heatmaps

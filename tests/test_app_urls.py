@@ -19,13 +19,17 @@ from streamlit.testing.v1 import AppTest
 
 from alsim.dashboard.compare_page import COMPARE_PARAMS, PREFIX as CMP
 from alsim.dashboard.controls import sidebar_params
+from alsim.dashboard.data_page import DATA_PARAMS
 from alsim.dashboard.fashion_page import FASHION_PARAMS, P as FM
 from alsim.dashboard.messages import escape_markdown
+from alsim.dashboard.sweep_page import SWEEP_PARAMS
 from alsim.dashboard.url import prefixed
 from apptest_helpers import APP, ROOT, TIMEOUT, messages
 
 COMPARE = "pages/1_Compare.py"
 FASHION = "pages/2_Fashion-MNIST.py"
+DATA = "pages/3_Data.py"
+SWEEP = "pages/4_Sweep.py"
 #: page -> (script to switch to, the page's URL parameters, small settings that keep runs short)
 PAGES = {
     "home": (None, sidebar_params(), {}),
@@ -33,6 +37,8 @@ PAGES = {
                 {"cmp_seeds": "2", "cmp_n_rounds": "2", "cmp_pool_size": "300",
                  "cmp_strategies": ["entropy", "random"]}),
     "fashion": (FASHION, prefixed(FASHION_PARAMS, FM), {"fm_per_class": "5", "fm_steps": "2"}),
+    "data": (DATA, DATA_PARAMS, {}),
+    "sweep": (SWEEP, SWEEP_PARAMS, {}),
 }
 LINK = "[Session expired - sign in again](http://host/login)"
 
@@ -215,7 +221,7 @@ _unknown_keys = hs.text(alphabet=string.ascii_letters + string.digits + "_-.", m
 
 
 def _queries(keys):
-    key = hs.one_of(hs.sampled_from(sorted(keys)), _unknown_keys)
+    key = hs.one_of(hs.sampled_from(sorted(keys)), _unknown_keys) if keys else _unknown_keys
     return hs.dictionaries(key, hs.one_of(_values, hs.lists(_values, min_size=2, max_size=3)), min_size=1, max_size=4)
 
 

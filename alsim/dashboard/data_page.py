@@ -14,7 +14,7 @@ from alsim.importers import COLOR_MODES, MAX_SIDE, ImportOptions, default_max_by
 from alsim.sources import load_source, source_info, source_names
 
 from .messages import escape_markdown, show_error, show_warning
-from .url import check_choice, show_url_notices
+from .url import CHOICE, check_choice, sanitize_query_params, show_url_notices
 
 SAMPLES_PER_CLASS = 8
 UPLOAD_TYPES = ["zip", "npz", "csv", "parquet"]
@@ -65,7 +65,12 @@ def _upload_step() -> None:
         st.success(f"Stored as {entry_id}")
 
 
+#: The page's URL-bound widgets.
+DATA_PARAMS = {"dataset": CHOICE}
+
+
 def data_page() -> None:
+    sanitize_query_params(DATA_PARAMS)
     st.title("Your data")
     st.caption("Would active learning save labels on your images, and with which strategy? Upload a data set; "
                "it is stored on this server under its content id, which every page's data-set control lists.")

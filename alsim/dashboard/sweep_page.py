@@ -123,8 +123,12 @@ def _split_assignments(text: str) -> list[str]:
     return parts
 
 
+#: The page's URL-bound widgets: none (a results folder is a path on the server, not a link setting).
+SWEEP_PARAMS: dict = {}
+
+
 def sweep_page() -> None:
-    sanitize_query_params({})  # no setting of this page lives in the URL: a results folder is a server path
+    sanitize_query_params(SWEEP_PARAMS)
     st.title("Sweeps: where does active learning pay?")
     show_url_notices()
     _run_form()  # first: a sweep that finishes here fills the folder field below

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from typing import Mapping, Sequence
 
 from .config import Config
@@ -29,19 +30,33 @@ def round_rows(arms: Mapping[str, Sequence[Round]]) -> list[dict]:
     return rows
 
 
+def _cell(value):
+    """A CSV cell: missing values and NaN (a round with nothing left to evaluate) as an empty cell."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return value
+
+
 def to_csv(rows: Sequence[dict], fieldnames: Sequence[str] | None = None) -> str:
+    """Rows as CSV text; None and NaN become empty cells."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(fieldnames or (rows[0].keys() if rows else ROW_FIELDS)))
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return buffer.getvalue()
 
 
 def to_json(configs: Mapping[str, Config], arms: Mapping[str, Sequence[Round]],
             class_names: Sequence[str] | None = None) -> str:
-    """``{"arms": {name: {"config": ..., "rounds": [...]}}}`` with the CLI's round fields."""
+    """``{"arms": {name: {"config": ..., "rounds": [...]}}}`` with the CLI's round fields.
+
+    Missing values, and NaN accuracies of rounds with nothing left to evaluate, are ``null``
+    (``NaN`` is not JSON).
+    """
+    from .cli import json_ready
+
     doc = {"arms": {name: {"config": configs[name].to_dict(),
                            "rounds": [r.to_dict(tuple(class_names) if class_names else None) for r in rounds]}
                     for name, rounds in arms.items()}}
-    return json.dumps(doc, indent=1)
+    return json.dumps(json_ready(doc), indent=1, allow_nan=False)

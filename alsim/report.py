@@ -147,8 +147,8 @@ def _config_table(configs: Mapping[str, Config]) -> str:
     fields = list(dicts[0]) if dicts else []
     rows = [[field] + [d.get(field) for d in dicts] for field in fields]
     differs = [field for field in fields if len({repr(d.get(field)) for d in dicts}) > 1]
-    note = (f"<p class=muted>Fields that differ between arms: {_e(', '.join(differs))}.</p>" if differs and len(names) > 1
-            else "")
+    note = (f"<p class=muted>Fields that differ between arms: {_e(', '.join(differs))}.</p>"
+            if differs and len(names) > 1 else "")
     return note + _table(["field"] + names, [[r[0]] + [_plain(v) for v in r[1:]] for r in rows])
 
 
@@ -206,7 +206,8 @@ def _galleries(name: str, config: Config, rounds: Sequence[Round], class_names: 
 def _summary_section(summary) -> str:
     rows = []
     for s in summary.strategies:
-        interval = "–" if s.aulc_difference_ci is None else f"[{s.aulc_difference_ci[0]:+.4f}, {s.aulc_difference_ci[1]:+.4f}]"
+        interval = ("–" if s.aulc_difference_ci is None
+                    else f"[{s.aulc_difference_ci[0]:+.4f}, {s.aulc_difference_ci[1]:+.4f}]")
         rows.append([s.strategy, s.aulc_mean, s.aulc_std, s.final_mean, s.final_std, s.labels_to_target,
                      s.saved_vs_random, s.verdict or "–", s.aulc_difference, interval, s.p_holm])
     table = _table(["strategy", "AULC", "AULC std", "final accuracy", "final std", f"labels to {summary.target:.3f}",

@@ -110,7 +110,8 @@ def test_confusion_heatmaps_one_panel_per_arm(exhausted):
 
 def test_confusion_heatmaps_say_nothing_left_instead_of_nan(exhausted):
     fig = confusion_heatmaps({"entropy": exhausted[-1]}, [str(i) for i in range(10)])
-    assert "nothing was left to evaluate" in fig.layout.annotations[0].text and "nan" not in fig.layout.annotations[0].text
+    title = fig.layout.annotations[0].text
+    assert "nothing was left to evaluate" in title and "nan" not in title
 
 
 def test_confusion_heatmaps_titles_fit_many_arms():

@@ -162,3 +162,16 @@ def test_compare_report_flag_writes_bands_and_verdicts(tmp_path, capsys):
     assert "Verdicts over seeds" in text and "2 seeds; target accuracy" in text
     assert "one run: entropy, seed 0" in document  # that seed's run drawn over the bands
     assert document.count("class=\"plotly-graph-div\"") == 3  # curves, bands, heatmaps
+
+
+def test_exports_write_no_nan():
+    import json
+
+    from alsim.export import round_rows, to_csv, to_json
+
+    config = Config(batch_size=100)
+    arms = {"entropy": list(run_loop(config))}
+    csv_text = to_csv(round_rows(arms))
+    assert "nan" not in csv_text.lower() and csv_text.splitlines()[-1].split(",")[8] == ""
+    doc = json.loads(to_json({"entropy": config}, arms, [str(i) for i in range(10)]))
+    assert doc["arms"]["entropy"]["rounds"][-1]["accuracy"] is None

@@ -53,3 +53,10 @@ def test_example_config_is_valid_and_runs(capsys):
     assert doc["config"]["n_initial"] == 20 and len(doc["rounds"]) == config.n_rounds
     assert [r["n_labeled"] for r in doc["rounds"]] == [20, 30, 40, 50, 60, 70]
     assert doc["stop_reason"] == "rounds_done"
+
+
+def test_preset_descriptions_state_no_measured_numbers():
+    import re
+
+    for name, (description, _) in PRESETS.items():
+        assert not re.search(r"about \d|~\d|\d+(\.\d+)?\s*(s|ms|seconds)\b|\d%", description), (name, description)

@@ -1,0 +1,129 @@
+"""The label store: projects, labels with an append-only history, undo, batches, refusals."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from alsim.labelstore import SCHEMA_VERSION, SKIP, LabelStore, LabelStoreError, StoredBatch, default_path
+
+
+@pytest.fixture
+def store(tmp_path) -> LabelStore:
+    return LabelStore(tmp_path / "labels.sqlite3")
+
+
+def test_the_default_file_is_under_alsim_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALSIM_HOME", str(tmp_path / "home"))
+    assert default_path() == tmp_path / "home" / "labels.sqlite3"
+    LabelStore()
+    assert (tmp_path / "home" / "labels.sqlite3").exists()
+
+
+def test_wal_mode_and_schema_version(store):
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"projects", "labels", "history", "batches", "schema_version"} <= tables
+
+
+def test_projects_are_created_listed_and_deleted(store):
+    a = store.create_project("first", "digits", {"config": {"seed": 1}})
+    store.create_project("second one", "digits", {})
+    assert [p.name for p in store.projects()] == ["first", "second one"]
+    assert store.project("first").settings == {"config": {"seed": 1}}
+    with pytest.raises(LabelStoreError, match="exists already"):
+        store.create_project("first", "digits", {})
+    store.set_label(a.id, 3, 1, "ann")
+    store.delete_project("first")
+    assert [p.name for p in store.projects()] == ["second one"]
+    assert store.labels(a.id) == {}
+    again = store.create_project("first", "digits", {})
+    assert again.id != a.id and store.labels(again.id) == {}  # ids are never reused
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "a\\b", "", ".hidden", "x" * 65, "a\x00b", "new\nline", "a..b"])
+def test_a_name_with_path_characters_is_refused(store, name):
+    with pytest.raises(LabelStoreError, match="project name must be"):
+        store.create_project(name, "digits", {})
+
+
+def test_last_write_wins_and_every_write_is_in_the_history(store):
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 5, 2, "ann")
+    store.set_label(p.id, 5, 7, "bob", "accepted")
+    store.set_label(p.id, 6, SKIP, "ann")
+    labels = store.labels(p.id)
+    assert (labels[5].label, labels[5].annotator, labels[5].source) == (7, "bob", "accepted")
+    assert labels[6].label == SKIP
+    history = store.history(p.id)
+    assert [(c.item, c.label, c.previous_label) for c in history] == [(5, 2, None), (5, 7, 2), (6, SKIP, None)]
+
+
+def test_undo_walks_back_and_is_recorded(store):
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 5, 2, "ann")
+    store.set_label(p.id, 5, 7, "ann")
+    assert store.undo(p.id, "ann").label == 7
+    assert store.labels(p.id)[5].label == 2
+    assert store.undo(p.id, "ann").label == 2
+    assert store.labels(p.id) == {}
+    assert store.undo(p.id, "ann") is None
+    actions = [(c.action, c.undoes) for c in store.history(p.id)]
+    assert actions == [("set", None), ("set", None), ("undo", 2), ("undo", 1)]
+
+
+def test_an_unknown_source_is_refused(store):
+    p = store.create_project("p", "digits", {})
+    with pytest.raises(LabelStoreError, match="source must be one of typed, accepted, imported"):
+        store.set_label(p.id, 1, 1, "ann", "guessed")
+
+
+def test_an_import_lands_whole(store):
+    p = store.create_project("p", "digits", {})
+    assert store.set_labels(p.id, [(1, 1), (2, 2)], "ann") == 2
+    assert {i: r.source for i, r in store.labels(p.id).items()} == {1: "imported", 2: "imported"}
+
+
+def test_a_batch_number_is_kept_once(store):
+    p = store.create_project("p", "digits", {})
+    first = store.save_batch(p.id, StoredBatch(0, (1, 2), (-1, -1), (0.0, 0.0), 0, "t"))
+    second = store.save_batch(p.id, StoredBatch(0, (3, 4), (-1, -1), (0.0, 0.0), 0, "t"))
+    assert first == second and second.items == (1, 2)
+
+
+def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "labels.sqlite3"
+    path.write_bytes(b"these are not the labels you are looking for" * 100)
+    before = path.read_bytes()
+    with pytest.raises(LabelStoreError, match="unreadable .* left as it is") as info:
+        LabelStore(path)
+    assert "\n" not in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_a_damaged_database_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "labels.sqlite3"
+    store = LabelStore(path)
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 1, 1, "ann")
+    data = bytearray(path.read_bytes()) if path.stat().st_size > 0 else None
+    # Make the write-ahead log part of the main file, then overwrite the page after the header.
+    sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+    data = bytearray(path.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)
+    path.write_bytes(bytes(data))
+    with pytest.raises(LabelStoreError, match="unreadable"):
+        LabelStore(path).labels(p.id)
+    assert path.read_bytes() == bytes(data)
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "labels.sqlite3"
+    LabelStore(path)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    with pytest.raises(LabelStoreError, match="newer than this alsim"):
+        LabelStore(path)

@@ -123,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     remove = data_sub.add_parser("remove", help="delete a stored data set")
     remove.add_argument("id")
+
+    from .labeling import add_label_parser
+
+    add_label_parser(sub, _Parser)
     return parser
 
 
@@ -404,6 +408,10 @@ def main(argv: Sequence[str] | None = None, out=None) -> int:
             return cmd_warm(args, out)
         if args.command == "sweep":
             return cmd_sweep(args, out)
+        if args.command == "label":
+            from .labeling import label_cli
+
+            return label_cli(args, out)
         handler = {"run": cmd_run, "presets": cmd_presets, "compare": cmd_compare, "data": cmd_data}[args.command]
         return handler(args, out)
     except (UsageError, ConfigError, DataError, GraphTooLarge) as exc:

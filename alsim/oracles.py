@@ -67,3 +67,30 @@ class FixedAnswers:
 
     def labels(self, ids: np.ndarray) -> np.ndarray:
         return np.array([self._answers.get(int(i), -1) for i in ids], dtype=np.int64)
+
+
+class StoreOracle:
+    """A person's answers as read from the label store (:mod:`alsim.labelstore`).
+
+    Items the person skipped ("not sure") are answered and cannot be asked again; items
+    not yet answered can be asked and answer -1 until the person labels them.
+
+    Parameters
+    ----------
+    labels : ndarray (n_pool,)
+        The person's current label per pool point; -1 where there is none.
+    skipped : ndarray (n_pool,) of bool, optional
+    truth : ndarray or None
+        The hidden truth, if the data set has one (to score the person and the model).
+    """
+
+    def __init__(self, labels: np.ndarray, skipped: np.ndarray | None = None, truth: np.ndarray | None = None):
+        self._labels = np.asarray(labels, dtype=np.int64)
+        self._skipped = np.zeros(len(self._labels), dtype=bool) if skipped is None else np.asarray(skipped, bool)
+        self.truth = truth
+
+    def answerable(self, n_pool: int) -> np.ndarray:
+        return ~self._skipped[:n_pool]
+
+    def labels(self, ids: np.ndarray) -> np.ndarray:
+        return self._labels[np.asarray(ids, dtype=np.int64)]

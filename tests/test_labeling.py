@@ -1,0 +1,294 @@
+"""A person labels: projects, the next batch as a function of the stored labels, undo, measures,
+export / import, and the ``label`` command (bad input, kill -9 mid-stream, two writers at once)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alsim import labeling
+from alsim.cli import main
+from alsim.labelstore import LabelStore, LabelStoreError
+from alsim.oracles import StoreOracle
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def project():
+    return labeling.create_project("digits demo", "digits")
+
+
+def _label_batch(project, batch, wrong: int = 0):
+    truth = project.dataset.labels
+    for n, item in enumerate(batch.items):
+        label = int(truth[item]) if n >= wrong else (int(truth[item]) + 1) % 10
+        labeling.add_label(project, item, label, annotator="tester")
+
+
+def _cli(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stderr
+    sys.stderr = err
+    try:
+        code = main(["label", *argv], out=out)
+    finally:
+        sys.stderr = old
+    return code, out.getvalue(), err.getvalue()
+
+
+# ------------------------------------------------------------------ projects and batches
+def test_a_project_keeps_its_config_and_is_listed(project):
+    assert project.config.dataset == "digits" and project.config.batch_size == labeling.DEFAULT_BATCH
+    assert [p.name for p in labeling.list_projects()] == ["digits demo"]
+    again = labeling.open_project("digits demo")
+    assert again.config == project.config and again.prefill == project.prefill
+    labeling.delete_project("digits demo")
+    assert labeling.list_projects() == []
+
+
+def test_settings_and_prefill_are_taken_at_creation():
+    project = labeling.create_project("p", "digits", ["batch_size=4", "strategy=margin", "prefill=0.6", "seed=3"])
+    assert (project.config.batch_size, project.config.strategy, project.config.seed, project.prefill) == (
+        4, "margin", 3, 0.6)
+
+
+def test_the_first_batch_is_a_random_draw_over_all_points(project):
+    batch = labeling.current_batch(project)
+    assert batch.number == 0 and len(batch.items) == 8 and batch.guesses == (-1,) * 8
+    expected = np.sort(np.random.default_rng([0, 0]).choice(np.arange(1797), 8, replace=False))
+    assert list(batch.items) == expected.tolist()
+
+
+def test_the_next_batch_is_a_function_of_config_and_labels(project):
+    _label_batch(project, labeling.current_batch(project))
+    first = labeling.next_batch(project)
+    reopened = labeling.next_batch(labeling.open_project("digits demo"))
+    assert first.ids.tolist() == reopened.ids.tolist()
+    assert np.allclose(first.confidence, reopened.confidence)
+    assert (first.guesses >= 0).all() and ((first.confidence > 0) & (first.confidence <= 1)).all()
+    labeled = set(project.store.labels(project.id))
+    assert not labeled & set(first.ids.tolist())
+    # The same labels in another project with the same config propose the same batch.
+    twin = labeling.create_project("twin", "digits")
+    for item, row in project.store.labels(project.id).items():
+        labeling.add_label(twin, item, row.label)
+    assert labeling.next_batch(twin).ids.tolist() == first.ids.tolist()
+
+
+def test_the_shown_batch_stays_until_every_item_is_answered(project):
+    batch = labeling.current_batch(project)
+    labeling.add_label(project, batch.items[0], 3)
+    labeling.add_label(project, batch.items[1], "skip")
+    assert labeling.current_batch(project) == batch
+    _label_batch(project, batch)
+    following = labeling.current_batch(project)
+    assert following.number == 1 and not set(following.items) & set(batch.items)
+
+
+def test_skipped_items_are_not_proposed_again(project):
+    batch = labeling.current_batch(project)
+    for item in batch.items:
+        labeling.add_label(project, item, "skip")
+    assert not set(labeling.next_batch(project).ids.tolist()) & set(batch.items)
+
+
+def test_undo_restores_the_label_state_and_the_batch(project):
+    batch = labeling.current_batch(project)
+    _label_batch(project, batch)
+    following = labeling.current_batch(project)
+    change = labeling.undo(project)
+    assert change.item == batch.items[-1]
+    assert batch.items[-1] not in project.store.labels(project.id)
+    # The untouched batch made after the undone label is withdrawn: the undone item is shown again.
+    assert labeling.current_batch(project) == batch
+    _label_batch(project, batch)
+    assert labeling.current_batch(project).items == following.items
+
+
+def test_model_agreement_per_batch_and_person_against_truth(project):
+    first = labeling.current_batch(project)
+    _label_batch(project, first, wrong=2)
+    second = labeling.current_batch(project)
+    _label_batch(project, second)
+    curve = labeling.agreement_curve(project)
+    assert [point.number for point in curve[:2]] == [0, 1]
+    assert curve[0].agreement is None  # no model before the first labels
+    truth = project.dataset.labels
+    expected = np.mean([g == truth[i] for i, g in zip(second.items, second.guesses)])
+    assert curve[1].agreement == pytest.approx(expected) and curve[1].n_compared == 8
+    agreement, confusion, n = labeling.truth_agreement(project)
+    assert n == 16 and agreement == pytest.approx(14 / 16)
+    assert confusion.shape == (10, 10) and confusion.sum() == 16 and np.trace(confusion) == 14
+
+
+def test_counts_split_typed_accepted_and_imported(project):
+    labeling.add_label(project, 1, 1)
+    labeling.add_label(project, 2, 1, source="accepted")
+    labeling.add_label(project, 3, "skip")
+    labeling.import_csv(project, "item,label\n4,7\n")
+    counts = labeling.class_counts(project)
+    assert counts["classes"]["1"] == {"typed": 1, "accepted": 1, "imported": 0}
+    assert counts["classes"]["7"]["imported"] == 1 and counts["skipped"] == 1 and counts["total"] == 3
+
+
+def test_store_oracle_answers_from_labels_and_excludes_skips():
+    oracle = StoreOracle(np.array([2, -1, -1, 4]), np.array([False, True, False, False]))
+    assert oracle.labels(np.array([0, 1, 3])).tolist() == [2, -1, 4]
+    assert oracle.answerable(4).tolist() == [True, False, True, True]
+
+
+# ------------------------------------------------------------------ export and import
+def test_export_csv_json_and_zip_round_trip(project):
+    labeling.add_label(project, 10, 0, annotator="ann")
+    labeling.add_label(project, 11, "9", annotator="ann", source="accepted")
+    labeling.add_label(project, 12, "skip", annotator="ann")
+    rows = list(csv.DictReader(io.StringIO(labeling.export_csv(project))))
+    assert [(r["item"], r["label"], r["source"], r["annotator"]) for r in rows] == [
+        ("10", "0", "typed", "ann"), ("11", "9", "accepted", "ann"), ("12", "", "typed", "ann")]
+    assert set(rows[0]) == {"item", "path", "label", "label_id", "annotator", "source", "time"}
+    document = json.loads(labeling.export_json(project))
+    assert document["dataset"] == "digits" and [r["item"] for r in document["labels"]] == [10, 11, 12]
+    with zipfile.ZipFile(io.BytesIO(labeling.export_zip(project))) as archive:
+        assert sorted(archive.namelist()) == ["0/000010.png", "9/000011.png"]
+    other = labeling.create_project("copy", "digits")
+    assert labeling.import_csv(other, labeling.export_csv(project)) == 3
+    assert {i: r.label for i, r in other.store.labels(other.id).items()} == {10: 0, 11: 9, 12: -1}
+    assert {r.source for r in other.store.labels(other.id).values()} == {"imported"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("item,label\n1,1\n2,cat\n", "line 3: unknown class 'cat'"),
+    ("item,label\n1,1\n5000,1\n", "line 3: unknown item '5000'"),
+    ("id,class\n1,1\n", "needs columns item and label"),
+    (b"item,label\n1,\xff\n", "not UTF-8"),
+])
+def test_a_bad_import_stores_nothing(project, text, message):
+    with pytest.raises(LabelStoreError, match=message):
+        labeling.import_csv(project, text)
+    assert project.store.labels(project.id) == {}
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_next_add_undo_export(project):
+    code, out, _ = _cli("digits demo", "--next")
+    batch = [int(line) for line in out.split()]
+    assert code == 0 and batch == list(labeling.current_batch(project).items)
+    code, out, _ = _cli("digits demo", "--add", f"{batch[0]}=3", f"{batch[1]}=skip", "--annotator", "cli")
+    assert code == 0 and out.splitlines() == [f"stored {batch[0]}=3", f"stored {batch[1]}=skip"]
+    code, out, _ = _cli("digits demo", "--undo")
+    assert out.strip() == f"undone {batch[1]}=-1"
+    code, out, _ = _cli("digits demo", "--export", "json")
+    assert [(r["item"], r["label"], r["annotator"]) for r in json.loads(out)["labels"]] == [(batch[0], "3", "cli")]
+    code, out, _ = _cli("--list")
+    assert out.startswith("digits demo")
+    code, out, _ = _cli("digits demo", "--delete")
+    assert code == 0 and labeling.list_projects() == []
+
+
+def test_cli_creates_a_project_with_settings_and_imports(tmp_path):
+    code, out, _ = _cli("new", "--data", "digits", "--set", "batch_size=3", "--next")
+    assert code == 0 and len(out.split()) == 3
+    source = tmp_path / "labels.csv"
+    source.write_text("item,label\n5,4\n6,2\n")
+    code, out, _ = _cli("new", "--import-csv", str(source))
+    assert code == 0 and out.strip() == "imported 2 labels"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("p", "--data", "digits", "--add", "3=cat"), "unknown class 'cat'"),
+    (("p", "--data", "digits", "--add", "1797=1"), "unknown item '1797'"),
+    (("p", "--data", "digits", "--add", "3"), "--add expects ID=LABEL"),
+    (("../etc/passwd", "--data", "digits", "--next"), "project name must be"),
+    (("a/b", "--next"), "project name must be"),
+    (("missing", "--next"), "no labeling project named 'missing'"),
+    (("p", "--data", "nope", "--next"), "dataset must be one of"),
+    (("p", "--data", "digits", "--set", "batch_size=0", "--next"), "batch_size must be"),
+    (("p", "--data", "digits", "--next", "--undo"), "not allowed with argument"),
+    (("p", "--data", "digits", "--import-csv", "/nonexistent.csv"), "cannot read /nonexistent.csv"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(argv, message):
+    code, out, err = _cli(*argv)
+    assert code == 2, (out, err)
+    assert err.count("\n") == 1 and err.startswith("alsim: error: ") and message in err, err
+
+
+def test_a_corrupt_database_is_one_line_and_never_overwritten(tmp_path, monkeypatch):
+    home = Path(os.environ["ALSIM_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "labels.sqlite3"
+    path.write_bytes(b"\x00garbage" * 512)
+    before = path.read_bytes()
+    for argv in (("--list",), ("p", "--data", "digits", "--next"), ("p", "--data", "digits", "--add", "1=1")):
+        code, _, err = _cli(*argv)
+        assert code == 2 and err.count("\n") == 1 and "unreadable" in err and "left as it is" in err
+    assert path.read_bytes() == before
+
+
+# ------------------------------------------------------------------ crashes and concurrent writers
+def _start_adds(name: str, items, label: int) -> subprocess.Popen:
+    pairs = [f"{item}={label}" for item in items]
+    return subprocess.Popen([sys.executable, "-m", "alsim", "label", name, "--data", "digits", "--add", *pairs],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+
+
+def test_kill_9_mid_stream_keeps_every_acknowledged_label():
+    labeling.create_project("crash", "digits")
+    proc = _start_adds("crash", range(1500), 4)
+    acknowledged = []
+    deadline = time.time() + 120
+    while len(acknowledged) < 40 and time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        acknowledged.append(int(line.split()[1].split("=")[0]))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    proc.stdout.close()
+    proc.stderr.close()
+    assert len(acknowledged) == 40, "the writer did not get going"
+    store = LabelStore()
+    assert store.integrity() == "ok"
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    project = labeling.open_project("crash")
+    stored = project.store.labels(project.id)
+    assert set(acknowledged) <= set(stored)
+    assert len(stored) < 1500, "the writer finished before it was killed"
+    assert all(row.label == 4 for row in stored.values())
+    # The project still works: labels are added and a batch is proposed.
+    labeling.add_label(project, 1600, 3)
+    assert labeling.current_batch(project) is not None
+
+
+def test_two_writers_on_one_project_lose_and_duplicate_nothing():
+    labeling.create_project("shared", "digits")
+    first = _start_adds("shared", range(0, 150), 1)
+    second = _start_adds("shared", range(100, 250), 2)
+    outputs = [proc.communicate(timeout=240) for proc in (first, second)]
+    assert [proc.returncode for proc in (first, second)] == [0, 0], [err for _, err in outputs]
+    assert [len(out.splitlines()) for out, _ in outputs] == [150, 150]
+    project = labeling.open_project("shared")
+    stored = project.store.labels(project.id)
+    assert sorted(stored) == list(range(250))
+    history = project.store.history(project.id)
+    assert len(history) == 300 and all(change.action == "set" for change in history)
+    with sqlite3.connect(project.store.path) as db:
+        assert db.execute("SELECT count(*), count(DISTINCT item) FROM labels WHERE project = ?",
+                          (project.id,)).fetchone() == (250, 250)
+    for item in range(100, 150):  # last write wins, and the last write is the history's last
+        last = [change for change in history if change.item == item][-1]
+        assert stored[item].label == last.label
+    assert all(stored[i].label == 1 for i in range(100)) and all(stored[i].label == 2 for i in range(150, 250))

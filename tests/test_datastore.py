@@ -31,7 +31,7 @@ def test_add_list_find_load(pets):
     assert entry.id == entry.content_key[:12] and entry.path.parent == datastore.store_dir()
     m = entry.manifest
     assert m["name"] == "my pets" and m["counts"] == {"cat": 10, "dog": 10, "owl": 10} and m["n_unlabeled"] == 5
-    assert m["image_shape"] == [28, 28] and m["features"] == ["raw", "hog"] and m["source_file"] == str(pets)
+    assert m["image_shape"] == [28, 28] and m["features"] == ["raw", "hog", "colorhist"] and m["source_file"] == str(pets)
     assert [e.id for e in datastore.list_sets()] == [entry.id]
     assert datastore.find("my pets") == datastore.find(entry.id) == entry
     data = entry.load()
@@ -49,7 +49,7 @@ def test_stored_sets_are_sources_and_configs(pets):
     entry = datastore.import_path(pets)
     assert entry.id in source_names()
     info = source_info(entry.id)
-    assert info.features == ("raw", "hog") and info.labels == "partial" and "pets" in info.description
+    assert info.features == ("raw", "hog", "colorhist") and info.labels == "partial" and "pets" in info.description
     config = Config(dataset=entry.id, features="hog", n_initial=6, initial="stratified")
     from alsim.loop import run_loop
 
@@ -202,7 +202,8 @@ def test_fashion_pngs_import_fast_and_compare(tmp_path, capsys):
     print(f"import {import_seconds:.2f} s, cached prepare {cached_seconds:.3f} s\n{out}")
 
 
-@pytest.mark.parametrize("side, features", [(32, ("raw", "hog")), (30, ("raw",)), (8, ("raw", "hog"))])
+@pytest.mark.parametrize("side, features", [(32, ("raw", "hog", "colorhist")), (30, ("raw", "colorhist")),
+                                                    (8, ("raw", "hog", "colorhist"))])
 def test_hog_is_parametrised_for_the_stored_side(tmp_path, side, features):
     from alsim.features import HOG_PARAMS, hog_params
     from alsim.importers import ImportOptions

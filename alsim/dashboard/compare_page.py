@@ -52,6 +52,28 @@ def _full_accuracy(config) -> float:
                                                 lambda: full_label_accuracy(config))
 
 
+def _report(base, strategies, summary) -> str:
+    """The offline HTML report: bands and verdicts of the comparison, round details of its first seed.
+
+    Built when the download button is clicked (one more run of each strategy under the first seed).
+    """
+    from alsim.compare import comparison_configs
+    from alsim.loop import run_arms
+    from alsim.report import html_report
+
+    configs = comparison_configs(base, strategies, base.seed)
+    collected = [[] for _ in configs]
+    for arm, record in run_arms(configs):
+        collected[arm].append(record)
+    try:
+        url = st.context.url
+    except AttributeError:
+        url = None
+    return html_report(f"alsim: {len(strategies)} strategies over {summary.n_seeds} seeds on {base.dataset}",
+                       {c.strategy: c for c in configs}, {c.strategy: r for c, r in zip(configs, collected)},
+                       prepare(base).class_names, bands=summary.bands(), summary=summary, url=url)
+
+
 def _default_strategies() -> list[str]:
     """The uncertainty measures and random, of the registered strategies: a short default run."""
     return [name for name in DEFAULT_STRATEGIES if name in strategy_names()]
@@ -132,7 +154,9 @@ def compare_page() -> None:
 
     rows = [{"strategy": c.strategy, "seed": c.seed, "round": i, "n_labeled": x, "accuracy": a}
             for c in curves for i, (x, a) in enumerate(zip(c.labels, c.accuracy))]
-    d1, d2 = st.columns(2)
+    d1, d2, d3 = st.columns(3)
+    d3.download_button("Report (HTML)", lambda: _report(base, strategies, summary), file_name="alsim-compare.html",
+                       mime="text/html", key="cmp-report", on_click="ignore", type="primary")
     d1.download_button("Curves (CSV)", to_csv(rows), file_name="alsim-compare.csv", mime="text/csv",
                        key="cmp-csv", on_click="ignore")
     d2.download_button("Summary (JSON)", json.dumps({"config": base.to_dict(), "strategies": strategies,

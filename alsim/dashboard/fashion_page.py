@@ -9,12 +9,13 @@ from alsim.config import MAX_SEED, Config, ConfigError
 from alsim.data import DEBIAN_FASHION_DIR, FASHION_CLASSES, FASHION_INSTALL_HINT, DataError, fashion_available
 from alsim.graph import GraphTooLarge
 from alsim.loop import prepare
+from alsim.narrative import fmt_accuracy, last_evaluated, plain_stop_reason, takeaway
 from alsim.plots import colour, learning_curves
 from alsim.presets import get_preset
 from alsim.strategies import strategy_names
 
 from .controls import URL, parse_thresholds
-from .live import audit_section, round_details, stream
+from .live import audit_section, report_builder, round_details, stream
 from .messages import show_error
 from .render import downloads
 from .url import BOOL, CHOICE, Float, Int, Param, Text, check_choice, prefixed, sanitize_query_params, show_url_notices
@@ -191,15 +192,20 @@ def fashion_page() -> None:
     main = results[names[0]]
     last = main[-1]
     with header:
+        st.markdown(f"#### {takeaway(results)}")
+        shown = last_evaluated(main) or last
         cols = st.columns(4)
-        cols[0].metric(f"{names[0]}: test accuracy", f"{last.accuracy:.4f}",
-                       delta=f"{last.accuracy - main[0].accuracy:+.4f} vs round 0")
+        cols[0].metric(f"{names[0]}: test accuracy", (f"{shown.accuracy:.4f}" if last_evaluated(main) else fmt_accuracy(None)),
+                       delta=(f"{100 * (shown.accuracy - main[0].accuracy):+.1f} points vs round 0"
+                              if last_evaluated(main) is not None else None),
+                       help=f"Round {shown.index}, {shown.n_labeled:,} revealed labels.")
         cols[1].metric("labels revealed", f"{last.n_labeled:,}")
         cols[2].metric("pseudo-labels", f"{last.n_pseudo:,}")
         cols[3].metric("pseudo-label precision", "-" if last.pseudo_precision is None
                        else f"{last.pseudo_precision:.3f}")
-        st.caption(f"{len(main)} fits in {seconds:.1f} s · stop reason `{last.stop_reason}` · accuracy on the "
-                   f"{len(prepared.dataset.test_labels):,} test images")
+        st.caption(f"{len(main)} fits in {seconds:.1f} s · stopped: {plain_stop_reason(last.stop_reason)} · "
+                   f"accuracy on the {len(prepared.dataset.test_labels):,} test images",
+                   help=f"Stop reason as recorded: {last.stop_reason}")
 
     if mode == "self-training":
         curve_slot.plotly_chart(learning_curves(results, x="round", title="Test accuracy per round"),
@@ -227,4 +233,5 @@ def fashion_page() -> None:
 
     st.subheader("Round by round")
     round_details(results, prepared, key=P)
-    downloads(arms, results, prepared.class_names, key=P + "dl")
+    downloads(arms, results, prepared.class_names, key=P + "dl",
+              report=report_builder(f"alsim: Fashion-MNIST, {mode}", arms, results, prepared.class_names))

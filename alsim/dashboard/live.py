@@ -243,8 +243,11 @@ def _accuracy(value) -> str:
     return "–" if value is None or value != value else f"{value:.4f}"
 
 
-def _spread_section(config: Config, results, spread_rounds, note: str, key: str) -> None:
-    """Bands over seeds with this run drawn on top, and a verdict that claims no more than the seeds show."""
+def _spread_section(config: Config, results, spread_rounds, note: str, key: str) -> dict | None:
+    """Bands over seeds with this run drawn on top, and a verdict that claims no more than the seeds show.
+
+    Returns the bands (input of :func:`alsim.plots.band_curves`), or None when there are too few runs.
+    """
     from alsim.compare import Curve
     from alsim.plots import band_curves
 
@@ -260,13 +263,14 @@ def _spread_section(config: Config, results, spread_rounds, note: str, key: str)
     curves = [c for c in curves if c.accuracy]
     strategies = list(dict.fromkeys(c.strategy for c in curves))
     if not curves or any(sum(c.strategy == s for c in curves) < 2 for s in strategies):
-        return
+        return None
     bands = _bands(curves)
     st.subheader("Spread over seeds")
     st.markdown(spread_verdict(curves, config.strategy))
     st.caption(f"Bands: mean ± one standard deviation over {note}. Thick lines: this run.")
     fig = highlight_runs(band_curves(bands, title=f"This run against {SPREAD_SEEDS} seeds"), results)
     st.plotly_chart(fig, key=f"{key}bands", width="stretch")
+    return bands
 
 
 def _bands(curves) -> dict[str, dict]:
@@ -360,8 +364,7 @@ def live_page() -> None:
                                 key="curve-present", width="stretch")
     else:
         curve_slot.plotly_chart(learning_curves(results, baseline), key="curve", width="stretch")
-    if spread_rounds:
-        _spread_section(config, results, spread_rounds, note, key="")
+    bands = _spread_section(config, results, spread_rounds, note, key="") if spread_rounds else None
     if present:
         return
 
@@ -373,13 +376,25 @@ def live_page() -> None:
     st.subheader("Export and share")
     st.caption("Every control is stored in the page address: copy the URL to share this exact view. "
                "Add `&present=1` for the presenter view.")
-    downloads(arms, results, prepared.class_names, key="live", report=_report_builder(arms, results, prepared))
+    downloads(arms, results, prepared.class_names, key="live",
+              report=report_builder(f"alsim: {' vs '.join(names)} on {config.dataset}", arms, results,
+                                    prepared.class_names, bands=bands, baseline=baseline))
 
 
-def _report_builder(configs, results, prepared):
-    """A function building the offline HTML report, once the core has :mod:`alsim.report`; else None."""
+def report_builder(title: str, configs, results, class_names, **extra):
+    """A function that builds the offline HTML report (:func:`alsim.report.html_report`) when called.
+
+    The report is built on the download button's click, not on every run. It names this
+    page's address (every setting is in it) as what reproduces the view.
+    """
     try:
-        from alsim import report
-    except ImportError:
-        return None
-    return lambda: report.html_report(configs, results, prepared.class_names)
+        url = st.context.url
+    except AttributeError:
+        url = None
+
+    def build() -> str:
+        from alsim.report import html_report
+
+        return html_report(title, configs, results, class_names, url=url, **extra)
+
+    return build

@@ -76,7 +76,8 @@ def test_memory_guard_refuses_before_allocating(monkeypatch):
 
 
 def test_incremental_spreading_across_rounds_equals_sklearn():
-    """States carry iterates from round to round; labels that only grow reuse them."""
+    """Spreading with carried states equals scikit-learn at every round: labels that only grow
+    (the stored iterates are extended) and labels that were removed (a fresh start)."""
     graph = build_graph(X, "rbf", gamma=0.25)
     rng = np.random.default_rng(7)
     labels = np.stack([_labels(30, 1), _labels(30, 2)])
@@ -92,7 +93,6 @@ def test_incremental_spreading_across_rounds_equals_sklearn():
             labels[run, new] = Y[new]
         if round_index == 3:
             labels[1, np.flatnonzero(labels[1] >= 0)[:3]] = -1  # labels removed: a fresh start
-    assert all(s is not None and len(s.history) >= 2 for s in states)
 
 
 def test_knn_neighbours_are_cached_on_disk(tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ from alsim.dashboard.compare_page import COMPARE_PARAMS, PREFIX as CMP
 from alsim.dashboard.controls import sidebar_params
 from alsim.dashboard.data_page import DATA_PARAMS
 from alsim.dashboard.fashion_page import FASHION_PARAMS, P as FM
+from alsim.dashboard.label_page import LABEL_PARAMS
 from alsim.dashboard.messages import escape_markdown
 from alsim.dashboard.sweep_page import SWEEP_PARAMS
 from alsim.dashboard.url import prefixed
@@ -39,6 +40,7 @@ PAGES = {
     "fashion": (FASHION, prefixed(FASHION_PARAMS, FM), {"fm_per_class": "5", "fm_steps": "2"}),
     "data": (DATA, DATA_PARAMS, {}),
     "sweep": (SWEEP, SWEEP_PARAMS, {}),
+    "label": ("pages/5_Label.py", LABEL_PARAMS, {}),
 }
 LINK = "[Session expired - sign in again](http://host/login)"
 

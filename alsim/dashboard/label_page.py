@@ -1,0 +1,350 @@
+"""The Label page: a person labels the batches the model proposes.
+
+Projects (a data set, a config and a name) live in the label store
+(:mod:`alsim.labelstore`, one SQLite file under ``$ALSIM_HOME``), shared with
+``python -m alsim label``: every click is stored at once, so closing the browser or
+restarting the server loses nothing, and a reopened project shows the same batch.
+
+Keyboard: Streamlit 1.67's ``st.button(..., shortcut=...)`` binds a key to a button, so
+the page needs no script of its own. Number keys label the focused image with class
+0-9, arrows move the focus, ``S`` skips ("not sure"), ``Enter`` accepts the model's
+guess, ``Backspace`` undoes the last label.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from alsim import labeling
+from alsim.config import ConfigError
+from alsim.data import DataError
+from alsim.labelstore import LabelStore, LabelStoreError
+from alsim.sources import source_names
+from alsim.strategies import strategy_names
+
+from .messages import escape_markdown, show_error
+from .url import CHOICE, check_choice, sanitize_query_params, show_url_notices
+
+URL = "query-params"
+LABEL_PARAMS = {"label_project": CHOICE}
+COLUMNS = 4
+IMAGE_SIDE = 144
+_FOCUS = "label_focus"
+_MESSAGE = "label_message"
+_CONFIRM = "label_confirm_delete"
+KEYS = "Keys: **0-9** label the focused image, **← →** (**↑ ↓**: a row) move, **S** skip, **Enter** accept the " \
+       "model's guess, **Backspace** undo."
+
+
+def enlarge(image: np.ndarray, side: int = IMAGE_SIDE) -> np.ndarray:
+    """An image as uint8, each pixel repeated to about ``side`` pixels a side (nearest neighbour: no blur)."""
+    image = labeling.to_uint8(image)
+    scale = max(1, side // max(image.shape[:2]))
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+
+
+def agreement_figure(curve: list[labeling.BatchAgreement]) -> go.Figure:
+    """The model's agreement with the person per batch, against the labels it was fitted on."""
+    points = [p for p in curve if p.agreement is not None]
+    fig = go.Figure(go.Scatter(x=[p.n_labels for p in points], y=[p.agreement for p in points],
+                               mode="lines+markers", name="model agrees with you",
+                               customdata=[[p.number, p.n_compared] for p in points],
+                               hovertemplate="batch %{customdata[0]}: %{y:.0%} of %{customdata[1]} "
+                                             "(model fitted on %{x} labels)<extra></extra>"))
+    fig.update_layout(title="Model's guess matched your label (guessed before you labeled the batch)",
+                      xaxis_title="labels the model was fitted on", yaxis_title="agreement",
+                      yaxis_range=[0, 1.05], height=320, margin=dict(t=50, b=40, l=40, r=10))
+    return fig
+
+
+def confusion_figure(matrix: np.ndarray, names: tuple[str, ...]) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=matrix, x=list(names), y=list(names), colorscale="Blues", showscale=False,
+                               text=matrix, texttemplate="%{text}",
+                               hovertemplate="truth %{y}, you %{x}: %{z}<extra></extra>"))
+    fig.update_layout(title="You against the hidden truth", xaxis_title="your label", yaxis_title="truth",
+                      yaxis_autorange="reversed", height=360, margin=dict(t=50, b=40, l=40, r=10))
+    return fig
+
+
+# ---------------------------------------------------------------------------------------- callbacks
+def _say(kind: str, text: str) -> None:
+    st.session_state[_MESSAGE] = (kind, text)
+
+
+def _annotator() -> str:
+    return (st.session_state.get("label_annotator") or "annotator").strip()[:64] or "annotator"
+
+
+def _create() -> None:
+    name = (st.session_state.get("label_new_name") or "").strip()
+    settings = [f"strategy={st.session_state.get('label_new_strategy', 'entropy')}",
+                f"batch_size={int(st.session_state.get('label_new_batch', labeling.DEFAULT_BATCH))}",
+                f"seed={int(st.session_state.get('label_new_seed', 0))}",
+                f"prefill={float(st.session_state.get('label_new_prefill', labeling.DEFAULT_PREFILL))}"]
+    try:
+        project = labeling.create_project(name, st.session_state.get("label_new_dataset", "digits"), settings)
+    except (LabelStoreError, ConfigError, DataError) as exc:
+        _say("error", str(exc).splitlines()[0])
+        return
+    st.session_state["label_project"] = project.name
+    _say("success", f"Created project {project.name}.")
+
+
+def _delete(name: str) -> None:
+    try:
+        labeling.delete_project(name)
+    except (LabelStoreError, DataError) as exc:
+        _say("error", str(exc).splitlines()[0])
+        return
+    st.session_state.pop(_CONFIRM, None)
+    st.session_state.pop("label_project", None)
+    _say("success", f"Deleted project {name}.")
+
+
+def _focus_item(name: str, items: tuple[int, ...], labels: dict) -> int:
+    """The focused item of this batch: the remembered one if it is in the batch, else the first unanswered."""
+    focus = st.session_state.get(_FOCUS)
+    if focus and focus[0] == name and focus[1] in items:
+        return focus[1]
+    return next((i for i in items if i not in labels), items[0])
+
+
+def _move(name: str, items: tuple[int, ...], step: int) -> None:
+    project = labeling.open_project(name)
+    current = _focus_item(name, items, project.store.labels(project.id))
+    position = (items.index(current) + step) % len(items)
+    st.session_state[_FOCUS] = (name, items[position])
+
+
+def _pick(name: str, items: tuple[int, ...], label: int, source: str = "typed", item: int | None = None) -> None:
+    """Store ``label`` for ``item`` (default: the focused one), then focus the next unanswered item."""
+    try:
+        project = labeling.open_project(name)
+        labels = project.store.labels(project.id)
+        target = _focus_item(name, items, labels) if item is None else item
+        labeling.add_label(project, target, label, source=source, annotator=_annotator())
+    except (LabelStoreError, ConfigError, DataError) as exc:
+        _say("error", str(exc).splitlines()[0])
+        return
+    labels = project.store.labels(project.id)
+    start = items.index(target)
+    following = [items[(start + k) % len(items)] for k in range(1, len(items) + 1)]
+    st.session_state[_FOCUS] = (name, next((i for i in following if i not in labels), target))
+
+
+def _accept(name: str, items: tuple[int, ...], guesses: tuple[int, ...], item: int | None = None) -> None:
+    project_labels = labeling.open_project(name)
+    target = item if item is not None else _focus_item(name, items, project_labels.store.labels(project_labels.id))
+    guess = guesses[items.index(target)]
+    if guess < 0:
+        _say("warning", "The model has no guess for this image yet.")
+        return
+    _pick(name, items, guess, source="accepted", item=target)
+
+
+def _undo(name: str) -> None:
+    try:
+        project = labeling.open_project(name)
+        change = labeling.undo(project, _annotator())
+    except (LabelStoreError, ConfigError, DataError) as exc:
+        _say("error", str(exc).splitlines()[0])
+        return
+    if change is None:
+        _say("info", "Nothing to undo.")
+        return
+    st.session_state[_FOCUS] = (name, change.item)
+
+
+def _import(name: str) -> None:
+    uploaded = st.session_state.get("label_import_file")
+    if uploaded is None:
+        _say("warning", "Choose a CSV file first.")
+        return
+    try:
+        count = labeling.import_csv(labeling.open_project(name), uploaded.getvalue(), _annotator())
+    except (LabelStoreError, ConfigError, DataError) as exc:
+        _say("error", str(exc).splitlines()[0])
+        return
+    _say("success", f"Imported {count} labels.")
+
+
+# ---------------------------------------------------------------------------------------- sections
+def _new_project_form(open_by_default: bool) -> None:
+    with st.expander("New project", expanded=open_by_default):
+        c1, c2, c3 = st.columns(3)
+        c1.text_input("Name", key="label_new_name", max_chars=64, placeholder="e.g. digits by hand")
+        c2.selectbox("Data set", source_names(), key="label_new_dataset")
+        c3.selectbox("Query strategy", [s for s in strategy_names() if s != "none"], key="label_new_strategy")
+        c1.number_input("Batch size", min_value=1, max_value=64, value=labeling.DEFAULT_BATCH, step=1,
+                        key="label_new_batch")
+        c2.slider("Offer the model's guess above confidence", 0.5, 1.0, labeling.DEFAULT_PREFILL, 0.01,
+                  key="label_new_prefill")
+        c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="label_new_seed")
+        st.button("Create project", key="label_create", on_click=_create, type="primary")
+
+
+def _delete_controls(name: str, n_labels: int) -> None:
+    if st.session_state.get(_CONFIRM) != name:
+        st.button("Delete project…", key="label_delete", on_click=lambda: st.session_state.update({_CONFIRM: name}))
+        return
+    st.warning(escape_markdown(f"Delete project {name} and its {n_labels} labels? This cannot be undone."))
+    c1, c2, _ = st.columns([1, 1, 4])
+    c1.button("Yes, delete", key="label_delete_yes", on_click=_delete, args=(name,), type="primary")
+    c2.button("Cancel", key="label_delete_no", on_click=lambda: st.session_state.pop(_CONFIRM, None))
+
+
+def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
+    names, items = project.class_names, batch.items
+    st.markdown(f"**Label image #{focus}** — {KEYS}")
+    per_row = 10
+    for start in range(0, len(names), per_row):
+        columns = st.columns(per_row)
+        for cls in range(start, min(start + per_row, len(names))):
+            columns[cls - start].button(escape_markdown(names[cls]), key=f"label_class_{cls}", on_click=_pick,
+                                        args=(project.name, items, cls), width="stretch",
+                                        shortcut=str(cls) if cls < 10 else None,
+                                        help=f"class {cls}" + (f" (key {cls})" if cls < 10 else ""))
+    c = st.columns(7)
+    c[0].button("Skip / not sure", key="label_skip", on_click=_pick, args=(project.name, items, -1), shortcut="s")
+    c[1].button("Accept guess", key="label_accept", on_click=_accept, args=(project.name, items, batch.guesses),
+                shortcut="enter")
+    c[2].button("Undo", key="label_undo", on_click=_undo, args=(project.name,), shortcut="backspace")
+    for column, (text, key, step, shortcut) in zip(c[3:], [("←", "left", -1, "left"), ("→", "right", 1, "right"),
+                                                           ("↑", "up", -COLUMNS, "up"), ("↓", "down", COLUMNS, "down")]):
+        column.button(text, key=f"label_move_{key}", on_click=_move, args=(project.name, items, step),
+                      shortcut=shortcut, help=f"move the focus ({shortcut} arrow)")
+
+
+def _grid(project: labeling.LabelingProject, batch, labels: dict, focus: int, images) -> None:
+    names = project.class_names
+    for row_start in range(0, len(batch.items), COLUMNS):
+        columns = st.columns(COLUMNS)
+        for position in range(row_start, min(row_start + COLUMNS, len(batch.items))):
+            item, guess, confidence = batch.items[position], batch.guesses[position], batch.confidence[position]
+            with columns[position - row_start].container(border=True, key=f"label_cell_{position}"):
+                marker = "▶ " if item == focus else ""
+                st.markdown(f"**{marker}#{item}**" + (" · focused" if marker else ""))
+                if images is not None:
+                    st.image(enlarge(images[item]), width=IMAGE_SIDE)
+                else:
+                    st.caption("no image (embeddings only)")
+                guess_text = (f"model: {names[guess]} ({confidence:.0%})" if guess >= 0 else "model: no guess yet")
+                st.caption(escape_markdown(guess_text))
+                row = labels.get(item)
+                answer = "—" if row is None else ("skipped" if row.label < 0 else names[row.label])
+                st.markdown(escape_markdown(f"your label: {answer}"))
+                b1, b2 = st.columns(2)
+                b1.button("Focus", key=f"label_focus_{position}",
+                          on_click=lambda i=item: st.session_state.update({_FOCUS: (project.name, i)}))
+                if guess >= 0 and confidence >= project.prefill and row is None:
+                    b2.button(escape_markdown(f"Accept {names[guess]}"), key=f"label_take_{position}",
+                              on_click=_accept, args=(project.name, batch.items, batch.guesses, item))
+
+
+def _progress(project: labeling.LabelingProject) -> None:
+    counts = labeling.class_counts(project)
+    table = pd.DataFrame([{"class": name, **per, "total": sum(per.values())}
+                          for name, per in counts["classes"].items()])
+    st.subheader("Progress")
+    st.markdown(escape_markdown(f"{counts['total']} labels ({sum(table['typed'])} typed, "
+                                f"{sum(table['accepted'])} accepted suggestions, {sum(table['imported'])} imported), "
+                                f"{counts['skipped']} skipped."))
+    left, right = st.columns(2)
+    curve = labeling.agreement_curve(project)
+    with left:
+        if any(p.agreement is not None for p in curve):
+            st.plotly_chart(agreement_figure(curve), key="label_curve", width="stretch")
+        else:
+            st.caption("The agreement curve starts after the first batch the model guessed.")
+        st.dataframe(table, hide_index=True, key="label_counts")
+    truth = labeling.truth_agreement(project)
+    with right:
+        if truth is not None:
+            agreement, matrix, n = truth
+            st.metric("You agree with the hidden truth", f"{agreement:.1%}", help=f"over {n} labeled images")
+            st.plotly_chart(confusion_figure(matrix, project.class_names), key="label_confusion", width="stretch")
+
+
+def _exports(project: labeling.LabelingProject) -> None:
+    name = project.name
+    with st.expander("Export and import"):
+        c1, c2, c3 = st.columns(3)
+        c1.download_button("Labels as CSV", lambda: labeling.export_csv(labeling.open_project(name)),
+                           file_name=f"{name}.csv", mime="text/csv", key="label_export_csv", on_click="ignore")
+        c2.download_button("Labels as JSON", lambda: labeling.export_json(labeling.open_project(name)),
+                           file_name=f"{name}.json", mime="application/json", key="label_export_json",
+                           on_click="ignore")
+        if project.dataset.images is not None:
+            c3.download_button("Labeled images (ImageFolder zip)",
+                               lambda: labeling.export_zip(labeling.open_project(name)),
+                               file_name=f"{name}.zip", mime="application/zip", key="label_export_zip",
+                               on_click="ignore")
+        st.file_uploader("Import labels: a CSV with item and label columns (class name or id)", type=["csv"],
+                         key="label_import_file")
+        st.button("Import", key="label_import", on_click=_import, args=(name,))
+
+
+def _show_message() -> None:
+    kind, text = st.session_state.pop(_MESSAGE, (None, None))
+    if kind:
+        getattr(st, kind)(escape_markdown(text))
+
+
+def _images(project: labeling.LabelingProject):
+    if project.config.pool_size:
+        from alsim.pool import prepare
+
+        return prepare(project.config).images
+    return project.dataset.images
+
+
+# ---------------------------------------------------------------------------------------- the page
+def label_page() -> None:
+    sanitize_query_params(LABEL_PARAMS)
+    st.title("Label images yourself")
+    st.caption("The model proposes a batch, you label it, the model refits and proposes the next. Labels are "
+               "stored as you click, in a database on this server shared with `python -m alsim label`.")
+    try:
+        store = LabelStore()
+        names = [p.name for p in store.projects()]
+    except (LabelStoreError, DataError) as exc:
+        show_url_notices()
+        show_error(exc)
+        return
+    check_choice("label_project", names)
+    show_url_notices()
+    _show_message()
+    _new_project_form(open_by_default=not names)
+    if not names:
+        st.info("No labeling project yet: create one above.")
+        return
+    c1, c2 = st.columns([3, 1])
+    name = c1.selectbox("Project", names, key="label_project", bind=URL)
+    c2.text_input("Your name", value="annotator", key="label_annotator", max_chars=64)
+    try:
+        project = labeling.open_project(name, store)
+        labels = store.labels(project.id)
+        with st.spinner("Refitting and proposing the next batch..."):
+            batch = labeling.current_batch(project)
+    except (LabelStoreError, ConfigError, DataError) as exc:
+        show_error(exc)
+        _delete_controls(name, 0)
+        return
+    config = project.config
+    st.caption(escape_markdown(f"{config.dataset}: {config.model}, strategy {config.strategy}, batches of "
+                               f"{config.batch_size}, seed {config.seed}; guesses offered above "
+                               f"{project.prefill:.0%} confidence."))
+    if batch is None:
+        st.success("Every image of this data set is answered.")
+    else:
+        n_done = sum(1 for item in batch.items if item in labels)
+        st.subheader(f"Batch {batch.number + 1}: {n_done} of {len(batch.items)} done")
+        focus = _focus_item(name, batch.items, labels)
+        _toolbar(project, batch, focus)
+        _grid(project, batch, labels, focus, _images(project))
+    _progress(project)
+    _exports(project)
+    _delete_controls(name, sum(1 for row in labels.values() if row.label >= 0))

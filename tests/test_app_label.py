@@ -1,0 +1,173 @@
+"""AppTest tests of the Label page: create, label with the class buttons, undo, skip, accept, delete."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from alsim import labeling
+from alsim.dashboard.label_page import enlarge
+from apptest_helpers import APP, TIMEOUT, charts, messages
+
+LABEL = "pages/5_Label.py"
+
+
+def _page(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(LABEL)
+    at.query_params.update(query or {})
+    return at.run()
+
+
+def _ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, messages(at.error)
+    return at
+
+
+def _focused(at: AppTest) -> int:
+    text = next(m.value for m in at.markdown if m.value.startswith("**Label image #"))
+    return int(text.split("#", 1)[1].split("*", 1)[0])
+
+
+def _labels(name: str = "demo") -> dict:
+    project = labeling.open_project(name)
+    return {item: row.label for item, row in project.store.labels(project.id).items()}
+
+
+def test_a_project_is_created_from_the_form():
+    at = _ok(_page())
+    assert any("No labeling project yet" in text for text in messages(at.info))
+    at.text_input(key="label_new_name").set_value("by hand")
+    at.selectbox(key="label_new_dataset").set_value("digits")
+    at.number_input(key="label_new_batch").set_value(6)
+    at.button(key="label_create").click()
+    _ok(at.run())
+    assert [p.name for p in labeling.list_projects()] == ["by hand"]
+    assert labeling.open_project("by hand").config.batch_size == 6
+    assert at.selectbox(key="label_project").value == "by hand"
+    assert len(at.get("image")) == 6
+
+
+def test_a_bad_project_name_is_one_message():
+    at = _ok(_page())
+    at.text_input(key="label_new_name").set_value("../etc")
+    at.button(key="label_create").click()
+    at.run()
+    assert not at.exception
+    assert len(at.error) == 1 and "project name must be" in messages(at.error)[0]
+    assert labeling.list_projects() == []
+
+
+def test_two_batches_labeled_with_the_buttons_then_refit_curve_counts_and_truth():
+    project = labeling.create_project("demo", "digits")
+    truth = project.dataset.labels
+    at = _ok(_page({"label_project": "demo"}))
+    first = labeling.current_batch(project)
+    assert len(at.get("image")) == 8 and at.subheader[0].value.startswith("Batch 1: 0 of 8")
+    for _ in range(8):  # the focus moves on by itself after each label
+        at.button(key=f"label_class_{int(truth[_focused(at)])}").click()
+        _ok(at.run())
+    assert _labels() == {item: int(truth[item]) for item in first.items}
+    assert at.subheader[0].value.startswith("Batch 2: 0 of 8")
+    second = labeling.current_batch(project)
+    assert not set(second.items) & set(first.items)
+    assert any(text.startswith("model: ") and "%" in text for text in messages(at.caption))
+    for _ in range(8):
+        at.button(key=f"label_class_{int(truth[_focused(at)])}").click()
+        _ok(at.run())
+    assert at.subheader[0].value.startswith("Batch 3")
+    curve = charts(at)["label_curve"]
+    assert curve["data"][0]["x"] == [8]  # batch 2's guesses, from a fit on 8 labels
+    counts = at.dataframe[0].value
+    assert counts["typed"].sum() == 16 and counts["accepted"].sum() == 0
+    assert at.metric[0].value == "100.0%"
+
+
+def test_skip_undo_accept_and_arrows():
+    project = labeling.create_project("demo", "digits")
+    at = _ok(_page({"label_project": "demo"}))
+    batch = labeling.current_batch(project)
+    assert _focused(at) == batch.items[0]
+    at.button(key="label_move_right").click()
+    assert _focused(_ok(at.run())) == batch.items[1]
+    at.button(key="label_move_left").click()
+    _ok(at.run())
+    at.button(key="label_move_left").click()
+    assert _focused(_ok(at.run())) == batch.items[-1]
+    at.button(key="label_skip").click()
+    _ok(at.run())
+    assert _labels() == {batch.items[-1]: -1}
+    at.button(key="label_class_2").click()
+    _ok(at.run())
+    assert _labels() == {batch.items[-1]: -1, batch.items[0]: 2}
+    at.button(key="label_undo").click()
+    _ok(at.run())
+    assert _labels() == {batch.items[-1]: -1} and _focused(at) == batch.items[0]
+    at.button(key="label_accept").click()  # no model yet: a notice, nothing stored
+    _ok(at.run())
+    assert any("no guess" in text for text in messages(at.warning))
+    assert _labels() == {batch.items[-1]: -1}
+
+
+def test_an_offered_guess_is_stored_as_an_accepted_suggestion():
+    project = labeling.create_project("demo", "digits", ["prefill=0.0"])
+    truth = project.dataset.labels
+    for item in labeling.current_batch(project).items:
+        labeling.add_label(project, item, int(truth[item]))
+    at = _ok(_page({"label_project": "demo"}))
+    batch = labeling.current_batch(project)
+    at.button(key="label_take_0").click()
+    _ok(at.run())
+    row = project.store.labels(project.id)[batch.items[0]]
+    assert (row.label, row.source) == (batch.guesses[0], "accepted")
+    assert at.dataframe[0].value["accepted"].sum() == 1
+
+
+def test_delete_asks_first():
+    labeling.create_project("demo", "digits")
+    at = _ok(_page({"label_project": "demo"}))
+    at.button(key="label_delete").click()
+    _ok(at.run())
+    assert any("Delete project demo" in text for text in messages(at.warning))
+    at.button(key="label_delete_no").click()
+    _ok(at.run())
+    assert [p.name for p in labeling.list_projects()] == ["demo"]
+    at.button(key="label_delete").click()
+    _ok(at.run())
+    at.button(key="label_delete_yes").click()
+    _ok(at.run())
+    assert labeling.list_projects() == []
+    assert any("Deleted project demo" in text for text in messages(at.success))
+
+
+def test_an_unknown_project_in_the_url_is_named_in_a_notice():
+    labeling.create_project("demo", "digits")
+    at = _ok(_page({"label_project": "[x](http://evil)"}))
+    notice = " ".join(messages(at.warning))
+    assert "ignored URL parameter label_project=[x](http://evil): must be one of demo" in notice
+    assert at.selectbox(key="label_project").value == "demo"
+
+
+def test_a_corrupt_database_is_an_error_box_and_left_alone():
+    path = Path(os.environ["ALSIM_HOME"]) / "labels.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a database" * 200)
+    at = _page()
+    assert not at.exception
+    assert len(at.error) == 1 and "unreadable" in messages(at.error)[0]
+    assert path.read_bytes() == b"not a database" * 200
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (28, 28), (20, 30, 3)])
+def test_enlarge_repeats_pixels(shape):
+    import numpy as np
+
+    image = np.arange(np.prod(shape)).reshape(shape) % 256
+    big = enlarge(image.astype(np.uint8))
+    scale = big.shape[0] // shape[0]
+    assert scale >= 4 and big.shape[1] == shape[1] * scale
+    assert (big[::scale, ::scale] == image).all()  # nearest neighbour: the original pixels, no blending

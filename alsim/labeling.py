@@ -123,9 +123,10 @@ def base_config(dataset: str) -> Config:
         raise ConfigError(exc.args[0] if exc.args else str(exc)) from None
     config = None
     try:
-        from .datastore import default_config
+        from .datastore import default_config, find
 
-        config = default_config(dataset)
+        if find(dataset).id == dataset:  # a stored set (not a built-in that shares a stored set's name)
+            config = default_config(dataset)
     except (DataError, KeyError, ValueError, OSError):
         config = None
     if config is None:

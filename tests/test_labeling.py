@@ -292,3 +292,32 @@ def test_two_writers_on_one_project_lose_and_duplicate_nothing():
         last = [change for change in history if change.item == item][-1]
         assert stored[item].label == last.label
     assert all(stored[i].label == 1 for i in range(100)) and all(stored[i].label == 2 for i in range(150, 250))
+
+
+# ------------------------------------------------------------------ a stored set whose labels are mostly unknown
+def test_a_stored_set_with_unknown_labels_is_labeled_and_scored_where_truth_is_known():
+    from alsim import datastore
+
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(3), 40)
+    features = (rng.normal(size=(3, 5)) * 4)[truth] + rng.normal(size=(120, 5))
+    known = [0, 1, 40, 41, 80, 81]  # the importer needs two classes with examples; the rest is unknown
+    given = np.full(120, -1)
+    given[known] = truth[known]
+    buffer = io.BytesIO()
+    np.savez(buffer, X=features, y=given, images=rng.integers(0, 255, size=(120, 12, 12)).astype(np.uint8),
+             class_names=np.array(["ant", "bee", "cat"]))
+    entry = datastore.import_bytes("mine.npz", buffer.getvalue(), name="mine")
+    project = labeling.create_project("mine", entry.id)
+    assert project.config.dataset == entry.id and project.config.initial == "random"
+    first = labeling.current_batch(project)
+    assert len(first.items) == 8 and first.guesses == (-1,) * 8
+    for item in first.items:
+        labeling.add_label(project, item, ["ant", "bee", "cat"][truth[item]])
+    second = labeling.current_batch(project)
+    assert len(second.items) == 8 and min(second.guesses) >= 0 and not set(second.items) & set(first.items)
+    agreement, confusion, n = labeling.truth_agreement(project)
+    assert n == len(set(first.items) & set(known)) and confusion.shape == (3, 3)
+    with zipfile.ZipFile(io.BytesIO(labeling.export_zip(project))) as archive:
+        assert len(archive.namelist()) == 8 and {name.split("/")[0] for name in archive.namelist()} <= {
+            "ant", "bee", "cat"}

@@ -35,8 +35,8 @@ IMAGE_SIDE = 144
 _FOCUS = "label_focus"
 _MESSAGE = "label_message"
 _CONFIRM = "label_confirm_delete"
-KEYS = "Keys: **0-9** label the focused image, **← →** (**↑ ↓**: a row) move, **S** skip, **Enter** accept the " \
-       "model's guess, **Backspace** undo."
+KEYS = ("Keys: **0-9** label the focused image, **← →** (**↑ ↓**: a row) move, **S** skip, **Enter** accept "
+        "the model's guess, **Backspace** undo.")
 
 
 def enlarge(image: np.ndarray, side: int = IMAGE_SIDE) -> np.ndarray:
@@ -212,10 +212,10 @@ def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
     c[1].button("Accept guess", key="label_accept", on_click=_accept, args=(project.name, items, batch.guesses),
                 shortcut="enter")
     c[2].button("Undo", key="label_undo", on_click=_undo, args=(project.name,), shortcut="backspace")
-    for column, (text, key, step, shortcut) in zip(c[3:], [("←", "left", -1, "left"), ("→", "right", 1, "right"),
-                                                           ("↑", "up", -COLUMNS, "up"), ("↓", "down", COLUMNS, "down")]):
+    moves = [("←", "left", -1), ("→", "right", 1), ("↑", "up", -COLUMNS), ("↓", "down", COLUMNS)]
+    for column, (text, key, step) in zip(c[3:], moves):
         column.button(text, key=f"label_move_{key}", on_click=_move, args=(project.name, items, step),
-                      shortcut=shortcut, help=f"move the focus ({shortcut} arrow)")
+                      shortcut=key, help=f"move the focus ({key} arrow)")
 
 
 def _grid(project: labeling.LabelingProject, batch, labels: dict, focus: int, images) -> None:

@@ -273,25 +273,41 @@ def test_kill_9_mid_stream_keeps_every_acknowledged_label():
     assert labeling.current_batch(project) is not None
 
 
+def _writer(name: str, items, label: int, start, results) -> None:
+    project = labeling.open_project(name)
+    start.wait(60)
+    results.put((label, [labeling.add_label(project, item, label, annotator=f"writer {label}") for item in items]))
+
+
 def test_two_writers_on_one_project_lose_and_duplicate_nothing():
+    import multiprocessing
+
     labeling.create_project("shared", "digits")
-    first = _start_adds("shared", range(0, 150), 1)
-    second = _start_adds("shared", range(100, 250), 2)
-    outputs = [proc.communicate(timeout=240) for proc in (first, second)]
-    assert [proc.returncode for proc in (first, second)] == [0, 0], [err for _, err in outputs]
-    assert [len(out.splitlines()) for out, _ in outputs] == [150, 150]
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(2), context.Queue()
+    writers = [context.Process(target=_writer, args=("shared", items, label, start, results))
+               for items, label in ((range(0, 200), 1), (range(100, 300), 2))]
+    for writer in writers:
+        writer.start()
+    acknowledged = dict(results.get(timeout=240) for _ in writers)
+    for writer in writers:
+        writer.join(60)
+    assert [writer.exitcode for writer in writers] == [0, 0]
+    assert [len(acknowledged[1]), len(acknowledged[2])] == [200, 200]
     project = labeling.open_project("shared")
     stored = project.store.labels(project.id)
-    assert sorted(stored) == list(range(250))
+    assert sorted(stored) == list(range(300))
     history = project.store.history(project.id)
-    assert len(history) == 300 and all(change.action == "set" for change in history)
+    assert sorted(change.id for change in history) == sorted(acknowledged[1] + acknowledged[2])
+    writers_in_order = "".join(str(change.label) for change in history)
+    assert writers_in_order.count("12") + writers_in_order.count("21") > 1, "the writers did not overlap"
     with sqlite3.connect(project.store.path) as db:
         assert db.execute("SELECT count(*), count(DISTINCT item) FROM labels WHERE project = ?",
-                          (project.id,)).fetchone() == (250, 250)
-    for item in range(100, 150):  # last write wins, and the last write is the history's last
+                          (project.id,)).fetchone() == (300, 300)
+    for item in range(100, 200):  # last write wins, and the last write is the history's last
         last = [change for change in history if change.item == item][-1]
-        assert stored[item].label == last.label
-    assert all(stored[i].label == 1 for i in range(100)) and all(stored[i].label == 2 for i in range(150, 250))
+        assert (stored[item].label, stored[item].annotator) == (last.label, f"writer {last.label}")
+    assert all(stored[i].label == 1 for i in range(100)) and all(stored[i].label == 2 for i in range(200, 300))
 
 
 # ------------------------------------------------------------------ a stored set whose labels are mostly unknown

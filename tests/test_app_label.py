@@ -80,6 +80,9 @@ def test_two_batches_labeled_with_the_buttons_then_refit_curve_counts_and_truth(
         at.button(key=f"label_class_{int(truth[_focused(at)])}").click()
         _ok(at.run())
     assert at.subheader[0].value.startswith("Batch 3")
+    agreed = sum(g == truth[i] for i, g in zip(second.items, second.guesses))
+    assert f"Batch 2 done; the model, fitted on 8 labels, had guessed {agreed} of its 8 labels" in " ".join(
+        messages(at.caption))
     curve = charts(at)["label_curve"]
     assert curve["data"][0]["x"] == [8]  # batch 2's guesses, from a fit on 8 labels
     counts = at.dataframe[0].value

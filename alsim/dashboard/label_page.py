@@ -342,6 +342,11 @@ def label_page() -> None:
     else:
         n_done = sum(1 for item in batch.items if item in labels)
         st.subheader(f"Batch {batch.number + 1}: {n_done} of {len(batch.items)} done")
+        done = [p for p in labeling.agreement_curve(project) if p.number == batch.number - 1]
+        if n_done == 0 and done and done[0].agreement is not None:
+            st.caption(f"Batch {batch.number} done; the model, fitted on {done[0].n_labels} labels, had guessed "
+                       f"{round(done[0].agreement * done[0].n_compared)} of its {done[0].n_compared} labels. "
+                       f"Refitted on {batch.n_labels} labels for this batch.")
         focus = _focus_item(name, batch.items, labels)
         _toolbar(project, batch, focus)
         _grid(project, batch, labels, focus, _images(project))

@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="compare query strategies over several seeds")
     common(compare)
     compare.add_argument("--strategies", default="entropy,margin,least_confident,random")
-    compare.add_argument("--seeds", type=_integer_argument, default=5)
+    compare.add_argument("--seeds", type=_integer_argument, default=None,
+                         help="seeds (default: 20 on digits, 5 on larger data sets)")
     compare.add_argument("--target", type=_number_argument, default=None,
                          help="target accuracy (default: 95%% of the fully labeled accuracy)")
     compare.add_argument("--report", metavar="OUT.html", help="also write a self-contained HTML report there")

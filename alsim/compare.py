@@ -341,10 +341,15 @@ def _headline(strategy: str, reach: dict, target: float, max_labels: int, verdic
 
 
 # --------------------------------------------------------------------------- CLI
+DEFAULT_SEEDS_SMALL, DEFAULT_SEEDS_LARGE = 20, 5
+
+
 def compare_cli(args, base: Config, out) -> int:
     from .cli import write_json
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if args.seeds is None:  # enough paired seeds for a verdict where runs are cheap
+        args.seeds = DEFAULT_SEEDS_SMALL if base.dataset.startswith("digits") else DEFAULT_SEEDS_LARGE
     validate_request(base, strategies, args.seeds, target=args.target)  # before any work
     started = time.perf_counter()
     curves: list[Curve] = []

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,14 @@ def test_compare_cli(capsys):
                  "--set", "n_rounds=3", "--target", "0.9"])
     out = capsys.readouterr().out
     assert code == 0 and "too few seeds (2)" in out and "entropy reaches 0.900" in out
+
+
+def test_compare_defaults_to_20_seeds_on_digits(capsys):
+    """Enough paired seeds for a verdict by default where runs are cheap."""
+    from alsim.cli import main
+
+    code = main(["compare", "--preset", "digits-compare", "--strategies", "entropy,random", "--set", "n_rounds=2",
+                 "--set", "pool_size=400", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(doc["seeds"]) == 20
+    assert {c["seed"] for c in doc["curves"]} == set(range(20))

@@ -143,9 +143,13 @@ def compare_page() -> None:
         if s.strategy == "random":
             continue
         line = s.headline
-        if s.test_vs_random is not None:
-            line += f". AULC vs random over {s.test_vs_random['n_seeds']} seeds: {s.test_vs_random['verdict']}"
-        (st.success if s.saved_vs_random and s.saved_vs_random > 0 else st.info)(line)
+        if s.verdict is not None:
+            low, high = s.aulc_difference_ci if s.aulc_difference_ci else (float("nan"), float("nan"))
+            line += (f". Verdict against random over {summary.n_seeds} seeds: **{s.verdict}** (AULC difference "
+                     f"{s.aulc_difference:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}], Holm-corrected "
+                     f"p = {s.p_holm:.3g})" if s.p_holm is not None else f". Verdict against random: {s.verdict}")
+        # Green only for a difference the seeds support, never for a saving that is not significant.
+        {"better": st.success, "worse": st.warning}.get(s.verdict, st.info)(line)
 
     table = pd.DataFrame(summary.table()).set_index("strategy")
     st.dataframe(table, key="summary-table")

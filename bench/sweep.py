@@ -9,9 +9,10 @@ least_confident, random x 20 seeds: 720 cells, 3 graphs.
 1. in-process, as the Compare page runs it: ``run_comparison`` per grid point, one seed
    per batch (``seeds_per_batch=1``), graph caches cleared first;
 2. in-process, as ``python -m alsim compare`` runs it: all seeds of a grid point in one batch;
-3. ``run_sweep`` on a local Dask cluster of 1 worker process, then of 2, each into an empty
-   results folder. Times include starting and stopping the cluster; the sweep's own
-   compute time (cluster up) is printed beside.
+3. ``python -m alsim sweep --workers 1``, then ``--workers 2``, each in a fresh process
+   into an empty results folder: a local Dask cluster of 1 or 2 worker processes. Times
+   include starting Python and the cluster; the sweep's own time with the cluster up is
+   printed beside.
 
 Prints the median of each over the repeats, the ratios, the load average before and
 after (other work on the machine slows everything), and checks that the sweep's curves
@@ -21,19 +22,22 @@ equal the in-process ones cell by cell.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from alsim import get_preset  # noqa: E402
 from alsim.cache import shared_cache  # noqa: E402
 from alsim.compare import run_comparison  # noqa: E402
-from alsim.sweep import ResultStore, SweepSpec, parse_grid, run_sweep  # noqa: E402
+from alsim.sweep import ResultStore, SweepSpec, parse_grid  # noqa: E402
 
 STRATEGIES = ("entropy", "margin", "least_confident", "random")
 GRID = ("gamma=0.1,0.25,0.5", "batch_size=5,10,20")
@@ -57,16 +61,21 @@ def in_process(spec: SweepSpec, seeds_per_batch: int) -> dict:
     return curves
 
 
-def on_dask(spec: SweepSpec, workers: int) -> tuple[float, dict]:
+def on_dask(spec: SweepSpec, workers: int, args) -> tuple[float, dict]:
+    """``python -m alsim sweep --workers K`` in a fresh process, as a user runs it."""
     with tempfile.TemporaryDirectory() as folder:
-        report = run_sweep(spec, folder, workers=workers)
-        assert len(report.computed) == spec.n_cells
+        command = [sys.executable, "-m", "alsim", "sweep", "--preset", "digits-compare",
+                   "--set", f"pool_size={args.pool_size}", "--set", f"n_rounds={args.rounds}",
+                   *[part for item in GRID for part in ("--grid", item)], "--strategies", ",".join(STRATEGIES),
+                   "--seeds", str(args.seeds), "--target", str(spec.target), "--workers", str(workers),
+                   "--out", folder, "--json"]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+        document = json.loads(done.stdout)
+        assert document["computed"] == spec.n_cells, document
         rows = ResultStore(folder).rows()
-    import json
-
     curves = {(tuple(sorted(json.loads(r["point"]).items())), r["strategy"], int(r["seed"])): list(r["accuracy"])
               for r in rows}
-    return report.seconds, curves
+    return document["seconds"], curves
 
 
 def main() -> None:
@@ -84,7 +93,7 @@ def main() -> None:
     runs = [("in-process, compare CLI batching", lambda: in_process(spec, spec.n_seeds))]
     if not args.skip_page:
         runs.insert(0, ("in-process, Compare page (1 seed per batch)", lambda: in_process(spec, 1)))
-    runs += [(f"dask, {k} worker{'s' if k > 1 else ''}", lambda k=k: on_dask(spec, k)) for k in (1, 2)]
+    runs += [(f"dask, {k} worker{'s' if k > 1 else ''}", lambda k=k: on_dask(spec, k, args)) for k in (1, 2)]
     times: dict[str, list[float]] = {name: [] for name, _ in runs}
     compute: dict[str, list[float]] = {name: [] for name, _ in runs if name.startswith("dask")}
     reference = None

@@ -29,7 +29,7 @@ DEFAULT_STRATEGIES = ("entropy", "margin", "least_confident", "random")
 TARGET_FRACTION = 0.95
 #: The page's own URL-bound widgets (the sidebar's come from controls.SIDEBAR_PARAMS).
 COMPARE_PARAMS: dict[str, Param] = {
-    "strategies": CHOICES, "seeds": Int(1, 50, default=6), "target": Float(0.0, 1.0, default=0.0),
+    "strategies": CHOICES, "seeds": Int(1, 50, default=20), "target": Float(0.0, 1.0, default=0.0),
 }
 
 EXPLAIN = f"""

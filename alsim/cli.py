@@ -402,6 +402,9 @@ def cmd_sweep(args, out) -> int:
 
 def main(argv: Sequence[str] | None = None, out=None) -> int:
     out = out or sys.stdout
+    from .runtime import configure_process
+
+    configure_process()  # once per process (see alsim.runtime)
     try:
         args = _parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # for the report's "reproduce" line

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError, Dataset
+from .diskcache import fsync_folder
 from .importers import ImportOptions, Imported, read_bytes, read_path
 
 SHORT_ID = 12
@@ -161,14 +162,14 @@ def add(imported: Imported, name: str | None = None) -> StoredSet:
                 _save(tmp / f"{part}.npy", np.ascontiguousarray(values))
         manifest = _manifest(imported, _clean_name(name, dataset.name), key)
         _save_bytes(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
-        _fsync_dir(tmp)
+        fsync_folder(tmp)
         try:
             os.replace(tmp, final)
         except OSError:
             if _read_entry(final) is None:  # not a concurrent import of the same data: a real failure
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
-        _fsync_dir(root)
+        fsync_folder(root)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError):
@@ -192,19 +193,6 @@ def _save_bytes(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _remove_stale(root: Path) -> None:

@@ -141,7 +141,7 @@ def save_array(path: Path, values: np.ndarray) -> bool:
         logger.warning("alsim: cache file %s not written (%s); the run goes on without it", path,
                        exc.strerror or exc)
         return False
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
     return True
 
 
@@ -214,7 +214,7 @@ def _write_atomically(path: Path, parts: list) -> None:
         raise
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make the renames durable where the platform allows opening a folder."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -111,7 +111,7 @@ def color_histograms(images: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    images : ndarray, shape (n, h, w) gray or (n, h, w, 3) colour (OpenCV's BGR order);
+    images : ndarray, shape (n, h, w) gray or (n, h, w, 3) colour (any channel order: the histogram is joint);
         uint8, or digits' 0..16 floats (scaled to 0..255 first)
 
     Returns

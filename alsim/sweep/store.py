@@ -24,6 +24,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from ..diskcache import fsync_folder
 from .grid import SweepError
 
 MANIFEST = "store.json"
@@ -43,19 +44,6 @@ def parquet_available() -> bool:
     return True
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -67,7 +55,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-    _fsync_dir(path.parent)
+    fsync_folder(path.parent)
 
 
 class ResultStore:

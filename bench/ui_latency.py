@@ -120,11 +120,20 @@ def visit(browser, url: str) -> tuple[object, float]:
     return page, time.perf_counter() - started
 
 
-def act(page, action) -> float:
-    """Seconds from ``action(page)`` to the page being done again."""
+def act(page, action) -> float | None:
+    """Seconds from ``action(page)`` to the page being done again; None if the action started no run.
+
+    A keystroke that reaches a widget before it is ready starts no rerun: that sample is
+    dropped (and said so on stderr) rather than waited for.
+    """
     page.evaluate(ARM)
     started = time.perf_counter()
     action(page)
+    try:
+        page.wait_for_function("() => window.__alsimRan === true", timeout=20_000, polling="raf")
+    except Exception:  # playwright's TimeoutError
+        print("an action started no rerun; sample dropped", file=sys.stderr)
+        return None
     _wait(page)
     return time.perf_counter() - started
 
@@ -204,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
                 for name, checkout in checkouts.items():
                     times = one_repetition(browser, checkout, work / "cache", work, args.pages)
                     for row, values in times.items():
-                        results[name][row].extend(values)
+                        results[name][row].extend(v for v in values if v is not None)
                     print(f"rep {rep + 1}/{args.reps} {name}: "
-                          + ", ".join(f"{row} {statistics.median(v):.2f}" for row, v in times.items() if v),
+                          + ", ".join(f"{row} {statistics.median(kept):.2f}" for row, values in times.items()
+                                      if (kept := [x for x in values if x is not None])),
                           file=sys.stderr, flush=True)
             browser.close()
     finally:

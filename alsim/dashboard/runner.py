@@ -13,23 +13,6 @@ from alsim.config import Config
 from alsim.loop import Round, run_arms
 
 
-def one_blas_thread() -> None:
-    """Let every BLAS library loaded in this server process use one thread.
-
-    Runs take turns, one per core (:func:`alsim.cache.work_slots`), so a second BLAS thread
-    per run only competes with the other run. Measured on experiment A's default (330
-    points, label spreading, 2 arms, 5 rounds) on a busy 2-core machine: 0.57 s of core
-    work with OpenBLAS's 2 threads, 0.03 s with one (its threads spin while waiting for
-    a core). Called once, when the dashboard first imports this module.
-    """
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1, user_api="blas")
-
-
-one_blas_thread()
-
-
 @dataclass(frozen=True)
 class Finished:
     """Rounds of every arm of a finished run, and how long it took."""

@@ -60,6 +60,8 @@ def test_two_batches_by_keyboard_then_reload_shows_the_same_labels_and_batch(tmp
         assert page.locator("[data-testid=stException]").count() == 0
         first = _shown_batch(page)
         assert first == list(labeling.current_batch(project).items) and len(first) == 8
+        page.wait_for_function("document.querySelectorAll('[data-testid=stImage] img').length === 8",
+                               timeout=30_000)
         assert page.locator("[data-testid=stImage] img").count() == 8
         page.locator("h1").first.click()  # keyboard focus on the page, not in an input
 

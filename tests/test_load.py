@@ -7,61 +7,23 @@ event loop stays free to answer.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
+from conftest import chromium_browser, needs_chromium, streamlit_server
 
-CHROMIUM = os.environ.get("ALSIM_CHROMIUM", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
 N_SESSIONS = 20
 HEAVY = "/?dataset=digits&initial=random&n_initial=20&batch_size=2&n_rounds=300&seed={seed}"
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() or shutil.which("chromium")),
-    reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install -y chromium)",
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
-    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-           "ALSIM_CACHE_DIR": str(tmp_path_factory.mktemp("load-cache"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with streamlit_server(tmp_path_factory.mktemp("load")) as url:
+        yield url
 
 
 def _get_seconds(url: str) -> float:
@@ -81,43 +43,34 @@ def _first_paint(browser, url: str, page=None) -> float:
 
 
 def test_a_new_visitor_is_answered_fast_while_20_sessions_run_heavy_settings(server):
-    from playwright.sync_api import sync_playwright
+    with chromium_browser() as browser:
+        _first_paint(browser, server + "/?seed=97")  # the server's first page pays its imports: not counted
+        unloaded = _first_paint(browser, server + "/?seed=98")  # the same page with no load, for reference
+        context = browser.new_context(viewport={"width": 1000, "height": 800})
+        heavy = [context.new_page() for _ in range(N_SESSIONS)]
+        for seed, page in enumerate(heavy):
+            page.goto(server + HEAVY.format(seed=seed), wait_until="commit")
+        # Wait until the heavy sessions are running (some computing, the rest queued).
+        for page in heavy:
+            page.wait_for_selector("[data-testid=stApp][data-test-script-state=running]", timeout=60_000)
+        # Those 20 visitors' browsers would run on their own machines: freeze their pages so that
+        # drawing them does not take this machine's cores from the server. Their sessions keep
+        # running on the server (the socket stays open).
+        for page in heavy:
+            context.new_cdp_session(page).send("Page.setWebLifecycleState", {"state": "frozen"})
+        time.sleep(3)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"])
-        try:
-            _first_paint(browser, server + "/?seed=97")  # the server's first page pays its imports: not counted
-            unloaded = _first_paint(browser, server + "/?seed=98")  # the same page with no load, for reference
-            context = browser.new_context(viewport={"width": 1000, "height": 800})
-            heavy = [context.new_page() for _ in range(N_SESSIONS)]
-            for seed, page in enumerate(heavy):
-                page.goto(server + HEAVY.format(seed=seed), wait_until="commit")
-            # Wait until the heavy sessions are running (some computing, the rest queued).
-            for page in heavy:
-                page.wait_for_selector("[data-testid=stApp][data-test-script-state=running]", timeout=60_000)
-            # Those 20 visitors' browsers would run on their own machines: freeze their pages so that
-            # drawing them does not take this machine's cores from the server. Their sessions keep
-            # running on the server (the socket stays open).
-            for page in heavy:
-                context.new_cdp_session(page).send("Page.setWebLifecycleState", {"state": "frozen"})
-            time.sleep(3)
-
-            health = [_get_seconds(server + "/_stcore/health") for _ in range(5)]
-            html = [_get_seconds(server + "/") for _ in range(3)]
-            visitor = browser.new_context().new_page()
-            first_paint = _first_paint(browser, server + "/?seed=99", visitor)
-            # The visitor's own run is queued or running, and the page says so.
-            visitor.wait_for_function(
-                "document.body.innerText.includes('Waiting for a free worker') || "
-                "document.body.innerText.includes('Labeling loop') || "
-                "document.querySelector('[data-testid=stApp][data-test-script-state=notRunning]') !== null",
-                timeout=30_000)
-            exceptions = visitor.locator("[data-testid=stException]").count()
-        finally:
-            browser.close()
+        health = [_get_seconds(server + "/_stcore/health") for _ in range(5)]
+        html = [_get_seconds(server + "/") for _ in range(3)]
+        visitor = browser.new_context().new_page()
+        first_paint = _first_paint(browser, server + "/?seed=99", visitor)
+        # The visitor's own run is queued or running, and the page says so.
+        visitor.wait_for_function(
+            "document.body.innerText.includes('Waiting for a free worker') || "
+            "document.body.innerText.includes('Labeling loop') || "
+            "document.querySelector('[data-testid=stApp][data-test-script-state=notRunning]') !== null",
+            timeout=30_000)
+        exceptions = visitor.locator("[data-testid=stException]").count()
     print(f"\nwith {N_SESSIONS} heavy sessions: health median {statistics.median(health):.3f} s "
           f"(max {max(health):.3f}), page HTML median {statistics.median(html):.3f} s, "
           f"new visitor's page drawn after {first_paint:.2f} s (without the load: {unloaded:.2f} s)")

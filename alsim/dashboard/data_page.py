@@ -14,6 +14,7 @@ from alsim.importers import COLOR_MODES, MAX_SIDE, ImportOptions, default_max_by
 from alsim.sources import load_source, source_info, source_names
 
 from .messages import escape_markdown, show_error, show_warning
+from .render import to_display
 from .url import CHOICE, check_choice, sanitize_query_params, show_url_notices
 
 SAMPLES_PER_CLASS = 8
@@ -162,10 +163,5 @@ def _sample_grid(dataset) -> None:
 
 
 def enlarged(image: np.ndarray, size: int = 64) -> np.ndarray:
-    """A gray (h, w) or RGB (h, w, 3) image as uint8, repeated to about ``size`` pixels a side."""
-    img = np.asarray(image, dtype=np.float64)
-    if image.dtype != np.uint8 and img.max() <= 16.0:  # digits: 0..16 intensity
-        img = img * (255.0 / 16.0)
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    scale = max(1, size // img.shape[0])
-    return np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
+    """A sample tile: :func:`alsim.dashboard.render.to_display` at this page's size."""
+    return to_display(image, size)

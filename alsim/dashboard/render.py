@@ -18,14 +18,13 @@ _RIGHT, _WRONG, _QUEUED = (26, 127, 55), (200, 30, 30), (230, 160, 0)
 
 
 def to_display(image: np.ndarray, size: int = TILE) -> np.ndarray:
-    """A uint8 image enlarged (nearest neighbour) to about ``size`` pixels for a gallery tile."""
+    """A gray or colour image as uint8, enlarged (nearest neighbour: no blur) to about ``size`` pixels a side."""
     img = np.asarray(image, dtype=np.float64)
     if img.max() <= 16.0 and image.dtype != np.uint8:  # digits: 0..16 intensity
         img = img * (255.0 / 16.0)
     img = np.clip(img, 0, 255).astype(np.uint8)
-    scale = max(1, size // img.shape[0])
-    return np.kron(img, np.ones((scale, scale), dtype=np.uint8)) if img.ndim == 2 else \
-        img.repeat(scale, axis=0).repeat(scale, axis=1)
+    scale = max(1, size // max(img.shape[:2]))
+    return img.repeat(scale, axis=0).repeat(scale, axis=1)  # gray (h, w) or colour (h, w, 3)
 
 
 def _rgb(tile: np.ndarray) -> np.ndarray:

@@ -72,7 +72,8 @@ class _Arm:
         """The strategy's batch of ``k`` candidates and the scores it ranked by (``k=0``: scores only)."""
         context = QueryContext(proba=proba, features=self.prepared.features, status=self.status,
                                candidates=self.candidates, k=k, rng=self.rng, model=self.model,
-                               params={"config": self.config, "train_labels": self.train})
+                               params={"config": self.config, "train_labels": self.train,
+                                       "model_state": self.model_state})
         return run_strategy(self.config.strategy, context)
 
     def apply(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:

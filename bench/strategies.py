@@ -63,11 +63,11 @@ def _digits_setup():
     return config, prepared, train, proba
 
 
-def _context(config, prepared, train, proba, seed=0, k=10):
+def _context(config, prepared, train, proba, seed=0, k=10, model_state=None):
     status = (train >= 0).astype(np.int8)
     return QueryContext(proba=proba, features=prepared.features, status=status,
                         candidates=np.flatnonzero(status == 0), k=k, rng=np.random.default_rng(seed),
-                        params={"config": config, "train_labels": train})
+                        params={"config": config, "train_labels": train, "model_state": model_state or {}})
 
 
 def digits(repeats: int) -> None:
@@ -140,19 +140,27 @@ def _peak_mib() -> float:
 
 
 def fashion_one(name: str) -> dict:
-    """One strategy's two queries on Fashion-MNIST, run in this (fresh) process."""
+    """One strategy's two queries on Fashion-MNIST, run in this (fresh) process.
+
+    The process is set up as the command line and the dashboard set theirs up
+    (:func:`alsim.runtime.configure_process`: one BLAS thread unless ALSIM_BLAS_THREADS says otherwise).
+    """
+    from alsim.runtime import configure_process
+
+    configure_process()
     config = FASHION.replace(strategy=name)
     prepared = prepare(config)
     y = prepared.labels
     train = np.full(len(y), -1)
     first = initial_labels(config, y, prepared.n_classes)
     train[first] = y[first]
+    state: dict = {}  # the run's weights, as the loop keeps them between rounds
     proba = fit_supervised(config.model, config.C, 0, prepared.features[first], y[first], [prepared.features],
-                           prepared.n_classes)[0]
+                           prepared.n_classes, state=state)[0]
     before = _peak_mib()
     times = []
     for seed in (0, 1):
-        context = _context(config, prepared, train, proba, seed=seed, k=config.batch_size)
+        context = _context(config, prepared, train, proba, seed=seed, k=config.batch_size, model_state=state)
         start = time.perf_counter()
         run_strategy(name, context)
         times.append(time.perf_counter() - start)

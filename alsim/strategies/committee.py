@@ -6,7 +6,8 @@ committees); Dagan and Engelson (1995) (vote entropy); McCallum and Nigam (1998)
 Kullback-Leibler divergence to the consensus).
 
 Each member is the run's model fitted on a bootstrap sample (drawn with replacement by the
-run's generator) of the current training labels. For label spreading, a member spreads
+run's generator) of the current training labels; ``linear_svc_newton`` members are
+warm-started from the run's current weights. For label spreading, a member spreads
 the distinct points of its sample over the run's graph (``context.model``); all members are
 spread together, one matrix product per iteration.
 """
@@ -89,10 +90,14 @@ def committee_probas(context: QueryContext, n_members: int) -> np.ndarray:
         return dists
     from ..models import fit_supervised
 
+    # Newton members start from the run's own weights (``params["model_state"]``, read, never
+    # written): a bootstrap sample's optimum lies near the full sample's, so each member
+    # converges in a few steps to the same optimum a cold start reaches.
+    start = context.params.get("model_state") or {}
     out = np.empty((n_members, n, n_classes))
     for m, sample in enumerate(samples):
         out[m] = fit_supervised(config.model, config.C, config.seed + m, context.features[sample], train[sample],
-                                [context.features], n_classes)[0]
+                                [context.features], n_classes, state=dict(start))[0]
     return out
 
 

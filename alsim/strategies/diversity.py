@@ -50,25 +50,45 @@ def k_center_greedy(features: np.ndarray, centres: np.ndarray, candidates: np.nd
 
     Notes
     -----
-    The minimum distance of every candidate is updated after each pick with one row of
-    distances, O(n d) per pick; no ``n x n`` matrix is formed.
+    Lazy greedy, exact: a candidate's distance to the nearest centre or pick only shrinks,
+    so a value computed before the latest picks is an upper bound. Each step refreshes only
+    the candidates whose bound reaches the current maximum (against the picks made since
+    their last refresh, a few rows at a time) until every candidate at the maximum is up to
+    date; the maximum is then the true farthest distance and ties are broken by ``rng``
+    among all candidates at it, exactly as a full update of every distance after each pick
+    would (Sener and Savarese's Algorithm 1). No ``n x n`` matrix is formed.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     k = min(int(k), len(candidates))
     distance = min_distances(features, candidates, centres)
     current = distance.copy()
+    fresh = np.zeros(len(candidates), dtype=np.int64)  # picks each bound has been compared with
     chosen = np.zeros(k, dtype=np.int64)
-    norms = np.einsum("ij,ij->i", features, features)
-    candidate_norms = norms[candidates]
+    x = features[candidates]
     for i in range(k):
+        while i:  # refresh the stale bounds at the top until the maximum is exact
+            top = current.max()
+            stale = np.flatnonzero((current >= top) & (fresh < i))
+            if not len(stale):
+                break
+            if len(current) > REFRESH_ROWS:  # and the next highest bounds with them, in one product
+                high = np.argpartition(current, len(current) - REFRESH_ROWS)[-REFRESH_ROWS:]
+                stale = np.union1d(stale, high[fresh[high] < i])
+            since = int(fresh[stale].min())
+            picks = chosen[since:i]
+            squared = squared_distances(x[stale], features[picks], np.einsum("ij,ij->i", features[picks],
+                                                                             features[picks]))
+            # A pick a row was already compared with gives the same value again: min is unchanged.
+            current[stale] = np.minimum(current[stale], np.sqrt(squared.min(axis=1)))
+            fresh[stale] = i
         pick = argmax_random(current, rng)  # all inf (no centres): a random first pick
         chosen[i] = candidates[pick]
-        # One matrix-vector product per pick; the expansion ||x||^2 + ||c||^2 - 2 x.c is the one
-        # min_distances (and scikit-learn's euclidean_distances) uses.
-        squared = candidate_norms + norms[chosen[i]] - 2.0 * (features @ features[chosen[i]])[candidates]
-        np.minimum(current, np.sqrt(np.maximum(squared, 0.0)), out=current)
         current[pick] = -np.inf  # never picked twice, even if duplicates sit at distance 0
     return chosen, distance
+
+
+#: Candidates refreshed together in one step of the lazy k-center greedy.
+REFRESH_ROWS = 64
 
 
 @register("coreset", "k-center greedy: farthest from every revealed point (Sener and Savarese 2018)",

@@ -80,9 +80,11 @@ class Config:
     typiclust_neighbors, max_clusters :
         TypiClust: neighbours of the typicality (the paper: 20) and the cap on |L| + k
         k-means clusters (the paper: 500).
-    probcover_delta, probcover_purity :
+    probcover_delta, probcover_purity, probcover_sample :
         ProbCover: the ball radius, or None to choose it by the purity heuristic (largest
-        radius whose balls are pure for at least ``probcover_purity`` of the points).
+        radius whose balls are pure for at least ``probcover_purity`` of the points); on
+        pools larger than ``probcover_sample`` points (0 = never), a uniform sample of that
+        many points, drawn once per pool, carries the graph.
     density_beta : float
         Information density: exponent of the mean cosine similarity.
     committee_size, committee_measure :
@@ -143,6 +145,7 @@ class Config:
     max_clusters: int = 500
     probcover_delta: float | None = None
     probcover_purity: float = 0.95
+    probcover_sample: int = 5000
     density_beta: float = 1.0
     committee_size: int = 5
     committee_measure: str = "vote_entropy"
@@ -227,6 +230,9 @@ class Config:
         if self.probcover_delta is not None:
             _positive("probcover_delta", self.probcover_delta)
         _open_unit_interval("probcover_purity", self.probcover_purity)
+        _integer("probcover_sample", self.probcover_sample, 0, MAX_PROBCOVER_SAMPLE)
+        if 0 < self.probcover_sample < 100:
+            raise ConfigError(f"probcover_sample must be 0 (every point) or at least 100, got {self.probcover_sample}")
         _number("density_beta", self.density_beta)
         if not 0.0 <= self.density_beta <= MAX_BETA:
             raise ConfigError(f"density_beta must be in [0, {MAX_BETA:g}], got {self.density_beta!r}")
@@ -344,6 +350,7 @@ MAX_GAMMA = 1e3
 MAX_C = 1e4
 MAX_NEIGHBOURS = 1000  # typicality neighbours, margin candidates per label, kappa window
 MAX_CLUSTERS = 100_000
+MAX_PROBCOVER_SAMPLE = 50_000  # its delta-ball graph: 2.5e9 distances
 MAX_COMMITTEE = 100  # every member is a full model fit
 MAX_BETA = 100.0
 MAX_PCA = 4096  # principal components; more than any image feature vector here needs

@@ -21,7 +21,9 @@ main(["presets"])
 after = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
 import alsim.dashboard  # a second entry point in the same process changes nothing more
 again = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
-print(json.dumps([before, after, again]))
+import sklearn.cluster  # loads scikit-learn's OpenMP runtime after the settings were made
+openmp = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"})
+print(json.dumps([before, after, again, openmp]))
 """
 
 
@@ -37,14 +39,16 @@ def _probe(value: str | None) -> list:
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores to tell 1 BLAS thread from the default")
 def test_the_command_line_sets_one_blas_thread_once():
-    before, after, again = _probe(None)
+    before, after, again, openmp = _probe(None)
     assert max(before) >= 2  # the library's own default on this machine
     assert after == [1] and again == [1]
+    assert openmp == [1]  # k-means too: one thread per run, the runs are the parallelism
 
 
 def test_zero_leaves_the_library_choice():
-    before, after, _ = _probe("0")
+    before, after, _, openmp = _probe("0")
     assert after == before
+    assert openmp == [os.cpu_count()]
 
 
 def test_bad_values_fall_back_to_the_default():

@@ -100,6 +100,56 @@ def test_probcover_greedy_coverage_golden():
     assert degree.tolist() == [0, 0, 0, 2, 2, 1]
 
 
+def _check_greedy_coverage(x, sample, revealed, candidates, picks, delta):
+    """Each pick, by brute force (dense distances), covers the most sampled points still uncovered."""
+    dist = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2))
+    covered = (dist[np.ix_(sample, np.flatnonzero(revealed))] <= delta).any(axis=1)
+    ball = dist[np.ix_(sample, sample)] <= delta  # ball[i, j]: sample point j in the ball of i
+    open_ids = [i for i, s in enumerate(sample) if s in set(candidates.tolist())]
+    gains = []
+    for pick in picks:
+        gain = {i: int((ball[i] & ~covered).sum()) for i in open_ids}
+        i = int(np.flatnonzero(sample == pick)[0])
+        assert gain[i] == max(gain.values()), (pick, gain[i], max(gain.values()))
+        gains.append(gain[i])
+        covered |= ball[i]
+        open_ids.remove(i)
+    return gains
+
+
+def test_probcover_on_a_sample_of_a_large_pool_is_the_greedy_coverage_of_that_sample():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(400, 2))
+    status = np.zeros(400, dtype=np.int8)
+    status[rng.choice(400, 30, replace=False)] = 1
+    config = Config(probcover_sample=120, probcover_delta=0.6)
+    context = QueryContext(proba=np.full((400, 3), 1 / 3), features=x, status=status,
+                           candidates=np.flatnonzero(status == 0), k=6, rng=np.random.default_rng(0),
+                           params={"config": config})
+    query = run_strategy("probcover", context)
+    sample = np.sort(np.random.default_rng(0).choice(400, 120, replace=False))
+    assert set(query.ids.tolist()) <= set(sample.tolist())
+    gains = _check_greedy_coverage(x, sample, status == 1, context.candidates, query.ids, 0.6)
+    assert query.scores[query.ids[0]] == gains[0] and query.scores[np.setdiff1d(np.arange(400), sample)].max() == 0
+    whole = run_strategy("probcover", QueryContext(proba=context.proba, features=x, status=status,
+                                                   candidates=context.candidates, k=6, rng=np.random.default_rng(0),
+                                                   params={"config": config.replace(probcover_sample=0)}))
+    assert not set(whole.ids.tolist()) <= set(sample.tolist())  # 0: every pool point takes part
+
+
+def test_probcover_tops_up_at_random_when_the_sample_runs_out_of_candidates():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 2))
+    sample = np.sort(np.random.default_rng(0).choice(300, 100, replace=False))
+    status = np.zeros(300, dtype=np.int8)
+    status[sample[:97]] = 1  # three sampled candidates left
+    context = QueryContext(proba=np.full((300, 2), 0.5), features=x, status=status,
+                           candidates=np.flatnonzero(status == 0), k=8, rng=np.random.default_rng(0),
+                           params={"config": Config(probcover_sample=100, probcover_delta=0.3)})
+    ids = run_strategy("probcover", context).ids
+    assert len(set(ids.tolist())) == 8 and set(sample[97:].tolist()) <= set(ids.tolist())
+
+
 # --------------------------------------------------------------------------- BADGE, density, committee
 def test_badge_first_pick_is_the_largest_gradient_and_the_kronecker_trick_is_exact():
     rng = np.random.default_rng(0)

@@ -77,6 +77,9 @@ def digits(repeats: int) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics.pairwise import cosine_similarity
 
+    from alsim.runtime import configure_process
+
+    configure_process()  # one BLAS and OpenMP thread, as the CLI and the dashboard run; both sides share it
     warnings.filterwarnings("ignore")
     config, prepared, train, proba = _digits_setup()
     X = prepared.features

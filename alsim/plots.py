@@ -136,7 +136,8 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
     return fig
 
 
-def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across seeds", highlight=None) -> go.Figure:
+def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across seeds", highlight=None,
+                stops: Mapping[str, Sequence[dict]] | None = None) -> go.Figure:
     """Mean curve and a shaded spread band per strategy, optionally one single run on top.
 
     Parameters
@@ -147,6 +148,9 @@ def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across 
         One run drawn on top of the bands as a dark dashed line: either a pair
         ``(label, rounds)`` of a name and a sequence of :class:`Round`, or an
         :class:`alsim.compare.Curve` (labelled "strategy, seed N").
+    stops : mapping name -> stop summaries, optional
+        Per strategy, :func:`alsim.compare.stop_summary`'s rows: one marker per rule at its
+        mean stopping point (labels), on the strategy's mean curve.
     """
     fig = go.Figure()
     shown: list[float] = []
@@ -161,6 +165,17 @@ def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across 
                                  showlegend=False, name=f"{escape(name)} band"))
         fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=escape(name), cliponaxis=False,
                                  line=dict(color=c, width=3)))
+        for stop in (stops or {}).get(name, ()):
+            if not x or not _finite(stop.get("stops_at")):
+                continue
+            at = float(stop["stops_at"])
+            fig.add_trace(go.Scatter(
+                x=[at], y=[float(np.interp(at, x, mean))], mode="markers", cliponaxis=False,
+                name=f"{escape(name)}: stop by {escape(stop['rule'].replace('_', ' '))}",
+                marker=dict(symbol=STOP_SYMBOLS.get(stop["rule"], "diamond-open"), size=14, color=c,
+                            line=dict(width=1.5, color="#222222")),
+                hovertemplate=(f"{escape(stop['rule'].replace('_', ' '))}: stops at {at:.0f} labels on average "
+                               f"(fired on {stop['fired']}/{stop['n_seeds']} seeds)<extra></extra>")))
     if highlight is not None:
         if hasattr(highlight, "accuracy") and hasattr(highlight, "labels"):
             label = f"{highlight.strategy}, seed {highlight.seed}"

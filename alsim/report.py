@@ -214,6 +214,12 @@ def _summary_section(summary) -> str:
                     "labels saved vs random", "verdict vs random", "AULC difference", "95% interval", "Holm p"],
                    rows, numeric=[False, True, True, True, True, True, True, False, True, False, True])
     headlines = "".join(f"<li>{_e(s.headline)}</li>" for s in summary.strategies)
+    from .compare import stop_sentence
+
+    stops = "".join(f"<li>{_e(s.strategy)}: {_e(stop_sentence(stop))}</li>" for s in summary.strategies
+                    for stop in s.stops)
+    if stops:
+        headlines += f"</ul><p>Stopping rules, means over seeds:</p><ul>{stops}"
     return (f"<p>{summary.n_seeds} seeds; target accuracy {summary.target:.4f} ({_e(summary.target_rule)}). "
             f"Verdicts compare each strategy's per-seed area under the learning curve (AULC) with random's: a paired "
             f"Wilcoxon test, Holm-adjusted across strategies, with a bootstrap 95% interval of the mean difference."
@@ -303,8 +309,17 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
         body.append(_summary_section(summary))
 
     body.append("<h2>Learning curves</h2>")
-    figures.append(_figure(learning_curves(arms, baseline)))
+    from .stopping import stop_table, stopping_points
+
+    stops = {n: stopping_points(arms[n], configs[n], len(class_names)) for n in names if n in configs}
+    figures.append(_figure(learning_curves(arms, baseline, stops=stops)))
     body.append(figures[-1])
+    stop_rows = [[n, *row.values()] for n, points in stops.items() for row in stop_table(points)]
+    if stop_rows:
+        body.append("<p class=muted>Where each enabled stopping rule would have stopped (markers on the curves; "
+                    "– where a rule did not fire within the run).</p>")
+        body.append(_table(["arm", "rule", "when", "stops at (labels)", "accuracy then", "final accuracy",
+                            "labels saved"], stop_rows, numeric=[False, False, False, True, True, True, True]))
     if bands:
         first = names[0] if names else None
         highlight = (f"{first}, seed {configs[first].seed}", arms[first]) if first in bands else None

@@ -20,7 +20,7 @@ def test_compare_page_renders_bands_and_headlines(compare_app):
     at = compare_app
     assert not at.exception and not at.error
     bands = charts(at)["bands"]
-    names = [t["name"] for t in bands["data"] if not t["name"].endswith("band")]
+    names = [t["name"] for t in bands["data"] if not t["name"].endswith("band") and ": stop by " not in t["name"]]
     assert names == ["entropy", "margin", "least_confident", "random"]
     curves = [c for b in run_comparison(get_preset("digits-compare"), ["entropy", "random"], 20, 20) for c in b]
     expected = summarize(curves, target=0.5)
@@ -30,6 +30,17 @@ def test_compare_page_renders_bands_and_headlines(compare_app):
     assert any("random needs" in s.value and "better" in s.value for s in at.success)
     table = at.dataframe[0].value
     assert list(table.index) == ["entropy", "margin", "least_confident", "random"]
+    # Each enabled stopping rule: a marker on the mean curve at its mean stopping point, and a table row.
+    stops = [s for s in expected.strategies if s.strategy == "entropy"][0].stops
+    assert stops
+    for stop in stops:
+        marker = trace(bands, f"entropy: stop by {stop['rule'].replace('_', ' ')}")
+        assert marker["x"][0] == pytest.approx(stop["stops_at"])
+        assert marker["y"][0] == pytest.approx(np.interp(stop["stops_at"], trace(bands, "entropy")["x"], entropy_mean))
+    stop_table = at.dataframe[1].value
+    shown = stop_table[stop_table["strategy"] == "entropy"]
+    assert shown["stops at (labels)"].tolist() == [round(stop["stops_at"]) for stop in stops]
+    assert set(stop_table["strategy"]) == {"entropy", "margin", "least_confident", "random"}
 
 
 def test_compare_page_with_few_seeds_and_a_target(compare_app):

@@ -55,6 +55,24 @@ def test_report_holds_the_numbers_and_sentences(report_a):
         assert re.search(rf"<td>{package}</td><td>[0-9]", document)
 
 
+def test_report_marks_and_tabulates_where_each_stopping_rule_stops(report_a, experiment_a):
+    from alsim.stopping import RULE_NAMES, stopping_points
+
+    document, _ = report_a
+    configs, arms, class_names = experiment_a
+    points = stopping_points(arms["entropy"], configs["entropy"], len(class_names))
+    assert points
+    text = visible_text(document)
+    assert "Where each enabled stopping rule would have stopped" in text
+    assert any(point.round is not None for point in points)
+    for point in points:
+        marker = f"entropy: stop by {point.rule.replace('_', ' ')}"  # the marker's legend entry
+        assert (marker in document) == (point.round is not None)
+        row = re.search(rf"<td>entropy</td><td>{re.escape(RULE_NAMES[point.rule])}</td><td>[^<]*</td>"
+                        r"<td class=num>([^<]*)</td>", document)
+        assert row and row.group(1) == ("–" if point.n_labeled is None else f"{point.n_labeled:,}")
+
+
 def test_report_is_self_contained(report_a):
     document, _ = report_a
     from plotly.offline import get_plotlyjs

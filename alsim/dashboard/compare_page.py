@@ -16,6 +16,7 @@ from alsim.export import to_csv
 from alsim.graph import GraphTooLarge
 from alsim.pool import check_feasible, data_key, prepare
 from alsim.plots import band_curves
+from alsim.stopping import RULE_NAMES
 from alsim.strategies import strategy_names
 
 from .controls import URL, sidebar_config, sidebar_params
@@ -134,7 +135,8 @@ def compare_page() -> None:
         with st.spinner("Accuracy with every label known (the target's reference)"):
             full = _full_accuracy(base)
     summary = summarize(curves, target=target, full_accuracy=full, target_fraction=TARGET_FRACTION)
-    chart_slot.plotly_chart(band_curves(summary.bands(), title=f"Mean accuracy ± 1 std over {summary.n_seeds} seeds"),
+    chart_slot.plotly_chart(band_curves(summary.bands(), title=f"Mean accuracy ± 1 std over {summary.n_seeds} seeds",
+                                        stops={s.strategy: s.stops for s in summary.strategies}),
                             key="bands", width="stretch")
 
     st.subheader("Headline")
@@ -153,6 +155,15 @@ def compare_page() -> None:
 
     table = pd.DataFrame(summary.table()).set_index("strategy")
     st.dataframe(table, key="summary-table")
+    stop_rows = [{"strategy": s.strategy, "rule": RULE_NAMES.get(stop["rule"], stop["rule"]),
+                  "when": stop["description"], "stops at (labels)": round(stop["stops_at"]),
+                  "accuracy then": stop["accuracy_then"], "final accuracy": stop["final_accuracy"],
+                  "labels saved": round(stop["labels_saved"]), "fired on seeds": f"{stop['fired']}/{stop['n_seeds']}"}
+                 for s in summary.strategies for stop in s.stops]
+    if stop_rows:
+        st.markdown("**Stopping rules** (means over seeds; the markers on the chart; a seed on which a rule "
+                    "never fires counts as stopping at its last round)")
+        st.dataframe(pd.DataFrame(stop_rows), key="stop-table", hide_index=True)
     with st.expander("How to read this"):
         st.markdown(EXPLAIN)
 

@@ -206,7 +206,7 @@ class Summary:
             "strategy": s.strategy, "AULC": s.aulc_mean, "AULC std": s.aulc_std, "final accuracy": s.final_mean,
             "final std": s.final_std, f"labels to {self.target:.3f}": s.labels_to_target,
             "labels saved vs random": s.saved_vs_random,
-            "vs random": None if s.test_vs_random is None else s.test_vs_random["verdict"],
+            "one test vs random (unadjusted)": None if s.test_vs_random is None else s.test_vs_random["verdict"],
             "verdict vs random": s.verdict, "AULC difference": s.aulc_difference,
             "95% CI": None if s.aulc_difference_ci is None else
             f"[{s.aulc_difference_ci[0]:+.4f}, {s.aulc_difference_ci[1]:+.4f}]",
@@ -380,8 +380,10 @@ def compare_cli(args, base: Config, out) -> int:
               f"{'-' if s.labels_to_target is None else s.labels_to_target:>10} "
               f"{'-' if s.saved_vs_random is None else s.saved_vs_random:>6}", file=out)
     for s in summary.strategies:
-        print(f"- {s.headline}" + (f"; AULC vs random: {s.test_vs_random['verdict']}" if s.test_vs_random else ""),
-              file=out)
+        # The Holm-adjusted verdict is printed below; the single unadjusted test only where it has no
+        # p-value to repeat (too few seeds, identical runs) or there is no verdict.
+        single = s.test_vs_random if s.verdict is None or (s.test_vs_random or {}).get("p_value") is None else None
+        print(f"- {s.headline}" + (f"; AULC vs random: {single['verdict']}" if single else ""), file=out)
     if any(s.stops for s in summary.strategies):
         print("where each stopping rule would have stopped (means over seeds; a rule that never fires counts "
               "as the last round):", file=out)

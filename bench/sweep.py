@@ -14,9 +14,15 @@ least_confident, random x 20 seeds: 720 cells, 3 graphs.
    include starting Python and the cluster; the sweep's own time with the cluster up is
    printed beside.
 
+The in-process paths run with the BLAS threads the dashboard and the command line use
+(:func:`alsim.runtime.configure_process`: one unless ``ALSIM_BLAS_THREADS`` says
+otherwise), as the Dask workers do.
+
 Prints the median of each over the repeats, the ratios, the load average before and
 after (other work on the machine slows everything), and checks that the sweep's curves
-equal the in-process ones cell by cell.
+equal the in-process ones cell by cell. Beside the wall times it prints each path's CPU
+time (user + system, the sweep's worker processes included): other work on the machine
+stretches wall times, much less the CPU time a path needs.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import statistics
 import sys
@@ -37,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from alsim import get_preset  # noqa: E402
 from alsim.cache import shared_cache  # noqa: E402
 from alsim.compare import run_comparison  # noqa: E402
+from alsim.runtime import configure_process  # noqa: E402
 from alsim.sweep import ResultStore, SweepSpec, parse_grid  # noqa: E402
 
 STRATEGIES = ("entropy", "margin", "least_confident", "random")
@@ -78,6 +86,37 @@ def on_dask(spec: SweepSpec, workers: int, args) -> tuple[float, dict]:
     return document["seconds"], curves
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and of its finished child processes."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+SPIN = "x = 0\nfor i in range(20_000_000):\n    x += i"
+
+
+def parallel_capacity() -> float:
+    """Throughput of two busy processes at once over one alone: the ceiling of 2 workers vs 1 right now.
+
+    About 2 on an idle 2-core machine. Less while other work runs: Linux shares the CPU
+    fairly between sessions (autogroups) before processes, so a busy process of another
+    session keeps its core however many processes this one starts.
+    """
+    def spin(copies: int) -> float:
+        started = time.perf_counter()
+        for process in [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(copies)]:
+            process.wait()
+        return time.perf_counter() - started
+
+    return 2 * spin(1) / spin(2)
+
+
+def blas_threads() -> str:
+    from threadpoolctl import threadpool_info
+
+    return ", ".join(sorted({str(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"})) or "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -86,22 +125,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--skip-page", action="store_true", help="leave out the one-seed-per-batch path (slowest)")
     args = parser.parse_args()
+    configure_process()  # as the dashboard and the command line do, once per process
     spec = spec_for(args)
     print(f"# {spec.n_cells} cells: {' x '.join(GRID)} x {len(STRATEGIES)} strategies x {args.seeds} seeds; "
           f"pool {args.pool_size or 1797}, {args.rounds} fits; {os.cpu_count()} CPUs; "
-          f"load average before {os.getloadavg()[0]:.1f}", flush=True)
+          f"BLAS threads in-process {blas_threads()}; load average before {os.getloadavg()[0]:.1f}", flush=True)
+    capacity = [parallel_capacity()]
+    print(f"# two busy processes run {capacity[0]:.2f}x as fast as one (the most 2 workers can gain now)", flush=True)
     runs = [("in-process, compare CLI batching", lambda: in_process(spec, spec.n_seeds))]
     if not args.skip_page:
         runs.insert(0, ("in-process, Compare page (1 seed per batch)", lambda: in_process(spec, 1)))
     runs += [(f"dask, {k} worker{'s' if k > 1 else ''}", lambda k=k: on_dask(spec, k, args)) for k in (1, 2)]
     times: dict[str, list[float]] = {name: [] for name, _ in runs}
+    cpu: dict[str, list[float]] = {name: [] for name, _ in runs}
     compute: dict[str, list[float]] = {name: [] for name, _ in runs if name.startswith("dask")}
     reference = None
     for repeat in range(args.repeats):
         for name, run in runs:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), cpu_seconds()
             result = run()
             times[name].append(time.perf_counter() - started)
+            cpu[name].append(cpu_seconds() - cpu_started)
             if name in compute:
                 compute[name].append(result[0])
                 result = result[1]
@@ -110,18 +154,24 @@ def main() -> None:
             else:
                 differing = [k for k in reference if reference[k] != result.get(k)]
                 assert not differing, f"{name}: {len(differing)} cells differ, e.g. {differing[0]}"
-            print(f"  repeat {repeat + 1}: {name:45} {times[name][-1]:8.2f} s  (load {os.getloadavg()[0]:.1f})",
-                  flush=True)
+            print(f"  repeat {repeat + 1}: {name:45} {times[name][-1]:8.2f} s  CPU {cpu[name][-1]:8.2f} s  "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
     median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"\n{'path':45} {'median s':>9} {'cells/s':>8}  (dask: compute time with the cluster up)")
+    capacity.append(parallel_capacity())
+    print(f"\n{'path':45} {'median s':>9} {'cells/s':>8} {'CPU s':>8} {'CPU ms/cell':>12} {'cores':>6}  "
+          f"(dask: compute time with the cluster up)")
     for name, value in median.items():
         extra = f"  ({statistics.median(compute[name]):.2f} s)" if name in compute else ""
-        print(f"{name:45} {value:9.2f} {spec.n_cells / value:8.2f}{extra}")
+        work = statistics.median(cpu[name])
+        print(f"{name:45} {value:9.2f} {spec.n_cells / value:8.2f} {work:8.2f} {1000 * work / spec.n_cells:12.1f}"
+              f" {work / value:6.2f}{extra}")
+    print("(CPU: user + system time of the path's processes; cores: CPU s / median s)")
     one, two = median["dask, 1 worker"], median["dask, 2 workers"]
     print(f"\n2 workers vs 1 worker: {one / two:.2f}x faster")
     for name in median:
         if name.startswith("in-process"):
             print(f"1 worker vs {name}: {median[name] / one:.2f}x ({'faster' if one <= median[name] else 'slower'})")
+    print(f"two busy processes vs one, before / after: {capacity[0]:.2f}x / {capacity[1]:.2f}x")
     print(f"every cell of every path equal: yes; load average after {os.getloadavg()[0]:.1f}")
 
 

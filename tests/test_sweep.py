@@ -86,6 +86,16 @@ def test_tasks_batch_cells_that_share_a_graph_and_do_not_depend_on_what_is_done(
     assert [c.key for t in resumed for c in t.cells] == [c.key for t in tasks for c in t.cells if c.key not in done]
 
 
+def test_a_graph_s_seeds_are_cut_into_chunks_of_nearly_equal_size():
+    spec = tiny_spec(n_seeds=7)
+    cells = prepare_sweep(spec)
+    tasks = plan_tasks(spec, cells, cells_per_task=12)  # 4 cells per seed and graph: at most 3 seeds a task
+    assert sorted(c.key for t in tasks for c in t.cells) == sorted(c.key for c in cells)
+    seeds_per_task = [len({c.config.seed for c in t.cells}) for t in tasks]
+    assert len(tasks) == 2 * 3 and sorted(seeds_per_task) == [2, 2, 2, 2, 3, 3]  # not 3, 3, 1
+    assert all(len(t.cells) <= 12 for t in tasks)
+
+
 # --------------------------------------------------------------------------- store
 ROW = {"config_hash": "a" * 32, "point_hash": "p" * 16, "point": '{"gamma":0.1}', "config": "{}",
        "strategy": "entropy", "seed": 0, "labels": [20, 25, 30], "accuracy": [0.5, 0.6, 0.7], "aulc": 0.6,
@@ -250,6 +260,21 @@ def test_two_workers_give_the_serial_numbers_cell_by_cell(serial_store, tmp_path
     row = next(iter(serial.values()))
     alone = list(run_loop(Config.from_json(row["config"])))
     assert row["accuracy"] == [r.accuracy for r in alone]
+
+
+def test_local_workers_use_one_blas_thread_and_the_default_allocator():
+    from threadpoolctl import threadpool_info
+
+    from alsim.sweep import dask_client, run_task
+
+    spec = tiny_spec(n_seeds=1)
+    task = plan_tasks(spec, prepare_sweep(spec))[0]
+    with dask_client(workers=1) as client:
+        assert len(client.submit(run_task, task, pure=False).result()) == len(task.cells)
+        # Dask's MALLOC_TRIM_THRESHOLD_ would make every large array a fresh mmap (about 1.5x the CPU time)
+        assert set(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
+        (pools,) = client.run(threadpool_info).values()
+    assert {p["num_threads"] for p in pools if p["user_api"] == "blas"} == {1}
 
 
 def test_rerunning_a_finished_sweep_computes_nothing(serial_store, capsys):

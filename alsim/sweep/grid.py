@@ -204,6 +204,10 @@ def plan_tasks(spec: SweepSpec, cells: Sequence[Cell], done: set[str] | frozense
                cells_per_task: int = CELLS_PER_TASK) -> list[SweepTask]:
     """Tasks for the cells not in ``done``: per batch key, chunks of consecutive seeds.
 
+    A batch key's seeds are cut into as few chunks as keep a task within
+    ``cells_per_task`` cells (at least one seed each), and the chunks differ by at most one
+    seed, so tasks are of nearly equal work and spread evenly over the workers.
+
     The chunking depends on the spec only (not on the number of workers or on what is
     done), so a cell is always computed in the same company and a sweep gives the same
     numbers on one worker or many.
@@ -217,9 +221,11 @@ def plan_tasks(spec: SweepSpec, cells: Sequence[Cell], done: set[str] | frozense
     seeds = seeds_for(spec.base, spec.n_seeds)
     for members in groups.values():
         per_seed = max(1, len(members) // spec.n_seeds)
-        chunk = max(1, min(spec.n_seeds, cells_per_task // per_seed))
-        for lo in range(0, len(seeds), chunk):
-            chunk_seeds = set(seeds[lo:lo + chunk])
+        largest = max(1, min(spec.n_seeds, cells_per_task // per_seed))
+        n_chunks = -(-spec.n_seeds // largest)
+        bounds = [round(i * spec.n_seeds / n_chunks) for i in range(n_chunks + 1)]
+        for lo, hi in zip(bounds, bounds[1:]):
+            chunk_seeds = set(seeds[lo:hi])
             pending = tuple(c for c in members if c.config.seed in chunk_seeds and c.key not in done)
             if pending:
                 tasks.append(SweepTask(pending, spec.target, spec.base.seed))

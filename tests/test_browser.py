@@ -115,6 +115,20 @@ def test_url_reproduces_a_view(server, browser):
     assert metrics["revealed labels"] == "80"  # 40 + 4 x 10
 
 
+def test_a_deep_link_opened_first_on_a_fresh_server_keeps_the_app_navigation(tmp_path, browser):
+    # Before any run has called st.navigation, Streamlit runs a pages/ script on its own; the
+    # page must still list the app's pages (not "app" and the file names) and keep the URL's view.
+    with streamlit_server(tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1500, "height": 1600})
+        page.goto(url + "/Compare?cmp_seeds=3")
+        page.wait_for_selector(STREAMLIT_IDLE + " .js-plotly-plot", timeout=90_000)
+        assert page.locator("[data-testid=stException]").count() == 0, url.log_tail()
+        names = _nav_names(page)
+        assert names[:3] == ["Live loop", "Compare", "Fashion-MNIST"] and "app" not in names, names
+        assert page.get_by_text("over 3 seeds").count() >= 1
+        page.close()
+
+
 def test_compare_page(server, browser):
     page, elapsed = _open(browser, server + "/Compare", "compare")
     assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()

@@ -120,8 +120,10 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
                 mode="markers", name=f"{escape(name)}: stop by {point.rule.replace('_', ' ')}", cliponaxis=False,
                 marker=dict(symbol=STOP_SYMBOLS.get(point.rule, "diamond-open"), size=14,
                             color=colour(name.split(" ")[0], i), line=dict(width=1.5, color="#222222")),
-                hovertemplate=escape(point.sentence()) + "<extra></extra>",
+                hovertemplate=escape(point.sentence()) + "<extra></extra>", showlegend=False,
+                legendgroup=f"stop-{point.rule}",
             ))
+    _stop_legend(fig, [p.rule for points in (stops or {}).values() for p in points if p.round is not None])
     if baseline is not None and _finite(baseline[1]):
         shown.append(baseline[1])
         fig.add_trace(go.Scatter(
@@ -134,6 +136,15 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
                       margin=dict(t=50, b=10), height=380)
     fig.update_yaxes(range=accuracy_range(shown))
     return fig
+
+
+def _stop_legend(fig: go.Figure, rules: Sequence[str]) -> None:
+    """One legend entry per stopping rule (its symbol, in grey); the markers take their arm's colour."""
+    for rule in dict.fromkeys(rules):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"stop: {rule.replace('_', ' ')}",
+                                 legendgroup=f"stop-{rule}", hoverinfo="skip",
+                                 marker=dict(symbol=STOP_SYMBOLS.get(rule, "diamond-open"), size=12, color="#bbbbbb",
+                                             line=dict(width=1.5, color="#222222"))))
 
 
 def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across seeds", highlight=None,
@@ -174,8 +185,10 @@ def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across 
                 name=f"{escape(name)}: stop by {escape(stop['rule'].replace('_', ' '))}",
                 marker=dict(symbol=STOP_SYMBOLS.get(stop["rule"], "diamond-open"), size=14, color=c,
                             line=dict(width=1.5, color="#222222")),
-                hovertemplate=(f"{escape(stop['rule'].replace('_', ' '))}: stops at {at:.0f} labels on average "
-                               f"(fired on {stop['fired']}/{stop['n_seeds']} seeds)<extra></extra>")))
+                hovertemplate=(f"{escape(name)}, {escape(stop['rule'].replace('_', ' '))}: stops at {at:.0f} labels on "
+                               f"average (fired on {stop['fired']}/{stop['n_seeds']} seeds)<extra></extra>"),
+                showlegend=False, legendgroup=f"stop-{stop['rule']}"))
+    _stop_legend(fig, [stop["rule"] for rows in (stops or {}).values() for stop in rows])
     if highlight is not None:
         if hasattr(highlight, "accuracy") and hasattr(highlight, "labels"):
             label = f"{highlight.strategy}, seed {highlight.seed}"

@@ -20,7 +20,7 @@ def test_compare_page_renders_bands_and_headlines(compare_app):
     at = compare_app
     assert not at.exception and not at.error
     bands = charts(at)["bands"]
-    names = [t["name"] for t in bands["data"] if not t["name"].endswith("band") and ": stop by " not in t["name"]]
+    names = [t["name"] for t in bands["data"] if not t["name"].endswith("band") and "stop" not in t["name"]]
     assert names == ["entropy", "margin", "least_confident", "random"]
     curves = [c for b in run_comparison(get_preset("digits-compare"), ["entropy", "random"], 20, 20) for c in b]
     expected = summarize(curves, target=0.5)
@@ -37,6 +37,8 @@ def test_compare_page_renders_bands_and_headlines(compare_app):
         marker = trace(bands, f"entropy: stop by {stop['rule'].replace('_', ' ')}")
         assert marker["x"][0] == pytest.approx(stop["stops_at"])
         assert marker["y"][0] == pytest.approx(np.interp(stop["stops_at"], trace(bands, "entropy")["x"], entropy_mean))
+    legend = [t["name"] for t in bands["data"] if t["name"].startswith("stop: ")]
+    assert sorted(legend) == sorted({f"stop: {stop['rule'].replace('_', ' ')}" for stop in stops})  # one per rule
     stop_table = at.dataframe[1].value
     shown = stop_table[stop_table["strategy"] == "entropy"]
     assert shown["stops at (labels)"].tolist() == [round(stop["stops_at"]) for stop in stops]

@@ -110,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the presets")
 
+    # Listed for --help; main() hands `serve` and everything after it to alsim.serve, whose
+    # options are Streamlit's (--server.port 8502), which argparse would refuse.
+    sub.add_parser("serve", help="open the dashboard, warmed up before the first visit (options go to streamlit run)",
+                   add_help=False)
+
     warm = sub.add_parser("warm", help="prepare the caches a demo needs (data, features, graphs) ahead of time")
     warm.add_argument("--presets", default=None, metavar="A,B", help="comma-separated presets (default: all)")
     warm.add_argument("--skip-fashion", action="store_true", help="leave out the Fashion-MNIST presets")
@@ -402,6 +407,11 @@ def cmd_sweep(args, out) -> int:
 
 def main(argv: Sequence[str] | None = None, out=None) -> int:
     out = out or sys.stdout
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["serve"]:
+        from .serve import main as serve
+
+        return serve(arguments[1:])
     from .runtime import configure_process
 
     configure_process()  # once per process (see alsim.runtime)

@@ -28,6 +28,12 @@ _FALLBACK = ("#17becf", "#bcbd22", "#8c564b", "#e377c2", "#d62728")
 MIN_SPAN = 0.05
 """Smallest span of an accuracy axis, so that a +0.002 change does not look like a spike."""
 
+#: Margins (px) of the curve figures, wide enough for what they draw outside the plot
+#: area: the accuracy axis's tick labels and title on the left, the x axis's title and the
+#: horizontal legend below. Plotly widens a margin that is too small and then draws the
+#: whole figure again: with 10 px below, every curve chart was drawn twice.
+CURVE_MARGIN = dict(l=70, t=50, b=100)
+
 
 def colour(name: str, i: int = 0) -> str:
     return COLOURS.get(name, _FALLBACK[i % len(_FALLBACK)])
@@ -133,7 +139,7 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
         ))
     fig.update_layout(title=title, xaxis_title="revealed labels" if x == "labels" else "round",
                       yaxis_title=metric.replace("_", " "), legend=dict(orientation="h", y=-0.2),
-                      margin=dict(t=50, b=10), height=380)
+                      margin=CURVE_MARGIN, height=380)
     fig.update_yaxes(range=accuracy_range(shown))
     return fig
 
@@ -202,7 +208,7 @@ def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across 
                                  name=f"one run: {escape(label)}", cliponaxis=False,
                                  line=dict(color="#222222", width=2, dash="dash"), marker=dict(size=6)))
     fig.update_layout(title=title, xaxis_title="revealed labels", yaxis_title="accuracy",
-                      legend=dict(orientation="h", y=-0.2), margin=dict(t=50, b=10), height=420)
+                      legend=dict(orientation="h", y=-0.2), margin=CURVE_MARGIN, height=420)
     fig.update_yaxes(range=accuracy_range(shown))
     return fig
 
@@ -277,7 +283,8 @@ def confusion_heatmaps(records_by_arm: Mapping[str, Round | None], class_names: 
     fig.update_xaxes(type="category", title_text="predicted", tickangle=-30 if long_names else 0)
     fig.update_yaxes(type="category", autorange="reversed")
     fig.update_yaxes(title_text="true", row=1, col=1)
-    fig.update_layout(title=title, height=420 if n < 3 else 380, margin=dict(t=90 if title else 70, b=10))
+    # Room for the class names and axis titles (short names: see CURVE_MARGIN for why).
+    fig.update_layout(title=title, height=420 if n < 3 else 380, margin=dict(l=60, t=90 if title else 70, b=70))
     return fig
 
 

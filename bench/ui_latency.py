@@ -1,22 +1,29 @@
-"""Latency of the dashboard as a viewer feels it: headless chromium against `streamlit run app.py`.
+"""Latency of the dashboard as a viewer feels it: headless chromium against the README's start command.
 
     python bench/ui_latency.py [--reps 3] [--before /tmp/ui-before] [--pages]
 
-Each repetition starts a fresh `streamlit run app.py` on a free 127.0.0.1 port (so the
-first visit really is the first after a server start, and no run is cached in memory),
-opens the home page in Debian's chromium, and times, from the action to the moment the
-script has finished and every plotly chart on the page is drawn (and every image loaded):
+Each repetition starts a fresh server on a free 127.0.0.1 port (so the first visit really
+is the first after a server start, and no run is cached in memory) the way the checkout's
+README starts it: ``python -m alsim serve`` where the checkout has ``alsim/serve.py`` (it
+loads the modules and runs the home page once before it answers), else
+``streamlit run app.py``. It opens the home page in Debian's chromium and times, from the
+action to the moment the script has finished and every plotly chart on the page is drawn
+(and every image loaded):
 
-- first visit after the server start, then a second visit (a new browser tab);
+- the server start: from starting the process to its first answer to ``/_stcore/health``;
+- the first visit after that answer, then a second visit (a new browser tab);
+- from starting the process to the first visit drawn (the two above and the wait between:
+  a warm-up before the health answer moves time, it does not hide it);
 - changing the sidebar's batch size to a value not yet run, and back to one already run;
 - moving the round slider one step;
 - with ``--pages``: the Compare and Fashion-MNIST pages' defaults, first visit on that server.
 
 ``--before DIR`` runs the same measurements against another checkout (e.g.
 ``git worktree add /tmp/ui-before <commit>``), alternating with this one repetition by
-repetition, so both see the same machine load; the table gives medians and the ratio.
-Every server gets ``PYTHONPATH`` set to its own checkout. The disk cache (HOG features,
-knn neighbours) is one temporary folder shared by all servers and warmed before timing.
+repetition, so both see the same machine load; the table gives medians and the ratio, and
+the load average before and after. Every server gets ``PYTHONPATH`` set to its own
+checkout. The disk cache (HOG features, knn neighbours) is one temporary folder shared by
+all servers and warmed before timing.
 """
 
 from __future__ import annotations
@@ -61,8 +68,9 @@ ARM = """() => {
   window.__alsimObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
 }"""
 
-ROWS = ("first visit", "second visit", "setting change (new)", "setting change (already run)", "round slider",
-        "Compare default", "Fashion-MNIST default")
+ROWS = ("server start (to health)", "first visit (from health)", "start to first visit drawn", "second visit",
+        "setting change (new)", "setting change (already run)", "round slider", "Compare default",
+        "Fashion-MNIST default")
 
 
 def _free_port() -> int:
@@ -71,17 +79,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_command(checkout: Path, port: int) -> list[str]:
+    """How the checkout's README starts the dashboard, on ``port``, headless."""
+    options = ["--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--server.fileWatcherType", "none"]
+    if (checkout / "alsim" / "serve.py").is_file():
+        return [sys.executable, "-m", "alsim", "serve", *options]
+    return [sys.executable, "-m", "streamlit", "run", "app.py", *options]
+
+
 @contextlib.contextmanager
 def server(checkout: Path, cache_dir: Path, log_dir: Path):
-    """`streamlit run app.py` of ``checkout`` on a free port; yields its base URL once healthy."""
+    """The checkout's dashboard on a free port; yields (base URL, process start time) once healthy."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(checkout), "ALSIM_CACHE_DIR": str(cache_dir),
            "ALSIM_HOME": str(log_dir / "home"), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     log = open(log_dir / f"streamlit-{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.fileWatcherType", "none"],
-                            cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT)
+    started = time.perf_counter()
+    proc = subprocess.Popen(start_command(checkout, port), cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
@@ -91,9 +106,9 @@ def server(checkout: Path, cache_dir: Path, log_dir: Path):
                 break
             except OSError:
                 if time.time() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"streamlit did not start; see {log.name}")
-                time.sleep(0.2)
-        yield url
+                    raise RuntimeError(f"the server did not start; see {log.name}")
+                time.sleep(0.05)
+        yield url, started
     finally:
         proc.terminate()
         try:
@@ -154,9 +169,11 @@ def slider_step(page) -> None:
 
 def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, pages: bool) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {row: [] for row in ROWS}
-    with server(checkout, cache_dir, log_dir) as url:
+    with server(checkout, cache_dir, log_dir) as (url, started):
+        times["server start (to health)"].append(time.perf_counter() - started)
         page, seconds = visit(browser, url)
-        times["first visit"].append(seconds)
+        times["first visit (from health)"].append(seconds)
+        times["start to first visit drawn"].append(time.perf_counter() - started)
         page.close()
         page, seconds = visit(browser, url)
         times["second visit"].append(seconds)
@@ -187,6 +204,10 @@ def warm_disk_cache(checkout: Path, cache_dir: Path) -> None:
                    env={**os.environ, "PYTHONPATH": str(checkout), "ALSIM_CACHE_DIR": str(cache_dir)})
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _median(values: list[float]) -> str:
     return f"{statistics.median(values):6.2f} s" if values else "      -"
 
@@ -201,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
     checkouts = {"after": ROOT} if args.before is None else {"before": args.before.resolve(), "after": ROOT}
     results = {name: {row: [] for row in ROWS} for name in checkouts}
+    load_before = _load()
     work = Path(tempfile.mkdtemp(prefix="alsim-ui-latency-"))
     try:
         if args.pages:
@@ -222,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    print(f"load average (1, 5, 15 min) before: {load_before}, after: {_load()}; {os.cpu_count()} cores")
     names = list(checkouts)
     header = f"{'median over repetitions':32}" + "".join(f"{n:>10}" for n in names)
     if len(names) == 2:

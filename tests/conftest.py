@@ -146,18 +146,19 @@ class StreamlitServer(str):
 
 @contextlib.contextmanager
 def streamlit_server(log_dir: Path, timeout: float = 60):
-    """``streamlit run app.py`` headless on a free local port; yields a :class:`StreamlitServer`.
+    """The dashboard as the README starts it (``python -m alsim serve``: warm-up, then
+    ``streamlit run app.py``), headless on a free local port; yields a :class:`StreamlitServer`.
 
     Started after the session fixture set ALSIM_CACHE_DIR and ALSIM_HOME, so the server
     inherits the test folders. Its output goes to a file (a pipe nobody reads would fill up
-    and stall the server), whose end failing tests can show.
+    and stall the server), whose end failing tests can show. ``timeout`` covers the warm-up.
     """
     port = _free_port()
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     log = Path(log_dir) / f"streamlit-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+            [sys.executable, "-m", "alsim", "serve", "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = StreamlitServer(f"http://127.0.0.1:{port}")

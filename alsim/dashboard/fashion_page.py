@@ -15,7 +15,7 @@ from alsim.presets import get_preset
 from alsim.strategies import strategy_names
 
 from .controls import URL, parse_thresholds
-from .live import audit_section, report_builder, round_details, stream
+from .live import ChartSlot, audit_section, report_builder, round_details, stream
 from .messages import show_error
 from .render import downloads
 from .url import BOOL, CHOICE, Float, Int, Param, Text, check_choice, prefixed, sanitize_query_params, show_url_notices
@@ -178,12 +178,14 @@ def fashion_page() -> None:
     if first.model == "linear_svc_newton":
         st.info(FAST_NOTE)
     header = st.container()
-    curve_slot = st.empty()
+    curve_slot = ChartSlot()
     try:
         prepared = prepare(first)
         label = (f"Building the {len(prepared.pool_ids):,}-point graph, then labeling" if mode == "label spreading"
                  else "Labeling loop")
-        results, seconds = stream(arms, curve_slot, label=label, x="labels" if mode != "self-training" else "round")
+        # Fashion-MNIST runs take seconds to minutes: their progress bar shows from the start.
+        results, seconds = stream(arms, curve_slot, label=label, x="labels" if mode != "self-training" else "round",
+                                  progress_after=0.0)
     except (ConfigError, DataError, GraphTooLarge) as exc:
         show_error(exc)
         return

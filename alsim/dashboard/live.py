@@ -90,17 +90,39 @@ def _baseline(config: Config, k: int) -> float:
 
 
 REDRAW_SECONDS = 0.5
+#: Seconds of work before a run shows its progress bar (see :func:`alsim.dashboard.runner.run_live`).
+PROGRESS_AFTER = 0.3
 
 
-def stream(arms: dict[str, Config], curve_slot, label: str = "Labeling loop", x: str = "labels",
-           extra: Sequence[Config] = ()):
+class ChartSlot:
+    """The place of a chart that a run draws when it ends (and, if it runs long, while it runs).
+
+    Until this run draws, the previous run's chart stays in place; the new figure then
+    replaces it there. An ``st.empty()`` placeholder would first replace the old chart with
+    nothing at the start of every run: everything below it would move up, and back down
+    when the new chart arrives (two layouts of the whole page, and a visible jump).
+    """
+
+    def __init__(self) -> None:
+        self._box = st.container()
+        self._chart = None
+
+    def plotly_chart(self, figure, key: str, **options) -> None:
+        """Draw ``figure`` here, replacing what this run drew before (``options`` as ``st.plotly_chart``'s)."""
+        where = self._box if self._chart is None else self._chart
+        self._chart = where.plotly_chart(figure, key=key, **options)
+
+
+def stream(arms: dict[str, Config], curve_slot: ChartSlot, label: str = "Labeling loop", x: str = "labels",
+           extra: Sequence[Config] = (), progress_after: float = PROGRESS_AFTER):
     """Run the arms live, redrawing the growing curves into ``curve_slot`` as rounds finish.
 
     A run that finishes within :data:`REDRAW_SECONDS` draws no intermediate chart at all; a
     longer one redraws at most once per :data:`REDRAW_SECONDS` (building and sending a plotly
-    figure per round would cost more than the rounds themselves). ``extra`` configs run in
-    the same lockstep batch (sharing a graph and its matrix products) without being drawn;
-    their rounds come back as a third value when given.
+    figure per round would cost more than the rounds themselves). Its progress bar appears
+    after ``progress_after`` seconds (a page whose runs are long passes 0). ``extra`` configs
+    run in the same lockstep batch (sharing a graph and its matrix products) without being
+    drawn; their rounds come back as a third value when given.
     """
     names, configs = list(arms), list(arms.values())
     state = {"draws": 0, "last": time.perf_counter()}
@@ -115,7 +137,7 @@ def stream(arms: dict[str, Config], curve_slot, label: str = "Labeling loop", x:
         curve_slot.plotly_chart(learning_curves(partial, title="Accuracy (running)", x=x),
                                 key=f"curve-live-{label}-{state['draws']}", width="stretch")
 
-    finished = run_live(configs + list(extra), on_round, label=label)
+    finished = run_live(configs + list(extra), on_round, label=label, progress_after=progress_after)
     results = dict(zip(names, finished.rounds[:len(names)]))
     if extra:
         return results, finished.seconds, finished.rounds[len(names):]
@@ -338,7 +360,7 @@ def live_page() -> None:
     if not present:
         with st.expander("What am I looking at?", expanded=first_visit):
             st.markdown(EXPLAIN)
-    curve_slot = st.empty()
+    curve_slot = ChartSlot()
     try:
         prepared = prepare(config)
         spread, note = ([], "")

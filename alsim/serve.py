@@ -1,0 +1,136 @@
+"""Start the dashboard ready for its first visitor: ``python -m alsim serve [streamlit options]``.
+
+``streamlit run app.py`` starts answering at once, and the first visitor's page then pays
+for everything a process does only once: importing the dashboard (scikit-learn, SciPy,
+plotly, OpenCV, Pillow: about 2 s), Streamlit's own first-use work, the home page's
+default run and its seeds. This launcher does that work first, in the main thread and
+before any session exists, and then starts Streamlit in the same process, with the same
+options, config files and pages as ``streamlit run app.py``:
+
+1. ``import alsim.dashboard`` loads every module the pages use (see that package: a first
+   import inside a session thread can race another session's);
+2. ``app.py`` runs once, headless, with Streamlit's own script runner
+   (:class:`streamlit.testing.v1.AppTest`), so the home page's default run, baseline and
+   seeds are in the server-wide caches of :mod:`alsim.cache` when the first browser
+   arrives. Its ``st.navigation`` call does what a first visit's would (see
+   :mod:`alsim.dashboard.nav`): the server starts with the app's navigation, so a deep link
+   opened first (``/Compare``) runs through ``app.py`` at once;
+3. Streamlit's command line runs ``streamlit run app.py`` with the options given here.
+
+The server answers its health check (``/_stcore/health``) only after step 3 starts, so
+the warm-up shows as a later start, never as a slower page. Each step's time is printed
+on stderr.
+
+Streamlit is imported inside the functions: importing this module (as ``import alsim``'s
+users and the core's tests do) never loads it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+#: The dashboard's entry point: ``app.py`` next to the package in a clone of the repository.
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+USAGE = """usage: python -m alsim serve [streamlit run options]
+
+Open the dashboard: load every module and run the home page once, then start Streamlit
+(the same as `streamlit run app.py`, with the warm-up done before the first visit).
+Options go to `streamlit run`, e.g. --server.port 8502 --server.headless true
+(see `streamlit run --help`).
+"""
+
+
+def _log(message: str) -> None:
+    print(f"alsim serve: {message}", file=sys.stderr, flush=True)
+
+
+def find_app(cwd: Path | None = None) -> Path:
+    """``app.py`` of the clone this package lives in, else of the working folder."""
+    for candidate in (APP, (cwd or Path.cwd()) / "app.py"):
+        if candidate.is_file():
+            return candidate.resolve()
+    raise FileNotFoundError(f"no app.py next to the alsim package ({APP.parent}) or in {cwd or Path.cwd()}: "
+                            "start the dashboard from a clone of the repository")
+
+
+def warm(app: Path, timeout: float = 300.0) -> dict[str, float]:
+    """Import the dashboard and run the home page once; seconds per step.
+
+    A home page that fails here is reported and left to fail again, visibly, for the
+    visitor: the server starts either way.
+    """
+    seconds = {}
+    started = time.perf_counter()
+    import alsim.dashboard  # noqa: F401  (loads every module the pages use, once, in this thread)
+
+    seconds["imports"] = time.perf_counter() - started
+    started = time.perf_counter()
+    import logging
+
+    from streamlit.testing.v1 import AppTest
+
+    # Building an AppTest outside a script run logs "missing ScriptRunContext ... can be
+    # ignored"; it would be the first line a user reads, about nothing.
+    context_log = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    level = context_log.level
+    context_log.setLevel(logging.ERROR)
+    try:
+        page = AppTest.from_file(str(app), default_timeout=timeout)
+    finally:
+        context_log.setLevel(level)
+    page.run()
+    for exception in page.exception:
+        _log(f"the home page failed during the warm-up: {exception.value}")
+    seconds["home page"] = time.perf_counter() - started
+    return seconds
+
+
+def seconds_since_process_start() -> float | None:
+    """Wall time since this process started (Linux ``/proc``; None elsewhere)."""
+    import os
+
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time in clock ticks
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Warm up, then hand over to ``streamlit run app.py <argv>`` (blocks until the server stops)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE, end="")
+        return 0
+    try:
+        app = find_app()
+    except FileNotFoundError as exc:
+        print(f"alsim: error: {exc}", file=sys.stderr)
+        return 2
+    import click
+    from streamlit.web import bootstrap
+    from streamlit.web import cli as streamlit_cli
+
+    command = ["run", str(app), *argv]
+    try:
+        options = streamlit_cli.main_run.make_context("run", command[1:]).params
+    except (click.ClickException, click.exceptions.Exit):  # a bad option, or --help: Streamlit answers at once
+        return streamlit_cli.main(command, prog_name="streamlit", standalone_mode=True)
+    # The warm-up runs with the configuration the server will have (and Streamlit does not
+    # warn that the [server] options changed when the server starts).
+    bootstrap.load_config_options({k: v for k, v in options.items() if k not in ("target", "args")})
+    steps = warm(app)
+    since_start = seconds_since_process_start()
+    _log("warmed up: " + ", ".join(f"{name} {s:.1f} s" for name, s in steps.items())
+         + ("" if since_start is None else f"; {since_start:.1f} s since the process started"))
+    # The command line's own path (config files, flags, credentials check, server), so every
+    # option behaves as with `streamlit run app.py`.
+    return streamlit_cli.main(command, prog_name="streamlit", standalone_mode=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

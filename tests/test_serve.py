@@ -1,0 +1,71 @@
+"""The dashboard's launcher (`python -m alsim serve`): warm-up first, then Streamlit's own `run` path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from alsim.cli import main
+from alsim.serve import APP, find_app, seconds_since_process_start
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The home page once as the launcher runs it, then once more as a new session (the first
+# visitor): the second run must find every run and baseline already in the shared caches.
+_WARM_THEN_VISIT = r"""
+import json, sys
+from alsim.cache import shared_cache
+from alsim.serve import find_app, warm
+steps = warm(find_app())
+after_warm = {name: shared_cache(name).stats() for name in ("runs", "values")}
+from streamlit.testing.v1 import AppTest
+visit = AppTest.from_file(str(find_app()), default_timeout=120)
+visit.run()
+after_visit = {name: shared_cache(name).stats() for name in ("runs", "values")}
+print(json.dumps({"steps": steps, "warm": after_warm, "visit": after_visit,
+                  "errors": [str(e.value) for e in visit.exception]}))
+"""
+
+
+def test_the_app_is_found_next_to_the_package():
+    assert APP == ROOT / "app.py" and find_app() == APP
+
+
+def test_help_says_the_options_go_to_streamlit(capsys):
+    assert main(["serve", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m alsim serve") and "streamlit run --help" in out
+
+
+def test_a_bad_option_is_refused_at_once_without_a_warm_up():
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "alsim", "serve", "--server.no-such-option", "1"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "No such option" in out.stderr and "warmed up" not in out.stderr
+    assert time.perf_counter() - started < 30  # refused before the home page would have run
+
+
+def test_the_warm_up_leaves_nothing_for_the_first_visitor_to_compute(tmp_path):
+    out = subprocess.run([sys.executable, "-c", _WARM_THEN_VISIT], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(result["steps"]) == {"imports", "home page"} and not result["errors"]
+    warm, visit = result["warm"], result["visit"]
+    assert warm["runs"]["entries"] >= 1 and warm["values"]["entries"] >= 1  # the run, its seeds, the baseline
+    for name in ("runs", "values"):
+        assert visit[name]["entries"] == warm[name]["entries"], name  # nothing new was computed
+        assert visit[name]["hits"] > warm[name]["hits"], name
+
+
+def test_time_since_the_process_started_is_read_from_proc():
+    elapsed = seconds_since_process_start()
+    if Path("/proc/self/stat").exists():
+        assert elapsed is not None and 0 <= elapsed < 24 * 3600
+    else:
+        assert elapsed is None

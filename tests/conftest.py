@@ -18,6 +18,13 @@ import numpy as np
 import pytest
 
 from alsim.data import FASHION_FILES, fashion_available, write_idx
+from alsim.runtime import configure_process
+
+# The test process computes with the thread pools the command line, the dashboard and the
+# sweep workers use (one BLAS and one OpenMP thread by default): a nearest-neighbour search
+# over points at equal distances (digits' integer pixels) orders the ties by its threads'
+# chunks, so in-process numbers match the entry points' only with the same pools.
+configure_process()
 
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 

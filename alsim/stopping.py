@@ -23,6 +23,8 @@ Uncertainty is normalised to [0, 1]: entropy by ``log(n_classes)``, least confid
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -69,14 +71,21 @@ class StopPoint:
         """"stops at N labels, accuracy then X, final Y, labels saved Z" (or why it never stops)."""
         if self.round is None:
             return (f"{RULE_NAMES[self.rule]}: never stops within {self.final_n_labeled} labels "
-                    f"(final accuracy {self.final_accuracy:.4f})")
-        return (f"{RULE_NAMES[self.rule]}: stops at {self.n_labeled} labels, accuracy then {self.accuracy:.4f}, "
-                f"final {self.final_accuracy:.4f}, labels saved {self.labels_saved}")
+                    f"(final accuracy {_accuracy(self.final_accuracy)})")
+        return (f"{RULE_NAMES[self.rule]}: stops at {self.n_labeled} labels, accuracy then "
+                f"{_accuracy(self.accuracy)}, final {_accuracy(self.final_accuracy)}, labels saved {self.labels_saved}")
 
     def to_dict(self) -> dict:
         return {"rule": self.rule, "description": self.description, "round": self.round,
                 "n_labeled": self.n_labeled, "accuracy": self.accuracy, "final_n_labeled": self.final_n_labeled,
                 "final_accuracy": self.final_accuracy, "labels_saved": self.labels_saved}
+
+
+def _accuracy(value) -> str:
+    """An accuracy to 4 places, or words where a round had nothing left to evaluate (never "nan")."""
+    from .narrative import NOTHING_LEFT
+
+    return NOTHING_LEFT if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
 def normalised_uncertainty(record: Round, n_classes: int) -> np.ndarray:

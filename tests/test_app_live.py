@@ -49,6 +49,24 @@ def test_defaults_show_experiment_a_without_a_click(app):
     assert {"Rounds (CSV)", "Rounds (JSON)", "Config (JSON)"} <= buttons
 
 
+def test_curve_marks_where_each_stopping_rule_stops(app):
+    curve = charts(app)["curve"]
+    entropy = trace(curve, "entropy")
+    # Experiment A: label spreading is confident from the start (mean normalised uncertainty
+    # below 0.05 at 40 labels); the max-uncertainty rule fires at 50; the others never fire.
+    for rule, x in (("uncertainty", 40), ("max uncertainty", 50)):
+        marker = trace(curve, f"entropy: stop by {rule}")
+        assert marker["x"] == [x]
+        assert marker["y"][0] == entropy["y"][entropy["x"].index(x)]  # on the curve
+    names = [t.get("name") for t in curve["data"]]
+    assert "entropy: stop by stabilizing" not in names and "entropy: stop by change" not in names
+    assert "stop: uncertainty" in names and "stop: max uncertainty" in names  # one legend entry per rule
+    listed = [m.value.replace("\\", "") for m in app.markdown if "never stops" in m.value]  # unescaped
+    assert listed and "**entropy**: overall uncertainty: stops at 40 labels, accuracy then 0.8690" in listed[0]
+    assert "**random**: stabilizing predictions: never stops within 60 labels" in listed[0]
+    assert "nan" not in listed[0]
+
+
 def test_bands_over_seeds_with_the_single_run_highlighted(app):
     from alsim.compare import run_comparison
 

@@ -16,9 +16,10 @@ from alsim.loop import first_k_baseline, prepare
 from alsim.narrative import (compare_at_equal_labels, confidence_note, last_evaluated, nothing_left_message,
                              plain_stop_reason, takeaway)
 from alsim.plots import learning_curves
+from alsim.stopping import stopping_points
 
 from .controls import sidebar_config, sidebar_params
-from .messages import show_error
+from .messages import escape_markdown, show_error
 from .render import (animated_curves, confusion_figure, downloads, gallery, highlight_runs, per_class_table)
 from .runner import run_live
 from .url import Int, sanitize_query_params, show_url_notices
@@ -385,7 +386,13 @@ def live_page() -> None:
         curve_slot.plotly_chart(animated_curves(results, "Accuracy against revealed labels, round by round"),
                                 key="curve-present", width="stretch")
     else:
-        curve_slot.plotly_chart(learning_curves(results, baseline), key="curve", width="stretch")
+        stops = {name: stopping_points(results[name], arms[name], prepared.n_classes) for name in names}
+        curve_slot.plotly_chart(learning_curves(results, baseline, stops=stops), key="curve", width="stretch")
+        fired = [f"**{escape_markdown(name)}**: {escape_markdown(point.sentence())}"
+                 for name, points in stops.items() for point in points]
+        if fired:
+            with st.expander("Where would a stopping rule have stopped? (markers on the chart)"):
+                st.markdown("\n".join(f"- {line}" for line in fired))
     bands = _spread_section(config, results, spread_rounds, note, key="") if spread_rounds else None
     if present:
         return

@@ -152,9 +152,10 @@ class StreamlitServer(str):
 
 
 @contextlib.contextmanager
-def streamlit_server(log_dir: Path, timeout: float = 60):
+def streamlit_server(log_dir: Path, timeout: float = 60, plain: bool = False):
     """The dashboard as the README starts it (``python -m alsim serve``: warm-up, then
     ``streamlit run app.py``), headless on a free local port; yields a :class:`StreamlitServer`.
+    ``plain``: ``streamlit run app.py`` itself, with no warm-up.
 
     Started after the session fixture set ALSIM_CACHE_DIR and ALSIM_HOME, so the server
     inherits the test folders. Its output goes to a file (a pipe nobody reads would fill up
@@ -165,8 +166,8 @@ def streamlit_server(log_dir: Path, timeout: float = 60):
     log = Path(log_dir) / f"streamlit-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "alsim", "serve", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            [sys.executable, "-m", *(("streamlit", "run", "app.py") if plain else ("alsim", "serve")),
+             "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = StreamlitServer(f"http://127.0.0.1:{port}")
     url.log = log

@@ -118,7 +118,8 @@ def test_url_reproduces_a_view(server, browser):
 def test_a_deep_link_opened_first_on_a_fresh_server_keeps_the_app_navigation(tmp_path, browser):
     # Before any run has called st.navigation, Streamlit runs a pages/ script on its own; the
     # page must still list the app's pages (not "app" and the file names) and keep the URL's view.
-    with streamlit_server(tmp_path) as url:
+    # Plain `streamlit run app.py`: the launcher's warm-up already calls st.navigation.
+    with streamlit_server(tmp_path, plain=True) as url:
         page = browser.new_page(viewport={"width": 1500, "height": 1600})
         page.goto(url + "/Compare?cmp_seeds=3")
         page.wait_for_selector(STREAMLIT_IDLE + " .js-plotly-plot", timeout=90_000)

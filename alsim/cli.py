@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the presets")
 
-    # Listed for --help; main() hands `serve` and everything after it to alsim.serve, whose
+    # Listed for --help; main() hands `serve` and everything after it to alsim.dashboard.serve, whose
     # options are Streamlit's (--server.port 8502), which argparse would refuse.
     sub.add_parser("serve", help="open the dashboard, warmed up before the first visit (options go to streamlit run)",
                    add_help=False)
@@ -409,7 +409,7 @@ def main(argv: Sequence[str] | None = None, out=None) -> int:
     out = out or sys.stdout
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["serve"]:
-        from .serve import main as serve
+        from .dashboard.serve import main as serve
 
         return serve(arguments[1:])
     from .runtime import configure_process

@@ -314,12 +314,13 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
     stops = {n: stopping_points(arms[n], configs[n], len(class_names)) for n in names if n in configs}
     figures.append(_figure(learning_curves(arms, baseline, stops=stops)))
     body.append(figures[-1])
-    stop_rows = [[n, *row.values()] for n, points in stops.items() for row in stop_table(points)]
+    stop_rows = [{"arm": n, **row} for n, points in stops.items() for row in stop_table(points)]
     if stop_rows:
         body.append("<p class=muted>Where each enabled stopping rule would have stopped (markers on the curves; "
                     "– where a rule did not fire within the run).</p>")
-        body.append(_table(["arm", "rule", "when", "stops at (labels)", "accuracy then", "final accuracy",
-                            "labels saved"], stop_rows, numeric=[False, False, False, True, True, True, True]))
+        header = list(stop_rows[0])
+        body.append(_table(header, [list(row.values()) for row in stop_rows],
+                           numeric=[name not in ("arm", "rule", "condition") for name in header]))
     if bands:
         first = names[0] if names else None
         highlight = (f"{first}, seed {configs[first].seed}", arms[first]) if first in bands else None

@@ -4,8 +4,8 @@
 
 Each repetition starts a fresh server on a free 127.0.0.1 port (so the first visit really
 is the first after a server start, and no run is cached in memory) the way the checkout's
-README starts it: ``python -m alsim serve`` where the checkout has ``alsim/serve.py`` (it
-loads the modules and runs the home page once before it answers), else
+README starts it: ``python -m alsim serve`` where its README says so (it loads the modules
+and runs the home page once before it answers), else
 ``streamlit run app.py``. It opens the home page in Debian's chromium and times, from the
 action to the moment the script has finished and every plotly chart on the page is drawn
 (and every image loaded):
@@ -83,7 +83,7 @@ def start_command(checkout: Path, port: int) -> list[str]:
     """How the checkout's README starts the dashboard, on ``port``, headless."""
     options = ["--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
                "--server.fileWatcherType", "none"]
-    if (checkout / "alsim" / "serve.py").is_file():
+    if "python -m alsim serve" in (checkout / "README.md").read_text(encoding="utf-8"):
         return [sys.executable, "-m", "alsim", "serve", *options]
     return [sys.executable, "-m", "streamlit", "run", "app.py", *options]
 

@@ -207,6 +207,20 @@ def chromium_browser():
             browser.close()
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One dashboard server (:func:`streamlit_server`) per test module that asks for it."""
+    with streamlit_server(tmp_path_factory.mktemp("streamlit")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium (:func:`chromium_browser`) per test module that asks for it."""
+    with chromium_browser() as b:
+        yield b
+
+
 def page_metrics(page) -> list[tuple[str, str]]:
     """(label, value) of every ``st.metric`` on a page, in page order."""
     return page.eval_on_selector_all(

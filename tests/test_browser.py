@@ -6,23 +6,11 @@ import time
 
 import pytest
 
-from conftest import ROOT, STREAMLIT_IDLE, chromium_browser, needs_chromium, page_metrics, streamlit_server
+from conftest import ROOT, STREAMLIT_IDLE, needs_chromium, page_metrics, streamlit_server
 
 ARTIFACTS = ROOT / "artifacts"
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with streamlit_server(tmp_path_factory.mktemp("streamlit")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_browser() as b:
-        yield b
 
 
 def _open(browser, url: str, name: str):

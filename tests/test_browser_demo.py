@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
-from conftest import STREAMLIT_IDLE, chromium_browser, needs_chromium, streamlit_server
+from conftest import STREAMLIT_IDLE, needs_chromium
 
 pytestmark = needs_chromium
 SMALL_COMPARE = ("/Compare?cmp_seeds=2&cmp_n_rounds=3&cmp_pool_size=300&cmp_strategies=entropy"
                  "&cmp_strategies=random")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with streamlit_server(tmp_path_factory.mktemp("streamlit")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_browser() as b:
-        yield b
 
 
 def _download_report(browser, url: str, path):

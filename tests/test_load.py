@@ -11,19 +11,12 @@ import statistics
 import time
 import urllib.request
 
-import pytest
-from conftest import chromium_browser, needs_chromium, streamlit_server
+from conftest import chromium_browser, needs_chromium
 
 N_SESSIONS = 20
 HEAVY = "/?dataset=digits&initial=random&n_initial=20&batch_size=2&n_rounds=300&seed={seed}"
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with streamlit_server(tmp_path_factory.mktemp("load")) as url:
-        yield url
 
 
 def _get_seconds(url: str) -> float:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from alsim.cli import main
-from alsim.serve import APP, find_app, seconds_since_process_start
+from alsim.dashboard.serve import APP, find_app, seconds_since_process_start
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _WARM_THEN_VISIT = r"""
 import json, sys
 from alsim.cache import shared_cache
-from alsim.serve import find_app, warm
+from alsim.dashboard.serve import find_app, warm
 steps = warm(find_app())
 after_warm = {name: shared_cache(name).stats() for name in ("runs", "values")}
 from streamlit.testing.v1 import AppTest

@@ -26,6 +26,10 @@ from .common import (argmax_random, block_rows, cached, kmeans_labels, min_dista
 # --------------------------------------------------------------------------- core-set
 
 
+#: Candidates refreshed together in one step of the lazy k-center greedy.
+REFRESH_ROWS = 64
+
+
 def k_center_greedy(features: np.ndarray, centres: np.ndarray, candidates: np.ndarray, k: int,
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Greedy k-center: repeatedly pick the candidate farthest from every centre chosen so far.
@@ -76,8 +80,7 @@ def k_center_greedy(features: np.ndarray, centres: np.ndarray, candidates: np.nd
                 stale = np.union1d(stale, high[fresh[high] < i])
             since = int(fresh[stale].min())
             picks = chosen[since:i]
-            squared = squared_distances(x[stale], features[picks], np.einsum("ij,ij->i", features[picks],
-                                                                             features[picks]))
+            squared = squared_distances(x[stale], features[picks])
             # A pick a row was already compared with gives the same value again: min is unchanged.
             current[stale] = np.minimum(current[stale], np.sqrt(squared.min(axis=1)))
             fresh[stale] = i
@@ -85,10 +88,6 @@ def k_center_greedy(features: np.ndarray, centres: np.ndarray, candidates: np.nd
         chosen[i] = candidates[pick]
         current[pick] = -np.inf  # never picked twice, even if duplicates sit at distance 0
     return chosen, distance
-
-
-#: Candidates refreshed together in one step of the lazy k-center greedy.
-REFRESH_ROWS = 64
 
 
 @register("coreset", "k-center greedy: farthest from every revealed point (Sener and Savarese 2018)",
@@ -378,12 +377,9 @@ def probcover(context: QueryContext) -> Query:
     delta = float(delta)
     graph = cached(None if key is None else key + ("probcover-graph", delta),
                    lambda: delta_ball_graph(features, delta), cache="graphs")
-    if len(sample) == n:
-        ids, degree = probcover_select(graph, context.revealed, context.candidates, context.k, context.rng)
-        return Query(ids, degree, "uncovered points in the ball")
     in_sample = np.zeros(n, dtype=bool)
     in_sample[sample] = True
-    outside = np.flatnonzero(context.revealed & ~in_sample)
+    outside = np.flatnonzero(context.revealed & ~in_sample)  # none when every point is in the sample
     covered = min_distances(context.features, sample, outside) <= delta
     position = np.full(n, -1, dtype=np.int64)
     position[sample] = np.arange(len(sample))

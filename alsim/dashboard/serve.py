@@ -21,8 +21,8 @@ The server answers its health check (``/_stcore/health``) only after step 3 star
 the warm-up shows as a later start, never as a slower page. Each step's time is printed
 on stderr.
 
-Streamlit is imported inside the functions: importing this module (as ``import alsim``'s
-users and the core's tests do) never loads it.
+It lives in the dashboard package, the only part of alsim that imports Streamlit;
+``python -m alsim serve`` reaches it without the core importing either.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 #: The dashboard's entry point: ``app.py`` next to the package in a clone of the repository.
-APP = Path(__file__).resolve().parents[1] / "app.py"
+APP = Path(__file__).resolve().parents[2] / "app.py"
 
 USAGE = """usage: python -m alsim serve [streamlit run options]
 

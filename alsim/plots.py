@@ -89,7 +89,8 @@ STOP_SYMBOLS = {"stabilizing": "star", "uncertainty": "triangle-down", "max_unce
 
 def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, float] | None = None,
                     title: str = "Accuracy against revealed labels", metric: str = "accuracy",
-                    x: str = "labels", stops: Mapping[str, Sequence] | None = None) -> go.Figure:
+                    x: str = "labels", stops: Mapping[str, Sequence] | None = None,
+                    bands: Mapping[str, dict] | None = None, band_label: str = "seeds") -> go.Figure:
     """One line per arm: accuracy (or macro_f1) at each round's revealed-label count.
 
     Parameters
@@ -101,16 +102,35 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
     stops : mapping name -> :class:`alsim.stopping.StopPoint` sequence, optional
         Where each stopping rule would have stopped that arm: one marker per rule that
         fires, on the arm's curve (:func:`alsim.stopping.stopping_points`).
+    bands : mapping name -> {"x", "mean", "low", "high"}, optional
+        The spread of the same settings over other seeds (:meth:`alsim.compare.Summary.bands`),
+        drawn under the arms' lines: a shaded band and a thin dotted mean per name, called
+        "<name>: mean of <band_label>". One chart instead of a second figure with the same axes.
     """
     fig = go.Figure()
     shown: list[float] = []
+    for i, (name, s) in enumerate((bands or {}).items()):
+        c = colour(name, i)
+        keep = [j for j, m in enumerate(s["mean"]) if _finite(m)]
+        bx = [s["x"][j] for j in keep]
+        mean, low, high = ([float(v[j]) for j in keep] for v in (s["mean"], s["low"], s["high"]))
+        shown += mean + [v for v in low + high if _finite(v)]
+        # In the arm's legend group, without entries of their own: the arm's entry shows and
+        # hides its band too, and a caption says what the shading is.
+        fig.add_trace(go.Scatter(x=bx + bx[::-1], y=high + low[::-1], fill="toself", mode="lines",
+                                 fillcolor=_rgba(c, 0.16), line=dict(width=0), hoverinfo="skip",
+                                 showlegend=False, name=f"{escape(name)} band", legendgroup=escape(name)))
+        fig.add_trace(go.Scatter(x=bx, y=mean, mode="lines", name=f"{escape(name)}: mean of {escape(band_label)}",
+                                 line=dict(color=c, width=1.5, dash="dot"), cliponaxis=False, showlegend=False,
+                                 legendgroup=escape(name),
+                                 hovertemplate="%{x}<br>mean %{y:.4f}<extra>%{fullData.name}</extra>"))
     for i, (name, rounds) in enumerate(arms.items()):
         kept = [r for r in rounds if _finite(getattr(r, metric))]  # a round with nothing left to evaluate
         values = [getattr(r, metric) for r in kept]
         shown += values
         fig.add_trace(go.Scatter(
             x=[r.n_labeled if x == "labels" else r.index for r in kept], y=values, mode="lines+markers",
-            name=escape(name), line=dict(color=colour(name.split(" ")[0], i), width=3), cliponaxis=False,
+            name=escape(name), legendgroup=escape(name), line=dict(color=colour(name.split(" ")[0], i), width=3), cliponaxis=False,
             hovertemplate="%{x}<br>" + metric + " %{y:.4f}<extra>%{fullData.name}</extra>",
         ))
     for i, (name, points) in enumerate((stops or {}).items()):
@@ -275,9 +295,14 @@ def confusion_heatmaps(records_by_arm: Mapping[str, Round | None], class_names: 
             rows = z.sum(axis=1, keepdims=True)
             rows[rows == 0] = 1
             z = z / rows
-        fig.add_trace(go.Heatmap(z=z, x=names, y=names, text=counts.astype(int).astype(str), texttemplate="%{text}",
-                                 colorscale="Blues", showscale=False, name=escape(name),
-                                 hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra>%{fullData.name}</extra>"),
+        # Cell text only where the count is not 0: an empty cell reads as 0, and every drawn
+        # number is a text element the browser lays out on each redraw. The hover says all.
+        counts = counts.astype(int)
+        fig.add_trace(go.Heatmap(z=z, x=names, y=names, text=np.where(counts > 0, counts.astype(str), ""),
+                                 texttemplate="%{text}", customdata=counts, colorscale="Blues", showscale=False,
+                                 name=escape(name),
+                                 hovertemplate=("true %{y}<br>predicted %{x}<br>%{customdata} images"
+                                                "<extra>%{fullData.name}</extra>")),
                       row=1, col=j)
     long_names = max(map(len, class_names), default=0) > 2
     fig.update_xaxes(type="category", title_text="predicted", tickangle=-30 if long_names else 0)

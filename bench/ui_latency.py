@@ -14,7 +14,9 @@ action to the moment the script has finished and every plotly chart on the page 
 - the first visit after that answer, then a second visit (a new browser tab);
 - from starting the process to the first visit drawn (the two above and the wait between:
   a warm-up before the health answer moves time, it does not hide it);
-- changing the sidebar's batch size to a value not yet run, and back to one already run;
+- changing the sidebar's batch size to a value not yet run, and back to one already run: the
+  clock starts at the Enter that commits the typed value (typing it is the viewer's time, and
+  the automation's round trips to find and fill the box, 50-100 ms here, are not the page's);
 - moving the round slider one step;
 - with ``--pages``: the Compare and Fashion-MNIST pages' defaults, first visit on that server.
 
@@ -135,12 +137,17 @@ def visit(browser, url: str) -> tuple[object, float]:
     return page, time.perf_counter() - started
 
 
-def act(page, action) -> float | None:
+def act(page, action, prepare=None) -> float | None:
     """Seconds from ``action(page)`` to the page being done again; None if the action started no run.
+
+    ``prepare(page)``, when given, runs first and untimed: e.g. typing a number into a box,
+    which changes nothing until ``action`` commits it with Enter.
 
     A keystroke that reaches a widget before it is ready starts no rerun: that sample is
     dropped (and said so on stderr) rather than waited for.
     """
+    if prepare is not None:
+        prepare(page)
     page.evaluate(ARM)
     started = time.perf_counter()
     action(page)
@@ -153,12 +160,16 @@ def act(page, action) -> float | None:
     return time.perf_counter() - started
 
 
-def set_batch_size(value: int):
-    def action(page):
-        box = page.get_by_label("Batch size (labels per round)")
-        box.fill(str(value))
-        box.press("Enter")
-    return action
+def type_batch_size(value: int):
+    """Types ``value`` into the batch-size box without committing it (untimed: the viewer's typing)."""
+    def prepare(page):
+        page.get_by_label("Batch size (labels per round)").fill(str(value))
+    return prepare
+
+
+def commit(page) -> None:
+    """The setting change itself: Enter in the focused box commits the typed value and reruns the page."""
+    page.keyboard.press("Enter")
 
 
 def slider_step(page) -> None:
@@ -178,9 +189,9 @@ def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, page
         page, seconds = visit(browser, url)
         times["second visit"].append(seconds)
         for value in (6, 7, 8):
-            times["setting change (new)"].append(act(page, set_batch_size(value)))
+            times["setting change (new)"].append(act(page, commit, type_batch_size(value)))
         for value in (5, 6, 7):
-            times["setting change (already run)"].append(act(page, set_batch_size(value)))
+            times["setting change (already run)"].append(act(page, commit, type_batch_size(value)))
         for _ in range(3):
             times["round slider"].append(act(page, slider_step))
         page.close()

@@ -70,15 +70,21 @@ def test_curve_marks_where_each_stopping_rule_stops(app):
 def test_bands_over_seeds_with_the_single_run_highlighted(app):
     from alsim.compare import run_comparison
 
-    bands = charts(app)["bands"]
-    names = [t.get("name") for t in bands["data"]]
-    assert {"entropy", "random", "entropy: this run", "random: this run"} <= set(names)
+    curve = charts(app)["curve"]  # one chart: this run's lines over the seeds' bands
+    names = [t.get("name") for t in curve["data"]]
+    assert {"entropy band", "random band", "entropy: mean of 5 seeds", "random: mean of 5 seeds"} <= set(names)
+    assert "bands" not in charts(app)  # no second chart with the same axes
     curves = [c for batch in run_comparison(Config(initial="random"), ["entropy", "random"], 5, seeds_per_batch=5)
               for c in batch]
     for name in ("entropy", "random"):
         mean = np.mean([c.accuracy for c in curves if c.strategy == name], axis=0)
-        assert_allclose(trace(bands, name)["y"], mean, atol=1e-12)
-    assert_allclose(trace(bands, "entropy: this run")["y"], SEED_A, atol=5e-5)
+        std = np.std([c.accuracy for c in curves if c.strategy == name], axis=0, ddof=1)
+        assert_allclose(trace(curve, f"{name}: mean of 5 seeds")["y"], mean, atol=1e-12)
+        band = trace(curve, f"{name} band")["y"]  # upper edge, then the lower edge reversed
+        assert_allclose(band[:len(mean)], mean + std, atol=1e-12)
+        assert_allclose(band[len(mean):], (mean - std)[::-1], atol=1e-12)
+    assert_allclose(trace(curve, "entropy")["y"], SEED_A, atol=5e-5)  # this run, on top
+    assert names.index("entropy") > names.index("entropy band")
     verdict = next(m.value for m in app.markdown if "over 5 seeds" in m.value)
     assert "could be luck" in verdict or "too few for a significance test" in verdict
     assert any("random initial labels" in c.value for c in app.caption)
@@ -94,11 +100,18 @@ def test_a_new_run_shows_its_last_round_everywhere(app):
     expected = list(run_loop(Config(dataset="digits", initial="random", batch_size=10, n_rounds=11)))[-1]
     assert np.array(heatmaps["data"][0]["z"]).sum() == int(expected.confusion.sum())
     assert "round 10" in heatmaps["layout"]["annotations"][0]["text"]
-    assert any("round 10" in e.label for e in app.expander)
+    assert not app.dataframe  # the per-class report is built only while its expander is open
+    app.session_state["per-class-open"] = True
+    app.run()
+    assert [c.value for c in app.caption if c.value.startswith("Round ")] == [
+        "Round 10 (entropy), measured on the still-unlabeled pool."]
+    table = app.dataframe[0].value
+    assert table.loc["0", "support"] == int(expected.confusion[0].sum())  # the round shown, class 0
     app.sidebar.number_input(key="n_rounds").set_value(4)
     app.run()
     assert app.select_slider[0].value == 3
     assert "round 3" in charts(app)["confusion"]["layout"]["annotations"][0]["text"]
+    assert any(c.value.startswith("Round 3 (entropy)") for c in app.caption)
 
 
 def test_a_pool_that_runs_out_never_shows_nan(app):
@@ -126,6 +139,7 @@ def test_presenter_view_animates_the_rounds():
     assert [b["label"] for b in curve["layout"]["updatemenus"][0]["buttons"]] == ["▶ Play", "⏸ Pause"]
     assert at.markdown[0].value.startswith("# Active picking (entropy) reached 95.6%")
     assert "confusion" not in figs and not at.warning
+    assert "entropy: mean of 5 seeds" in [t.get("name") for t in figs["curve"]["data"]]  # the spread, below
 
 
 def test_batch_size_and_strategy_change_the_run(app):
@@ -183,7 +197,8 @@ def test_round_slider_steps_through_confusion_matrices(app):
     _no_errors(app)
     z = np.array(charts(app)["confusion"]["data"][0]["z"])
     assert z.sum() == 290  # round 0: 330 - 40 unlabeled points
-    assert any("round 0" in e.label for e in app.expander)
+    assert "round 0" in charts(app)["confusion"]["layout"]["annotations"][0]["text"]
+    assert any(c.value.startswith("Unlabeled pool images in round 0") for c in app.caption)  # galleries
 
 
 @pytest.mark.parametrize(

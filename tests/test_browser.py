@@ -36,7 +36,7 @@ def _nav_names(page) -> list[str]:
 def test_live_page_renders_charts_and_galleries(server, browser):
     page, elapsed = _open(browser, server, "live")
     assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()
-    assert page.locator(".js-plotly-plot").count() >= 3  # curve, bands over seeds, confusion heatmaps
+    assert page.locator(".js-plotly-plot").count() == 2  # curve over the seeds' bands, confusion heatmaps
     assert page.locator("[data-testid=stImage] img").count() == 2  # two gallery strips
     assert dict(page_metrics(page))["entropy: final accuracy"] == "0.9556"  # experiment A, as the CLI prints
     print(f"live page: first complete chart after {elapsed:.1f} s")
@@ -55,12 +55,12 @@ def test_navigation_names_the_pages_in_order(server, browser):
 
 def test_live_page_shows_bands_over_seeds_around_this_run(server, browser):
     page, _ = _open(browser, server, "live-bands")
-    assert page.get_by_role("heading", name="Spread over seeds").count() == 1
-    chart = page.locator("[data-testid=stPlotlyChart]").filter(has_text="This run against 5 seeds")
+    chart = page.locator("[data-testid=stPlotlyChart]").filter(has_text="this run over 5 seeds")
     assert chart.count() == 1
     legend = chart.locator(".legendtext").evaluate_all("els => els.map(e => e.textContent)")  # SVG: no innerText
-    assert {"entropy", "random", "entropy: this run", "random: this run"} <= set(legend), legend
+    assert {"entropy", "random"} <= set(legend), legend
     assert chart.locator("path.js-fill").count() >= 2  # the two shaded bands
+    assert page.get_by_text("Spread over seeds.").count() == 1
     assert page.get_by_text("over 5 seeds").count() >= 1
 
 

@@ -20,7 +20,7 @@ from alsim.stopping import stopping_points
 
 from .controls import sidebar_config, sidebar_params
 from .messages import escape_markdown, show_error
-from .render import (animated_curves, confusion_figure, downloads, gallery, highlight_runs, per_class_table)
+from .render import animated_curves, confusion_figure, downloads, gallery, per_class_table
 from .runner import run_live
 from .url import Int, sanitize_query_params, show_url_notices
 
@@ -196,8 +196,15 @@ def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, r
     gallery("Least sure" if note is None else "Least sure (still confident, see above)", prepared, record,
             most=True, key=f"{key}most")
     gallery("Most sure", prepared, record, most=False, key=f"{key}least")
-    with st.expander(f"Per-class report, round {view} ({where})", expanded=prepared.dataset.has_test):
-        st.dataframe(per_class_table(record, prepared.class_names), key=f"{key}per-class")
+    # Built only while open (``on_change="rerun"`` tracks the expander's state): a closed
+    # table would still be sent and laid out on every run.
+    # The label stays the same from round to round: a new label would be a new expander, closed again.
+    report = st.expander("Per-class report of the round shown", expanded=prepared.dataset.has_test,
+                         key=f"{key}per-class-open", on_change="rerun")
+    if report.open:
+        with report:
+            st.caption(f"Round {view} ({arm}), measured on the {where}.")
+            st.dataframe(per_class_table(record, prepared.class_names), key=f"{key}per-class")
 
 
 def audit_section(rounds, self_training: str, key: str) -> None:
@@ -266,13 +273,9 @@ def _accuracy(value) -> str:
     return "–" if value is None or value != value else f"{value:.4f}"
 
 
-def _spread_section(config: Config, results, spread_rounds, note: str, key: str) -> dict | None:
-    """Bands over seeds with this run drawn on top, and a verdict that claims no more than the seeds show.
-
-    Returns the bands (input of :func:`alsim.plots.band_curves`), or None when there are too few runs.
-    """
+def _spread(config: Config, results, spread_rounds) -> tuple[dict | None, list]:
+    """The bands over seeds (input of ``learning_curves(bands=...)``) and their curves, or (None, [])."""
     from alsim.compare import Curve
-    from alsim.plots import band_curves
 
     def curve(strategy: str, seed: int, rounds) -> Curve:
         shown = last_evaluated(rounds)  # a run that ran out of pool ends at its last evaluated round
@@ -286,14 +289,15 @@ def _spread_section(config: Config, results, spread_rounds, note: str, key: str)
     curves = [c for c in curves if c.accuracy]
     strategies = list(dict.fromkeys(c.strategy for c in curves))
     if not curves or any(sum(c.strategy == s for c in curves) < 2 for s in strategies):
-        return None
-    bands = _bands(curves)
-    st.subheader("Spread over seeds")
-    st.markdown(spread_verdict(curves, config.strategy))
-    st.caption(f"Bands: mean ± one standard deviation over {note}. Thick lines: this run.")
-    fig = highlight_runs(band_curves(bands, title=f"This run against {SPREAD_SEEDS} seeds"), results)
-    st.plotly_chart(fig, key=f"{key}bands", width="stretch")
-    return bands
+        return None, []
+    return _bands(curves), curves
+
+
+def _spread_text(config: Config, curves, note: str) -> None:
+    """The verdict over seeds, under the chart that draws their bands."""
+    st.markdown("**Spread over seeds.** " + spread_verdict(curves, config.strategy))
+    st.caption(f"Shaded bands and dotted lines: mean ± one standard deviation over {note}. "
+               "Thick lines: this run.")
 
 
 def _bands(curves) -> dict[str, dict]:
@@ -382,20 +386,27 @@ def live_page() -> None:
 
     with header:
         _header(config, results, baseline, seconds, present)
+    bands, curves = _spread(config, results, spread_rounds) if spread_rounds else (None, [])
+    stops = {name: stopping_points(results[name], arms[name], prepared.n_classes) for name in names}
+    title = ("Accuracy against revealed labels" if bands is None
+             else f"Accuracy against revealed labels: this run over {SPREAD_SEEDS} seeds")
+    curve = learning_curves(results, baseline, stops=stops, bands=bands, band_label=f"{SPREAD_SEEDS} seeds",
+                            title=title)
     if present:
         curve_slot.plotly_chart(animated_curves(results, "Accuracy against revealed labels, round by round"),
                                 key="curve-present", width="stretch")
-    else:
-        stops = {name: stopping_points(results[name], arms[name], prepared.n_classes) for name in names}
-        curve_slot.plotly_chart(learning_curves(results, baseline, stops=stops), key="curve", width="stretch")
-        fired = [f"**{escape_markdown(name)}**: {escape_markdown(point.sentence())}"
-                 for name, points in stops.items() for point in points]
-        if fired:
-            with st.expander("Where would a stopping rule have stopped? (markers on the chart)"):
-                st.markdown("\n".join(f"- {line}" for line in fired))
-    bands = _spread_section(config, results, spread_rounds, note, key="") if spread_rounds else None
-    if present:
+        if bands is not None:
+            st.plotly_chart(curve, key="curve", width="stretch")
+            _spread_text(config, curves, note)
         return
+    curve_slot.plotly_chart(curve, key="curve", width="stretch")
+    if bands is not None:
+        _spread_text(config, curves, note)
+    fired = [f"**{escape_markdown(name)}**: {escape_markdown(point.sentence())}"
+             for name, points in stops.items() for point in points]
+    if fired:
+        with st.expander("Where would a stopping rule have stopped? (markers on the chart)"):
+            st.markdown("\n".join(f"- {line}" for line in fired))
 
     st.subheader("Round by round")
     round_details(results, prepared, key="")

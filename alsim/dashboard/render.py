@@ -150,21 +150,6 @@ def confusion_figure(records: Mapping[str, Round], class_names: Sequence[str]):
     return fig
 
 
-def highlight_runs(fig, runs: Mapping[str, Sequence[Round]]):
-    """A band figure with the single runs drawn on top, thick; the seed means become thin dotted lines."""
-    import plotly.graph_objects as go
-
-    from alsim.plots import colour
-
-    fig.update_traces(selector=dict(mode="lines+markers"), line_width=1.5, line_dash="dot", marker_size=4)
-    for i, (name, rounds) in enumerate(runs.items()):
-        shown = [r for r in rounds if np.isfinite(r.accuracy)]
-        fig.add_trace(go.Scatter(x=[r.n_labeled for r in shown], y=[r.accuracy for r in shown], mode="lines+markers",
-                                 name=f"{name}: this run", line=dict(color=colour(name, i), width=4),
-                                 marker=dict(size=8)))
-    return fig
-
-
 def animated_curves(arms: Mapping[str, Sequence[Round]], title: str):
     """Learning curves that grow round by round when played (plotly animation frames, play and pause)."""
     import plotly.graph_objects as go

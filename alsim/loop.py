@@ -61,6 +61,9 @@ class _Arm:
         self.done = False
         self.spread_state = None  # label-spreading iterates, reused when labels only grow
         self.model_state: dict = {}  # e.g. the previous round's weights, for a warm start
+        # What a strategy keeps between rounds of this run (e.g. core-set's distances to the
+        # revealed points); a strategy answers the same without it.
+        self.strategy_state: dict = {}
         self.model = None  # the graph (label spreading), for strategies that need it
 
     @property
@@ -73,7 +76,7 @@ class _Arm:
         context = QueryContext(proba=proba, features=self.prepared.features, status=self.status,
                                candidates=self.candidates, k=k, rng=self.rng, model=self.model,
                                params={"config": self.config, "train_labels": self.train,
-                                       "model_state": self.model_state})
+                                       "model_state": self.model_state, "strategy_state": self.strategy_state})
         return run_strategy(self.config.strategy, context)
 
     def apply(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:

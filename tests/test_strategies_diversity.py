@@ -100,6 +100,16 @@ def test_probcover_greedy_coverage_golden():
     assert degree.tolist() == [0, 0, 0, 2, 2, 1]
 
 
+def test_csr_row_indices_are_those_of_the_row_slice():
+    import scipy.sparse as sp
+
+    from alsim.strategies.diversity import csr_row_indices
+
+    graph = sp.random(40, 40, density=0.1, format="csr", random_state=0) > 0  # some rows empty
+    for rows in ([], [3], [5, 5, 1], list(range(40)), [39, 0]):
+        assert_array_equal(csr_row_indices(graph, np.array(rows, dtype=np.int64)), graph[rows].indices)
+
+
 def _check_greedy_coverage(x, sample, revealed, candidates, picks, delta):
     """Each pick, by brute force (dense distances), covers the most sampled points still uncovered."""
     dist = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2))
@@ -198,6 +208,30 @@ def test_round_robin_takes_small_clusters_first_one_at_a_time():
     picked = round_robin(np.arange(9), clusters, 4, np.random.default_rng(0))
     assert [clusters[i] for i in picked] == [1, 0, 2, 1]
     assert len(set(picked.tolist())) == 4
+
+
+def test_round_robin_one_pass_or_many_follows_citovsky_et_al():
+    # Algorithm 1 written as it reads: shuffle, group, clusters by (size, id), one member of each per pass.
+    def reference(candidates, clusters, k, rng):
+        groups: dict = {}
+        for i in rng.permutation(candidates):
+            groups.setdefault(int(clusters[i]), []).append(int(i))
+        order = sorted(groups, key=lambda c: (len(groups[c]), c))
+        chosen: list = []
+        while len(chosen) < min(k, len(candidates)):
+            for c in order:
+                if groups[c] and len(chosen) < min(k, len(candidates)):
+                    chosen.append(groups[c].pop())
+        return chosen
+
+    rng = np.random.default_rng(0)
+    for case in range(300):
+        clusters = rng.integers(0, int(rng.integers(1, 12)), 60)
+        candidates = rng.choice(60, int(rng.integers(0, 61)), replace=False)
+        k = int(rng.integers(0, 25))  # fewer or more than the clusters holding candidates
+        a, b = np.random.default_rng(case), np.random.default_rng(case)
+        assert round_robin(candidates, clusters, k, a).tolist() == reference(candidates, clusters, k, b), case
+        assert a.random() == b.random()
 
 
 # --------------------------------------------------------------------------- every strategy through the contract
@@ -302,3 +336,99 @@ def test_typiclust_with_the_same_kmeans_picks_what_skactiveml_picks(digits_conte
     assert len(set(labels[mine].tolist()) & set(labels[theirs].tolist())) >= 5
     for cluster in set(labels[mine].tolist()) & set(labels[theirs].tolist()):
         assert mine[labels[mine] == cluster].tolist() == list(np.asarray(theirs)[labels[theirs] == cluster])
+
+
+# --------------------------------------------------------------------------- per-run state and shared caches
+def test_coreset_with_the_run_state_picks_exactly_what_it_picks_without():
+    # Float features (not digits' integer pixels, where every distance is exact): the
+    # distances carried from round to round must be the ones computed afresh, to the bit.
+    x = np.random.default_rng(5).normal(size=(300, 7))
+    status = np.zeros(300, dtype=np.int8)
+    status[np.random.default_rng(1).choice(300, 12, replace=False)] = 1
+    state: dict = {}
+
+    def both(round_, k=9):
+        def context(params):
+            return QueryContext(proba=np.full((300, 2), 0.5), features=x, status=status.copy(),
+                                candidates=np.flatnonzero(status == 0), k=k, rng=np.random.default_rng([1, round_]),
+                                params=params)
+        return run_strategy("coreset", context({"strategy_state": state})), run_strategy("coreset", context({}))
+
+    for round_ in range(6):
+        kept, fresh = both(round_)
+        assert kept.ids.tolist() == fresh.ids.tolist()
+        assert_array_equal(kept.scores, fresh.scores)
+        status[kept.ids] = 1
+    # The oracle leaves one of the last picks unanswered: the state holds a point that is not
+    # revealed, so it is set aside and the distances are computed afresh.
+    status[kept.ids[-1]] = 0
+    kept, fresh = both(6, k=5)
+    assert kept.ids.tolist() == fresh.ids.tolist()
+
+
+def test_typiclust_chain_is_the_runs_cluster_counts():
+    from alsim.strategies.diversity import typiclust_chain
+
+    assert typiclust_chain(50, 40, 10, 500, 1797) == (50,)
+    assert typiclust_chain(80, 40, 10, 500, 1797) == (50, 60, 70, 80)
+    assert typiclust_chain(75, 40, 10, 500, 1797) == (50, 60, 70, 75)  # off the grid: the grid below, then 75
+    assert typiclust_chain(500, 100, 100, 500, 60000) == (200, 300, 400, 500)  # at the cap
+    assert typiclust_chain(30, 40, 10, 500, 1797) == (30,)
+
+
+def test_kmeans_grow_keeps_every_row_at_its_nearest_centre_and_is_seeded():
+    from alsim.strategies.common import kmeans_fit, kmeans_grow
+
+    x = np.random.default_rng(0).normal(size=(400, 5))
+    centres, labels = kmeans_fit(x, 6, 0)
+    grown, grown_labels = kmeans_grow(x, centres, labels, 11, 3)
+    again, again_labels = kmeans_grow(x, centres, labels, 11, 3)
+    assert grown.shape == (11, 5) and len(np.unique(grown_labels)) == 11
+    assert_array_equal(grown, again)
+    assert_array_equal(grown_labels, again_labels)
+    nearest = ((x[:, None, :] - grown[None]) ** 2).sum(axis=2).argmin(axis=1)
+    assert_array_equal(grown_labels, nearest)
+
+
+def _typiclust_picks(config, prepared, n_revealed, order, state=None):
+    status = np.zeros(len(prepared.labels), dtype=np.int8)
+    status[order[:n_revealed]] = 1
+    params = {"config": config}
+    if state is not None:
+        params["strategy_state"] = state
+    context = QueryContext(proba=np.full((len(status), 10), 0.1), features=prepared.features, status=status,
+                           candidates=np.flatnonzero(status == 0), k=10, rng=np.random.default_rng(n_revealed),
+                           params=params)
+    return run_strategy("typiclust", context).ids.tolist()
+
+
+def test_typiclust_answer_does_not_depend_on_what_the_cache_or_the_run_holds():
+    from alsim.cache import shared_cache
+    from alsim.pool import prepare
+
+    config = Config(dataset="digits", initial="random", n_initial=40, batch_size=10, strategy="typiclust")
+    prepared = prepare(config)
+    order = np.random.default_rng(4).permutation(len(prepared.labels))
+    shared_cache("values").clear()
+    state: dict = {}
+    as_run = [_typiclust_picks(config, prepared, 40 + 10 * r, order, state) for r in range(3)]
+    shared_cache("values").clear()  # the third round alone, nothing cached: the chain is clustered again
+    assert _typiclust_picks(config, prepared, 60, order) == as_run[2]
+    assert _typiclust_picks(config, prepared, 60, order) == as_run[2]  # now from the cache
+    shared_cache("values").clear()  # from the run's own last clustering
+    assert _typiclust_picks(config, prepared, 60, order, state) == as_run[2]
+
+
+@pytest.mark.parametrize("name", ("coreset", "typiclust", "probcover", "badge", "density", "cluster_margin"))
+def test_a_run_gives_the_same_picks_whatever_ran_before_it(name):
+    from alsim import run_loop
+    from alsim.cache import shared_cache
+
+    base = Config(dataset="digits-tutorial", initial="random", n_initial=40, batch_size=10, n_rounds=3,
+                  strategy=name)
+    shared_cache("values").clear()
+    shared_cache("graphs").clear()
+    alone = [r.queried.tolist() for r in run_loop(base.replace(seed=1))]
+    first = [r.queried.tolist() for r in run_loop(base.replace(seed=2))]
+    after = [r.queried.tolist() for r in run_loop(base.replace(seed=1))]
+    assert after == alone and first != alone

@@ -26,10 +26,12 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Query, QueryContext, register
+from .common import cached, pool_key, pool_norms
 
 
 def badge_select(proba: np.ndarray, features: np.ndarray, candidates: np.ndarray, k: int,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                 rng: np.random.Generator, norms: np.ndarray | None = None,
+                 features32: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """k-means++ seeding on the gradient embeddings of the candidates.
 
     The first centre is the candidate with the largest gradient norm (as BADGE's and
@@ -44,6 +46,8 @@ def badge_select(proba: np.ndarray, features: np.ndarray, candidates: np.ndarray
     candidates : ndarray of int
     k : int
     rng : numpy.random.Generator
+    norms, features32 : ndarray (n,), ndarray (n, d), optional
+        Every row's squared norm and the features in float32, if already known (per pool).
 
     Returns
     -------
@@ -55,12 +59,16 @@ def badge_select(proba: np.ndarray, features: np.ndarray, candidates: np.ndarray
     p = np.asarray(proba, dtype=np.float64)[candidates]
     a = p.copy()
     a[np.arange(len(a)), p.argmax(axis=1)] -= 1.0
-    x = np.asarray(features, dtype=np.float64)[candidates]
-    a_sq, x_sq = np.einsum("ij,ij->i", a, a), np.einsum("ij,ij->i", x, x)
+    a_sq = np.einsum("ij,ij->i", a, a)
+    if norms is None:
+        x = np.asarray(features, dtype=np.float64)[candidates]
+        x_sq = np.einsum("ij,ij->i", x, x)
+    else:
+        x_sq = np.asarray(norms)[candidates]
     # Each step reads all of x once (a matrix-vector product bound by memory bandwidth):
     # float32 halves it. The products x_i . x_j are exact for integer pixels (digits) and
     # within float32 rounding otherwise; norms stay float64.
-    x = x.astype(np.float32)
+    x = (np.asarray(features, dtype=np.float32) if features32 is None else features32)[candidates]
     g_sq = a_sq * x_sq
     chosen = np.zeros(k, dtype=np.int64)
     d2 = np.full(len(candidates), np.inf)
@@ -84,8 +92,15 @@ def badge_select(proba: np.ndarray, features: np.ndarray, candidates: np.ndarray
 
 @register("badge", "k-means++ on gradient embeddings: uncertain and diverse (Ash et al. 2020)", needs_features=True)
 def badge(context: QueryContext) -> Query:
-    """BADGE (Ash et al. 2020); scores: the gradient-embedding norm (0 for non-candidates)."""
-    ids, norms = badge_select(context.proba, context.features, context.candidates, context.k, context.rng)
+    """BADGE (Ash et al. 2020); scores: the gradient-embedding norm (0 for non-candidates).
+
+    The pool's squared norms and float32 features are made once per pool (shared cache).
+    """
+    key = pool_key(context)
+    features32 = cached(None if key is None else key + ("float32",),
+                        lambda: np.asarray(context.features, dtype=np.float32))
+    ids, norms = badge_select(context.proba, context.features, context.candidates, context.k, context.rng,
+                              norms=pool_norms(context), features32=features32)
     scores = np.zeros(len(context.proba))
     scores[context.candidates] = norms
     return Query(ids, scores, "gradient embedding norm")

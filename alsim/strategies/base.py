@@ -44,7 +44,11 @@ class QueryContext:
         The fitted estimator (supervised models) or the :class:`alsim.graph.SpreadingGraph`
         (label spreading), for strategies that need it.
     params : dict
-        Strategy parameters from the config.
+        Strategy parameters from the config. The loop also passes ``config``,
+        ``train_labels``, ``model_state`` (the run's model weights, read only) and
+        ``strategy_state``: a dict that lives for one run, where a strategy may keep what
+        it worked out in earlier rounds (under its own name). A strategy must give the
+        same answer without it (a hand-made context, a first round).
     """
 
     proba: np.ndarray
@@ -135,10 +139,31 @@ def run_strategy(name: str, context: QueryContext) -> Query:
     result = get_strategy(name).function(context)
     ids = np.asarray(result.ids, dtype=np.int64)
     k = min(int(context.k), len(context.candidates))
-    if len(ids) != k or len(np.unique(ids)) != len(ids) or not np.isin(ids, context.candidates).all():
+    if len(ids) != k or not _distinct_candidates(ids, np.asarray(context.candidates)):
         raise RuntimeError(f"strategy {name!r} broke the contract: it must return {k} distinct candidate ids, "
                            f"got {len(ids)}")
     return Query(ids, result.scores, result.score_name)
+
+
+def _distinct_candidates(ids: np.ndarray, candidates: np.ndarray) -> bool:
+    """Whether ``ids`` are distinct members of ``candidates``, in O(k log k + n) without sorting the candidates.
+
+    ``np.isin`` sorts or tabulates both arrays on every call (about 50 us for a batch of 10
+    on 1,797 candidates); a mask over the candidates' range costs a tenth of that.
+    """
+    if len(ids) == 0:
+        return True
+    ordered = np.sort(ids)
+    if (ordered[1:] == ordered[:-1]).any():
+        return False
+    if len(candidates) == 0:
+        return False
+    low, high = int(candidates.min()), int(candidates.max())
+    if ordered[0] < low or ordered[-1] > high:
+        return False
+    mask = np.zeros(high - low + 1, dtype=bool)
+    mask[candidates - low] = True
+    return bool(mask[ordered - low].all())
 
 
 def select(scores: np.ndarray, candidates: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -156,11 +181,27 @@ def select(scores: np.ndarray, candidates: np.ndarray, k: int, rng: np.random.Ge
     Returns
     -------
     ndarray of int, shape (min(k, len(candidates)),), highest score first.
+
+    Notes
+    -----
+    The order is that of ``np.lexsort((rng.random(len(candidates)), -scores[candidates]))``
+    (one uniform draw per candidate breaks ties), but only the candidates scoring at least
+    the k-th highest score are sorted by both keys: a two-key lexsort of 1,757 candidates
+    took 0.2 ms, more than the rest of a margin query.
     """
     candidates = np.asarray(candidates, dtype=np.int64)
     k = min(int(k), len(candidates))
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     tie_break = rng.random(len(candidates))
-    order = np.lexsort((tie_break, -np.asarray(scores)[candidates]))
+    eligible = np.asarray(scores)[candidates]
+    if k < len(candidates):
+        # A sort, not np.partition: margins hold long runs of equal values (every confident
+        # point scores 0), on which numpy's introselect took 140 us against 10 us to sort.
+        kth = np.sort(eligible)[len(eligible) - k]
+        top = np.flatnonzero(eligible >= kth)  # every candidate tied with the k-th is in
+        if len(top) >= k:  # fewer only with NaN scores: sort them all
+            order = top[np.lexsort((tie_break[top], -eligible[top]))]
+            return candidates[order[:k]]
+    order = np.lexsort((tie_break, -eligible))
     return candidates[order[:k]]

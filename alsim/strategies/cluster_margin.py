@@ -13,6 +13,8 @@ until ``k`` are chosen.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import Query, QueryContext, register, select
@@ -33,16 +35,30 @@ def round_robin(candidate_ids: np.ndarray, cluster_labels: np.ndarray, k: int, r
     Returns
     -------
     ndarray of int, ``min(k, len(candidate_ids))`` distinct ids in the order picked.
+
+    Notes
+    -----
+    The candidates are shuffled once by ``rng``; a cluster hands out its members from the
+    last in that order back. When at least ``k`` clusters hold candidates, one pass picks
+    them all, computed with array operations (the last member of each of the ``k``
+    smallest); otherwise the passes go round in Python.
     """
-    candidate_ids = np.asarray(candidate_ids, dtype=np.int64)
+    shuffled = rng.permutation(np.asarray(candidate_ids, dtype=np.int64))
+    k = min(int(k), len(shuffled))
+    labels = np.asarray(cluster_labels)[shuffled]
+    sizes = np.bincount(labels)
+    order = np.argsort(sizes, kind="stable")  # by size, then by id
+    order = order[sizes[order] > 0]
+    if len(order) >= k:  # one pass is enough: the last member (in shuffled order) of the k smallest
+        last = np.full(len(sizes), -1)
+        np.maximum.at(last, labels, np.arange(len(labels)))
+        return shuffled[last[order[:k]]]
     groups: dict[int, list] = {}
-    for i in rng.permutation(candidate_ids):
-        groups.setdefault(int(cluster_labels[i]), []).append(int(i))
-    order = sorted(groups, key=lambda c: (len(groups[c]), c))
+    for i, cluster in zip(shuffled.tolist(), labels.tolist()):
+        groups.setdefault(cluster, []).append(i)
     chosen: list[int] = []
-    k = min(int(k), len(candidate_ids))
     while len(chosen) < k:
-        for cluster in order:
+        for cluster in order.tolist():
             if groups[cluster] and len(chosen) < k:
                 chosen.append(groups[cluster].pop())
     return np.asarray(chosen, dtype=np.int64)
@@ -56,12 +72,23 @@ def pool_clusters(features: np.ndarray, n_clusters: int) -> np.ndarray:
 @register("cluster_margin", "smallest-margin candidates spread round-robin over clusters (Citovsky et al. 2021)",
           needs_features=True)
 def cluster_margin(context: QueryContext) -> Query:
-    """Cluster-Margin (Citovsky et al. 2021); scores: the margin uncertainty ``1 - (p1 - p2)``."""
+    """Cluster-Margin (Citovsky et al. 2021); scores: the margin uncertainty ``1 - (p1 - p2)``.
+
+    The clustering is made once per pool (shared ``values`` cache); a run also keeps it in
+    ``params["strategy_state"]``, which spares the cache lookup in later rounds.
+    """
     n = len(context.features)
-    n_clusters = int(param(context, "cluster_margin_clusters", 0)) or max(2, int(round(np.sqrt(n))))
-    key = pool_key(context)
-    labels = cached(None if key is None else key + ("cluster-margin", n_clusters),
-                    lambda: pool_clusters(context.features, n_clusters))
+    n_clusters = int(param(context, "cluster_margin_clusters", 0)) or max(2, round(math.sqrt(n)))
+    state = context.params.get("strategy_state")
+    kept = None if state is None else state.get("cluster_margin")
+    if kept is not None and kept[0] == n_clusters and len(kept[1]) == n:
+        labels = kept[1]
+    else:
+        key = pool_key(context)
+        labels = cached(None if key is None else key + ("cluster-margin", n_clusters),
+                        lambda: pool_clusters(context.features, n_clusters))
+        if state is not None:
+            state["cluster_margin"] = (n_clusters, labels)
     scores = uncertainty_scores(context.proba, "margin")
     n_margin = int(param(context, "margin_candidates", 10)) * int(context.k)
     candidates = select(scores, context.candidates, n_margin, context.rng)

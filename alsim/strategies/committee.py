@@ -38,8 +38,8 @@ def vote_entropy(votes: np.ndarray, n_classes: int) -> np.ndarray:
 
     votes = np.asarray(votes, dtype=np.int64)
     n, members = votes.shape
-    counts = np.zeros((n, n_classes))
-    np.add.at(counts, (np.repeat(np.arange(n), members), votes.ravel()), 1.0)
+    cells = (np.arange(n)[:, None] * n_classes + votes).ravel()
+    counts = np.bincount(cells, minlength=n * n_classes).reshape(n, n_classes)
     return entr(counts / members).sum(axis=1)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Query, QueryContext, register, select
-from .common import param
+from .common import cached, param, pool_key
 from .uncertainty import uncertainty_scores
 
 
@@ -27,15 +27,29 @@ def mean_cosine_similarity(features: np.ndarray) -> np.ndarray:
 
 
 def information_density(proba: np.ndarray, features: np.ndarray, beta: float = 1.0,
-                        measure: str = "entropy") -> np.ndarray:
-    """``uncertainty * max(0, mean cosine similarity) ** beta`` per point, shape (n,)."""
-    similarity = np.clip(mean_cosine_similarity(features), 0.0, None)
-    return uncertainty_scores(proba, measure) * similarity ** float(beta)
+                        measure: str = "entropy", similarity: np.ndarray | None = None) -> np.ndarray:
+    """``uncertainty * max(0, mean cosine similarity) ** beta`` per point, shape (n,).
+
+    ``similarity``: the pool's :func:`mean_cosine_similarity`, if already known.
+    """
+    if similarity is None:
+        similarity = mean_cosine_similarity(features)
+    weight = np.clip(similarity, 0.0, None) ** float(beta)
+    return uncertainty_scores(proba, measure) * weight
 
 
 @register("density", "entropy times mean cosine similarity to the pool (Settles and Craven 2008)",
           needs_features=True)
 def density(context: QueryContext) -> Query:
-    """Information density with entropy as the uncertainty and ``beta = density_beta``."""
-    scores = information_density(context.proba, context.features, float(param(context, "density_beta", 1.0)))
+    """Information density with entropy as the uncertainty and ``beta = density_beta``.
+
+    The mean similarity depends on the pool alone: it is computed once per pool and kept
+    in the shared ``values`` cache (unit-normalising the features each query cost more
+    than the rest of the query).
+    """
+    key = pool_key(context)
+    similarity = cached(None if key is None else key + ("mean-cosine-similarity",),
+                        lambda: mean_cosine_similarity(context.features))
+    scores = information_density(context.proba, context.features, float(param(context, "density_beta", 1.0)),
+                                 similarity=similarity)
     return Query(select(scores, context.candidates, context.k, context.rng), scores, "information density")

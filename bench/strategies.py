@@ -1,23 +1,58 @@
 """Benchmark of the feature-space and committee strategies: alsim against scikit-activeml.
 
     python -m pip install -r bench/requirements.txt
-    python bench/strategies.py [--repeats 3]            # digits: alsim vs scikit-activeml
+    python bench/strategies.py [--seeds 20] [--strategies coreset,qbc]   # digits-compare: vs scikit-activeml
     python bench/strategies.py --fashion                # Fashion-MNIST: one query round per strategy
 
-Digits (the ``digits-compare`` work: all 1,797 digits, raw pixels, 40 random labels of seed
-0, batch 10): each strategy's query is timed against scikit-activeml 1.0's on the same
-features, labeled set and probabilities, in one process; medians over the repeats and the
-ratio alsim / reference. Where the two must agree the picks are compared:
+Digits: the work the Compare page runs by default, preset ``digits-compare`` (all 1,797
+digits, raw pixels, label spreading rbf gamma 0.25, 40 random initial labels, batch 10,
+11 fits = 10 query rounds), ``--seeds`` seeds (default 20), one process. Each strategy runs
+through alsim's own loop (:func:`alsim.compare.run_comparison`, one seed at a time as the
+Compare page runs it) twice, in lockstep under each seed: once as alsim's strategy and once
+as a reference registered in this process (``skactiveml-<name>``) that calls
+scikit-activeml on the same :class:`~alsim.strategies.QueryContext`: the pool's features,
+the revealed labels, the probabilities of the run's label-spreading model, the batch size
+and a seed drawn from the run's generator. Both registered functions are wrapped by a timer;
+only the 10 query calls of a run are timed (the stopping round's scores-only call, ``k=0``,
+is not a query: the reference answers it with no scores), summed per run. Printed: the
+median over seeds of that per-run time for each side, the ratio alsim / reference, each
+side's first run (it holds the cold start), and each side's mean AULC and final accuracy.
 
-- ``coreset`` vs ``CoreSet``: the same 10 points (same tie-break seed is not needed: no ties);
-- ``typiclust`` vs ``TypiClust(k=5)``: timed with their own k-means each; equal picks given the
-  same k-means are asserted in ``tests/test_strategies_diversity.py``;
-- ``probcover`` vs ``ProbCover``: delta by purity (ours exact on a sample, theirs on a grid);
-- ``badge`` vs ``Badge`` and ``cluster_margin`` vs ``UncertaintySampling(margin)``: the same
-  fitted logistic regression (``fit_clf=False``); badge's first pick must agree;
-- ``qbc`` vs ``QueryByCommittee(vote_entropy)`` with a bagged logistic regression of 5;
-- ``density``: no scikit-activeml counterpart; against the O(n^2) mean of scikit-learn's
-  ``cosine_similarity`` (modAL's ``information_density``), values must agree.
+What each side keeps between calls, as its library allows in such a workflow:
+
+- alsim: its shared per-pool caches (ProbCover's delta and graph, Cluster-Margin's and
+  TypiClust's clusterings, density's mean similarity, ...) live across rounds and seeds as
+  in the Compare page; they are emptied once before each strategy, so the first (cold)
+  query is in the timings; per-run state (``params["strategy_state"]``) lives for one run.
+- scikit-activeml: one ``ProbCover`` object serves every round and seed (it keeps
+  ``delta_max_`` and the n x n distances for the same X; only its tie-break seed is set per
+  query); every other query strategy keeps nothing that depends on the labels, so it is
+  built per query (its constructor only stores parameters).
+
+References:
+
+- ``coreset`` vs ``CoreSet``: k-center greedy is deterministic up to ties, and digits'
+  integer pixels make exact ties common (equal squared distances), which each side breaks
+  with its own generator. Asserted (:func:`_coreset_check`): a seed's picks and curve are
+  identical until the first differing pick, and that pick is an exact tie (both at the
+  largest distance to the revealed points and earlier picks);
+- ``typiclust`` vs ``TypiClust(k=typiclust_neighbors)``: scikit-learn ``KMeans`` into |L| + 10
+  clusters every query;
+- ``probcover`` vs ``ProbCover(alpha=probcover_purity)`` with a delta grid in steps of 0.5 up
+  to 60 (the default grid 0.2..2.0 is for unit-scale embeddings: on raw pixels, 0-16, every
+  ball would hold only its centre);
+- ``badge`` vs ``Badge`` with a classifier whose ``predict_proba`` returns the run's
+  probabilities (:class:`_RunProba`), so neither side fits a model;
+- ``density``: no scikit-activeml counterpart; modAL's ``information_density``, the O(n^2)
+  mean of scikit-learn's ``cosine_similarity``, computed each query as modAL's function
+  does, times the entropy, top 10 by alsim's tie-break;
+- ``qbc`` vs ``QueryByCommittee(method="vote_entropy")`` with a 5-member bootstrap committee
+  of the run's model, ``SklearnClassifier(BaggingClassifier(LabelSpreading(rbf, gamma,
+  alpha, max_iter, tol), n_estimators=5))``, fitted every query (the wrapper passes only the
+  labeled points, so its members spread over their bootstrap sample; alsim's members spread
+  over the whole pool's graph);
+- ``cluster_margin``: no counterpart; ``UncertaintySampling(method="margin_sampling")``,
+  plain margin, with :class:`_RunProba`.
 
 Fashion-MNIST (60,000 HOG vectors, ``linear_svc_newton`` on 600 stratified labels, batch
 100): each strategy runs in its own subprocess; it prints the time of a first (cold: builds
@@ -30,37 +65,24 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
 import warnings
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from alsim import Config, get_preset  # noqa: E402
-from alsim.cache import shared_cache  # noqa: E402
 from alsim.loop import initial_labels, prepare  # noqa: E402
 from alsim.models import fit_supervised  # noqa: E402
-from alsim.strategies import QueryContext, run_strategy  # noqa: E402
-from timing import median_time  # noqa: E402
+from alsim.strategies import Query, QueryContext, run_strategy  # noqa: E402
 
 NEW = ("coreset", "typiclust", "probcover", "badge", "density", "qbc", "cluster_margin")
-
-
-def _digits_setup():
-    config = get_preset("digits-compare").replace(model="logistic_regression", typiclust_neighbors=5)
-    prepared = prepare(config)
-    y = prepared.labels
-    train = np.full(len(y), -1)
-    first = initial_labels(config, y, prepared.n_classes)
-    train[first] = y[first]
-    proba = fit_supervised("logistic_regression", 1.0, 0, prepared.features[first], y[first], [prepared.features],
-                           prepared.n_classes)[0]
-    return config, prepared, train, proba
 
 
 def _context(config, prepared, train, proba, seed=0, k=10, model_state=None):
@@ -70,66 +92,203 @@ def _context(config, prepared, train, proba, seed=0, k=10, model_state=None):
                         params={"config": config, "train_labels": train, "model_state": model_state or {}})
 
 
-def digits(repeats: int) -> None:
+# --------------------------------------------------------------------------- digits-compare
+
+
+def _run_proba_classifier():
+    """A scikit-activeml classifier whose ``predict_proba`` returns the run's probabilities.
+
+    Badge and UncertaintySampling ask their classifier for the probabilities of the
+    candidates (``X[candidates]``, in order); this one returns the rows it was given, so
+    the reference scores exactly the run's model without fitting one.
+    """
+    from skactiveml.base import SkactivemlClassifier
+
+    class _RunProba(SkactivemlClassifier):
+        def __init__(self, proba=None, classes=None, missing_label=np.nan):
+            super().__init__(classes=classes, missing_label=missing_label)
+            self.proba = proba
+
+        def fit(self, X, y, sample_weight=None):
+            return self
+
+        def predict_proba(self, X):
+            if len(X) != len(self.proba):
+                raise ValueError(f"asked for {len(X)} rows, holds {len(self.proba)}")
+            return self.proba
+
+    return _RunProba
+
+
+def _references(base: Config) -> dict:
+    """name -> (what the reference is, strategy(context) -> Query) on scikit-activeml 1.0."""
     import skactiveml.pool as pool
+    from scipy.special import entr
     from skactiveml.classifier import SklearnClassifier
     from sklearn.ensemble import BaggingClassifier
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics.pairwise import cosine_similarity
+    from sklearn.semi_supervised import LabelSpreading
 
-    from alsim.runtime import configure_process
+    from alsim.strategies import select
+    from alsim.strategies.common import seed_from
 
-    configure_process()  # one BLAS and OpenMP thread, as the CLI and the dashboard run; both sides share it
-    warnings.filterwarnings("ignore")
-    config, prepared, train, proba = _digits_setup()
-    X = prepared.features
-    y_nan = np.where(train >= 0, train, np.nan).astype(float)
-    classes = np.arange(prepared.n_classes)
-    clf = SklearnClassifier(LogisticRegression(max_iter=1000), classes=classes).fit(X, y_nan)
-    ours_proba = clf.predict_proba(X)  # the same probabilities for both sides
-    bag = SklearnClassifier(BaggingClassifier(LogisticRegression(max_iter=1000), n_estimators=5, random_state=0),
-                            classes=classes)
+    run_proba = _run_proba_classifier()
+    classes = np.arange(10)
+    probcover = pool.ProbCover(alpha=base.probcover_purity, n_classes=10, deltas=np.arange(0.5, 60.01, 0.5))
 
-    def ours(name):
-        def query():
-            # per-pool structures (ProbCover's delta and graph, Cluster-Margin's clusters) built every time
-            shared_cache("values").clear()
-            shared_cache("graphs").clear()
-            return run_strategy(name, _context(config, prepared, train, ours_proba)).ids
-        return query
+    def query(strategy, context, **kwargs):
+        train = context.params["train_labels"]
+        y = np.where(train >= 0, train, np.nan)
+        ids = strategy.query(context.features, y, candidates=context.candidates, batch_size=context.k, **kwargs)
+        return Query(np.asarray(ids, dtype=np.int64), None, "")
 
-    references = {
-        "coreset": lambda: pool.CoreSet(random_state=0).query(X, y_nan, batch_size=10),
-        "typiclust": lambda: pool.TypiClust(random_state=0, k=5).query(X, y_nan, batch_size=10),
-        "probcover": lambda: pool.ProbCover(random_state=0).query(X, y_nan, batch_size=10),
-        "badge": lambda: pool.Badge(random_state=0).query(X, y_nan, clf=clf, fit_clf=False, batch_size=10),
-        "density": lambda: cosine_similarity(X).mean(axis=1),
-        "qbc": lambda: pool.QueryByCommittee(method="vote_entropy", random_state=0).query(
-            X, y_nan, ensemble=bag, batch_size=10),
-        "cluster_margin": lambda: pool.UncertaintySampling(method="margin_sampling", random_state=0).query(
-            X, y_nan, clf=clf, fit_clf=False, batch_size=10),
+    def coreset(context):
+        return query(pool.CoreSet(random_state=seed_from(context.rng)), context)
+
+    def typiclust(context):
+        return query(pool.TypiClust(k=base.typiclust_neighbors, random_state=seed_from(context.rng)), context)
+
+    def prob_cover(context):
+        probcover.set_params(random_state=seed_from(context.rng))  # the tie-break; delta_max_ is kept
+        return query(probcover, context)
+
+    def badge(context):
+        clf = run_proba(context.proba[context.candidates], classes=classes)
+        return query(pool.Badge(random_state=seed_from(context.rng)), context, clf=clf, fit_clf=False)
+
+    def density(context):
+        similarity = cosine_similarity(context.features).mean(axis=1)
+        scores = entr(context.proba).sum(axis=1) * similarity
+        return Query(select(scores, context.candidates, context.k, context.rng), scores, "information density")
+
+    def qbc(context):
+        seed = seed_from(context.rng)
+        member = LabelSpreading(kernel="rbf", gamma=base.gamma, alpha=base.alpha, max_iter=base.max_iter,
+                                tol=base.tol)
+        ensemble = SklearnClassifier(BaggingClassifier(member, n_estimators=base.committee_size, random_state=seed),
+                                     classes=classes)
+        return query(pool.QueryByCommittee(method="vote_entropy", random_state=seed), context, ensemble=ensemble)
+
+    def cluster_margin(context):
+        clf = run_proba(context.proba[context.candidates], classes=classes)
+        return query(pool.UncertaintySampling(method="margin_sampling", random_state=seed_from(context.rng)),
+                     context, clf=clf, fit_clf=False)
+
+    return {
+        "coreset": ("CoreSet", coreset),
+        "typiclust": (f"TypiClust(k={base.typiclust_neighbors})", typiclust),
+        "probcover": ("ProbCover (one object)", prob_cover),
+        "badge": ("Badge", badge),
+        "density": ("mean cosine_similarity (n x n) x entropy", density),
+        "qbc": ("QueryByCommittee(bagged LabelSpreading)", qbc),
+        "cluster_margin": ("UncertaintySampling(margin)", cluster_margin),
     }
-    reference_names = {"coreset": "CoreSet", "typiclust": "TypiClust(k=5)", "probcover": "ProbCover",
-                       "badge": "Badge", "density": "mean cosine_similarity (n x n)", "qbc": "QueryByCommittee",
-                       "cluster_margin": "UncertaintySampling(margin)"}
-    print(f"# digits-compare query, 1,797 points x 64, 40 labels, batch 10; medians of {repeats}; alsim's "
-          "per-pool caches cleared before every query")
-    print(f"{'strategy':>15} {'alsim s':>9} {'reference s':>12} {'ratio':>7}  reference, check")
-    for name in NEW:
-        mine_s, _, mine = median_time(ours(name), repeats)
-        ref_s, _, theirs = median_time(references[name], repeats)
-        if name == "coreset":
-            check = "same picks" if list(mine) == list(theirs) else f"DIFFERENT picks {list(mine)} {list(theirs)}"
-        elif name == "badge":
-            check = "same first pick" if mine[0] == theirs[0] else "DIFFERENT first pick"
-        elif name == "density":
-            from alsim.strategies.density import mean_cosine_similarity
 
-            gap = float(np.abs(mean_cosine_similarity(X) - theirs).max())
-            check = f"max |difference| of the mean similarity {gap:.1e}"
-        else:
-            check = f"{len(set(mine) & set(theirs))}/10 picks in common"
-        print(f"{name:>15} {mine_s:9.4f} {ref_s:12.4f} {mine_s / ref_s:7.3f}  {reference_names[name]}; {check}")
+
+class _Log:
+    """Seconds of the timed strategy calls per (strategy id, seed), and the picks of each call."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+        self.picks = defaultdict(list)
+        self.revealed = defaultdict(list)
+
+    def timed(self, name, function, answers_scores_only=True):
+        def strategy(context: QueryContext) -> Query:
+            if context.k == 0:  # the stopping round asks for scores only: not a query
+                return function(context) if answers_scores_only else Query(np.zeros(0, np.int64), None, "")
+            seed = context.params["config"].seed
+            start = time.perf_counter()
+            result = function(context)
+            self.seconds[(name, seed)] += time.perf_counter() - start
+            self.picks[(name, seed)].append(np.asarray(result.ids).tolist())
+            self.revealed[(name, seed)].append(np.flatnonzero(context.revealed))
+            return result
+        strategy.__name__ = name
+        return strategy
+
+
+def _coreset_check(base: Config, log: _Log, mine: str, theirs: str, seeds, curves) -> str:
+    """Identical curves, or a first differing pick that is an exact tie of k-center greedy.
+
+    k-center greedy is deterministic up to ties, and digits' integer pixels make ties
+    common (equal squared distances); each side breaks them with its own generator. Where
+    the picks of a seed first differ, both picks must be at the largest distance to the
+    revealed points and the picks before them; from there the runs go separate ways.
+    """
+    features = prepare(base).features
+    same, tied = 0, []
+    for s in seeds:
+        ours, refs = log.picks[(mine, s)], log.picks[(theirs, s)]
+        if ours == refs:
+            assert curves[(mine, s)].accuracy == curves[(theirs, s)].accuracy, f"same picks, other curve (seed {s})"
+            same += 1
+            continue
+        r = next(r for r in range(len(ours)) if ours[r] != refs[r])
+        i = next(i for i in range(len(ours[r])) if ours[r][i] != refs[r][i])
+        revealed = log.revealed[(mine, s)][r]
+        assert np.array_equal(revealed, log.revealed[(theirs, s)][r]), f"revealed sets differ before round {r}"
+        centres = np.concatenate([revealed, ours[r][:i]]).astype(np.int64)
+        candidates = np.setdiff1d(np.arange(len(features)), centres)
+        diff = features[candidates][:, None, :] - features[centres][None, :, :]
+        distance = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff).min(axis=1))
+        at = dict(zip(candidates.tolist(), distance))
+        top = distance.max()
+        assert at[ours[r][i]] == at[refs[r][i]] == top, (
+            f"coreset seed {s}, query {r}, pick {i}: {ours[r][i]} at {at[ours[r][i]]}, reference {refs[r][i]} at "
+            f"{at[refs[r][i]]}, farthest {top}: not a tie")
+        tied.append(f"{s}:{r + 1}.{i + 1}")
+    text = f"coreset: identical picks and curves on {same} of {len(seeds)} seeds"
+    if tied:
+        text += (f"; on the other {len(tied)} the first differing pick is an exact tie of k-center greedy (both at "
+                 "the largest distance; each side breaks ties with its own generator), at seed:query.pick "
+                 + ", ".join(tied))
+    return text
+
+
+def digits(n_seeds: int, names=NEW) -> None:
+    from alsim.cache import shared_cache
+    from alsim.compare import aulc, run_comparison
+    from alsim.runtime import configure_process
+    from alsim.strategies import get_strategy, register
+
+    configure_process()  # one BLAS and OpenMP thread, as the command line and the dashboard run
+    warnings.filterwarnings("ignore")
+    base = get_preset("digits-compare")
+    prepare(base)
+    references = _references(base)
+    log = _Log()
+    for name in names:
+        info = get_strategy(name)
+        register(f"alsim-{name}", info.description, info.needs_features)(log.timed(f"alsim-{name}", info.function))
+        register(f"skactiveml-{name}", references[name][0], info.needs_features)(
+            log.timed(f"skactiveml-{name}", references[name][1], answers_scores_only=False))
+
+    print(f"# digits-compare: 1,797 points x 64, label spreading, 40 random labels, batch 10, 10 queries per run, "
+          f"{n_seeds} seeds, one process; seconds of the strategy calls per run (median over seeds, and the first "
+          "run, which holds the cold start); ratio alsim / reference")
+    print(f"{'strategy':>15} {'alsim s':>8} {'ref s':>8} {'ratio':>7} {'alsim 1st':>9} {'ref 1st':>8} "
+          f"{'AULC alsim':>10} {'ref':>7} {'final alsim':>11} {'ref':>7}  reference")
+    checks = []
+    for name in names:
+        mine, theirs = f"alsim-{name}", f"skactiveml-{name}"
+        shared_cache("values").clear()  # alsim's first query is cold (the spreading graph is rebuilt untimed)
+        shared_cache("graphs").clear()
+        curves = [c for batch in run_comparison(base, [mine, theirs], n_seeds) for c in batch]
+        seeds = sorted({c.seed for c in curves})
+        by = {(c.strategy, c.seed): c for c in curves}
+        times = {side: [log.seconds[(side, s)] for s in seeds] for side in (mine, theirs)}
+        areas = {side: np.mean([aulc(by[(side, s)].labels, by[(side, s)].accuracy) for s in seeds])
+                 for side in (mine, theirs)}
+        final = {side: np.mean([by[(side, s)].accuracy[-1] for s in seeds]) for side in (mine, theirs)}
+        median = {side: statistics.median(times[side]) for side in (mine, theirs)}
+        print(f"{name:>15} {median[mine]:8.4f} {median[theirs]:8.4f} {median[mine] / median[theirs]:7.3f} "
+              f"{times[mine][0]:9.4f} {times[theirs][0]:8.4f} {areas[mine]:10.4f} {areas[theirs]:7.4f} "
+              f"{final[mine]:11.4f} {final[theirs]:7.4f}  {references[name][0]}", flush=True)
+        if name == "coreset":
+            checks.append(_coreset_check(base, log, mine, theirs, seeds, by))
+    for line in checks:
+        print(line)
 
 
 # --------------------------------------------------------------------------- Fashion-MNIST
@@ -188,17 +347,23 @@ def fashion(names) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=20, help="digits: seeds (runs) per strategy and side")
     parser.add_argument("--fashion", action="store_true")
     parser.add_argument("--fashion-one", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--strategies", default=",".join(("entropy", "random") + NEW))
+    parser.add_argument("--strategies", default=None,
+                        help=f"comma-separated; digits: among {','.join(NEW)} (default: all), Fashion-MNIST: "
+                             "also entropy and random (default: all of them)")
     args = parser.parse_args()
     if args.fashion_one:
         print(json.dumps(fashion_one(args.fashion_one)))
     elif args.fashion:
-        fashion([s for s in args.strategies.split(",") if s])
+        fashion([s for s in (args.strategies or ",".join(("entropy", "random") + NEW)).split(",") if s])
     else:
-        digits(args.repeats)
+        names = [s for s in (args.strategies or ",".join(NEW)).split(",") if s]
+        unknown = [s for s in names if s not in NEW]
+        if unknown:
+            parser.error(f"--strategies must be among {', '.join(NEW)} on digits, got {', '.join(unknown)}")
+        digits(args.seeds, names)
 
 
 if __name__ == "__main__":

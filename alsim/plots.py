@@ -110,19 +110,12 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
     fig = go.Figure()
     shown: list[float] = []
     for i, (name, s) in enumerate((bands or {}).items()):
-        c = colour(name, i)
-        keep = [j for j, m in enumerate(s["mean"]) if _finite(m)]
-        bx = [s["x"][j] for j in keep]
-        mean, low, high = ([float(v[j]) for j in keep] for v in (s["mean"], s["low"], s["high"]))
-        shown += mean + [v for v in low + high if _finite(v)]
         # In the arm's legend group, without entries of their own: the arm's entry shows and
         # hides its band too, and a caption says what the shading is.
-        fig.add_trace(go.Scatter(x=bx + bx[::-1], y=high + low[::-1], fill="toself", mode="lines",
-                                 fillcolor=_rgba(c, 0.16), line=dict(width=0), hoverinfo="skip",
-                                 showlegend=False, name=f"{escape(name)} band", legendgroup=escape(name)))
+        bx, mean = _band(fig, name, s, colour(name, i), shown, 0.16, group=escape(name))
         fig.add_trace(go.Scatter(x=bx, y=mean, mode="lines", name=f"{escape(name)}: mean of {escape(band_label)}",
-                                 line=dict(color=c, width=1.5, dash="dot"), cliponaxis=False, showlegend=False,
-                                 legendgroup=escape(name),
+                                 line=dict(color=colour(name, i), width=1.5, dash="dot"), cliponaxis=False,
+                                 showlegend=False, legendgroup=escape(name),
                                  hovertemplate="%{x}<br>mean %{y:.4f}<extra>%{fullData.name}</extra>"))
     for i, (name, rounds) in enumerate(arms.items()):
         kept = [r for r in rounds if _finite(getattr(r, metric))]  # a round with nothing left to evaluate
@@ -164,6 +157,23 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
     return fig
 
 
+def _band(fig: go.Figure, name: str, s: Mapping, c: str, shown: list[float], alpha: float,
+          group: str | None = None) -> tuple[list, list[float]]:
+    """Add the shaded spread of one band (points with a nan mean dropped); returns its x and mean.
+
+    ``s`` is one entry of :meth:`alsim.compare.Summary.bands`; the band's values are added to
+    ``shown`` (they set the y range).
+    """
+    keep = [j for j, m in enumerate(s["mean"]) if _finite(m)]
+    x = [s["x"][j] for j in keep]
+    mean, low, high = ([float(v[j]) for j in keep] for v in (s["mean"], s["low"], s["high"]))
+    shown += mean + [v for v in low + high if _finite(v)]
+    fig.add_trace(go.Scatter(x=x + x[::-1], y=high + low[::-1], fill="toself", mode="lines",
+                             fillcolor=_rgba(c, alpha), line=dict(width=0), hoverinfo="skip",
+                             showlegend=False, name=f"{escape(name)} band", legendgroup=group))
+    return x, mean
+
+
 def _stop_legend(fig: go.Figure, rules: Sequence[str]) -> None:
     """One legend entry per stopping rule (its symbol, in grey); the markers take their arm's colour."""
     for rule in dict.fromkeys(rules):
@@ -193,13 +203,7 @@ def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across 
     shown: list[float] = []
     for i, (name, s) in enumerate(summary.items()):
         c = colour(name, i)
-        keep = [j for j, m in enumerate(s["mean"]) if _finite(m)]
-        x = [s["x"][j] for j in keep]
-        mean, low, high = ([float(v[j]) for j in keep] for v in (s["mean"], s["low"], s["high"]))
-        shown += mean + [v for v in low + high if _finite(v)]
-        fig.add_trace(go.Scatter(x=x + x[::-1], y=high + low[::-1], fill="toself", mode="lines",
-                                 fillcolor=_rgba(c, 0.18), line=dict(width=0), hoverinfo="skip",
-                                 showlegend=False, name=f"{escape(name)} band"))
+        x, mean = _band(fig, name, s, c, shown, 0.18)
         fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=escape(name), cliponaxis=False,
                                  line=dict(color=c, width=3)))
         for stop in (stops or {}).get(name, ()):

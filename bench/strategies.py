@@ -20,10 +20,12 @@ side's first run (it holds the cold start), and each side's mean AULC and final 
 
 What each side keeps between calls, as its library allows in such a workflow:
 
-- alsim: its shared per-pool caches (ProbCover's delta and graph, Cluster-Margin's and
-  TypiClust's clusterings, density's mean similarity, ...) live across rounds and seeds as
-  in the Compare page; they are emptied once before each strategy, so the first (cold)
-  query is in the timings; per-run state (``params["strategy_state"]``) lives for one run.
+- alsim: its shared per-pool caches (ProbCover's delta and graph, Cluster-Margin's
+  clustering, density's mean similarity, norms: values that depend on the pool only) live
+  across rounds and seeds as in the Compare page; they are emptied once before each
+  strategy, so the first (cold) query is in the timings; per-run state
+  (``params["strategy_state"]``: core-set's distances, TypiClust's last clustering, which
+  the next round's k-means starts from) lives for one run.
 - scikit-activeml: one ``ProbCover`` object serves every round and seed (it keeps
   ``delta_max_`` and the n x n distances for the same X; only its tie-break seed is set per
   query); every other query strategy keeps nothing that depends on the labels, so it is
@@ -43,9 +45,10 @@ References:
   ball would hold only its centre);
 - ``badge`` vs ``Badge`` with a classifier whose ``predict_proba`` returns the run's
   probabilities (:class:`_RunProba`), so neither side fits a model;
-- ``density``: no scikit-activeml counterpart; modAL's ``information_density``, the O(n^2)
-  mean of scikit-learn's ``cosine_similarity``, computed each query as modAL's function
-  does, times the entropy, top 10 by alsim's tie-break;
+- ``density``: no scikit-activeml counterpart; the textbook computation of Settles and
+  Craven's density, the O(n^2) mean of scikit-learn's ``cosine_similarity`` over the pool,
+  recomputed each query, times the entropy, top 10 by alsim's tie-break (modAL's
+  ``information_density`` also forms the n x n matrix, of ``1 / (1 + distance)``);
 - ``qbc`` vs ``QueryByCommittee(method="vote_entropy")`` with a 5-member bootstrap committee
   of the run's model, ``SklearnClassifier(BaggingClassifier(LabelSpreading(rbf, gamma,
   alpha, max_iter, tol), n_estimators=5))``, fitted every query (the wrapper passes only the

@@ -139,7 +139,8 @@ def test_presenter_view_animates_the_rounds():
     assert [b["label"] for b in curve["layout"]["updatemenus"][0]["buttons"]] == ["▶ Play", "⏸ Pause"]
     assert at.markdown[0].value.startswith("# Active picking (entropy) reached 95.6%")
     assert "confusion" not in figs and not at.warning
-    assert "entropy: mean of 5 seeds" in [t.get("name") for t in figs["curve"]["data"]]  # the spread, below
+    assert list(figs) == ["curve-present"]  # one chart: the animation
+    assert any(m.value.startswith("**Spread over seeds.**") and "over 5 seeds" in m.value for m in at.markdown)
 
 
 def test_batch_size_and_strategy_change_the_run(app):

@@ -366,16 +366,6 @@ def test_coreset_with_the_run_state_picks_exactly_what_it_picks_without():
     assert kept.ids.tolist() == fresh.ids.tolist()
 
 
-def test_typiclust_chain_is_the_runs_cluster_counts():
-    from alsim.strategies.diversity import typiclust_chain
-
-    assert typiclust_chain(50, 40, 10, 500, 1797) == (50,)
-    assert typiclust_chain(80, 40, 10, 500, 1797) == (50, 60, 70, 80)
-    assert typiclust_chain(75, 40, 10, 500, 1797) == (50, 60, 70, 75)  # off the grid: the grid below, then 75
-    assert typiclust_chain(500, 100, 100, 500, 60000) == (200, 300, 400, 500)  # at the cap
-    assert typiclust_chain(30, 40, 10, 500, 1797) == (30,)
-
-
 def test_kmeans_grow_keeps_every_row_at_its_nearest_centre_and_is_seeded():
     from alsim.strategies.common import kmeans_fit, kmeans_grow
 
@@ -402,21 +392,37 @@ def _typiclust_picks(config, prepared, n_revealed, order, state=None):
     return run_strategy("typiclust", context).ids.tolist()
 
 
-def test_typiclust_answer_does_not_depend_on_what_the_cache_or_the_run_holds():
-    from alsim.cache import shared_cache
+def test_typiclust_warm_starts_from_the_runs_last_clustering_and_each_seed_has_its_own():
+    from sklearn.metrics import adjusted_rand_score
+
     from alsim.pool import prepare
+    from alsim.strategies.common import kmeans_fit, kmeans_grow, seed_from
 
     config = Config(dataset="digits", initial="random", n_initial=40, batch_size=10, strategy="typiclust")
     prepared = prepare(config)
+    x = prepared.features
     order = np.random.default_rng(4).permutation(len(prepared.labels))
-    shared_cache("values").clear()
     state: dict = {}
-    as_run = [_typiclust_picks(config, prepared, 40 + 10 * r, order, state) for r in range(3)]
-    shared_cache("values").clear()  # the third round alone, nothing cached: the chain is clustered again
-    assert _typiclust_picks(config, prepared, 60, order) == as_run[2]
-    assert _typiclust_picks(config, prepared, 60, order) == as_run[2]  # now from the cache
-    shared_cache("values").clear()  # from the run's own last clustering
-    assert _typiclust_picks(config, prepared, 60, order, state) == as_run[2]
+    first = _typiclust_picks(config, prepared, 40, order, state)
+    centres, labels = state["typiclust"]
+    expected = kmeans_fit(x, 50, seed_from(np.random.default_rng(40)))  # no state yet: k-means++
+    assert_array_equal(labels, expected[1])
+    second = _typiclust_picks(config, prepared, 50, order, state)
+    grown = kmeans_grow(x, centres, labels, 60, seed_from(np.random.default_rng(50)))
+    assert state["typiclust"][0].shape == (60, x.shape[1])
+    assert_array_equal(state["typiclust"][1], grown[1])  # round 2 starts from round 1's centres
+    # The same inputs give the same picks; without the run's state the round is clustered afresh.
+    assert _typiclust_picks(config, prepared, 40, order, {}) == first
+    assert _typiclust_picks(config, prepared, 50, order, {"typiclust": (centres, labels)}) == second
+    # Seeds draw their own k-means: a comparison's spread includes the clustering's randomness.
+    other: dict = {}
+    status = np.zeros(len(prepared.labels), dtype=np.int8)
+    status[order[:40]] = 1
+    context = QueryContext(proba=np.full((len(status), 10), 0.1), features=x, status=status,
+                           candidates=np.flatnonzero(status == 0), k=10, rng=np.random.default_rng(99),
+                           params={"config": config, "strategy_state": other})
+    run_strategy("typiclust", context)
+    assert adjusted_rand_score(labels, other["typiclust"][1]) < 0.99
 
 
 @pytest.mark.parametrize("name", ("coreset", "typiclust", "probcover", "badge", "density", "cluster_margin"))
@@ -432,3 +438,27 @@ def test_a_run_gives_the_same_picks_whatever_ran_before_it(name):
     first = [r.queried.tolist() for r in run_loop(base.replace(seed=2))]
     after = [r.queried.tolist() for r in run_loop(base.replace(seed=1))]
     assert after == alone and first != alone
+
+
+@pytest.mark.parametrize("name", ("coreset", "badge", "density"))
+def test_other_features_with_a_config_share_nothing_with_that_pool(name):
+    from alsim.pool import prepare
+
+    config = Config(dataset="digits", initial="random", n_initial=40, batch_size=10, strategy=name)
+    prepared = prepare(config)
+    status = np.zeros(len(prepared.labels), dtype=np.int8)
+    status[np.random.default_rng(3).permutation(len(status))[:40]] = 1
+    proba = np.random.default_rng(5).dirichlet(np.ones(10), size=len(status))
+
+    def picks(features, params):
+        context = QueryContext(proba=proba, features=features, status=status,
+                               candidates=np.flatnonzero(status == 0), k=10, rng=np.random.default_rng(0),
+                               params=params)
+        return run_strategy(name, context)
+
+    picks(prepared.features, {"config": config})  # the pool's values are now cached
+    other = prepared.features * 0.5 + 3.0
+    with_config, without = picks(other, {"config": config}), picks(other, {})
+    assert with_config.ids.tolist() == without.ids.tolist()
+    assert_array_equal(with_config.scores, without.scores)
+    assert other.flags.writeable  # nothing froze the caller's array into a cache

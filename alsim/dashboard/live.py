@@ -387,18 +387,17 @@ def live_page() -> None:
     with header:
         _header(config, results, baseline, seconds, present)
     bands, curves = _spread(config, results, spread_rounds) if spread_rounds else (None, [])
+    if present:  # the rounds as an animation, and what the seeds say in words
+        curve_slot.plotly_chart(animated_curves(results, "Accuracy against revealed labels, round by round"),
+                                key="curve-present", width="stretch")
+        if bands is not None:
+            st.markdown("**Spread over seeds.** " + spread_verdict(curves, config.strategy))
+        return
     stops = {name: stopping_points(results[name], arms[name], prepared.n_classes) for name in names}
     title = ("Accuracy against revealed labels" if bands is None
              else f"Accuracy against revealed labels: this run over {SPREAD_SEEDS} seeds")
     curve = learning_curves(results, baseline, stops=stops, bands=bands, band_label=f"{SPREAD_SEEDS} seeds",
                             title=title)
-    if present:
-        curve_slot.plotly_chart(animated_curves(results, "Accuracy against revealed labels, round by round"),
-                                key="curve-present", width="stretch")
-        if bands is not None:
-            st.plotly_chart(curve, key="curve", width="stretch")
-            _spread_text(config, curves, note)
-        return
     curve_slot.plotly_chart(curve, key="curve", width="stretch")
     if bands is not None:
         _spread_text(config, curves, note)

@@ -31,13 +31,14 @@ _POOL_KEYS_LOCK = threading.Lock()
 
 
 def pool_key(context: QueryContext) -> tuple | None:
-    """What the pool's features depend on (content key, pool size, features, their shape), or None.
+    """What the pool's features depend on (content key, pool size, features), or None.
 
-    Without a run's config (a hand-made context) there is no key and nothing is cached.
-    The key is remembered per features array (by identity, while the array lives): working it
-    out names the data set's files (``load_source``), about 30 us, paid once per pool instead
-    of once per query. The shape keeps a hand-made context that passes other features with
-    a config from reading that config's pool values.
+    None (nothing is cached) for a context without a run's config, and for one whose
+    features are not the config's prepared pool (the very array :func:`alsim.pool.prepare`
+    gives): other features of the same shape must not read or write that pool's values.
+    The answer is remembered per features array (by identity, while the array lives):
+    working it out names the data set's files (``load_source``), about 30 us, paid once per
+    pool instead of once per query.
     """
     config = context.params.get("config")
     if config is None:
@@ -47,9 +48,14 @@ def pool_key(context: QueryContext) -> tuple | None:
         entry = _POOL_KEYS.get(id(features))
     if entry is not None and entry[0]() is features:
         return entry[1]
-    from ..pool import data_key
+    from ..config import ConfigError
+    from ..data import DataError
+    from ..pool import data_key, prepare
 
-    key = data_key(config) + (tuple(np.shape(features)),)
+    try:
+        key = data_key(config) if prepare(config).features is features else None
+    except (ConfigError, DataError):  # a config that names no pool: nothing to share values with
+        key = None
     try:
         ref = weakref.ref(features)
     except TypeError:  # not an ndarray: nothing to remember it by
@@ -66,11 +72,6 @@ def cached(key: Hashable | None, build: Callable[[], Any], cache: str = "values"
     if key is None:
         return build()
     return shared_cache(cache).get_or_build(key, build)
-
-
-def cached_value(key: Hashable, cache: str = "values") -> Any:
-    """What the shared cache ``cache`` holds under ``key``, or None (nothing is built)."""
-    return shared_cache(cache).get(key)
 
 
 def pool_norms(context: QueryContext) -> np.ndarray:

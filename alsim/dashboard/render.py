@@ -172,7 +172,7 @@ def animated_curves(arms: Mapping[str, Sequence[Round]], title: str):
         title=title, height=560, font=dict(size=18), xaxis_title="revealed labels", yaxis_title="accuracy",
         xaxis=dict(range=[min(xs) - 2, max(xs) + 2] if xs else None),
         yaxis=dict(range=[min(ys) - 0.1 * span, max(ys) + 0.1 * span] if ys else None),
-        legend=dict(orientation="h", y=-0.18),
+        legend=dict(orientation="h", x=1, xanchor="right", y=1.12),  # above: the round slider sits below
         updatemenus=[dict(type="buttons", direction="left", x=0, y=1.12, xanchor="left", buttons=[
             dict(label="▶ Play", method="animate",
                  args=[None, dict(frame=dict(duration=900, redraw=False), transition=dict(duration=400),

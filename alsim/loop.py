@@ -62,7 +62,7 @@ class _Arm:
         self.spread_state = None  # label-spreading iterates, reused when labels only grow
         self.model_state: dict = {}  # e.g. the previous round's weights, for a warm start
         # What a strategy keeps between rounds of this run (e.g. core-set's distances to the
-        # revealed points); a strategy answers the same without it.
+        # revealed points, TypiClust's last clustering): see QueryContext.params.
         self.strategy_state: dict = {}
         self.model = None  # the graph (label spreading), for strategies that need it
 

@@ -123,7 +123,8 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
         shown += values
         fig.add_trace(go.Scatter(
             x=[r.n_labeled if x == "labels" else r.index for r in kept], y=values, mode="lines+markers",
-            name=escape(name), legendgroup=escape(name), line=dict(color=colour(name.split(" ")[0], i), width=3), cliponaxis=False,
+            name=escape(name), legendgroup=escape(name), line=dict(color=colour(name.split(" ")[0], i), width=3),
+            cliponaxis=False,
             hovertemplate="%{x}<br>" + metric + " %{y:.4f}<extra>%{fullData.name}</extra>",
         ))
     for i, (name, points) in enumerate((stops or {}).items()):

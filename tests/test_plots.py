@@ -106,6 +106,12 @@ def test_confusion_heatmaps_one_panel_per_arm(exhausted):
     assert titles[2].startswith("&lt;a href") and "<a" not in titles[2] and titles[2].endswith("<sup>no round</sup>")
     assert {fig.data[0].xaxis, fig.data[1].xaxis} == {"x", "x2"}
     np.testing.assert_array_equal(fig.data[0].z, last_evaluated(exhausted).confusion)
+    counts = np.asarray(exhausted[0].confusion)
+    assert (counts == 0).any() and (counts > 0).any()
+    text = np.asarray(fig.data[1].text)  # a count in every cell that holds images, nothing where 0
+    np.testing.assert_array_equal(text == "", counts == 0)
+    np.testing.assert_array_equal(text[counts > 0].astype(int), counts[counts > 0])
+    np.testing.assert_array_equal(fig.data[1].customdata, counts)  # the hover names every count
 
 
 def test_confusion_heatmaps_say_nothing_left_instead_of_nan(exhausted):

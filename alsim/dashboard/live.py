@@ -197,8 +197,8 @@ def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, r
             most=True, key=f"{key}most")
     gallery("Most sure", prepared, record, most=False, key=f"{key}least")
     # Built only while open (``on_change="rerun"`` tracks the expander's state): a closed
-    # table would still be sent and laid out on every run.
-    # The label stays the same from round to round: a new label would be a new expander, closed again.
+    # table would still be sent and laid out on every run. One label for every round: a new
+    # label would be a new expander, closed again.
     report = st.expander("Per-class report of the round shown", expanded=prepared.dataset.has_test,
                          key=f"{key}per-class-open", on_change="rerun")
     if report.open:
@@ -293,11 +293,12 @@ def _spread(config: Config, results, spread_rounds) -> tuple[dict | None, list]:
     return _bands(curves), curves
 
 
-def _spread_text(config: Config, curves, note: str) -> None:
-    """The verdict over seeds, under the chart that draws their bands."""
+def _spread_text(config: Config, curves, note: str | None) -> None:
+    """The verdict over seeds; with ``note``, a caption for the chart that draws their bands."""
     st.markdown("**Spread over seeds.** " + spread_verdict(curves, config.strategy))
-    st.caption(f"Shaded bands and dotted lines: mean ± one standard deviation over {note}. "
-               "Thick lines: this run.")
+    if note is not None:
+        st.caption(f"Shaded bands and dotted lines: mean ± one standard deviation over {note}. "
+                   "Thick lines: this run.")
 
 
 def _bands(curves) -> dict[str, dict]:
@@ -391,7 +392,7 @@ def live_page() -> None:
         curve_slot.plotly_chart(animated_curves(results, "Accuracy against revealed labels, round by round"),
                                 key="curve-present", width="stretch")
         if bands is not None:
-            st.markdown("**Spread over seeds.** " + spread_verdict(curves, config.strategy))
+            _spread_text(config, curves, note=None)  # no bands drawn: nothing to caption
         return
     stops = {name: stopping_points(results[name], arms[name], prepared.n_classes) for name in names}
     title = ("Accuracy against revealed labels" if bands is None

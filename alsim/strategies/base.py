@@ -47,8 +47,9 @@ class QueryContext:
         Strategy parameters from the config. The loop also passes ``config``,
         ``train_labels``, ``model_state`` (the run's model weights, read only) and
         ``strategy_state``: a dict that lives for one run, where a strategy may keep what
-        it worked out in earlier rounds (under its own name). A strategy must give the
-        same answer without it (a hand-made context, a first round).
+        it worked out in earlier rounds (under its own name). Kept only to save work (core-set's
+        distances, Cluster-Margin's clusters), it must not change the answer; a strategy
+        that continues from it (TypiClust's warm-started k-means) says so in its docstring.
     """
 
     proba: np.ndarray

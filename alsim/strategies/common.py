@@ -34,8 +34,9 @@ def pool_key(context: QueryContext) -> tuple | None:
     """What the pool's features depend on (content key, pool size, features), or None.
 
     None (nothing is cached) for a context without a run's config, and for one whose
-    features are not the config's prepared pool (the very array :func:`alsim.pool.prepare`
-    gives): other features of the same shape must not read or write that pool's values.
+    features are not the config's prepared pool (the very array the ``prepared`` cache holds
+    for it; looked up, never built): other features of the same shape must not read or
+    write that pool's values.
     The answer is remembered per features array (by identity, while the array lives):
     working it out names the data set's files (``load_source``), about 30 us, paid once per
     pool instead of once per query.
@@ -50,10 +51,12 @@ def pool_key(context: QueryContext) -> tuple | None:
         return entry[1]
     from ..config import ConfigError
     from ..data import DataError
-    from ..pool import data_key, prepare
+    from ..pool import data_key
 
     try:
-        key = data_key(config) if prepare(config).features is features else None
+        key = data_key(config)
+        held = shared_cache("prepared").get(key)  # what prepare(config) returns, if it is in memory
+        key = key if held is not None and held.features is features else None
     except (ConfigError, DataError):  # a config that names no pool: nothing to share values with
         key = None
     try:

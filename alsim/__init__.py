@@ -3,36 +3,61 @@
 The core is pure Python (numpy, scipy, scikit-learn, OpenCV); it never imports Streamlit.
 
 The path of a run: :class:`Config` -> :func:`prepare` (data source, pool, features) ->
-:func:`run_loop`, a generator of :class:`Round` records -> :mod:`alsim.plots`.
+:func:`run_loop`, a generator of :class:`Round` records -> :mod:`alsim.report.plots`.
 
-Three seams, each a registry or a protocol:
+Layers, lowest first. A module imports only from its own layer's package or lower ones;
+``tests/test_layers.py`` enforces it:
 
-- **Data sources** (:mod:`alsim.sources`): what a data set has (images, feature kinds,
-  labels known or not, test split) and a content key; :func:`register_source`.
-- **Strategies** (:mod:`alsim.strategies`): ``strategy(QueryContext) -> Query``;
-  :func:`register_strategy`, :func:`strategy_names`.
-- **Oracles** (:mod:`alsim.oracles`): who answers a proposed batch: the simulation's
-  :class:`SimulatedOracle` reveals the hidden truth.
+0. ``alsim.common`` (errors, JSON, process settings), ``alsim.storage`` (memory and disk caches)
+1. ``alsim.data``: data sets, importers, the data store, the source registry
+2. ``alsim.learn``: features, graphs, models, metrics
+3. ``alsim.strategies``: query strategies and their registry
+4. ``alsim.loop``: config, pool, oracles, round records, the loop, stopping rules, presets
+5. ``alsim.evidence`` (comparisons, verdicts, narrative), ``alsim.labeling`` (label store, projects)
+6. ``alsim.sweep`` (grids on Dask), ``alsim.report`` (figures, HTML report, exports)
+7. entry points: ``alsim.cli``, ``alsim.dashboard`` (the only Streamlit code), ``app.py``, ``pages/``, ``bench/``
 
-Shared state between sessions goes through :func:`alsim.cache.shared_cache`.
+Three seams, each a registry or a protocol: data sources (:func:`register_source`),
+strategies (:func:`register_strategy`), oracles (:class:`Oracle`).
+
+The names below are loaded on first use, so ``import alsim.<package>`` costs only what
+that package needs.
 """
 
-from .cache import SharedCache, shared_cache
-from .config import Config, ConfigError
-from .data import DataError, Dataset, fashion_available, load_dataset
-from .loop import first_k_baseline, run_arms, run_loop
-from .oracles import Oracle, SimulatedOracle
-from .pool import Prepared, prepare
-from .presets import PRESETS, get_preset
-from .records import Round
-from .sources import SourceInfo, register_source, source_info, source_names
-from .strategies import Query, QueryContext, strategy_names
-from .strategies import register as register_strategy
+from __future__ import annotations
 
-__all__ = [
-    "Config", "ConfigError", "DataError", "Dataset", "Oracle", "PRESETS", "Prepared", "Query", "QueryContext",
-    "Round", "SharedCache", "SimulatedOracle", "SourceInfo", "fashion_available", "first_k_baseline", "get_preset",
-    "load_dataset", "prepare", "register_source", "register_strategy", "run_arms", "run_loop", "shared_cache",
-    "source_info", "source_names", "strategy_names",
-]
-__version__ = "0.2.0"
+import importlib
+
+_EXPORTS = {
+    "SharedCache": "alsim.storage.memory", "shared_cache": "alsim.storage.memory",
+    "AlsimError": "alsim.common.errors", "ConfigError": "alsim.common.errors", "DataError": "alsim.common.errors",
+    "Config": "alsim.loop.config",
+    "Dataset": "alsim.data.datasets", "fashion_available": "alsim.data.datasets",
+    "load_dataset": ("alsim.data.sources", "load_source"),
+    "first_k_baseline": "alsim.loop.run", "run_arms": "alsim.loop.run", "run_loop": "alsim.loop.run",
+    "Oracle": "alsim.loop.oracles", "SimulatedOracle": "alsim.loop.oracles",
+    "Prepared": "alsim.loop.pool", "prepare": "alsim.loop.pool",
+    "PRESETS": "alsim.loop.presets", "get_preset": "alsim.loop.presets",
+    "Round": "alsim.loop.records",
+    "SourceInfo": "alsim.data.sources", "register_source": "alsim.data.sources", "source_info": "alsim.data.sources",
+    "source_names": "alsim.data.sources",
+    "Query": "alsim.strategies", "QueryContext": "alsim.strategies", "strategy_names": "alsim.strategies",
+    "register_strategy": ("alsim.strategies", "register"),
+}
+
+__all__ = sorted(_EXPORTS)
+from alsim.common.version import VERSION as __version__  # noqa: E402
+
+
+def __getattr__(name: str):
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'alsim' has no attribute {name!r}")
+    module, attribute = target if isinstance(target, tuple) else (target, name)
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -31,12 +31,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from alsim import get_preset, loop  # noqa: E402
-from alsim.cache import shared_cache  # noqa: E402
-from alsim.compare import run_comparison  # noqa: E402
-from alsim.loop import initial_labels, prepare  # noqa: E402
-from alsim.strategies import select  # noqa: E402
 from timing import median_time  # noqa: E402
+
+from alsim import get_preset  # noqa: E402
+from alsim.evidence.compare import run_comparison  # noqa: E402
+from alsim.loop import run as loop
+from alsim.loop.pool import initial_labels, prepare  # noqa: E402
+from alsim.storage.memory import shared_cache  # noqa: E402
+from alsim.strategies import select  # noqa: E402
 
 STRATEGIES = ("entropy", "random")
 SEEDS = (0, 1, 2)
@@ -94,9 +96,9 @@ def run_plain(base, X, y):
 
 
 def run_skactiveml(base, X, y):
-    from sklearn.semi_supervised import LabelSpreading
     from skactiveml.classifier import SklearnClassifier
     from skactiveml.pool import RandomSampling, UncertaintySampling
+    from sklearn.semi_supervised import LabelSpreading
 
     curves = {}
     for config, labels in arms(base, y):

@@ -30,11 +30,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from alsim import get_preset, loop, run_loop  # noqa: E402
-from alsim.cache import shared_cache  # noqa: E402
-from alsim.data import fashion_available, load_fashion_mnist  # noqa: E402
-from alsim.features import compute_features, hog_descriptor, hog_features  # noqa: E402
 from timing import median_time  # noqa: E402
+
+from alsim import get_preset, run_loop  # noqa: E402
+from alsim.data.datasets import fashion_available, load_fashion_mnist  # noqa: E402
+from alsim.learn.features import compute_features, hog_descriptor, hog_features  # noqa: E402
+from alsim.loop import run as loop
+from alsim.storage.memory import shared_cache  # noqa: E402
 
 
 def row(name, seconds, reference, runs, extra=""):

@@ -7,7 +7,7 @@
 Digits: the work the Compare page runs by default, preset ``digits-compare`` (all 1,797
 digits, raw pixels, label spreading rbf gamma 0.25, 40 random initial labels, batch 10,
 11 fits = 10 query rounds), ``--seeds`` seeds (default 20), one process. Each strategy runs
-through alsim's own loop (:func:`alsim.compare.run_comparison`, one seed at a time as the
+through alsim's own loop (:func:`alsim.evidence.compare.run_comparison`, one seed at a time as the
 Compare page runs it) twice, in lockstep under each seed: once as alsim's strategy and once
 as a reference registered in this process (``skactiveml-<name>``) that calls
 scikit-activeml on the same :class:`~alsim.strategies.QueryContext`: the pool's features,
@@ -81,8 +81,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alsim import Config, get_preset  # noqa: E402
-from alsim.loop import initial_labels, prepare  # noqa: E402
-from alsim.models import fit_supervised  # noqa: E402
+from alsim.learn.models import fit_supervised  # noqa: E402
+from alsim.loop.pool import initial_labels, prepare  # noqa: E402
 from alsim.strategies import Query, QueryContext, run_strategy  # noqa: E402
 
 NEW = ("coreset", "typiclust", "probcover", "badge", "density", "qbc", "cluster_margin")
@@ -250,9 +250,10 @@ def _coreset_check(base: Config, log: _Log, mine: str, theirs: str, seeds, curve
 
 
 def digits(n_seeds: int, names=NEW) -> None:
-    from alsim.cache import shared_cache
-    from alsim.compare import aulc, run_comparison
-    from alsim.runtime import configure_process
+    from alsim.common.runtime import configure_process
+    from alsim.evidence.compare import run_comparison
+    from alsim.learn.metrics import aulc
+    from alsim.storage.memory import shared_cache
     from alsim.strategies import get_strategy, register
 
     configure_process()  # one BLAS and OpenMP thread, as the command line and the dashboard run
@@ -308,9 +309,9 @@ def fashion_one(name: str) -> dict:
     """One strategy's two queries on Fashion-MNIST, run in this (fresh) process.
 
     The process is set up as the command line and the dashboard set theirs up
-    (:func:`alsim.runtime.configure_process`: one BLAS thread unless ALSIM_BLAS_THREADS says otherwise).
+    (:func:`alsim.common.runtime.configure_process`: one BLAS thread unless ALSIM_BLAS_THREADS says otherwise).
     """
-    from alsim.runtime import configure_process
+    from alsim.common.runtime import configure_process
 
     configure_process()
     config = FASHION.replace(strategy=name)

@@ -15,7 +15,7 @@ least_confident, random x 20 seeds: 720 cells, 3 graphs.
    printed beside.
 
 The in-process paths run with the BLAS threads the dashboard and the command line use
-(:func:`alsim.runtime.configure_process`: one unless ``ALSIM_BLAS_THREADS`` says
+(:func:`alsim.common.runtime.configure_process`: one unless ``ALSIM_BLAS_THREADS`` says
 otherwise), as the Dask workers do.
 
 Prints the median of each over the repeats, the ratios, the load average before and
@@ -31,8 +31,8 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from alsim import get_preset  # noqa: E402
-from alsim.cache import shared_cache  # noqa: E402
-from alsim.compare import run_comparison  # noqa: E402
-from alsim.runtime import configure_process  # noqa: E402
+from alsim.common.runtime import configure_process  # noqa: E402
+from alsim.evidence.compare import run_comparison  # noqa: E402
+from alsim.storage.memory import shared_cache  # noqa: E402
 from alsim.sweep import ResultStore, SweepSpec, parse_grid  # noqa: E402
 
 STRATEGIES = ("entropy", "margin", "least_confident", "random")

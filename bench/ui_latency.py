@@ -207,9 +207,9 @@ def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, page
 
 def warm_disk_cache(checkout: Path, cache_dir: Path) -> None:
     """HOG features of Fashion-MNIST are cached on disk: build them once, untimed."""
-    code = ("from alsim.data import fashion_available\n"
-            "from alsim.presets import get_preset\n"
-            "from alsim.pool import prepare\n"
+    code = ("from alsim.data.datasets import fashion_available\n"
+            "from alsim.loop.presets import get_preset\n"
+            "from alsim.loop.pool import prepare\n"
             "if fashion_available(): prepare(get_preset('fashion-selftrain'))\n")
     subprocess.run([sys.executable, "-c", code], cwd=checkout, check=True,
                    env={**os.environ, "PYTHONPATH": str(checkout), "ALSIM_CACHE_DIR": str(cache_dir)})

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from alsim.dashboard.sweep_page import sweep_page
 from alsim.dashboard.nav import page_entry
+from alsim.dashboard.sweep_page import sweep_page
 
 page_entry()  # a deep link opened first on a fresh server: the app's navigation, then a rerun
 

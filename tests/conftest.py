@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alsim.data import FASHION_FILES, fashion_available, write_idx
-from alsim.runtime import configure_process
+from alsim.common.runtime import configure_process
+from alsim.data.datasets import FASHION_FILES, fashion_available, write_idx
 
 # The test process computes with the thread pools the command line, the dashboard and the
 # sweep workers use (one BLAS and one OpenMP thread by default): a nearest-neighbour search

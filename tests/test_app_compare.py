@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from apptest_helpers import APP, TIMEOUT, charts, messages, trace
 from streamlit.testing.v1 import AppTest
 
 from alsim import get_preset
-from alsim.compare import run_comparison, summarize
-from apptest_helpers import APP, TIMEOUT, charts, messages, trace
+from alsim.evidence.compare import run_comparison, summarize
 
 
 @pytest.fixture(scope="module")

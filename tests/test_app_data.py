@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
-
-from alsim import datastore
-from alsim.dashboard.data_page import enlarged, import_upload
-from alsim.importers import ImportOptions
 from apptest_helpers import APP, ROOT, TIMEOUT, messages, shown
+from streamlit.testing.v1 import AppTest
 from test_importers import npz_bytes, write_image_folder, zip_bytes, zip_folder
+
+from alsim.dashboard.data_page import enlarged, import_upload
+from alsim.data import store as datastore
+from alsim.data.importers import ImportOptions
 
 
 @pytest.fixture

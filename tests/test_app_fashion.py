@@ -1,11 +1,11 @@
 """AppTest tests of the Fashion-MNIST page."""
 
 import pytest
+from apptest_helpers import APP, TIMEOUT, charts, trace
+from conftest import real_fashion
 from streamlit.testing.v1 import AppTest
 
 from alsim import get_preset, run_loop
-from apptest_helpers import APP, TIMEOUT, charts, trace
-from conftest import real_fashion
 
 
 def _open(monkeypatch, folder):

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from apptest_helpers import APP, TIMEOUT, charts, messages
 from streamlit.testing.v1 import AppTest
 
-from alsim import labeling
 from alsim.dashboard.label_page import enlarge
-from apptest_helpers import APP, TIMEOUT, charts, messages
+from alsim.labeling import projects as labeling
 
 LABEL = "pages/5_Label.py"
 

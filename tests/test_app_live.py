@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from apptest_helpers import APP, TIMEOUT, charts, messages, trace
 from numpy.testing import assert_allclose
 from streamlit.testing.v1 import AppTest
 
 from alsim import Config, run_loop
-from apptest_helpers import APP, TIMEOUT, charts, messages, trace
 
 SEED_A = [0.8690, 0.9018, 0.9214, 0.9491, 0.9556]
 
@@ -68,7 +68,7 @@ def test_curve_marks_where_each_stopping_rule_stops(app):
 
 
 def test_bands_over_seeds_with_the_single_run_highlighted(app):
-    from alsim.compare import run_comparison
+    from alsim.evidence.compare import run_comparison
 
     curve = charts(app)["curve"]  # one chart: this run's lines over the seeds' bands
     names = [t.get("name") for t in curve["data"]]

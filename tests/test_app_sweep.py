@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from apptest_helpers import APP, TIMEOUT, charts, messages
 from streamlit.testing.v1 import AppTest
 
 from alsim.sweep import ResultStore
-from apptest_helpers import APP, TIMEOUT, charts, messages
 
 PAGE = "pages/4_Sweep.py"
 

@@ -10,22 +10,24 @@ import re
 import string
 import subprocess
 import sys
-import tomllib
 
 import pytest
+import tomllib
+from apptest_helpers import APP, ROOT, TIMEOUT, messages
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
 
-from alsim.dashboard.compare_page import COMPARE_PARAMS, PREFIX as CMP
+from alsim.dashboard.compare_page import COMPARE_PARAMS
+from alsim.dashboard.compare_page import PREFIX as CMP
 from alsim.dashboard.controls import sidebar_params
 from alsim.dashboard.data_page import DATA_PARAMS
-from alsim.dashboard.fashion_page import FASHION_PARAMS, P as FM
+from alsim.dashboard.fashion_page import FASHION_PARAMS
+from alsim.dashboard.fashion_page import P as FM
 from alsim.dashboard.label_page import LABEL_PARAMS
 from alsim.dashboard.messages import escape_markdown
 from alsim.dashboard.sweep_page import SWEEP_PARAMS
 from alsim.dashboard.url import prefixed
-from apptest_helpers import APP, ROOT, TIMEOUT, messages
 
 COMPARE = "pages/1_Compare.py"
 FASHION = "pages/2_Fashion-MNIST.py"

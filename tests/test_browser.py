@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from conftest import ROOT, STREAMLIT_IDLE, needs_chromium, page_metrics, streamlit_server
 
 ARTIFACTS = ROOT / "artifacts"
@@ -127,7 +126,7 @@ def test_compare_page(server, browser):
 
 
 def test_fashion_page(server, browser):
-    from alsim.data import fashion_available
+    from alsim.data.datasets import fashion_available
 
     if not fashion_available():
         pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")

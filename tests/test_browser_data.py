@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 from conftest import STREAMLIT_IDLE, chromium_browser, needs_chromium, page_metrics, streamlit_server
 from test_importers import write_image_folder, zip_folder
 
-from alsim.importers import read_path
+from alsim.data.importers import read_path
 
 pytestmark = needs_chromium
 

@@ -7,7 +7,7 @@ import re
 
 from conftest import STREAMLIT_IDLE, chromium_browser, needs_chromium, streamlit_server
 
-from alsim import labeling
+from alsim.labeling import projects as labeling
 
 pytestmark = needs_chromium
 

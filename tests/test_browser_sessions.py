@@ -14,9 +14,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
 from conftest import ROOT, STREAMLIT_IDLE, chromium_browser, needs_chromium, page_metrics, streamlit_server
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = needs_chromium
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from alsim import Config, run_loop
-from alsim.cache import SharedCache, clear_all, nbytes_of, shared_cache
+from alsim.storage.memory import SharedCache, clear_all, nbytes_of, shared_cache
 
 
 @pytest.fixture
@@ -139,8 +139,8 @@ def test_nbytes_counts_shared_arrays_once():
 
 def test_two_concurrent_requests_for_one_graph_build_it_once(monkeypatch):
     """Two sessions asking for the same slow graph at once: one build, the other waits for it."""
-    import alsim.graph as graph_module
-    from alsim.pool import graph_for, prepare
+    import alsim.learn.graph as graph_module
+    from alsim.loop.pool import graph_for, prepare
 
     config = Config(dataset="digits", pool_size=600, gamma=0.31)
     prepared = prepare(config)
@@ -152,7 +152,7 @@ def test_two_concurrent_requests_for_one_graph_build_it_once(monkeypatch):
         time.sleep(0.5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(graph_module, "build_graph", slow_build)
+    monkeypatch.setattr("alsim.loop.pool.build_graph", slow_build)
     shared_cache("graphs").clear()
     barrier = threading.Barrier(2)
     graphs = []
@@ -237,7 +237,7 @@ def test_thread_hammer_identical_and_distinct_configs(fast_switching):
 
 
 def test_work_slots_limit_concurrency_and_report_the_queue():
-    from alsim.cache import WorkSlots
+    from alsim.storage.memory import WorkSlots
 
     slots = WorkSlots(2)
     running, peak, waits = [0], [0], []
@@ -263,7 +263,7 @@ def test_work_slots_limit_concurrency_and_report_the_queue():
 
 
 def test_a_queued_run_that_is_interrupted_leaves_the_queue():
-    from alsim.cache import WorkSlots
+    from alsim.storage.memory import WorkSlots
 
     slots = WorkSlots(1)
     release = threading.Event()

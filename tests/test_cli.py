@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from alsim.cli import main
+from alsim.cli.main import main
 
 
 def run(capsys, *argv):
@@ -160,7 +160,7 @@ def test_compare_json_writes_null_for_missing_values(capsys):
 def test_json_ready_golden():
     import numpy as np
 
-    from alsim.cli import json_ready
+    from alsim.common.jsonio import json_ready
 
     value = {"a": (1.5, float("nan")), "b": [float("inf"), -float("inf")], "c": np.float32(0.5),
              "d": np.array([1.0, np.nan]), "e": None, "f": "nan"}
@@ -171,7 +171,7 @@ def test_json_ready_golden():
 def test_fashion_images_of_another_size_exit_2(capsys, tmp_path, monkeypatch):
     import numpy as np
 
-    from alsim.data import FASHION_FILES, write_idx
+    from alsim.data.datasets import FASHION_FILES, write_idx
 
     write_idx(tmp_path / FASHION_FILES["train_images"], np.zeros((20, 32, 32), np.uint8))
     write_idx(tmp_path / FASHION_FILES["train_labels"], np.arange(20, dtype=np.uint8) % 10)

@@ -3,10 +3,19 @@ import json
 import numpy as np
 import pytest
 
-from alsim import Config, ConfigError, get_preset, run_loop
-from alsim.compare import (Curve, aulc, comparison_configs, full_label_accuracy, labels_to_reach, paired_test,
-                           run_comparison, summarize)
-from alsim.loop import REVEALED, run_arms
+from alsim import Config, get_preset, run_loop
+from alsim.common.errors import ConfigError
+from alsim.evidence.compare import (
+    Curve,
+    comparison_configs,
+    full_label_accuracy,
+    paired_test,
+    run_comparison,
+    summarize,
+)
+from alsim.learn.metrics import aulc, labels_to_reach
+from alsim.loop.run import run_arms
+from alsim.strategies import REVEALED
 
 X = (10, 20, 30, 40)
 
@@ -95,7 +104,7 @@ def test_full_label_accuracy_is_a_k_fold_estimate():
 
 
 def test_compare_cli(capsys):
-    from alsim.cli import main
+    from alsim.cli.main import main
 
     code = main(["compare", "--preset", "digits-compare", "--seeds", "2", "--strategies", "entropy,random",
                  "--set", "n_rounds=3", "--target", "0.9"])
@@ -105,7 +114,7 @@ def test_compare_cli(capsys):
 
 def test_compare_defaults_to_20_seeds_on_digits(capsys):
     """Enough paired seeds for a verdict by default where runs are cheap."""
-    from alsim.cli import main
+    from alsim.cli.main import main
 
     code = main(["compare", "--preset", "digits-compare", "--strategies", "entropy,random", "--set", "n_rounds=2",
                  "--set", "pool_size=400", "--json"])

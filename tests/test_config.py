@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from alsim import Config, ConfigError, get_preset
-from alsim.presets import PRESETS
+from alsim import Config, get_preset
+from alsim.common.errors import ConfigError
+from alsim.loop.presets import PRESETS
 
 
 def test_defaults_are_experiment_a():

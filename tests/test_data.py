@@ -2,10 +2,17 @@ import gzip
 
 import numpy as np
 import pytest
-
-from alsim.data import (FASHION_CLASSES, FASHION_FILES, DataError, load_digits_dataset, load_fashion_mnist,
-                        read_idx, write_idx)
 from conftest import REAL_FASHION, real_fashion
+
+from alsim.common.errors import DataError
+from alsim.data.datasets import (
+    FASHION_CLASSES,
+    FASHION_FILES,
+    load_digits_dataset,
+    load_fashion_mnist,
+    read_idx,
+    write_idx,
+)
 
 
 def test_idx_round_trip(tmp_path):
@@ -114,7 +121,7 @@ def test_header_beyond_the_size_limit_is_refused_before_allocating(tmp_path):
     path.write_bytes(_header(3, 1024, 1024, 1024))  # 3 GiB promised
     peak, message = _peak_bytes(lambda: read_idx(path))
     assert "promises 3,221,225,472 values of shape (3, 1024, 1024, 1024)" in message
-    assert "limit of 2,147,483,648 bytes (2 GiB, alsim.data.MAX_IDX_BYTES)" in message
+    assert "limit of 2,147,483,648 bytes (2 GiB, alsim.data.datasets.MAX_IDX_BYTES)" in message
     assert peak < 1 << 20
 
 
@@ -147,9 +154,9 @@ def test_truncated_and_padded_payloads(tmp_path):
 
 
 def test_payload_is_streamed_in_chunks(tmp_path, monkeypatch):
-    import alsim.data
+    import alsim.data.datasets
 
-    monkeypatch.setattr(alsim.data, "_IDX_CHUNK", 7)
+    monkeypatch.setattr(alsim.data.datasets, "_IDX_CHUNK", 7)
     data = np.random.default_rng(0).integers(0, 256, size=(5, 11, 3), dtype=np.uint8)
     for name in ("s.idx", "s.idx.gz"):
         write_idx(tmp_path / name, data)

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from alsim import Config
-from alsim import datastore
-from alsim.cli import main
-from alsim.config import ConfigError
-from alsim.data import FASHION_CLASSES, DataError, read_idx
-from alsim.sources import source_info, source_names
 from conftest import REAL_FASHION, real_fashion
 from test_importers import class_image, npz_bytes, write_image_folder, zip_bytes, zip_folder
+
+from alsim import Config
+from alsim.cli.main import main
+from alsim.common.errors import ConfigError, DataError
+from alsim.data import store as datastore
+from alsim.data.datasets import FASHION_CLASSES, read_idx
+from alsim.data.sources import source_info, source_names
+from alsim.loop.presets import default_config
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_stored_sets_are_sources_and_configs(pets):
     info = source_info(entry.id)
     assert info.features == ("raw", "hog", "colorhist") and info.labels == "partial" and "pets" in info.description
     config = Config(dataset=entry.id, features="hog", n_initial=6, initial="stratified")
-    from alsim.loop import run_loop
+    from alsim.loop.run import run_loop
 
     rounds = list(run_loop(config.replace(model="label_spreading", kernel="knn", n_neighbors=5, n_rounds=2)))
     assert rounds[-1].n_labeled == 11
@@ -66,7 +67,7 @@ def test_a_class_too_small_for_stratified_labels_is_named(tmp_path):
     for path in sorted((folder / "tiny").iterdir())[1:]:
         path.unlink()
     entry = datastore.import_path(folder)
-    from alsim.pool import check_feasible, prepare
+    from alsim.loop.pool import check_feasible, prepare
 
     config = Config(dataset=entry.id, initial="stratified", n_initial=4, batch_size=1, n_rounds=2)
     with pytest.raises(ConfigError, match="needs 2 points of every class, the smallest class has 1 \\(class 'tiny'\\)"):
@@ -110,7 +111,7 @@ def test_a_changed_entry_is_refused_on_load(pets):
 
 def test_default_config_suits_the_data(pets):
     entry = datastore.import_path(pets)
-    config = datastore.default_config(entry.id)
+    config = default_config(entry.id)
     assert (config.dataset, config.features, config.model, config.kernel) == (entry.id, "hog", "label_spreading", "knn")
     assert config.initial == "stratified" and config.n_initial == 6 and config.evaluation == "pool"
 
@@ -185,10 +186,10 @@ def test_fashion_pngs_import_fast_and_compare(tmp_path, capsys):
     import_seconds = time.perf_counter() - started
     assert entry.manifest["n"] == 3000 and set(entry.manifest["counts"].values()) == {300}
     assert import_seconds < 5.0, import_seconds
-    from alsim.pool import prepare
-    from alsim.cache import shared_cache
+    from alsim.loop.pool import prepare
+    from alsim.storage.memory import shared_cache
 
-    config = datastore.default_config(entry.id)
+    config = default_config(entry.id)
     prepare(config)  # computes HOG once and writes it to the disk cache
     for name in ("prepared", "datasets"):
         shared_cache(name).clear()
@@ -205,9 +206,9 @@ def test_fashion_pngs_import_fast_and_compare(tmp_path, capsys):
 @pytest.mark.parametrize("side, features", [(32, ("raw", "hog", "colorhist")), (30, ("raw", "colorhist")),
                                                     (8, ("raw", "hog", "colorhist"))])
 def test_hog_is_parametrised_for_the_stored_side(tmp_path, side, features):
-    from alsim.features import HOG_PARAMS, hog_params
-    from alsim.importers import ImportOptions
-    from alsim.pool import prepare
+    from alsim.data.importers import ImportOptions
+    from alsim.learn.features import HOG_PARAMS, hog_params
+    from alsim.loop.pool import prepare
 
     assert hog_params(28) == HOG_PARAMS
     entry = datastore.import_path(write_image_folder(tmp_path / "f"), options=ImportOptions(side=side))

@@ -1,8 +1,8 @@
 """The on-disk cache: every stored array is checked before it is trusted.
 
-Most tests go through ``alsim.features.load_cached_array`` / ``save_cached_array`` and the
+Most tests go through ``alsim.learn.features.load_cached_array`` / ``save_cached_array`` and the
 public ``compute_features`` / ``build_graph`` / ``predict_new``, so they also run against
-an implementation without :mod:`alsim.diskcache`.
+an implementation without :mod:`alsim.storage.disk`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alsim import features as feat
-from alsim.data import load_fashion_mnist
-from alsim.graph import build_graph, predict_new, spread
+from alsim.data.datasets import load_fashion_mnist
+from alsim.learn import features as feat
+from alsim.learn.graph import build_graph, predict_new, spread
 
-LOGGER = "alsim.diskcache"
+LOGGER = "alsim.storage.disk"
 
 
 @contextmanager
@@ -134,7 +134,7 @@ def test_sidecar_missing_or_wrong_is_a_miss(tmp_path, caplog, damage):
 
 def test_values_with_a_valid_digest_still_pass_the_value_check(tmp_path, caplog):
     """A consistent file of wrong values (a writer's bug) is refused by the caller's check."""
-    from alsim import diskcache
+    from alsim.storage import disk as diskcache
 
     path = tmp_path / "n.npy"
     diskcache.save_array(path, np.array([[1, 2], [3, 10**9]], dtype=np.int64))

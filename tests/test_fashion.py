@@ -4,12 +4,14 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import real_fashion, reference_self_training
 from numpy.testing import assert_allclose
 
-from alsim import ConfigError, get_preset, run_loop
-from alsim.graph import build_graph, spread
-from alsim.loop import PSEUDO, REVEALED, UNLABELED, prepare
-from conftest import real_fashion, reference_self_training
+from alsim import get_preset, run_loop
+from alsim.common.errors import ConfigError
+from alsim.learn.graph import build_graph, spread
+from alsim.loop.pool import prepare
+from alsim.strategies import PSEUDO, REVEALED, UNLABELED
 
 
 def _check_against_liblinear(config, some_wrong=True):
@@ -80,7 +82,7 @@ def test_dense_rbf_on_fashion_is_refused_with_an_estimate(fashion_like, monkeypa
 
     config = Config(dataset="fashion-mnist", features="hog", model="label_spreading", kernel="rbf",
                     initial="stratified", n_initial=20, evaluation="test")
-    monkeypatch.setattr("alsim.graph.DENSE_KERNEL_LIMIT_BYTES", 100_000)
+    monkeypatch.setattr("alsim.learn.graph.DENSE_KERNEL_LIMIT_BYTES", 100_000)
     with pytest.raises(ConfigError, match=r"rbf kernel on 600 points .* GiB.*Use kernel 'knn'"):
         list(run_loop(config))
 

@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from alsim import features as feat
-from alsim.data import load_fashion_mnist
+from alsim.data.datasets import load_fashion_mnist
+from alsim.learn import features as feat
 
 
 def test_hog_shape_and_values_match_opencv_reference():
@@ -72,7 +72,7 @@ def test_damaged_hog_cache_is_rebuilt_with_one_line(fashion_like_dir, tmp_path, 
         np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (2**37, 10)})
         path.write_bytes(header.getvalue() + bytes(4096))
         _resign(path)
-    with caplog.at_level("WARNING", logger="alsim.diskcache"):
+    with caplog.at_level("WARNING", logger="alsim.storage.disk"):
         pool, test = feat.compute_features(ds, "hog")
     np.testing.assert_array_equal(pool, fresh)
     np.testing.assert_array_equal(test, fresh_test)

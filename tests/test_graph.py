@@ -6,8 +6,9 @@ from numpy.testing import assert_allclose
 from sklearn.datasets import load_digits
 from sklearn.semi_supervised import LabelSpreading
 
-from alsim.loop import predict_labels
-from alsim.graph import GraphTooLarge, build_graph, check_dense_kernel, predict_new, spread
+from alsim.common.errors import GraphTooLarge
+from alsim.learn.graph import build_graph, check_dense_kernel, predict_new, spread
+from alsim.loop.run import predict_labels
 
 X, Y = load_digits(return_X_y=True)
 
@@ -123,7 +124,7 @@ def knn_accuracies():
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from alsim.graph import build_graph, predict_new, spread
+    from alsim.learn.graph import build_graph, predict_new, spread
 
     x, y = load_digits(return_X_y=True)
     labels = np.full(1200, -1)
@@ -151,13 +152,13 @@ def _rejections(text, path):
 
 
 def test_clean_knn_accuracies_do_not_depend_on_the_cache(tmp_path, monkeypatch):
-    import alsim.graph as graph_module
+    import alsim.learn.graph as graph_module
 
     monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path))
     assert knn_accuracies() == CLEAN_ACCURACIES  # writes the files
     assert knn_accuracies() == CLEAN_ACCURACIES  # reads them
     real = graph_module.build_graph
-    monkeypatch.setattr(graph_module, "build_graph", lambda *a, **k: real(*a, **{**k, "cache": False}))
+    monkeypatch.setattr("alsim.loop.pool.build_graph", lambda *a, **k: real(*a, **{**k, "cache": False}))
     assert knn_accuracies() == CLEAN_ACCURACIES
 
 
@@ -187,7 +188,7 @@ def test_out_of_range_neighbour_index_is_rebuilt_not_a_crash(tmp_path, monkeypat
 
         (tmp_path / "graphs" / (path.name + ".sha256")).write_text(
             f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
-    code = ("from alsim.runtime import configure_process\nconfigure_process()\n"
+    code = ("from alsim.common.runtime import configure_process\nconfigure_process()\n"
             + inspect.getsource(knn_accuracies) + "\nprint(knn_accuracies())\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=Path(alsim.__file__).parents[1])
@@ -210,7 +211,7 @@ def test_wrong_but_valid_neighbour_lists_are_rebuilt(tmp_path, monkeypatch, capl
     else:
         columns[:] = np.random.default_rng(0).integers(0, 1200, columns.shape)
     np.save(path, columns)
-    with caplog.at_level("WARNING", logger="alsim.diskcache"):
+    with caplog.at_level("WARNING", logger="alsim.storage.disk"):
         assert knn_accuracies() == CLEAN_ACCURACIES
     assert len(_rejections("\n".join(caplog.messages), path)) == 1
     assert len(caplog.records) == 1
@@ -222,7 +223,7 @@ def test_empty_neighbour_file_is_a_miss(tmp_path, monkeypatch, caplog):
     assert knn_accuracies() == CLEAN_ACCURACIES
     path = _neighbour_file(tmp_path, "pool")
     path.write_bytes(b"")
-    with caplog.at_level("WARNING", logger="alsim.diskcache"):
+    with caplog.at_level("WARNING", logger="alsim.storage.disk"):
         assert knn_accuracies() == CLEAN_ACCURACIES
     assert _rejections("\n".join(caplog.messages), path) == [
         f"alsim: cache file {path} rejected (empty file); rebuilding it"]
@@ -247,7 +248,7 @@ def test_query_neighbours_follow_the_content_not_the_address():
 def test_named_query_set_is_hashed_never(monkeypatch):
     import hashlib
 
-    import alsim.graph as graph_module
+    import alsim.learn.graph as graph_module
 
     graph = build_graph(X[:500], "knn", n_neighbors=5)
     dists, _ = spread(graph, _labels(50, 3, n=500), 10)

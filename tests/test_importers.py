@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alsim.data import DataError
-from alsim.importers import ImportOptions, read_bytes, read_path
+from alsim.common.errors import DataError
+from alsim.data.importers import ImportOptions, read_bytes, read_path
 
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -133,7 +133,7 @@ def test_corrupt_images_are_named_and_skipped(tmp_path):
 
 @pytest.mark.parametrize("extension", [".png", ".jpg", ".bmp"])
 def test_declared_image_size_read_before_decoding(extension):
-    from alsim.importers import declared_pixels
+    from alsim.data.importers import declared_pixels
 
     raw = cv2.imencode(extension, class_image(0, (30, 50)))[1].tobytes()
     assert declared_pixels(raw) == 30 * 50

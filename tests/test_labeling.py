@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alsim import labeling
-from alsim.cli import main
-from alsim.labelstore import LabelStore, LabelStoreError
-from alsim.oracles import StoreOracle
+from alsim.cli.main import main
+from alsim.labeling import projects as labeling
+from alsim.labeling.store import LabelStore, LabelStoreError
+from alsim.loop.oracles import StoreOracle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -312,7 +312,7 @@ def test_two_writers_on_one_project_lose_and_duplicate_nothing():
 
 # ------------------------------------------------------------------ a stored set whose labels are mostly unknown
 def test_a_stored_set_with_unknown_labels_is_labeled_and_scored_where_truth_is_known():
-    from alsim import datastore
+    from alsim.data import store as datastore
 
     rng = np.random.default_rng(0)
     truth = np.repeat(np.arange(3), 40)

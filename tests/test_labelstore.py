@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from alsim.labelstore import SCHEMA_VERSION, SKIP, LabelStore, LabelStoreError, StoredBatch, default_path
+from alsim.labeling.store import SCHEMA_VERSION, SKIP, LabelStore, LabelStoreError, StoredBatch, default_path
 
 
 @pytest.fixture

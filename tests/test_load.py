@@ -1,7 +1,7 @@
 """Under load: 20 sessions running heavy settings at once, a new visitor still gets the page fast.
 
 Bounded: one server on 127.0.0.1, 20 browser pages, a few measurements, then everything is
-closed. Heavy runs take turns (one per core, see ``alsim.cache.WorkSlots``), so the server's
+closed. Heavy runs take turns (one per core, see ``alsim.storage.memory.WorkSlots``), so the server's
 event loop stays free to answer.
 """
 

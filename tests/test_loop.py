@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
+from conftest import reference_self_training
 from numpy.testing import assert_allclose
 
-from alsim import Config, ConfigError, first_k_baseline, get_preset, run_loop
-from alsim.loop import PSEUDO, REVEALED, UNLABELED, prepare
-from conftest import reference_self_training
+from alsim import Config, first_k_baseline, get_preset, run_loop
+from alsim.common.errors import ConfigError
+from alsim.loop.pool import prepare
+from alsim.strategies import PSEUDO, REVEALED, UNLABELED
 
 SEED_A = [0.8690, 0.9018, 0.9214, 0.9491, 0.9556]
 

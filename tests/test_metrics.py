@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
-from alsim.metrics import evaluate
+from alsim.learn.metrics import evaluate
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

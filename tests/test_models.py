@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.svm import LinearSVC
 
-from alsim.models import NewtonLinearSVC, ovr_sigmoid_proba
+from alsim.learn.models import NewtonLinearSVC, ovr_sigmoid_proba
 
 X, Y = load_digits(return_X_y=True)
 X = X / 16.0
@@ -88,7 +88,7 @@ def test_fits_leave_the_process_warning_filters_alone(model):
     import threading
     import warnings
 
-    from alsim.models import fit_supervised
+    from alsim.learn.models import fit_supervised
 
     before = list(warnings.filters)
     changed = []
@@ -119,7 +119,7 @@ def test_only_convergence_warnings_are_silenced():
 import warnings
 warnings.simplefilter("error")  # every warning raises ...
 import numpy as np
-from alsim.models import fit_supervised  # ... except the ConvergenceWarning it filters once
+from alsim.learn.models import fit_supervised  # ... except the ConvergenceWarning it filters once
 from sklearn.exceptions import ConvergenceWarning
 
 rng = np.random.default_rng(0)

@@ -6,10 +6,17 @@ import numpy as np
 import pytest
 
 from alsim import Config, run_loop
-from alsim.metrics import evaluate
-from alsim.narrative import (compare_at_equal_labels, confidence_note, fmt_accuracy, last_evaluated,
-                             nothing_left_message, plain_stop_reason, takeaway)
-from alsim.records import Round
+from alsim.evidence.narrative import (
+    compare_at_equal_labels,
+    confidence_note,
+    fmt_accuracy,
+    last_evaluated,
+    nothing_left_message,
+    plain_stop_reason,
+    takeaway,
+)
+from alsim.learn.metrics import evaluate
+from alsim.loop.records import Round
 
 
 def make_round(index, n_labeled, accuracy, *, n_pseudo=0, unknown=0, stop=None, uncertainty=None, status=None,
@@ -201,7 +208,7 @@ def test_confidence_note_on_a_real_run():
 def test_cli_prints_words_not_nan_and_json_keeps_null(capsys):
     import json
 
-    from alsim.cli import main
+    from alsim.cli.main import main
 
     assert main(["run", "--set", "batch_size=100"]) == 0
     out = capsys.readouterr().out

@@ -6,9 +6,20 @@ import numpy as np
 import pytest
 
 from alsim import Config, run_loop
-from alsim.compare import Curve
-from alsim.plots import (AUDIT_TICKS, MIN_SPAN, accuracy_range, band_curves, confusion_heatmap, confusion_heatmaps,
-                         escape, learning_curves, nice_step, pseudo_label_audit, uncertain_examples)
+from alsim.evidence.compare import Curve
+from alsim.report.plots import (
+    AUDIT_TICKS,
+    MIN_SPAN,
+    accuracy_range,
+    band_curves,
+    confusion_heatmap,
+    confusion_heatmaps,
+    escape,
+    learning_curves,
+    nice_step,
+    pseudo_label_audit,
+    uncertain_examples,
+)
 from tests.test_narrative import curve, make_round
 
 EVIL = "<a href='https://example.com'>click</a> & co"
@@ -95,7 +106,7 @@ def test_band_curves_drop_nan_and_keep_a_sensible_range():
 
 # ------------------------------------------------------------------ heatmaps
 def test_confusion_heatmaps_one_panel_per_arm(exhausted):
-    from alsim.narrative import last_evaluated
+    from alsim.evidence.narrative import last_evaluated
 
     names = [str(i) for i in range(10)]
     fig = confusion_heatmaps({"entropy": last_evaluated(exhausted), "random": exhausted[0], EVIL: None}, names)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from alsim import Config, first_k_baseline, run_loop
-from alsim.pool import prepare
-from alsim.report import GALLERY_SIZE, html_report, image_png, package_versions, write_report
+from alsim.loop.pool import prepare
+from alsim.report.html import GALLERY_SIZE, html_report, image_png, package_versions, write_report
 
 CHROMIUM = "/usr/bin/chromium"
 EVIL = "<script>alert('x')</script><a href='https://example.com'>x</a>"
@@ -56,7 +56,7 @@ def test_report_holds_the_numbers_and_sentences(report_a):
 
 
 def test_report_marks_and_tabulates_where_each_stopping_rule_stops(report_a, experiment_a):
-    from alsim.stopping import RULE_NAMES, stopping_points
+    from alsim.loop.stopping import RULE_NAMES, stopping_points
 
     document, _ = report_a
     configs, arms, class_names = experiment_a
@@ -155,7 +155,7 @@ def test_report_renders_offline_in_chromium(report_a):
 
 # ------------------------------------------------------------------ command line
 def test_run_report_flag_writes_the_report(tmp_path, capsys):
-    from alsim.cli import main
+    from alsim.cli.main import main
 
     path = tmp_path / "run.html"
     assert main(["run", "--preset", "digits-tutorial", "--report", str(path)]) == 0
@@ -168,7 +168,7 @@ def test_run_report_flag_writes_the_report(tmp_path, capsys):
 
 
 def test_compare_report_flag_writes_bands_and_verdicts(tmp_path, capsys):
-    from alsim.cli import main
+    from alsim.cli.main import main
 
     path = tmp_path / "compare.html"
     argv = ["compare", "--preset", "digits-compare", "--seeds", "2", "--strategies", "entropy,random",
@@ -185,7 +185,7 @@ def test_compare_report_flag_writes_bands_and_verdicts(tmp_path, capsys):
 def test_exports_write_no_nan():
     import json
 
-    from alsim.export import round_rows, to_csv, to_json
+    from alsim.report.export import round_rows, to_csv, to_json
 
     config = Config(batch_size=100)
     arms = {"entropy": list(run_loop(config))}

@@ -16,7 +16,7 @@ import json, os
 import numpy, scipy.linalg  # load the BLAS libraries first
 from threadpoolctl import threadpool_info
 before = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
-from alsim.cli import main
+from alsim.cli.main import main
 main(["presets"])
 after = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
 import alsim.dashboard  # a second entry point in the same process changes nothing more
@@ -52,7 +52,7 @@ def test_zero_leaves_the_library_choice():
 
 
 def test_bad_values_fall_back_to_the_default():
-    from alsim.runtime import DEFAULT_BLAS_THREADS, blas_threads_wanted
+    from alsim.common.runtime import DEFAULT_BLAS_THREADS, blas_threads_wanted
 
     os.environ["ALSIM_BLAS_THREADS"] = "٣"
     try:

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from alsim import Config, ConfigError, Dataset, SourceInfo, get_preset, register_source, run_loop, source_names
-from alsim.oracles import FixedAnswers, SimulatedOracle
-from alsim.sources import source_info
+from alsim import Config, Dataset, SourceInfo, get_preset, register_source, run_loop, source_names
+from alsim.common.errors import ConfigError
+from alsim.data.sources import source_info
+from alsim.loop.oracles import FixedAnswers, SimulatedOracle
 from alsim.strategies import Query, QueryContext, register, select, strategy_names
 
 SEED_A = [0.8690, 0.9018, 0.9214, 0.9491, 0.9556]
@@ -129,8 +130,8 @@ def farthest_strategy():
 
 
 def test_a_registered_strategy_runs_in_the_loop_and_drives_the_gallery(farthest_strategy):
-    from alsim.plots import uncertain_examples
-    from alsim.pool import prepare
+    from alsim.loop.pool import prepare
+    from alsim.report.plots import uncertain_examples
 
     config = Config(dataset="digits", initial="random", n_initial=20, batch_size=6, n_rounds=3,
                     strategy=farthest_strategy)
@@ -167,7 +168,7 @@ def test_a_strategy_that_breaks_the_contract_is_named():
 
 # --------------------------------------------------------------------------- oracles
 def test_the_simulated_oracle_reproduces_experiment_a():
-    from alsim.pool import prepare
+    from alsim.loop.pool import prepare
 
     truth = prepare(get_preset("digits-tutorial")).labels
     rounds = list(run_loop(get_preset("digits-tutorial"), oracle=SimulatedOracle(truth)))
@@ -176,7 +177,7 @@ def test_the_simulated_oracle_reproduces_experiment_a():
 
 def test_an_oracle_that_skips_leaves_points_unlabeled():
     """A person who answers only some of the batch: the others stay unlabeled and can come back."""
-    from alsim.pool import prepare
+    from alsim.loop.pool import prepare
 
     config = Config(dataset="digits", initial="first", n_initial=20, batch_size=10, n_rounds=3)
     truth = prepare(config).labels
@@ -190,7 +191,7 @@ def test_an_oracle_that_skips_leaves_points_unlabeled():
 
 def test_an_oracle_without_truth_gives_no_pool_metrics():
     config = Config(dataset="digits", initial="first", n_initial=30, batch_size=5, n_rounds=2)
-    from alsim.pool import prepare
+    from alsim.loop.pool import prepare
 
     truth = prepare(config).labels
     person = FixedAnswers({i: int(truth[i]) for i in range(len(truth))}, len(truth), truth=None)

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from alsim.cli import main
+from alsim.cli.main import main
 from alsim.dashboard.serve import APP, find_app, seconds_since_process_start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # visitor): the second run must find every run and baseline already in the shared caches.
 _WARM_THEN_VISIT = r"""
 import json, sys
-from alsim.cache import shared_cache
+from alsim.storage.memory import shared_cache
 from alsim.dashboard.serve import find_app, warm
 steps = warm(find_app())
 after_warm = {name: shared_cache(name).stats() for name in ("runs", "values")}

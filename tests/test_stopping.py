@@ -4,10 +4,17 @@ import numpy as np
 import pytest
 
 from alsim import Config
-from alsim.metrics import evaluate
-from alsim.records import Round
-from alsim.stopping import (enabled_rules, kappa, normalised_uncertainty, rule_values, stop_set, stop_table,
-                            stopping_points)
+from alsim.learn.metrics import evaluate
+from alsim.loop.records import Round
+from alsim.loop.stopping import (
+    enabled_rules,
+    kappa,
+    normalised_uncertainty,
+    rule_values,
+    stop_set,
+    stop_table,
+    stopping_points,
+)
 
 N = 8
 
@@ -123,7 +130,7 @@ def test_on_a_real_run():
 
 
 def test_curves_show_a_marker_where_each_rule_stops():
-    from alsim.plots import learning_curves
+    from alsim.report.plots import learning_curves
 
     config = Config(stop_kappa=0.99, stop_kappa_window=2, stop_budget=30, stop_target=None, stop_uncertainty=None,
                     stop_max_uncertainty=None, stop_change=None)
@@ -139,7 +146,7 @@ def test_curves_show_a_marker_where_each_rule_stops():
 
 
 def test_compare_summarizes_stops_over_seeds():
-    from alsim.compare import Curve, stop_sentence, stop_summary
+    from alsim.evidence.compare import Curve, stop_sentence, stop_summary
 
     def stop(round_, n, acc):
         return {"rule": "budget", "description": "30 revealed labels", "round": round_, "n_labeled": n,

@@ -82,8 +82,7 @@ def test_margin_of_many_classes_golden():
 
 
 def test_run_strategy_rejects_duplicates_and_points_that_are_not_candidates(monkeypatch):
-    from alsim.strategies import Query, StrategyInfo, run_strategy
-    from alsim.strategies import base
+    from alsim.strategies import Query, StrategyInfo, base, run_strategy
 
     # point 2 is unlabeled but not a candidate (say the oracle cannot answer it)
     answers = {"duplicate": [3, 3], "revealed": [0, 3], "not-a-candidate": [2, 3], "outside": [3, 9],

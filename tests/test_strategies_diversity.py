@@ -14,9 +14,18 @@ from alsim.strategies.badge import badge_select
 from alsim.strategies.cluster_margin import round_robin
 from alsim.strategies.committee import mean_kl_divergence, vote_entropy
 from alsim.strategies.density import information_density, mean_cosine_similarity
-from alsim.strategies.diversity import (choose_delta, delta_ball_graph, k_center_greedy, kcenter_start,
-                                        other_cluster_distances, probcover_select, purity, typical_start,
-                                        typicality, typiclust_select)
+from alsim.strategies.diversity import (
+    choose_delta,
+    delta_ball_graph,
+    k_center_greedy,
+    kcenter_start,
+    other_cluster_distances,
+    probcover_select,
+    purity,
+    typical_start,
+    typicality,
+    typiclust_select,
+)
 
 NEW = ("coreset", "typiclust", "probcover", "badge", "density", "qbc", "cluster_margin")
 # Points on a line: 0, 1, 2, 10, 11, 30
@@ -237,8 +246,8 @@ def test_round_robin_one_pass_or_many_follows_citovsky_et_al():
 # --------------------------------------------------------------------------- every strategy through the contract
 @pytest.fixture(scope="module")
 def digits_context_parts():
-    from alsim.graph import build_graph, spread
-    from alsim.pool import prepare
+    from alsim.learn.graph import build_graph, spread
+    from alsim.loop.pool import prepare
 
     config = Config(dataset="digits", initial="random", n_initial=40, batch_size=10, n_rounds=2)
     prepared = prepare(config)
@@ -271,7 +280,7 @@ def test_contract_distinct_candidates_k_returned_reproducible(name, digits_conte
 
 
 def test_cold_starts_are_seeded_distinct_and_spread_out():
-    from alsim.pool import prepare
+    from alsim.loop.pool import prepare
 
     features = prepare(Config(dataset="digits")).features
     eligible = np.arange(len(features))
@@ -284,7 +293,7 @@ def test_cold_starts_are_seeded_distinct_and_spread_out():
 
 
 def test_strategy_parameters_are_validated_like_every_field():
-    from alsim.config import ConfigError
+    from alsim.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match="committee_size must be an integer >= 2, got 1"):
         Config(committee_size=1)
@@ -395,7 +404,7 @@ def _typiclust_picks(config, prepared, n_revealed, order, state=None):
 def test_typiclust_warm_starts_from_the_runs_last_clustering_and_each_seed_has_its_own():
     from sklearn.metrics import adjusted_rand_score
 
-    from alsim.pool import prepare
+    from alsim.loop.pool import prepare
     from alsim.strategies.common import kmeans_fit, kmeans_grow, seed_from
 
     config = Config(dataset="digits", initial="random", n_initial=40, batch_size=10, strategy="typiclust")
@@ -428,7 +437,7 @@ def test_typiclust_warm_starts_from_the_runs_last_clustering_and_each_seed_has_i
 @pytest.mark.parametrize("name", ("coreset", "typiclust", "probcover", "badge", "density", "cluster_margin"))
 def test_a_run_gives_the_same_picks_whatever_ran_before_it(name):
     from alsim import run_loop
-    from alsim.cache import shared_cache
+    from alsim.storage.memory import shared_cache
 
     base = Config(dataset="digits-tutorial", initial="random", n_initial=40, batch_size=10, n_rounds=3,
                   strategy=name)
@@ -442,7 +451,7 @@ def test_a_run_gives_the_same_picks_whatever_ran_before_it(name):
 
 @pytest.mark.parametrize("name", ("coreset", "badge", "density"))
 def test_other_features_with_a_config_share_nothing_with_that_pool(name):
-    from alsim.pool import prepare
+    from alsim.loop.pool import prepare
 
     config = Config(dataset="digits", initial="random", n_initial=40, batch_size=10, strategy=name)
     prepared = prepare(config)

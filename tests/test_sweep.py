@@ -21,9 +21,20 @@ import pandas as pd
 import pytest
 
 from alsim import Config, get_preset, run_loop
-from alsim.cli import main
-from alsim.sweep import (ResultStore, SweepError, SweepSpec, gain_heatmap, holm, parquet_available, parse_grid,
-                         plan_tasks, prepare_sweep, run_sweep, summarize_sweep)
+from alsim.cli.main import main
+from alsim.sweep import (
+    ResultStore,
+    SweepError,
+    SweepSpec,
+    gain_heatmap,
+    holm,
+    parquet_available,
+    parse_grid,
+    plan_tasks,
+    prepare_sweep,
+    run_sweep,
+    summarize_sweep,
+)
 from alsim.sweep.store import JSONL, PARTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,7 +214,7 @@ def test_gain_heatmap_carries_values_and_marks():
 
 
 def test_importing_sweep_pulls_in_neither_dask_nor_streamlit():
-    code = "import sys, alsim.sweep, alsim.sweep.cli; print(sorted(m for m in ('dask', 'distributed', 'streamlit') " \
+    code = "import sys, alsim.sweep, alsim.cli.sweep; print(sorted(m for m in ('dask', 'distributed', 'streamlit') " \
            "if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "[]"

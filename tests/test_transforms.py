@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from alsim import Config, ConfigError, run_loop
-from alsim.features import color_histograms
-from alsim.pool import prepare
+from alsim import Config, run_loop
+from alsim.common.errors import ConfigError
+from alsim.learn.features import color_histograms
+from alsim.loop.pool import prepare
 
 
 def test_gray_histogram_counts_intensities():

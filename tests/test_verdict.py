@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from alsim.compare import Curve, summarize
-from alsim.verdict import BETTER, NO_DIFFERENCE, WORSE, bootstrap_interval, holm, verdicts, wilcoxon_p
+from alsim.evidence.compare import Curve, summarize
+from alsim.evidence.verdict import BETTER, NO_DIFFERENCE, WORSE, bootstrap_interval, holm, verdicts, wilcoxon_p
 
 X = (10, 20, 30, 40)
 
@@ -92,7 +92,7 @@ def test_headline_keeps_the_saving_when_the_verdict_is_better():
 
 
 def test_compare_cli_prints_the_verdicts(capsys):
-    from alsim.cli import main
+    from alsim.cli.main import main
 
     code = main(["compare", "--preset", "digits-compare", "--seeds", "6", "--strategies", "coreset,random",
                  "--set", "n_rounds=3", "--target", "0.9"])

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from alsim import Config
-from alsim.cli import main
-from alsim.presets import PRESETS, warm
+from alsim.cli.main import main
+from alsim.loop.presets import PRESETS, warm
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "my-run.json"
 

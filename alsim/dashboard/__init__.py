@@ -2,7 +2,7 @@
 
 Importing this package prepares the server process once, before any page runs:
 
-- the process-level settings of :mod:`alsim.runtime`;
+- the process-level settings of :mod:`alsim.common.runtime`;
 - every module a page loads, imported here rather than on a page's first run. Streamlit
   runs each browser session in its own thread, and Python's import lock lets a thread see a
   half-initialised module when two threads import the same circular package at once (PIL,
@@ -13,8 +13,9 @@ Importing this package prepares the server process once, before any page runs:
 
 import importlib
 import pkgutil
+from pathlib import Path
 
-from alsim.runtime import configure_process
+from alsim.common.runtime import configure_process
 
 # Once per server process, when the first page imports the dashboard: never per session.
 configure_process()
@@ -61,9 +62,7 @@ def _warm_plotly() -> None:
 
 def warm_imports() -> None:
     """Import every alsim module and the libraries the pages load lazily (see the module doc)."""
-    import alsim
-
-    for info in pkgutil.walk_packages(alsim.__path__, "alsim."):
+    for info in pkgutil.walk_packages([str(Path(__file__).resolve().parents[1])], "alsim."):
         if info.name != "alsim.__main__":
             importlib.import_module(info.name)
     for name in LIBRARIES:

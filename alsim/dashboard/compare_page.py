@@ -7,21 +7,36 @@ import json
 import pandas as pd
 import streamlit as st
 
-from alsim.cache import shared_cache
-from alsim.compare import (MIN_SEEDS_FOR_TEST, Curve, full_label_accuracy, run_comparison, summarize,
-                           validate_request)
-from alsim.config import ConfigError
-from alsim.data import DataError
-from alsim.export import to_csv
-from alsim.graph import GraphTooLarge
-from alsim.pool import check_feasible, data_key, prepare
-from alsim.plots import band_curves
-from alsim.stopping import RULE_NAMES
+from alsim.common.errors import ConfigError, DataError, GraphTooLarge
+from alsim.dashboard.controls import URL, sidebar_config, sidebar_params
+from alsim.dashboard.messages import show_error
+from alsim.dashboard.url import (
+    CHOICES,
+    Float,
+    Int,
+    Param,
+    check_choice,
+    prefixed,
+    sanitize_query_params,
+    show_url_notices,
+)
+from alsim.evidence.compare import (
+    MIN_SEEDS_FOR_TEST,
+    Curve,
+    comparison_configs,
+    full_label_accuracy,
+    run_comparison,
+    summarize,
+    validate_request,
+)
+from alsim.loop.pool import check_feasible, data_key, prepare
+from alsim.loop.run import run_arms
+from alsim.loop.stopping import RULE_NAMES
+from alsim.report.export import to_csv
+from alsim.report.html import html_report
+from alsim.report.plots import band_curves
+from alsim.storage.memory import shared_cache
 from alsim.strategies import strategy_names
-
-from .controls import URL, sidebar_config, sidebar_params
-from .messages import show_error
-from .url import CHOICES, Float, Int, Param, check_choice, prefixed, sanitize_query_params, show_url_notices
 
 PREFIX = "cmp_"
 #: Preselected strategies; every registered one can be added.
@@ -47,7 +62,6 @@ is given.
 
 def _full_accuracy(config) -> float:
     """Accuracy with every label known, the default target's reference (computed once per server)."""
-    from alsim.pool import data_key
 
     return shared_cache("values").get_or_build(("full", config, data_key(config)),
                                                 lambda: full_label_accuracy(config))
@@ -58,9 +72,6 @@ def _report(base, strategies, summary) -> str:
 
     Built when the download button is clicked (one more run of each strategy under the first seed).
     """
-    from alsim.compare import comparison_configs
-    from alsim.loop import run_arms
-    from alsim.report import html_report
 
     configs = comparison_configs(base, strategies, base.seed)
     collected = [[] for _ in configs]

@@ -6,14 +6,27 @@ from dataclasses import fields
 
 import streamlit as st
 
-from alsim.config import (EVALUATIONS, FEATURES, INITIAL, KERNELS, MAX_C, MAX_GAMMA, MAX_INTEGER, MAX_SEED, MODELS,
-                          SCHEDULES, SELF_TRAINING, Config, ConfigError, parse_number)
-from alsim.sources import source_names
+from alsim.common.errors import ConfigError
+from alsim.dashboard.url import BOOL, CHOICE, Float, Int, Param, Text, check_choice
+from alsim.data.datasets import FASHION_INSTALL_HINT, fashion_available
+from alsim.data.sources import source_names
+from alsim.loop.config import (
+    EVALUATIONS,
+    FEATURES,
+    INITIAL,
+    KERNELS,
+    MAX_C,
+    MAX_GAMMA,
+    MAX_INTEGER,
+    MAX_SEED,
+    MODELS,
+    SCHEDULES,
+    SELF_TRAINING,
+    Config,
+    parse_number,
+)
+from alsim.loop.presets import PRESETS
 from alsim.strategies import strategy_names
-from alsim.data import FASHION_INSTALL_HINT, fashion_available
-from alsim.presets import PRESETS
-
-from .url import BOOL, CHOICE, Float, Int, Param, Text, check_choice
 
 URL = "query-params"
 

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from alsim import datastore
-from alsim.data import DataError
-from alsim.importers import COLOR_MODES, MAX_SIDE, ImportOptions, default_max_bytes
-from alsim.sources import load_source, source_info, source_names
-
-from .messages import escape_markdown, show_error, show_warning
-from .render import to_display
-from .url import CHOICE, check_choice, sanitize_query_params, show_url_notices
+from alsim.common.errors import DataError
+from alsim.dashboard.messages import escape_markdown, show_error, show_warning
+from alsim.dashboard.render import to_display
+from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, show_url_notices
+from alsim.data import store as datastore
+from alsim.data.importers import COLOR_MODES, MAX_SIDE, ImportOptions, default_max_bytes
+from alsim.data.sources import load_source, source_info, source_names
+from alsim.loop.presets import default_config
 
 SAMPLES_PER_CLASS = 8
 UPLOAD_TYPES = ["zip", "npz", "csv", "parquet"]
@@ -140,10 +140,10 @@ LINK_FIELDS = ("dataset", "features", "model", "kernel", "n_neighbors", "initial
 
 def run_params(name: str, entry: datastore.StoredSet | None) -> dict[str, str]:
     """URL parameters that open the loop on a data set: a stored set's suited config
-    (:func:`alsim.datastore.default_config`), or just the name of a built-in one."""
+    (:func:`alsim.loop.presets.default_config`), or just the name of a built-in one."""
     if entry is None:
         return {"dataset": name}
-    values = datastore.default_config(entry.id).to_dict()
+    values = default_config(entry.id).to_dict()
     return {field: str(values[field]) for field in LINK_FIELDS}
 
 

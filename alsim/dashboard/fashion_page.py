@@ -5,20 +5,30 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from alsim.config import MAX_SEED, Config, ConfigError
-from alsim.data import DEBIAN_FASHION_DIR, FASHION_CLASSES, FASHION_INSTALL_HINT, DataError, fashion_available
-from alsim.graph import GraphTooLarge
-from alsim.loop import prepare
-from alsim.narrative import fmt_accuracy, last_evaluated, plain_stop_reason, takeaway
-from alsim.plots import colour, learning_curves
-from alsim.presets import get_preset
+from alsim.common.errors import ConfigError, DataError, GraphTooLarge
+from alsim.dashboard.controls import URL, parse_thresholds
+from alsim.dashboard.live import ChartSlot, audit_section, report_builder, round_details, stream
+from alsim.dashboard.messages import show_error
+from alsim.dashboard.render import downloads
+from alsim.dashboard.url import (
+    BOOL,
+    CHOICE,
+    Float,
+    Int,
+    Param,
+    Text,
+    check_choice,
+    prefixed,
+    sanitize_query_params,
+    show_url_notices,
+)
+from alsim.data.datasets import DEBIAN_FASHION_DIR, FASHION_CLASSES, FASHION_INSTALL_HINT, fashion_available
+from alsim.evidence.narrative import fmt_accuracy, last_evaluated, plain_stop_reason, takeaway
+from alsim.loop.config import MAX_SEED, Config
+from alsim.loop.pool import prepare
+from alsim.loop.presets import get_preset
+from alsim.report.plots import colour, learning_curves
 from alsim.strategies import strategy_names
-
-from .controls import URL, parse_thresholds
-from .live import ChartSlot, audit_section, report_builder, round_details, stream
-from .messages import show_error
-from .render import downloads
-from .url import BOOL, CHOICE, Float, Int, Param, Text, check_choice, prefixed, sanitize_query_params, show_url_notices
 
 P = "fm_"
 MODES = ("self-training", "hybrid", "label spreading")

@@ -1,7 +1,7 @@
 """The Label page: a person labels the batches the model proposes.
 
 Projects (a data set, a config and a name) live in the label store
-(:mod:`alsim.labelstore`, one SQLite file under ``$ALSIM_HOME``), shared with
+(:mod:`alsim.labeling.store`, one SQLite file under ``$ALSIM_HOME``), shared with
 ``python -m alsim label``: every click is stored at once, so closing the browser or
 restarting the server loses nothing, and a reopened project shows the same batch.
 
@@ -18,15 +18,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from alsim import labeling
-from alsim.config import ConfigError
-from alsim.data import DataError
-from alsim.labelstore import LabelStore, LabelStoreError
-from alsim.sources import source_names
+from alsim.common.errors import ConfigError, DataError
+from alsim.dashboard.messages import escape_markdown, show_error
+from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, show_url_notices
+from alsim.data.sources import source_names
+from alsim.labeling import projects as labeling
+from alsim.labeling.store import LabelStore, LabelStoreError
+from alsim.loop.pool import prepare
 from alsim.strategies import strategy_names
-
-from .messages import escape_markdown, show_error
-from .url import CHOICE, check_choice, sanitize_query_params, show_url_notices
 
 URL = "query-params"
 LABEL_PARAMS = {"label_project": CHOICE}
@@ -295,7 +294,6 @@ def _show_message() -> None:
 
 def _images(project: labeling.LabelingProject):
     if project.config.pool_size:
-        from alsim.pool import prepare
 
         return prepare(project.config).images
     return project.dataset.images

@@ -8,21 +8,28 @@ from typing import Mapping, Sequence
 
 import streamlit as st
 
-from alsim.cache import shared_cache
-from alsim.config import MAX_SEED, Config, ConfigError
-from alsim.data import DataError
-from alsim.graph import GraphTooLarge
-from alsim.loop import first_k_baseline, prepare
-from alsim.narrative import (compare_at_equal_labels, confidence_note, last_evaluated, nothing_left_message,
-                             plain_stop_reason, takeaway)
-from alsim.plots import learning_curves
-from alsim.stopping import stopping_points
-
-from .controls import sidebar_config, sidebar_params
-from .messages import escape_markdown, show_error
-from .render import animated_curves, confusion_figure, downloads, gallery, per_class_table
-from .runner import run_live
-from .url import Int, sanitize_query_params, show_url_notices
+from alsim.common.errors import ConfigError, DataError, GraphTooLarge
+from alsim.dashboard.controls import sidebar_config, sidebar_params
+from alsim.dashboard.messages import escape_markdown, show_error
+from alsim.dashboard.render import animated_curves, confusion_figure, downloads, gallery, per_class_table
+from alsim.dashboard.runner import run_live
+from alsim.dashboard.url import Int, sanitize_query_params, show_url_notices
+from alsim.evidence.compare import Curve
+from alsim.evidence.narrative import (
+    compare_at_equal_labels,
+    confidence_note,
+    last_evaluated,
+    nothing_left_message,
+    plain_stop_reason,
+    takeaway,
+)
+from alsim.loop.config import MAX_SEED, Config
+from alsim.loop.pool import data_key, prepare
+from alsim.loop.run import first_k_baseline
+from alsim.loop.stopping import stopping_points
+from alsim.report.html import html_report
+from alsim.report.plots import learning_curves, pseudo_label_audit
+from alsim.storage.memory import shared_cache
 
 EXPLAIN = """
 **Active learning** lets the model choose which images a person labels next, instead of
@@ -84,7 +91,6 @@ def spread_arms(config: Config, n_seeds: int = SPREAD_SEEDS) -> tuple[list[Confi
 
 def _baseline(config: Config, k: int) -> float:
     """Experiment A's "first k labels" accuracy (computed once per server)."""
-    from alsim.pool import data_key
 
     return shared_cache("values").get_or_build(("first_k", config, k, data_key(config)),
                                                 lambda: first_k_baseline(config, k).accuracy)
@@ -211,8 +217,6 @@ def audit_section(rounds, self_training: str, key: str) -> None:
     """Pseudo-label audit: per round, threshold, points auto-labeled and their precision."""
     import pandas as pd
 
-    from alsim.plots import pseudo_label_audit
-
     st.subheader("Pseudo-label audit")
     if self_training == "oracle":
         st.warning("True-label mode: confident points get their TRUE label, as experiment B's published code "
@@ -275,7 +279,6 @@ def _accuracy(value) -> str:
 
 def _spread(config: Config, results, spread_rounds) -> tuple[dict | None, list]:
     """The bands over seeds (input of ``learning_curves(bands=...)``) and their curves, or (None, [])."""
-    from alsim.compare import Curve
 
     def curve(strategy: str, seed: int, rounds) -> Curve:
         shown = last_evaluated(rounds)  # a run that ran out of pool ends at its last evaluated round
@@ -422,7 +425,7 @@ def live_page() -> None:
 
 
 def report_builder(title: str, configs, results, class_names, **extra):
-    """A function that builds the offline HTML report (:func:`alsim.report.html_report`) when called.
+    """A function that builds the offline HTML report (:func:`alsim.report.html.html_report`) when called.
 
     The report is built on the download button's click, not on every run. It names this
     page's address (every setting is in it) as what reproduces the view.
@@ -433,7 +436,6 @@ def report_builder(title: str, configs, results, class_names, **extra):
         url = None
 
     def build() -> str:
-        from alsim.report import html_report
 
         return html_report(title, configs, results, class_names, url=url, **extra)
 

@@ -7,9 +7,12 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import streamlit as st
 
-from alsim.config import Config
-from alsim.loop import Prepared, Round
-from alsim.plots import uncertain_examples
+from alsim.loop.config import Config
+from alsim.loop.pool import Prepared
+from alsim.loop.records import Round
+from alsim.report import plots
+from alsim.report.export import round_rows, to_csv, to_json
+from alsim.report.plots import colour, uncertain_examples
 
 _SHORT = {"entropy": "H", "margin": "margin", "least_confident": "1-p"}
 #: Gallery tile: image side in pixels, and the caption band under it.
@@ -123,9 +126,8 @@ def per_class_table(record: Round, class_names: Sequence[str]):
 def confusion_figure(records: Mapping[str, Round], class_names: Sequence[str]):
     """One figure, one confusion heatmap per arm side by side (a single chart to send and draw).
 
-    Uses :func:`alsim.plots.confusion_heatmaps` when the core has it.
+    Uses :func:`alsim.report.plots.confusion_heatmaps` when the core has it.
     """
-    from alsim import plots
 
     if hasattr(plots, "confusion_heatmaps"):
         return plots.confusion_heatmaps(records, class_names)
@@ -153,8 +155,6 @@ def confusion_figure(records: Mapping[str, Round], class_names: Sequence[str]):
 def animated_curves(arms: Mapping[str, Sequence[Round]], title: str):
     """Learning curves that grow round by round when played (plotly animation frames, play and pause)."""
     import plotly.graph_objects as go
-
-    from alsim.plots import colour
 
     shown = {n: [r for r in rounds if np.isfinite(r.accuracy)] for n, rounds in arms.items()}
     n = max(len(r) for r in shown.values())
@@ -192,7 +192,6 @@ def downloads(configs: Mapping[str, Config], arms: Mapping[str, Sequence[Round]]
     The files are built when a button is clicked, not on every run: the JSON carries every
     round's per-class report, which took longer to build than the rest of the page.
     """
-    from alsim.export import round_rows, to_csv, to_json
 
     cols = st.columns(4 if report is not None else 3)
     cols[0].download_button("Rounds (CSV)", lambda: to_csv(round_rows(arms)), file_name="alsim-rounds.csv",

@@ -8,9 +8,11 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
-from alsim.cache import shared_cache, work_slots
-from alsim.config import Config
-from alsim.loop import Round, run_arms
+from alsim.loop.config import Config
+from alsim.loop.pool import data_key
+from alsim.loop.records import Round
+from alsim.loop.run import run_arms
+from alsim.storage.memory import shared_cache, work_slots
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,6 @@ class Finished:
 
 def _key(configs: Sequence[Config]) -> tuple:
     """Configs plus the content of their data (the same config on other data differs)."""
-    from alsim.pool import data_key
 
     return tuple((c, data_key(c)) for c in configs)
 
@@ -66,7 +67,7 @@ def run_live(configs: Sequence[Config], on_round: Callable[[list[list[Round]], i
 
     A progress bar shows ``round i of n`` once the run has taken ``progress_after`` seconds
     (0: from the start); it is cleared at the end. Finished runs are kept in the server-wide
-    ``runs`` cache (bounded in bytes, see :mod:`alsim.cache`), so returning to a setting
+    ``runs`` cache (bounded in bytes, see :mod:`alsim.storage.memory`), so returning to a setting
     already run is instant, for every session.
     """
     key = _key(configs)

@@ -11,7 +11,7 @@ options, config files and pages as ``streamlit run app.py``:
    import inside a session thread can race another session's);
 2. ``app.py`` runs once, headless, with Streamlit's own script runner
    (:class:`streamlit.testing.v1.AppTest`), so the home page's default run, baseline and
-   seeds are in the server-wide caches of :mod:`alsim.cache` when the first browser
+   seeds are in the server-wide caches of :mod:`alsim.storage.memory` when the first browser
    arrives. Its ``st.navigation`` call does what a first visit's would (see
    :mod:`alsim.dashboard.nav`): the server starts with the app's navigation, so a deep link
    opened first (``/Compare``) runs through ``app.py`` at once;
@@ -64,7 +64,7 @@ def warm(app: Path, timeout: float = 300.0) -> dict[str, float]:
     """
     seconds = {}
     started = time.perf_counter()
-    import alsim.dashboard  # noqa: F401  (loads every module the pages use, once, in this thread)
+    import alsim.dashboard  # noqa: F401  # lazy: timed as the warm-up's first step (every module the pages use)
 
     seconds["imports"] = time.perf_counter() - started
     started = time.perf_counter()

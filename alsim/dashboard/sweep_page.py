@@ -14,16 +14,23 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from alsim.cache import work_slots
-from alsim.config import ConfigError
-from alsim.presets import PRESETS, get_preset
+from alsim.common.errors import ConfigError
+from alsim.dashboard.messages import show_error
+from alsim.dashboard.url import sanitize_query_params, show_url_notices
+from alsim.loop.presets import PRESETS, get_preset
+from alsim.storage.memory import work_slots
 from alsim.strategies import strategy_names
-from alsim.sweep import (METRICS, ResultStore, SweepError, SweepSpec, gain_heatmap, parse_grid, run_sweep,
-                         summarize_sweep)
+from alsim.sweep import (
+    METRICS,
+    ResultStore,
+    SweepError,
+    SweepSpec,
+    gain_heatmap,
+    parse_grid,
+    run_sweep,
+    summarize_sweep,
+)
 from alsim.sweep.store import JSONL, MANIFEST
-
-from .messages import show_error
-from .url import sanitize_query_params, show_url_notices
 
 #: A sweep run from the page is capped; larger ones belong on the command line (and a cluster).
 MAX_PAGE_CELLS = 400

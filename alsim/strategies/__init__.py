@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import numpy as np
 
+# isort: off
 # Registration order is the order pages list them: uncertainty measures, random, then the rest.
-from . import uncertainty as _uncertainty  # noqa: F401  (registers the uncertainty measures)
-from . import random as _random  # noqa: F401,I001  (registers "random")
-from . import diversity as _diversity  # noqa: F401,I001  (coreset, typiclust, probcover)
-from . import badge as _badge  # noqa: F401,I001
-from . import density as _density  # noqa: F401,I001
-from . import committee as _committee  # noqa: F401,I001  (qbc)
-from . import cluster_margin as _cluster_margin  # noqa: F401,I001
-from .base import (NONE, PSEUDO, REVEALED, UNLABELED, Query, QueryContext, StrategyInfo, get_strategy, register,
-                   run_strategy, select, strategy_names)
-from .uncertainty import UNCERTAINTY_MEASURES, uncertainty_scores
+from alsim.strategies import uncertainty as _uncertainty  # noqa: F401  (registers the uncertainty measures)
+from alsim.strategies import random as _random  # noqa: F401  (registers "random")
+from alsim.strategies import diversity as _diversity  # noqa: F401  (coreset, typiclust, probcover)
+from alsim.strategies import badge as _badge  # noqa: F401
+from alsim.strategies import density as _density  # noqa: F401
+from alsim.strategies import committee as _committee  # noqa: F401  (qbc)
+from alsim.strategies import cluster_margin as _cluster_margin  # noqa: F401
+# isort: on
+from alsim.strategies.base import (NONE, PSEUDO, REVEALED, UNLABELED, Query, QueryContext, StrategyInfo, get_strategy,
+                                   register, run_strategy, select, strategy_names)
+from alsim.strategies.uncertainty import UNCERTAINTY_MEASURES, uncertainty_scores
 
 __all__ = [
     "NONE", "Query", "QueryContext", "StrategyInfo", "UNCERTAINTY_MEASURES", "get_strategy", "query", "register",

@@ -10,7 +10,7 @@ features ``x`` and probabilities ``p`` that is exact for a linear softmax model 
 (``logistic_regression``). What ``p`` is for the other models:
 
 - ``linear_svc`` / ``linear_svc_newton``: the one-vs-rest sigmoids normalised to sum 1
-  (:func:`alsim.models.ovr_sigmoid_proba`); per class, ``(sigmoid_c - [c = pred]) x`` is the
+  (:func:`alsim.learn.models.ovr_sigmoid_proba`); per class, ``(sigmoid_c - [c = pred]) x`` is the
   exact gradient of that class's logistic loss, up to the normalisation of the row.
 - ``label_spreading``: the spread label distributions, with the pool features standing in
   for the last layer (the embedding a linear softmax on those features would have).
@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Query, QueryContext, register
-from .common import cached, pool_key, pool_norms
+from alsim.strategies.base import Query, QueryContext, register
+from alsim.strategies.common import cached, pool_key, pool_norms
 
 
 def badge_select(proba: np.ndarray, features: np.ndarray, candidates: np.ndarray, k: int,

@@ -41,7 +41,7 @@ class QueryContext:
     rng : numpy.random.Generator
         The run's seeded generator: every random choice goes through it.
     model : object or None
-        The fitted estimator (supervised models) or the :class:`alsim.graph.SpreadingGraph`
+        The fitted estimator (supervised models) or the :class:`alsim.learn.graph.SpreadingGraph`
         (label spreading), for strategies that need it.
     params : dict
         Strategy parameters from the config. The loop also passes ``config``,

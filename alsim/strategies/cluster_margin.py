@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
-from .base import Query, QueryContext, register, select
-from .common import cached, kmeans_labels, param, pool_key
-from .uncertainty import uncertainty_scores
+from alsim.strategies.base import Query, QueryContext, register, select
+from alsim.strategies.common import cached, kmeans_labels, param, pool_key
+from alsim.strategies.uncertainty import uncertainty_scores
 
 
 def round_robin(candidate_ids: np.ndarray, cluster_labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

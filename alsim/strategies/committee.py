@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Query, QueryContext, register, select
-from .common import param
+from alsim.learn.graph import spread
+from alsim.learn.models import fit_supervised
+from alsim.strategies.base import Query, QueryContext, register, select
+from alsim.strategies.common import param
 
 COMMITTEE_MEASURES = ("vote_entropy", "kl")
 
@@ -79,7 +81,6 @@ def committee_probas(context: QueryContext, n_members: int) -> np.ndarray:
     rows = np.flatnonzero(train >= 0)
     samples = [rows[context.rng.integers(0, len(rows), len(rows))] for _ in range(n_members)]
     if config.model == "label_spreading":
-        from ..graph import spread
 
         if context.model is None:
             raise ValueError("qbc with label spreading needs the graph in context.model")
@@ -88,7 +89,6 @@ def committee_probas(context: QueryContext, n_members: int) -> np.ndarray:
             labels[m, sample] = train[sample]
         dists, _ = spread(context.model, labels, n_classes, config.alpha, config.max_iter, config.tol)
         return dists
-    from ..models import fit_supervised
 
     # Newton members start from the run's own weights (``params["model_state"]``, read, never
     # written): a bootstrap sample's optimum lies near the full sample's, so each member

@@ -12,8 +12,8 @@ from typing import Any, Callable, Hashable
 
 import numpy as np
 
-from ..cache import shared_cache
-from .base import QueryContext
+from alsim.storage.memory import shared_cache
+from alsim.strategies.base import QueryContext
 
 BLOCK_BYTES = 64 * 2**20  # one block of a distance computation: 64 MiB of float64
 
@@ -33,32 +33,22 @@ _POOL_KEYS_LOCK = threading.Lock()
 def pool_key(context: QueryContext) -> tuple | None:
     """What the pool's features depend on (content key, pool size, features), or None.
 
-    None (nothing is cached) for a context without a run's config, and for one whose
-    features are not the config's prepared pool (the very array the ``prepared`` cache holds
-    for it; looked up, never built): other features of the same shape must not read or
-    write that pool's values.
-    The answer is remembered per features array (by identity, while the array lives):
-    working it out names the data set's files (``load_source``), about 30 us, paid once per
-    pool instead of once per query.
+    The loop passes its prepared pool's key as ``params['pool_key']``. None (nothing is
+    cached) for a context without one, and for one whose features are not that prepared
+    pool (the very array the ``prepared`` cache holds for it; looked up, never built):
+    other features of the same shape must not read or write that pool's values.
     """
-    config = context.params.get("config")
-    if config is None:
+    key = context.params.get("pool_key")
+    if not key:
         return None
     features = context.features
     with _POOL_KEYS_LOCK:
         entry = _POOL_KEYS.get(id(features))
-    if entry is not None and entry[0]() is features:
-        return entry[1]
-    from ..config import ConfigError
-    from ..data import DataError
-    from ..pool import data_key
-
-    try:
-        key = data_key(config)
-        held = shared_cache("prepared").get(key)  # what prepare(config) returns, if it is in memory
-        key = key if held is not None and held.features is features else None
-    except (ConfigError, DataError):  # a config that names no pool: nothing to share values with
-        key = None
+    if entry is not None and entry[0]() is features and entry[1] == key:
+        return key
+    held = shared_cache("prepared").get(key)  # what prepare(config) returns, if it is in memory
+    if held is None or held.features is not features:
+        return None
     try:
         ref = weakref.ref(features)
     except TypeError:  # not an ndarray: nothing to remember it by

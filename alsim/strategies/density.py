@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Query, QueryContext, register, select
-from .common import cached, param, pool_key
-from .uncertainty import uncertainty_scores
+from alsim.strategies.base import Query, QueryContext, register, select
+from alsim.strategies.common import cached, param, pool_key
+from alsim.strategies.uncertainty import uncertainty_scores
 
 
 def mean_cosine_similarity(features: np.ndarray) -> np.ndarray:

@@ -19,10 +19,24 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .base import Query, QueryContext, register
-from .common import (argmax_random, block_rows, cached, distances_to, kmeans_fit, kmeans_grow,
-                     kmeans_labels, min_distances, nearest_distances, param, pool_key, pool_norms, row_norms,
-                     seed_from, squared_distances)
+from alsim.strategies.base import Query, QueryContext, register
+from alsim.strategies.common import (
+    argmax_random,
+    block_rows,
+    cached,
+    distances_to,
+    kmeans_fit,
+    kmeans_grow,
+    kmeans_labels,
+    min_distances,
+    nearest_distances,
+    param,
+    pool_key,
+    pool_norms,
+    row_norms,
+    seed_from,
+    squared_distances,
+)
 
 # --------------------------------------------------------------------------- core-set
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Query, QueryContext, register
+from alsim.strategies.base import Query, QueryContext, register
 
 
 @register("random", "uniformly at random among the candidates (the reference)")

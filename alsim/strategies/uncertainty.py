@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import entr
 
-from .base import Query, QueryContext, register, select
+from alsim.strategies.base import Query, QueryContext, register, select
 
 UNCERTAINTY_MEASURES = ("entropy", "margin", "least_confident")
 

@@ -24,7 +24,7 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 
 def __getattr__(name: str):
-    # Lazy, so that the CLI's parser can import alsim.sweep.cli without pandas and plotly.
+    # Lazy, so that the CLI's parser can import alsim.cli.sweep without pandas and plotly.
     if name in _HOME_OF:
         return getattr(import_module(f".{_HOME_OF[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

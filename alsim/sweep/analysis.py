@@ -1,7 +1,7 @@
 """What a sweep's results say: per grid point and strategy, gains over random and their significance.
 
 Per grid point, the cells are summarised as on the Compare page
-(:func:`alsim.compare.summarize`, with the target stored in the rows): labels saved
+(:func:`alsim.evidence.compare.summarize`, with the target stored in the rows): labels saved
 against random from the mean curves, and a paired Wilcoxon test of per-seed AULC against
 random. The p-values of all (grid point, strategy) pairs of a store form one family and
 are Holm-corrected together, so a heatmap cell marked significant stays so whichever
@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..compare import MIN_SEEDS_FOR_TEST, Curve, summarize
+from alsim.evidence.compare import MIN_SEEDS_FOR_TEST, Curve, summarize
 
 ALPHA = 0.05
 

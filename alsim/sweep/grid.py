@@ -2,7 +2,7 @@
 
 A **cell** is one (grid point, strategy, seed): one labeling run. Cells whose label-spreading
 arms share a graph are batched into one **task** (all strategies, all grid points on that
-graph, a chunk of seeds), so a task runs them in lockstep through :func:`alsim.loop.run_arms`,
+graph, a chunk of seeds), so a task runs them in lockstep through :func:`alsim.loop.run.run_arms`,
 as the Compare page does, and distributing tasks never costs the batching.
 """
 
@@ -15,7 +15,9 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Sequence
 
-from ..config import Config, ConfigError
+from alsim.common.errors import AlsimError, ConfigError
+from alsim.evidence.compare import seeds_for, validate_request
+from alsim.loop.config import Config
 
 #: Fields that a sweep sets itself (``--strategies``, ``--seeds``) or that a comma list cannot express.
 NOT_GRID_FIELDS = {
@@ -28,10 +30,12 @@ NOT_GRID_FIELDS = {
 CELLS_PER_TASK = 48
 #: Bumped when a cell's result would change for the same config and data.
 CELL_VERSION = 1
+#: Seconds to wait for a scheduler given by address before giving up (the CLI's and the API's default).
+CONNECT_TIMEOUT = 10.0
 MAX_CELLS = 1_000_000
 
 
-class SweepError(ValueError):
+class SweepError(AlsimError, ValueError):
     """A sweep that cannot start (bad grid, store or scheduler): one line, exit code 2."""
 
 
@@ -95,7 +99,6 @@ class SweepSpec:
 
     def validate(self) -> None:
         """Raise :class:`SweepError` unless every cell is a valid config (no data is read)."""
-        from ..compare import validate_request
 
         if self.n_cells > MAX_CELLS:
             raise SweepError(f"the sweep has {self.n_cells} cells, more than the limit {MAX_CELLS}")
@@ -114,7 +117,6 @@ class SweepSpec:
         ``content_keys`` maps a dataset name to its data's content key (part of each hash,
         so a store never mixes results of different data under one name).
         """
-        from ..compare import seeds_for
 
         out = []
         for point in self.points():
@@ -212,7 +214,6 @@ def plan_tasks(spec: SweepSpec, cells: Sequence[Cell], done: set[str] | frozense
     done), so a cell is always computed in the same company and a sweep gives the same
     numbers on one worker or many.
     """
-    from ..compare import seeds_for
 
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:

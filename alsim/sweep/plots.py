@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .analysis import SweepSummary, heatmap_grid
+from alsim.sweep.analysis import SweepSummary, heatmap_grid
 
 METRICS = {
     "saved_vs_random": "labels saved vs random",

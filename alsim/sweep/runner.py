@@ -1,7 +1,7 @@
 """Running a sweep's tasks on Dask: a local cluster by default, an existing cluster by address.
 
 Each task (see :func:`alsim.sweep.grid.plan_tasks`) runs its cells in lockstep on one
-worker through :func:`alsim.loop.run_arms`; the client appends each finished task's rows
+worker through :func:`alsim.loop.run.run_arms`; the client appends each finished task's rows
 to the results store at once. Tasks already in the store are not submitted again.
 """
 
@@ -17,19 +17,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from ..config import ConfigError
-from .grid import CELLS_PER_TASK, Cell, SweepError, SweepSpec, SweepTask, plan_tasks, point_json
-from .store import ResultStore
+from alsim.common.errors import ConfigError, DataError, GraphTooLarge
+from alsim.common.runtime import configure_process
+from alsim.data.sources import load_source
+from alsim.evidence.compare import full_label_accuracy
+from alsim.learn.metrics import aulc, labels_to_reach
+from alsim.loop.pool import check_feasible, data_key, prepare
+from alsim.loop.run import run_arms
+from alsim.storage.memory import shared_cache
+from alsim.sweep.grid import (
+    CELLS_PER_TASK,
+    CONNECT_TIMEOUT,
+    Cell,
+    SweepError,
+    SweepSpec,
+    SweepTask,
+    plan_tasks,
+    point_json,
+)
+from alsim.sweep.store import ResultStore
 
 #: Share of the fully labeled accuracy used as the default target (as on the Compare page).
 TARGET_FRACTION = 0.95
-#: Seconds to wait for a scheduler given by address before giving up.
-from .cli import CONNECT_TIMEOUT  # noqa: E402  (one default for the CLI and the API)
 
 #: Changes to Dask's ``distributed.nanny.pre-spawn-environ`` for the local cluster's worker
 #: processes (None: not set). Its other entries stay: one BLAS / OpenMP thread per worker
 #: process (OMP/MKL/OPENBLAS_NUM_THREADS=1), since the workers are the parallelism; each
-#: worker also calls :func:`alsim.runtime.configure_process` before its first task.
+#: worker also calls :func:`alsim.common.runtime.configure_process` before its first task.
 #:
 #: ``MALLOC_TRIM_THRESHOLD_`` (Dask sets 65536) is left unset: setting it at all turns off
 #: glibc's adaptive mmap threshold, so every array above 128 KiB (a 1,797 x 10 label
@@ -43,9 +57,6 @@ LOCAL_WORKER_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": None}
 # --------------------------------------------------------------------------- one task
 def _full_accuracy(config) -> float:
     """Accuracy with every label known, computed once per worker process per config."""
-    from ..cache import shared_cache
-    from ..compare import full_label_accuracy
-    from ..pool import data_key
 
     return shared_cache("values").get_or_build(("full", config, data_key(config)),
                                                 lambda: full_label_accuracy(config))
@@ -71,13 +82,10 @@ def run_task(task: SweepTask) -> list[dict]:
     Runs on a Dask worker (or in-process). Only each round's revealed-label count and
     accuracy are kept, so memory does not grow with the pool times the rounds.
     """
-    from ..compare import aulc, labels_to_reach
-    from ..loop import run_arms
 
     if _worker_address() is not None:
         # A worker process is an entry point of its own: its BLAS threads are set once, as
         # the command line and the dashboard set theirs (ALSIM_BLAS_THREADS, default 1).
-        from ..runtime import configure_process
 
         configure_process()
 
@@ -193,10 +201,6 @@ class SweepReport:
 
 def prepare_sweep(spec: SweepSpec) -> list[Cell]:
     """Validate the spec and the data it needs; every cell. Raises :class:`SweepError` before any work."""
-    from ..data import DataError
-    from ..graph import GraphTooLarge
-    from ..pool import check_feasible, prepare
-    from ..sources import load_source
 
     spec.validate()
     points = spec.points()

@@ -24,8 +24,8 @@ from typing import Iterable
 
 import pandas as pd
 
-from ..diskcache import fsync_folder
-from .grid import SweepError
+from alsim.storage.disk import fsync_folder
+from alsim.sweep.grid import SweepError
 
 MANIFEST = "store.json"
 JSONL = "results.jsonl"

@@ -1,0 +1,123 @@
+"""``alsim label``: label images yourself; the model proposes batches, you label them (or script it)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from alsim.data import store as store_module
+from alsim.labeling.projects import (
+    MAX_IMPORT_BYTES,
+    LabelingProject,
+    create_project,
+    current_batch,
+    default_annotator,
+    export_csv,
+    export_json,
+    import_csv,
+    open_row,
+    parse_item,
+    parse_label,
+    split_settings,
+    undo,
+)
+from alsim.labeling.store import LabelStore, LabelStoreError, check_project_name
+
+
+def add_parser(sub) -> None:
+    """The ``label`` subcommand of ``python -m alsim``."""
+    p = sub.add_parser("label", help="label images yourself: the model proposes batches, you label them")
+    p.add_argument("project", nargs="?", help="the project's name (letters, digits, space, _ . -)")
+    p.add_argument("--data", metavar="NAME", help="data set of a new project: a built-in name, a stored id, or a "
+                                                   "file or folder to import")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="FIELD=VALUE",
+                   help="config field of a new project (and prefill=P, the confidence above which guesses are offered)")
+    p.add_argument("--annotator", default=None, help="who labels (default: the user name)")
+    p.add_argument("--source", choices=("typed", "accepted"), default="typed", help="how --add labels came about")
+    action = p.add_mutually_exclusive_group(required=True)
+    action.add_argument("--next", action="store_true", help="print the proposed batch, one pool id a line")
+    action.add_argument("--add", nargs="+", metavar="ID=LABEL", help="store labels (class name or id; skip)")
+    action.add_argument("--undo", action="store_true", help="undo the project's last label")
+    action.add_argument("--export", choices=("csv", "json"), help="print the labels as CSV or JSON")
+    action.add_argument("--import-csv", metavar="FILE", help="store labels from a CSV with item and label columns")
+    action.add_argument("--list", action="store_true", help="list the projects")
+    action.add_argument("--delete", action="store_true", help="delete the project and its labels")
+
+
+def _dataset_argument(data: str) -> str:
+    if os.path.exists(data):
+        return store_module.import_path(data).id
+    return data
+
+
+def run(args, out) -> int:
+    """Run ``python -m alsim label``; errors are :class:`LabelStoreError` / :class:`ConfigError` (one line)."""
+    store = LabelStore()
+    if args.list:
+        projects = store.projects()
+        if not projects:
+            print(f"no labeling projects in {store.path}", file=out)
+        for project in projects:
+            n = len([r for r in store.labels(project.id).values() if r.label >= 0])
+            print(f"{project.name:24} {project.dataset:16} {n:>7} labels  {project.created[:10]}", file=out)
+        return 0
+    if not args.project:
+        raise LabelStoreError("give a project name (or --list)")
+    check_project_name(args.project)
+    if args.delete:
+        removed = store.delete_project(args.project)
+        print(f"deleted project {removed.name}", file=out)
+        return 0
+    project = _open_or_create(args, store)
+    annotator = args.annotator or default_annotator()
+    if args.next:
+        batch = current_batch(project)
+        for item in (batch.items if batch else ()):
+            print(item, file=out)
+        if batch is None:
+            print("every item is answered", file=sys.stderr)
+        return 0
+    if args.add:
+        pairs = []
+        for text in args.add:
+            item, sep, label = text.partition("=")
+            if not sep:
+                raise LabelStoreError(f"--add expects ID=LABEL, got {text[:40]!r}")
+            pairs.append((parse_item(project, item), parse_label(project, label)))
+        for item, label in pairs:
+            project.store.set_label(project.id, item, label, annotator, args.source)
+            print(f"stored {item}={project.class_names[label] if label >= 0 else 'skip'}", file=out)
+            out.flush()
+        return 0
+    if args.undo:
+        change = undo(project, annotator)
+        print("nothing to undo" if change is None else f"undone {change.item}={change.label}", file=out)
+        return 0
+    if args.export:
+        out.write(export_csv(project) if args.export == "csv" else export_json(project) + "\n")
+        return 0
+    try:
+        with open(args.import_csv, "rb") as handle:
+            raw = handle.read(MAX_IMPORT_BYTES + 1)
+    except OSError as exc:
+        raise LabelStoreError(f"cannot read {args.import_csv}: {exc.strerror or exc}") from None
+    print(f"imported {import_csv(project, raw, annotator)} labels", file=out)
+    return 0
+
+
+def _open_or_create(args, store: LabelStore) -> LabelingProject:
+    try:
+        row = store.project(args.project)
+    except LabelStoreError:
+        if not args.data:
+            raise
+        return create_project(args.project, _dataset_argument(args.data), args.assignments, store)
+    project = open_row(row, store)
+    if args.data and _dataset_argument(args.data) != project.config.dataset:
+        raise LabelStoreError(f"project {project.name!r} labels data set {project.config.dataset!r}, "
+                              f"not {args.data!r}")
+    if args.assignments:
+        rest, prefill = split_settings(args.assignments)
+        if project.config.with_overrides(rest) != project.config or prefill not in (None, project.prefill):
+            raise LabelStoreError(f"project {project.name!r} exists; its settings cannot change (create a new one)")
+    return project

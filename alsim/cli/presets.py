@@ -1,0 +1,15 @@
+"""``alsim presets``: the named configs and what each reproduces."""
+
+from __future__ import annotations
+
+from alsim.loop.presets import PRESETS
+
+
+def add_parser(sub) -> None:
+    sub.add_parser("presets", help="list the presets")
+
+
+def run(args, out) -> int:
+    for name, (description, _) in PRESETS.items():
+        print(f"{name:32} {description}", file=out)
+    return 0

@@ -1,0 +1,3 @@
+"""The version of alsim (the package's metadata names the same)."""
+
+VERSION = "0.3.0"

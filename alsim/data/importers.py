@@ -1,0 +1,813 @@
+"""Reading people's own data sets: image folders (or a zip of one), ``.npz``, ``.csv`` / ``.parquet``, IDX.
+
+Every reader returns an :class:`Imported`: a :class:`alsim.data.datasets.Dataset` whose images are
+decoded (OpenCV, from bytes) and resized to one side, plus what a person should know about
+the import (files skipped, corrupt images, sizes resized). Any bad input ends in one
+:class:`alsim.data.datasets.DataError` with a one-line message; nothing here writes to disk (the
+store, :mod:`alsim.data.store`, does that atomically).
+
+Formats
+-------
+- **Image folder** (ImageFolder convention): ``root/<class name>/<image>``, png, jpg, bmp,
+  tiff or webp, any size, grayscale or colour. Images in ``root/unlabeled/`` (the name is
+  :attr:`ImportOptions.unlabeled_dir`) get the unknown label -1. A zip of such a folder
+  works the same (one enclosing folder in the zip is allowed).
+- **npz**: ``X`` (n, d) embeddings, ``y`` (n,) labels (ints or strings; -1 or empty =
+  unknown), optional ``images`` (n, h, w[, c]) uint8, ``class_names``, and a test split
+  ``X_test``, ``y_test`` (optional ``images_test``).
+- **csv** / **parquet**: a label column and either numeric feature columns or a column of
+  image paths relative to the file.
+- **IDX folder**: Fashion-MNIST's four files (:func:`alsim.data.datasets.load_fashion_mnist`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterable
+
+import numpy as np
+
+from alsim.common.errors import DataError
+from alsim.data.datasets import FASHION_FILES, Dataset, load_fashion_mnist
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+DATA_EXTENSIONS = (".zip", ".npz", ".csv", ".parquet")
+DEFAULT_MAX_BYTES = 1 << 30
+"""Largest file, upload or folder read by default (1 GiB); ``$ALSIM_MAX_IMPORT_BYTES`` changes it."""
+MAX_COMPRESSION_RATIO = 100.0
+"""Largest uncompressed/compressed ratio of a zip (or npz) member larger than 1 MiB.
+
+Images, embeddings and CSV text compress far less than this; a zip bomb compresses far more.
+"""
+MAX_ENTRIES = 1_000_000
+MAX_SIDE = 512
+MAX_PIXELS = 50_000_000
+"""Largest image decoded (width x height read from a PNG, JPEG or BMP header before decoding)."""
+COLOR_MODES = ("gray", "color", "auto")
+LABEL_COLUMNS = ("label", "labels", "y", "class", "target")
+IMAGE_COLUMNS = ("path", "image", "image_path", "file", "filename")
+_RATIO_FLOOR = 1 << 20  # members smaller than this are never a bomb worth refusing
+_SHOWN_CORRUPT = 10
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def default_max_bytes() -> int:
+    """``$ALSIM_MAX_IMPORT_BYTES`` if set to a positive integer, else 1 GiB."""
+    text = os.environ.get("ALSIM_MAX_IMPORT_BYTES", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    return DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How a data set is read.
+
+    Attributes
+    ----------
+    side : int
+        Every image is resized to ``side`` x ``side`` pixels (HOG needs a multiple of 4, >= 8).
+    color : str
+        ``gray`` (the default: HOG works on it and every page's galleries show it), ``color``,
+        or ``auto`` (colour only if some image has colour).
+    unlabeled_dir : str
+        Folder of an image folder whose images have no label.
+    max_bytes : int or None
+        Largest input accepted (file, upload, folder or zip contents); None: :func:`default_max_bytes`.
+    label_column, image_column : str or None
+        Columns of a csv / parquet file (None: the first of :data:`LABEL_COLUMNS` /
+        :data:`IMAGE_COLUMNS` present).
+    """
+
+    side: int = 28
+    color: str = "gray"
+    unlabeled_dir: str = "unlabeled"
+    max_bytes: int | None = None
+    label_column: str | None = None
+    image_column: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.side, bool) or not isinstance(self.side, int) or not 4 <= self.side <= MAX_SIDE:
+            raise DataError(f"side must be an integer in [4, {MAX_SIDE}], got {self.side!r}")
+        if self.color not in COLOR_MODES:
+            raise DataError(f"color must be one of {', '.join(map(repr, COLOR_MODES))}, got {self.color!r}")
+        if not isinstance(self.unlabeled_dir, str) or not self.unlabeled_dir or "/" in self.unlabeled_dir:
+            raise DataError(f"unlabeled_dir must be a folder name, got {self.unlabeled_dir!r}")
+        if self.max_bytes is not None and (isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int)
+                                           or self.max_bytes < 1):
+            raise DataError(f"max_bytes must be a positive integer, got {self.max_bytes!r}")
+
+    @property
+    def limit(self) -> int:
+        return self.max_bytes if self.max_bytes is not None else default_max_bytes()
+
+
+@dataclass(frozen=True, eq=False)
+class Imported:
+    """A data set read from a file, and what the import did to it.
+
+    Attributes
+    ----------
+    dataset : Dataset
+    kind : str
+        ``folder``, ``zip``, ``npz``, ``csv``, ``parquet`` or ``idx``.
+    source_file : str
+        The file or folder it came from (its base name for an upload).
+    original_sizes : dict of str to int
+        ``"HxW"`` -> number of images of that size before resizing.
+    skipped : int
+        Files that are not images (skipped).
+    corrupt : tuple of str
+        The first corrupt or missing images (skipped).
+    n_corrupt : int
+    notes : tuple of str
+        One line per thing a person should know (resized, skipped, corrupt).
+    """
+
+    dataset: Dataset
+    kind: str
+    source_file: str
+    original_sizes: dict = field(default_factory=dict)
+    skipped: int = 0
+    corrupt: tuple[str, ...] = ()
+    n_corrupt: int = 0
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- entry points
+def read_path(path: str | Path, options: ImportOptions | None = None) -> Imported:
+    """Read a data set from a folder (image folder or IDX files) or a zip / npz / csv / parquet file.
+
+    Raises
+    ------
+    DataError
+        Anything wrong with the input, in one line.
+    """
+    options = options or ImportOptions()
+    path = Path(path)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        if all((path / name).is_file() for name in FASHION_FILES.values()):
+            return _from_idx(path, options)
+        return _from_entries(_folder_entries(path, options.limit), "folder", str(path), options)
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(f"{path}: not a regular file or folder")
+    _check_size(path.name, info.st_size, options.limit)
+    suffix = path.suffix.lower()
+    if suffix not in DATA_EXTENSIONS:
+        raise DataError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; "
+                        f"allowed: a folder, {', '.join(DATA_EXTENSIONS)}")
+    if suffix == ".csv" or suffix == ".parquet":
+        return _from_table(path, suffix, str(path), path.parent, options)
+    with open(path, "rb") as handle:
+        return _from_archive(handle, suffix, str(path), info.st_size, options)
+
+
+def read_bytes(filename: str, data: bytes, options: ImportOptions | None = None) -> Imported:
+    """Read a data set from the bytes of an uploaded zip / npz / csv / parquet file named ``filename``."""
+    options = options or ImportOptions()
+    name = PurePosixPath(str(filename).replace("\\", "/")).name or "upload"
+    _check_size(name, len(data), options.limit)
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix not in DATA_EXTENSIONS:
+        raise DataError(f"{name}: unsupported file type {suffix or '(none)'!r}; allowed: {', '.join(DATA_EXTENSIONS)}")
+    if suffix in (".csv", ".parquet"):
+        return _from_table(io.BytesIO(data), suffix, name, None, options)
+    return _from_archive(io.BytesIO(data), suffix, name, len(data), options)
+
+
+def _check_size(name: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise DataError(f"{name} is {_mib(size)}, larger than the import limit of {_mib(limit)} "
+                        "(ALSIM_MAX_IMPORT_BYTES)")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB" if size < 2**30 else f"{size / 2**30:,.2f} GiB"
+
+
+# --------------------------------------------------------------------------- paths and archives
+def checked_member(name: str, where: str) -> PurePosixPath:
+    """A relative path inside an archive or folder; DataError if it could escape the root."""
+    text = name.replace("\\", "/")
+    path = PurePosixPath(text)
+    if text.startswith("/") or _DRIVE.match(text) or ".." in path.parts or "\x00" in text:
+        raise DataError(f"{where}: entry {name!r} points outside the data set's folder; nothing was imported")
+    return path
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _check_zip_directory(archive: zipfile.ZipFile, where: str, archive_size: int, limit: int) -> list[zipfile.ZipInfo]:
+    """The members of a zip, checked from its directory alone before anything is decompressed."""
+    members = archive.infolist()
+    if len(members) > MAX_ENTRIES:
+        raise DataError(f"{where} holds {len(members):,} entries, more than the limit of {MAX_ENTRIES:,}")
+    total = 0
+    for info in members:
+        checked_member(info.filename, where)
+        if _is_symlink(info):
+            raise DataError(f"{where}: entry {info.filename!r} is a symbolic link; links are not imported")
+        total += info.file_size
+        if info.file_size > _RATIO_FLOOR and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+            raise DataError(f"{where}: entry {info.filename!r} expands {info.file_size / max(info.compress_size, 1):,.0f} "
+                            f"times ({_mib(info.file_size)}), more than the limit of {MAX_COMPRESSION_RATIO:g}; "
+                            "refusing a possible zip bomb")
+    if total > limit:
+        raise DataError(f"{where} expands to {_mib(total)}, more than the import limit of {_mib(limit)} "
+                        "(ALSIM_MAX_IMPORT_BYTES)")
+    if total > _RATIO_FLOOR and total > MAX_COMPRESSION_RATIO * max(archive_size, 1):
+        raise DataError(f"{where} expands {total / max(archive_size, 1):,.0f} times, more than the limit of "
+                        f"{MAX_COMPRESSION_RATIO:g}; refusing a possible zip bomb")
+    return members
+
+
+def _open_zip(handle, where: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{where} is not a readable zip archive ({exc})") from None
+
+
+def _from_archive(handle, suffix: str, where: str, size: int, options: ImportOptions) -> Imported:
+    archive = _open_zip(handle, where)
+    with archive:
+        members = _check_zip_directory(archive, where, size, options.limit)
+        if suffix == ".npz":
+            return _from_npz(archive, members, where, options)
+        entries = [(info.filename, _zip_reader(archive, info, where)) for info in members if not info.is_dir()]
+        return _from_entries(entries, "zip", where, options)
+
+
+def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> Callable[[], bytes | None]:
+    def read() -> bytes | None:
+        try:
+            return archive.read(info)  # bounded by the directory's size, checked above
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+            return None  # a damaged member is a corrupt image, named in the summary
+    return read
+
+
+def _folder_entries(root: Path, limit: int) -> list[tuple[str, Callable[[], bytes | None]]]:
+    """Files under ``root`` as (relative posix path, reader); symlinks refused, sizes summed first."""
+    entries, total = [], 0
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in sorted(dirs + files):
+            full = Path(folder) / name
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink():
+                raise DataError(f"{root}: {rel!r} is a symbolic link; links are not imported")
+        dirs.sort()
+        for name in sorted(files):
+            full = Path(folder) / name
+            try:
+                info = full.stat()
+            except OSError:
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            if full.suffix.lower() in IMAGE_EXTENSIONS:
+                total += info.st_size
+            if total > limit:
+                raise DataError(f"{root}: its images hold more than the import limit of {_mib(limit)} "
+                                "(ALSIM_MAX_IMPORT_BYTES)")
+            entries.append((full.relative_to(root).as_posix(), _file_reader(full)))
+    return entries
+
+
+def _file_reader(path: Path) -> Callable[[], bytes | None]:
+    def read() -> bytes | None:
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
+    return read
+
+
+# --------------------------------------------------------------------------- images
+class _Images:
+    """Decoded, resized images with their labels, and what went wrong on the way."""
+
+    def __init__(self, options: ImportOptions):
+        self.options = options
+        self.images: list[np.ndarray] = []
+        self.colour: list[bool] = []
+        self.sizes: dict[str, int] = {}
+        self.corrupt: list[str] = []
+        self.n_corrupt = 0
+
+    def add(self, name: str, raw: bytes | None) -> bool:
+        image = decode_image(raw)
+        if image is None:
+            self.n_corrupt += 1
+            if len(self.corrupt) < _SHOWN_CORRUPT:
+                self.corrupt.append(name)
+            return False
+        h, w = image.shape[:2]
+        self.sizes[f"{h}x{w}"] = self.sizes.get(f"{h}x{w}", 0) + 1
+        colour = image.ndim == 3
+        side = self.options.side
+        if (h, w) != (side, side):
+            image = resize_image(image, side)
+        self.images.append(image)
+        self.colour.append(colour)
+        return True
+
+    def stack(self) -> np.ndarray:
+        """(n, side, side) gray or (n, side, side, 3) RGB uint8."""
+        return stack_images(self.images, self.colour, self.options)
+
+
+def decode_image(raw: bytes | None) -> np.ndarray | None:
+    """An encoded image as uint8 gray (h, w) or RGB (h, w, 3); None when it cannot be decoded."""
+    import cv2
+
+    if not raw:
+        return None
+    declared = declared_pixels(raw)
+    if declared is not None and declared > MAX_PIXELS:
+        return None  # a small file that would decode to gigabytes
+    try:
+        image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+    if image is None or image.size == 0 or image.ndim not in (2, 3):
+        return None
+    image = _to_uint8(image)
+    if image.ndim == 3:
+        channels = image.shape[2]
+        if channels == 1 or channels == 2:  # gray, or gray + alpha
+            image = image[:, :, 0]
+        elif channels >= 3:
+            image = cv2.cvtColor(np.ascontiguousarray(image[:, :, :3]), cv2.COLOR_BGR2RGB)
+            if (image[:, :, 0] == image[:, :, 1]).all() and (image[:, :, 1] == image[:, :, 2]).all():
+                image = image[:, :, 0]  # a gray image saved as colour
+    return np.ascontiguousarray(image)
+
+
+def declared_pixels(raw: bytes) -> int | None:
+    """Width x height promised by a PNG, JPEG or BMP header, or None for other formats."""
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
+        return int.from_bytes(raw[16:20], "big") * int.from_bytes(raw[20:24], "big")
+    if raw[:2] == b"BM" and len(raw) >= 26:
+        return abs(int.from_bytes(raw[18:22], "little", signed=True) * int.from_bytes(raw[22:26], "little", signed=True))
+    if raw[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(raw) and raw[i] == 0xFF:
+            marker, length = raw[i + 1], int.from_bytes(raw[i + 2:i + 4], "big")
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                return int.from_bytes(raw[i + 5:i + 7], "big") * int.from_bytes(raw[i + 7:i + 9], "big")
+            i += 2 + length
+    return None
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return (image >> 8).astype(np.uint8)
+    values = np.nan_to_num(image.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = values.min(), values.max()
+    scaled = (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
+    return scaled.astype(np.uint8)
+
+
+def resize_image(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` squeezed to side x side (OpenCV's area interpolation when shrinking)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    interpolation = cv2.INTER_AREA if h >= side and w >= side else cv2.INTER_LINEAR
+    return cv2.resize(image, (side, side), interpolation=interpolation)
+
+
+def stack_images(images: list[np.ndarray], colour: list[bool], options: ImportOptions) -> np.ndarray:
+    side = options.side
+    as_colour = options.color == "color" or (options.color == "auto" and any(colour))
+    out = np.empty((len(images), side, side, 3) if as_colour else (len(images), side, side), dtype=np.uint8)
+    for i, image in enumerate(images):
+        if as_colour:
+            out[i] = image[:, :, None] if image.ndim == 2 else image
+        else:
+            out[i] = image if image.ndim == 2 else _gray(image)
+    return out
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def _size_note(sizes: dict[str, int], side: int) -> str | None:
+    if not sizes or set(sizes) == {f"{side}x{side}"}:
+        return None
+    by_area = sorted(sizes, key=lambda s: (int(s.split("x")[0]) * int(s.split("x")[1]), s))
+    kinds = f"{len(sizes)} sizes, from {by_area[0]} to {by_area[-1]}" if len(sizes) > 1 else f"size {by_area[0]}"
+    return f"images of {kinds} resized to {side}x{side} (aspect ratio not kept)"
+
+
+def _image_notes(decoded: _Images, skipped: int, outside: int = 0) -> list[str]:
+    notes = []
+    size_note = _size_note(decoded.sizes, decoded.options.side)
+    if size_note:
+        notes.append(size_note)
+    if skipped:
+        notes.append(f"{skipped} file(s) that are not images skipped")
+    if outside:
+        notes.append(f"{outside} image(s) outside any class folder skipped")
+    if decoded.n_corrupt:
+        more = f" and {decoded.n_corrupt - len(decoded.corrupt)} more" if decoded.n_corrupt > len(decoded.corrupt) else ""
+        notes.append(f"{decoded.n_corrupt} corrupt or unreadable image(s) skipped: {', '.join(decoded.corrupt)}{more}")
+    return notes
+
+
+# --------------------------------------------------------------------------- image folders
+def _is_hidden(parts: Iterable[str]) -> bool:
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def _from_entries(entries: list[tuple[str, Callable[[], bytes | None]]], kind: str, where: str,
+                  options: ImportOptions) -> Imported:
+    """An ImageFolder tree given as (relative path, reader) pairs."""
+    images, skipped = [], 0
+    for name, read in entries:
+        path = checked_member(name, where)
+        if _is_hidden(path.parts):
+            continue
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            images.append((path, read))
+        else:
+            skipped += 1
+    if not images:
+        raise DataError(f"{where}: no images found (expected <class name>/<image> with extensions "
+                        f"{', '.join(IMAGE_EXTENSIONS)}); {skipped} other file(s)")
+    # One enclosing folder (a zip of the folder itself) is not a class level.
+    parts = [p.parts for p, _ in images]
+    while all(len(p) >= 3 for p in parts) and len({p[0] for p in parts}) == 1:
+        parts = [p[1:] for p in parts]
+    decoded = _Images(options)
+    labels_by_name: list[str | None] = []
+    outside = 0
+    for p, (path, read) in sorted(zip(parts, images), key=lambda item: item[0]):
+        if len(p) < 2:
+            outside += 1
+            continue
+        if decoded.add("/".join(p), read()):
+            labels_by_name.append(None if p[0] == options.unlabeled_dir else p[0])
+    class_names = tuple(sorted({n for n in labels_by_name if n is not None}))
+    if len(class_names) < 2:
+        found = f"{len(class_names)} ({', '.join(class_names)})" if class_names else "0"
+        corrupt = f"; {decoded.n_corrupt} corrupt image(s) skipped" if decoded.n_corrupt else ""
+        raise DataError(f"{where}: found {found} class folder(s) with readable images; at least 2 are needed "
+                        f"(layout: <class name>/<image>, unknown labels in {options.unlabeled_dir}/){corrupt}")
+    index = {n: i for i, n in enumerate(class_names)}
+    labels = np.array([-1 if n is None else index[n] for n in labels_by_name], dtype=np.int64)
+    dataset = Dataset(name=_stem(where), images=decoded.stack(), labels=labels, class_names=class_names,
+                      source=where)
+    return Imported(dataset, kind, where, dict(decoded.sizes), skipped, tuple(decoded.corrupt), decoded.n_corrupt,
+                    tuple(_image_notes(decoded, skipped, outside)))
+
+
+def _stem(where: str) -> str:
+    name = PurePosixPath(str(where).replace("\\", "/").rstrip("/")).name
+    for suffix in DATA_EXTENSIONS:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name or "data"
+
+
+# --------------------------------------------------------------------------- labels
+def encode_labels(values: np.ndarray, what: str, class_names: tuple[str, ...] | None = None
+                  ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels as class ids (-1 = unknown) and the class names.
+
+    ``values`` holds ints (-1 = unknown), floats (NaN or -1 = unknown) or strings ("" or
+    "-1" = unknown). With ``class_names``, integer labels index into them and string labels
+    must be among them; without, the classes are the distinct known labels, sorted
+    (numerically when they all are integers).
+    """
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise DataError(f"{what} must be one label per row (1-D), got shape {values.shape}")
+    if values.dtype.kind in "biuf":
+        numbers = values.astype(np.float64)
+        unknown = np.isnan(numbers) | (numbers == -1)
+        bad = ~unknown & ((numbers < 0) | (numbers != np.round(numbers)) | ~np.isfinite(numbers))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{what} has label {values[row].item()!r} at row {row}; labels are class ids >= 0, "
+                            "class names, or -1 / empty for unknown")
+        ids = np.where(unknown, -1, numbers).astype(np.int64)
+        if class_names is not None:
+            if (ids >= len(class_names)).any():
+                row = int(np.flatnonzero(ids >= len(class_names))[0])
+                raise DataError(f"{what} has class id {ids[row]} at row {row}, but there are only "
+                                f"{len(class_names)} class_names")
+            return ids, class_names
+        present = np.unique(ids[ids >= 0])
+        if np.array_equal(present, np.arange(len(present))):
+            return ids, tuple(str(int(v)) for v in present)
+        remap = np.full(int(present.max()) + 1 if len(present) else 1, -1, dtype=np.int64)
+        remap[present] = np.arange(len(present))
+        return np.where(ids >= 0, remap[np.maximum(ids, 0)], -1), tuple(str(int(v)) for v in present)
+    if values.dtype.kind in "US":
+        texts = [(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip() for v in values.tolist()]
+        return _encode_texts(texts, what, class_names)
+    raise DataError(f"{what} must hold integers or strings, got dtype {values.dtype}")
+
+
+def _encode_texts(texts: list[str], what: str, class_names: tuple[str, ...] | None) -> tuple[np.ndarray, tuple[str, ...]]:
+    known = [t for t in texts if t not in ("", "-1")]
+    if class_names is None:
+        distinct = set(known)
+        if distinct and all(re.fullmatch(r"[+]?[0-9]+", t) for t in distinct):
+            class_names = tuple(sorted(distinct, key=lambda t: (int(t), t)))
+        else:
+            class_names = tuple(sorted(distinct))
+    index = {name: i for i, name in enumerate(class_names)}
+    ids = np.empty(len(texts), dtype=np.int64)
+    for row, text in enumerate(texts):
+        if text in ("", "-1"):
+            ids[row] = -1
+        elif text in index:
+            ids[row] = index[text]
+        else:
+            raise DataError(f"{what} has label {text[:40]!r} at row {row}, which is not among the class_names")
+    return ids, class_names
+
+
+def _check_classes(class_names: tuple[str, ...], labels: np.ndarray, where: str) -> None:
+    present = np.unique(labels[labels >= 0])
+    if len(present) < 2:
+        shown = ", ".join(repr(class_names[i]) for i in present)
+        raise DataError(f"{where}: {len(present)} class(es) with labeled points ({shown or 'none'}); "
+                        "at least 2 are needed")
+
+
+def _finite_features(values: np.ndarray, what: str, row_offset: int = 0, row_word: str = "row") -> np.ndarray:
+    if values.dtype.kind not in "biuf":
+        raise DataError(f"{what} must be numeric, got dtype {values.dtype}")
+    values = values.astype(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, column = (int(v) for v in np.argwhere(bad)[0])
+        raise DataError(f"{what} has a non-finite value ({values[row, column]}) at {row_word} {row + row_offset}, "
+                        f"column {column}")
+    return values
+
+
+# --------------------------------------------------------------------------- npz
+def _from_npz(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], where: str, options: ImportOptions) -> Imported:
+    arrays = {}
+    for info in members:
+        name = info.filename
+        if not name.endswith(".npy"):
+            continue
+        try:
+            with archive.open(info) as handle:
+                arrays[name[:-4]] = _read_npy(handle, info.file_size)
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+            raise DataError(f"{where}: array {name[:-4]!r} is unreadable ({_first_line(exc)})") from None
+    for required in ("X", "y"):
+        if required not in arrays:
+            raise DataError(f"{where}: no array {required!r}; an npz needs X (n x d embeddings) and y (n labels), "
+                            f"found {', '.join(map(repr, sorted(arrays))) or 'none'}")
+    X, y = arrays["X"], arrays["y"]
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(f"{where}: X must be a non-empty n x d array, got shape {X.shape}")
+    X = _finite_features(X, f"{where}: X")
+    if y.ndim != 1 or len(y) != len(X):
+        got = f"{len(y)} labels" if y.ndim == 1 else f"shape {y.shape}"
+        raise DataError(f"{where}: X has {len(X)} rows but y has {got}; they must match")
+    class_names = None
+    if "class_names" in arrays:
+        names = arrays["class_names"]
+        if names.ndim != 1 or names.dtype.kind not in "US" or len(names) == 0:
+            raise DataError(f"{where}: class_names must be a 1-D array of strings, got {names.dtype} {names.shape}")
+        class_names = tuple(str(n.decode("utf-8", "replace") if isinstance(n, bytes) else n) for n in names.tolist())
+        if len(set(class_names)) != len(class_names):
+            raise DataError(f"{where}: class_names has repeated names")
+    labels, class_names = encode_labels(y, f"{where}: y", class_names)
+    _check_classes(class_names, labels, where)
+    images = _npz_images(arrays.get("images"), len(X), "images", where, options)
+    notes = []
+    test_images = test_labels = test_embeddings = None
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{where}: a test split needs both X_test and y_test")
+    if "X_test" in arrays:
+        X_test, y_test = arrays["X_test"], arrays["y_test"]
+        if X_test.ndim != 2 or X_test.shape[1] != X.shape[1] or len(X_test) == 0:
+            raise DataError(f"{where}: X_test must be n_test x {X.shape[1]} like X, got shape {X_test.shape}")
+        test_embeddings = _finite_features(X_test, f"{where}: X_test")
+        if y_test.ndim != 1 or len(y_test) != len(X_test):
+            raise DataError(f"{where}: X_test has {len(X_test)} rows but y_test has shape {y_test.shape}; they must match")
+        test_labels, _ = encode_labels(y_test, f"{where}: y_test", class_names)
+        if (test_labels < 0).any():
+            raise DataError(f"{where}: y_test has an unknown label at row {int(np.flatnonzero(test_labels < 0)[0])}; "
+                            "test labels must all be known")
+        test_images = _npz_images(arrays.get("images_test"), len(X_test), "images_test", where, options)
+        if images is not None and test_images is None:
+            notes.append("no images_test: features 'raw' and 'hog' are off for this set (its test split has no images)")
+    if images is not None:
+        sizes = {f"{arrays['images'].shape[1]}x{arrays['images'].shape[2]}": len(images)}
+        note = _size_note(sizes, options.side)
+        if note:
+            notes.append(note)
+    else:
+        sizes = {}
+    dataset = Dataset(name=_stem(where), images=images, labels=labels, class_names=class_names,
+                      test_images=test_images, test_labels=test_labels, source=where, embeddings=X,
+                      test_embeddings=test_embeddings)
+    return Imported(dataset, "npz", where, sizes, notes=tuple(notes))
+
+
+def _read_npy(handle, member_size: int) -> np.ndarray:
+    """One ``.npy`` member; its header must promise no more bytes than the zip directory declares.
+
+    ``np.lib.format.read_array`` would allocate whatever a (hostile) header promises first.
+    """
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version in ((2, 0), (3, 0)):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects; save plain numbers or strings")
+    count = 1
+    for dim in shape:
+        count *= int(dim)
+    nbytes = count * dtype.itemsize
+    if nbytes > member_size:
+        raise ValueError(f"its header promises {nbytes:,} bytes of shape {shape}, the file holds at most {member_size:,}")
+    raw = handle.read(nbytes)
+    if len(raw) != nbytes:
+        raise ValueError(f"truncated: {len(raw):,} of {nbytes:,} bytes")
+    values = np.frombuffer(raw, dtype=dtype, count=count)
+    values = values.reshape(shape[::-1]).T if fortran else values.reshape(shape)
+    return np.array(values)  # writable, native order
+
+
+def _npz_images(images: np.ndarray | None, n: int, what: str, where: str, options: ImportOptions) -> np.ndarray | None:
+    if images is None:
+        return None
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3, 4)):
+        raise DataError(f"{where}: {what} must be uint8 of shape (n, h, w) or (n, h, w, c) with c in 1, 3, 4; "
+                        f"got {images.dtype} {images.shape}")
+    if len(images) != n or 0 in images.shape:
+        raise DataError(f"{where}: {what} holds {len(images)} images of shape {images.shape[1:]}, "
+                        f"expected {n} non-empty images")
+    decoded, colour = [], []
+    for image in images:
+        if image.ndim == 3:
+            image = image[:, :, 0] if image.shape[2] == 1 else np.ascontiguousarray(image[:, :, :3])
+        if image.shape[:2] != (options.side, options.side):
+            image = resize_image(image, options.side)
+        decoded.append(image)
+        colour.append(image.ndim == 3)
+    return stack_images(decoded, colour, options)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- csv / parquet
+def _from_table(source, suffix: str, where: str, folder: Path | None, options: ImportOptions) -> Imported:
+    import pandas as pd
+
+    try:
+        if suffix == ".parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise DataError(f"{where}: reading .parquet needs pyarrow (pip install pyarrow), "
+                                "or save the table as .csv") from None
+            frame = pd.read_parquet(source)
+        else:
+            frame = pd.read_csv(source, low_memory=False)
+    except DataError:
+        raise
+    except Exception as exc:  # pandas raises many types for malformed text; each is a bad file here
+        raise DataError(f"{where} is not a readable {suffix[1:]} table ({_first_line(exc)})") from None
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    if frame.empty or not columns:
+        raise DataError(f"{where} has no rows")
+    label_column = _pick_column(columns, options.label_column, LABEL_COLUMNS, "label", where)
+    label_values = _column_labels(frame[label_column])
+    labels, class_names = encode_labels(label_values, f"{where}: column {label_column!r}")
+    image_column = options.image_column or next(
+        (c for c in columns if c.lower() in IMAGE_COLUMNS and c != label_column and frame[c].dtype.kind not in "biuf"), None)
+    if options.image_column and options.image_column not in columns:
+        raise DataError(f"{where} has no column {options.image_column!r}; columns: {_shown_columns(columns)}")
+    if image_column is not None:
+        return _table_images(frame, image_column, labels, class_names, where, folder, options)
+    feature_columns = [c for c in columns if c != label_column]
+    if not feature_columns:
+        raise DataError(f"{where} has only the label column; add feature columns or a column of image paths "
+                        f"(one of {', '.join(IMAGE_COLUMNS)})")
+    for column in feature_columns:
+        if frame[column].dtype.kind not in "biuf":
+            raise DataError(f"{where}: column {column!r} is not numeric (dtype {frame[column].dtype}); feature "
+                            f"columns must be numbers, image paths go in a column named one of {', '.join(IMAGE_COLUMNS)}")
+    features = _finite_features(frame[feature_columns].to_numpy(), f"{where}: features", row_offset=2,
+                                row_word="line")
+    _check_classes(class_names, labels, where)
+    dataset = Dataset(name=_stem(where), images=None, labels=labels, class_names=class_names, source=where,
+                      embeddings=features)
+    return Imported(dataset, suffix[1:], where)
+
+
+def _pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, where: str) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(f"{where} has no {what} column {wanted!r}; columns: {_shown_columns(columns)}")
+        return wanted
+    for column in columns:
+        if column.lower() in candidates:
+            return column
+    raise DataError(f"{where} has no {what} column (one of {', '.join(candidates)}); columns: {_shown_columns(columns)}")
+
+
+def _shown_columns(columns: list[str]) -> str:
+    shown = ", ".join(repr(c[:30]) for c in columns[:8])
+    return shown + (f" and {len(columns) - 8} more" if len(columns) > 8 else "")
+
+
+def _column_labels(column) -> np.ndarray:
+    """A label column as numbers (NaN = unknown) or as text ("" = unknown)."""
+    if column.dtype.kind in "biuf":
+        return column.to_numpy()
+    texts = []
+    for value in column.tolist():
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            texts.append("")
+        elif isinstance(value, float) and value.is_integer():
+            texts.append(str(int(value)))
+        else:
+            texts.append(str(value))
+    return np.array(texts, dtype=str) if texts else np.array([], dtype="U1")
+
+
+def _table_images(frame, column: str, labels: np.ndarray, class_names: tuple[str, ...], where: str,
+                  folder: Path | None, options: ImportOptions) -> Imported:
+    if folder is None:
+        raise DataError(f"{where}: its column {column!r} names image files, which an uploaded table cannot carry; "
+                        "upload a zip of the image folder instead")
+    root = folder.resolve()
+    decoded = _Images(options)
+    kept, total = [], 0
+    for row, value in enumerate(frame[column].tolist()):
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(f"{where}: column {column!r} has no image path at line {row + 2}")
+        relative = checked_member(value.strip(), where)
+        path = root.joinpath(*relative.parts)
+        if any((root.joinpath(*relative.parts[:i + 1])).is_symlink() for i in range(len(relative.parts))):
+            raise DataError(f"{where}: image path {value!r} goes through a symbolic link; links are not imported")
+        try:
+            total += path.stat().st_size
+        except OSError:
+            pass
+        if total > options.limit:
+            raise DataError(f"{where}: its images hold more than the import limit of {_mib(options.limit)} "
+                            "(ALSIM_MAX_IMPORT_BYTES)")
+        if decoded.add(relative.as_posix(), _file_reader(path)()):
+            kept.append(row)
+    labels = labels[np.array(kept, dtype=np.int64)]
+    _check_classes(class_names, labels, where)
+    dataset = Dataset(name=_stem(where), images=decoded.stack(), labels=labels, class_names=class_names, source=where)
+    return Imported(dataset, "csv", where, dict(decoded.sizes), 0, tuple(decoded.corrupt), decoded.n_corrupt,
+                    tuple(_image_notes(decoded, 0)))
+
+
+# --------------------------------------------------------------------------- IDX
+def _from_idx(folder: Path, options: ImportOptions) -> Imported:
+    dataset = load_fashion_mnist(folder)
+    notes = []
+    images, test_images = dataset.images, dataset.test_images
+    if options.side != images.shape[1] or options.color == "color":
+        decoded = [resize_image(i, options.side) if i.shape != (options.side,) * 2 else i for i in images]
+        images = stack_images(decoded, [False] * len(decoded), options)
+        decoded = [resize_image(i, options.side) if i.shape != (options.side,) * 2 else i for i in test_images]
+        test_images = stack_images(decoded, [False] * len(decoded), options)
+        notes.append(_size_note({"28x28": len(images)}, options.side))
+    dataset = Dataset(name="fashion-mnist", images=images, labels=dataset.labels, class_names=dataset.class_names,
+                      test_images=test_images, test_labels=dataset.test_labels, source=str(folder))
+    return Imported(dataset, "idx", str(folder), {"28x28": len(images) + len(test_images)},
+                    notes=tuple(n for n in notes if n))

@@ -1,0 +1,307 @@
+"""The local data store: imported data sets under ``$ALSIM_HOME/datasets``, one folder per content key.
+
+A stored set is a folder named by its data's :attr:`alsim.data.datasets.Dataset.content_key` holding
+``images.npy`` (decoded, resized uint8 images), ``labels.npy``, optionally ``embeddings.npy``
+and the test split's arrays, and ``manifest.json`` (name, source file, counts per class,
+image size, notes, date). Its short id (the first 12 hex digits of the key) is the config's
+``dataset`` value: stored sets are registered as data sources on first use
+(:func:`alsim.data.sources.register_stored_sources`), so every page's data-set control and the
+CLI list them.
+
+Writes are atomic: an import is written into a unique temporary folder beside the store
+(manifest last) and renamed into place with :func:`os.replace`. A failed or interrupted
+import leaves no entry; leftover temporary folders are ignored and removed later.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from alsim.common.errors import DataError
+from alsim.data.datasets import Dataset
+from alsim.data.importers import Imported, ImportOptions, read_bytes, read_path
+from alsim.storage.disk import fsync_folder
+
+SHORT_ID = 12
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+_ARRAYS = ("images", "labels", "embeddings", "test_images", "test_labels", "test_embeddings")
+_STALE_SECONDS = 3600
+_MAX_MANIFEST_BYTES = 1 << 20
+
+
+def alsim_home() -> Path:
+    """``$ALSIM_HOME``, or ``~/.local/share/alsim``."""
+    return Path(os.environ.get("ALSIM_HOME") or Path.home() / ".local" / "share" / "alsim")
+
+
+def store_dir() -> Path:
+    """Where imported data sets live: ``$ALSIM_HOME/datasets``."""
+    return alsim_home() / "datasets"
+
+
+@dataclass(frozen=True)
+class StoredSet:
+    """One imported data set: its id, folder and manifest.
+
+    Attributes
+    ----------
+    id : str
+        Short content id (first 12 hex digits of the content key); the config's ``dataset``.
+    content_key : str
+    name : str
+        The name a person gave it (shown in lists).
+    path : Path
+    manifest : dict
+    """
+
+    id: str
+    content_key: str
+    name: str
+    path: Path
+    manifest: dict
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.manifest.get("features", ()))
+
+    @property
+    def description(self) -> str:
+        m = self.manifest
+        what = f"{m.get('n', 0):,} {'images' if m.get('image_shape') else 'points'}, {len(m.get('class_names', []))} classes"
+        return f"{self.name} ({what}, imported from {m.get('source_file', '?')})"
+
+    def load(self) -> Dataset:
+        """The stored arrays as a :class:`Dataset`, checked against the folder's content key."""
+        return load_stored(self)
+
+
+def supported_features(dataset: Dataset) -> tuple[str, ...]:
+    """Feature kinds a data set can give: ``raw`` and ``colorhist`` with images (and ``hog`` for square
+    gray ones whose side is a multiple of 4), ``precomputed`` with embeddings."""
+    kinds = []
+    images_everywhere = dataset.images is not None and (not dataset.has_test or dataset.test_images is not None)
+    if images_everywhere:
+        kinds.append("raw")
+        h, w = dataset.images.shape[1:3]
+        if dataset.images.ndim == 3 and h == w and h >= 8 and h % 4 == 0:  # see alsim.learn.features.hog_params
+            kinds.append("hog")
+        kinds.append("colorhist")
+    if dataset.embeddings is not None:
+        kinds.append("precomputed")
+    return tuple(kinds)
+
+
+def _manifest(imported: Imported, name: str, key: str) -> dict:
+    dataset = imported.dataset
+    counts = np.bincount(dataset.labels[dataset.labels >= 0], minlength=dataset.n_classes)
+    return {
+        "format": FORMAT_VERSION,
+        "id": key[:SHORT_ID],
+        "content_key": key,
+        "name": name,
+        "source_file": imported.source_file,
+        "kind": imported.kind,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "n": int(len(dataset.labels)),
+        "n_unlabeled": int(np.count_nonzero(dataset.labels < 0)),
+        "class_names": list(dataset.class_names),
+        "counts": {cls: int(c) for cls, c in zip(dataset.class_names, counts)},
+        "n_test": 0 if dataset.test_labels is None else int(len(dataset.test_labels)),
+        "image_shape": None if dataset.images is None else list(dataset.images.shape[1:]),
+        "original_sizes": dict(sorted(imported.original_sizes.items(), key=lambda kv: -kv[1])[:20]),
+        "embedding_dim": None if dataset.embeddings is None else int(dataset.embeddings.shape[1]),
+        "features": list(supported_features(dataset)),
+        "labels": dataset.label_status,
+        "skipped": imported.skipped,
+        "n_corrupt": imported.n_corrupt,
+        "corrupt": list(imported.corrupt),
+        "notes": list(imported.notes),
+    }
+
+
+def _clean_name(name: str | None, fallback: str) -> str:
+    text = " ".join(str(name if name else fallback).split())
+    text = "".join(ch for ch in text if ch.isprintable())[:80]
+    return text or "data"
+
+
+def add(imported: Imported, name: str | None = None) -> StoredSet:
+    """Store an imported data set (atomically); the same data imported twice is stored once.
+
+    Returns
+    -------
+    StoredSet
+        The new entry, or the existing one with the same content key.
+    """
+    dataset = imported.dataset
+    key = dataset.content_key
+    root = store_dir()
+    final = root / key
+    existing = _read_entry(final)
+    if existing is not None:
+        return existing
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _remove_stale(root)
+        tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=root))
+    except OSError as exc:
+        raise DataError(f"cannot write the data store {root} ({exc.strerror or exc})") from None
+    try:
+        for part in _ARRAYS:
+            values = getattr(dataset, part)
+            if values is not None:
+                _save(tmp / f"{part}.npy", np.ascontiguousarray(values))
+        manifest = _manifest(imported, _clean_name(name, dataset.name), key)
+        _save_bytes(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
+        fsync_folder(tmp)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if _read_entry(final) is None:  # not a concurrent import of the same data: a real failure
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+        fsync_folder(root)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise DataError(f"cannot write the data store {root} ({exc.strerror or exc}); nothing was stored") from None
+        raise
+    entry = _read_entry(final)
+    if entry is None:
+        raise DataError(f"the data store entry {final} could not be read back")
+    return entry
+
+
+def _save(path: Path, values: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, values, allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _save_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _remove_stale(root: Path) -> None:
+    """Temporary folders of imports interrupted more than an hour ago."""
+    now = time.time()
+    for entry in root.glob(".import-*"):
+        try:
+            if now - entry.stat().st_mtime > _STALE_SECONDS:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _read_entry(folder: Path) -> StoredSet | None:
+    """The entry in ``folder``, or None when it is not a complete one."""
+    try:
+        with open(folder / MANIFEST, "rb") as handle:
+            raw = handle.read(_MAX_MANIFEST_BYTES + 1)
+        manifest = json.loads(raw)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("content_key") != folder.name:
+        return None
+    return StoredSet(id=folder.name[:SHORT_ID], content_key=folder.name, name=str(manifest.get("name", "")),
+                     path=folder, manifest=manifest)
+
+
+def list_sets() -> list[StoredSet]:
+    """Every complete entry in the store, oldest first."""
+    root = store_dir()
+    try:
+        folders = [p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir()]
+    except OSError:
+        return []
+    entries = [e for e in (_read_entry(p) for p in folders) if e is not None]
+    return sorted(entries, key=lambda e: (str(e.manifest.get("created", "")), e.id))
+
+
+def find(ident: str) -> StoredSet:
+    """The stored set with this short id, content key or (unique) name; DataError otherwise."""
+    entries = list_sets()
+    for entry in entries:
+        if ident in (entry.id, entry.content_key):
+            return entry
+    named = [e for e in entries if e.name == ident]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise DataError(f"{len(named)} stored data sets are named {ident!r}; use an id: {', '.join(e.id for e in named)}")
+    raise DataError(f"no stored data set {ident!r} in {store_dir()}; `python -m alsim data list` shows them")
+
+
+def load_stored(entry: StoredSet) -> Dataset:
+    """The arrays of a stored entry, verified against its content key."""
+    arrays = {}
+    try:
+        for part in _ARRAYS:
+            path = entry.path / f"{part}.npy"
+            if path.exists():
+                arrays[part] = np.load(path, allow_pickle=False)
+        dataset = Dataset(name=entry.id, images=arrays.get("images"), labels=arrays["labels"],
+                          class_names=tuple(entry.manifest["class_names"]), test_images=arrays.get("test_images"),
+                          test_labels=arrays.get("test_labels"), source=f"alsim-store:{entry.content_key}",
+                          embeddings=arrays.get("embeddings"), test_embeddings=arrays.get("test_embeddings"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"stored data set {entry.id} in {entry.path} is unreadable ({exc}); remove the folder and "
+                        "import it again") from None
+    if dataset.content_key != entry.content_key:
+        raise DataError(f"stored data set {entry.id} in {entry.path} has changed since it was imported; remove the "
+                        "folder and import it again")
+    return dataset
+
+
+def import_path(path: str | Path, name: str | None = None, options: ImportOptions | None = None) -> StoredSet:
+    """Read a data set from a file or folder and store it (see :func:`alsim.data.importers.read_path`)."""
+    return add(_guarded(lambda: read_path(path, options)), name)
+
+
+def import_bytes(filename: str, data: bytes, name: str | None = None,
+                 options: ImportOptions | None = None) -> StoredSet:
+    """Read an uploaded file's bytes and store the data set (see :func:`alsim.data.importers.read_bytes`)."""
+    return add(_guarded(lambda: read_bytes(filename, data, options)), name)
+
+
+def _guarded(read):
+    try:
+        return read()
+    except MemoryError:
+        raise DataError("the data set does not fit in memory; import a smaller one or a smaller image side") from None
+
+
+def remove(ident: str) -> StoredSet:
+    """Delete a stored set (renamed out of the store first, so readers never see half of it)."""
+    entry = find(ident)
+    trash = entry.path.with_name(f".import-removed-{entry.content_key}-{os.getpid()}")
+    try:
+        os.replace(entry.path, trash)
+    except OSError as exc:
+        raise DataError(f"cannot remove {entry.path} ({exc.strerror or exc})") from None
+    shutil.rmtree(trash, ignore_errors=True)
+    return entry
+
+
+# --------------------------------------------------------------------------- sources
+def store_stamp() -> tuple:
+    """Changes whenever an entry is added to or removed from the store (folder and its mtime)."""
+    root = store_dir()
+    try:
+        return (str(root), root.stat().st_mtime_ns)
+    except OSError:
+        return (str(root), None)

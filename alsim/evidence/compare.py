@@ -1,0 +1,328 @@
+"""Compare query strategies over several seeds: spread bands, label savings, a paired test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from scipy.stats import wilcoxon
+
+from alsim.common.errors import ConfigError
+from alsim.evidence.verdict import verdicts
+from alsim.learn.graph import predict_new, spread
+from alsim.learn.metrics import aulc, labels_to_reach
+from alsim.learn.models import fit_supervised
+from alsim.loop.config import MAX_SEED, Config
+from alsim.loop.pool import graph_for, prepare
+from alsim.loop.run import predict_labels, run_arms
+from alsim.loop.stopping import RULE_NAMES, stopping_points
+from alsim.strategies import strategy_names
+
+MIN_SEEDS_FOR_TEST = 6  # the exact two-sided Wilcoxon p-value cannot go below 2 / 2**n
+MAX_SEEDS = 1000  # every seed is a full run of every strategy
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One strategy's learning curve under one seed."""
+
+    strategy: str
+    seed: int
+    labels: tuple[int, ...]
+    accuracy: tuple[float, ...]
+    stops: tuple[dict, ...] = ()  # where each enabled stopping rule fires (StopPoint.to_dict), alsim.loop.stopping
+
+
+def seeds_for(base: Config, n_seeds: int) -> list[int]:
+    return [base.seed + i for i in range(n_seeds)]
+
+
+def comparison_configs(base: Config, strategies: Sequence[str], seed: int) -> list[Config]:
+    """One config per strategy for a seed; they share that seed's initial labels."""
+    return [base.replace(strategy=s, seed=seed) for s in strategies]
+
+
+def validate_request(base: Config, strategies: Sequence[str], n_seeds: int, target: float | None = None) -> None:
+    """Raise :class:`ConfigError` unless the strategies, seed count and target make a comparison.
+
+    Strategies must be distinct (a repeat would be merged silently in the summary); the
+    seeds ``base.seed .. base.seed + n_seeds - 1`` must all be valid seeds; ``target``,
+    when given, is an accuracy in (0, 1].
+    """
+
+    if not strategies:
+        raise ConfigError("strategies must name at least one strategy")
+    for s in strategies:
+        if s not in strategy_names():
+            raise ConfigError(f"strategies must be among {', '.join(strategy_names())}, got {s!r}")
+    repeated = [s for s in dict.fromkeys(strategies) if list(strategies).count(s) > 1]
+    if repeated:
+        raise ConfigError(f"strategies must be distinct; {', '.join(map(repr, repeated))} is listed more than once")
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or not 1 <= n_seeds <= MAX_SEEDS:
+        raise ConfigError(f"seeds must be an integer in [1, {MAX_SEEDS}], got {n_seeds!r}")
+    if base.seed + n_seeds - 1 > MAX_SEED:
+        raise ConfigError(f"seeds {base.seed}..{base.seed + n_seeds - 1} go beyond the largest seed {MAX_SEED}")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                               or not 0.0 < target <= 1.0):  # NaN fails the comparison too
+        raise ConfigError(f"target must be an accuracy in (0, 1], got {target!r}")
+    if base.initial == "first" and n_seeds > 1:
+        raise ConfigError("initial 'first' gives every seed the same initial labels; use initial 'random' or "
+                          "'stratified' to compare over seeds")
+
+
+def run_comparison(base: Config, strategies: Sequence[str], n_seeds: int, seeds_per_batch: int = 1,
+                   progress: Callable[[float, str], None] | None = None) -> Iterator[list[Curve]]:
+    """Run every strategy under every seed; yield the curves of each batch of seeds as it finishes.
+
+    All arms of a batch run in lockstep, so label-spreading arms share one graph and one
+    matrix product per round (see :func:`alsim.loop.run.run_arms`).
+    """
+    validate_request(base, strategies, n_seeds)
+    seeds = seeds_for(base, n_seeds)
+    for lo in range(0, len(seeds), max(1, seeds_per_batch)):
+        batch = seeds[lo:lo + max(1, seeds_per_batch)]
+        configs = [c for seed in batch for c in comparison_configs(base, strategies, seed)]
+        collected: list[list] = [[] for _ in configs]
+        for arm, record in run_arms(configs, progress=progress):
+            collected[arm].append(record)
+
+        n_classes = prepare(base).n_classes
+        yield [Curve(c.strategy, c.seed, tuple(r.n_labeled for r in rounds), tuple(r.accuracy for r in rounds),
+                     tuple(p.to_dict() for p in stopping_points(rounds, c, n_classes)))
+               for c, rounds in zip(configs, collected)]
+
+
+def full_label_accuracy(config: Config, folds: int = 5) -> float:
+    """Accuracy of the same model when (almost) every label is known.
+
+    With a test split: fitted on every pool label, scored on the test split. Without one:
+    ``folds``-fold, each fold's labels hidden while all others are revealed, scored on the
+    hidden fold (transductively for label spreading).
+    """
+
+    prepared = prepare(config)
+    y = prepared.labels
+    n, n_classes = len(y), prepared.n_classes
+    if config.evaluation in ("test", "both") and prepared.test_labels is not None:
+        if config.model == "label_spreading":
+            graph = graph_for(config, prepared)
+            dist, _ = spread(graph, y, n_classes, config.alpha, config.max_iter, config.tol)
+            proba = predict_new(graph, dist[0], prepared.test_features, key="test")
+        else:
+            proba = fit_supervised(config.model, config.C, config.seed, prepared.features, y,
+                                   [prepared.test_features], n_classes)[0]
+        return float((predict_labels(proba, y) == prepared.test_labels).mean())
+    fold_of = np.random.default_rng(0).permutation(n) % folds
+    labels = np.stack([np.where(fold_of == k, -1, y) for k in range(folds)])
+    correct = 0
+    if config.model == "label_spreading":
+        graph = graph_for(config, prepared)
+        dists, _ = spread(graph, labels, n_classes, config.alpha, config.max_iter, config.tol)
+        for k in range(folds):
+            hidden = fold_of == k
+            correct += int((predict_labels(dists[k], labels[k])[hidden] == y[hidden]).sum())
+    else:
+        for k in range(folds):
+            hidden = fold_of == k
+            proba = fit_supervised(config.model, config.C, config.seed, prepared.features[~hidden], y[~hidden],
+                                   [prepared.features[hidden]], n_classes)[0]
+            correct += int((proba.argmax(axis=1) == y[hidden]).sum())
+    return correct / n
+
+
+# --------------------------------------------------------------------------- summary
+def paired_test(a: Sequence[float], b: Sequence[float]) -> dict:
+    """Wilcoxon signed-rank test of paired per-seed values; refuses a verdict with too few seeds."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    n = len(a)
+    wins = int((a > b).sum())
+    out = {"n_seeds": n, "wins": wins, "mean_difference": float((a - b).mean()) if n else float("nan"),
+           "p_value": None}
+    if n < MIN_SEEDS_FOR_TEST:
+        out["verdict"] = (f"too few seeds ({n}) for a significance claim: with {n} paired seeds the smallest "
+                          f"possible two-sided p-value is {2 / 2 ** n:.3g}; use {MIN_SEEDS_FOR_TEST} or more")
+        return out
+    if np.allclose(a, b, rtol=0, atol=1e-12):
+        out["verdict"] = "identical on every seed"
+        return out
+    p = float(wilcoxon(a, b).pvalue)
+    out["p_value"] = p
+    out["verdict"] = (f"significant at the 5% level (Wilcoxon p={p:.3g})" if p < 0.05
+                      else f"not distinguishable from noise (Wilcoxon p={p:.3g})")
+    return out
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    strategy: str
+    labels: tuple[int, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    aulc_mean: float
+    aulc_std: float
+    final_mean: float
+    final_std: float
+    labels_to_target: int | None
+    saved_vs_random: int | None
+    headline: str
+    test_vs_random: dict | None
+    per_seed_aulc: tuple[float, ...] = field(default=())
+    verdict: str | None = None  # vs random: 'better', 'no detectable difference', 'worse' (alsim.evidence.verdict)
+    aulc_difference: float | None = None  # mean per-seed AULC minus random's
+    aulc_difference_ci: tuple[float, float] | None = None  # bootstrap 95% interval of that mean
+    p_holm: float | None = None  # Wilcoxon p-value, Holm-adjusted across the strategies
+    stops: tuple[dict, ...] = ()  # per stopping rule, means over seeds (see stop_summary)
+
+
+@dataclass(frozen=True)
+class Summary:
+    target: float
+    target_rule: str
+    n_seeds: int
+    strategies: tuple[StrategySummary, ...]
+
+    def bands(self) -> dict[str, dict]:
+        """Input for :func:`alsim.report.plots.band_curves` (mean ± one standard deviation)."""
+        return {s.strategy: {"x": s.labels, "mean": s.mean, "low": np.subtract(s.mean, s.std).tolist(),
+                             "high": np.add(s.mean, s.std).tolist()} for s in self.strategies}
+
+    def table(self) -> list[dict]:
+        return [{
+            "strategy": s.strategy, "AULC": s.aulc_mean, "AULC std": s.aulc_std, "final accuracy": s.final_mean,
+            "final std": s.final_std, f"labels to {self.target:.3f}": s.labels_to_target,
+            "labels saved vs random": s.saved_vs_random,
+            "one test vs random (unadjusted)": None if s.test_vs_random is None else s.test_vs_random["verdict"],
+            "verdict vs random": s.verdict, "AULC difference": s.aulc_difference,
+            "95% CI": None if s.aulc_difference_ci is None else
+            f"[{s.aulc_difference_ci[0]:+.4f}, {s.aulc_difference_ci[1]:+.4f}]",
+            "Holm p": s.p_holm,
+        } for s in self.strategies]
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "target_rule": self.target_rule, "n_seeds": self.n_seeds,
+                "strategies": [s.__dict__ for s in self.strategies]}
+
+
+def _aligned(curves: Sequence[Curve]) -> tuple[np.ndarray, np.ndarray]:
+    """Curves of one strategy cut to their common length (a pool may run out earlier)."""
+    length = min(len(c.labels) for c in curves)
+    return np.asarray(curves[0].labels[:length]), np.array([c.accuracy[:length] for c in curves])
+
+
+def summarize(curves: Sequence[Curve], target: float | None = None, full_accuracy: float | None = None,
+              target_fraction: float = 0.95) -> Summary:
+    """Bands, AULC, final accuracy, labels to a target and label savings against random.
+
+    The default target is ``target_fraction`` of ``full_accuracy`` (the accuracy with every
+    label known); without that, of the best mean final accuracy of any strategy.
+    """
+    strategies = list(dict.fromkeys(c.strategy for c in curves))
+    grouped = {s: sorted([c for c in curves if c.strategy == s], key=lambda c: c.seed) for s in strategies}
+    stats = {}
+    for s, group in grouped.items():
+        x, acc = _aligned(group)
+        stats[s] = (x, acc, np.array([aulc(x, row) for row in acc]))
+    if target is None:
+        if full_accuracy is not None:
+            target, rule = target_fraction * full_accuracy, (
+                f"{target_fraction:.0%} of the fully labeled accuracy {full_accuracy:.4f}")
+        else:
+            best = max(acc[:, -1].mean() for _, acc, _ in stats.values())
+            target, rule = target_fraction * best, f"{target_fraction:.0%} of the best final mean accuracy {best:.4f}"
+    else:
+        rule = "chosen by the user"
+    reach = {s: labels_to_reach(x, acc.mean(axis=0), target) for s, (x, acc, _) in stats.items()}
+
+    judged = verdicts({s: {c.seed: a for c, a in zip(grouped[s], stats[s][2])} for s in strategies})
+    out = []
+    for s, (x, acc, areas) in stats.items():
+        mean, std = acc.mean(axis=0), acc.std(axis=0, ddof=1) if len(acc) > 1 else np.zeros(acc.shape[1])
+        saved, test, headline = None, None, _headline(s, reach, target, int(x[-1]), judged.get(s))
+        if s != "random" and "random" in stats:
+            if reach[s] is not None and reach["random"] is not None:
+                saved = reach["random"] - reach[s]
+            rx, racc, rareas = stats["random"]
+            pairs = {c.seed: a for c, a in zip(grouped["random"], rareas)}
+            mine = {c.seed: a for c, a in zip(grouped[s], areas)}
+            common = sorted(set(pairs) & set(mine))
+            test = paired_test([mine[k] for k in common], [pairs[k] for k in common])
+        out.append(StrategySummary(
+            strategy=s, labels=tuple(int(v) for v in x), mean=tuple(mean.tolist()), std=tuple(std.tolist()),
+            aulc_mean=float(areas.mean()), aulc_std=float(areas.std(ddof=1)) if len(areas) > 1 else 0.0,
+            final_mean=float(acc[:, -1].mean()), final_std=float(acc[:, -1].std(ddof=1)) if len(acc) > 1 else 0.0,
+            labels_to_target=reach[s], saved_vs_random=saved, headline=headline, test_vs_random=test,
+            per_seed_aulc=tuple(areas.tolist()),
+            verdict=None if s not in judged else judged[s].verdict,
+            aulc_difference=None if s not in judged else judged[s].mean_difference,
+            aulc_difference_ci=None if s not in judged else judged[s].interval,
+            p_holm=None if s not in judged else judged[s].p_holm,
+            stops=stop_summary(grouped[s])))
+    return Summary(target=float(target), target_rule=rule, n_seeds=len(next(iter(grouped.values()))),
+                   strategies=tuple(out))
+
+
+def stop_summary(curves: Sequence[Curve]) -> tuple[dict, ...]:
+    """Per stopping rule over one strategy's seeds: where it stops, accuracy then, final, labels saved.
+
+    A seed on which a rule never fires counts as stopping at its last round (nothing
+    saved); ``fired`` says on how many seeds the rule did fire.
+    """
+    rules = list(dict.fromkeys(stop["rule"] for c in curves for stop in c.stops))
+    out = []
+    for rule in rules:
+        rows = [next(stop for stop in c.stops if stop["rule"] == rule) for c in curves
+                if any(stop["rule"] == rule for stop in c.stops)]
+        fired = [r for r in rows if r["round"] is not None]
+        at = [r["n_labeled"] if r["round"] is not None else r["final_n_labeled"] for r in rows]
+        then = [r["accuracy"] if r["round"] is not None else r["final_accuracy"] for r in rows]
+        final = [r["final_accuracy"] for r in rows]
+        saved = [r["final_n_labeled"] - a for r, a in zip(rows, at)]
+        out.append({"rule": rule, "description": rows[0]["description"], "fired": len(fired), "n_seeds": len(rows),
+                    "stops_at": float(np.mean(at)), "accuracy_then": float(np.mean(then)),
+                    "final_accuracy": float(np.mean(final)), "labels_saved": float(np.mean(saved))})
+    return tuple(out)
+
+
+def stop_sentence(stop: dict) -> str:
+    """"stops at N labels, accuracy then X, final Y, labels saved Z" (means over seeds)."""
+
+    return (f"{RULE_NAMES.get(stop['rule'], stop['rule'])} ({stop['description']}): stops at "
+            f"{stop['stops_at']:.0f} labels, accuracy then {stop['accuracy_then']:.4f}, final "
+            f"{stop['final_accuracy']:.4f}, labels saved {stop['labels_saved']:.0f} "
+            f"(fired on {stop['fired']}/{stop['n_seeds']} seeds)")
+
+
+def _headline(strategy: str, reach: dict, target: float, max_labels: int, verdict=None) -> str:
+    """One sentence: labels to the target, and a saving against random only when the verdict is "better".
+
+    Without a significant AULC gain (Holm-adjusted Wilcoxon, :mod:`alsim.evidence.verdict`) a
+    difference in labels to the target between mean curves is not called a saving.
+    """
+    mine = reach.get(strategy)
+    if mine is None:
+        text = f"{strategy} does not reach {target:.3f} within {max_labels} labels"
+        if verdict is not None and verdict.verdict != "better":
+            text += f"; AULC vs random: {verdict.verdict} (Holm-adjusted p={verdict.p_holm:.3g})"
+        return text
+    text = f"{strategy} reaches {target:.3f} with {mine} labels"
+    if strategy == "random" or "random" not in reach:
+        return text
+    other = reach["random"]
+    if verdict is not None and verdict.verdict != "better" and (other is None or other > mine):
+        needs = "random does not reach it" if other is None else f"random needs {other}"
+        return (f"{text}; {needs}, but the AULC difference against random is not significant "
+                f"(Holm-adjusted p={verdict.p_holm:.3g}): no saving is claimed" if verdict.verdict != "worse" else
+                f"{text}; {needs}, yet over the whole curve it is worse than random "
+                f"(Holm-adjusted p={verdict.p_holm:.3g})")
+    if other is None:
+        return f"{text}; random does not reach it within {max_labels} labels (saves more than {max_labels - mine})"
+    if other > mine:
+        return f"{text}; random needs {other}: {other - mine} labels saved ({(other - mine) / other:.0%})"
+    if other == mine:
+        return f"{text}; so does random: no labels saved"
+    return f"{text}; random needs only {other}: {mine - other} more labels than random"
+
+
+# --------------------------------------------------------------------------- CLI
+DEFAULT_SEEDS_SMALL, DEFAULT_SEEDS_LARGE = 20, 5

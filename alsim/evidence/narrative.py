@@ -1,0 +1,309 @@
+"""Plain words for what the round records say.
+
+Every sentence here is computed from :class:`alsim.loop.records.Round` records; none carries a
+typed-in number. The dashboard, the command line and the HTML report (:mod:`alsim.report.html`)
+put these sentences next to the charts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from alsim.loop.records import NOTHING_LEFT, Round
+from alsim.strategies import UNLABELED
+
+__all__ = [
+    "CONFIDENT_FRACTION", "NOTHING_LEFT", "STOP_WORDS", "compare_at_equal_labels", "confidence_note", "fmt_accuracy",
+    "last_evaluated", "nothing_left_message", "plain_stop_reason", "takeaway",
+]
+
+STOP_WORDS = {"rounds_done": "all rounds run", "pool_exhausted": "no unlabeled images left",
+              "schedule_done": "no thresholds left"}
+"""Plain words for :data:`alsim.loop.records.STOP_REASONS`."""
+
+CONFIDENT_FRACTION = 0.01
+""":func:`confidence_note` speaks when the most uncertain images score below this share of
+the largest value the uncertainty measure can take."""
+
+_INTERPOLATION_GAP = 2.0  # interpolate only across gaps of at most this many typical steps
+
+
+def _finite(value) -> bool:
+    return value is not None and isinstance(value, (int, float, np.floating)) and math.isfinite(value)
+
+
+def fmt_accuracy(value: float | None) -> str:
+    """``0.95556`` -> ``'95.6%'``; a missing or nan value -> :data:`NOTHING_LEFT`."""
+    return f"{100 * value:.1f}%" if _finite(value) else NOTHING_LEFT
+
+
+def _labels(n: int) -> str:
+    return f"{n:,} label" + ("" if n == 1 else "s")
+
+
+def last_evaluated(rounds: Sequence[Round]) -> Round | None:
+    """The last round whose accuracy is a real number, or None if no round has one.
+
+    When the pool runs out (every pool image revealed, e.g. ``batch_size=100`` on
+    experiment A's pool) the last round evaluates on zero points and its accuracy is nan;
+    the round before it carries the last real numbers.
+
+    Parameters
+    ----------
+    rounds : sequence of Round, in round order
+
+    Returns
+    -------
+    Round or None
+    """
+    for record in reversed(rounds):
+        if _finite(record.accuracy):
+            return record
+    return None
+
+
+def nothing_left_message(rounds: Sequence[Round]) -> str | None:
+    """A plain sentence when the last round(s) had nothing left to measure accuracy on.
+
+    Returns None when the last round has a real accuracy (or there are no rounds).
+
+    Examples
+    --------
+    "Every pool image was labeled by round 3, so nothing was left to measure accuracy on;
+    the numbers shown are from round 2 (240 labels)."
+    """
+    if not rounds or _finite(rounds[-1].accuracy):
+        return None
+    shown = last_evaluated(rounds)
+    first_empty = rounds[-1] if shown is None else next(r for r in rounds if r.index > shown.index)
+    if shown is None:
+        if first_empty.n_unknown_truth or first_empty.headline is None:
+            return ("No round could be scored: the true labels of the unlabeled images are unknown, so there "
+                    "is no accuracy to show.")
+        return "No round could be scored: no image was left to measure accuracy on."
+    if first_empty.n_unknown_truth:
+        why = (f"After round {first_empty.index - 1} only images without a known label were left unlabeled, "
+               f"so nothing was left to measure accuracy on")
+    elif first_empty.test is None and first_empty.pool is not None:
+        why = f"Every pool image was labeled by round {first_empty.index}, so nothing was left to measure accuracy on"
+    else:
+        why = f"From round {first_empty.index} on there was nothing left to measure accuracy on"
+    return f"{why}; the numbers shown are from round {shown.index} ({_labels(shown.n_labeled)})."
+
+
+def _curve(rounds: Sequence[Round]) -> tuple[np.ndarray, np.ndarray]:
+    """Revealed labels and accuracy of the evaluated rounds; for a repeated label count the last round.
+
+    A run without queries (self-training only) keeps its label count while its accuracy
+    changes; the last round at a count is the model that saw the most pseudo-labels.
+    """
+    by_labels: dict[int, float] = {}
+    for record in rounds:
+        if _finite(record.accuracy):
+            by_labels[int(record.n_labeled)] = float(record.accuracy)
+    xs = np.array(sorted(by_labels), dtype=np.int64)
+    return xs, np.array([by_labels[int(x)] for x in xs], dtype=np.float64)
+
+
+def _value_at(xs: np.ndarray, ys: np.ndarray, x: int, step: float) -> tuple[float | None, tuple[int, int] | None]:
+    """The curve's accuracy at ``x``: measured, linearly interpolated between close neighbours, or None.
+
+    Interpolation is honest only between two measured points at most
+    ``_INTERPOLATION_GAP`` times ``step`` apart.
+    """
+    hit = np.flatnonzero(xs == x)
+    if len(hit):
+        return float(ys[hit[0]]), None
+    if len(xs) < 2 or not xs[0] < x < xs[-1]:
+        return None, None
+    right = int(np.searchsorted(xs, x))
+    left = right - 1
+    gap = xs[right] - xs[left]
+    if gap > _INTERPOLATION_GAP * step:
+        return None, None
+    weight = (x - xs[left]) / gap
+    return float(ys[left] + weight * (ys[right] - ys[left])), (int(xs[left]), int(xs[right]))
+
+
+def compare_at_equal_labels(active: Sequence[Round], random: Sequence[Round]) -> dict | None:
+    """Compare two arms at the same number of revealed labels.
+
+    The label count is the largest both curves reach. An arm measured exactly there gives
+    its measured accuracy; otherwise its accuracy is interpolated linearly between its two
+    neighbouring measured points when they are close (at most twice the median step of
+    the finer curve apart). When that is not honest, the comparison falls back to the largest label
+    count measured on both curves. Rounds without an accuracy (nan) are left out.
+
+    Parameters
+    ----------
+    active, random : sequences of Round
+        The two arms (any two arms; the names only say which is subtracted from which).
+
+    Returns
+    -------
+    dict or None
+        ``labels`` (int, the common count), ``active`` and ``random`` (accuracies there),
+        ``difference`` (active - random), ``interpolated`` (dict arm -> (left, right)
+        label counts interpolated between; empty when both were measured),
+        ``active_last`` and ``random_last`` (each arm's largest evaluated label count).
+        None when either arm has no evaluated round or the curves share no label count.
+    """
+    ax, ay = _curve(active)
+    rx, ry = _curve(random)
+    if not len(ax) or not len(rx):
+        return None
+    out = {"active_last": int(ax[-1]), "random_last": int(rx[-1])}
+    x = int(min(ax[-1], rx[-1]))
+    # The finer of the two curves sets what "close" means: a coarse curve is not
+    # interpolated across a gap the other curve shows to be curved.
+    step = min(float(np.median(np.diff(xs))) if len(xs) > 1 else math.inf for xs in (ax, rx))
+    a, a_between = _value_at(ax, ay, x, step)
+    r, r_between = _value_at(rx, ry, x, step)
+    interpolated = {}
+    if a is None or r is None:
+        common = np.intersect1d(ax, rx)
+        if not len(common):
+            return None
+        x = int(common[-1])
+        a, r = float(ay[ax == x][0]), float(ry[rx == x][0])
+    else:
+        interpolated = {name: between for name, between in (("active", a_between), ("random", r_between))
+                        if between is not None}
+    return {**out, "labels": x, "active": a, "random": r, "difference": a - r, "interpolated": interpolated}
+
+
+def _arm_phrase(name: str) -> str:
+    return "random" if name == "random" else f"active picking ({name})" if name != "none" else "self-training"
+
+
+def _reached(name: str, record: Round) -> str:
+    text = f"{_arm_phrase(name)} reached {fmt_accuracy(record.accuracy)} with {_labels(record.n_labeled)}"
+    if record.n_pseudo:
+        text += f" and {record.n_pseudo:,} pseudo-labels"
+    return text
+
+
+def takeaway(arms: Mapping[str, Sequence[Round]]) -> str:
+    """One sentence for above the chart: what each arm reached, at equal labels when there is a random arm.
+
+    Never shows nan: rounds without an accuracy are skipped (:func:`last_evaluated`), and an
+    arm with none at all is said to have nothing to evaluate. Percentages have one decimal.
+
+    Parameters
+    ----------
+    arms : mapping arm name -> rounds
+        Arm names are strategy names, as the dashboard and the command line use them;
+        ``random`` is the comparison arm.
+
+    Examples
+    --------
+    "Active picking (entropy) reached 95.6% with 60 labels; random reached 93.3% with the
+    same number."
+    """
+    if not arms:
+        return "Nothing has run yet."
+    names = list(arms)
+    active = [n for n in names if n != "random"]
+    if "random" in arms and active:
+        name = active[0]
+        shown = last_evaluated(arms[name])
+        if shown is None:
+            return f"{_arm_phrase(name).capitalize()}: {NOTHING_LEFT}."
+        at = compare_at_equal_labels(arms[name], arms["random"])
+        if at is None:
+            base = last_evaluated(arms["random"])
+            other = f"random: {NOTHING_LEFT}" if base is None else _reached("random", base)
+            first = _reached(name, shown)
+            return f"{first[0].upper()}{first[1:]}; {other}."
+        n = at["labels"]
+        if n == shown.n_labeled:
+            first = _reached(name, shown)
+        else:
+            if "active" in at["interpolated"]:
+                low, high = at["interpolated"]["active"]
+                first = (f"{_arm_phrase(name)} reached about {fmt_accuracy(at['active'])} with {_labels(n)} "
+                         f"(interpolated between its measurements at {low:,} and {high:,})")
+            else:
+                first = f"{_arm_phrase(name)} reached {fmt_accuracy(at['active'])} with {_labels(n)}"
+        first = first[0].upper() + first[1:]
+        if "random" in at["interpolated"]:
+            low, high = at["interpolated"]["random"]
+            second = (f"random reached about {fmt_accuracy(at['random'])} with the same number (interpolated "
+                      f"between its measurements at {low:,} and {high:,})")
+        else:
+            second = f"random reached {fmt_accuracy(at['random'])} with the same number"
+        if at["active_last"] > n:
+            second += f" ({name} went on to {fmt_accuracy(shown.accuracy)} with {_labels(shown.n_labeled)})"
+        return f"{first}; {second}."
+    parts = []
+    for name in names:
+        shown = last_evaluated(arms[name])
+        parts.append(f"{_arm_phrase(name)}: {NOTHING_LEFT}" if shown is None else _reached(name, shown))
+    sentence = "; ".join(parts)
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+def plain_stop_reason(reason: str | None) -> str:
+    """Plain words for a :attr:`Round.stop_reason`.
+
+    ``rounds_done`` -> "all rounds run", ``pool_exhausted`` -> "no unlabeled images left",
+    ``schedule_done`` -> "no thresholds left"; None -> "still running"; anything else is
+    returned with underscores as spaces.
+    """
+    if reason is None:
+        return "still running"
+    return STOP_WORDS.get(reason, str(reason).replace("_", " "))
+
+
+def _largest_uncertainty(measure: str, n_classes: int) -> float | None:
+    if measure == "entropy":
+        return math.log(n_classes)
+    if measure == "margin":
+        return 1.0
+    if measure == "least_confident":
+        return 1.0 - 1.0 / n_classes
+    return None
+
+
+def confidence_note(record: Round, k: int = 8, n_classes: int | None = None) -> str | None:
+    """A sentence when even the ``k`` most uncertain unlabeled images are hardly uncertain.
+
+    Speaks when the largest uncertainty among the unlabeled images is below
+    :data:`CONFIDENT_FRACTION` (1%) of the largest value the measure can take (entropy:
+    log(n_classes); margin: 1; least confident: 1 - 1/n_classes). Then a "most uncertain"
+    gallery shows images the model is in fact sure about.
+
+    Parameters
+    ----------
+    record : Round
+    k : int
+        Gallery size: how many of the most uncertain images the sentence speaks of.
+    n_classes : int, optional
+        Default: the size of the round's confusion matrix.
+
+    Returns
+    -------
+    str or None
+        None when the model is not that confident, or no unlabeled image is left.
+    """
+
+    if n_classes is None:
+        confusion = record.confusion
+        n_classes = confusion.shape[0] if confusion is not None else int(np.max(record.predicted, initial=0)) + 1
+    largest = _largest_uncertainty(record.uncertainty_measure, max(int(n_classes), 2))
+    unlabeled = np.flatnonzero(record.status == UNLABELED)
+    if largest is None or not len(unlabeled):
+        return None
+    values = np.sort(np.asarray(record.uncertainty, dtype=np.float64)[unlabeled])[::-1][:k]
+    top = float(values[0])
+    if not math.isfinite(top) or top >= CONFIDENT_FRACTION * largest:
+        return None
+    measure = record.uncertainty_measure.replace("_", " ")
+    shown = ("the only unlabeled image has" if len(values) == 1
+             else f"the {len(values)} most uncertain unlabeled images have")
+    return (f"The model is confident about every unlabeled image: {shown} {measure} at most {top:.2g}, "
+            f"under {CONFIDENT_FRACTION:.0%} of the largest possible ({largest:.3g}), so the \"most uncertain\" "
+            f"images are ones it is sure about.")

@@ -1,0 +1,471 @@
+"""A person labels: the model proposes a batch, the person labels it, the model refits.
+
+A labeling project is a data set, a :class:`~alsim.loop.config.Config` (model, strategy, batch
+size, seed) and a name, plus ``prefill``: the confidence above which the page offers the
+model's guess for the person to accept (accepted suggestions are counted apart from labels
+typed from scratch). Projects, labels and proposed batches live in the label store
+(:mod:`alsim.labeling.store`), shared by the command line and the dashboard.
+
+The next batch is a deterministic function of the config and the stored labels
+(:func:`next_batch`): the loop's own fit on the stored labels, then the config's strategy
+with a generator seeded from ``(seed, number of labels)``. With fewer than two classes
+labeled there is no model yet, and the batch is the config's ``initial`` choice over the
+unanswered points (``stratified`` needs the truth, so a person starts with ``random``).
+The batch shown is stored (:func:`current_batch`) and kept until every item in it is
+answered, so a reopened project shows the same batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from alsim.common.errors import ConfigError, DataError
+from alsim.data.sources import load_source, source_info
+from alsim.data.store import find
+from alsim.labeling.store import (
+    SKIP,
+    SOURCES,
+    LabelRow,
+    LabelStore,
+    LabelStoreError,
+    Project,
+    StoredBatch,
+    check_project_name,
+    now,
+)
+from alsim.loop.config import Config
+from alsim.loop.oracles import StoreOracle
+from alsim.loop.pool import prepare
+from alsim.loop.presets import default_config
+from alsim.loop.run import _Arm, _fit_arms, predict_labels
+from alsim.strategies.diversity import kcenter_start, typical_start
+
+__all__ = [
+    "DEFAULT_BATCH", "LabelingProject", "Proposal", "add_label", "agreement_curve", "class_counts", "create_project",
+    "current_batch", "delete_project", "export_csv", "export_json", "export_rows", "export_zip", "import_csv",
+    "list_projects", "next_batch", "open_project", "parse_label", "parse_item", "truth_agreement", "undo",
+]
+
+DEFAULT_BATCH = 8
+DEFAULT_PREFILL = 0.8
+MAX_IMPORT_BYTES = 64 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class LabelingProject:
+    """An open project: its stored row, its config and the store it lives in."""
+
+    id: int
+    name: str
+    config: Config
+    prefill: float
+    created: str
+    store: LabelStore = field(repr=False)
+
+    @property
+    def dataset(self):
+        """The project's data set (loaded once per process)."""
+        return load_source(self.config.dataset)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.dataset.class_names
+
+    @property
+    def n_pool(self) -> int:
+        return self.config.pool_size or len(self.dataset.labels)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A batch to label.
+
+    Attributes
+    ----------
+    ids : ndarray (k,), pool ids
+    guesses : ndarray (k,), the model's class per id (-1: no model yet)
+    confidence : ndarray (k,), the model's probability of its guess (0 with no model)
+    n_labels : int, labels the model was fitted on
+    """
+
+    ids: np.ndarray
+    guesses: np.ndarray
+    confidence: np.ndarray
+    n_labels: int
+
+
+def default_annotator() -> str:
+    try:
+        return getpass.getuser() or "person"
+    except (KeyError, OSError):
+        return "person"
+
+
+# ---------------------------------------------------------------------------------------- projects
+def split_settings(assignments) -> tuple[list[str], float | None]:
+    rest, prefill = [], None
+    for item in assignments or ():
+        name, _, raw = item.partition("=")
+        if name.strip() == "prefill":
+            try:
+                prefill = float(raw)
+            except ValueError:
+                raise ConfigError(f"prefill must be a number in [0, 1], got {raw!r}") from None
+            if not 0.0 <= prefill <= 1.0:
+                raise ConfigError(f"prefill must be a number in [0, 1], got {raw!r}")
+        else:
+            rest.append(item)
+    return rest, prefill
+
+
+def base_config(dataset: str) -> Config:
+    """The starting config of a project on ``dataset``: a stored set's default model
+    (:func:`alsim.loop.presets.default_config`), else label spreading with the RBF kernel; entropy,
+    batches of 8, a random first batch, evaluation on the pool."""
+
+    try:
+        source_info(dataset)
+    except KeyError as exc:
+        raise ConfigError(exc.args[0] if exc.args else str(exc)) from None
+    config = None
+    try:
+
+        if find(dataset).id == dataset:  # a stored set (not a built-in that shares a stored set's name)
+            config = default_config(dataset)
+    except (DataError, KeyError, ValueError, OSError):
+        config = None
+    if config is None:
+        features = "raw" if "raw" in load_features(dataset) else load_features(dataset)[0]
+        config = Config(dataset=dataset, features=features, model="label_spreading")
+    return config.replace(initial="random", n_initial=DEFAULT_BATCH, batch_size=DEFAULT_BATCH, strategy="entropy",
+                          evaluation="pool", self_training="off")
+
+
+def load_features(dataset: str) -> tuple[str, ...]:
+
+    return source_info(dataset).features
+
+
+def create_project(name: str, dataset: str, assignments=(), store: LabelStore | None = None) -> LabelingProject:
+    """A new project on ``dataset`` with ``field=value`` changes to :func:`base_config` (and ``prefill=P``)."""
+    store = store or LabelStore()
+
+    check_project_name(name)
+    rest, prefill = split_settings(assignments)
+    config = base_config(dataset).with_overrides(rest)
+    if config.strategy == "none":
+        raise ConfigError("strategy must be a query strategy for a labeling project, got 'none'")
+    settings = {"config": config.to_dict(), "prefill": DEFAULT_PREFILL if prefill is None else prefill}
+    return open_row(store.create_project(name, config.dataset, settings), store)
+
+
+def open_row(row: Project, store: LabelStore) -> LabelingProject:
+    try:
+        config = Config.from_dict(row.settings["config"])
+    except (KeyError, TypeError) as exc:
+        raise LabelStoreError(f"project {row.name!r} has no valid config ({exc})") from None
+    return LabelingProject(row.id, row.name, config, float(row.settings.get("prefill", DEFAULT_PREFILL)),
+                           row.created, store)
+
+
+def open_project(name: str, store: LabelStore | None = None) -> LabelingProject:
+    store = store or LabelStore()
+    return open_row(store.project(name), store)
+
+
+def list_projects(store: LabelStore | None = None) -> list[Project]:
+    return (store or LabelStore()).projects()
+
+
+def delete_project(name: str, store: LabelStore | None = None) -> Project:
+    return (store or LabelStore()).delete_project(name)
+
+
+# ---------------------------------------------------------------------------------------- input
+def parse_label(project: LabelingProject, text) -> int:
+    """A class given by name or by id (``-1``, ``skip``: not sure)."""
+    names = project.class_names
+    raw = str(text).strip()
+    if raw in names:
+        return names.index(raw)
+    if raw.lower() in ("-1", "skip", "?"):
+        return SKIP
+    if re.fullmatch(r"[0-9]{1,6}", raw) and int(raw) < len(names):
+        return int(raw)
+    shown = ", ".join(names) if len(names) <= 12 else f"{len(names)} class names"
+    raise LabelStoreError(f"unknown class {raw[:40]!r}; classes: {shown} (or their ids 0-{len(names) - 1}, "
+                          "or skip)")
+
+
+def parse_item(project: LabelingProject, text) -> int:
+    raw = str(text).strip()
+    if not re.fullmatch(r"[0-9]{1,12}", raw) or int(raw) >= project.n_pool:
+        raise LabelStoreError(f"unknown item {raw[:40]!r}; items are pool ids 0-{project.n_pool - 1}")
+    return int(raw)
+
+
+# ---------------------------------------------------------------------------------------- labels
+def add_label(project: LabelingProject, item, label, source: str = "typed", annotator: str | None = None) -> int:
+    """Store the person's label of ``item`` (class name or id; -1 = skip); returns the history id."""
+    item_id, label_id = parse_item(project, item), parse_label(project, label)
+    return project.store.set_label(project.id, item_id, label_id, annotator or default_annotator(), source)
+
+
+def undo(project: LabelingProject, annotator: str | None = None):
+    """Undo the project's last label; returns the undone change or None.
+
+    A proposed batch nobody has started that was made after the undone label is withdrawn,
+    so the undone item is shown again in its own batch.
+    """
+    store = project.store
+    change = store.undo(project.id, annotator or default_annotator())
+    if change is not None:
+        batches = store.batches(project.id)
+        if batches and change.item not in batches[-1].items:
+            labels = store.labels(project.id)
+            if not any(item in labels for item in batches[-1].items):
+                store.drop_batch(project.id, batches[-1].number)
+    return change
+
+
+def label_arrays(project: LabelingProject, labels: dict[int, LabelRow] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels (n_pool,), skipped (n_pool,) bool)`` from the store: -1 where unlabeled."""
+    labels = project.store.labels(project.id) if labels is None else labels
+    person = np.full(project.n_pool, -1, dtype=np.int64)
+    skipped = np.zeros(project.n_pool, dtype=bool)
+    for item, row in labels.items():
+        if 0 <= item < project.n_pool:
+            if row.label >= 0:
+                person[item] = row.label
+            else:
+                skipped[item] = True
+    return person, skipped
+
+
+# ---------------------------------------------------------------------------------------- proposing
+def next_batch(project: LabelingProject, labels: dict[int, LabelRow] | None = None) -> Proposal:
+    """The batch the config proposes given the stored labels (a pure function of both).
+
+    Returns
+    -------
+    Proposal
+        Up to ``batch_size`` unanswered pool ids, with the model's guess and confidence.
+    """
+
+    config = project.config
+    person, skipped = label_arrays(project, labels)
+    prepared = prepare(config)
+    candidates = np.flatnonzero((person < 0) & ~skipped)
+    n_labels = int(np.count_nonzero(person >= 0))
+    k = min(config.batch_size, len(candidates))
+    empty = np.zeros(0, dtype=np.int64)
+    if k == 0:
+        return Proposal(empty, empty, np.zeros(0), n_labels)
+    if len(np.unique(person[person >= 0])) < 2:
+        ids = _cold_start(config, prepared.features, candidates, k, n_labels)
+        return Proposal(ids, np.full(len(ids), -1, dtype=np.int64), np.zeros(len(ids)), n_labels)
+    oracle = StoreOracle(person, skipped, truth=None)
+    # The arm starts from the stored labels: no initial draw of its own.
+    arm = _Arm(config.replace(initial="first", n_initial=1, evaluation="pool", self_training="off"), prepared, oracle)
+    labeled = np.flatnonzero(person >= 0)
+    arm.apply(labeled, person[labeled])
+    arm.config = config.replace(evaluation="pool", self_training="off")
+    proba, _, _ = _fit_arms([arm], None)[0]
+    arm.rng = np.random.default_rng([config.seed, n_labels])
+    ids = np.asarray(arm.propose(proba, k).ids, dtype=np.int64)
+    predicted = predict_labels(proba, arm.train)
+    mass = proba.sum(axis=1)
+    confidence = np.divide(proba.max(axis=1), mass, out=np.zeros(len(mass)), where=mass > 0)
+    guesses = np.where(mass > 0, predicted, -1)  # no mass reached the point: no guess
+    return Proposal(ids, guesses[ids].astype(np.int64), confidence[ids], n_labels)
+
+
+def _cold_start(config: Config, features: np.ndarray, candidates: np.ndarray, k: int, n_labels: int) -> np.ndarray:
+    """The config's ``initial`` choice among unanswered points, without the truth."""
+    if config.initial == "first":
+        return candidates[:k]
+    if config.initial in ("typical", "kcenter"):
+
+        if config.initial == "typical":
+            return typical_start(features, candidates, k, config.seed, config.typiclust_neighbors, config.max_clusters)
+        return kcenter_start(features, candidates, k, config.seed)
+    rng = np.random.default_rng([config.seed, n_labels])  # random; stratified needs the truth
+    return np.sort(rng.choice(candidates, size=k, replace=False))
+
+
+def current_batch(project: LabelingProject) -> StoredBatch | None:
+    """The batch to show: the last stored one while some item in it is unanswered, else a new one
+    (stored; two sessions asking at once get the same one). None when every item is answered."""
+    store = project.store
+    batches = store.batches(project.id)
+    labels = store.labels(project.id)
+    if batches and any(item not in labels for item in batches[-1].items):
+        return batches[-1]
+    proposal = next_batch(project, labels)
+    if len(proposal.ids) == 0:
+        return None
+    number = batches[-1].number + 1 if batches else 0
+    batch = StoredBatch(number, tuple(int(i) for i in proposal.ids), tuple(int(g) for g in proposal.guesses),
+                        tuple(float(c) for c in proposal.confidence), proposal.n_labels, now())
+    return store.save_batch(project.id, batch)
+
+
+# ---------------------------------------------------------------------------------------- measures
+@dataclass(frozen=True)
+class BatchAgreement:
+    """How often the model's guess, made before the person labeled the batch, matched the person."""
+
+    number: int
+    n_labels: int
+    agreement: float | None
+    n_compared: int
+
+
+def agreement_curve(project: LabelingProject) -> list[BatchAgreement]:
+    """One point per proposed batch with a model guess: the model's agreement with the person."""
+    labels = project.store.labels(project.id)
+    out = []
+    for batch in project.store.batches(project.id):
+        pairs = [(g, labels[i].label) for i, g in zip(batch.items, batch.guesses)
+                 if g >= 0 and i in labels and labels[i].label >= 0]
+        agreement = float(np.mean([g == p for g, p in pairs])) if pairs else None
+        out.append(BatchAgreement(batch.number, batch.n_labels, agreement, len(pairs)))
+    return out
+
+
+def truth_agreement(project: LabelingProject) -> tuple[float, np.ndarray, int] | None:
+    """``(agreement, confusion (n_classes, n_classes) rows = truth, n)`` of the person against the
+    hidden truth, over labeled items whose truth is known; None without any."""
+    from sklearn.metrics import confusion_matrix
+
+    truth = np.asarray(project.dataset.labels)
+    if project.config.pool_size:
+
+        truth = prepare(project.config).labels
+    person, _ = label_arrays(project)
+    scored = (person >= 0) & (truth >= 0)
+    if not scored.any():
+        return None
+    n_classes = len(project.class_names)
+    matrix = confusion_matrix(truth[scored], person[scored], labels=np.arange(n_classes))
+    return float(np.mean(truth[scored] == person[scored])), matrix, int(scored.sum())
+
+
+def class_counts(project: LabelingProject) -> dict:
+    """Labels per class and source: ``{"classes": {name: {source: n}}, "skipped": n, "total": n}``."""
+    names = project.class_names
+    counts = {name: {source: 0 for source in SOURCES} for name in names}
+    skipped = 0
+    for row in project.store.labels(project.id).values():
+        if row.label < 0:
+            skipped += 1
+        elif row.label < len(names):
+            counts[names[row.label]][row.source] = counts[names[row.label]].get(row.source, 0) + 1
+    total = sum(sum(c.values()) for c in counts.values())
+    return {"classes": counts, "skipped": skipped, "total": total}
+
+
+# ---------------------------------------------------------------------------------------- export / import
+EXPORT_FIELDS = ("item", "path", "label", "label_id", "annotator", "source", "time")
+
+
+def export_rows(project: LabelingProject) -> list[dict]:
+    """One dict per answered item (skips have label "" and label_id -1). ``path``: none is kept for
+    the data sets here (they are stored as arrays), so it is empty."""
+    names = project.class_names
+    rows = []
+    for item, row in sorted(project.store.labels(project.id).items()):
+        rows.append({"item": item, "path": "", "label": names[row.label] if 0 <= row.label < len(names) else "",
+                     "label_id": row.label, "annotator": row.annotator, "source": row.source, "time": row.time})
+    return rows
+
+
+def export_csv(project: LabelingProject) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(export_rows(project))
+    return out.getvalue()
+
+
+def export_json(project: LabelingProject) -> str:
+    document = {"project": project.name, "dataset": project.config.dataset, "class_names": list(project.class_names),
+                "config": project.config.to_dict(), "labels": export_rows(project)}
+    return json.dumps(document, indent=1)
+
+
+def _folder_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9 _.\-]", "_", name).strip(" .") or "class"
+    return cleaned[:64]
+
+
+def export_zip(project: LabelingProject) -> bytes:
+    """An ImageFolder-style zip: ``<class>/<item>.png`` per labeled image (skips left out)."""
+    import cv2
+
+    images = project.dataset.images
+    if images is None:
+        raise LabelStoreError(f"data set {project.config.dataset!r} has no images to export")
+    if project.config.pool_size:
+
+        images = prepare(project.config).images
+    names = project.class_names
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for row in export_rows(project):
+            if row["label_id"] < 0:
+                continue
+            image = to_uint8(images[row["item"]])
+            if image.ndim == 3:
+                image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+            ok, encoded = cv2.imencode(".png", image)
+            if ok:
+                archive.writestr(f"{_folder_name(names[row['label_id']])}/{row['item']:06d}.png", encoded.tobytes())
+    return buffer.getvalue()
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """An image as uint8 (floats such as the digits' 0..16 scaled to 0..255)."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    top = float(image.max()) if image.size else 0.0
+    scale = 255.0 / top if top > 1.0 else 255.0
+    return np.clip(np.rint(image * scale), 0, 255).astype(np.uint8)
+
+
+def import_csv(project: LabelingProject, text: str | bytes, annotator: str | None = None) -> int:
+    """Store labels from a CSV with ``item`` and ``label`` columns (label: class name or id; the
+    export's ``label_id`` column is used when ``label`` is empty). All rows or none; returns the count."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_IMPORT_BYTES:
+            raise LabelStoreError(f"label CSV is larger than {MAX_IMPORT_BYTES >> 20} MiB")
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise LabelStoreError("label CSV is not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip() for f in reader.fieldnames or []]
+    if "item" not in fields or "label" not in fields:
+        raise LabelStoreError(f"label CSV needs columns item and label, got {', '.join(fields) or 'none'}")
+    rows = []
+    for line, record in enumerate(reader, start=2):
+        record = {(k or "").strip(): (v or "") for k, v in record.items()}
+        raw = record["label"].strip() or record.get("label_id", "").strip()
+        try:
+            rows.append((parse_item(project, record["item"]), parse_label(project, raw or "skip")))
+        except LabelStoreError as exc:
+            raise LabelStoreError(f"label CSV line {line}: {exc}") from None
+    return project.store.set_labels(project.id, rows, annotator or default_annotator(), "imported")
+
+
+
+# ---------------------------------------------------------------------------------------- command line

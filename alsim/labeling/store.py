@@ -1,0 +1,402 @@
+"""The label store: a person's labels in one SQLite file, ``$ALSIM_HOME/labels.sqlite3``.
+
+Tables:
+
+- ``schema_version``: one row, the layout's version (a newer file is refused, not rewritten);
+- ``projects``: name, data set id, config JSON, creation time (ids are never reused);
+- ``labels``: the current label of each labeled item of a project (last write wins per item);
+- ``history``: every change, append-only (label set, imported, undone), with the value it
+  replaced, so that undo and audit work;
+- ``batches``: the batches proposed to the person, so a reopened project shows the batch it
+  showed before.
+
+Every label is its own transaction (``BEGIN IMMEDIATE``: writers queue instead of failing),
+in WAL mode with ``synchronous=FULL``: once :meth:`LabelStore.set_label` returns, the label
+survives ``kill -9`` of the process; a crash loses at most the label being written. Two
+processes writing one project at once both land, each change in the history.
+
+A file that is not a readable label database is refused with one line and never
+overwritten. Label ``-1`` (:data:`SKIP`) records "skip / not sure": the item is answered
+but has no class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from alsim.common.errors import DataError
+from alsim.data.store import alsim_home
+
+SCHEMA_VERSION = 1
+FILENAME = "labels.sqlite3"
+SKIP = -1
+#: How a label came to be: typed from scratch, a model's suggestion accepted, read from a file.
+SOURCES = ("typed", "accepted", "imported")
+_MAGIC = b"SQLite format 3\x00"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}")
+_BUSY_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    dataset TEXT NOT NULL,
+    config TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS labels (
+    project INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    item INTEGER NOT NULL,
+    label INTEGER NOT NULL,
+    annotator TEXT NOT NULL,
+    source TEXT NOT NULL,
+    time TEXT NOT NULL,
+    PRIMARY KEY (project, item)
+);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project INTEGER NOT NULL,
+    item INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    label INTEGER,
+    source TEXT,
+    annotator TEXT NOT NULL,
+    previous_label INTEGER,
+    previous_source TEXT,
+    previous_annotator TEXT,
+    undoes INTEGER,
+    time TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_project ON history (project, id);
+CREATE TABLE IF NOT EXISTS batches (
+    project INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    items TEXT NOT NULL,
+    guesses TEXT NOT NULL,
+    confidence TEXT NOT NULL,
+    n_labels INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (project, number)
+);
+"""
+
+
+class LabelStoreError(DataError):
+    """Bad input to the label store, or an unreadable store: one line that says what to do."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """One labeling project as stored.
+
+    Attributes
+    ----------
+    id : int
+    name : str
+    dataset : str
+        The data set's name or stored id (the config's ``dataset``).
+    settings : dict
+        The JSON object stored with it (the config and the project's own settings).
+    created : str
+        ISO time (UTC).
+    """
+
+    id: int
+    name: str
+    dataset: str
+    settings: dict
+    created: str
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """The current label of one item (``label`` -1: skipped / not sure)."""
+
+    item: int
+    label: int
+    annotator: str
+    source: str
+    time: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of the history: ``action`` is ``set``, ``import`` or ``undo``."""
+
+    id: int
+    item: int
+    action: str
+    label: int | None
+    source: str | None
+    annotator: str
+    previous_label: int | None
+    undoes: int | None
+    time: str
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """A batch proposed to the person: items, the model's guess (-1: none yet) and confidence."""
+
+    number: int
+    items: tuple[int, ...]
+    guesses: tuple[int, ...]
+    confidence: tuple[float, ...]
+    n_labels: int
+    created: str
+
+
+def default_path() -> Path:
+    """``$ALSIM_HOME/labels.sqlite3``."""
+
+    return alsim_home() / FILENAME
+
+
+def check_project_name(name: str) -> str:
+    """The name if it is a valid project name (letters, digits, space, ``_ . -``; no path characters)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        shown = name if isinstance(name, str) and len(name) <= 60 else f"{str(name)[:60]}..."
+        raise LabelStoreError(f"project name must be 1-64 letters, digits, spaces or _ . - (no path characters), "
+                              f"starting with a letter or digit, got {shown!r}")
+    return name
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+class LabelStore:
+    """The label database at ``path`` (default: :func:`default_path`), created on first use.
+
+    Each call opens its own connection, so one store object can serve every thread of a
+    Streamlit server.
+    """
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_path()
+        self._check_file()
+        with self._connect() as db:
+            self._ensure_schema(db)
+
+    # ------------------------------------------------------------------ connection and schema
+    def _check_file(self) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                header = handle.read(len(_MAGIC))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise LabelStoreError(f"cannot read the label database {self.path}: {exc.strerror or exc}") from None
+        if header and header != _MAGIC:
+            raise self._corrupt("it is not an SQLite database")
+
+    def _corrupt(self, why: str) -> LabelStoreError:
+        return LabelStoreError(f"the label database {self.path} is unreadable ({why}); it was left as it is: "
+                               "move it away to start a new one")
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._corrupt(str(exc)) from None
+        try:
+            db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA synchronous = FULL")
+            yield db
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LabelStoreError(f"the label database {self.path} stayed busy for {_BUSY_MS // 1000} s; "
+                                      "try again") from None
+            raise self._corrupt(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._corrupt(str(exc)) from None
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _write(self, db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """One transaction that takes the write lock at its start (no upgrade deadlock)."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _ensure_schema(self, db: sqlite3.Connection) -> None:
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise LabelStoreError(f"the label database {self.path} cannot use WAL mode (journal mode {mode})")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "schema_version" in tables:
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                raise self._corrupt("its schema version is missing")
+            if row[0] > SCHEMA_VERSION:
+                raise LabelStoreError(f"the label database {self.path} has schema version {row[0]}, newer than this "
+                                      f"alsim's {SCHEMA_VERSION}; upgrade alsim")
+            return
+        if tables - {"sqlite_sequence"}:
+            raise self._corrupt(f"it holds other tables: {', '.join(sorted(tables))}")
+        with self._write(db):
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            if db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    # ------------------------------------------------------------------ projects
+    def create_project(self, name: str, dataset: str, settings: dict) -> Project:
+        """A new project; an existing name is an error."""
+        check_project_name(name)
+        created = now()
+        with self._connect() as db, self._write(db):
+            try:
+                cursor = db.execute("INSERT INTO projects (name, dataset, config, created) VALUES (?, ?, ?, ?)",
+                                    (name, dataset, json.dumps(settings, sort_keys=True), created))
+            except sqlite3.IntegrityError:
+                raise LabelStoreError(f"a project named {name!r} exists already") from None
+            return Project(cursor.lastrowid, name, dataset, settings, created)
+
+    def project(self, name: str) -> Project:
+        check_project_name(name)
+        with self._connect() as db:
+            row = db.execute("SELECT id, name, dataset, config, created FROM projects WHERE name = ?",
+                             (name,)).fetchone()
+        if row is None:
+            raise LabelStoreError(f"no labeling project named {name!r}; create it with --data NAME")
+        return _project(row)
+
+    def projects(self) -> list[Project]:
+        """Every project, oldest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id, name, dataset, config, created FROM projects ORDER BY id").fetchall()
+        return [_project(row) for row in rows]
+
+    def delete_project(self, name: str) -> Project:
+        """Remove a project, its labels and batches (its history rows stay, for audit)."""
+        project = self.project(name)
+        with self._connect() as db, self._write(db):
+            db.execute("DELETE FROM labels WHERE project = ?", (project.id,))
+            db.execute("DELETE FROM batches WHERE project = ?", (project.id,))
+            db.execute("DELETE FROM projects WHERE id = ?", (project.id,))
+        return project
+
+    # ------------------------------------------------------------------ labels
+    def set_label(self, project: int, item: int, label: int, annotator: str, source: str = "typed",
+                  action: str = "set") -> int:
+        """Store one label (one transaction, durable on return); returns its history id."""
+        if source not in SOURCES:
+            raise LabelStoreError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+        with self._connect() as db, self._write(db):
+            return self._set(db, project, int(item), int(label), annotator, source, action)
+
+    def set_labels(self, project: int, rows: list[tuple[int, int]], annotator: str, source: str = "imported") -> int:
+        """Store many labels in one transaction (an import lands whole or not at all)."""
+        with self._connect() as db, self._write(db):
+            for item, label in rows:
+                self._set(db, project, int(item), int(label), annotator, source, "import")
+        return len(rows)
+
+    @staticmethod
+    def _set(db, project: int, item: int, label: int, annotator: str, source: str, action: str) -> int:
+        previous = db.execute("SELECT label, source, annotator FROM labels WHERE project = ? AND item = ?",
+                              (project, item)).fetchone()
+        stamp = now()
+        db.execute("INSERT INTO labels (project, item, label, annotator, source, time) VALUES (?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT (project, item) DO UPDATE SET label = excluded.label, "
+                   "annotator = excluded.annotator, source = excluded.source, time = excluded.time",
+                   (project, item, label, annotator, source, stamp))
+        cursor = db.execute(
+            "INSERT INTO history (project, item, action, label, source, annotator, previous_label, previous_source, "
+            "previous_annotator, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (project, item, action, label, source, annotator, *(previous or (None, None, None)), stamp))
+        return cursor.lastrowid
+
+    def undo(self, project: int, annotator: str) -> Change | None:
+        """Revert the project's last change not yet undone; returns it (None: nothing to undo).
+
+        The item gets back the label it had before (or none); the undo is itself a history row.
+        """
+        with self._connect() as db, self._write(db):
+            row = db.execute(
+                "SELECT id, item, action, label, source, annotator, previous_label, undoes, time, previous_source, "
+                "previous_annotator FROM history h WHERE project = ? AND action IN ('set', 'import') AND NOT EXISTS "
+                "(SELECT 1 FROM history u WHERE u.project = h.project AND u.undoes = h.id) ORDER BY id DESC LIMIT 1",
+                (project,)).fetchone()
+            if row is None:
+                return None
+            change = Change(*row[:9])
+            previous_source, previous_annotator = row[9], row[10]
+            stamp = now()
+            if change.previous_label is None:
+                db.execute("DELETE FROM labels WHERE project = ? AND item = ?", (project, change.item))
+            else:
+                db.execute("INSERT INTO labels (project, item, label, annotator, source, time) VALUES "
+                           "(?, ?, ?, ?, ?, ?) ON CONFLICT (project, item) DO UPDATE SET label = excluded.label, "
+                           "annotator = excluded.annotator, source = excluded.source, time = excluded.time",
+                           (project, change.item, change.previous_label, previous_annotator, previous_source, stamp))
+            current = db.execute("SELECT label, source, annotator FROM labels WHERE project = ? AND item = ?",
+                                 (project, change.item)).fetchone()
+            db.execute(
+                "INSERT INTO history (project, item, action, label, source, annotator, previous_label, "
+                "previous_source, previous_annotator, undoes, time) VALUES (?, ?, 'undo', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (project, change.item, *(current[:2] if current else (None, None)), annotator, change.label,
+                 change.source, change.annotator, change.id, stamp))
+            return change
+
+    def labels(self, project: int) -> dict[int, LabelRow]:
+        """The current label of every answered item (skips included, label -1), by item."""
+        with self._connect() as db:
+            rows = db.execute("SELECT item, label, annotator, source, time FROM labels WHERE project = ? "
+                              "ORDER BY item", (project,)).fetchall()
+        return {row[0]: LabelRow(*row) for row in rows}
+
+    def history(self, project: int) -> list[Change]:
+        """Every change of the project, oldest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id, item, action, label, source, annotator, previous_label, undoes, time "
+                              "FROM history WHERE project = ? ORDER BY id", (project,)).fetchall()
+        return [Change(*row) for row in rows]
+
+    # ------------------------------------------------------------------ batches
+    def save_batch(self, project: int, batch: StoredBatch) -> StoredBatch:
+        """Keep a proposed batch; if another session stored this number first, that one is returned."""
+        with self._connect() as db, self._write(db):
+            db.execute("INSERT OR IGNORE INTO batches (project, number, items, guesses, confidence, n_labels, created) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (project, batch.number, json.dumps(list(batch.items)), json.dumps(list(batch.guesses)),
+                        json.dumps([round(float(c), 6) for c in batch.confidence]), batch.n_labels, batch.created))
+        return next(b for b in self.batches(project) if b.number == batch.number)
+
+    def batches(self, project: int) -> list[StoredBatch]:
+        with self._connect() as db:
+            rows = db.execute("SELECT number, items, guesses, confidence, n_labels, created FROM batches "
+                              "WHERE project = ? ORDER BY number", (project,)).fetchall()
+        return [StoredBatch(row[0], tuple(json.loads(row[1])), tuple(json.loads(row[2])),
+                            tuple(json.loads(row[3])), row[4], row[5]) for row in rows]
+
+    def drop_batch(self, project: int, number: int) -> None:
+        with self._connect() as db, self._write(db):
+            db.execute("DELETE FROM batches WHERE project = ? AND number = ?", (project, number))
+
+    def integrity(self) -> str:
+        """``PRAGMA integrity_check``: ``ok`` for a sound file."""
+        with self._connect() as db:
+            return "; ".join(str(row[0]) for row in db.execute("PRAGMA integrity_check"))
+
+
+def _project(row) -> Project:
+    return Project(row[0], row[1], row[2], json.loads(row[3]), row[4])

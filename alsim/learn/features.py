@@ -1,0 +1,180 @@
+"""Feature extraction (raw pixels, OpenCV HOG) with an on-disk cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from alsim.data.datasets import Dataset
+from alsim.storage import disk as diskcache
+from alsim.storage.disk import cache_dir
+
+# Experiment B's descriptor: 324 values for a 28x28 image.
+HOG_PARAMS = dict(
+    _winSize=(28, 28), _blockSize=(14, 14), _blockStride=(7, 7), _cellSize=(7, 7), _nbins=9,
+    _derivAperture=1, _winSigma=-1, _histogramNormType=0, _L2HysThreshold=0.2,
+    _gammaCorrection=True, _nlevels=64, _signedGradient=True,
+)
+HOG_VERSION = "hog-v1"
+
+
+def load_cached_array(path: Path, shape: tuple[int, ...], dtype=np.float32, check=None) -> np.ndarray | None:
+    """A verified, read-only array saved by :func:`save_cached_array`, or None (see :mod:`alsim.storage.disk`)."""
+    return diskcache.load_array(path, shape, dtype, check=check)
+
+
+def save_cached_array(path: Path, values: np.ndarray) -> None:
+    """Save with a digest beside it, atomically; a read-only or full cache never stops a run."""
+    diskcache.save_array(path, values)
+
+
+def hog_params(side: int = 28) -> dict:
+    """Experiment B's descriptor scaled to ``side`` x ``side`` images (``side`` a multiple of 4, >= 8).
+
+    Cells are a quarter of the side, blocks two cells, the stride one cell: always 324 values
+    per image, and exactly :data:`HOG_PARAMS` at 28.
+    """
+    if side == 28:
+        return dict(HOG_PARAMS)
+    if side < 8 or side % 4:
+        raise ValueError(f"HOG needs square images whose side is a multiple of 4 (>= 8), got {side}")
+    cell = side // 4
+    return {**HOG_PARAMS, "_winSize": (side, side), "_blockSize": (2 * cell, 2 * cell),
+            "_blockStride": (cell, cell), "_cellSize": (cell, cell)}
+
+
+def hog_descriptor(side: int = 28):
+    import cv2
+
+    if not hasattr(cv2, "HOGDescriptor"):
+        raise RuntimeError("this OpenCV build has no cv2.HOGDescriptor; install opencv-python-headless<5")
+    return cv2.HOGDescriptor(**hog_params(side))
+
+
+def hog_features(images: np.ndarray, n_threads: int | None = None) -> np.ndarray:
+    """OpenCV HOG of each square uint8 image (experiment B's descriptor at 28x28, see :func:`hog_params`).
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, side, side), uint8
+    n_threads : int, optional
+        OpenCV releases the GIL, so chunks run in parallel threads (default: CPU count).
+
+    Returns
+    -------
+    ndarray, shape (n, 324), float32
+    """
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    n = len(images)
+    out = np.empty((n, 324), dtype=np.float32)
+    threads = max(1, n_threads or os.cpu_count() or 1)
+    bounds = np.linspace(0, n, threads * 4 + 1).astype(int)
+
+    def work(lo_hi):
+        lo, hi = lo_hi
+        descriptor = hog_descriptor(images.shape[1])  # one per thread: compute() keeps scratch state
+        for i in range(lo, hi):
+            out[i] = descriptor.compute(images[i]).ravel()
+
+    chunks = [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1) if bounds[i + 1] > bounds[i]]
+    if threads == 1 or n < 256:
+        for chunk in chunks:
+            work(chunk)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, chunks))
+    return out
+
+
+def raw_features(images: np.ndarray) -> np.ndarray:
+    """Flattened pixels; 8-bit images are scaled to [0, 1], digits keep their 0..16 scale."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    if images.dtype == np.uint8:
+        flat /= 255.0
+    return flat
+
+
+HIST_BINS_GRAY = 32
+HIST_BINS_COLOUR = 8  # per channel: 8 x 8 x 8 = 512 joint colour bins
+
+
+def color_histograms(images: np.ndarray) -> np.ndarray:
+    """Intensity (gray) or joint colour histogram of each image, normalised to sum to 1.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, h, w) gray or (n, h, w, 3) colour (any channel order: the histogram is joint);
+        uint8, or digits' 0..16 floats (scaled to 0..255 first)
+
+    Returns
+    -------
+    ndarray, shape (n, 32) for gray, (n, 512) for colour; computed by ``cv2.calcHist``.
+    """
+    import cv2
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        top = 16.0 if images.size and float(images.max()) <= 16.0 else 255.0
+        images = np.clip(np.rint(images * (255.0 / top)), 0, 255).astype(np.uint8)
+    colour = images.ndim == 4 and images.shape[-1] == 3
+    if colour:
+        channels, bins = [0, 1, 2], [HIST_BINS_COLOUR] * 3
+    else:
+        channels, bins = [0], [HIST_BINS_GRAY]
+    ranges = [0, 256] * len(channels)
+    out = np.empty((len(images), int(np.prod(bins))), dtype=np.float64)
+    for i, image in enumerate(images):
+        hist = cv2.calcHist([np.ascontiguousarray(image)], channels, None, bins, ranges).ravel()
+        total = hist.sum()
+        out[i] = hist / total if total > 0 else hist
+    return out
+
+
+def _cache_key(dataset: Dataset, kind: str, split: str) -> str:
+    params = repr(sorted(HOG_PARAMS.items())) if kind == "hog" else ""
+    # The data's content key, not its path: the same files anywhere share one cache entry, and
+    # a changed file never reads a stale one.
+    text = f"{dataset.content_key}|{kind}|{HOG_VERSION}|{params}|{split}"
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return f"{dataset.name}-{kind}-{split}-{digest[:16]}.npy"
+
+
+def compute_features(dataset: Dataset, kind: str, use_cache: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features of the pool and of the test split (``None`` without a test split).
+
+    HOG features are stored under :func:`cache_dir`, keyed by the data set's content key (a
+    hash of the data) and the descriptor parameters, so a second run reads them back.
+    A cached file is used only after its dtype, shape, size, digest and finiteness are
+    checked (:mod:`alsim.storage.disk`); otherwise it is recomputed and written again.
+    """
+    if kind == "raw":
+        test = raw_features(dataset.test_images) if dataset.has_test else None
+        return raw_features(dataset.images), test
+    if kind == "colorhist":
+        test = color_histograms(dataset.test_images) if dataset.has_test else None
+        return color_histograms(dataset.images), test
+    if kind != "hog":
+        raise ValueError(f"features must be 'raw', 'hog' or 'colorhist', got {kind!r}")
+    shape = dataset.images.shape[1:]
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"HOG needs square grayscale images, got {shape}")
+    hog_params(shape[0])  # refuses a side the descriptor cannot tile
+    # The cache key holds experiment B's parameters; another side is another data set, so its
+    # content key (in the cache key) already tells the descriptors apart.
+    splits = [("pool", dataset.images)] + ([("test", dataset.test_images)] if dataset.has_test else [])
+    result = []
+    for split, images in splits:
+        path = cache_dir() / "features" / _cache_key(dataset, kind, split)
+        values = None
+        if use_cache:
+            values = diskcache.load_array(path, (len(images), 324), np.float32, check=diskcache.finite)
+        if values is None:
+            values = hog_features(images)
+            if use_cache:
+                diskcache.save_array(path, values)
+        result.append(values.astype(np.float64))
+    return result[0], (result[1] if len(result) > 1 else None)

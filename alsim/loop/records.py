@@ -1,0 +1,117 @@
+"""Round records: what one fit of the loop saw and did, frozen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from alsim.learn.metrics import Metrics
+
+STOP_REASONS = ("rounds_done", "pool_exhausted", "schedule_done")
+
+
+@dataclass(frozen=True, eq=False)
+class Round:
+    """One fit of the loop and what it led to.
+
+    Attributes
+    ----------
+    index : int, 0-based fit number
+    n_labeled : int, revealed (true) labels the model was fitted with
+    n_pseudo : int, pseudo-labels (model predictions) in the training set at this fit
+    pseudo_precision : float or None, share of those pseudo-labels that are correct
+    accuracy, macro_f1 : float, on the test split when evaluated, else on the pool
+    pool, test : Metrics or None, on the still-unrevealed pool points / the test split
+    queried : ndarray of int, pool ids chosen by this fit's model, revealed before the next fit
+    threshold : float or None, confidence threshold applied after this fit
+    auto_added : int, points moved into the training set by the threshold after this fit
+    auto_precision : float or None, share of them whose predicted label is the truth
+    status : ndarray (n_pool,) int8, 0 unlabeled, 1 revealed, 2 pseudo-labeled, at this fit
+    predicted : ndarray (n_pool,), the model's label for every pool point
+    uncertainty : ndarray (n_pool,), per-point uncertainty (``uncertainty_measure``)
+    scores : ndarray (n_pool,) or None, the score the strategy ranked by this round (None for a
+        strategy that uses no score, such as random)
+    score_name : str, what ``scores`` is
+    n_unknown_truth : int, unlabeled pool points left out of the pool metrics because their
+        truth is unknown
+    n_iter : int or None, label-spreading iterations
+    seconds : float, wall time of this round (fit, evaluation, selection)
+    stop_reason : str or None, set on the last round
+    """
+
+    index: int
+    n_labeled: int
+    n_pseudo: int
+    pseudo_precision: float | None
+    pool: Metrics | None
+    test: Metrics | None
+    queried: np.ndarray
+    threshold: float | None
+    auto_added: int
+    auto_precision: float | None
+    status: np.ndarray
+    predicted: np.ndarray
+    uncertainty: np.ndarray
+    uncertainty_measure: str
+    n_iter: int | None
+    seconds: float
+    stop_reason: str | None = None
+    scores: np.ndarray | None = None
+    score_name: str = ""
+    n_unknown_truth: int = 0
+
+    @property
+    def ranking(self) -> tuple[np.ndarray, str]:
+        """Per-point values a gallery ranks by: the strategy's own scores, else the uncertainty."""
+        if self.scores is not None:
+            return self.scores, self.score_name
+        return self.uncertainty, self.uncertainty_measure
+
+    @property
+    def headline(self) -> Metrics | None:
+        return self.test if self.test is not None else self.pool
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy on the test split when evaluated, else on the still-unlabeled pool."""
+        return float("nan") if self.headline is None else self.headline.accuracy
+
+    @property
+    def macro_f1(self) -> float:
+        return float("nan") if self.headline is None else self.headline.macro_f1
+
+    @property
+    def confusion(self) -> np.ndarray | None:
+        return None if self.headline is None else self.headline.confusion
+
+    def to_dict(self, class_names: tuple[str, ...] | None = None, per_point: bool = False) -> dict:
+        out = {
+            "round": self.index,
+            "n_labeled": self.n_labeled,
+            "n_pseudo": self.n_pseudo,
+            "pseudo_precision": self.pseudo_precision,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "pool": None if self.pool is None else self.pool.to_dict(class_names),
+            "test": None if self.test is None else self.test.to_dict(class_names),
+            "queried": [int(i) for i in self.queried],
+            "threshold": self.threshold,
+            "auto_added": self.auto_added,
+            "auto_precision": self.auto_precision,
+            "n_iter": self.n_iter,
+            "seconds": round(self.seconds, 4),
+            "stop_reason": self.stop_reason,
+            "score_name": self.ranking[1],
+            "n_unknown_truth": self.n_unknown_truth,
+        }
+        if per_point:
+            out["uncertainty"] = [float(u) for u in self.uncertainty]
+            out["predicted"] = [int(p) for p in self.predicted]
+            if self.scores is not None:
+                out["scores"] = [float(s) for s in self.scores]
+        return out
+
+
+NOTHING_LEFT = "nothing was left to evaluate"
+"""What a table prints instead of ``nan`` when a round had no point to measure on."""

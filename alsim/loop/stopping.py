@@ -1,0 +1,226 @@
+"""Stopping rules: where a labeling loop could have stopped, computed from its round records.
+
+Each rule reads only what a labeling team would see (predictions, uncertainty, label
+counts), except ``target``, which reads the hidden truth and is a yardstick, not a rule.
+
+- ``stabilizing``: stabilizing predictions (Bloodgood and Vijay-Shanker 2009, "A Method for
+  Stopping Active Learning Based on Stabilizing Predictions and the Need for User-Adjustable
+  Stopping", CoNLL): Cohen's kappa between the predictions of successive models on a stop
+  set; stop once the mean of the last ``stop_kappa_window`` kappas reaches ``stop_kappa``.
+- ``uncertainty``: overall uncertainty (Zhu, Wang and Hovy 2008, "Multi-criteria-based
+  strategy to stop active learning for data annotation", COLING): the mean normalised
+  uncertainty of the unlabeled pool falls below ``stop_uncertainty``.
+- ``max_uncertainty``: max uncertainty (Zhu et al. 2008): the most uncertain unlabeled point's
+  normalised uncertainty falls below ``stop_max_uncertainty``.
+- ``change``: classification change (Zhu et al. 2008): at most ``stop_change`` of the points
+  unlabeled in both rounds changed predicted class.
+- ``budget``: ``stop_budget`` revealed labels reached.
+- ``target``: accuracy ``stop_target`` reached.
+
+Uncertainty is normalised to [0, 1]: entropy by ``log(n_classes)``, least confident by
+``1 - 1/n_classes``, margin as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from alsim.loop.pool import prepare
+from alsim.loop.records import NOTHING_LEFT, Round
+
+RULES = ("stabilizing", "uncertainty", "max_uncertainty", "change", "budget", "target")
+RULE_NAMES = {
+    "stabilizing": "stabilizing predictions", "uncertainty": "overall uncertainty",
+    "max_uncertainty": "max uncertainty", "change": "classification change", "budget": "budget",
+    "target": "target accuracy",
+}
+
+
+@dataclass(frozen=True)
+class StopPoint:
+    """Where one rule would have stopped a run.
+
+    Attributes
+    ----------
+    rule : str, one of :data:`RULES`
+    description : str, the rule with its threshold
+    round : int or None, the fit after which the rule fires (None: never within the run)
+    n_labeled, accuracy : revealed labels and accuracy at that fit (None if never)
+    final_n_labeled, final_accuracy : the run's last fit
+    values : per-round value the rule tested (None where it is undefined, e.g. round 0 of kappa)
+    """
+
+    rule: str
+    description: str
+    round: int | None
+    n_labeled: int | None
+    accuracy: float | None
+    final_n_labeled: int
+    final_accuracy: float
+    values: tuple[float | None, ...] = ()
+
+    @property
+    def labels_saved(self) -> int | None:
+        return None if self.n_labeled is None else self.final_n_labeled - self.n_labeled
+
+    def sentence(self) -> str:
+        """"stops at N labels, accuracy then X, final Y, labels saved Z" (or why it never stops)."""
+        if self.round is None:
+            return (f"{RULE_NAMES[self.rule]}: never stops within {self.final_n_labeled} labels "
+                    f"(final accuracy {_accuracy(self.final_accuracy)})")
+        return (f"{RULE_NAMES[self.rule]}: stops at {self.n_labeled} labels, accuracy then "
+                f"{_accuracy(self.accuracy)}, final {_accuracy(self.final_accuracy)}, labels saved {self.labels_saved}")
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule, "description": self.description, "round": self.round,
+                "n_labeled": self.n_labeled, "accuracy": self.accuracy, "final_n_labeled": self.final_n_labeled,
+                "final_accuracy": self.final_accuracy, "labels_saved": self.labels_saved}
+
+
+def _accuracy(value) -> str:
+    """An accuracy to 4 places, or words where a round had nothing left to evaluate (never "nan")."""
+
+    return NOTHING_LEFT if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+def normalised_uncertainty(record: Round, n_classes: int) -> np.ndarray:
+    """The round's per-point uncertainty scaled to [0, 1] by its measure's maximum."""
+    values = np.asarray(record.uncertainty, dtype=np.float64)
+    if record.uncertainty_measure == "entropy":
+        return values / np.log(n_classes) if n_classes > 1 else np.zeros_like(values)
+    if record.uncertainty_measure == "least_confident":
+        return values / (1.0 - 1.0 / n_classes) if n_classes > 1 else np.zeros_like(values)
+    return values
+
+
+def kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa of two label vectors (scikit-learn's); 1 when they are identical."""
+    from sklearn.metrics import cohen_kappa_score
+
+    a, b = np.asarray(a), np.asarray(b)
+    if np.array_equal(a, b):
+        return 1.0  # kappa is 0/0 when both name one class everywhere; identical means stable
+    return float(cohen_kappa_score(a, b))
+
+
+def stop_set(rounds: Sequence[Round], size: int = 0, seed: int = 0) -> np.ndarray:
+    """Pool ids unlabeled at the first fit, or ``size`` of them drawn with a fixed generator."""
+    ids = np.flatnonzero(np.asarray(rounds[0].status) == 0)
+    if 0 < size < len(ids):
+        ids = np.sort(np.random.default_rng(seed).choice(ids, size, replace=False))
+    return ids
+
+
+def rule_values(rounds: Sequence[Round], rule: str, n_classes: int, stop_set_size: int = 0) -> list[float | None]:
+    """The quantity ``rule`` tests at each round (None where it is undefined)."""
+    out: list[float | None] = []
+    if rule == "stabilizing":
+        ids = stop_set(rounds, stop_set_size)
+        out.append(None)
+        for previous, current in zip(rounds, rounds[1:]):
+            out.append(kappa(previous.predicted[ids], current.predicted[ids]))
+        return out
+    for i, record in enumerate(rounds):
+        unlabeled = np.asarray(record.status) == 0
+        if rule in ("uncertainty", "max_uncertainty"):
+            values = normalised_uncertainty(record, n_classes)[unlabeled]
+            out.append(None if len(values) == 0 else float(values.mean() if rule == "uncertainty" else values.max()))
+        elif rule == "change":
+            if i == 0:
+                out.append(None)
+                continue
+            both = unlabeled & (np.asarray(rounds[i - 1].status) == 0)
+            changed = rounds[i - 1].predicted[both] != record.predicted[both]
+            out.append(float(changed.mean()) if both.any() else None)
+        elif rule == "budget":
+            out.append(float(record.n_labeled))
+        elif rule == "target":
+            out.append(None if np.isnan(record.accuracy) else float(record.accuracy))
+        else:
+            raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    return out
+
+
+def _fires(rule: str, values: list, config) -> int | None:
+    """The first round at which ``rule`` fires, or None."""
+    for i, value in enumerate(values):
+        if rule == "stabilizing":
+            window = values[max(1, i - config.stop_kappa_window + 1):i + 1]
+            if i >= config.stop_kappa_window and None not in window and np.mean(window) >= config.stop_kappa:
+                return i
+            continue
+        if value is None:
+            continue
+        if ((rule == "uncertainty" and value < config.stop_uncertainty)
+                or (rule == "max_uncertainty" and value < config.stop_max_uncertainty)
+                or (rule == "change" and value <= config.stop_change)
+                or (rule == "budget" and value >= config.stop_budget)
+                or (rule == "target" and value >= config.stop_target - 1e-12)):
+            return i
+    return None
+
+
+def enabled_rules(config) -> tuple[str, ...]:
+    """The rules a config turns on (a threshold of None, or a budget of 0, turns one off)."""
+    on = {"stabilizing": config.stop_kappa is not None, "uncertainty": config.stop_uncertainty is not None,
+          "max_uncertainty": config.stop_max_uncertainty is not None, "change": config.stop_change is not None,
+          "budget": config.stop_budget > 0, "target": config.stop_target is not None}
+    return tuple(r for r in RULES if on[r])
+
+
+def describe(rule: str, config) -> str:
+    """The rule with its threshold, e.g. ``mean kappa of the last 3 >= 0.99``."""
+    if rule == "stabilizing":
+        return f"mean kappa of the last {config.stop_kappa_window} >= {config.stop_kappa:g}"
+    if rule == "uncertainty":
+        return f"mean normalised uncertainty < {config.stop_uncertainty:g}"
+    if rule == "max_uncertainty":
+        return f"max normalised uncertainty < {config.stop_max_uncertainty:g}"
+    if rule == "change":
+        return f"share of unlabeled points changing class <= {config.stop_change:g}"
+    if rule == "budget":
+        return f"{config.stop_budget} revealed labels"
+    return f"accuracy >= {config.stop_target:g} (reads the truth)"
+
+
+def stopping_points(rounds: Sequence[Round], config, n_classes: int | None = None) -> tuple[StopPoint, ...]:
+    """Where each rule the config enables would have stopped this run.
+
+    Parameters
+    ----------
+    rounds : the run's records, in order
+    config : the run's :class:`alsim.Config` (thresholds and windows)
+    n_classes : int, optional
+        For the normalisation of uncertainty; default: the width of the data set's classes.
+
+    Returns
+    -------
+    tuple of StopPoint, one per enabled rule, in the order of :data:`RULES`.
+    """
+    rounds = list(rounds)
+    if not rounds:
+        return ()
+    if n_classes is None:
+
+        n_classes = prepare(config).n_classes
+    last = rounds[-1]
+    out = []
+    for rule in enabled_rules(config):
+        values = rule_values(rounds, rule, n_classes, config.stop_set_size)
+        at = _fires(rule, values, config)
+        out.append(StopPoint(rule=rule, description=describe(rule, config), round=at,
+                             n_labeled=None if at is None else rounds[at].n_labeled,
+                             accuracy=None if at is None else rounds[at].accuracy,
+                             final_n_labeled=last.n_labeled, final_accuracy=last.accuracy, values=tuple(values)))
+    return tuple(out)
+
+
+def stop_table(points: Sequence[StopPoint]) -> list[dict]:
+    """Rows for a table: rule, stops at, accuracy then, final, labels saved."""
+    return [{"rule": RULE_NAMES[p.rule], "condition": p.description, "stops at (labels)": p.n_labeled,
+             "accuracy then": p.accuracy, "final accuracy": p.final_accuracy, "labels saved": p.labels_saved}
+            for p in points]

@@ -27,7 +27,6 @@ from alsim.sweep import (
     SweepError,
     SweepSpec,
     gain_heatmap,
-    holm,
     parquet_available,
     parse_grid,
     plan_tasks,
@@ -35,6 +34,7 @@ from alsim.sweep import (
     run_sweep,
     summarize_sweep,
 )
+from alsim.evidence.verdict import holm
 from alsim.sweep.store import JSONL, PARTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,11 +156,11 @@ def test_a_store_refuses_a_second_writer_and_another_target(tmp_path):
 
 
 # --------------------------------------------------------------------------- analysis
-def test_holm_golden_values():
+def test_holm_leaves_missing_p_values_out_of_the_family():
     adjusted = holm([0.01, 0.04, None, 0.03, 0.005])
     np.testing.assert_allclose([adjusted[i] for i in (0, 1, 3, 4)], [0.03, 0.06, 0.06, 0.02])
-    assert adjusted[2] is None
-    assert holm([0.6, 0.9]) == [1.0, 1.0]
+    assert np.isnan(adjusted[2])
+    np.testing.assert_allclose(holm([0.6, float("nan"), 0.9]), [1.0, np.nan, 1.0])
 
 
 def _synthetic_frame(n_seeds: int = 8) -> pd.DataFrame:

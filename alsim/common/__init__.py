@@ -1,1 +1,4 @@
-"""TODO"""
+"""What every layer uses: the error classes, JSON output, process settings, the version.
+
+Layer 0: imports nothing of alsim.
+"""

@@ -294,7 +294,6 @@ def _show_message() -> None:
 
 def _images(project: labeling.LabelingProject):
     if project.config.pool_size:
-
         return prepare(project.config).images
     return project.dataset.images
 

@@ -20,22 +20,23 @@ import numpy as np
 BETTER, NO_DIFFERENCE, WORSE = "better", "no detectable difference", "worse"
 
 
-def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm-adjusted p-values, in the input order.
+def holm(p_values: Sequence[float | None]) -> np.ndarray:
+    """Holm-adjusted p-values, in the input order; a missing p-value (None or NaN) stays NaN.
 
-    The i-th smallest of m p-values is multiplied by ``m - i + 1`` (i from 1), then a
-    running maximum keeps the adjusted values monotone, capped at 1. Rejecting where the
-    adjusted value is below alpha is Holm's step-down test at level alpha.
+    The i-th smallest of the m present p-values is multiplied by ``m - i + 1`` (i from 1),
+    then a running maximum keeps the adjusted values monotone, capped at 1. Rejecting where
+    the adjusted value is below alpha is Holm's step-down test at level alpha; missing
+    values are not part of the family.
     """
-    p = np.asarray(p_values, dtype=float)
-    m = len(p)
+    p = np.array([np.nan if v is None else v for v in p_values], dtype=float)
+    out = np.full(len(p), np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    m = len(present)
     if m == 0:
-        return p
-    order = np.argsort(p, kind="stable")
+        return out
+    order = present[np.argsort(p[present], kind="stable")]
     scaled = (m - np.arange(m)) * p[order]
-    adjusted = np.minimum(1.0, np.maximum.accumulate(scaled))
-    out = np.empty(m)
-    out[order] = adjusted
+    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
     return out
 
 

@@ -1,1 +1,4 @@
-"""TODO"""
+"""A person in the oracle's place: the SQLite label store and labeling projects.
+
+Layer 5: may import :mod:`alsim.loop` and everything below it; not :mod:`alsim.evidence`.
+"""

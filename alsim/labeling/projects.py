@@ -137,7 +137,6 @@ def base_config(dataset: str) -> Config:
         raise ConfigError(exc.args[0] if exc.args else str(exc)) from None
     config = None
     try:
-
         if find(dataset).id == dataset:  # a stored set (not a built-in that shares a stored set's name)
             config = default_config(dataset)
     except (DataError, KeyError, ValueError, OSError):
@@ -293,7 +292,6 @@ def _cold_start(config: Config, features: np.ndarray, candidates: np.ndarray, k:
     if config.initial == "first":
         return candidates[:k]
     if config.initial in ("typical", "kcenter"):
-
         if config.initial == "typical":
             return typical_start(features, candidates, k, config.seed, config.typiclust_neighbors, config.max_clusters)
         return kcenter_start(features, candidates, k, config.seed)
@@ -348,7 +346,6 @@ def truth_agreement(project: LabelingProject) -> tuple[float, np.ndarray, int] |
 
     truth = np.asarray(project.dataset.labels)
     if project.config.pool_size:
-
         truth = prepare(project.config).labels
     person, _ = label_arrays(project)
     scored = (person >= 0) & (truth >= 0)
@@ -415,7 +412,6 @@ def export_zip(project: LabelingProject) -> bytes:
     if images is None:
         raise LabelStoreError(f"data set {project.config.dataset!r} has no images to export")
     if project.config.pool_size:
-
         images = prepare(project.config).images
     names = project.class_names
     buffer = io.BytesIO()

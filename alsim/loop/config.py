@@ -428,7 +428,6 @@ def _source(name: Any):
     try:
         return source_info(name)
     except (KeyError, TypeError) as exc:
-
         raise ConfigError(f"dataset must be one of {', '.join(map(repr, source_names()))}, got {name!r}") from None
 
 

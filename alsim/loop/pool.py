@@ -172,7 +172,6 @@ def check_feasible(config: Config, prepared: Prepared) -> None:
     if config.model == "label_spreading" and config.kernel == "knn" and config.n_neighbors >= n:
         raise ConfigError(f"n_neighbors must be < the pool size {n}, got {config.n_neighbors}")
     if config.model == "label_spreading" and config.kernel == "rbf":
-
         try:
             check_dense_kernel(n)
         except MemoryError as exc:

@@ -148,7 +148,6 @@ def warm(names: Sequence[str] | None = None, skip_fashion: bool = False,
         what = f"k={config.n_neighbors}" if config.kernel == "knn" else f"gamma={config.gamma}"
         yield WarmStep(name, "graph", f"{config.kernel} ({what}), {graph.n:,} points", time.perf_counter() - started)
         if config.kernel == "knn" and config.evaluation in ("test", "both") and prepared.test_features is not None:
-
             started = time.perf_counter()
             predict_new(graph, np.zeros((graph.n, prepared.n_classes)), prepared.test_features)
             yield WarmStep(name, "test neighbours", f"{len(prepared.test_features):,} test points",

@@ -205,7 +205,6 @@ def stopping_points(rounds: Sequence[Round], config, n_classes: int | None = Non
     if not rounds:
         return ()
     if n_classes is None:
-
         n_classes = prepare(config).n_classes
     last = rounds[-1]
     out = []

@@ -70,7 +70,6 @@ def package_versions() -> dict[str, str]:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             if name == "alsim":
-
                 versions[name] = f"{__version__} (not installed; source tree)"
             elif name.startswith("opencv"):
                 import cv2

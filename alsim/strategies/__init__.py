@@ -9,6 +9,8 @@
 
 Adding a strategy is one module with a function decorated by :func:`register`, imported
 here; pages and the CLI list it from :func:`strategy_names`.
+
+Layer 3: may import :mod:`alsim.learn`, :mod:`alsim.data` and the foundations.
 """
 
 from __future__ import annotations
@@ -25,8 +27,20 @@ from alsim.strategies import density as _density  # noqa: F401
 from alsim.strategies import committee as _committee  # noqa: F401  (qbc)
 from alsim.strategies import cluster_margin as _cluster_margin  # noqa: F401
 # isort: on
-from alsim.strategies.base import (NONE, PSEUDO, REVEALED, UNLABELED, Query, QueryContext, StrategyInfo, get_strategy,
-                                   register, run_strategy, select, strategy_names)
+from alsim.strategies.base import (
+    NONE,
+    PSEUDO,
+    REVEALED,
+    UNLABELED,
+    Query,
+    QueryContext,
+    StrategyInfo,
+    get_strategy,
+    register,
+    run_strategy,
+    select,
+    strategy_names,
+)
 from alsim.strategies.uncertainty import UNCERTAINTY_MEASURES, uncertainty_scores
 
 __all__ = [

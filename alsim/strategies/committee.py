@@ -81,7 +81,6 @@ def committee_probas(context: QueryContext, n_members: int) -> np.ndarray:
     rows = np.flatnonzero(train >= 0)
     samples = [rows[context.rng.integers(0, len(rows), len(rows))] for _ in range(n_members)]
     if config.model == "label_spreading":
-
         if context.model is None:
             raise ValueError("qbc with label spreading needs the graph in context.model")
         labels = np.full((n_members, n), -1, dtype=np.int64)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from alsim.common.errors import GraphTooLarge
+
 from alsim.strategies.base import Query, QueryContext, register
 from alsim.strategies.common import (
     argmax_random,
@@ -374,7 +376,7 @@ def delta_ball_graph(features: np.ndarray, delta: float, max_edges: int = 200_00
     """Boolean CSR matrix with ``(i, j)`` set when ``||x_i - x_j|| <= delta`` (self-loops included).
 
     Built by a radius search over blocks of rows, never an ``n x n`` dense matrix. Refused
-    with ``MemoryError`` (naming the radius) beyond ``max_edges`` edges (about 1.6 GB).
+    with :class:`GraphTooLarge` (naming the radius) beyond ``max_edges`` edges (about 1.6 GB).
     """
     n = len(features)
     norms = np.einsum("ij,ij->i", features, features)
@@ -390,7 +392,7 @@ def delta_ball_graph(features: np.ndarray, delta: float, max_edges: int = 200_00
         rows, cols = np.nonzero(hits)
         total += len(cols)
         if total > max_edges:
-            raise MemoryError(f"the delta-ball graph with delta={delta:.4g} has more than {max_edges} edges; "
+            raise GraphTooLarge(f"the delta-ball graph with delta={delta:.4g} has more than {max_edges} edges; "
                               "set probcover_delta smaller")
         indptr[lo + 1:lo + len(block) + 1] = np.cumsum(np.bincount(rows, minlength=len(block)))
         indptr[lo + 1:lo + len(block) + 1] += indptr[lo]

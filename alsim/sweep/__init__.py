@@ -7,12 +7,14 @@ stored are skipped) -> :class:`ResultStore` (Parquet or JSON lines, appended as 
 finish) -> :func:`summarize_sweep` -> :func:`gain_heatmap`.
 
 Importing :mod:`alsim.sweep` does not import Dask; running a sweep on a cluster does.
+
+Layer 6: may import :mod:`alsim.evidence`, :mod:`alsim.labeling` and everything below; not :mod:`alsim.report`.
 """
 
 from importlib import import_module
 
 _HOMES = {
-    "analysis": ("SweepSummary", "heatmap_grid", "holm", "summarize_sweep"),
+    "analysis": ("SweepSummary", "heatmap_grid", "summarize_sweep"),
     "grid": ("CELLS_PER_TASK", "Cell", "SweepError", "SweepSpec", "SweepTask", "config_hash", "parse_grid",
              "plan_tasks"),
     "plots": ("METRICS", "gain_heatmap"),

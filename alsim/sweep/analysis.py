@@ -18,30 +18,9 @@ import numpy as np
 import pandas as pd
 
 from alsim.evidence.compare import MIN_SEEDS_FOR_TEST, Curve, summarize
+from alsim.evidence.verdict import holm
 
 ALPHA = 0.05
-
-
-def holm(p_values: Sequence[float | None]) -> list[float | None]:
-    """Holm-Bonferroni adjusted p-values (None stays None and is not counted in the family).
-
-    Parameters
-    ----------
-    p_values : sequence of float or None, shape (m,)
-
-    Returns
-    -------
-    list, shape (m,): ``min(1, max_{j <= i} (m - j + 1) p_(j))`` at the place of ``p_(i)``,
-    the i-th smallest; rejecting where it is below alpha controls the family-wise error.
-    """
-    tested = [(p, i) for i, p in enumerate(p_values) if p is not None]
-    m = len(tested)
-    adjusted: list[float | None] = [None] * len(p_values)
-    running = 0.0
-    for rank, (p, i) in enumerate(sorted(tested)):
-        running = max(running, min(1.0, (m - rank) * p))
-        adjusted[i] = running
-    return adjusted
 
 
 @dataclass(frozen=True)
@@ -99,7 +78,8 @@ def summarize_sweep(frame: pd.DataFrame, alpha: float = ALPHA) -> SweepSummary:
                          "verdict": None if test is None else test["verdict"]})
     table = pd.DataFrame(rows)
     if not table.empty:
-        table["p_holm"] = holm([None if p is None or pd.isna(p) else float(p) for p in table["p_value"]])
+        adjusted = holm([None if p is None or pd.isna(p) else float(p) for p in table["p_value"]])
+        table["p_holm"] = [None if np.isnan(p) else float(p) for p in adjusted]
         table["significant"] = [p is not None and not pd.isna(p) and p < alpha for p in table["p_holm"]]
     return SweepSummary(table, fields, strategies)
 

@@ -1,7 +1,6 @@
-"""alsim dashboard: the entry point. It names the pages, in a fixed order, and runs the chosen one.
+"""alsim dashboard from a clone: ``streamlit run app.py`` (``alsim serve`` runs the package's own entry).
 
-The home page is the live labeling loop; the others are the scripts in ``pages/``
-(see :mod:`alsim.dashboard.nav`).
+The pages live in :mod:`alsim.dashboard.nav`; the scripts in ``pages/`` are thin entries for deep links.
 """
 
 from alsim.dashboard.nav import run_app

@@ -1,11 +1,6 @@
-"""Compare query strategies across seeds."""
+"""The Compare page, for a deep link to a server started with `streamlit run app.py`."""
 
-import streamlit as st
-
-from alsim.dashboard.compare_page import compare_page
-from alsim.dashboard.nav import page_entry
+from alsim.dashboard.nav import PAGES, page_entry
 
 page_entry()  # a deep link opened first on a fresh server: the app's navigation, then a rerun
-
-st.set_page_config(page_title="alsim · compare", page_icon="📈", layout="wide")
-compare_page()
+next(spec for spec in PAGES if spec.url_path == "Compare").run()

@@ -1,11 +1,6 @@
-"""Fashion-MNIST at full scale: self-training, hybrid labeling, label spreading."""
+"""The Fashion-MNIST page, for a deep link to a server started with `streamlit run app.py`."""
 
-import streamlit as st
-
-from alsim.dashboard.fashion_page import fashion_page
-from alsim.dashboard.nav import page_entry
+from alsim.dashboard.nav import PAGES, page_entry
 
 page_entry()  # a deep link opened first on a fresh server: the app's navigation, then a rerun
-
-st.set_page_config(page_title="alsim · Fashion-MNIST", page_icon="👕", layout="wide")
-fashion_page()
+next(spec for spec in PAGES if spec.url_path == "Fashion-MNIST").run()

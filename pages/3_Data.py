@@ -1,11 +1,6 @@
-"""Bring your own images: upload a data set, see its summary, run the loop on it."""
+"""The Data page, for a deep link to a server started with `streamlit run app.py`."""
 
-import streamlit as st
-
-from alsim.dashboard.data_page import data_page
-from alsim.dashboard.nav import page_entry
+from alsim.dashboard.nav import PAGES, page_entry
 
 page_entry()  # a deep link opened first on a fresh server: the app's navigation, then a rerun
-
-st.set_page_config(page_title="alsim · data", page_icon="🗂️", layout="wide")
-data_page()
+next(spec for spec in PAGES if spec.url_path == "Data").run()

@@ -1,11 +1,6 @@
-"""Sweeps: gains of strategies over a grid of settings, from a results folder."""
+"""The Sweep page, for a deep link to a server started with `streamlit run app.py`."""
 
-import streamlit as st
-
-from alsim.dashboard.nav import page_entry
-from alsim.dashboard.sweep_page import sweep_page
+from alsim.dashboard.nav import PAGES, page_entry
 
 page_entry()  # a deep link opened first on a fresh server: the app's navigation, then a rerun
-
-st.set_page_config(page_title="alsim · sweep", page_icon="🧭", layout="wide")
-sweep_page()
+next(spec for spec in PAGES if spec.url_path == "Sweep").run()

@@ -1,11 +1,6 @@
-"""Label images yourself: the model proposes batches, you label them, the model refits."""
+"""The Label page, for a deep link to a server started with `streamlit run app.py`."""
 
-import streamlit as st
-
-from alsim.dashboard.label_page import label_page
-from alsim.dashboard.nav import page_entry
+from alsim.dashboard.nav import PAGES, page_entry
 
 page_entry()  # a deep link opened first on a fresh server: the app's navigation, then a rerun
-
-st.set_page_config(page_title="alsim · label", page_icon="✍️", layout="wide")
-label_page()
+next(spec for spec in PAGES if spec.url_path == "Label").run()

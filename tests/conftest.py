@@ -152,7 +152,8 @@ class StreamlitServer(str):
 
 
 @contextlib.contextmanager
-def streamlit_server(log_dir: Path, timeout: float = 60, plain: bool = False):
+def streamlit_server(log_dir: Path, timeout: float = 60, plain: bool = False, command: list[str] | None = None,
+                     cwd: Path = ROOT, env: dict | None = None):
     """The dashboard as the README starts it (``python -m alsim serve``: warm-up, then
     ``streamlit run app.py``), headless on a free local port; yields a :class:`StreamlitServer`.
     ``plain``: ``streamlit run app.py`` itself, with no warm-up.
@@ -160,15 +161,16 @@ def streamlit_server(log_dir: Path, timeout: float = 60, plain: bool = False):
     Started after the session fixture set ALSIM_CACHE_DIR and ALSIM_HOME, so the server
     inherits the test folders. Its output goes to a file (a pipe nobody reads would fill up
     and stall the server), whose end failing tests can show. ``timeout`` covers the warm-up.
+    ``command``: another way to start it (e.g. an installed ``alsim serve``), run in ``cwd``.
     """
     port = _free_port()
-    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env = {**(os.environ if env is None else env), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    start = command or [sys.executable, "-m", *(("streamlit", "run", "app.py") if plain else ("alsim", "serve"))]
     log = Path(log_dir) / f"streamlit-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", *(("streamlit", "run", "app.py") if plain else ("alsim", "serve")),
-             "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [*start, "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = StreamlitServer(f"http://127.0.0.1:{port}")
     url.log = log
     try:

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from alsim.cli.main import main
-from alsim.dashboard.serve import APP, find_app, seconds_since_process_start
+import alsim
+from alsim.dashboard.serve import APP, DEFAULT_OPTIONS, default_flags, find_app, seconds_since_process_start
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,14 +32,21 @@ print(json.dumps({"steps": steps, "warm": after_warm, "visit": after_visit,
 """
 
 
-def test_the_app_is_found_next_to_the_package():
-    assert APP == ROOT / "app.py" and find_app() == APP
+def test_the_app_is_the_package_entry_and_its_defaults_match_the_clone_config():
+    import tomllib
+
+    assert find_app() == APP and APP.is_relative_to(Path(alsim.__file__).parent)
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    flat = {f"{section}.{key}": str(value).lower() if isinstance(value, bool) else str(value)
+            for section, values in config.items() for key, value in values.items()}
+    assert flat == DEFAULT_OPTIONS
+    assert default_flags(["--theme.base", "dark"]).count("--theme.base") == 0  # the user's option wins
 
 
 def test_help_says_the_options_go_to_streamlit(capsys):
     assert main(["serve", "--help"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("usage: python -m alsim serve") and "streamlit run --help" in out
+    assert out.startswith("usage: alsim serve") and "streamlit run --help" in out
 
 
 def test_a_bad_option_is_refused_at_once_without_a_warm_up():

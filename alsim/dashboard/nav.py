@@ -1,63 +1,83 @@
-"""The app's navigation: the pages, their names and order, for app.py and for deep links.
+"""The app's navigation: the pages, their names, icons and order, for every entry point.
 
-The home page is the live labeling loop; the others are the scripts in ``pages/``. Each
-keeps the address it had as a file-based page (``/Compare``, ``/Fashion-MNIST``, ...), so
-links shared before still open the same view.
+The pages are functions of this package (:data:`PAGES`), so an installed alsim serves
+every page from its own entry script (``alsim/dashboard/entry/app.py``) without the repository's files. The
+top-level ``app.py`` and the scripts in ``pages/`` are thin entries that call into here.
+Each page keeps the address it had as a file-based page (``/Compare``, ``/Fashion-MNIST``,
+...), so links shared before still open the same view.
 
-A deep link opened first on a fresh server. Streamlit starts every server in its old
-file-based page mode because a ``pages/`` folder sits beside ``app.py``, and leaves it only
-once a run calls ``st.navigation``. Until then, opening ``/Compare`` runs
-``pages/1_Compare.py`` on its own: the sidebar lists "app" and the file names instead of
-these pages. So every page script first calls :func:`page_entry`, which on such a run sets
-the app's navigation and reruns; from then on every run of every session goes through
-``app.py``.
+A deep link opened first on a fresh ``streamlit run app.py`` server: Streamlit starts in
+its old file-based page mode because a ``pages/`` folder sits beside ``app.py``, and leaves
+it only once a run calls ``st.navigation``. Until then, opening ``/Compare`` runs
+``pages/1_Compare.py`` on its own, so every page script first calls :func:`page_entry`,
+which on such a run sets the app's navigation and reruns. ``alsim serve`` starts
+the package's entry script, which has no ``pages/`` folder beside it.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Callable
 
 import streamlit as st
 
+from alsim.dashboard.compare_page import compare_page
+from alsim.dashboard.data_page import data_page
+from alsim.dashboard.fashion_page import fashion_page
+from alsim.dashboard.label_page import label_page
 from alsim.dashboard.live import live_page
+from alsim.dashboard.sweep_page import sweep_page
 
-PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
-#: Navigation order and icons of the pages by title; a page script not listed here comes
-#: after these, in file order. A listed page appears once its script exists.
-ORDER = {"Compare": "📈", "Fashion-MNIST": "👕", "Data": "🗂️", "Sweep": "🧭", "Label": "✍️"}
 #: Set once a run has called ``st.navigation`` in this server process (never cleared).
 _NAVIGATION_SET = threading.Event()
 
 
-def page_title(script: Path) -> str:
-    """``pages/2_Fashion-MNIST.py`` -> ``Fashion-MNIST`` (the name Streamlit gave a file-based page)."""
-    return re.sub(r"^[0-9]+[_ -]*", "", script.stem).replace("_", " ") or script.stem
+@dataclass(frozen=True)
+class PageSpec:
+    title: str
+    url_path: str
+    icon: str
+    run: Callable[[], None]
+
+
+def _titled(title: str, icon: str, page: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        st.set_page_config(page_title=f"alsim · {title}", page_icon=icon, layout="wide")
+        page()
+
+    run.__name__ = page.__name__
+    return run
+
+
+#: Navigation order: the live loop first (the home page), then the others.
+PAGES = (
+    PageSpec("Live loop", "live", ":material/label:", live_page),
+    PageSpec("Compare", "Compare", ":material/monitoring:", _titled("compare", ":material/monitoring:", compare_page)),
+    PageSpec("Fashion-MNIST", "Fashion-MNIST", ":material/checkroom:",
+             _titled("Fashion-MNIST", ":material/checkroom:", fashion_page)),
+    PageSpec("Data", "Data", ":material/folder_open:", _titled("data", ":material/folder_open:", data_page)),
+    PageSpec("Sweep", "Sweep", ":material/explore:", _titled("sweep", ":material/explore:", sweep_page)),
+    PageSpec("Label", "Label", ":material/edit:", _titled("label", ":material/edit:", label_page)),
+)
 
 
 def pages() -> list:
-    """The live loop first, then the page scripts that exist, in :data:`ORDER`."""
-    scripts = sorted(PAGES_DIR.glob("*.py"))
-    rank = {title: i for i, title in enumerate(ORDER)}
-    scripts.sort(key=lambda s: (rank.get(page_title(s), len(rank)), s.name))
-    listed = [st.Page(live_page, title="Live loop", icon="🏷️", url_path="live", default=True)]
-    for script in scripts:
-        title = page_title(script)
-        listed.append(st.Page(script, title=title, icon=ORDER.get(title), url_path=title.replace(" ", "_")))
-    return listed
+    """The ``st.Page`` of every page, in :data:`PAGES` order (the live loop is the default)."""
+    return [st.Page(spec.run, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=(i == 0))
+            for i, spec in enumerate(PAGES)]
 
 
 def run_app() -> None:
-    """app.py: the page config, the navigation, then the chosen page."""
-    st.set_page_config(page_icon="🏷️", layout="wide")
+    """Every entry script: the page config, the navigation, then the chosen page."""
+    st.set_page_config(page_icon=":material/label:", layout="wide")
     page = st.navigation(pages())
     _NAVIGATION_SET.set()
     page.run()
 
 
 def page_entry() -> None:
-    """First call of every page script: on a file-based run (see the module doc), set the navigation and rerun."""
+    """First call of every ``pages/`` script: on a file-based run (see the module doc), set the navigation and rerun."""
     if _NAVIGATION_SET.is_set():
         return
     st.navigation(pages())

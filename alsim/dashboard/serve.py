@@ -4,18 +4,19 @@
 for everything a process does only once: importing the dashboard (scikit-learn, SciPy,
 plotly, OpenCV, Pillow: about 2 s), Streamlit's own first-use work, the home page's
 default run and its seeds. This launcher does that work first, in the main thread and
-before any session exists, and then starts Streamlit in the same process, with the same
-options, config files and pages as ``streamlit run app.py``:
+before any session exists, and then starts Streamlit in the same process on the package's
+own entry script (:data:`APP`; the same pages as ``streamlit run app.py`` in a clone, and
+there wherever alsim is installed), with :data:`DEFAULT_OPTIONS` under the user's own:
 
 1. ``import alsim.dashboard`` loads every module the pages use (see that package: a first
    import inside a session thread can race another session's);
-2. ``app.py`` runs once, headless, with Streamlit's own script runner
+2. the entry script runs once, headless, with Streamlit's own script runner
    (:class:`streamlit.testing.v1.AppTest`), so the home page's default run, baseline and
    seeds are in the server-wide caches of :mod:`alsim.storage.memory` when the first browser
    arrives. Its ``st.navigation`` call does what a first visit's would (see
    :mod:`alsim.dashboard.nav`): the server starts with the app's navigation, so a deep link
-   opened first (``/Compare``) runs through ``app.py`` at once;
-3. Streamlit's command line runs ``streamlit run app.py`` with the options given here.
+   opened first (``/Compare``) runs through the navigation at once;
+3. Streamlit's command line runs ``streamlit run <entry script>`` with the options given here.
 
 The server answers its health check (``/_stcore/health``) only after step 3 starts, so
 the warm-up shows as a later start, never as a slower page. Each step's time is printed
@@ -31,15 +32,31 @@ import sys
 import time
 from pathlib import Path
 
-#: The dashboard's entry point: ``app.py`` next to the package in a clone of the repository.
-APP = Path(__file__).resolve().parents[2] / "app.py"
+#: The dashboard's entry script inside the package: the same pages from a clone or an installed wheel.
+APP = Path(__file__).resolve().parent / "entry" / "app.py"
 
-USAGE = """usage: python -m alsim serve [streamlit run options]
+#: Streamlit options ``alsim serve`` starts with (the same as the clone's ``.streamlit/config.toml``, which
+#: only ``streamlit run`` started in the clone reads); options given on the command line come after and win.
+DEFAULT_OPTIONS = {
+    # Viewers see a short generic message for an unexpected error; the traceback goes to the server's log.
+    "client.showErrorDetails": "none",
+    # No Deploy button or developer items (rerun, clear cache) in the menu.
+    "client.toolbarMode": "viewer",
+    # No usage statistics are sent (the page would try to reach Streamlit's servers).
+    "browser.gatherUsageStats": "false",
+    "theme.base": "light",
+    "theme.primaryColor": "#1f77b4",
+    "theme.backgroundColor": "#ffffff",
+    "theme.secondaryBackgroundColor": "#f2f5f9",
+    "theme.textColor": "#1f2933",
+}
+
+USAGE = """usage: alsim serve [streamlit run options]
 
 Open the dashboard: load every module and run the home page once, then start Streamlit
-(the same as `streamlit run app.py`, with the warm-up done before the first visit).
-Options go to `streamlit run`, e.g. --server.port 8502 --server.headless true
-(see `streamlit run --help`).
+on the package's own entry script (every page, from any folder), with the warm-up done
+before the first visit. Options go to `streamlit run`, e.g. --server.port 8502
+--server.headless true (see `streamlit run --help`).
 """
 
 
@@ -47,13 +64,17 @@ def _log(message: str) -> None:
     print(f"alsim serve: {message}", file=sys.stderr, flush=True)
 
 
-def find_app(cwd: Path | None = None) -> Path:
-    """``app.py`` of the clone this package lives in, else of the working folder."""
-    for candidate in (APP, (cwd or Path.cwd()) / "app.py"):
-        if candidate.is_file():
-            return candidate.resolve()
-    raise FileNotFoundError(f"no app.py next to the alsim package ({APP.parent}) or in {cwd or Path.cwd()}: "
-                            "start the dashboard from a clone of the repository")
+def find_app() -> Path:
+    """The entry script :data:`APP` (inside the package, so it is there wherever alsim is installed)."""
+    if not APP.is_file():
+        raise FileNotFoundError(f"the dashboard's entry script {APP} is missing: reinstall alsim")
+    return APP
+
+
+def default_flags(argv: list[str]) -> list[str]:
+    """``--name value`` for each of :data:`DEFAULT_OPTIONS` the command line does not set itself."""
+    given = {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    return [item for name, value in DEFAULT_OPTIONS.items() if name not in given for item in (f"--{name}", value)]
 
 
 def warm(app: Path, timeout: float = 300.0) -> dict[str, float]:
@@ -115,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from streamlit.web import bootstrap
     from streamlit.web import cli as streamlit_cli
 
-    command = ["run", str(app), *argv]
+    command = ["run", str(app), *default_flags(argv), *argv]
     try:
         options = streamlit_cli.main_run.make_context("run", command[1:]).params
     except (click.ClickException, click.exceptions.Exit):  # a bad option, or --help: Streamlit answers at once

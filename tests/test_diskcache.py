@@ -1,6 +1,6 @@
 """The on-disk cache: every stored array is checked before it is trusted.
 
-Most tests go through ``alsim.learn.features.load_cached_array`` / ``save_cached_array`` and the
+Most tests go through ``alsim.storage.disk.load_array`` / ``save_array`` and the
 public ``compute_features`` / ``build_graph`` / ``predict_new``, so they also run against
 an implementation without :mod:`alsim.storage.disk`.
 """
@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from alsim.data.datasets import load_fashion_mnist
 from alsim.learn import features as feat
 from alsim.learn.graph import build_graph, predict_new, spread
+from alsim.storage import disk as diskcache
 
 LOGGER = "alsim.storage.disk"
 
@@ -60,8 +61,8 @@ def leftovers(folder: Path, keep: set[Path]) -> list[Path]:
 def test_round_trip_is_exact_and_read_only(tmp_path):
     values = np.random.default_rng(0).standard_normal((50, 7)).astype(np.float32)
     path = tmp_path / "sub" / "a.npy"
-    feat.save_cached_array(path, values)
-    loaded = feat.load_cached_array(path, (50, 7))
+    diskcache.save_array(path, values)
+    loaded = diskcache.load_array(path, (50, 7), np.float32)
     np.testing.assert_array_equal(loaded, values)
     assert loaded.dtype == np.float32 and not loaded.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
@@ -74,17 +75,17 @@ def test_round_trip_is_exact_and_read_only(tmp_path):
 
 
 def test_absent_file_is_a_silent_miss(tmp_path, caplog):
-    assert feat.load_cached_array(tmp_path / "none.npy", (3, 3)) is None
+    assert diskcache.load_array(tmp_path / "none.npy", (3, 3), np.float32) is None
     assert not caplog.records
 
 
 def test_zero_byte_file_is_a_miss_with_one_line(tmp_path, caplog):
     """A power loss after a rename without fsync can leave an empty file; np.load raised EOFError."""
     path = tmp_path / "a.npy"
-    feat.save_cached_array(path, np.ones((4, 3), dtype=np.float32))
+    diskcache.save_array(path, np.ones((4, 3), dtype=np.float32))
     path.write_bytes(b"")
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        assert feat.load_cached_array(path, (4, 3)) is None
+        assert diskcache.load_array(path, (4, 3), np.float32) is None
     assert rejected([r.getMessage() for r in caplog.records], path) == [
         f"alsim: cache file {path} rejected (empty file); rebuilding it"]
 
@@ -92,14 +93,14 @@ def test_zero_byte_file_is_a_miss_with_one_line(tmp_path, caplog):
 def test_absurd_header_is_refused_before_any_allocation(tmp_path, caplog):
     """A header claiming (2**37, 10) float32 (5 TiB) must not be allocated; np.load tried to."""
     path = tmp_path / "a.npy"
-    feat.save_cached_array(path, np.ones((4, 10), dtype=np.float32))
+    diskcache.save_array(path, np.ones((4, 10), dtype=np.float32))
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (2**37, 10)})
     path.write_bytes(header.getvalue() + bytes(160))
     tracemalloc.start()
     try:
         with caplog.at_level(logging.WARNING, logger=LOGGER):
-            assert feat.load_cached_array(path, (4, 10)) is None
+            assert diskcache.load_array(path, (4, 10), np.float32) is None
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -109,17 +110,17 @@ def test_absurd_header_is_refused_before_any_allocation(tmp_path, caplog):
 
 def test_header_of_the_expected_shape_but_a_short_file_is_refused(tmp_path, caplog):
     path = tmp_path / "a.npy"
-    feat.save_cached_array(path, np.ones((400, 10), dtype=np.float32))
+    diskcache.save_array(path, np.ones((400, 10), dtype=np.float32))
     path.write_bytes(path.read_bytes()[:-4])
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        assert feat.load_cached_array(path, (400, 10)) is None
+        assert diskcache.load_array(path, (400, 10), np.float32) is None
     assert "16124 bytes, expected 16128 for shape (400, 10)" in caplog.text  # 128-byte header + 16,000
 
 
 @pytest.mark.parametrize("damage", ["missing", "wrong digest", "garbage"])
 def test_sidecar_missing_or_wrong_is_a_miss(tmp_path, caplog, damage):
     path = tmp_path / "a.npy"
-    feat.save_cached_array(path, np.arange(12, dtype=np.float32).reshape(4, 3))
+    diskcache.save_array(path, np.arange(12, dtype=np.float32).reshape(4, 3))
     sidecar = tmp_path / "a.npy.sha256"
     if damage == "missing":
         sidecar.unlink()
@@ -128,7 +129,7 @@ def test_sidecar_missing_or_wrong_is_a_miss(tmp_path, caplog, damage):
     else:
         sidecar.write_bytes(b"\xff" * 70)
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        assert feat.load_cached_array(path, (4, 3)) is None
+        assert diskcache.load_array(path, (4, 3), np.float32) is None
     assert len(rejected([r.getMessage() for r in caplog.records], path)) == 1
 
 
@@ -154,8 +155,8 @@ def test_folder_in_place_of_the_file_leaves_no_temporary_file(tmp_path, caplog):
     path.mkdir()
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         for _ in range(3):
-            assert feat.load_cached_array(path, (2, 2)) is None
-            feat.save_cached_array(path, np.ones((2, 2), dtype=np.float32))
+            assert diskcache.load_array(path, (2, 2), np.float32) is None
+            diskcache.save_array(path, np.ones((2, 2), dtype=np.float32))
     assert leftovers(tmp_path, set()) == []
     assert f"alsim: cache file {path} not written" in caplog.text
 
@@ -168,7 +169,7 @@ def test_full_disk_at_the_rename_leaves_no_temporary_file(tmp_path, monkeypatch,
 
     monkeypatch.setattr(os, "replace", full)
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        feat.save_cached_array(path, np.ones((2, 2), dtype=np.float32))  # no exception
+        diskcache.save_array(path, np.ones((2, 2), dtype=np.float32))  # no exception
     assert leftovers(tmp_path, set()) == []
     assert caplog.text.count("not written (No space left on device)") == 1
 
@@ -199,7 +200,7 @@ def test_data_is_fsynced_before_the_rename_and_the_folder_after(tmp_path, monkey
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     path = tmp_path / "a.npy"
-    feat.save_cached_array(path, np.ones((2, 2), dtype=np.float32))
+    diskcache.save_array(path, np.ones((2, 2), dtype=np.float32))
     replaced = [what for kind, what in events if kind == "replace"]
     assert len(replaced) == 2 and replaced[1].endswith(".tmp")  # data, then the sidecar
     for tmp in replaced:
@@ -225,7 +226,7 @@ def test_two_writers_never_share_a_temporary_file(tmp_path, monkeypatch):
 
     def writer():
         barrier.wait()
-        feat.save_cached_array(path, values)
+        diskcache.save_array(path, values)
 
     threads = [threading.Thread(target=writer) for _ in range(4)]
     for thread in threads:
@@ -234,7 +235,7 @@ def test_two_writers_never_share_a_temporary_file(tmp_path, monkeypatch):
         thread.join()
     data_sources = [s for s in sources if not s.endswith(".sha256") and ".sha256." not in s]
     assert len(data_sources) == 4 and len(set(data_sources)) == 4
-    np.testing.assert_array_equal(feat.load_cached_array(path, (100, 6)), values)
+    np.testing.assert_array_equal(diskcache.load_array(path, (100, 6), np.float32), values)
     assert leftovers(tmp_path, {path, tmp_path / "a.npy.sha256"}) == []
 
 

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from alsim.common.errors import ConfigError, DataError, GraphTooLarge
+from alsim.common.errors import AlsimError
 from alsim.dashboard.controls import URL, sidebar_config, sidebar_params
 from alsim.dashboard.messages import show_error
 from alsim.dashboard.url import (
@@ -114,7 +114,7 @@ def compare_page() -> None:
         validate_request(base, strategies, int(n_seeds))
         # Feasibility depends on the data and the strategy, not the seed: one check covers every run.
         check_feasible(base.replace(strategy=strategies[0]), prepare(base))
-    except (ConfigError, DataError, GraphTooLarge) as exc:
+    except AlsimError as exc:
         show_error(exc)
         return
 
@@ -133,7 +133,7 @@ def compare_page() -> None:
                 partial = summarize(curves, target=0.0)
                 chart_slot.plotly_chart(band_curves(partial.bands(), title=f"Mean accuracy, {done} seed(s) so far"),
                                         key=f"bands-live-{done}", width="stretch")
-        except (ConfigError, DataError, GraphTooLarge) as exc:
+        except AlsimError as exc:
             bar.empty()
             show_error(exc)
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from alsim.common.errors import ConfigError, DataError, GraphTooLarge
+from alsim.common.errors import AlsimError, ConfigError
 from alsim.dashboard.controls import URL, parse_thresholds
 from alsim.dashboard.live import ChartSlot, audit_section, report_builder, round_details, stream
 from alsim.dashboard.messages import show_error
@@ -196,7 +196,7 @@ def fashion_page() -> None:
         # Fashion-MNIST runs take seconds to minutes: their progress bar shows from the start.
         results, seconds = stream(arms, curve_slot, label=label, x="labels" if mode != "self-training" else "round",
                                   progress_after=0.0)
-    except (ConfigError, DataError, GraphTooLarge) as exc:
+    except AlsimError as exc:
         show_error(exc)
         return
 

@@ -18,12 +18,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from alsim.common.errors import ConfigError, DataError
+from alsim.common.errors import AlsimError
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, show_url_notices
 from alsim.data.sources import source_names
 from alsim.labeling import projects as labeling
-from alsim.labeling.store import LabelStore, LabelStoreError
+from alsim.labeling.store import LabelStore
 from alsim.loop.pool import prepare
 from alsim.strategies import strategy_names
 
@@ -85,7 +85,7 @@ def _create() -> None:
                 f"prefill={float(st.session_state.get('label_new_prefill', labeling.DEFAULT_PREFILL))}"]
     try:
         project = labeling.create_project(name, st.session_state.get("label_new_dataset", "digits"), settings)
-    except (LabelStoreError, ConfigError, DataError) as exc:
+    except AlsimError as exc:
         _say("error", str(exc).splitlines()[0])
         return
     st.session_state["label_project"] = project.name
@@ -95,7 +95,7 @@ def _create() -> None:
 def _delete(name: str) -> None:
     try:
         labeling.delete_project(name)
-    except (LabelStoreError, DataError) as exc:
+    except AlsimError as exc:
         _say("error", str(exc).splitlines()[0])
         return
     st.session_state.pop(_CONFIRM, None)
@@ -125,7 +125,7 @@ def _pick(name: str, items: tuple[int, ...], label: int, source: str = "typed", 
         labels = project.store.labels(project.id)
         target = _focus_item(name, items, labels) if item is None else item
         labeling.add_label(project, target, label, source=source, annotator=_annotator())
-    except (LabelStoreError, ConfigError, DataError) as exc:
+    except AlsimError as exc:
         _say("error", str(exc).splitlines()[0])
         return
     labels = project.store.labels(project.id)
@@ -148,7 +148,7 @@ def _undo(name: str) -> None:
     try:
         project = labeling.open_project(name)
         change = labeling.undo(project, _annotator())
-    except (LabelStoreError, ConfigError, DataError) as exc:
+    except AlsimError as exc:
         _say("error", str(exc).splitlines()[0])
         return
     if change is None:
@@ -164,7 +164,7 @@ def _import(name: str) -> None:
         return
     try:
         count = labeling.import_csv(labeling.open_project(name), uploaded.getvalue(), _annotator())
-    except (LabelStoreError, ConfigError, DataError) as exc:
+    except AlsimError as exc:
         _say("error", str(exc).splitlines()[0])
         return
     _say("success", f"Imported {count} labels.")
@@ -307,7 +307,7 @@ def label_page() -> None:
     try:
         store = LabelStore()
         names = [p.name for p in store.projects()]
-    except (LabelStoreError, DataError) as exc:
+    except AlsimError as exc:
         show_url_notices()
         show_error(exc)
         return
@@ -326,7 +326,7 @@ def label_page() -> None:
         labels = store.labels(project.id)
         with st.spinner("Refitting and proposing the next batch..."):
             batch = labeling.current_batch(project)
-    except (LabelStoreError, ConfigError, DataError) as exc:
+    except AlsimError as exc:
         show_error(exc)
         _delete_controls(name, 0)
         return

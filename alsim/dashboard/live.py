@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 
 import streamlit as st
 
-from alsim.common.errors import ConfigError, DataError, GraphTooLarge
+from alsim.common.errors import AlsimError
 from alsim.dashboard.controls import sidebar_config, sidebar_params
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.render import animated_curves, confusion_figure, downloads, gallery, per_class_table
@@ -384,7 +384,7 @@ def live_page() -> None:
             if shown is not None:
                 k = shown.n_labeled
                 baseline = (k, _baseline(config, k))
-    except (ConfigError, DataError, GraphTooLarge) as exc:
+    except AlsimError as exc:
         show_error(exc)
         return
 

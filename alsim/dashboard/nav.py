@@ -22,11 +22,13 @@ from typing import Callable
 
 import streamlit as st
 
+from alsim.common.errors import AlsimError, one_line
 from alsim.dashboard.compare_page import compare_page
 from alsim.dashboard.data_page import data_page
 from alsim.dashboard.fashion_page import fashion_page
 from alsim.dashboard.label_page import label_page
 from alsim.dashboard.live import live_page
+from alsim.dashboard.messages import show_error
 from alsim.dashboard.sweep_page import sweep_page
 
 #: Set once a run has called ``st.navigation`` in this server process (never cleared).
@@ -39,6 +41,18 @@ class PageSpec:
     url_path: str
     icon: str
     run: Callable[[], None]
+
+
+def _guarded(page: Callable[[], None]) -> Callable[[], None]:
+    """The page, with any :class:`AlsimError` it lets through shown as one line in an error box."""
+    def run() -> None:
+        try:
+            page()
+        except AlsimError as exc:
+            show_error(one_line(exc))
+
+    run.__name__ = page.__name__
+    return run
 
 
 def _titled(title: str, icon: str, page: Callable[[], None]) -> Callable[[], None]:
@@ -64,7 +78,7 @@ PAGES = (
 
 def pages() -> list:
     """The ``st.Page`` of every page, in :data:`PAGES` order (the live loop is the default)."""
-    return [st.Page(spec.run, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=(i == 0))
+    return [st.Page(_guarded(spec.run), title=spec.title, icon=spec.icon, url_path=spec.url_path, default=(i == 0))
             for i, spec in enumerate(PAGES)]
 
 

@@ -124,32 +124,8 @@ def per_class_table(record: Round, class_names: Sequence[str]):
 
 
 def confusion_figure(records: Mapping[str, Round], class_names: Sequence[str]):
-    """One figure, one confusion heatmap per arm side by side (a single chart to send and draw).
-
-    Uses :func:`alsim.report.plots.confusion_heatmaps` when the core has it.
-    """
-
-    if hasattr(plots, "confusion_heatmaps"):
-        return plots.confusion_heatmaps(records, class_names)
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    names = list(class_names)
-    titles = [f"{arm}: round {r.index}, {r.n_labeled:,} labels, accuracy {r.accuracy:.3f}" for arm, r in records.items()]
-    fig = make_subplots(rows=1, cols=len(records), subplot_titles=titles, horizontal_spacing=0.07)
-    for col, (arm, record) in enumerate(records.items(), start=1):
-        z = np.asarray(record.confusion)
-        fig.add_trace(go.Heatmap(z=z, x=names, y=names, text=z.astype(str), texttemplate="%{text}",
-                                 colorscale="Blues", showscale=False, name=arm,
-                                 hovertemplate=f"{arm}<br>true %{{y}}<br>predicted %{{x}}<br>%{{text}}<extra></extra>"),
-                      row=1, col=col)
-        fig.update_xaxes(type="category", title_text="predicted", row=1, col=col,
-                         tickangle=-30 if max(map(len, names)) > 2 else 0)
-        fig.update_yaxes(type="category", autorange="reversed", row=1, col=col,
-                         title_text="true" if col == 1 else None)
-    fig.update_annotations(font_size=13)
-    fig.update_layout(height=440, margin=dict(t=60, b=10, l=10, r=10))
-    return fig
+    """One figure, one confusion heatmap per arm side by side (a single chart to send and draw)."""
+    return plots.confusion_heatmaps(records, class_names)
 
 
 def animated_curves(arms: Mapping[str, Sequence[Round]], title: str):

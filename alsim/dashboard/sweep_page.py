@@ -11,10 +11,9 @@ import os
 import re
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
-from alsim.common.errors import ConfigError
+from alsim.common.errors import AlsimError
 from alsim.dashboard.messages import show_error
 from alsim.dashboard.url import sanitize_query_params, show_url_notices
 from alsim.loop.presets import PRESETS, get_preset
@@ -91,7 +90,7 @@ def _run_form() -> None:
                 raise SweepError(f"the sweep has {spec.n_cells} cells; the page runs at most {MAX_PAGE_CELLS} "
                                  "(use python -m alsim sweep for more)")
             spec.validate()
-        except (SweepError, ConfigError) as exc:
+        except AlsimError as exc:
             show_error(exc)
             return
         folder = sweeps_home() / name.strip()
@@ -106,7 +105,7 @@ def _run_form() -> None:
                     f"Waiting for a free worker: {ahead} run(s) ahead")):
                 waiting.empty()
                 report = run_sweep(spec, folder, in_process=True, progress=on_progress)
-        except (SweepError, ConfigError) as exc:
+        except AlsimError as exc:
             bar.empty()
             show_error(exc)
             return
@@ -150,7 +149,7 @@ def sweep_page() -> None:
         return
     try:
         frame = ResultStore(folder).frame()
-    except (SweepError, OSError, ValueError) as exc:
+    except (AlsimError, OSError, ValueError) as exc:
         show_error(f"cannot read {folder_text.strip()}: {exc}")
         return
     if frame.empty:

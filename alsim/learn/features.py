@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -20,16 +19,6 @@ HOG_PARAMS = dict(
     _gammaCorrection=True, _nlevels=64, _signedGradient=True,
 )
 HOG_VERSION = "hog-v1"
-
-
-def load_cached_array(path: Path, shape: tuple[int, ...], dtype=np.float32, check=None) -> np.ndarray | None:
-    """A verified, read-only array saved by :func:`save_cached_array`, or None (see :mod:`alsim.storage.disk`)."""
-    return diskcache.load_array(path, shape, dtype, check=check)
-
-
-def save_cached_array(path: Path, values: np.ndarray) -> None:
-    """Save with a digest beside it, atomically; a read-only or full cache never stops a run."""
-    diskcache.save_array(path, values)
 
 
 def hog_params(side: int = 28) -> dict:

@@ -137,7 +137,7 @@ def _references(base: Config) -> dict:
 
     run_proba = _run_proba_classifier()
     classes = np.arange(10)
-    probcover = pool.ProbCover(alpha=base.probcover_purity, n_classes=10, deltas=np.arange(0.5, 60.01, 0.5))
+    probcover = pool.ProbCover(alpha=base.value("probcover_purity"), n_classes=10, deltas=np.arange(0.5, 60.01, 0.5))
 
     def query(strategy, context, **kwargs):
         train = context.params["train_labels"]
@@ -149,7 +149,7 @@ def _references(base: Config) -> dict:
         return query(pool.CoreSet(random_state=seed_from(context.rng)), context)
 
     def typiclust(context):
-        return query(pool.TypiClust(k=base.typiclust_neighbors, random_state=seed_from(context.rng)), context)
+        return query(pool.TypiClust(k=base.value("typiclust_neighbors"), random_state=seed_from(context.rng)), context)
 
     def prob_cover(context):
         probcover.set_params(random_state=seed_from(context.rng))  # the tie-break; delta_max_ is kept
@@ -168,7 +168,7 @@ def _references(base: Config) -> dict:
         seed = seed_from(context.rng)
         member = LabelSpreading(kernel="rbf", gamma=base.gamma, alpha=base.alpha, max_iter=base.max_iter,
                                 tol=base.tol)
-        ensemble = SklearnClassifier(BaggingClassifier(member, n_estimators=base.committee_size, random_state=seed),
+        ensemble = SklearnClassifier(BaggingClassifier(member, n_estimators=base.value("committee_size"), random_state=seed),
                                      classes=classes)
         return query(pool.QueryByCommittee(method="vote_entropy", random_state=seed), context, ensemble=ensemble)
 
@@ -179,7 +179,7 @@ def _references(base: Config) -> dict:
 
     return {
         "coreset": ("CoreSet", coreset),
-        "typiclust": (f"TypiClust(k={base.typiclust_neighbors})", typiclust),
+        "typiclust": (f"TypiClust(k={base.value('typiclust_neighbors')})", typiclust),
         "probcover": ("ProbCover (one object)", prob_cover),
         "badge": ("Badge", badge),
         "density": ("mean cosine_similarity (n x n) x entropy", density),

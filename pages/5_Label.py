@@ -1,6 +1,6 @@
 """The Label page, for a deep link to a server started with `streamlit run app.py`."""
 
-from alsim.dashboard.nav import PAGES, page_entry
+from alsim.dashboard.nav import page_entry, show
 
 page_entry()  # a deep link opened first on a fresh server: the app's navigation, then a rerun
-next(spec for spec in PAGES if spec.url_path == "Label").run()
+show("Label")

@@ -11,6 +11,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
+
+
+def page_script(url_path: str) -> str:
+    """The page's script relative to ``app.py``, for ``AppTest.switch_page``."""
+    return f"alsim/dashboard/page_scripts/{url_path}.py"
 TIMEOUT = 300  # generous: the default runs are short, but a loaded machine must not fail them
 
 

@@ -129,6 +129,9 @@ def reference_self_training(make_estimator, features, truth, revealed, threshold
 CHROMIUM = os.environ.get("ALSIM_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 STREAMLIT_IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+#: How long a browser test waits for work to be done (a page to finish, a chart to appear): a bound
+#: against a hang, generous enough for a busy machine; a test never waits a fixed short time.
+WAIT_MS = int(float(os.environ.get("ALSIM_TEST_WAIT_S", "600")) * 1000)
 
 needs_chromium = pytest.mark.skipif(
     not (Path(CHROMIUM).exists() or shutil.which("chromium")),

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from apptest_helpers import APP, TIMEOUT, charts, messages, trace
+from apptest_helpers import APP, TIMEOUT, charts, messages, page_script, trace
 from streamlit.testing.v1 import AppTest
 
 from alsim import get_preset
@@ -12,7 +12,7 @@ from alsim.evidence.compare import run_comparison, summarize
 @pytest.fixture(scope="module")
 def compare_app():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page("pages/1_Compare.py").run()
+    at.switch_page(page_script("Compare")).run()
     return at
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from apptest_helpers import APP, ROOT, TIMEOUT, messages, shown
+from apptest_helpers import APP, ROOT, TIMEOUT, messages, page_script, shown
 from streamlit.testing.v1 import AppTest
 from test_importers import npz_bytes, write_image_folder, zip_bytes, zip_folder
 
@@ -46,7 +46,7 @@ def _data_page(dataset: str) -> AppTest:
 
 def test_page_is_reached_from_the_app():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page("pages/3_Data.py").run()
+    at.switch_page(page_script("Data")).run()
     assert not at.exception and not at.error
     assert at.title[0].value == "Your data" and at.selectbox(key="dataset").value == "digits-tutorial"
 

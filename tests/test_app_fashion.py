@@ -1,7 +1,7 @@
 """AppTest tests of the Fashion-MNIST page."""
 
 import pytest
-from apptest_helpers import APP, TIMEOUT, charts, trace
+from apptest_helpers import APP, TIMEOUT, charts, page_script, trace
 from conftest import real_fashion
 from streamlit.testing.v1 import AppTest
 
@@ -11,7 +11,7 @@ from alsim import get_preset, run_loop
 def _open(monkeypatch, folder):
     monkeypatch.setenv("ALSIM_DATA_DIR", str(folder))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page("pages/2_Fashion-MNIST.py").run()
+    at.switch_page(page_script("Fashion-MNIST")).run()
     return at
 
 

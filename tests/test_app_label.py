@@ -6,13 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
-from apptest_helpers import APP, TIMEOUT, charts, messages
+from apptest_helpers import APP, TIMEOUT, charts, messages, page_script
 from streamlit.testing.v1 import AppTest
 
 from alsim.dashboard.label_page import enlarge
 from alsim.labeling import projects as labeling
 
-LABEL = "pages/5_Label.py"
+LABEL = page_script("Label")
 
 
 def _page(query: dict | None = None) -> AppTest:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from apptest_helpers import APP, TIMEOUT, charts, messages
+from apptest_helpers import APP, TIMEOUT, charts, messages, page_script
 from streamlit.testing.v1 import AppTest
 
 from alsim.sweep import ResultStore
 
-PAGE = "pages/4_Sweep.py"
+PAGE = page_script("Sweep")
 
 
 def _write_store(folder, n_seeds: int = 8) -> None:

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 import tomllib
-from apptest_helpers import APP, ROOT, TIMEOUT, messages
+from apptest_helpers import APP, ROOT, TIMEOUT, messages, page_script
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from streamlit.testing.v1 import AppTest
@@ -29,10 +29,10 @@ from alsim.dashboard.messages import escape_markdown
 from alsim.dashboard.sweep_page import SWEEP_PARAMS
 from alsim.dashboard.url import prefixed
 
-COMPARE = "pages/1_Compare.py"
-FASHION = "pages/2_Fashion-MNIST.py"
-DATA = "pages/3_Data.py"
-SWEEP = "pages/4_Sweep.py"
+COMPARE = page_script("Compare")
+FASHION = page_script("Fashion-MNIST")
+DATA = page_script("Data")
+SWEEP = page_script("Sweep")
 #: page -> (script to switch to, the page's URL parameters, small settings that keep runs short)
 PAGES = {
     "home": (None, sidebar_params(), {}),
@@ -42,7 +42,7 @@ PAGES = {
     "fashion": (FASHION, prefixed(FASHION_PARAMS, FM), {"fm_per_class": "5", "fm_steps": "2"}),
     "data": (DATA, DATA_PARAMS, {}),
     "sweep": (SWEEP, SWEEP_PARAMS, {}),
-    "label": ("pages/5_Label.py", LABEL_PARAMS, {}),
+    "label": (page_script("Label"), LABEL_PARAMS, {}),
 }
 LINK = "[Session expired - sign in again](http://host/login)"
 
@@ -252,8 +252,11 @@ def _fuzz(page):
 
 def test_every_page_is_checked_here():
     """A new page needs its URL table (and sanitize_query_params at its top) listed in PAGES."""
-    scripts = {f"pages/{path.name}" for path in (ROOT / "pages").glob("*.py")}
+    from alsim.dashboard.nav import PAGES as NAVIGATION
+
+    scripts = {page_script(spec.url_path) for spec in NAVIGATION[1:]}
     assert scripts == {script for script, _, _ in PAGES.values() if script}
+    assert {path.stem.split("_", 1)[1] for path in (ROOT / "pages").glob("*.py")} == {s.url_path for s in NAVIGATION[1:]}
 
 
 @pytest.mark.parametrize("page", list(PAGES))

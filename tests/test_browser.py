@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import ROOT, STREAMLIT_IDLE, needs_chromium, page_metrics, streamlit_server
+from conftest import ROOT, STREAMLIT_IDLE, WAIT_MS, needs_chromium, page_metrics, streamlit_server
 
 ARTIFACTS = ROOT / "artifacts"
 
@@ -16,11 +16,11 @@ def _open(browser, url: str, name: str):
     page = browser.new_page(viewport={"width": 1500, "height": 2200})
     started = time.perf_counter()
     page.goto(url)
-    page.wait_for_selector(STREAMLIT_IDLE, timeout=90_000)
-    page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+    page.wait_for_selector(STREAMLIT_IDLE, timeout=WAIT_MS)
+    page.wait_for_selector(".js-plotly-plot", timeout=WAIT_MS)
     elapsed = time.perf_counter() - started
     page.wait_for_function("[...document.querySelectorAll('[data-testid=stImage] img')].every(i => i.complete)",
-                           timeout=30_000)
+                           timeout=WAIT_MS)
     page.wait_for_timeout(1500)  # let fade-in animations finish before the screenshot
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -70,10 +70,10 @@ def test_round_slider_redraws_only_the_round_details(server, browser):
     thumb.focus()
     thumb.press("Home")
     page.wait_for_function("() => document.querySelector('[data-testid=stSliderThumbValue]').innerText"
-                           ".startsWith('0 (')", timeout=30_000)
-    page.wait_for_selector(STREAMLIT_IDLE, timeout=60_000)
+                           ".startsWith('0 (')", timeout=WAIT_MS)
+    page.wait_for_selector(STREAMLIT_IDLE, timeout=WAIT_MS)
     page.wait_for_function("() => [...document.querySelectorAll('.gtitle, .annotation-text')]"
-                           ".some(e => e.textContent.includes('round 0'))", timeout=30_000)
+                           ".some(e => e.textContent.includes('round 0'))", timeout=WAIT_MS)
     assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()
     assert page.locator("[data-testid=stPlotlyChart]").first.inner_html() == curve_before
 
@@ -88,7 +88,7 @@ def test_presenter_view_hides_the_sidebar_and_plays_the_rounds(server, browser):
     play.click()
     # The animation slider's current-value label follows the frames as they play.
     page.wait_for_function("() => document.querySelector('.slider-group > .slider-label')"
-                           "?.textContent === 'round 4'", timeout=30_000)
+                           "?.textContent === 'round 4'", timeout=WAIT_MS)
 
 
 def test_url_reproduces_a_view(server, browser):
@@ -109,7 +109,7 @@ def test_a_deep_link_opened_first_on_a_fresh_server_keeps_the_app_navigation(tmp
     with streamlit_server(tmp_path, plain=True) as url:
         page = browser.new_page(viewport={"width": 1500, "height": 1600})
         page.goto(url + "/Compare?cmp_seeds=3")
-        page.wait_for_selector(STREAMLIT_IDLE + " .js-plotly-plot", timeout=90_000)
+        page.wait_for_selector(STREAMLIT_IDLE + " .js-plotly-plot", timeout=WAIT_MS)
         assert page.locator("[data-testid=stException]").count() == 0, url.log_tail()
         names = _nav_names(page)
         assert names[:3] == ["Live loop", "Compare", "Fashion-MNIST"] and "app" not in names, names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from urllib.parse import urljoin
 
-from conftest import STREAMLIT_IDLE, chromium_browser, needs_chromium, page_metrics, streamlit_server
+from conftest import STREAMLIT_IDLE, WAIT_MS, chromium_browser, needs_chromium, page_metrics, streamlit_server
 from test_importers import write_image_folder, zip_folder
 
 from alsim.data.importers import read_path
@@ -21,7 +21,7 @@ def _server(tmp_path):
 
 def _idle(page) -> None:
     page.wait_for_timeout(500)
-    page.wait_for_selector(STREAMLIT_IDLE, timeout=90_000)
+    page.wait_for_selector(STREAMLIT_IDLE, timeout=WAIT_MS)
 
 
 def test_upload_a_zip_then_run_the_live_loop_on_it(tmp_path):
@@ -32,7 +32,7 @@ def test_upload_a_zip_then_run_the_live_loop_on_it(tmp_path):
         page.goto(url + "/Data")
         _idle(page)
         page.set_input_files("input[type=file]", str(archive))
-        page.wait_for_selector(f"text=Stored as {expected_id}", timeout=60_000)
+        page.wait_for_selector(f"text=Stored as {expected_id}", timeout=WAIT_MS)
         _idle(page)
         assert page.locator("[data-testid=stException]").count() == 0
         assert page.url.endswith(f"/Data?dataset={expected_id}")  # the view's link names the data set
@@ -47,7 +47,7 @@ def test_upload_a_zip_then_run_the_live_loop_on_it(tmp_path):
         assert href.startswith(f"./?dataset={expected_id}&features=hog")
         page.goto(urljoin(page.url, href))
         _idle(page)
-        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        page.wait_for_selector(".js-plotly-plot", timeout=WAIT_MS)
         _idle(page)
         assert page.locator("[data-testid=stException]").count() == 0
         metrics = dict(page_metrics(page))

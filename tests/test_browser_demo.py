@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import STREAMLIT_IDLE, needs_chromium
+from conftest import STREAMLIT_IDLE, WAIT_MS, needs_chromium
 
 pytestmark = needs_chromium
 SMALL_COMPARE = ("/Compare?cmp_seeds=2&cmp_n_rounds=3&cmp_pool_size=300&cmp_strategies=entropy"
@@ -12,11 +12,11 @@ SMALL_COMPARE = ("/Compare?cmp_seeds=2&cmp_n_rounds=3&cmp_pool_size=300&cmp_stra
 def _download_report(browser, url: str, path):
     page = browser.new_page(viewport={"width": 1500, "height": 2200})
     page.goto(url)
-    page.wait_for_selector(STREAMLIT_IDLE, timeout=120_000)
-    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
-    page.wait_for_selector(STREAMLIT_IDLE, timeout=120_000)
+    page.wait_for_selector(STREAMLIT_IDLE, timeout=WAIT_MS)
+    page.wait_for_selector(".js-plotly-plot", timeout=WAIT_MS)
+    page.wait_for_selector(STREAMLIT_IDLE, timeout=WAIT_MS)
     assert page.locator("[data-testid=stException]").count() == 0
-    with page.expect_download(timeout=120_000) as download:
+    with page.expect_download(timeout=WAIT_MS) as download:
         page.get_by_role("button", name="Report (HTML)").click()
     download.value.save_as(path)
     page.close()
@@ -32,7 +32,7 @@ def _open_offline(browser, path) -> tuple[object, list[str]]:
                else None)
     page = context.new_page()
     page.goto(path.as_uri())
-    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=WAIT_MS)
     return page, tried
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 
-from conftest import STREAMLIT_IDLE, chromium_browser, needs_chromium, streamlit_server
+from conftest import STREAMLIT_IDLE, WAIT_MS, chromium_browser, needs_chromium, streamlit_server
 
 from alsim.labeling import projects as labeling
 
@@ -23,7 +23,7 @@ def _server(tmp_path):
 
 def _idle(page) -> None:
     page.wait_for_timeout(300)
-    page.wait_for_selector(STREAMLIT_IDLE, timeout=90_000)
+    page.wait_for_selector(STREAMLIT_IDLE, timeout=WAIT_MS)
 
 
 def _focused(page) -> int:
@@ -56,12 +56,12 @@ def test_two_batches_by_keyboard_then_reload_shows_the_same_labels_and_batch(tmp
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
         page.goto(url + "/Label?label_project=demo")
         _idle(page)
-        page.wait_for_selector("text=Batch 1: 0 of 8", timeout=60_000)
+        page.wait_for_selector("text=Batch 1: 0 of 8", timeout=WAIT_MS)
         assert page.locator("[data-testid=stException]").count() == 0
         first = _shown_batch(page)
         assert first == list(labeling.current_batch(project).items) and len(first) == 8
         page.wait_for_function("document.querySelectorAll('[data-testid=stImage] img').length === 8",
-                               timeout=30_000)
+                               timeout=WAIT_MS)
         assert page.locator("[data-testid=stImage] img").count() == 8
         page.locator("h1").first.click()  # keyboard focus on the page, not in an input
 
@@ -88,7 +88,7 @@ def test_two_batches_by_keyboard_then_reload_shows_the_same_labels_and_batch(tmp
                 _press(page, str(int(truth[item])), before, project)
                 expected[item] = int(truth[item])
                 assert _stored(project) == expected
-            page.wait_for_selector(f"text=Batch {batch_number + 1}: 0 of 8", timeout=60_000)
+            page.wait_for_selector(f"text=Batch {batch_number + 1}: 0 of 8", timeout=WAIT_MS)
             _idle(page)
         assert page.locator("[data-testid=stException]").count() == 0
         third = _shown_batch(page)
@@ -97,7 +97,7 @@ def test_two_batches_by_keyboard_then_reload_shows_the_same_labels_and_batch(tmp
 
         page.reload()
         _idle(page)
-        page.wait_for_selector("text=Batch 3: 0 of 8", timeout=60_000)
+        page.wait_for_selector("text=Batch 3: 0 of 8", timeout=WAIT_MS)
         assert _shown_batch(page) == third
         assert _stored(project) == expected and len(expected) == 16
         assert page.get_by_text("16 labels (16 typed").count() == 1
@@ -107,5 +107,5 @@ def test_two_batches_by_keyboard_then_reload_shows_the_same_labels_and_batch(tmp
         other = browser.new_page(viewport={"width": 1400, "height": 1600})
         other.goto(url + "/Label?label_project=demo")
         _idle(other)
-        other.wait_for_selector("text=Batch 3: 0 of 8", timeout=60_000)
+        other.wait_for_selector("text=Batch 3: 0 of 8", timeout=WAIT_MS)
         assert _shown_batch(other) == third

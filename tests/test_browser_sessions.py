@@ -14,12 +14,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import ROOT, STREAMLIT_IDLE, chromium_browser, needs_chromium, page_metrics, streamlit_server
+from conftest import ROOT, STREAMLIT_IDLE, WAIT_MS, chromium_browser, needs_chromium, page_metrics, streamlit_server
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = needs_chromium
 
-TIMEOUT_MS = 90_000
 
 # URL query parameters are config field names and values, as `--set field=value`.
 SETTINGS = [
@@ -50,11 +49,11 @@ def test_five_sessions_at_once_each_show_their_own_cli_result(tmp_path):
             pages = [context.new_page() for context in contexts]
             for page, settings in zip(pages, SETTINGS):
                 page.goto(url + "/?" + "&".join(f"{k}={v}" for k, v in settings.items()), wait_until="commit",
-                          timeout=TIMEOUT_MS)
+                          timeout=WAIT_MS)
             shown = []
             for page in pages:
                 try:  # a finished run: the script idle with the chart drawn
-                    page.wait_for_selector(STREAMLIT_IDLE + " .js-plotly-plot", timeout=TIMEOUT_MS)
+                    page.wait_for_selector(STREAMLIT_IDLE + " .js-plotly-plot", timeout=WAIT_MS)
                 except PlaywrightTimeout:
                     shows = page.locator("[data-testid=stMain]").all_inner_texts()
                     pytest.fail(f"{page.url} not finished after {time.perf_counter() - started:.0f} s; the page "

@@ -251,3 +251,52 @@ def test_any_config_bytes_give_a_config_or_a_config_error(document, cut, junk):
             assert str(exc) and "\n" not in str(exc)
             continue
         assert isinstance(config, Config)
+
+
+# --------------------------------------------------------------------------- strategy parameters
+#: A config as version 0.2 wrote it (flat strategy parameters), e.g. a saved JSON file or a sweep's config.
+FLAT_V02 = {"strategy": "typiclust", "typiclust_neighbors": 30, "max_clusters": 200, "probcover_delta": 0.5,
+            "probcover_purity": 0.9, "probcover_sample": 0, "density_beta": 2.0, "committee_size": 7,
+            "committee_measure": "kl", "margin_candidates": 3, "cluster_margin_clusters": 12}
+
+
+def test_configs_with_flat_strategy_parameters_still_load():
+    config = Config.from_dict(FLAT_V02)
+    p = config.strategy_params
+    assert (p["typiclust"].neighbors, p["typiclust"].max_clusters) == (30, 200)
+    assert (p["probcover"].delta, p["probcover"].purity, p["probcover"].sample) == (0.5, 0.9, 0)
+    assert p["density"].beta == 2.0 and (p["qbc"].size, p["qbc"].measure) == (7, "kl")
+    assert (p["cluster_margin"].candidates, p["cluster_margin"].clusters) == (3, 12)
+    # the same values by --set, flat or dotted, and through a JSON round trip (nested)
+    overrides = [f"{name}={value}" for name, value in FLAT_V02.items()]
+    assert Config().with_overrides(overrides) == config
+    assert Config().with_overrides(["typiclust.neighbors=30"]).value("typiclust_neighbors") == 30
+    assert Config.from_json(config.to_json()) == config
+    assert config.to_dict()["strategy_params"]["qbc"] == {"size": 7, "measure": "kl"}
+    assert "typiclust_neighbors" not in config.to_dict()
+
+
+def test_a_flat_name_in_a_json_file_wins_over_the_base_and_nested_values_merge():
+    base = Config().with_overrides(["probcover_delta=0.7", "committee_size=9"])
+    merged = Config.from_json('{"strategy_params": {"probcover": {"purity": 0.8}}, "density_beta": 3}', base=base)
+    assert merged.strategy_params["probcover"].delta == 0.7 and merged.strategy_params["probcover"].purity == 0.8
+    assert merged.strategy_params["qbc"].size == 9 and merged.strategy_params["density"].beta == 3
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("committee_size=1", "committee_size must be an integer >= 2, got 1"),
+    ("probcover_purity=1", "probcover_purity must be in \\(0, 1\\), got 1"),
+    ("typiclust.neighbors=0", "typiclust_neighbors must be an integer >= 1, got 0"),
+    ("typiclust.nope=3", "unknown config field 'typiclust.nope'"),
+    ("committee_measure=votes", "committee_measure must be one of 'vote_entropy', 'kl', got 'votes'"),
+])
+def test_strategy_parameters_are_validated_by_their_strategy(assignment, message):
+    with pytest.raises(ConfigError, match=message):
+        Config().with_overrides([assignment])
+
+
+def test_a_nested_block_naming_no_strategy_is_refused():
+    with pytest.raises(ConfigError, match="no strategy parameters for 'entropy'"):
+        Config.from_dict({"strategy_params": {"entropy": {"x": 1}}})
+    with pytest.raises(ConfigError, match="unknown parameter\\(s\\) radius of probcover"):
+        Config.from_dict({"strategy_params": {"probcover": {"radius": 1}}})

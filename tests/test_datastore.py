@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import REAL_FASHION, real_fashion
-from test_importers import class_image, npz_bytes, write_image_folder, zip_bytes, zip_folder
+from test_importers import npz_bytes, write_image_folder, zip_bytes, zip_folder
 
 from alsim import Config
 from alsim.cli.main import main

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, STREAMLIT_IDLE, chromium_browser, needs_chromium, streamlit_server
+from conftest import ROOT, STREAMLIT_IDLE, WAIT_MS, chromium_browser, needs_chromium, streamlit_server
 
 pytestmark = needs_chromium
 
@@ -62,8 +62,8 @@ def test_alsim_serve_from_another_folder_shows_every_page(installed, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         for path, heading in (("/", "active learning, live"), ("/Data", None), ("/Label", None), ("/Sweep", None)):
             page.goto(url + path)
-            page.wait_for_selector(STREAMLIT_IDLE, timeout=180_000)
-            page.wait_for_selector("[data-testid=stSidebarNav]", timeout=60_000)
+            page.wait_for_selector(STREAMLIT_IDLE, timeout=WAIT_MS)
+            page.wait_for_selector("[data-testid=stSidebarNav]", timeout=WAIT_MS)
             assert page.locator("[data-testid=stException]").count() == 0, url.log_tail()
             links = page.locator("[data-testid=stSidebarNav] a").all_inner_texts()
             assert [text.strip().splitlines()[-1] for text in links][:6] == ["Live loop", "Compare", "Fashion-MNIST", "Data", "Sweep",

@@ -11,7 +11,7 @@ import statistics
 import time
 import urllib.request
 
-from conftest import chromium_browser, needs_chromium
+from conftest import WAIT_MS, chromium_browser, needs_chromium
 
 N_SESSIONS = 20
 HEAVY = "/?dataset=digits&initial=random&n_initial=20&batch_size=2&n_rounds=300&seed={seed}"
@@ -31,7 +31,7 @@ def _first_paint(browser, url: str, page=None) -> float:
     page = page or browser.new_context().new_page()
     started = time.perf_counter()
     page.goto(url, wait_until="commit")
-    page.get_by_role("heading", name="alsim").first.wait_for(timeout=60_000)
+    page.get_by_role("heading", name="alsim").first.wait_for(timeout=WAIT_MS)
     return time.perf_counter() - started
 
 
@@ -45,7 +45,7 @@ def test_a_new_visitor_is_answered_fast_while_20_sessions_run_heavy_settings(ser
             page.goto(server + HEAVY.format(seed=seed), wait_until="commit")
         # Wait until the heavy sessions are running (some computing, the rest queued).
         for page in heavy:
-            page.wait_for_selector("[data-testid=stApp][data-test-script-state=running]", timeout=60_000)
+            page.wait_for_selector("[data-testid=stApp][data-test-script-state=running]", timeout=WAIT_MS)
         # Those 20 visitors' browsers would run on their own machines: freeze their pages so that
         # drawing them does not take this machine's cores from the server. Their sessions keep
         # running on the server (the socket stays open).
@@ -62,7 +62,7 @@ def test_a_new_visitor_is_answered_fast_while_20_sessions_run_heavy_settings(ser
             "document.body.innerText.includes('Waiting for a free worker') || "
             "document.body.innerText.includes('Labeling loop') || "
             "document.querySelector('[data-testid=stApp][data-test-script-state=notRunning]') !== null",
-            timeout=30_000)
+            timeout=WAIT_MS)
         exceptions = visitor.locator("[data-testid=stException]").count()
     print(f"\nwith {N_SESSIONS} heavy sessions: health median {statistics.median(health):.3f} s "
           f"(max {max(health):.3f}), page HTML median {statistics.median(html):.3f} s, "

@@ -1,6 +1,5 @@
 """The HTML report: self-contained, escaped, and rendered by chromium with the network off."""
 
-import base64
 import re
 import shutil
 from pathlib import Path

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from alsim.cli.main import main
 import alsim
+from alsim.cli.main import main
 from alsim.dashboard.serve import APP, DEFAULT_OPTIONS, default_flags, find_app, seconds_since_process_start
 
 ROOT = Path(__file__).resolve().parents[1]

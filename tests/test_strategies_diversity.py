@@ -15,6 +15,7 @@ from alsim.strategies.cluster_margin import round_robin
 from alsim.strategies.committee import mean_kl_divergence, vote_entropy
 from alsim.strategies.density import information_density, mean_cosine_similarity
 from alsim.strategies.diversity import (
+    TypiClustState,
     choose_delta,
     delta_ball_graph,
     k_center_greedy,
@@ -141,7 +142,7 @@ def test_probcover_on_a_sample_of_a_large_pool_is_the_greedy_coverage_of_that_sa
     x = rng.normal(size=(400, 2))
     status = np.zeros(400, dtype=np.int8)
     status[rng.choice(400, 30, replace=False)] = 1
-    config = Config(probcover_sample=120, probcover_delta=0.6)
+    config = Config().with_overrides(["probcover_sample=120", "probcover_delta=0.6"])
     context = QueryContext(proba=np.full((400, 3), 1 / 3), features=x, status=status,
                            candidates=np.flatnonzero(status == 0), k=6, rng=np.random.default_rng(0),
                            params={"config": config})
@@ -164,7 +165,7 @@ def test_probcover_tops_up_at_random_when_the_sample_runs_out_of_candidates():
     status[sample[:97]] = 1  # three sampled candidates left
     context = QueryContext(proba=np.full((300, 2), 0.5), features=x, status=status,
                            candidates=np.flatnonzero(status == 0), k=8, rng=np.random.default_rng(0),
-                           params={"config": Config(probcover_sample=100, probcover_delta=0.3)})
+                           params={"config": Config().replace(probcover_sample=100, probcover_delta=0.3)})
     ids = run_strategy("probcover", context).ids
     assert len(set(ids.tolist())) == 8 and set(sample[97:].tolist()) <= set(ids.tolist())
 
@@ -296,12 +297,12 @@ def test_strategy_parameters_are_validated_like_every_field():
     from alsim.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match="committee_size must be an integer >= 2, got 1"):
-        Config(committee_size=1)
+        Config().replace(committee_size=1)
     with pytest.raises(ConfigError, match="probcover_purity must be in \\(0, 1\\), got 1.0"):
-        Config(probcover_purity=1.0)
+        Config().with_overrides(["probcover_purity=1.0"])
     with pytest.raises(ConfigError, match="committee_measure must be one of 'vote_entropy', 'kl', got 'votes'"):
-        Config(committee_measure="votes")
-    assert Config().with_overrides(["probcover_delta=none"]).probcover_delta is None
+        Config.from_dict({"committee_measure": "votes"})
+    assert Config().with_overrides(["probcover_delta=none"]).strategy_params["probcover"].delta is None
 
 
 # --------------------------------------------------------------------------- cross-checks with scikit-activeml
@@ -413,16 +414,16 @@ def test_typiclust_warm_starts_from_the_runs_last_clustering_and_each_seed_has_i
     order = np.random.default_rng(4).permutation(len(prepared.labels))
     state: dict = {}
     first = _typiclust_picks(config, prepared, 40, order, state)
-    centres, labels = state["typiclust"]
+    centres, labels = state["typiclust"].centres, state["typiclust"].labels
     expected = kmeans_fit(x, 50, seed_from(np.random.default_rng(40)))  # no state yet: k-means++
     assert_array_equal(labels, expected[1])
     second = _typiclust_picks(config, prepared, 50, order, state)
     grown = kmeans_grow(x, centres, labels, 60, seed_from(np.random.default_rng(50)))
-    assert state["typiclust"][0].shape == (60, x.shape[1])
-    assert_array_equal(state["typiclust"][1], grown[1])  # round 2 starts from round 1's centres
+    assert state["typiclust"].centres.shape == (60, x.shape[1])
+    assert_array_equal(state["typiclust"].labels, grown[1])  # round 2 starts from round 1's centres
     # The same inputs give the same picks; without the run's state the round is clustered afresh.
     assert _typiclust_picks(config, prepared, 40, order, {}) == first
-    assert _typiclust_picks(config, prepared, 50, order, {"typiclust": (centres, labels)}) == second
+    assert _typiclust_picks(config, prepared, 50, order, {"typiclust": TypiClustState(centres, labels)}) == second
     # Seeds draw their own k-means: a comparison's spread includes the clustering's randomness.
     other: dict = {}
     status = np.zeros(len(prepared.labels), dtype=np.int8)
@@ -431,7 +432,7 @@ def test_typiclust_warm_starts_from_the_runs_last_clustering_and_each_seed_has_i
                            candidates=np.flatnonzero(status == 0), k=10, rng=np.random.default_rng(99),
                            params={"config": config, "strategy_state": other})
     run_strategy("typiclust", context)
-    assert adjusted_rand_score(labels, other["typiclust"][1]) < 0.99
+    assert adjusted_rand_score(labels, other["typiclust"].labels) < 0.99
 
 
 @pytest.mark.parametrize("name", ("coreset", "typiclust", "probcover", "badge", "density", "cluster_margin"))

@@ -22,6 +22,7 @@ import pytest
 
 from alsim import Config, get_preset, run_loop
 from alsim.cli.main import main
+from alsim.evidence.verdict import holm
 from alsim.sweep import (
     ResultStore,
     SweepError,
@@ -34,7 +35,6 @@ from alsim.sweep import (
     run_sweep,
     summarize_sweep,
 )
-from alsim.evidence.verdict import holm
 from alsim.sweep.store import JSONL, PARTS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,8 @@ import shlex
 import sys
 
 from alsim.common.errors import ConfigError, UsageError
-from alsim.loop.config import Config, parse_integer, parse_number
+from alsim.common.values import parse_integer, parse_number
+from alsim.loop.config import Config
 from alsim.loop.presets import PRESETS, default_config, get_preset
 
 DEFAULT_PRESET = "digits-tutorial"

@@ -7,6 +7,7 @@ from dataclasses import fields
 import streamlit as st
 
 from alsim.common.errors import ConfigError
+from alsim.common.values import MAX_INTEGER, parse_number
 from alsim.dashboard.url import BOOL, CHOICE, Float, Int, Param, Text, check_choice
 from alsim.data.datasets import FASHION_INSTALL_HINT, fashion_available
 from alsim.data.sources import source_names
@@ -17,13 +18,11 @@ from alsim.loop.config import (
     KERNELS,
     MAX_C,
     MAX_GAMMA,
-    MAX_INTEGER,
     MAX_SEED,
     MODELS,
     SCHEDULES,
     SELF_TRAINING,
     Config,
-    parse_number,
 )
 from alsim.loop.presets import PRESETS
 from alsim.strategies import strategy_names
@@ -63,6 +62,8 @@ def apply_preset(name: str, prefix: str = "") -> None:
     config = PRESETS[name][1]
     for f in fields(Config):
         value = getattr(config, f.name)
+        if f.name == "strategy_params":  # no widget: set with --set, a URL or a JSON config
+            continue
         if f.name == "thresholds":
             st.session_state[prefix + "thresholds"] = ", ".join(f"{v:g}" for v in value)
         elif f.name == "threshold_final":

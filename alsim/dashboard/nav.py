@@ -1,7 +1,8 @@
 """The app's navigation: the pages, their names, icons and order, for every entry point.
 
 The pages are functions of this package (:data:`PAGES`), so an installed alsim serves
-every page from its own entry script (``alsim/dashboard/entry/app.py``) without the repository's files. The
+every page from its own entry script (``alsim/dashboard/entry/app.py``) and page scripts
+(``alsim/dashboard/page_scripts/``, each a call of :func:`show`) without the repository's files. The
 top-level ``app.py`` and the scripts in ``pages/`` are thin entries that call into here.
 Each page keeps the address it had as a file-based page (``/Compare``, ``/Fashion-MNIST``,
 ...), so links shared before still open the same view.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import streamlit as st
@@ -35,12 +37,22 @@ from alsim.dashboard.sweep_page import sweep_page
 _NAVIGATION_SET = threading.Event()
 
 
+#: The pages' scripts (a folder of files, not a package: importing one would run its page).
+SCRIPTS = Path(__file__).resolve().parent / "page_scripts"
+
+
 @dataclass(frozen=True)
 class PageSpec:
     title: str
     url_path: str
     icon: str
     run: Callable[[], None]
+
+    @property
+    def script(self) -> Path:
+        """The page's script in :data:`SCRIPTS`, named as its ``url_path`` (Streamlit's name for the page):
+        it calls :func:`show` with that ``url_path``."""
+        return SCRIPTS / f"{self.url_path}.py"
 
 
 def _guarded(page: Callable[[], None]) -> Callable[[], None]:
@@ -78,8 +90,15 @@ PAGES = (
 
 def pages() -> list:
     """The ``st.Page`` of every page, in :data:`PAGES` order (the live loop is the default)."""
-    return [st.Page(_guarded(spec.run), title=spec.title, icon=spec.icon, url_path=spec.url_path, default=(i == 0))
+    return [st.Page(spec.script, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=(i == 0))
             for i, spec in enumerate(PAGES)]
+
+
+def show(url_path: str) -> None:
+    """Run the page at ``url_path`` (what each page script does); an :class:`AlsimError` it lets through
+    becomes one line in an error box."""
+    spec = next(spec for spec in PAGES if spec.url_path == url_path)
+    _guarded(spec.run)()
 
 
 def run_app() -> None:

@@ -25,8 +25,8 @@ from typing import Iterable, Mapping, Sequence
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from alsim.common.values import parse_integer, parse_number
 from alsim.dashboard.messages import escape_markdown
-from alsim.loop.config import parse_integer, parse_number
 
 #: The largest integer a browser's number input keeps exact, and Streamlit's bound
 #: for an integer widget without ``max_value``.

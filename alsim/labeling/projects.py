@@ -293,7 +293,8 @@ def _cold_start(config: Config, features: np.ndarray, candidates: np.ndarray, k:
         return candidates[:k]
     if config.initial in ("typical", "kcenter"):
         if config.initial == "typical":
-            return typical_start(features, candidates, k, config.seed, config.typiclust_neighbors, config.max_clusters)
+            return typical_start(features, candidates, k, config.seed, config.strategy_params["typiclust"].neighbors,
+                                 config.strategy_params["typiclust"].max_clusters)
         return kcenter_start(features, candidates, k, config.seed)
     rng = np.random.default_rng([config.seed, n_labels])  # random; stratified needs the truth
     return np.sort(rng.choice(candidates, size=k, replace=False))

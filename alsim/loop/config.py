@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from alsim.common.errors import ConfigError
+from alsim.common.values import (
+    check_choice,
+    check_integer,
+    check_number,
+    check_positive,
+    check_unit_interval,
+    parse_value,
+    shown,
+)
 from alsim.data.sources import source_info, source_names
 from alsim.strategies import strategy_names
+from alsim.strategies.params import StrategyParams, field_type, legacy_names, resolve_name
 
 FEATURES = ("raw", "hog", "colorhist", "precomputed")
 MODELS = ("label_spreading", "linear_svc", "linear_svc_newton", "logistic_regression")
 KERNELS = ("rbf", "knn")
 INITIAL = ("first", "random", "stratified", "typical", "kcenter")
-COMMITTEE_MEASURES = ("vote_entropy", "kl")
 SELF_TRAINING = ("off", "pseudo", "oracle")
 SCHEDULES = ("linear", "list")
 EVALUATIONS = ("pool", "test", "both")
@@ -78,22 +85,11 @@ class Config:
         the pool, applied to the test split too.
     standardize : bool
         Scale every feature to zero mean and unit variance over the pool (before PCA).
-    typiclust_neighbors, max_clusters :
-        TypiClust: neighbours of the typicality (the paper: 20) and the cap on |L| + k
-        k-means clusters (the paper: 500).
-    probcover_delta, probcover_purity, probcover_sample :
-        ProbCover: the ball radius, or None to choose it by the purity heuristic (largest
-        radius whose balls are pure for at least ``probcover_purity`` of the points); on
-        pools larger than ``probcover_sample`` points (0 = never), a uniform sample of that
-        many points, drawn once per pool, carries the graph.
-    density_beta : float
-        Information density: exponent of the mean cosine similarity.
-    committee_size, committee_measure :
-        Query by committee: bootstrap members (>= 2) and ``vote_entropy`` or ``kl`` (mean
-        Kullback-Leibler divergence to the consensus).
-    margin_candidates, cluster_margin_clusters :
-        Cluster-Margin: ``margin_candidates * batch_size`` lowest-margin candidates, spread
-        over ``cluster_margin_clusters`` k-means clusters of the pool (0 = round(sqrt(n))).
+    strategy_params : StrategyParams
+        Each strategy's own parameters (a frozen dataclass registered with the strategy:
+        ``strategy_params['typiclust'].neighbors``). ``--set``, URLs and JSON configs name
+        them flat, as before (``typiclust_neighbors``, ``probcover_delta``, ...), or dotted
+        (``typiclust.neighbors``).
     stop_kappa, stop_kappa_window, stop_set_size :
         Stabilizing predictions (Bloodgood and Vijay-Shanker 2009): stop once Cohen's kappa
         between successive models' predictions on a stop set (``stop_set_size`` points
@@ -142,16 +138,7 @@ class Config:
     seed: int = 0
     pca_components: int = 0
     standardize: bool = False
-    typiclust_neighbors: int = 20
-    max_clusters: int = 500
-    probcover_delta: float | None = None
-    probcover_purity: float = 0.95
-    probcover_sample: int = 5000
-    density_beta: float = 1.0
-    committee_size: int = 5
-    committee_measure: str = "vote_entropy"
-    margin_candidates: int = 10
-    cluster_margin_clusters: int = 0
+    strategy_params: StrategyParams = field(default_factory=StrategyParams)
     stop_kappa: float | None = 0.99
     stop_kappa_window: int = 3
     stop_set_size: int = 0
@@ -171,40 +158,40 @@ class Config:
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
         source = _source(self.dataset)
-        _choice("features", self.features, FEATURES)
-        _choice("model", self.model, MODELS)
-        _choice("kernel", self.kernel, KERNELS)
-        _choice("initial", self.initial, INITIAL)
-        _choice("strategy", self.strategy, _strategies())
-        _choice("self_training", self.self_training, SELF_TRAINING)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("evaluation", self.evaluation, EVALUATIONS)
-        _integer("pool_size", self.pool_size, 0)
-        _integer("n_neighbors", self.n_neighbors, 1)
-        _integer("max_iter", self.max_iter, 1)
-        _integer("n_initial", self.n_initial, 1)
-        _integer("batch_size", self.batch_size, 1)
-        _integer("n_rounds", self.n_rounds, 1)
-        _integer("threshold_steps", self.threshold_steps, 1, MAX_THRESHOLD_STEPS)
-        _integer("seed", self.seed, 0, MAX_SEED)
-        _integer("pca_components", self.pca_components, 0, MAX_PCA)
+        check_choice("features", self.features, FEATURES)
+        check_choice("model", self.model, MODELS)
+        check_choice("kernel", self.kernel, KERNELS)
+        check_choice("initial", self.initial, INITIAL)
+        check_choice("strategy", self.strategy, _strategies())
+        check_choice("self_training", self.self_training, SELF_TRAINING)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("evaluation", self.evaluation, EVALUATIONS)
+        check_integer("pool_size", self.pool_size, 0)
+        check_integer("n_neighbors", self.n_neighbors, 1)
+        check_integer("max_iter", self.max_iter, 1)
+        check_integer("n_initial", self.n_initial, 1)
+        check_integer("batch_size", self.batch_size, 1)
+        check_integer("n_rounds", self.n_rounds, 1)
+        check_integer("threshold_steps", self.threshold_steps, 1, MAX_THRESHOLD_STEPS)
+        check_integer("seed", self.seed, 0, MAX_SEED)
+        check_integer("pca_components", self.pca_components, 0, MAX_PCA)
         if not isinstance(self.standardize, bool):
-            raise ConfigError(f"standardize must be true or false, got {_shown(self.standardize)}")
+            raise ConfigError(f"standardize must be true or false, got {shown(self.standardize)}")
         self._validate_strategy_parameters()
-        _positive("gamma", self.gamma, MAX_GAMMA)
-        _positive("tol", self.tol)
-        _positive("C", self.C, MAX_C)
-        _number("alpha", self.alpha)
+        check_positive("gamma", self.gamma, MAX_GAMMA)
+        check_positive("tol", self.tol)
+        check_positive("C", self.C, MAX_C)
+        check_number("alpha", self.alpha)
         if not 0.0 < self.alpha < 1.0:
             raise ConfigError(f"alpha must be in (0, 1), got {self.alpha!r}")
         for name in ("threshold_start", "threshold_end"):
-            _unit_interval(name, getattr(self, name))
+            check_unit_interval(name, getattr(self, name))
         if self.threshold_final is not None:
-            _unit_interval("threshold_final", self.threshold_final)
+            check_unit_interval("threshold_final", self.threshold_final)
         if not isinstance(self.thresholds, tuple):
             raise ConfigError(f"thresholds must be a list of numbers, got {self.thresholds!r}")
         for value in self.thresholds:
-            _unit_interval("thresholds", value)
+            check_unit_interval("thresholds", value)
         if self.schedule == "list" and self.self_training != "off" and not self.thresholds:
             raise ConfigError("thresholds must not be empty when schedule is 'list'")
         try:
@@ -219,32 +206,19 @@ class Config:
 
     def _validate_strategy_parameters(self) -> None:
         """Parameters of the feature-space strategies and of the stopping rules."""
-        _choice("committee_measure", self.committee_measure, COMMITTEE_MEASURES)
-        _integer("typiclust_neighbors", self.typiclust_neighbors, 1, MAX_NEIGHBOURS)
-        _integer("max_clusters", self.max_clusters, 2, MAX_CLUSTERS)
-        _integer("committee_size", self.committee_size, 2, MAX_COMMITTEE)
-        _integer("margin_candidates", self.margin_candidates, 1, MAX_NEIGHBOURS)
-        _integer("cluster_margin_clusters", self.cluster_margin_clusters, 0, MAX_CLUSTERS)
-        _integer("stop_kappa_window", self.stop_kappa_window, 1, MAX_NEIGHBOURS)
-        _integer("stop_set_size", self.stop_set_size, 0)
-        _integer("stop_budget", self.stop_budget, 0)
-        if self.probcover_delta is not None:
-            _positive("probcover_delta", self.probcover_delta)
-        _open_unit_interval("probcover_purity", self.probcover_purity)
-        _integer("probcover_sample", self.probcover_sample, 0, MAX_PROBCOVER_SAMPLE)
-        if 0 < self.probcover_sample < 100:
-            raise ConfigError(f"probcover_sample must be 0 (every point) or at least 100, got {self.probcover_sample}")
-        _number("density_beta", self.density_beta)
-        if not 0.0 <= self.density_beta <= MAX_BETA:
-            raise ConfigError(f"density_beta must be in [0, {MAX_BETA:g}], got {self.density_beta!r}")
+        if not isinstance(self.strategy_params, StrategyParams):
+            raise ConfigError(f"strategy_params must be a StrategyParams, got {shown(self.strategy_params)}")
+        check_integer("stop_kappa_window", self.stop_kappa_window, 1, MAX_WINDOW)
+        check_integer("stop_set_size", self.stop_set_size, 0)
+        check_integer("stop_budget", self.stop_budget, 0)
         for name in ("stop_kappa", "stop_uncertainty", "stop_max_uncertainty", "stop_target"):
             value = getattr(self, name)
             if value is not None:
-                _number(name, value)
+                check_number(name, value)
                 if not 0.0 < value <= 1.0:
                     raise ConfigError(f"{name} must be in (0, 1] or none, got {value!r}")
         if self.stop_change is not None:
-            _number("stop_change", self.stop_change)
+            check_number("stop_change", self.stop_change)
             if not 0.0 <= self.stop_change < 1.0:
                 raise ConfigError(f"stop_change must be in [0, 1) or none, got {self.stop_change!r}")
 
@@ -266,18 +240,41 @@ class Config:
         return tuple(values)
 
     def replace(self, **changes: Any) -> "Config":
-        """A copy with some fields changed (validated)."""
+        """A copy with some fields changed (validated); strategy parameters by their flat or dotted names."""
+        params = {}
+        for name in [n for n in changes if n not in _FIELD_NAMES]:
+            target = resolve_name(name)
+            if target is None:
+                raise ConfigError(f"unknown config field {name!r:.60}")
+            params[target] = changes.pop(name)
+        if params:
+            changes["strategy_params"] = changes.get("strategy_params", self.strategy_params).replace(params)
         return dataclasses.replace(self, **changes)
+
+    def value(self, name: str) -> Any:
+        """A field, or a strategy parameter by its flat (``typiclust_neighbors``) or dotted name."""
+        if name in _FIELD_NAMES:
+            return getattr(self, name)
+        target = resolve_name(name)
+        if target is None:
+            raise ConfigError(f"unknown config field {name!r:.60}")
+        return self.strategy_params.value(*target)
 
     # ----------------------------------------------------------------- (de)serialisation
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-compatible)."""
-        out = dataclasses.asdict(self)
+        """Plain dict (JSON-compatible); strategy parameters nested by strategy."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["thresholds"] = list(self.thresholds)
+        out["strategy_params"] = self.strategy_params.to_dict()
         return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def allowed_names(cls) -> list[str]:
+        """Every name ``--set``, a URL or a JSON config may use: the fields and the strategies' flat names."""
+        return sorted(_FIELD_NAMES | set(legacy_names()))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
@@ -285,23 +282,42 @@ class Config:
 
         Text fields must be strings and ``thresholds`` a list, so that any JSON value
         ends in a :class:`ConfigError` naming the field rather than in another exception.
+        Strategy parameters come nested (``strategy_params``, as :meth:`to_dict` writes
+        them) or by their flat or dotted names (as earlier versions wrote them); a flat name
+        wins over the nested value.
         """
         if not isinstance(data, dict):
             raise ConfigError(f"config must be a mapping of field names to values, got {type(data).__name__}")
         declared = {f.name: str(f.type) for f in fields(cls)}
-        unknown = sorted(name if isinstance(name, str) and name.isprintable() else repr(name)
-                         for name in set(data) - set(declared))
+        values, params = {}, {}
+        unknown = []
+        for name, value in data.items():
+            target = resolve_name(name) if isinstance(name, str) and name not in declared else None
+            if name in declared:
+                values[name] = value
+            elif target is not None:
+                params[target] = value
+            else:
+                unknown.append(name if isinstance(name, str) and name.isprintable() else repr(name))
         if unknown:
-            raise ConfigError(f"unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(declared))}")
-        values = dict(data)
+            raise ConfigError(f"unknown config field(s) {', '.join(sorted(unknown))}; allowed: "
+                              f"{', '.join(cls.allowed_names())}")
         for name, value in values.items():
             if declared[name] == "str" and not isinstance(value, str):
-                raise ConfigError(f"{name} must be a string, got {_shown(value)}")
+                raise ConfigError(f"{name} must be a string, got {shown(value)}")
+        for (strategy, field_name), value in params.items():
+            if field_type(strategy, field_name) == "str" and not isinstance(value, str):
+                raise ConfigError(f"{_flat(strategy, field_name)} must be a string, got {shown(value)}")
         if "thresholds" in values:
             if not isinstance(values["thresholds"], (list, tuple)):
-                raise ConfigError(f"thresholds must be a list of numbers, got {_shown(values['thresholds'])}")
+                raise ConfigError(f"thresholds must be a list of numbers, got {shown(values['thresholds'])}")
             values["thresholds"] = tuple(values["thresholds"])
-        return cls(**values)
+        nested = values.pop("strategy_params", None)
+        strategy_params = StrategyParams() if nested is None else (
+            nested if isinstance(nested, StrategyParams) else StrategyParams.from_dict(nested))
+        if params:
+            strategy_params = strategy_params.replace(params)
+        return cls(**values, strategy_params=strategy_params)
 
     @classmethod
     def from_json(cls, text: str | bytes, base: "Config | None" = None) -> "Config":
@@ -323,24 +339,41 @@ class Config:
             raise ConfigError(f"config is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config JSON must be an object, got {type(data).__name__}")
-        return cls.from_dict({**base.to_dict(), **data} if base is not None else data)
+        if base is not None:
+            merged = base.to_dict()
+            if isinstance(data.get("strategy_params"), dict) and all(isinstance(v, dict)
+                                                                     for v in data["strategy_params"].values()):
+                nested = {name: dict(fields) for name, fields in merged["strategy_params"].items()}
+                for name, fields in data["strategy_params"].items():
+                    nested.setdefault(name, {}).update(fields)
+                data = {**data, "strategy_params": nested}
+            data = {**merged, **data}
+        return cls.from_dict(data)
 
     def with_overrides(self, assignments: list[str]) -> "Config":
-        """Apply ``field=value`` strings (as given on the command line)."""
-        types = {f.name: f.type for f in fields(self)}
+        """Apply ``field=value`` strings (as given on the command line); strategy parameters flat or dotted."""
+        types = {f.name: str(f.type) for f in fields(self)}
         changes: dict[str, Any] = {}
         for item in assignments:
             if "=" not in item:
                 raise ConfigError(f"--set expects field=value, got {item!r}")
             name, raw = item.split("=", 1)
             name = name.strip().replace("-", "_")
-            if name not in types:
-                raise ConfigError(f"unknown config field {name!r}; allowed: {', '.join(sorted(types))}")
-            changes[name] = _parse_value(name, str(types[name]), raw.strip())
+            target = None if name in types else resolve_name(name)
+            if name in types:
+                changes[name] = parse_value(name, types[name], raw.strip())
+            elif target is not None:
+                changes[name] = parse_value(name, field_type(*target), raw.strip())
+            else:
+                raise ConfigError(f"unknown config field {name!r}; allowed: {', '.join(self.allowed_names())}")
         return self.replace(**changes)
 
 
-MAX_INTEGER = 2**31 - 1
+def _flat(strategy: str, field_name: str) -> str:
+    return next((old for old, target in legacy_names().items() if target == (strategy, field_name)),
+                f"{strategy}.{field_name}")
+
+
 MAX_SEED = 2**32 - 1  # numpy's RandomState and scikit-learn's random_state take seeds below 2**32
 MAX_THRESHOLD_STEPS = 10_000  # the schedule is materialised as a tuple
 # Beyond these the numbers stop meaning anything and start to overflow: with gamma > 1000,
@@ -349,134 +382,21 @@ MAX_THRESHOLD_STEPS = 10_000  # the schedule is materialised as a tuple
 # solver's Hessian is too ill-conditioned to match liblinear, and C=1e300 overflows.
 MAX_GAMMA = 1e3
 MAX_C = 1e4
-MAX_NEIGHBOURS = 1000  # typicality neighbours, margin candidates per label, kappa window
-MAX_CLUSTERS = 100_000
-MAX_PROBCOVER_SAMPLE = 50_000  # its delta-ball graph: 2.5e9 distances
-MAX_COMMITTEE = 100  # every member is a full model fit
-MAX_BETA = 100.0
+MAX_WINDOW = 1000  # the kappa rule's window
 MAX_PCA = 4096  # principal components; more than any image feature vector here needs
-_MAX_DIGITS = 100
-
-_INTEGER_SYNTAX = re.compile(r"[+-]?[0-9]+")  # ASCII only: int() also takes "٣" and "3_0"
-_NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def parse_boolean(text: str) -> bool:
-    """``true``/``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``); ``ValueError`` otherwise."""
-    value = {"true": True, "1": True, "yes": True, "on": True,
-             "false": False, "0": False, "no": False, "off": False}.get(text.strip().lower())
-    if value is None:
-        raise ValueError(f"not a boolean: {text!r}")
-    return value
-
-
-def parse_integer(text: str) -> int:
-    """An integer written as ASCII digits with an optional sign; ``ValueError`` otherwise."""
-    if not _INTEGER_SYNTAX.fullmatch(text) or len(text) > _MAX_DIGITS:
-        raise ValueError(f"not an integer: {text!r}")
-    return int(text)
-
-
-def parse_number(text: str) -> float:
-    """A decimal number such as ``0.25``, ``-3`` or ``1e-3``; ``ValueError`` otherwise.
-
-    ``float()`` also accepts ``nan``, ``inf``, ``1_0`` and non-ASCII digits; none of those
-    is a value a person means to type here.
-    """
-    if not _NUMBER_SYNTAX.fullmatch(text):
-        raise ValueError(f"not a number: {text!r}")
-    return float(text)
-
-
-def _parse_value(name: str, type_name: str, raw: str) -> Any:
-    """The value of one ``--set name=raw``, by the field's declared type (text fields stay text)."""
-    if name == "thresholds":
-        parse, expected = _parse_number_list, "a comma-separated list of numbers such as 0.9,0.8"
-    elif "float | None" in type_name:
-        parse, expected = _parse_optional_number, "a number (such as 0.1 or 1e-3) or none"
-    elif type_name.startswith("float"):
-        parse, expected = parse_number, "a number (such as 0.25 or 1e-3)"
-    elif type_name.startswith("int"):
-        parse, expected = parse_integer, "an integer such as 5"
-    elif type_name.startswith("bool"):
-        parse, expected = parse_boolean, "true or false"
-    else:
-        return raw
-    try:
-        return parse(raw)
-    except ValueError:
-        raise ConfigError(f"{name} expects {expected}, got {_shown(raw)}") from None
-
-
-def _parse_number_list(text: str) -> tuple[float, ...]:
-    return tuple(parse_number(item.strip()) for item in text.split(",") if item.strip())
-
-
-def _parse_optional_number(text: str) -> float | None:
-    return None if text.lower() in ("none", "null", "") else parse_number(text)
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    """``repr`` of a value, shortened so that an error stays one readable line."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _source(name: Any):
     """The registered data source of ``dataset``; its capabilities decide what is valid."""
-
     try:
         return source_info(name)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError):
         raise ConfigError(f"dataset must be one of {', '.join(map(repr, source_names()))}, got {name!r}") from None
 
 
 def _strategies() -> tuple[str, ...]:
     """Registered strategy names, plus ``none`` (reveal nothing after the initial labels)."""
-
     return strategy_names(include_none=True)
 
 
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-
-
-def _integer(name: str, value: Any, minimum: int, maximum: int = MAX_INTEGER) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {_shown(value)}")
-    if value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {_shown(value)}")
-    if value > maximum:
-        raise ConfigError(f"{name} must be an integer in [{minimum}, {maximum}], got {_shown(value)}")
-
-
-def _number(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a finite number, got {_shown(value)}")
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        finite = False
-    if not finite:
-        raise ConfigError(f"{name} must be a finite number, got {_shown(value)}")
-
-
-def _positive(name: str, value: Any, maximum: float = math.inf) -> None:
-    """``value`` in (0, maximum]; the message states the allowed range."""
-    _number(name, value)
-    if not 0 < value <= maximum:
-        allowed = "> 0" if maximum == math.inf else f"in (0, {maximum:g}]"
-        raise ConfigError(f"{name} must be {allowed}, got {_shown(value)}")
-
-
-def _open_unit_interval(name: str, value: Any) -> None:
-    _number(name, value)
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"{name} must be in (0, 1), got {value!r}")
-
-
-def _unit_interval(name: str, value: Any) -> None:
-    _number(name, value)
-    if not 0.0 <= value < 1.0:
-        raise ConfigError(f"{name} must be in [0, 1), got {value}")
+_FIELD_NAMES = frozenset(f.name for f in fields(Config))

@@ -194,7 +194,8 @@ def initial_labels(config: Config, labels: np.ndarray, n_classes: int) -> np.nda
 
         features = prepare(config).features
         if config.initial == "typical":
-            return typical_start(features, known, k, config.seed, config.typiclust_neighbors, config.max_clusters)
+            return typical_start(features, known, k, config.seed, config.strategy_params["typiclust"].neighbors,
+                                 config.strategy_params["typiclust"].max_clusters)
         return kcenter_start(features, known, k, config.seed)
     rng = np.random.default_rng([config.seed, 0])
     if config.initial == "random":

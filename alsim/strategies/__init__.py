@@ -44,7 +44,7 @@ from alsim.strategies.base import (
 from alsim.strategies.uncertainty import UNCERTAINTY_MEASURES, uncertainty_scores
 
 __all__ = [
-    "NONE", "Query", "QueryContext", "StrategyInfo", "UNCERTAINTY_MEASURES", "get_strategy", "query", "register",
+    "NONE", "PSEUDO", "REVEALED", "UNLABELED", "Query", "QueryContext", "StrategyInfo", "UNCERTAINTY_MEASURES", "get_strategy", "query", "register",
     "run_strategy", "select", "strategy_names", "uncertainty_scores",
 ]
 

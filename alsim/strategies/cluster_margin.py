@@ -14,13 +14,44 @@ until ``k`` are chosen.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
+from alsim.common.values import check_integer
 from alsim.strategies.base import Query, QueryContext, register, select
-from alsim.strategies.common import cached, kmeans_labels, param, pool_key
+from alsim.strategies.common import cached, kmeans_labels, params_of, pool_key
+from alsim.strategies.params import Params, register_params
 from alsim.strategies.uncertainty import uncertainty_scores
 
+MAX_CANDIDATES = 1000  # lowest-margin candidates per label of the batch
+MAX_CLUSTERS = 100_000
+
+
+@dataclass(frozen=True)
+class ClusterMarginParams(Params):
+    """Cluster-Margin: ``candidates * batch_size`` lowest-margin points, round-robin over
+    ``clusters`` k-means clusters of the pool (0 = round(sqrt(n)))."""
+
+    candidates: int = 10
+    clusters: int = 0
+    legacy: ClassVar[dict[str, str]] = {"margin_candidates": "candidates", "cluster_margin_clusters": "clusters"}
+
+    def validate(self) -> None:
+        check_integer("margin_candidates", self.candidates, 1, MAX_CANDIDATES)
+        check_integer("cluster_margin_clusters", self.clusters, 0, MAX_CLUSTERS)
+
+
+register_params("cluster_margin", ClusterMarginParams)
+
+
+@dataclass(frozen=True)
+class ClusterMarginState:
+    """The pool's clustering as a run keeps it: the cluster count asked for and every point's label (n,)."""
+
+    n_clusters: int
+    labels: np.ndarray
 
 def round_robin(candidate_ids: np.ndarray, cluster_labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Citovsky et al.'s sampling: clusters smallest first, one random member of each per pass.
@@ -78,18 +109,18 @@ def cluster_margin(context: QueryContext) -> Query:
     ``params["strategy_state"]``, which spares the cache lookup in later rounds.
     """
     n = len(context.features)
-    n_clusters = int(param(context, "cluster_margin_clusters", 0)) or max(2, round(math.sqrt(n)))
+    n_clusters = params_of(context, "cluster_margin").clusters or max(2, round(math.sqrt(n)))
     state = context.params.get("strategy_state")
     kept = None if state is None else state.get("cluster_margin")
-    if kept is not None and kept[0] == n_clusters and len(kept[1]) == n:
-        labels = kept[1]
+    if kept is not None and kept.n_clusters == n_clusters and len(kept.labels) == n:
+        labels = kept.labels
     else:
         key = pool_key(context)
         labels = cached(None if key is None else key + ("cluster-margin", n_clusters),
                         lambda: pool_clusters(context.features, n_clusters))
         if state is not None:
-            state["cluster_margin"] = (n_clusters, labels)
+            state["cluster_margin"] = ClusterMarginState(n_clusters, labels)
     scores = uncertainty_scores(context.proba, "margin")
-    n_margin = int(param(context, "margin_candidates", 10)) * int(context.k)
+    n_margin = params_of(context, "cluster_margin").candidates * int(context.k)
     candidates = select(scores, context.candidates, n_margin, context.rng)
     return Query(round_robin(candidates, labels, context.k, context.rng), scores, "margin")

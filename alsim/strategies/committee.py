@@ -14,15 +14,39 @@ spread together, one matrix product per iteration.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
+from alsim.common.values import check_choice, check_integer
 from alsim.learn.graph import spread
 from alsim.learn.models import fit_supervised
 from alsim.strategies.base import Query, QueryContext, register, select
-from alsim.strategies.common import param
+from alsim.strategies.common import params_of
+from alsim.strategies.params import Params, register_params
 
 COMMITTEE_MEASURES = ("vote_entropy", "kl")
 
+
+COMMITTEE_MEASURES = ("vote_entropy", "kl")
+MAX_COMMITTEE = 100  # every member is a full model fit
+
+
+@dataclass(frozen=True)
+class QBCParams(Params):
+    """Query by committee: ``size`` bootstrap members, disagreement by ``measure``."""
+
+    size: int = 5
+    measure: str = "vote_entropy"
+    legacy: ClassVar[dict[str, str]] = {"committee_size": "size", "committee_measure": "measure"}
+
+    def validate(self) -> None:
+        check_choice("committee_measure", self.measure, COMMITTEE_MEASURES)
+        check_integer("committee_size", self.size, 2, MAX_COMMITTEE)
+
+
+register_params("qbc", QBCParams)
 
 def vote_entropy(votes: np.ndarray, n_classes: int) -> np.ndarray:
     """Entropy (nats) of the members' votes per point.
@@ -108,8 +132,8 @@ def _votes(probas: np.ndarray) -> np.ndarray:
 @register("qbc", "disagreement of a bootstrap committee of the run's model (vote entropy or mean KL)")
 def query_by_committee(context: QueryContext) -> Query:
     """Query by committee: ``committee_size`` bootstrap members, ``committee_measure`` disagreement."""
-    n_members = int(param(context, "committee_size", 5))
-    measure = str(param(context, "committee_measure", "vote_entropy"))
+    n_members = params_of(context, "qbc").size
+    measure = params_of(context, "qbc").measure
     if measure not in COMMITTEE_MEASURES:
         raise ValueError(f"committee_measure must be one of {COMMITTEE_MEASURES}, got {measure!r}")
     probas = committee_probas(context, n_members)

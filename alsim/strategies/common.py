@@ -14,16 +14,17 @@ import numpy as np
 
 from alsim.storage.memory import shared_cache
 from alsim.strategies.base import QueryContext
+from alsim.strategies.params import params_classes
 
 BLOCK_BYTES = 64 * 2**20  # one block of a distance computation: 64 MiB of float64
 
 
-def param(context: QueryContext, name: str, default: Any) -> Any:
-    """A strategy parameter: the run's ``Config`` field, else ``params[name]``, else ``default``."""
+def params_of(context: QueryContext, strategy: str):
+    """The run's parameters of ``strategy`` (its registered dataclass); the defaults without a run's config."""
     config = context.params.get("config")
-    if config is not None and hasattr(config, name):
-        return getattr(config, name)
-    return context.params.get(name, default)
+    if config is not None:
+        return config.strategy_params[strategy]
+    return params_classes()[strategy]()
 
 
 _POOL_KEYS: dict[int, tuple[weakref.ref, tuple]] = {}

@@ -7,12 +7,35 @@ cosine similarity over the pool.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
+from alsim.common.errors import ConfigError
+from alsim.common.values import check_number
 from alsim.strategies.base import Query, QueryContext, register, select
-from alsim.strategies.common import cached, param, pool_key
+from alsim.strategies.common import cached, params_of, pool_key
+from alsim.strategies.params import Params, register_params
 from alsim.strategies.uncertainty import uncertainty_scores
 
+MAX_BETA = 100.0
+
+
+@dataclass(frozen=True)
+class DensityParams(Params):
+    """Information density: entropy x (mean similarity) ** ``beta``."""
+
+    beta: float = 1.0
+    legacy: ClassVar[dict[str, str]] = {"density_beta": "beta"}
+
+    def validate(self) -> None:
+        check_number("density_beta", self.beta)
+        if not 0.0 <= self.beta <= MAX_BETA:
+            raise ConfigError(f"density_beta must be in [0, {MAX_BETA:g}], got {self.beta!r}")
+
+
+register_params("density", DensityParams)
 
 def mean_cosine_similarity(features: np.ndarray) -> np.ndarray:
     """Mean cosine similarity of each row to every row of ``features`` (itself included), in O(n d).
@@ -50,6 +73,6 @@ def density(context: QueryContext) -> Query:
     key = pool_key(context)
     similarity = cached(None if key is None else key + ("mean-cosine-similarity",),
                         lambda: mean_cosine_similarity(context.features))
-    scores = information_density(context.proba, context.features, float(param(context, "density_beta", 1.0)),
+    scores = information_density(context.proba, context.features, params_of(context, "density").beta,
                                  similarity=similarity)
     return Query(select(scores, context.candidates, context.k, context.rng), scores, "information density")

@@ -16,11 +16,14 @@ References
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
-from alsim.common.errors import GraphTooLarge
-
+from alsim.common.errors import ConfigError, GraphTooLarge
+from alsim.common.values import check_integer, check_open_unit_interval, check_positive
 from alsim.strategies.base import Query, QueryContext, register
 from alsim.strategies.common import (
     argmax_random,
@@ -32,13 +35,14 @@ from alsim.strategies.common import (
     kmeans_labels,
     min_distances,
     nearest_distances,
-    param,
+    params_of,
     pool_key,
     pool_norms,
     row_norms,
     seed_from,
     squared_distances,
 )
+from alsim.strategies.params import Params, register_params
 
 # --------------------------------------------------------------------------- core-set
 
@@ -49,6 +53,48 @@ REFRESH_ROWS = 64
 #: updates every point's distance after each pick (see :func:`k_center_greedy`).
 FULL_UPDATE_VALUES = 2**18
 
+
+MAX_NEIGHBOURS = 1000
+MAX_CLUSTERS = 100_000
+MAX_PROBCOVER_SAMPLE = 50_000  # its delta-ball graph: 2.5e9 distances
+
+
+@dataclass(frozen=True)
+class TypiClustParams(Params):
+    """TypiClust (and the ``typical`` cold start): typicality over ``neighbors`` nearest neighbours,
+    at most ``max_clusters`` k-means clusters."""
+
+    neighbors: int = 20
+    max_clusters: int = 500
+    legacy: ClassVar[dict[str, str]] = {"typiclust_neighbors": "neighbors", "max_clusters": "max_clusters"}
+
+    def validate(self) -> None:
+        check_integer("typiclust_neighbors", self.neighbors, 1, MAX_NEIGHBOURS)
+        check_integer("max_clusters", self.max_clusters, 2, MAX_CLUSTERS)
+
+
+@dataclass(frozen=True)
+class ProbCoverParams(Params):
+    """ProbCover: the ball radius ``delta`` (None: the largest whose balls are pure for at least
+    ``purity`` of the points); on pools over ``sample`` points (0 = never), a uniform sample."""
+
+    delta: float | None = None
+    purity: float = 0.95
+    sample: int = 5000
+    legacy: ClassVar[dict[str, str]] = {"probcover_delta": "delta", "probcover_purity": "purity",
+                                        "probcover_sample": "sample"}
+
+    def validate(self) -> None:
+        if self.delta is not None:
+            check_positive("probcover_delta", self.delta)
+        check_open_unit_interval("probcover_purity", self.purity)
+        check_integer("probcover_sample", self.sample, 0, MAX_PROBCOVER_SAMPLE)
+        if 0 < self.sample < 100:
+            raise ConfigError(f"probcover_sample must be 0 (every point) or at least 100, got {self.sample}")
+
+
+register_params("typiclust", TypiClustParams)
+register_params("probcover", ProbCoverParams)
 
 def k_center_greedy(features: np.ndarray, centres: np.ndarray, candidates: np.ndarray, k: int,
                     rng: np.random.Generator, norms: np.ndarray | None = None,
@@ -164,9 +210,31 @@ def distance_to_revealed(context: QueryContext, norms: np.ndarray) -> np.ndarray
     revealed = np.asarray(context.revealed, dtype=bool)
     state = context.params.get("strategy_state")
     kept = None if state is None else state.get("coreset")
-    if kept is not None and len(kept[0]) == len(revealed) and not (kept[0] & ~revealed).any():
-        return nearest_distances(context.features, norms, np.flatnonzero(revealed & ~kept[0]), start=kept[1])
+    if kept is not None and len(kept.folded) == len(revealed) and not (kept.folded & ~revealed).any():
+        return nearest_distances(context.features, norms, np.flatnonzero(revealed & ~kept.folded), start=kept.nearest)
     return nearest_distances(context.features, norms, np.flatnonzero(revealed))
+
+
+@dataclass(frozen=True)
+class CoresetState:
+    """What core-set keeps between rounds of a run (small pools).
+
+    ``folded``: (n,) bool, the points whose distances are folded into ``nearest`` (the
+    revealed points and the last picks); ``nearest``: (n,) every point's distance to the
+    nearest of them; ``norms``: (n,) the pool's squared norms.
+    """
+
+    folded: np.ndarray
+    nearest: np.ndarray
+    norms: np.ndarray
+
+
+@dataclass(frozen=True)
+class TypiClustState:
+    """TypiClust's last clustering in a run: ``centres`` (c, d) and every point's ``labels`` (n,)."""
+
+    centres: np.ndarray
+    labels: np.ndarray
 
 
 @register("coreset", "k-center greedy: farthest from every revealed point (Sener and Savarese 2018)",
@@ -182,7 +250,7 @@ def coreset(context: QueryContext) -> Query:
     revealed = np.asarray(context.revealed, dtype=bool)
     state = context.params.get("strategy_state")
     kept = None if state is None else state.get("coreset")
-    norms = kept[2] if kept is not None and len(kept[2]) == len(revealed) else pool_norms(context)
+    norms = kept.norms if kept is not None and len(kept.norms) == len(revealed) else pool_norms(context)
     if _small_pool(context.features):
         nearest = distance_to_revealed(context, norms)
         ids, distance, after = _k_center_greedy(context.features, None, candidates, context.k, context.rng, norms,
@@ -190,7 +258,7 @@ def coreset(context: QueryContext) -> Query:
         if state is not None:
             held = revealed.copy()
             held[ids] = True
-            state["coreset"] = (held, after, norms)
+            state["coreset"] = CoresetState(held, after, norms)
     else:
         ids, distance, _ = _k_center_greedy(context.features, np.flatnonzero(revealed), candidates, context.k,
                                             context.rng, norms, None)
@@ -308,19 +376,19 @@ def typiclust(context: QueryContext) -> Query:
     if k == 0:
         return Query(np.zeros(0, dtype=np.int64), np.zeros(n), "typicality")
     n_revealed = int(np.count_nonzero(context.revealed))
-    n_clusters = min(n_revealed + k, int(param(context, "max_clusters", 500)), n)
+    n_clusters = min(n_revealed + k, params_of(context, "typiclust").max_clusters, n)
     seed = seed_from(context.rng)
     state = context.params.get("strategy_state")
     kept = None if state is None else state.get("typiclust")
-    if (kept is not None and len(kept[1]) == n and kept[0].shape[1] == context.features.shape[1]
-            and len(kept[0]) <= n_clusters):
-        centres, labels = kmeans_grow(context.features, kept[0], kept[1], n_clusters, seed)
+    if (kept is not None and len(kept.labels) == n and kept.centres.shape[1] == context.features.shape[1]
+            and len(kept.centres) <= n_clusters):
+        centres, labels = kmeans_grow(context.features, kept.centres, kept.labels, n_clusters, seed)
     else:
         centres, labels = kmeans_fit(context.features, n_clusters, seed)
     if state is not None:
-        state["typiclust"] = (centres, labels)
+        state["typiclust"] = TypiClustState(centres, labels)
     ids, scores = typiclust_select(context.features, labels, context.revealed, context.candidates, k,
-                                   int(param(context, "typiclust_neighbors", 20)), context.rng)
+                                   params_of(context, "typiclust").neighbors, context.rng)
     return Query(ids, scores, "typicality")
 
 
@@ -502,14 +570,14 @@ def probcover(context: QueryContext) -> Query:
     """
     key = pool_key(context)
     n = len(context.features)
-    size = int(param(context, "probcover_sample", 5000))
+    size = params_of(context, "probcover").sample
     sample = probcover_sample(n, size)
     features = context.features if len(sample) == n else context.features[sample]
     if key is not None and len(sample) < n:
         key = key + ("probcover-sample", len(sample))
-    delta = param(context, "probcover_delta", None)
+    delta = params_of(context, "probcover").delta
     if delta is None:
-        alpha = float(param(context, "probcover_purity", 0.95))
+        alpha = params_of(context, "probcover").purity
         n_classes = max(2, context.proba.shape[1])
         delta = cached(None if key is None else key + ("probcover-delta", alpha, n_classes),
                        lambda: probcover_delta(features, n_classes, alpha))

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from alsim.common.errors import AlsimError, ConfigError
@@ -145,7 +145,7 @@ def parse_grid(items: Sequence[str], base: Config) -> tuple[tuple[str, tuple], .
     Values are parsed and checked as ``--set field=value`` would be, one at a time, so
     an error names the field, the value and what is allowed.
     """
-    known = {f.name for f in fields(Config)}
+    known = set(Config.allowed_names())
     grid: list[tuple[str, tuple]] = []
     for item in items:
         if "=" not in item:
@@ -165,7 +165,7 @@ def parse_grid(items: Sequence[str], base: Config) -> tuple[tuple[str, tuple], .
         values = []
         for text in texts:
             try:
-                values.append(getattr(base.with_overrides([f"{name}={text}"]), name))
+                values.append(base.with_overrides([f"{name}={text}"]).value(name))
             except ConfigError as exc:
                 raise SweepError(f"--grid {name}={text}: {exc}") from None
         repeated = sorted({repr(v) for v in values if values.count(v) > 1})

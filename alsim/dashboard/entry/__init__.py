@@ -1,1 +1,0 @@
-"""The folder of the dashboard's entry script: Streamlit puts a script's folder on ``sys.path``, so it holds nothing else."""

@@ -1,0 +1,5 @@
+"""The Compare page (see :mod:`alsim.dashboard.nav`)."""
+
+from alsim.dashboard.nav import show
+
+show("Compare")

@@ -1,0 +1,5 @@
+"""The Sweep page (see :mod:`alsim.dashboard.nav`)."""
+
+from alsim.dashboard.nav import show
+
+show("Sweep")

@@ -1,0 +1,5 @@
+"""The live page (see :mod:`alsim.dashboard.nav`)."""
+
+from alsim.dashboard.nav import show
+
+show("live")

@@ -180,18 +180,31 @@ def delete_project(name: str, store: LabelStore | None = None) -> Project:
 
 # ---------------------------------------------------------------------------------------- input
 def parse_label(project: LabelingProject, text) -> int:
-    """A class given by name or by id (``-1``, ``skip``: not sure)."""
+    """The class a person's text names, as a class index (:data:`SKIP` for "not sure").
+
+    The one way text names a class, on the command line and in imported CSVs:
+
+    1. a class's name, first and always (with classes ``3, 1, 2`` the text ``1`` is the class
+       named 1, at index 1; ``007`` and ``7`` are different names); surrounding spaces are
+       ignored when no name has them;
+    2. else ``skip``, ``?`` or ``-1``: not sure;
+    3. else ``#N``: the class at index N (0-based, the order of the data set's classes).
+
+    Anything else (a bare number that is no class's name, too) is refused.
+    """
     names = project.class_names
-    raw = str(text).strip()
-    if raw in names:
-        return names.index(raw)
+    text = str(text)
+    for candidate in (text, text.strip()):
+        if candidate in names:
+            return names.index(candidate)
+    raw = text.strip()
     if raw.lower() in ("-1", "skip", "?"):
         return SKIP
-    if re.fullmatch(r"[0-9]{1,6}", raw) and int(raw) < len(names):
-        return int(raw)
+    if re.fullmatch(r"#[0-9]{1,6}", raw) and int(raw[1:]) < len(names):
+        return int(raw[1:])
     shown = ", ".join(names) if len(names) <= 12 else f"{len(names)} class names"
-    raise LabelStoreError(f"unknown class {raw[:40]!r}; classes: {shown} (or their ids 0-{len(names) - 1}, "
-                          "or skip)")
+    raise LabelStoreError(f"unknown class {raw[:40]!r}; classes: {shown} (a class name, or #0-#{len(names) - 1} "
+                          "for a class by its index, or skip)")
 
 
 def parse_item(project: LabelingProject, text) -> int:
@@ -202,10 +215,22 @@ def parse_item(project: LabelingProject, text) -> int:
 
 
 # ---------------------------------------------------------------------------------------- labels
-def add_label(project: LabelingProject, item, label, source: str = "typed", annotator: str | None = None) -> int:
-    """Store the person's label of ``item`` (class name or id; -1 = skip); returns the history id."""
-    item_id, label_id = parse_item(project, item), parse_label(project, label)
-    return project.store.set_label(project.id, item_id, label_id, annotator or default_annotator(), source)
+def add_label(project: LabelingProject, item, label: int, source: str = "typed", annotator: str | None = None) -> int:
+    """Store the person's label of ``item``; returns the history id.
+
+    ``label`` is a class index (an int, :data:`SKIP` = -1 for "not sure"), never a name: the
+    page passes the index of the button pressed or of the model's guess, and a person's text
+    goes through :func:`parse_label` first, so a class named ``"2"`` is never mistaken for
+    index 2.
+    """
+    if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
+        raise TypeError(f"label must be a class index (int; -1 = skip), got {type(label).__name__} {label!r}; "
+                        "read a person's text with parse_label")
+    n_classes = len(project.class_names)
+    if not SKIP <= int(label) < n_classes:
+        raise LabelStoreError(f"class index must be in -1..{n_classes - 1} (-1 = skip), got {int(label)}")
+    item_id = parse_item(project, item)
+    return project.store.set_label(project.id, item_id, int(label), annotator or default_annotator(), source)
 
 
 def undo(project: LabelingProject, annotator: str | None = None):
@@ -476,7 +501,9 @@ def add_label_parser(sub, parser_class) -> None:
     p.add_argument("--source", choices=("typed", "accepted"), default="typed", help="how --add labels came about")
     action = p.add_mutually_exclusive_group(required=True)
     action.add_argument("--next", action="store_true", help="print the proposed batch, one pool id a line")
-    action.add_argument("--add", nargs="+", metavar="ID=LABEL", help="store labels (class name or id; skip)")
+    action.add_argument("--add", nargs="+", metavar="ID=LABEL",
+                        help="store labels: LABEL is a class name (names first, always), #N the class at index N, "
+                             "or skip")
     action.add_argument("--undo", action="store_true", help="undo the project's last label")
     action.add_argument("--export", choices=("csv", "json"), help="print the labels as CSV or JSON")
     action.add_argument("--import-csv", metavar="FILE", help="store labels from a CSV with item and label columns")

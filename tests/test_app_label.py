@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from alsim import labeling
 from alsim.dashboard.label_page import enlarge
 from apptest_helpers import APP, TIMEOUT, charts, messages
+from test_labeling import _forget_memory_sources, memory_source  # noqa: F401 - the fixture cleans up
 
 LABEL = "pages/5_Label.py"
 
@@ -31,6 +33,10 @@ def _ok(at: AppTest) -> AppTest:
 def _focused(at: AppTest) -> int:
     text = next(m.value for m in at.markdown if m.value.startswith("**Label image #"))
     return int(text.split("#", 1)[1].split("*", 1)[0])
+
+
+def _unescaped(markdown: str) -> str:
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 
 def _labels(name: str = "demo") -> dict:
@@ -163,6 +169,58 @@ def test_a_corrupt_database_is_an_error_box_and_left_alone():
     assert not at.exception
     assert len(at.error) == 1 and "unreadable" in messages(at.error)[0]
     assert path.read_bytes() == b"not a database" * 200
+
+
+def test_class_buttons_store_the_class_they_show_with_digit_folder_names(tmp_path):
+    """Folders 1/, 2/, 3/: the button showing 3 stores class 3 (it stored 2, and 3 could not be chosen)."""
+    from alsim import datastore
+    from test_importers import write_image_folder
+
+    entry = datastore.import_path(write_image_folder(tmp_path / "digits", classes=("1", "2", "3")))
+    project = labeling.create_project("demo", entry.id)
+    assert project.class_names == ("1", "2", "3")
+    at = _ok(_page({"label_project": "demo"}))
+    batch = labeling.current_batch(project)
+    for position, name in enumerate(project.class_names):
+        button = at.button(key=f"label_class_{position}")
+        assert button.label == name and button.proto.shortcut == name  # key 3 labels the class shown as 3
+        button.click()
+        _ok(at.run())
+        row = project.store.labels(project.id)[batch.items[position]]
+        assert project.class_names[row.label] == name
+    assert any(text == "your label: 3" for text in messages(at.markdown))
+
+
+@pytest.mark.parametrize("names", [("3", "1", "2"), ("b", "a", "c")])
+def test_keys_are_positions_unless_every_class_is_named_by_one_digit(names):
+    project = labeling.create_project("demo", memory_source(names))
+    at = _ok(_page({"label_project": "demo"}))
+    buttons = [at.button(key=f"label_class_{position}") for position in range(len(names))]
+    shown = [(_unescaped(b.label), b.proto.shortcut) for b in buttons]
+    if names[0].isdigit():  # one digit each: the key is the digit on the button
+        assert shown == [(n, n) for n in names]
+    else:
+        assert shown == [(f"{i}: {n}", str(i)) for i, n in enumerate(names)]
+    batch = labeling.current_batch(project)
+    at.button(key="label_class_0").click()
+    _ok(at.run())
+    assert project.store.labels(project.id)[batch.items[0]].label == 0
+
+
+def test_an_accepted_guess_is_the_class_guessed_with_digit_names():
+    project = labeling.create_project("demo", memory_source(("2", "0", "1"), per_class=8), ["prefill=0.0"])
+    truth = project.dataset.labels
+    for item in labeling.current_batch(project).items:
+        labeling.add_label(project, item, int(truth[item]))
+    batch = labeling.current_batch(project)
+    assert min(batch.guesses) >= 0 and len(set(batch.guesses)) > 1
+    at = _ok(_page({"label_project": "demo"}))
+    at.button(key="label_take_0").click()
+    _ok(at.run())
+    at.button(key="label_accept").click()  # the focus moved on to the next image
+    _ok(at.run())
+    stored = project.store.labels(project.id)
+    assert [(stored[i].label, stored[i].source) for i in batch.items[:2]] == [(g, "accepted") for g in batch.guesses[:2]]
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (28, 28), (20, 30, 3)])

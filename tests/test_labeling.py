@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import signal
@@ -20,10 +21,40 @@ import pytest
 
 from alsim import labeling
 from alsim.cli import main
-from alsim.labelstore import LabelStore, LabelStoreError
+from alsim.data import Dataset
+from alsim.labelstore import SKIP, LabelStore, LabelStoreError
 from alsim.oracles import StoreOracle
+from alsim.sources import SourceInfo, register_source
 
 ROOT = Path(__file__).resolve().parents[1]
+_MEMORY_SOURCES: list[str] = []
+_SOURCE_NUMBERS = itertools.count()
+
+
+def memory_source(names, per_class: int = 6, seed: int = 0) -> str:
+    """A data source held in memory whose classes are ``names`` in this order (``per_class``
+    8x8 images each, class c's images bright in row c); returns its name (removed after the test)."""
+    name = f"memory-{next(_SOURCE_NUMBERS)}"  # never reused: loaded data sets are kept per name
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(names)), per_class)
+    images = rng.integers(0, 40, size=(len(labels), 8, 8)).astype(np.uint8)
+    images[np.arange(len(labels)), labels % 8] += 200
+    dataset = Dataset(name=name, images=images, labels=labels, class_names=tuple(names), source="memory")
+    register_source(SourceInfo(name=name, description="in memory", load=lambda: dataset, features=("raw",),
+                               image_shape=(8, 8), has_test=False, locator=lambda: name))
+    _MEMORY_SOURCES.append(name)
+    return name
+
+
+@pytest.fixture(autouse=True)
+def _forget_memory_sources():
+    yield
+    from alsim import sources
+
+    with sources._LOCK:  # noqa: SLF001 - a test removes the sources it registered
+        for name in _MEMORY_SOURCES:
+            sources._SOURCES.pop(name, None)
+    _MEMORY_SOURCES.clear()
 
 
 @pytest.fixture
@@ -91,7 +122,7 @@ def test_the_next_batch_is_a_function_of_config_and_labels(project):
 def test_the_shown_batch_stays_until_every_item_is_answered(project):
     batch = labeling.current_batch(project)
     labeling.add_label(project, batch.items[0], 3)
-    labeling.add_label(project, batch.items[1], "skip")
+    labeling.add_label(project, batch.items[1], SKIP)
     assert labeling.current_batch(project) == batch
     _label_batch(project, batch)
     following = labeling.current_batch(project)
@@ -101,7 +132,7 @@ def test_the_shown_batch_stays_until_every_item_is_answered(project):
 def test_skipped_items_are_not_proposed_again(project):
     batch = labeling.current_batch(project)
     for item in batch.items:
-        labeling.add_label(project, item, "skip")
+        labeling.add_label(project, item, SKIP)
     assert not set(labeling.next_batch(project).ids.tolist()) & set(batch.items)
 
 
@@ -137,7 +168,7 @@ def test_model_agreement_per_batch_and_person_against_truth(project):
 def test_counts_split_typed_accepted_and_imported(project):
     labeling.add_label(project, 1, 1)
     labeling.add_label(project, 2, 1, source="accepted")
-    labeling.add_label(project, 3, "skip")
+    labeling.add_label(project, 3, SKIP)
     labeling.import_csv(project, "item,label\n4,7\n")
     counts = labeling.class_counts(project)
     assert counts["classes"]["1"] == {"typed": 1, "accepted": 1, "imported": 0}
@@ -150,11 +181,74 @@ def test_store_oracle_answers_from_labels_and_excludes_skips():
     assert oracle.answerable(4).tolist() == [True, False, True, True]
 
 
+# ------------------------------------------------------------------ naming a class
+@pytest.mark.parametrize("names", [("3", "1", "2"), ("1", "2", "3"), ("007", "7", "1.0", "1"), ("10", "0", "2")])
+def test_a_class_index_is_a_position_whatever_the_names(names):
+    project = labeling.create_project("p", memory_source(names))
+    for position in range(len(names)):
+        labeling.add_label(project, position, position)
+    stored = project.store.labels(project.id)
+    assert {item: row.label for item, row in stored.items()} == {i: i for i in range(len(names))}
+    assert [row["label"] for row in labeling.export_rows(project)] == list(names)
+
+
+@pytest.mark.parametrize("names", [("3", "1", "2"), ("1", "2", "3"), ("007", "7", "1.0", "1"), ("10", "0", "2"),
+                                   ("#1", "0", "skip", "-1", "?")])
+def test_a_text_is_a_class_name_first_always(names):
+    project = labeling.create_project("p", memory_source(names))
+    assert [labeling.parse_label(project, name) for name in names] == list(range(len(names)))
+    assert [labeling.parse_label(project, f" {name} ") for name in names] == list(range(len(names)))
+    # #N is the class at index N, unless a class is named #N (names first, always)
+    by_index = [names.index(f"#{i}") if f"#{i}" in names else i for i in range(len(names))]
+    assert [labeling.parse_label(project, f"#{i}") for i in range(len(names))] == by_index
+
+
+@pytest.mark.parametrize("names, text", [(("3", "1", "2"), "0"), (("1", "2", "3"), "0"), (("1", "2", "3"), "4"),
+                                         (("007", "7"), "07"), (("1.0", "2"), "1"), (("ant", "bee"), "1"),
+                                         (("ant", "bee"), "#2"), (("ant", "bee"), "#-1")])
+def test_a_text_that_is_no_class_name_is_refused(names, text):
+    project = labeling.create_project("p", memory_source(names))
+    with pytest.raises(LabelStoreError, match=f"unknown class {text!r}"):
+        labeling.parse_label(project, text)
+
+
+def test_skip_words_unless_a_class_has_that_name():
+    project = labeling.create_project("p", memory_source(("ant", "bee")))
+    assert [labeling.parse_label(project, text) for text in ("skip", "?", "-1", " Skip ")] == [SKIP] * 4
+    named = labeling.create_project("q", memory_source(("skip", "-1")))
+    assert [labeling.parse_label(named, text) for text in ("skip", "-1", "?")] == [0, 1, SKIP]
+
+
+@pytest.mark.parametrize("label", ["1", 1.0, "skip", None, True])
+def test_add_label_takes_a_class_index_only(label):
+    project = labeling.create_project("p", memory_source(("1", "2", "3")))
+    with pytest.raises(TypeError, match="class index"):
+        labeling.add_label(project, 0, label)
+    assert project.store.labels(project.id) == {}
+
+
+@pytest.mark.parametrize("label", [3, -2, np.int64(3)])
+def test_add_label_refuses_an_index_out_of_range(label):
+    project = labeling.create_project("p", memory_source(("1", "2", "3")))
+    with pytest.raises(LabelStoreError, match="class index must be"):
+        labeling.add_label(project, 0, label)
+
+
+def test_cli_add_names_a_class_by_its_name():
+    project = labeling.create_project("p", memory_source(("3", "1", "2")))
+    code, out, err = _cli("p", "--add", "0=1", "1=3", "2=#2", "3=skip")
+    assert code == 0, err
+    assert out.splitlines() == ["stored 0=1", "stored 1=3", "stored 2=2", "stored 3=skip"]
+    assert {i: r.label for i, r in project.store.labels(project.id).items()} == {0: 1, 1: 0, 2: 2, 3: SKIP}
+    code, _, err = _cli("p", "--add", "4=0")
+    assert code == 2 and "unknown class '0'" in err and "#0-#2" in err
+
+
 # ------------------------------------------------------------------ export and import
 def test_export_csv_json_and_zip_round_trip(project):
     labeling.add_label(project, 10, 0, annotator="ann")
-    labeling.add_label(project, 11, "9", annotator="ann", source="accepted")
-    labeling.add_label(project, 12, "skip", annotator="ann")
+    labeling.add_label(project, 11, labeling.parse_label(project, "9"), annotator="ann", source="accepted")
+    labeling.add_label(project, 12, SKIP, annotator="ann")
     rows = list(csv.DictReader(io.StringIO(labeling.export_csv(project))))
     assert [(r["item"], r["label"], r["source"], r["annotator"]) for r in rows] == [
         ("10", "0", "typed", "ann"), ("11", "9", "accepted", "ann"), ("12", "", "typed", "ann")]
@@ -329,7 +423,7 @@ def test_a_stored_set_with_unknown_labels_is_labeled_and_scored_where_truth_is_k
     first = labeling.current_batch(project)
     assert len(first.items) == 8 and first.guesses == (-1,) * 8
     for item in first.items:
-        labeling.add_label(project, item, ["ant", "bee", "cat"][truth[item]])
+        labeling.add_label(project, item, labeling.parse_label(project, ["ant", "bee", "cat"][truth[item]]))
     second = labeling.current_batch(project)
     assert len(second.items) == 8 and min(second.guesses) >= 0 and not set(second.items) & set(first.items)
     agreement, confusion, n = labeling.truth_agreement(project)

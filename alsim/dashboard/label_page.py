@@ -35,8 +35,25 @@ IMAGE_SIDE = 144
 _FOCUS = "label_focus"
 _MESSAGE = "label_message"
 _CONFIRM = "label_confirm_delete"
-KEYS = ("Keys: **0-9** label the focused image, **← →** (**↑ ↓**: a row) move, **S** skip, **Enter** accept "
-        "the model's guess, **Backspace** undo.")
+KEYS = ("Keys: the number on a class button labels the focused image, **← →** (**↑ ↓**: a row) move, **S** skip, "
+        "**Enter** accept the model's guess, **Backspace** undo.")
+
+
+def class_keys(names: tuple[str, ...]) -> list[str | None]:
+    """The number key of each class button, by class index.
+
+    When every class is named by one digit (folders ``1/ 2/ 3/``), a class's key is its name:
+    the key a person reads on the button. Otherwise the first ten classes get the keys 0-9 by
+    index, and the button shows its key before the name (``0: cat``).
+    """
+    if names and all(len(name) == 1 and name in "0123456789" for name in names):
+        return list(names)
+    return [str(index) if index < 10 else None for index in range(len(names))]
+
+
+def class_button_label(name: str, key: str | None) -> str:
+    """A class button's text: the name, preceded by its key when the key is not the name itself."""
+    return name if key is None or key == name else f"{key}: {name}"
 
 
 def enlarge(image: np.ndarray, side: int = IMAGE_SIDE) -> np.ndarray:
@@ -200,13 +217,15 @@ def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
     names, items = project.class_names, batch.items
     st.markdown(f"**Label image #{focus}** — {KEYS}")
     per_row = 10
+    keys = class_keys(names)
     for start in range(0, len(names), per_row):
         columns = st.columns(per_row)
         for cls in range(start, min(start + per_row, len(names))):
-            columns[cls - start].button(escape_markdown(names[cls]), key=f"label_class_{cls}", on_click=_pick,
-                                        args=(project.name, items, cls), width="stretch",
-                                        shortcut=str(cls) if cls < 10 else None,
-                                        help=f"class {cls}" + (f" (key {cls})" if cls < 10 else ""))
+            # The class index goes to the store, never the name: a class named "2" is not index 2.
+            columns[cls - start].button(escape_markdown(class_button_label(names[cls], keys[cls])),
+                                        key=f"label_class_{cls}", on_click=_pick,
+                                        args=(project.name, items, cls), width="stretch", shortcut=keys[cls],
+                                        help=f"class #{cls}" + (f" (key {keys[cls]})" if keys[cls] else ""))
     c = st.columns(7)
     c[0].button("Skip / not sure", key="label_skip", on_click=_pick, args=(project.name, items, -1), shortcut="s")
     c[1].button("Accept guess", key="label_accept", on_click=_accept, args=(project.name, items, batch.guesses),

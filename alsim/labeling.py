@@ -215,13 +215,14 @@ def parse_item(project: LabelingProject, text) -> int:
 
 
 # ---------------------------------------------------------------------------------------- labels
-def add_label(project: LabelingProject, item, label: int, source: str = "typed", annotator: str | None = None) -> int:
+def add_label(project: LabelingProject, item, label: int, source: str = "typed", annotator: str | None = None,
+              session: str | None = None) -> int:
     """Store the person's label of ``item``; returns the history id.
 
     ``label`` is a class index (an int, :data:`SKIP` = -1 for "not sure"), never a name: the
     page passes the index of the button pressed or of the model's guess, and a person's text
     goes through :func:`parse_label` first, so a class named ``"2"`` is never mistaken for
-    index 2.
+    index 2. ``session``: the Label page session storing it (its undo is that session's own).
     """
     if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
         raise TypeError(f"label must be a class index (int; -1 = skip), got {type(label).__name__} {label!r}; "
@@ -230,17 +231,22 @@ def add_label(project: LabelingProject, item, label: int, source: str = "typed",
     if not SKIP <= int(label) < n_classes:
         raise LabelStoreError(f"class index must be in -1..{n_classes - 1} (-1 = skip), got {int(label)}")
     item_id = parse_item(project, item)
-    return project.store.set_label(project.id, item_id, int(label), annotator or default_annotator(), source)
+    return project.store.set_label(project.id, item_id, int(label), annotator or default_annotator(), source,
+                                   session=session)
 
 
-def undo(project: LabelingProject, annotator: str | None = None):
-    """Undo the project's last label; returns the undone change or None.
+def undo(project: LabelingProject, annotator: str | None = None, session: str | None = None):
+    """Undo the person's own last label; returns the undone change or None.
+
+    Whose: with ``session`` (a Label page session), that session's last change; otherwise the
+    last change made under ``annotator`` (default: the user name). Nobody else's label is
+    undone (see :meth:`alsim.labelstore.LabelStore.undo`).
 
     A proposed batch nobody has started that was made after the undone label is withdrawn,
     so the undone item is shown again in its own batch.
     """
     store = project.store
-    change = store.undo(project.id, annotator or default_annotator())
+    change = store.undo(project.id, annotator or default_annotator(), session)
     if change is not None:
         batches = store.batches(project.id)
         if batches and change.item not in batches[-1].items:
@@ -462,7 +468,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * scale), 0, 255).astype(np.uint8)
 
 
-def import_csv(project: LabelingProject, text: str | bytes, annotator: str | None = None) -> int:
+def import_csv(project: LabelingProject, text: str | bytes, annotator: str | None = None,
+               session: str | None = None) -> int:
     """Store labels from a CSV with ``item`` and ``label`` columns (label: class name or id; the
     export's ``label_id`` column is used when ``label`` is empty). All rows or none; returns the count."""
     if isinstance(text, bytes):
@@ -484,7 +491,7 @@ def import_csv(project: LabelingProject, text: str | bytes, annotator: str | Non
             rows.append((parse_item(project, record["item"]), parse_label(project, raw or "skip")))
         except LabelStoreError as exc:
             raise LabelStoreError(f"label CSV line {line}: {exc}") from None
-    return project.store.set_labels(project.id, rows, annotator or default_annotator(), "imported")
+    return project.store.set_labels(project.id, rows, annotator or default_annotator(), "imported", session)
 
 
 
@@ -504,7 +511,8 @@ def add_label_parser(sub, parser_class) -> None:
     action.add_argument("--add", nargs="+", metavar="ID=LABEL",
                         help="store labels: LABEL is a class name (names first, always), #N the class at index N, "
                              "or skip")
-    action.add_argument("--undo", action="store_true", help="undo the project's last label")
+    action.add_argument("--undo", action="store_true",
+                        help="undo your own last label (the last one stored under --annotator)")
     action.add_argument("--export", choices=("csv", "json"), help="print the labels as CSV or JSON")
     action.add_argument("--import-csv", metavar="FILE", help="store labels from a CSV with item and label columns")
     action.add_argument("--list", action="store_true", help="list the projects")

@@ -6,7 +6,8 @@ Tables:
 - ``projects``: name, data set id, config JSON, creation time (ids are never reused);
 - ``labels``: the current label of each labeled item of a project (last write wins per item);
 - ``history``: every change, append-only (label set, imported, undone), with the value it
-  replaced, so that undo and audit work;
+  replaced and the session it came from (a Label page tab; none on the command line), so
+  that undo and audit work;
 - ``batches``: the batches proposed to the person, so a reopened project shows the batch it
   showed before.
 
@@ -15,8 +16,12 @@ in WAL mode with ``synchronous=FULL``: once :meth:`LabelStore.set_label` returns
 survives ``kill -9`` of the process; a crash loses at most the label being written. Two
 processes writing one project at once both land, each change in the history.
 
+Undo is personal: it takes back the undoing person's own last change (a page session's
+own, or an annotator's on the command line), never someone else's; an item's row is then
+that of its last change still in force.
+
 A file that is not a readable label database is refused with one line and never
-overwritten. Label ``-1`` (:data:`SKIP`) records "skip / not sure": the item is answered
+overwritten; a version 1 file is upgraded in place (a column and indexes added). Label ``-1`` (:data:`SKIP`) records "skip / not sure": the item is answered
 but has no class.
 """
 
@@ -33,7 +38,7 @@ from typing import Iterator
 
 from .data import DataError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILENAME = "labels.sqlite3"
 SKIP = -1
 #: How a label came to be: typed from scratch, a model's suggestion accepted, read from a file.
@@ -72,9 +77,12 @@ CREATE TABLE IF NOT EXISTS history (
     previous_source TEXT,
     previous_annotator TEXT,
     undoes INTEGER,
-    time TEXT NOT NULL
+    time TEXT NOT NULL,
+    session TEXT
 );
 CREATE INDEX IF NOT EXISTS history_project ON history (project, id);
+CREATE INDEX IF NOT EXISTS history_undoes ON history (undoes);
+CREATE INDEX IF NOT EXISTS history_item ON history (project, item, id);
 CREATE TABLE IF NOT EXISTS batches (
     project INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     number INTEGER NOT NULL,
@@ -128,7 +136,8 @@ class LabelRow:
 
 @dataclass(frozen=True)
 class Change:
-    """One row of the history: ``action`` is ``set``, ``import`` or ``undo``."""
+    """One row of the history: ``action`` is ``set``, ``import`` or ``undo``; ``session`` is the
+    Label page session that made it (None: the command line, or a file from before sessions)."""
 
     id: int
     item: int
@@ -139,6 +148,7 @@ class Change:
     previous_label: int | None
     undoes: int | None
     time: str
+    session: str | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +257,8 @@ class LabelStore:
             if row[0] > SCHEMA_VERSION:
                 raise LabelStoreError(f"the label database {self.path} has schema version {row[0]}, newer than this "
                                       f"alsim's {SCHEMA_VERSION}; upgrade alsim")
+            if row[0] < SCHEMA_VERSION:
+                self._upgrade(db)
             return
         if tables - {"sqlite_sequence"}:
             raise self._corrupt(f"it holds other tables: {', '.join(sorted(tables))}")
@@ -256,6 +268,17 @@ class LabelStore:
                     db.execute(statement)
             if db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    def _upgrade(self, db: sqlite3.Connection) -> None:
+        """Version 1 to 2: the history records each change's session; indexes for undo."""
+        with self._write(db):
+            # Another process may have upgraded the file since the version was read.
+            if db.execute("SELECT version FROM schema_version").fetchone()[0] >= SCHEMA_VERSION:
+                return
+            db.execute("ALTER TABLE history ADD COLUMN session TEXT")
+            db.execute("CREATE INDEX IF NOT EXISTS history_undoes ON history (undoes)")
+            db.execute("CREATE INDEX IF NOT EXISTS history_item ON history (project, item, id)")
+            db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
     # ------------------------------------------------------------------ projects
     def create_project(self, name: str, dataset: str, settings: dict) -> Project:
@@ -296,22 +319,27 @@ class LabelStore:
 
     # ------------------------------------------------------------------ labels
     def set_label(self, project: int, item: int, label: int, annotator: str, source: str = "typed",
-                  action: str = "set") -> int:
-        """Store one label (one transaction, durable on return); returns its history id."""
+                  action: str = "set", session: str | None = None) -> int:
+        """Store one label (one transaction, durable on return); returns its history id.
+
+        ``session`` names the Label page session that made it, so that its undo is its own.
+        """
         if source not in SOURCES:
             raise LabelStoreError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
         with self._connect() as db, self._write(db):
-            return self._set(db, project, int(item), int(label), annotator, source, action)
+            return self._set(db, project, int(item), int(label), annotator, source, action, session)
 
-    def set_labels(self, project: int, rows: list[tuple[int, int]], annotator: str, source: str = "imported") -> int:
+    def set_labels(self, project: int, rows: list[tuple[int, int]], annotator: str, source: str = "imported",
+                   session: str | None = None) -> int:
         """Store many labels in one transaction (an import lands whole or not at all)."""
         with self._connect() as db, self._write(db):
             for item, label in rows:
-                self._set(db, project, int(item), int(label), annotator, source, "import")
+                self._set(db, project, int(item), int(label), annotator, source, "import", session)
         return len(rows)
 
     @staticmethod
-    def _set(db, project: int, item: int, label: int, annotator: str, source: str, action: str) -> int:
+    def _set(db, project: int, item: int, label: int, annotator: str, source: str, action: str,
+             session: str | None = None) -> int:
         previous = db.execute("SELECT label, source, annotator FROM labels WHERE project = ? AND item = ?",
                               (project, item)).fetchone()
         stamp = now()
@@ -321,40 +349,50 @@ class LabelStore:
                    (project, item, label, annotator, source, stamp))
         cursor = db.execute(
             "INSERT INTO history (project, item, action, label, source, annotator, previous_label, previous_source, "
-            "previous_annotator, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (project, item, action, label, source, annotator, *(previous or (None, None, None)), stamp))
+            "previous_annotator, time, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (project, item, action, label, source, annotator, *(previous or (None, None, None)), stamp, session))
         return cursor.lastrowid
 
-    def undo(self, project: int, annotator: str) -> Change | None:
-        """Revert the project's last change not yet undone; returns it (None: nothing to undo).
+    def undo(self, project: int, annotator: str, session: str | None = None) -> Change | None:
+        """Take back the undoing person's own last change not yet undone; returns it (None: nothing to undo).
 
-        The item gets back the label it had before (or none); the undo is itself a history row.
+        Whose change: with ``session``, the last one made in that Label page session (people
+        on one server may share a name); without, the last one made under ``annotator``.
+        Someone else's change is never undone. The item then gets the whole row of its last
+        change still in force (label, annotator, source and time), or no row: the row before
+        the undone change, or, if someone relabeled the item since, that later label, kept.
+        The undo is itself a history row (its ``previous_*``: the row it replaced).
         """
+        scope, who = ("session = ?", session) if session is not None else ("annotator = ?", annotator)
+        in_force = "NOT EXISTS (SELECT 1 FROM history u WHERE u.project = h.project AND u.undoes = h.id)"
         with self._connect() as db, self._write(db):
             row = db.execute(
-                "SELECT id, item, action, label, source, annotator, previous_label, undoes, time, previous_source, "
-                "previous_annotator FROM history h WHERE project = ? AND action IN ('set', 'import') AND NOT EXISTS "
-                "(SELECT 1 FROM history u WHERE u.project = h.project AND u.undoes = h.id) ORDER BY id DESC LIMIT 1",
-                (project,)).fetchone()
+                "SELECT id, item, action, label, source, annotator, previous_label, undoes, time, session "
+                f"FROM history h WHERE project = ? AND action IN ('set', 'import') AND {scope} AND {in_force} "
+                "ORDER BY id DESC LIMIT 1", (project, who)).fetchone()
             if row is None:
                 return None
-            change = Change(*row[:9])
-            previous_source, previous_annotator = row[9], row[10]
-            stamp = now()
-            if change.previous_label is None:
+            change = Change(*row)
+            standing = db.execute(
+                "SELECT label, source, annotator, time FROM history h WHERE project = ? AND item = ? AND id != ? "
+                f"AND action IN ('set', 'import') AND {in_force} ORDER BY id DESC LIMIT 1",
+                (project, change.item, change.id)).fetchone()
+            replaced = db.execute("SELECT label, source, annotator FROM labels WHERE project = ? AND item = ?",
+                                  (project, change.item)).fetchone()
+            if standing is None:
                 db.execute("DELETE FROM labels WHERE project = ? AND item = ?", (project, change.item))
             else:
+                label, source, by, time = standing
                 db.execute("INSERT INTO labels (project, item, label, annotator, source, time) VALUES "
                            "(?, ?, ?, ?, ?, ?) ON CONFLICT (project, item) DO UPDATE SET label = excluded.label, "
                            "annotator = excluded.annotator, source = excluded.source, time = excluded.time",
-                           (project, change.item, change.previous_label, previous_annotator, previous_source, stamp))
-            current = db.execute("SELECT label, source, annotator FROM labels WHERE project = ? AND item = ?",
-                                 (project, change.item)).fetchone()
+                           (project, change.item, label, by, source, time))
             db.execute(
                 "INSERT INTO history (project, item, action, label, source, annotator, previous_label, "
-                "previous_source, previous_annotator, undoes, time) VALUES (?, ?, 'undo', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (project, change.item, *(current[:2] if current else (None, None)), annotator, change.label,
-                 change.source, change.annotator, change.id, stamp))
+                "previous_source, previous_annotator, undoes, time, session) "
+                "VALUES (?, ?, 'undo', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (project, change.item, *(standing[:2] if standing else (None, None)), annotator,
+                 *(replaced or (None, None, None)), change.id, now(), session))
             return change
 
     def labels(self, project: int) -> dict[int, LabelRow]:
@@ -367,8 +405,8 @@ class LabelStore:
     def history(self, project: int) -> list[Change]:
         """Every change of the project, oldest first."""
         with self._connect() as db:
-            rows = db.execute("SELECT id, item, action, label, source, annotator, previous_label, undoes, time "
-                              "FROM history WHERE project = ? ORDER BY id", (project,)).fetchall()
+            rows = db.execute("SELECT id, item, action, label, source, annotator, previous_label, undoes, time, "
+                              "session FROM history WHERE project = ? ORDER BY id", (project,)).fetchall()
         return [Change(*row) for row in rows]
 
     # ------------------------------------------------------------------ batches

@@ -122,6 +122,26 @@ def test_skip_undo_accept_and_arrows():
     assert _labels() == {batch.items[-1]: -1}
 
 
+def test_undo_in_one_browser_session_leaves_another_sessions_label():
+    project = labeling.create_project("demo", "digits")
+    first, second = _ok(_page({"label_project": "demo"})), _ok(_page({"label_project": "demo"}))
+    batch = labeling.current_batch(project)
+    first.button(key="label_class_3").click()  # both sessions go by the default name "annotator"
+    _ok(first.run())
+    second.button(key="label_class_4").click()  # its focus: the first image still unanswered
+    _ok(second.run())
+    assert _labels() == {batch.items[0]: 3, batch.items[1]: 4}
+    first.button(key="label_undo").click()
+    _ok(first.run())
+    assert _labels() == {batch.items[1]: 4}
+    first.button(key="label_undo").click()
+    _ok(first.run())
+    assert _labels() == {batch.items[1]: 4} and any("Nothing to undo" in text for text in messages(first.info))
+    second.button(key="label_undo").click()
+    _ok(second.run())
+    assert _labels() == {}
+
+
 def test_an_offered_guess_is_stored_as_an_accepted_suggestion():
     project = labeling.create_project("demo", "digits", ["prefill=0.0"])
     truth = project.dataset.labels

@@ -140,7 +140,8 @@ def test_undo_restores_the_label_state_and_the_batch(project):
     batch = labeling.current_batch(project)
     _label_batch(project, batch)
     following = labeling.current_batch(project)
-    change = labeling.undo(project)
+    assert labeling.undo(project, "someone else") is None  # an undo takes back its own labels only
+    change = labeling.undo(project, "tester")
     assert change.item == batch.items[-1]
     assert batch.items[-1] not in project.store.labels(project.id)
     # The untouched batch made after the undone label is withdrawn: the undone item is shown again.
@@ -282,7 +283,7 @@ def test_cli_next_add_undo_export(project):
     assert code == 0 and batch == list(labeling.current_batch(project).items)
     code, out, _ = _cli("digits demo", "--add", f"{batch[0]}=3", f"{batch[1]}=skip", "--annotator", "cli")
     assert code == 0 and out.splitlines() == [f"stored {batch[0]}=3", f"stored {batch[1]}=skip"]
-    code, out, _ = _cli("digits demo", "--undo")
+    code, out, _ = _cli("digits demo", "--undo", "--annotator", "cli")
     assert out.strip() == f"undone {batch[1]}=-1"
     code, out, _ = _cli("digits demo", "--export", "json")
     assert [(r["item"], r["label"], r["annotator"]) for r in json.loads(out)["labels"]] == [(batch[0], "3", "cli")]
@@ -290,6 +291,16 @@ def test_cli_next_add_undo_export(project):
     assert out.startswith("digits demo")
     code, out, _ = _cli("digits demo", "--delete")
     assert code == 0 and labeling.list_projects() == []
+
+
+def test_cli_undo_takes_back_the_annotators_own_label(project):
+    _cli("digits demo", "--add", "1=1", "--annotator", "alice")
+    _cli("digits demo", "--add", "2=2", "--annotator", "bob")
+    code, out, _ = _cli("digits demo", "--undo", "--annotator", "alice")
+    assert code == 0 and out.strip() == "undone 1=1"
+    assert {i: (r.label, r.annotator) for i, r in project.store.labels(project.id).items()} == {2: (2, "bob")}
+    code, out, _ = _cli("digits demo", "--undo", "--annotator", "alice")
+    assert out.strip() == "nothing to undo" and 2 in project.store.labels(project.id)
 
 
 def test_cli_creates_a_project_with_settings_and_imports(tmp_path):

@@ -75,6 +75,71 @@ def test_undo_walks_back_and_is_recorded(store):
     assert actions == [("set", None), ("set", None), ("undo", 2), ("undo", 1)]
 
 
+def test_undo_takes_back_the_undoing_annotators_own_last_change(store):
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 1, 1, "alice")
+    store.set_label(p.id, 2, 2, "bob")
+    change = store.undo(p.id, "alice")
+    assert (change.item, change.annotator) == (1, "alice")
+    assert {i: (r.label, r.annotator) for i, r in store.labels(p.id).items()} == {2: (2, "bob")}
+    assert store.undo(p.id, "alice") is None  # nothing of alice's left; bob's label stays
+    assert store.labels(p.id)[2].label == 2
+    assert store.undo(p.id, "bob").item == 2 and store.labels(p.id) == {}
+
+
+def test_undo_restores_the_whole_previous_row(store):
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 5, 3, "bob", "accepted")
+    before = store.labels(p.id)[5]
+    store.set_label(p.id, 5, 7, "alice", "typed")
+    store.undo(p.id, "alice")
+    assert store.labels(p.id)[5] == before  # label, annotator, source and time
+
+
+def test_undoing_a_change_someone_relabeled_since_keeps_the_later_label(store):
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 5, 1, "alice")
+    store.set_label(p.id, 5, 2, "bob", "accepted")
+    later = store.labels(p.id)[5]
+    assert store.undo(p.id, "alice").label == 1
+    assert store.labels(p.id)[5] == later  # bob's label is not alice's to take back
+    store.undo(p.id, "bob")
+    assert store.labels(p.id) == {}  # alice's label was undone: nothing comes back
+    store.set_label(p.id, 6, 1, "alice")
+    store.set_label(p.id, 6, 2, "bob")
+    store.undo(p.id, "bob")
+    assert (store.labels(p.id)[6].label, store.labels(p.id)[6].annotator) == (1, "alice")
+
+
+def test_undo_in_a_session_takes_back_that_sessions_change_only(store):
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 1, 1, "annotator", session="tab a")
+    store.set_label(p.id, 2, 2, "annotator", session="tab b")
+    assert store.undo(p.id, "annotator", session="tab a").item == 1
+    assert set(store.labels(p.id)) == {2}
+    assert store.undo(p.id, "annotator", session="tab a") is None
+    assert [c.session for c in store.history(p.id)] == ["tab a", "tab b", "tab a"]
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "labels.sqlite3"
+    store = LabelStore(path)
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 1, 4, "alice")
+    with sqlite3.connect(path) as db:  # the layout before sessions were recorded
+        db.execute("DROP INDEX IF EXISTS history_undoes")
+        db.execute("DROP INDEX IF EXISTS history_item")
+        db.execute("ALTER TABLE history DROP COLUMN session")
+        db.execute("UPDATE schema_version SET version = 1")
+    store = LabelStore(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert store.history(p.id)[0].session is None
+    store.set_label(p.id, 2, 5, "alice", session="tab")
+    assert store.undo(p.id, "alice", session="tab").item == 2
+    assert store.undo(p.id, "alice").item == 1 and store.labels(p.id) == {}
+
+
 def test_an_unknown_source_is_refused(store):
     p = store.create_project("p", "digits", {})
     with pytest.raises(LabelStoreError, match="source must be one of typed, accepted, imported"):

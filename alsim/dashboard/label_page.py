@@ -13,6 +13,8 @@ guess, ``Backspace`` undoes the last label.
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -35,6 +37,7 @@ IMAGE_SIDE = 144
 _FOCUS = "label_focus"
 _MESSAGE = "label_message"
 _CONFIRM = "label_confirm_delete"
+_SESSION = "label_session"
 KEYS = ("Keys: the number on a class button labels the focused image, **← →** (**↑ ↓**: a row) move, **S** skip, "
         "**Enter** accept the model's guess, **Backspace** undo.")
 
@@ -95,6 +98,12 @@ def _annotator() -> str:
     return (st.session_state.get("label_annotator") or "annotator").strip()[:64] or "annotator"
 
 
+def _session() -> str:
+    """This browser session's token, stored with each label it makes: every session goes by the
+    name typed in "Your name" ("annotator" unless changed), so Backspace undoes by session."""
+    return st.session_state.setdefault(_SESSION, uuid.uuid4().hex)
+
+
 def _create() -> None:
     name = (st.session_state.get("label_new_name") or "").strip()
     settings = [f"strategy={st.session_state.get('label_new_strategy', 'entropy')}",
@@ -142,7 +151,7 @@ def _pick(name: str, items: tuple[int, ...], label: int, source: str = "typed", 
         project = labeling.open_project(name)
         labels = project.store.labels(project.id)
         target = _focus_item(name, items, labels) if item is None else item
-        labeling.add_label(project, target, label, source=source, annotator=_annotator())
+        labeling.add_label(project, target, label, source=source, annotator=_annotator(), session=_session())
     except (LabelStoreError, ConfigError, DataError) as exc:
         _say("error", str(exc).splitlines()[0])
         return
@@ -165,7 +174,7 @@ def _accept(name: str, items: tuple[int, ...], guesses: tuple[int, ...], item: i
 def _undo(name: str) -> None:
     try:
         project = labeling.open_project(name)
-        change = labeling.undo(project, _annotator())
+        change = labeling.undo(project, _annotator(), session=_session())
     except (LabelStoreError, ConfigError, DataError) as exc:
         _say("error", str(exc).splitlines()[0])
         return
@@ -181,7 +190,7 @@ def _import(name: str) -> None:
         _say("warning", "Choose a CSV file first.")
         return
     try:
-        count = labeling.import_csv(labeling.open_project(name), uploaded.getvalue(), _annotator())
+        count = labeling.import_csv(labeling.open_project(name), uploaded.getvalue(), _annotator(), _session())
     except (LabelStoreError, ConfigError, DataError) as exc:
         _say("error", str(exc).splitlines()[0])
         return

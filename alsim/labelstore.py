@@ -21,7 +21,9 @@ own, or an annotator's on the command line), never someone else's; an item's row
 that of its last change still in force.
 
 A file that is not a readable label database is refused with one line and never
-overwritten; a version 1 file is upgraded in place (a column and indexes added). Label ``-1`` (:data:`SKIP`) records "skip / not sure": the item is answered
+overwritten; a version 1 file is upgraded in place (a column and indexes added). A full
+disk, a read-only file or folder and a file SQLite cannot open are each said for what they
+are (:meth:`LabelStore._failure`), never as a damaged file to move away. Label ``-1`` (:data:`SKIP`) records "skip / not sure": the item is answered
 but has no class.
 """
 
@@ -201,8 +203,8 @@ class LabelStore:
         try:
             with open(self.path, "rb") as handle:
                 header = handle.read(len(_MAGIC))
-        except FileNotFoundError:
-            return
+        except (FileNotFoundError, NotADirectoryError):
+            return  # no file yet (or no folder: creating it says what is wrong)
         except OSError as exc:
             raise LabelStoreError(f"cannot read the label database {self.path}: {exc.strerror or exc}") from None
         if header and header != _MAGIC:
@@ -212,25 +214,46 @@ class LabelStore:
         return LabelStoreError(f"the label database {self.path} is unreadable ({why}); it was left as it is: "
                                "move it away to start a new one")
 
+    def _failure(self, exc: sqlite3.Error) -> LabelStoreError:
+        """One line for an SQLite error that says what is wrong: a full disk, a read-only file or
+        folder, a file that cannot be opened, a busy or failing disk. Only a damaged file (the
+        rest) is called unreadable, so an intact database is never said to need moving away."""
+        name, text = str(getattr(exc, "sqlite_errorname", "") or ""), str(exc)
+        if name.startswith("SQLITE_FULL") or "database or disk is full" in text:
+            return LabelStoreError(f"the disk holding the label database {self.path} is full ({text}); nothing was "
+                                   "stored and the labels stored before are kept: free some space and try again")
+        if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+            return LabelStoreError(f"the label database {self.path} is read-only ({text}); labels can be read and "
+                                   "exported but not stored: make the file and its folder writable (SQLite also "
+                                   "writes -wal and -shm files beside it)")
+        if name.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")) or "unable to open" in text:
+            return LabelStoreError(f"cannot open the label database {self.path} ({text}): check that its folder "
+                                   "exists and that you may read and write the file and the folder")
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text or "busy" in text:
+            return LabelStoreError(f"the label database {self.path} stayed busy for {_BUSY_MS // 1000} s; try again")
+        if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
+            return LabelStoreError(f"reading or writing the label database {self.path} failed ({text}): check the "
+                                   "disk; the file was left as it is")
+        return self._corrupt(text)
+
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LabelStoreError(f"cannot create the folder of the label database {self.path}: "
+                                  f"{exc.strerror or exc}") from None
         try:
             db = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
         except sqlite3.Error as exc:
-            raise self._corrupt(str(exc)) from None
+            raise self._failure(exc) from None
         try:
             db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA synchronous = FULL")
             yield db
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise LabelStoreError(f"the label database {self.path} stayed busy for {_BUSY_MS // 1000} s; "
-                                      "try again") from None
-            raise self._corrupt(str(exc)) from None
         except sqlite3.DatabaseError as exc:
-            raise self._corrupt(str(exc)) from None
+            raise self._failure(exc) from None
         finally:
             db.close()
 
@@ -241,7 +264,8 @@ class LabelStore:
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite has rolled back already after some errors (a full disk)
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 

@@ -185,6 +185,79 @@ def test_a_damaged_database_is_refused_and_left_alone(tmp_path):
     assert path.read_bytes() == bytes(data)
 
 
+def _open_databases_with(monkeypatch, *pragmas: str, read_only: bool = False) -> None:
+    """Every SQLite connection opened from now on is read-only (``mode=ro``: the tests run as root,
+    so chmod would not stop a write) and/or runs ``pragmas`` first."""
+    real = sqlite3.connect
+
+    def connect(path, *args, **kwargs):
+        db = real(f"file:{path}?mode=ro", *args, uri=True, **kwargs) if read_only else real(path, *args, **kwargs)
+        for pragma in pragmas:
+            db.execute(pragma)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+
+
+def _written(tmp_path):
+    path = tmp_path / "labels.sqlite3"
+    store = LabelStore(path)
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 1, 1, "ann")
+    sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+    return path, p
+
+
+def _never_called_damaged(message: str) -> None:
+    assert "unreadable" not in message and "move it away" not in message and "\n" not in message
+
+
+def test_a_read_only_database_is_read_and_a_write_says_read_only(tmp_path, monkeypatch):
+    path, p = _written(tmp_path)
+    before = path.read_bytes()
+    _open_databases_with(monkeypatch, read_only=True)
+    store = LabelStore(path)
+    assert store.labels(p.id)[1].label == 1  # labels can still be read and exported
+    with pytest.raises(LabelStoreError, match="is read-only") as info:
+        store.set_label(p.id, 2, 2, "ann")
+    _never_called_damaged(str(info.value))
+    assert str(path) in str(info.value) and "writable" in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_a_full_disk_says_so_and_keeps_the_stored_labels(tmp_path, monkeypatch):
+    path, p = _written(tmp_path)
+    pages = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
+    _open_databases_with(monkeypatch, f"PRAGMA max_page_count = {pages}")
+    store = LabelStore(path)
+    with pytest.raises(LabelStoreError, match="full") as info:
+        store.set_labels(p.id, [(i, 1) for i in range(2, 3000)], "ann")
+    _never_called_damaged(str(info.value))
+    assert "free some space" in str(info.value)
+    assert set(store.labels(p.id)) == {1}  # the import landed not at all, the earlier label stays
+
+
+def test_a_database_that_cannot_be_opened_says_why(tmp_path, monkeypatch):
+    path, _ = _written(tmp_path)
+
+    def refuse(*args, **kwargs):
+        error = sqlite3.OperationalError("unable to open database file")
+        error.sqlite_errorname = "SQLITE_CANTOPEN"
+        raise error
+
+    monkeypatch.setattr(sqlite3, "connect", refuse)
+    with pytest.raises(LabelStoreError, match="cannot open the label database") as info:
+        LabelStore(path)
+    _never_called_damaged(str(info.value))
+
+
+def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "a file").write_text("in the way")
+    with pytest.raises(LabelStoreError, match="cannot create the folder") as info:
+        LabelStore(tmp_path / "a file" / "labels.sqlite3")
+    _never_called_damaged(str(info.value))
+
+
 def test_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "labels.sqlite3"
     LabelStore(path)

@@ -413,11 +413,32 @@ def export_rows(project: LabelingProject) -> list[dict]:
     return rows
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_TEXT_FIELDS = ("path", "label", "annotator", "source")
+
+
+def neutralise_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs: a single quote goes before a cell
+    that starts with ``= + - @``, tab or carriage return (OWASP's advice), and before one
+    that starts with a quote, so that :func:`restore_cell` takes away exactly what was added."""
+    return f"'{text}" if text[:1] in (*FORMULA_STARTS, "'") and text else text
+
+
+def restore_cell(text: str) -> str:
+    """The text :func:`neutralise_cell` was given: a leading quote is dropped only before one of
+    the characters it is added for."""
+    return text[1:] if text[:1] == "'" and text[1:2] and text[1:2] in (*FORMULA_STARTS, "'") else text
+
+
 def export_csv(project: LabelingProject) -> str:
+    """The labels as CSV (:data:`EXPORT_FIELDS`), text cells neutralised for spreadsheets
+    (:func:`neutralise_cell`); CRLF line ends, so a carriage return inside a name is quoted."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(export_rows(project))
+    for row in export_rows(project):
+        writer.writerow({**row, **{field: neutralise_cell(str(row[field])) for field in _TEXT_FIELDS}})
     return out.getvalue()
 
 
@@ -468,10 +489,21 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * scale), 0, 255).astype(np.uint8)
 
 
+#: Column names an imported CSV may use (case and surrounding spaces ignored), the export's first.
+ITEM_COLUMNS = ("item", "id", "item_id")
+LABEL_COLUMNS = ("label", "class")
+
+
 def import_csv(project: LabelingProject, text: str | bytes, annotator: str | None = None,
                session: str | None = None) -> int:
-    """Store labels from a CSV with ``item`` and ``label`` columns (label: class name or id; the
-    export's ``label_id`` column is used when ``label`` is empty). All rows or none; returns the count."""
+    """Store labels from a CSV: what :func:`export_csv` writes, or any CSV with an item column
+    (:data:`ITEM_COLUMNS`) and a label column (:data:`LABEL_COLUMNS`).
+
+    A label is read as :func:`parse_label` reads text (a class name first, ``skip``, ``#N``),
+    after :func:`restore_cell` has taken away the quote the export puts before a formula; an
+    empty label takes the export's ``label_id`` column (a class index, -1 = skip) if there is
+    one, else means skip. All rows or none; returns the count.
+    """
     if isinstance(text, bytes):
         if len(text) > MAX_IMPORT_BYTES:
             raise LabelStoreError(f"label CSV is larger than {MAX_IMPORT_BYTES >> 20} MiB")
@@ -479,20 +511,37 @@ def import_csv(project: LabelingProject, text: str | bytes, annotator: str | Non
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise LabelStoreError("label CSV is not UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip() for f in reader.fieldnames or []]
-    if "item" not in fields or "label" not in fields:
-        raise LabelStoreError(f"label CSV needs columns item and label, got {', '.join(fields) or 'none'}")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns: dict[str, str] = {}
+    for name in reader.fieldnames or []:
+        columns.setdefault((name or "").strip().lower(), name)
+    item_column = next((columns[c] for c in ITEM_COLUMNS if c in columns), None)
+    label_column = next((columns[c] for c in LABEL_COLUMNS if c in columns), None)
+    if item_column is None or label_column is None:
+        shown = ", ".join(name.strip() for name in reader.fieldnames or []) or "none"
+        raise LabelStoreError(f"label CSV needs an item column ({', '.join(ITEM_COLUMNS[:-1])} or {ITEM_COLUMNS[-1]}) "
+                              f"and a label column ({' or '.join(LABEL_COLUMNS)}), got {shown}")
+    label_id_column = columns.get("label_id")
     rows = []
     for line, record in enumerate(reader, start=2):
-        record = {(k or "").strip(): (v or "") for k, v in record.items()}
-        raw = record["label"].strip() or record.get("label_id", "").strip()
+        label_text = restore_cell(record.get(label_column) or "")
+        label_id = (record.get(label_id_column) or "").strip() if label_id_column else ""
         try:
-            rows.append((parse_item(project, record["item"]), parse_label(project, raw or "skip")))
+            if label_text.strip() or label_text in project.class_names:
+                label = parse_label(project, label_text)
+            else:
+                label = _class_index(project, label_id) if label_id else SKIP
+            rows.append((parse_item(project, record.get(item_column) or ""), label))
         except LabelStoreError as exc:
             raise LabelStoreError(f"label CSV line {line}: {exc}") from None
     return project.store.set_labels(project.id, rows, annotator or default_annotator(), "imported", session)
 
+
+def _class_index(project: LabelingProject, text: str) -> int:
+    n_classes = len(project.class_names)
+    if not re.fullmatch(r"-?[0-9]{1,6}", text) or not SKIP <= int(text) < n_classes:
+        raise LabelStoreError(f"label_id must be a class index 0-{n_classes - 1} or -1 (skip), got {text[:40]!r}")
+    return int(text)
 
 
 # ---------------------------------------------------------------------------------------- command line
@@ -514,7 +563,9 @@ def add_label_parser(sub, parser_class) -> None:
     action.add_argument("--undo", action="store_true",
                         help="undo your own last label (the last one stored under --annotator)")
     action.add_argument("--export", choices=("csv", "json"), help="print the labels as CSV or JSON")
-    action.add_argument("--import-csv", metavar="FILE", help="store labels from a CSV with item and label columns")
+    action.add_argument("--import-csv", metavar="FILE",
+                        help="store labels from a CSV: the export's, or one with item (or id) and label (or class) "
+                             "columns")
     action.add_argument("--list", action="store_true", help="list the projects")
     action.add_argument("--delete", action="store_true", help="delete the project and its labels")
 

@@ -264,10 +264,51 @@ def test_export_csv_json_and_zip_round_trip(project):
     assert {r.source for r in other.store.labels(other.id).values()} == {"imported"}
 
 
+SPREADSHEET_FORMULAS = ('=HYPERLINK("http://evil","click")', "+1+2", "-2", "@SUM(A1:A2)", "\tTab", "\rReturn")
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised_and_read_back():
+    names = (*SPREADSHEET_FORMULAS, "'quoted", "'=x", "''", "plain", "-1")
+    project = labeling.create_project("p", memory_source(names, per_class=1))
+    for item in range(len(names)):
+        labeling.add_label(project, item, item, annotator=SPREADSHEET_FORMULAS[item % len(SPREADSHEET_FORMULAS)])
+    labeling.add_label(project, len(names) - 1, SKIP, annotator="-ann")
+    text = labeling.export_csv(project)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    for row in rows:
+        for column in ("path", "label", "annotator", "source"):
+            assert not row[column] or row[column][0] not in "=+-@\t\r", (column, row[column])
+    # A quote goes before a cell a spreadsheet would run, and before one that starts with a quote.
+    assert [row["label"] for row in rows] == [f"'{name}" for name in names[:-2]] + ["plain", ""]
+    assert rows[0]["label"] == "'=HYPERLINK(\"http://evil\",\"click\")" and rows[0]["annotator"] == rows[0]["label"]
+    assert (rows[-1]["label_id"], rows[-1]["annotator"]) == ("-1", "'-ann")  # numbers stay numbers
+    other = labeling.create_project("copy", project.config.dataset)
+    assert labeling.import_csv(other, text) == len(names)
+    imported = {item: row.label for item, row in other.store.labels(other.id).items()}
+    assert imported == {**{item: item for item in range(len(names) - 1)}, len(names) - 1: SKIP}
+
+
+@pytest.mark.parametrize("header", ["id,label", "item_id,class", "ID,Label", "item,class", " Item , CLASS "])
+def test_import_reads_the_obvious_column_names(header):
+    project = labeling.create_project("p", memory_source(("ant", "bee")))
+    assert labeling.import_csv(project, f"{header}\n0,bee\n1,ant\n2,skip\n") == 3
+    assert {i: r.label for i, r in project.store.labels(project.id).items()} == {0: 1, 1: 0, 2: SKIP}
+
+
+def test_import_takes_the_export_columns_first_and_label_id_where_label_is_empty():
+    project = labeling.create_project("p", memory_source(("ant", "bee", "cat")))
+    text = "id,item,class,label,label_id\n9,0,ant,bee,5\n9,1,ant,,2\n9,2,,,-1\n"
+    assert labeling.import_csv(project, text) == 3
+    assert {i: r.label for i, r in project.store.labels(project.id).items()} == {0: 1, 1: 2, 2: SKIP}
+
+
 @pytest.mark.parametrize("text, message", [
     ("item,label\n1,1\n2,cat\n", "line 3: unknown class 'cat'"),
     ("item,label\n1,1\n5000,1\n", "line 3: unknown item '5000'"),
-    ("id,class\n1,1\n", "needs columns item and label"),
+    ("name,value\n1,1\n", r"needs an item column \(item, id or item_id\) and a label column \(label or class\), "
+                            "got name, value"),
+    ("item,label_id\n1,1\n", "needs an item column"),
+    ("item,label\n1,'1\n", "line 2: unknown class \"'1\""),
     (b"item,label\n1,\xff\n", "not UTF-8"),
 ])
 def test_a_bad_import_stores_nothing(project, text, message):

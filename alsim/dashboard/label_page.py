@@ -310,7 +310,8 @@ def _exports(project: labeling.LabelingProject) -> None:
                                lambda: labeling.export_zip(labeling.open_project(name)),
                                file_name=f"{name}.zip", mime="application/zip", key="label_export_zip",
                                on_click="ignore")
-        st.file_uploader("Import labels: a CSV with item and label columns (class name or id)", type=["csv"],
+        st.file_uploader("Import labels: the export's CSV, or one with item (or id) and label (or class) columns; "
+                         "a label is a class name, #N for the class at index N, or skip", type=["csv"],
                          key="label_import_file")
         st.button("Import", key="label_import", on_click=_import, args=(name,))
 

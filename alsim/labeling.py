@@ -30,6 +30,7 @@ import numpy as np
 
 from .config import Config, ConfigError
 from .data import DataError
+from .importers import class_folder_name
 from .labelstore import SKIP, SOURCES, LabelRow, LabelStore, LabelStoreError, Project, StoredBatch, now
 from .sources import load_source
 
@@ -449,12 +450,14 @@ def export_json(project: LabelingProject) -> str:
 
 
 def _folder_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9 _.\-]", "_", name).strip(" .") or "class"
-    return cleaned[:64]
+    """A class's folder in the export: unique and read back by the importer (see
+    :func:`alsim.importers.class_folder_name`)."""
+    return class_folder_name(name)
 
 
 def export_zip(project: LabelingProject) -> bytes:
-    """An ImageFolder-style zip: ``<class>/<item>.png`` per labeled image (skips left out)."""
+    """An ImageFolder-style zip: ``<class>/<item>.png`` per labeled image (skips left out); class
+    folders are the class names, percent-escaped where unsafe (:func:`_folder_name`)."""
     import cv2
 
     images = project.dataset.images

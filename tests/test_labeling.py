@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alsim import labeling
 from alsim.cli import main
@@ -315,6 +317,51 @@ def test_a_bad_import_stores_nothing(project, text, message):
     with pytest.raises(LabelStoreError, match=message):
         labeling.import_csv(project, text)
     assert project.store.labels(project.id) == {}
+
+
+# ------------------------------------------------------------------ the image-folder export
+_PROJECT_NUMBERS = itertools.count()
+_AWKWARD_NAMES = ("猫", "犬", "_", ".", "..", "...", " lead", "trail ", ".hidden", "dot.", "a/b", "a\\b", "a\x00b",
+                  "\x1b[31mred", "\u202eevil", "100%", "%41", "%", "C:x", "a:b", 'q"<>|?*', "unlabeled", "__MACOSX",
+                  "Cat", "cat", "e\u0301", "\u00e9", "", "  ", "\n", "\u3000")
+CLASS_NAME = st.one_of(st.sampled_from(_AWKWARD_NAMES), st.text(max_size=8))
+
+
+def _export_and_read_back(names) -> tuple[dict, dict]:
+    """Every image of a data set with classes ``names`` labeled with its class, exported as an
+    image-folder zip and imported again: {class name: sorted image bytes} before and after."""
+    from alsim.importers import ImportOptions, read_bytes
+
+    project = labeling.create_project(f"zip {next(_PROJECT_NUMBERS)}", memory_source(names, per_class=2))
+    dataset = project.dataset
+    project.store.set_labels(project.id, list(enumerate(dataset.labels.tolist())), "tester", "typed")
+    imported = read_bytes("labels.zip", labeling.export_zip(project), ImportOptions(side=8)).dataset
+
+    def by_class(data):
+        return {name: sorted(data.images[i].tobytes() for i in np.flatnonzero(data.labels == c))
+                for c, name in enumerate(data.class_names)}
+
+    return by_class(dataset), by_class(imported)
+
+
+def test_non_latin_class_names_get_folders_of_their_own():
+    with zipfile.ZipFile(io.BytesIO(labeling.export_zip(_zip_project(("猫", "犬", "a/b", ".."))))) as archive:
+        folders = sorted({name.rsplit("/", 1)[0] for name in archive.namelist()})
+    assert folders == ["%2E%2E", "a%2Fb", "犬", "猫"]
+
+
+def _zip_project(names):
+    project = labeling.create_project(f"zip {next(_PROJECT_NUMBERS)}", memory_source(names, per_class=1))
+    for item in range(len(names)):
+        labeling.add_label(project, item, item)
+    return project
+
+
+@settings(max_examples=30, deadline=None)
+@given(names=st.lists(CLASS_NAME, min_size=2, max_size=4, unique=True))
+def test_the_image_folder_export_reads_back_every_class_name(names):
+    before, after = _export_and_read_back(names)
+    assert after == before
 
 
 # ------------------------------------------------------------------ the command line

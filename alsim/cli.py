@@ -129,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     remove = data_sub.add_parser("remove", help="delete a stored data set")
     remove.add_argument("id")
+    remove.add_argument("--force", action="store_true",
+                        help="remove it even if labeling projects label it (their labels stay exportable)")
 
     from .labeling import add_label_parser
 
@@ -220,7 +222,7 @@ def cmd_data(args, out) -> int:
         print(f"  run it: python -m alsim run --data {entry.id}", file=out)
         return 0
     if args.data_command == "remove":
-        entry = datastore.remove(args.id)
+        entry = datastore.remove(args.id, force=args.force)
         print(f"removed {entry.id}  {entry.name}", file=out)
         return 0
     entries = datastore.list_sets()

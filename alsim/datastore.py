@@ -29,6 +29,8 @@ import numpy as np
 from .data import DataError, Dataset
 from .diskcache import fsync_folder
 from .importers import ImportOptions, Imported, read_bytes, read_path
+from .labelstore import LabelStore
+from .labelstore import default_path as default_label_path
 
 SHORT_ID = 12
 MANIFEST = "manifest.json"
@@ -284,9 +286,29 @@ def _guarded(read):
         raise DataError("the data set does not fit in memory; import a smaller one or a smaller image side") from None
 
 
-def remove(ident: str) -> StoredSet:
-    """Delete a stored set (renamed out of the store first, so readers never see half of it)."""
+def remove(ident: str, force: bool = False) -> StoredSet:
+    """Delete a stored set (renamed out of the store first, so readers never see half of it).
+
+    A set that labeling projects label is kept: DataError naming the projects, unless
+    ``force``. With ``force`` (or no projects) each project keeps the set's class names, so
+    its labels stay exportable by name (:func:`alsim.labeling.open_labels`).
+    """
     entry = find(ident)
+    try:
+        projects = labeling_projects(entry)
+    except DataError:
+        if not force:
+            raise
+        projects = []  # an unreadable label database: removed anyway, as asked
+    if projects and not force:
+        names = ", ".join(project.name for project in projects)
+        raise DataError(f"data set {entry.id} ({entry.name}) has labeling projects {names}: delete them first "
+                        f"(python -m alsim label NAME --delete), or remove it anyway with --force (their labels "
+                        "stay exportable, without the images)")
+    if projects:
+        store = LabelStore(default_label_path())
+        for project in projects:
+            store.remember_class_names(project.id, entry.manifest.get("class_names", []))
     trash = entry.path.with_name(f".import-removed-{entry.content_key}-{os.getpid()}")
     try:
         os.replace(entry.path, trash)
@@ -294,6 +316,15 @@ def remove(ident: str) -> StoredSet:
         raise DataError(f"cannot remove {entry.path} ({exc.strerror or exc})") from None
     shutil.rmtree(trash, ignore_errors=True)
     return entry
+
+
+def labeling_projects(entry: StoredSet) -> list:
+    """The labeling projects (:class:`alsim.labelstore.Project`) on a stored set, oldest first;
+    none without a label database."""
+    path = default_label_path()
+    if not path.exists():
+        return []
+    return [project for project in LabelStore(path).projects() if project.dataset in (entry.id, entry.content_key)]
 
 
 # --------------------------------------------------------------------------- sources

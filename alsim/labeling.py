@@ -32,12 +32,13 @@ from .config import Config, ConfigError
 from .data import DataError
 from .importers import class_folder_name
 from .labelstore import SKIP, SOURCES, LabelRow, LabelStore, LabelStoreError, Project, StoredBatch, now
-from .sources import load_source
+from .sources import load_source, source_info
 
 __all__ = [
     "DEFAULT_BATCH", "LabelingProject", "Proposal", "add_label", "agreement_curve", "class_counts", "create_project",
     "current_batch", "delete_project", "export_csv", "export_json", "export_rows", "export_zip", "import_csv",
-    "list_projects", "next_batch", "open_project", "parse_label", "parse_item", "truth_agreement", "undo",
+    "list_projects", "next_batch", "open_labels", "open_project", "parse_label", "parse_item", "ProjectLabels",
+    "truth_agreement", "undo",
 ]
 
 DEFAULT_BATCH = 8
@@ -68,6 +69,28 @@ class LabelingProject:
     @property
     def n_pool(self) -> int:
         return self.config.pool_size or len(self.dataset.labels)
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectLabels:
+    """A project's labels with what an export needs, readable without its data set (one removed
+    from the store, say): see :func:`open_labels`.
+
+    Attributes
+    ----------
+    id, name : the stored project's
+    dataset_id : str, the data set's name or stored id
+    config : dict, the stored config
+    class_names : tuple of str, the data set's (kept with the project); empty if never known
+    store : LabelStore
+    """
+
+    id: int
+    name: str
+    dataset_id: str
+    config: dict
+    class_names: tuple[str, ...]
+    store: LabelStore = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -153,11 +176,20 @@ def create_project(name: str, dataset: str, assignments=(), store: LabelStore | 
     config = base_config(dataset).with_overrides(rest)
     if config.strategy == "none":
         raise ConfigError("strategy must be a query strategy for a labeling project, got 'none'")
-    settings = {"config": config.to_dict(), "prefill": DEFAULT_PREFILL if prefill is None else prefill}
+    # The class names are kept with the project, so its labels export by name even once the
+    # data set is gone.
+    settings = {"config": config.to_dict(), "prefill": DEFAULT_PREFILL if prefill is None else prefill,
+                "class_names": list(load_source(config.dataset).class_names)}
     return _open(store.create_project(name, config.dataset, settings), store)
 
 
 def _open(row: Project, store: LabelStore) -> LabelingProject:
+    try:
+        source_info(row.dataset)
+    except KeyError:
+        raise LabelStoreError(f"project {row.name!r} labels data set {row.dataset!r}, which is no longer stored; its "
+                              f"labels can still be exported (python -m alsim label {row.name!r} --export csv or "
+                              "json) or the project deleted") from None
     try:
         config = Config.from_dict(row.settings["config"])
     except (KeyError, TypeError) as exc:
@@ -169,6 +201,29 @@ def _open(row: Project, store: LabelStore) -> LabelingProject:
 def open_project(name: str, store: LabelStore | None = None) -> LabelingProject:
     store = store or LabelStore()
     return _open(store.project(name), store)
+
+
+def open_labels(name: str, store: LabelStore | None = None) -> ProjectLabels:
+    """A project's labels for export, with or without its data set: the class names kept with
+    the project, else (a project from before they were kept) the data set's if it is still
+    there, else none (labels are then exported by class index only)."""
+    store = store or LabelStore()
+    row = store.project(name)
+    names = row.settings.get("class_names")
+    if names is None:
+        try:
+            names = load_source(row.dataset).class_names
+        except (KeyError, DataError, OSError, ValueError):
+            names = ()
+    return ProjectLabels(row.id, row.name, row.dataset, dict(row.settings.get("config") or {}),
+                         tuple(str(n) for n in names), store)
+
+
+def _labels_of(project: LabelingProject | ProjectLabels) -> ProjectLabels:
+    if isinstance(project, ProjectLabels):
+        return project
+    return ProjectLabels(project.id, project.name, project.config.dataset, project.config.to_dict(),
+                         project.class_names, project.store)
 
 
 def list_projects(store: LabelStore | None = None) -> list[Project]:
@@ -403,9 +458,11 @@ def class_counts(project: LabelingProject) -> dict:
 EXPORT_FIELDS = ("item", "path", "label", "label_id", "annotator", "source", "time")
 
 
-def export_rows(project: LabelingProject) -> list[dict]:
+def export_rows(project: LabelingProject | ProjectLabels) -> list[dict]:
     """One dict per answered item (skips have label "" and label_id -1). ``path``: none is kept for
-    the data sets here (they are stored as arrays), so it is empty."""
+    the data sets here (they are stored as arrays), so it is empty. Needs no data set: a
+    :class:`ProjectLabels` of a project whose data set was removed exports as well."""
+    project = _labels_of(project)
     names = project.class_names
     rows = []
     for item, row in sorted(project.store.labels(project.id).items()):
@@ -432,7 +489,7 @@ def restore_cell(text: str) -> str:
     return text[1:] if text[:1] == "'" and text[1:2] and text[1:2] in (*FORMULA_STARTS, "'") else text
 
 
-def export_csv(project: LabelingProject) -> str:
+def export_csv(project: LabelingProject | ProjectLabels) -> str:
     """The labels as CSV (:data:`EXPORT_FIELDS`), text cells neutralised for spreadsheets
     (:func:`neutralise_cell`); CRLF line ends, so a carriage return inside a name is quoted."""
     out = io.StringIO()
@@ -443,9 +500,10 @@ def export_csv(project: LabelingProject) -> str:
     return out.getvalue()
 
 
-def export_json(project: LabelingProject) -> str:
-    document = {"project": project.name, "dataset": project.config.dataset, "class_names": list(project.class_names),
-                "config": project.config.to_dict(), "labels": export_rows(project)}
+def export_json(project: LabelingProject | ProjectLabels) -> str:
+    project = _labels_of(project)
+    document = {"project": project.name, "dataset": project.dataset_id, "class_names": list(project.class_names),
+                "config": project.config, "labels": export_rows(project)}
     return json.dumps(document, indent=1)
 
 
@@ -602,6 +660,10 @@ def label_cli(args, out) -> int:
     if args.delete:
         removed = store.delete_project(args.project)
         print(f"deleted project {removed.name}", file=out)
+        return 0
+    if args.export and not args.data and not args.assignments:  # an export needs no data set
+        labels = open_labels(args.project, store)
+        out.write(export_csv(labels) if args.export == "csv" else export_json(labels) + "\n")
         return 0
     project = _open_or_create(args, store)
     annotator = args.annotator or default_annotator()

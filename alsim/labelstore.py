@@ -332,6 +332,19 @@ class LabelStore:
             rows = db.execute("SELECT id, name, dataset, config, created FROM projects ORDER BY id").fetchall()
         return [_project(row) for row in rows]
 
+    def remember_class_names(self, project: int, class_names) -> None:
+        """Keep the class names of a project's data set in its settings (``class_names``), so its
+        labels can be exported by name once the data set is gone; names kept before stay."""
+        with self._connect() as db, self._write(db):
+            row = db.execute("SELECT config FROM projects WHERE id = ?", (project,)).fetchone()
+            if row is None:
+                return
+            settings = json.loads(row[0])
+            if "class_names" not in settings:
+                settings["class_names"] = [str(name) for name in class_names]
+                db.execute("UPDATE projects SET config = ? WHERE id = ?",
+                           (json.dumps(settings, sort_keys=True), project))
+
     def delete_project(self, name: str) -> Project:
         """Remove a project, its labels and batches (its history rows stay, for audit)."""
         project = self.project(name)

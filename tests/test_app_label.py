@@ -173,6 +173,26 @@ def test_delete_asks_first():
     assert any("Deleted project demo" in text for text in messages(at.success))
 
 
+def test_a_project_whose_data_set_was_removed_offers_its_labels_for_download(tmp_path):
+    from alsim import datastore
+    from test_importers import write_image_folder
+
+    entry = datastore.import_path(write_image_folder(tmp_path / "pets", per_class=4))
+    project = labeling.create_project("demo", entry.id)
+    labeling.add_label(project, 0, 1)
+    datastore.remove(entry.id, force=True)
+    at = _page({"label_project": "demo"})
+    assert not at.exception
+    assert len(at.error) == 1 and "no longer stored" in messages(at.error)[0]
+    downloads = {element.proto.label for element in at.get("download_button")}
+    assert downloads == {"Labels as CSV", "Labels as JSON"}
+    at.button(key="label_delete").click()
+    at.run()
+    at.button(key="label_delete_yes").click()
+    at.run()
+    assert not at.exception and labeling.list_projects() == []
+
+
 def test_an_unknown_project_in_the_url_is_named_in_a_notice():
     labeling.create_project("demo", "digits")
     at = _ok(_page({"label_project": "[x](http://evil)"}))

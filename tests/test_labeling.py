@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from alsim import labeling
 from alsim.cli import main
-from alsim.data import Dataset
+from alsim.data import DataError, Dataset
 from alsim.labelstore import SKIP, LabelStore, LabelStoreError
 from alsim.oracles import StoreOracle
-from alsim.sources import SourceInfo, register_source
+from alsim.sources import SourceInfo, register_source, source_names
 
 ROOT = Path(__file__).resolve().parents[1]
 _MEMORY_SOURCES: list[str] = []
@@ -72,11 +72,15 @@ def _label_batch(project, batch, wrong: int = 0):
 
 
 def _cli(*argv) -> tuple[int, str, str]:
+    return _cli_main("label", *argv)
+
+
+def _cli_main(*argv) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     old = sys.stderr
     sys.stderr = err
     try:
-        code = main(["label", *argv], out=out)
+        code = main(list(argv), out=out)
     finally:
         sys.stderr = old
     return code, out.getvalue(), err.getvalue()
@@ -362,6 +366,78 @@ def _zip_project(names):
 def test_the_image_folder_export_reads_back_every_class_name(names):
     before, after = _export_and_read_back(names)
     assert after == before
+
+
+# ------------------------------------------------------------------ a data set removed from the store
+def _stored_pets(tmp_path):
+    from alsim import datastore
+    from test_importers import write_image_folder
+
+    folder = write_image_folder(tmp_path / "pets", classes=("cat", "dog", "=owl"), per_class=4)
+    return datastore.import_path(folder, name="pets")
+
+
+def test_removing_a_data_set_that_projects_label_is_refused_naming_them(tmp_path):
+    from alsim import datastore
+
+    entry = _stored_pets(tmp_path)
+    labeling.create_project("first", entry.id)
+    labeling.create_project("second", entry.id)
+    labeling.create_project("other", "digits")
+    with pytest.raises(DataError, match="labeling projects first, second.*--force"):
+        datastore.remove(entry.id)
+    assert datastore.find(entry.id) == entry
+    code, _, err = _cli_main("data", "remove", entry.id)
+    assert code == 2 and err.count("\n") == 1 and "first, second" in err and entry.id in source_names()
+
+
+def test_labels_stay_exportable_after_their_data_set_is_removed_with_force(tmp_path):
+    from alsim import datastore
+
+    entry = _stored_pets(tmp_path)
+    project = labeling.create_project("pets", entry.id)
+    labeling.add_label(project, 0, 0, annotator="ann")
+    labeling.add_label(project, 5, SKIP, annotator="ann")
+    csv_before, json_before = labeling.export_csv(project), json.loads(labeling.export_json(project))
+    assert [row["label"] for row in json_before["labels"]] == ["=owl", ""]
+    code, out, err = _cli_main("data", "remove", entry.id, "--force")
+    assert code == 0, err
+    assert entry.id not in source_names()
+    with pytest.raises(LabelStoreError, match=f"data set {entry.id!r}, which is no longer stored.*export"):
+        labeling.open_project("pets")
+    labels = labeling.open_labels("pets")
+    assert labels.class_names == ("=owl", "cat", "dog")
+    assert labeling.export_csv(labels) == csv_before
+    assert json.loads(labeling.export_json(labels)) == json_before
+    code, out, err = _cli("pets", "--export", "csv")
+    assert code == 0 and out == csv_before, err
+    code, out, _ = _cli("pets", "--export", "json")
+    assert json.loads(out) == json_before
+    code, out, _ = _cli("pets", "--delete")
+    assert code == 0 and labeling.list_projects() == []
+
+
+def test_a_project_from_before_class_names_were_kept_gets_them_when_its_set_is_removed(tmp_path):
+    from alsim import datastore
+
+    entry = _stored_pets(tmp_path)
+    project = labeling.create_project("old", entry.id)
+    labeling.add_label(project, 0, 1)
+    with sqlite3.connect(project.store.path) as db:
+        settings = json.loads(db.execute("SELECT config FROM projects WHERE id = ?", (project.id,)).fetchone()[0])
+        settings.pop("class_names", None)
+        db.execute("UPDATE projects SET config = ? WHERE id = ?", (json.dumps(settings), project.id))
+    datastore.remove(entry.id, force=True)
+    rows = list(csv.DictReader(io.StringIO(labeling.export_csv(labeling.open_labels("old")))))
+    assert [(row["item"], row["label"], row["label_id"]) for row in rows] == [("0", "cat", "1")]
+
+
+def test_removing_a_data_set_without_projects_needs_no_force(tmp_path):
+    from alsim import datastore
+
+    entry = _stored_pets(tmp_path)
+    labeling.create_project("other", "digits")
+    assert datastore.remove(entry.id) == entry
 
 
 # ------------------------------------------------------------------ the command line

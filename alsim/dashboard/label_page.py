@@ -296,15 +296,20 @@ def _progress(project: labeling.LabelingProject) -> None:
             st.plotly_chart(confusion_figure(matrix, project.class_names), key="label_confusion", width="stretch")
 
 
-def _exports(project: labeling.LabelingProject) -> None:
+def _exports(project: labeling.LabelingProject | labeling.ProjectLabels) -> None:
+    """Downloads and the CSV import; only the label downloads for a project whose data set is gone."""
     name = project.name
-    with st.expander("Export and import"):
+    labels_only = isinstance(project, labeling.ProjectLabels)
+    with st.expander("Export and import", expanded=labels_only):
         c1, c2, c3 = st.columns(3)
-        c1.download_button("Labels as CSV", lambda: labeling.export_csv(labeling.open_project(name)),
+        # The label files need no data set (open_labels), so they stay downloadable without one.
+        c1.download_button("Labels as CSV", lambda: labeling.export_csv(labeling.open_labels(name)),
                            file_name=f"{name}.csv", mime="text/csv", key="label_export_csv", on_click="ignore")
-        c2.download_button("Labels as JSON", lambda: labeling.export_json(labeling.open_project(name)),
+        c2.download_button("Labels as JSON", lambda: labeling.export_json(labeling.open_labels(name)),
                            file_name=f"{name}.json", mime="application/json", key="label_export_json",
                            on_click="ignore")
+        if labels_only:
+            return
         if project.dataset.images is not None:
             c3.download_button("Labeled images (ImageFolder zip)",
                                lambda: labeling.export_zip(labeling.open_project(name)),
@@ -360,6 +365,10 @@ def label_page() -> None:
             batch = labeling.current_batch(project)
     except (LabelStoreError, ConfigError, DataError) as exc:
         show_error(exc)
+        try:  # the labels stay exportable without the data set (removed from the store, say)
+            _exports(labeling.open_labels(name, store))
+        except (LabelStoreError, DataError):
+            pass
         _delete_controls(name, 0)
         return
     config = project.config

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import Config, ConfigError, parse_integer, parse_number
-from .data import DataError
+from .data import DataError, escape_controls
 from .graph import GraphTooLarge
 from .presets import PRESETS, get_preset
 
@@ -216,9 +216,10 @@ def cmd_data(args, out) -> int:
         print(f"{entry.id}  {entry.name}: {m['n']:,} {'images' if m['image_shape'] else 'points'}"
               f" ({m['n_unlabeled']:,} unlabeled), {len(m['class_names'])} classes, features "
               f"{', '.join(m['features'])}; stored in {time.perf_counter() - started:.2f} s", file=out)
-        print("  per class: " + ", ".join(f"{name} {count}" for name, count in m["counts"].items()), file=out)
+        print("  per class: " + ", ".join(f"{escape_controls(name)} {count}" for name, count in m["counts"].items()),
+              file=out)
         for note in m.get("notes", []):
-            print(f"  note: {note}", file=out)
+            print(f"  note: {escape_controls(note)}", file=out)
         print(f"  run it: python -m alsim run --data {entry.id}", file=out)
         return 0
     if args.data_command == "remove":
@@ -235,7 +236,7 @@ def cmd_data(args, out) -> int:
         m = entry.manifest
         shape = "x".join(map(str, m["image_shape"])) if m.get("image_shape") else f"d={m.get('embedding_dim')}"
         print(f"{entry.id}  {entry.name:24} {m['n']:>8,} points {len(m['class_names']):>4} classes  {shape:>10}  "
-              f"{m.get('created', '')[:10]}  {m.get('source_file', '')}", file=out)
+              f"{m.get('created', '')[:10]}  {escape_controls(m.get('source_file', ''))}", file=out)
     return 0
 
 
@@ -431,7 +432,8 @@ def main(argv: Sequence[str] | None = None, out=None) -> int:
         handler = {"run": cmd_run, "presets": cmd_presets, "compare": cmd_compare, "data": cmd_data}[args.command]
         return handler(args, out)
     except (UsageError, ConfigError, DataError, GraphTooLarge) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # One line, whatever a data file put into the message (names are shown with escapes).
+        message = escape_controls(str(exc).split("\n")[0]) if str(exc) else type(exc).__name__
         print(f"alsim: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

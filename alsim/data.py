@@ -7,6 +7,7 @@ import hashlib
 import math
 import os
 import struct
+import unicodedata
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,6 +37,21 @@ TUTORIAL_POOL = 330
 
 class DataError(RuntimeError):
     """A data set is missing or unreadable; the message says how to get it."""
+
+
+#: Unicode categories shown escaped: controls (terminal escape sequences, NUL, line breaks),
+#: format characters (bidi overrides, zero-width marks), surrogates, line and paragraph separators.
+_ESCAPED_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` for a terminal or a page: each control or format character written as its
+    Python escape (``\\x1b``, ``\\u202e``, ``\\n``), everything else as it is.
+
+    A class name is data from a file: shown raw, an escape sequence would recolour or clear
+    a terminal and a right-to-left override would flip the caption around it.
+    """
+    return "".join(repr(ch)[1:-1] if unicodedata.category(ch) in _ESCAPED_CATEGORIES else ch for ch in str(text))
 
 
 @dataclass(frozen=True, eq=False)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import Config, ConfigError
-from .data import DataError
+from .data import DataError, escape_controls
 from .importers import class_folder_name
 from .labelstore import SKIP, SOURCES, LabelRow, LabelStore, LabelStoreError, Project, StoredBatch, now
 from .sources import load_source, source_info
@@ -258,7 +258,7 @@ def parse_label(project: LabelingProject, text) -> int:
         return SKIP
     if re.fullmatch(r"#[0-9]{1,6}", raw) and int(raw[1:]) < len(names):
         return int(raw[1:])
-    shown = ", ".join(names) if len(names) <= 12 else f"{len(names)} class names"
+    shown = ", ".join(map(escape_controls, names)) if len(names) <= 12 else f"{len(names)} class names"
     raise LabelStoreError(f"unknown class {raw[:40]!r}; classes: {shown} (a class name, or #0-#{len(names) - 1} "
                           "for a class by its index, or skip)")
 
@@ -683,7 +683,7 @@ def label_cli(args, out) -> int:
             pairs.append((parse_item(project, item), parse_label(project, label)))
         for item, label in pairs:
             project.store.set_label(project.id, item, label, annotator, args.source)
-            print(f"stored {item}={project.class_names[label] if label >= 0 else 'skip'}", file=out)
+            print(f"stored {item}={escape_controls(project.class_names[label]) if label >= 0 else 'skip'}", file=out)
             out.flush()
         return 0
     if args.undo:

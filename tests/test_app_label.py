@@ -193,6 +193,22 @@ def test_a_project_whose_data_set_was_removed_offers_its_labels_for_download(tmp
     assert not at.exception and labeling.list_projects() == []
 
 
+def test_class_names_with_control_characters_are_shown_escaped():
+    from test_labeling import TRICKY_NAMES, _raw_controls
+
+    project = labeling.create_project("demo", memory_source(TRICKY_NAMES), ["prefill=0.0"])
+    truth = project.dataset.labels
+    for item in labeling.current_batch(project).items:
+        labeling.add_label(project, item, int(truth[item]))
+    at = _ok(_page({"label_project": "demo"}))
+    shown = [b.label for b in at.button] + [m.value for m in (*at.markdown, *at.caption)]
+    shown += [str(value) for value in at.dataframe[0].value["class"]]
+    assert not [text for text in shown if _raw_controls(text)]
+    assert any("\\u202etac" in text for text in shown)  # the button (Markdown-escaped backslash)
+    figure = charts(at)["label_confusion"]["data"][0]
+    assert not _raw_controls("".join(figure["x"] + figure["y"]))
+
+
 def test_an_unknown_project_in_the_url_is_named_in_a_notice():
     labeling.create_project("demo", "digits")
     at = _ok(_page({"label_project": "[x](http://evil)"}))

@@ -440,6 +440,41 @@ def test_removing_a_data_set_without_projects_needs_no_force(tmp_path):
     assert datastore.remove(entry.id) == entry
 
 
+# ------------------------------------------------------------------ names shown on a terminal or a page
+TRICKY_NAMES = ("\x1b[2J\x1b[31mred", "\u202etac", "a\nb", "zero\u200bwidth", "猫")
+
+
+def _raw_controls(text: str) -> list[str]:
+    import unicodedata
+
+    return [ch for ch in text if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")]
+
+
+def test_escape_controls_writes_control_and_format_characters_as_escapes():
+    from alsim.data import escape_controls
+
+    assert escape_controls("\x1b[31mred\u202e\n\t\x00\u2028") == "\\x1b[31mred\\u202e\\n\\t\\x00\\u2028"
+    assert escape_controls("猫 é e\u0301 a\\b 'q'") == "猫 é e\u0301 a\\b 'q'"
+
+
+def test_cli_output_shows_class_names_with_escapes(tmp_path):
+    from test_importers import npz_bytes
+
+    source = tmp_path / "tricky.npz"
+    source.write_bytes(npz_bytes(X=np.eye(10), y=np.arange(10) % len(TRICKY_NAMES),
+                                 class_names=np.array(TRICKY_NAMES)))
+    code, out, err = _cli_main("data", "add", str(source))
+    assert code == 0, err
+    assert not _raw_controls(out) and "\\x1b[2J\\x1b[31mred 2" in out and "\\u202etac 2" in out and "a\\nb 2" in out
+    entry_id = out.split()[0]
+    labeling.create_project("p", entry_id)
+    code, out, err = _cli("p", "--add", "0=#0", "1=#1", "2=#2")
+    assert code == 0 and not _raw_controls(out)
+    assert out.splitlines() == ["stored 0=\\x1b[2J\\x1b[31mred", "stored 1=\\u202etac", "stored 2=a\\nb"]
+    code, out, err = _cli("p", "--add", "3=nothing")
+    assert code == 2 and not _raw_controls(err) and err.count("\n") == 1 and "\\u202etac" in err
+
+
 # ------------------------------------------------------------------ the command line
 def test_cli_next_add_undo_export(project):
     code, out, _ = _cli("digits demo", "--next")

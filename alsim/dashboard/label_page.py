@@ -22,7 +22,7 @@ import streamlit as st
 
 from alsim import labeling
 from alsim.config import ConfigError
-from alsim.data import DataError
+from alsim.data import DataError, escape_controls
 from alsim.labelstore import LabelStore, LabelStoreError
 from alsim.sources import source_names
 from alsim.strategies import strategy_names
@@ -81,7 +81,8 @@ def agreement_figure(curve: list[labeling.BatchAgreement]) -> go.Figure:
 
 
 def confusion_figure(matrix: np.ndarray, names: tuple[str, ...]) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=matrix, x=list(names), y=list(names), colorscale="Blues", showscale=False,
+    shown = [escape_controls(name) for name in names]
+    fig = go.Figure(go.Heatmap(z=matrix, x=shown, y=shown, colorscale="Blues", showscale=False,
                                text=matrix, texttemplate="%{text}",
                                hovertemplate="truth %{y}, you %{x}: %{z}<extra></extra>"))
     fig.update_layout(title="You against the hidden truth", xaxis_title="your label", yaxis_title="truth",
@@ -231,7 +232,7 @@ def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
         columns = st.columns(per_row)
         for cls in range(start, min(start + per_row, len(names))):
             # The class index goes to the store, never the name: a class named "2" is not index 2.
-            columns[cls - start].button(escape_markdown(class_button_label(names[cls], keys[cls])),
+            columns[cls - start].button(escape_markdown(class_button_label(escape_controls(names[cls]), keys[cls])),
                                         key=f"label_class_{cls}", on_click=_pick,
                                         args=(project.name, items, cls), width="stretch", shortcut=keys[cls],
                                         help=f"class #{cls}" + (f" (key {keys[cls]})" if keys[cls] else ""))
@@ -247,7 +248,7 @@ def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
 
 
 def _grid(project: labeling.LabelingProject, batch, labels: dict, focus: int, images) -> None:
-    names = project.class_names
+    names = [escape_controls(name) for name in project.class_names]
     for row_start in range(0, len(batch.items), COLUMNS):
         columns = st.columns(COLUMNS)
         for position in range(row_start, min(row_start + COLUMNS, len(batch.items))):
@@ -274,7 +275,7 @@ def _grid(project: labeling.LabelingProject, batch, labels: dict, focus: int, im
 
 def _progress(project: labeling.LabelingProject) -> None:
     counts = labeling.class_counts(project)
-    table = pd.DataFrame([{"class": name, **per, "total": sum(per.values())}
+    table = pd.DataFrame([{"class": escape_controls(name), **per, "total": sum(per.values())}
                           for name, per in counts["classes"].items()])
     st.subheader("Progress")
     st.markdown(escape_markdown(f"{counts['total']} labels ({sum(table['typed'])} typed, "

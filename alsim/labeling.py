@@ -588,9 +588,9 @@ def import_csv(project: LabelingProject, text: str | bytes, annotator: str | Non
         label_text = restore_cell(record.get(label_column) or "")
         label_id = (record.get(label_id_column) or "").strip() if label_id_column else ""
         try:
-            if label_text.strip() or label_text in project.class_names:
+            if label_text.strip() or (label_text and label_text in project.class_names):
                 label = parse_label(project, label_text)
-            else:
+            else:  # an empty cell (a skip, or a class named "" in the export) is read from label_id
                 label = _class_index(project, label_id) if label_id else SKIP
             rows.append((parse_item(project, record.get(item_column) or ""), label))
         except LabelStoreError as exc:

@@ -475,6 +475,68 @@ def test_cli_output_shows_class_names_with_escapes(tmp_path):
     assert code == 2 and not _raw_controls(err) and err.count("\n") == 1 and "\\u202etac" in err
 
 
+# ------------------------------------------------------------------ the label path against a plain model
+_LOOKALIKES = ("0", "1", "2", "3", "10", "007", "7", "1.0", "-1", "+1", " 1", "1e3", "#1", "#0", "skip", "?", "٣",
+               "１", "猫", "犬", "e\u0301", "\u00e9", "=1+1", "'x", "a,b", 'q"q', "\u202ertl", "")
+_NAMES = st.lists(st.one_of(st.sampled_from(_LOOKALIKES), st.text(min_size=1, max_size=5)), min_size=2, max_size=5,
+                  unique=True)
+_WHO = st.sampled_from(["alice", "bob"])
+_OPERATIONS = st.lists(st.one_of(
+    st.tuples(st.just("label"), _WHO, st.integers(0, 3), st.integers(0, 4), st.sampled_from(["index", "name", "#"])),
+    st.tuples(st.just("skip"), _WHO, st.integers(0, 3), st.sampled_from(["index", "text"])),
+    st.tuples(st.just("undo"), _WHO)), max_size=12)
+
+
+def _unquoted(cell: str) -> str:
+    """The export's documented quoting taken away: a quote before = + - @ tab CR or a quote."""
+    return cell[1:] if len(cell) > 1 and cell[0] == "'" and cell[1] in "=+-@\t\r'" else cell
+
+
+@settings(max_examples=40, deadline=None)
+@given(names=_NAMES, operations=_OPERATIONS)
+def test_exported_labels_equal_a_plain_model_of_the_operations(names, operations):
+    project = labeling.create_project(f"model {next(_PROJECT_NUMBERS)}", memory_source(names, per_class=2))
+    in_force = []  # (annotator, item, class index or -1), oldest first: what each person did and did not undo
+    for operation in operations:
+        kind, who = operation[:2]
+        if kind == "undo":
+            labeling.undo(project, who)
+            mine = [k for k, (by, _, _) in enumerate(in_force) if by == who]
+            if mine:
+                del in_force[mine[-1]]
+            continue
+        item = operation[2]
+        if kind == "label":
+            label, how = operation[3] % len(names), operation[4]
+            if how == "name":
+                label = names.index(names[label])  # the text of a name means that name, wherever it stands
+                text = names[label]
+            elif how == "#" and f"#{label}" not in names:
+                text = f"#{label}"
+            else:
+                text = None
+        else:
+            label, words = SKIP, [w for w in ("skip", "?", "-1") if w not in names]
+            text = words[0] if operation[3] == "text" and words else None
+        stored = label if text is None else labeling.parse_label(project, text)
+        labeling.add_label(project, item, stored, annotator=who)
+        in_force.append((who, item, label))
+    expected = {}
+    for who, item, label in in_force:
+        expected[item] = (label, who)
+    document = json.loads(labeling.export_json(project))
+    assert {r["item"]: (r["label_id"], r["annotator"]) for r in document["labels"]} == expected
+    assert {r["item"]: r["label"] for r in document["labels"]} == {
+        item: names[label] if label >= 0 else "" for item, (label, _) in expected.items()}
+    rows = list(csv.DictReader(io.StringIO(labeling.export_csv(project), newline="")))
+    assert {int(r["item"]): (int(r["label_id"]), _unquoted(r["annotator"]), _unquoted(r["label"])) for r in rows} == {
+        item: (label, who, names[label] if label >= 0 else "") for item, (label, who) in expected.items()}
+    copy = labeling.create_project(f"model {next(_PROJECT_NUMBERS)}", project.config.dataset)
+    labeling.import_csv(copy, labeling.export_csv(project))
+    assert {item: row.label for item, row in copy.store.labels(copy.id).items()} == {
+        item: label for item, (label, _) in expected.items()}
+
+
 # ------------------------------------------------------------------ the command line
 def test_cli_next_add_undo_export(project):
     code, out, _ = _cli("digits demo", "--next")

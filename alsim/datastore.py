@@ -290,8 +290,8 @@ def remove(ident: str, force: bool = False) -> StoredSet:
     """Delete a stored set (renamed out of the store first, so readers never see half of it).
 
     A set that labeling projects label is kept: DataError naming the projects, unless
-    ``force``. With ``force`` (or no projects) each project keeps the set's class names, so
-    its labels stay exportable by name (:func:`alsim.labeling.open_labels`).
+    ``force``. With ``force``, each of them first keeps the set's class names in its settings,
+    so its labels stay exportable by name (:func:`alsim.labeling.open_labels`).
     """
     entry = find(ident)
     try:
@@ -303,7 +303,7 @@ def remove(ident: str, force: bool = False) -> StoredSet:
     if projects and not force:
         names = ", ".join(project.name for project in projects)
         raise DataError(f"data set {entry.id} ({entry.name}) has labeling projects {names}: delete them first "
-                        f"(python -m alsim label NAME --delete), or remove it anyway with --force (their labels "
+                        "(python -m alsim label NAME --delete), or remove it anyway with --force (their labels "
                         "stay exportable, without the images)")
     if projects:
         store = LabelStore(default_label_path())

@@ -35,9 +35,9 @@ from .labelstore import SKIP, SOURCES, LabelRow, LabelStore, LabelStoreError, Pr
 from .sources import load_source, source_info
 
 __all__ = [
-    "DEFAULT_BATCH", "LabelingProject", "Proposal", "add_label", "agreement_curve", "class_counts", "create_project",
-    "current_batch", "delete_project", "export_csv", "export_json", "export_rows", "export_zip", "import_csv",
-    "list_projects", "next_batch", "open_labels", "open_project", "parse_label", "parse_item", "ProjectLabels",
+    "DEFAULT_BATCH", "LabelingProject", "ProjectLabels", "Proposal", "add_label", "agreement_curve", "class_counts",
+    "create_project", "current_batch", "delete_project", "export_csv", "export_json", "export_rows", "export_zip",
+    "import_csv", "list_projects", "next_batch", "open_labels", "open_project", "parse_label", "parse_item",
     "truth_agreement", "undo",
 ]
 

@@ -21,12 +21,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alsim import labeling
+from alsim import datastore, labeling
 from alsim.cli import main
 from alsim.data import DataError, Dataset
 from alsim.labelstore import SKIP, LabelStore, LabelStoreError
 from alsim.oracles import StoreOracle
 from alsim.sources import SourceInfo, register_source, source_names
+from test_importers import npz_bytes, write_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 _MEMORY_SOURCES: list[str] = []
@@ -53,7 +54,7 @@ def _forget_memory_sources():
     yield
     from alsim import sources
 
-    with sources._LOCK:  # noqa: SLF001 - a test removes the sources it registered
+    with sources._LOCK:  # a test removes the sources it registered
         for name in _MEMORY_SOURCES:
             sources._SOURCES.pop(name, None)
     _MEMORY_SOURCES.clear()
@@ -311,8 +312,8 @@ def test_import_takes_the_export_columns_first_and_label_id_where_label_is_empty
 @pytest.mark.parametrize("text, message", [
     ("item,label\n1,1\n2,cat\n", "line 3: unknown class 'cat'"),
     ("item,label\n1,1\n5000,1\n", "line 3: unknown item '5000'"),
-    ("name,value\n1,1\n", r"needs an item column \(item, id or item_id\) and a label column \(label or class\), "
-                            "got name, value"),
+    ("name,value\n1,1\n", (r"needs an item column \(item, id or item_id\) and a label column \(label or class\), "
+                             "got name, value")),
     ("item,label_id\n1,1\n", "needs an item column"),
     ("item,label\n1,'1\n", "line 2: unknown class \"'1\""),
     (b"item,label\n1,\xff\n", "not UTF-8"),
@@ -370,16 +371,11 @@ def test_the_image_folder_export_reads_back_every_class_name(names):
 
 # ------------------------------------------------------------------ a data set removed from the store
 def _stored_pets(tmp_path):
-    from alsim import datastore
-    from test_importers import write_image_folder
-
     folder = write_image_folder(tmp_path / "pets", classes=("cat", "dog", "=owl"), per_class=4)
     return datastore.import_path(folder, name="pets")
 
 
 def test_removing_a_data_set_that_projects_label_is_refused_naming_them(tmp_path):
-    from alsim import datastore
-
     entry = _stored_pets(tmp_path)
     labeling.create_project("first", entry.id)
     labeling.create_project("second", entry.id)
@@ -392,8 +388,6 @@ def test_removing_a_data_set_that_projects_label_is_refused_naming_them(tmp_path
 
 
 def test_labels_stay_exportable_after_their_data_set_is_removed_with_force(tmp_path):
-    from alsim import datastore
-
     entry = _stored_pets(tmp_path)
     project = labeling.create_project("pets", entry.id)
     labeling.add_label(project, 0, 0, annotator="ann")
@@ -418,8 +412,6 @@ def test_labels_stay_exportable_after_their_data_set_is_removed_with_force(tmp_p
 
 
 def test_a_project_from_before_class_names_were_kept_gets_them_when_its_set_is_removed(tmp_path):
-    from alsim import datastore
-
     entry = _stored_pets(tmp_path)
     project = labeling.create_project("old", entry.id)
     labeling.add_label(project, 0, 1)
@@ -433,8 +425,6 @@ def test_a_project_from_before_class_names_were_kept_gets_them_when_its_set_is_r
 
 
 def test_removing_a_data_set_without_projects_needs_no_force(tmp_path):
-    from alsim import datastore
-
     entry = _stored_pets(tmp_path)
     labeling.create_project("other", "digits")
     assert datastore.remove(entry.id) == entry
@@ -458,8 +448,6 @@ def test_escape_controls_writes_control_and_format_characters_as_escapes():
 
 
 def test_cli_output_shows_class_names_with_escapes(tmp_path):
-    from test_importers import npz_bytes
-
     source = tmp_path / "tricky.npz"
     source.write_bytes(npz_bytes(X=np.eye(10), y=np.arange(10) % len(TRICKY_NAMES),
                                  class_names=np.array(TRICKY_NAMES)))
@@ -678,8 +666,6 @@ def test_two_writers_on_one_project_lose_and_duplicate_nothing():
 
 # ------------------------------------------------------------------ a stored set whose labels are mostly unknown
 def test_a_stored_set_with_unknown_labels_is_labeled_and_scored_where_truth_is_known():
-    from alsim import datastore
-
     rng = np.random.default_rng(0)
     truth = np.repeat(np.arange(3), 40)
     features = (rng.normal(size=(3, 5)) * 4)[truth] + rng.normal(size=(120, 5))

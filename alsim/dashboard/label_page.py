@@ -6,9 +6,10 @@ Projects (a data set, a config and a name) live in the label store
 restarting the server loses nothing, and a reopened project shows the same batch.
 
 Keyboard: Streamlit 1.67's ``st.button(..., shortcut=...)`` binds a key to a button, so
-the page needs no script of its own. Number keys label the focused image with class
-0-9, arrows move the focus, ``S`` skips ("not sure"), ``Enter`` accepts the model's
-guess, ``Backspace`` undoes the last label.
+the page needs no script of its own. Number keys label the focused image (a class's key:
+see :func:`class_keys`), arrows move the focus, ``S`` skips ("not sure"), ``Enter``
+accepts the model's guess, ``Backspace`` undoes this session's last label. Buttons pass
+class indices to the store, never names.
 """
 
 from __future__ import annotations

@@ -80,3 +80,17 @@ def test_enlarged_keeps_colour():
     big = enlarged(rgb, size=8)
     assert big.shape == (8, 8, 3) and (big[:4, :4] == rgb[0, 0]).all()
     assert enlarged(np.full((8, 8), 16.0)).max() == 255  # digits' 0..16 scale
+
+
+def test_class_names_with_control_characters_are_shown_escaped():
+    import unicodedata
+
+    names = np.array(["\x1b[2J\x1b[31mred", "\u202etac", "plain"])
+    images = (np.arange(9 * 64).reshape(9, 8, 8) % 256).astype(np.uint8)
+    entry = datastore.import_bytes("tricky.npz", npz_bytes(X=np.eye(9), y=np.arange(9) % 3, images=images,
+                                                          class_names=names))
+    at = _data_page(entry.id)
+    assert not at.exception and not at.error
+    shown = [c.value for c in at.caption] + [str(v) for v in at.dataframe[0].value["class"]]
+    assert not [ch for text in shown for ch in text if unicodedata.category(ch) in ("Cc", "Cf")]
+    assert "\\u202etac" in list(at.dataframe[0].value["class"])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 from apptest_helpers import APP, TIMEOUT, charts, messages, page_script
 from streamlit.testing.v1 import AppTest
+from test_labeling import _forget_memory_sources, memory_source  # noqa: F401 - the fixture cleans up
 
 from alsim.dashboard.label_page import enlarge
 from alsim.labeling import projects as labeling
@@ -31,6 +33,10 @@ def _ok(at: AppTest) -> AppTest:
 def _focused(at: AppTest) -> int:
     text = next(m.value for m in at.markdown if m.value.startswith("**Label image #"))
     return int(text.split("#", 1)[1].split("*", 1)[0])
+
+
+def _unescaped(markdown: str) -> str:
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 
 def _labels(name: str = "demo") -> dict:
@@ -116,6 +122,26 @@ def test_skip_undo_accept_and_arrows():
     assert _labels() == {batch.items[-1]: -1}
 
 
+def test_undo_in_one_browser_session_leaves_another_sessions_label():
+    project = labeling.create_project("demo", "digits")
+    first, second = _ok(_page({"label_project": "demo"})), _ok(_page({"label_project": "demo"}))
+    batch = labeling.current_batch(project)
+    first.button(key="label_class_3").click()  # both sessions go by the default name "annotator"
+    _ok(first.run())
+    second.button(key="label_class_4").click()  # its focus: the first image still unanswered
+    _ok(second.run())
+    assert _labels() == {batch.items[0]: 3, batch.items[1]: 4}
+    first.button(key="label_undo").click()
+    _ok(first.run())
+    assert _labels() == {batch.items[1]: 4}
+    first.button(key="label_undo").click()
+    _ok(first.run())
+    assert _labels() == {batch.items[1]: 4} and any("Nothing to undo" in text for text in messages(first.info))
+    second.button(key="label_undo").click()
+    _ok(second.run())
+    assert _labels() == {}
+
+
 def test_an_offered_guess_is_stored_as_an_accepted_suggestion():
     project = labeling.create_project("demo", "digits", ["prefill=0.0"])
     truth = project.dataset.labels
@@ -147,6 +173,43 @@ def test_delete_asks_first():
     assert any("Deleted project demo" in text for text in messages(at.success))
 
 
+def test_a_project_whose_data_set_was_removed_offers_its_labels_for_download(tmp_path):
+    from test_importers import write_image_folder
+
+    from alsim.data import store as datastore
+
+    entry = datastore.import_path(write_image_folder(tmp_path / "pets", per_class=4))
+    project = labeling.create_project("demo", entry.id)
+    labeling.add_label(project, 0, 1)
+    labeling.remove_dataset(entry.id, force=True)
+    at = _page({"label_project": "demo"})
+    assert not at.exception
+    assert len(at.error) == 1 and "no longer stored" in messages(at.error)[0]
+    downloads = {element.proto.label for element in at.get("download_button")}
+    assert downloads == {"Labels as CSV", "Labels as JSON"}
+    at.button(key="label_delete").click()
+    at.run()
+    at.button(key="label_delete_yes").click()
+    at.run()
+    assert not at.exception and labeling.list_projects() == []
+
+
+def test_class_names_with_control_characters_are_shown_escaped():
+    from test_labeling import TRICKY_NAMES, _raw_controls
+
+    project = labeling.create_project("demo", memory_source(TRICKY_NAMES), ["prefill=0.0"])
+    truth = project.dataset.labels
+    for item in labeling.current_batch(project).items:
+        labeling.add_label(project, item, int(truth[item]))
+    at = _ok(_page({"label_project": "demo"}))
+    shown = [b.label for b in at.button] + [m.value for m in (*at.markdown, *at.caption)]
+    shown += [str(value) for value in at.dataframe[0].value["class"]]
+    assert not [text for text in shown if _raw_controls(text)]
+    assert any("\\u202etac" in text for text in shown)  # the button (Markdown-escaped backslash)
+    figure = charts(at)["label_confusion"]["data"][0]
+    assert not _raw_controls("".join(figure["x"] + figure["y"]))
+
+
 def test_an_unknown_project_in_the_url_is_named_in_a_notice():
     labeling.create_project("demo", "digits")
     at = _ok(_page({"label_project": "[x](http://evil)"}))
@@ -163,6 +226,59 @@ def test_a_corrupt_database_is_an_error_box_and_left_alone():
     assert not at.exception
     assert len(at.error) == 1 and "unreadable" in messages(at.error)[0]
     assert path.read_bytes() == b"not a database" * 200
+
+
+def test_class_buttons_store_the_class_they_show_with_digit_folder_names(tmp_path):
+    """Folders 1/, 2/, 3/: the button showing 3 stores class 3 (it stored 2, and 3 could not be chosen)."""
+    from test_importers import write_image_folder
+
+    from alsim.data import store as datastore
+
+    entry = datastore.import_path(write_image_folder(tmp_path / "digits", classes=("1", "2", "3")))
+    project = labeling.create_project("demo", entry.id)
+    assert project.class_names == ("1", "2", "3")
+    at = _ok(_page({"label_project": "demo"}))
+    batch = labeling.current_batch(project)
+    for position, name in enumerate(project.class_names):
+        button = at.button(key=f"label_class_{position}")
+        assert button.label == name and button.proto.shortcut == name  # key 3 labels the class shown as 3
+        button.click()
+        _ok(at.run())
+        row = project.store.labels(project.id)[batch.items[position]]
+        assert project.class_names[row.label] == name
+    assert any(text == "your label: 3" for text in messages(at.markdown))
+
+
+@pytest.mark.parametrize("names", [("3", "1", "2"), ("b", "a", "c")])
+def test_keys_are_positions_unless_every_class_is_named_by_one_digit(names):
+    project = labeling.create_project("demo", memory_source(names))
+    at = _ok(_page({"label_project": "demo"}))
+    buttons = [at.button(key=f"label_class_{position}") for position in range(len(names))]
+    shown = [(_unescaped(b.label), b.proto.shortcut) for b in buttons]
+    if names[0].isdigit():  # one digit each: the key is the digit on the button
+        assert shown == [(n, n) for n in names]
+    else:
+        assert shown == [(f"{i}: {n}", str(i)) for i, n in enumerate(names)]
+    batch = labeling.current_batch(project)
+    at.button(key="label_class_0").click()
+    _ok(at.run())
+    assert project.store.labels(project.id)[batch.items[0]].label == 0
+
+
+def test_an_accepted_guess_is_the_class_guessed_with_digit_names():
+    project = labeling.create_project("demo", memory_source(("2", "0", "1"), per_class=8), ["prefill=0.0"])
+    truth = project.dataset.labels
+    for item in labeling.current_batch(project).items:
+        labeling.add_label(project, item, int(truth[item]))
+    batch = labeling.current_batch(project)
+    assert min(batch.guesses) >= 0 and len(set(batch.guesses)) > 1
+    at = _ok(_page({"label_project": "demo"}))
+    at.button(key="label_take_0").click()
+    _ok(at.run())
+    at.button(key="label_accept").click()  # the focus moved on to the next image
+    _ok(at.run())
+    stored = project.store.labels(project.id)
+    assert [(stored[i].label, stored[i].source) for i in batch.items[:2]] == [(g, "accepted") for g in batch.guesses[:2]]
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (28, 28), (20, 30, 3)])

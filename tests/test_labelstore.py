@@ -75,6 +75,71 @@ def test_undo_walks_back_and_is_recorded(store):
     assert actions == [("set", None), ("set", None), ("undo", 2), ("undo", 1)]
 
 
+def test_undo_takes_back_the_undoing_annotators_own_last_change(store):
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 1, 1, "alice")
+    store.set_label(p.id, 2, 2, "bob")
+    change = store.undo(p.id, "alice")
+    assert (change.item, change.annotator) == (1, "alice")
+    assert {i: (r.label, r.annotator) for i, r in store.labels(p.id).items()} == {2: (2, "bob")}
+    assert store.undo(p.id, "alice") is None  # nothing of alice's left; bob's label stays
+    assert store.labels(p.id)[2].label == 2
+    assert store.undo(p.id, "bob").item == 2 and store.labels(p.id) == {}
+
+
+def test_undo_restores_the_whole_previous_row(store):
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 5, 3, "bob", "accepted")
+    before = store.labels(p.id)[5]
+    store.set_label(p.id, 5, 7, "alice", "typed")
+    store.undo(p.id, "alice")
+    assert store.labels(p.id)[5] == before  # label, annotator, source and time
+
+
+def test_undoing_a_change_someone_relabeled_since_keeps_the_later_label(store):
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 5, 1, "alice")
+    store.set_label(p.id, 5, 2, "bob", "accepted")
+    later = store.labels(p.id)[5]
+    assert store.undo(p.id, "alice").label == 1
+    assert store.labels(p.id)[5] == later  # bob's label is not alice's to take back
+    store.undo(p.id, "bob")
+    assert store.labels(p.id) == {}  # alice's label was undone: nothing comes back
+    store.set_label(p.id, 6, 1, "alice")
+    store.set_label(p.id, 6, 2, "bob")
+    store.undo(p.id, "bob")
+    assert (store.labels(p.id)[6].label, store.labels(p.id)[6].annotator) == (1, "alice")
+
+
+def test_undo_in_a_session_takes_back_that_sessions_change_only(store):
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 1, 1, "annotator", session="tab a")
+    store.set_label(p.id, 2, 2, "annotator", session="tab b")
+    assert store.undo(p.id, "annotator", session="tab a").item == 1
+    assert set(store.labels(p.id)) == {2}
+    assert store.undo(p.id, "annotator", session="tab a") is None
+    assert [c.session for c in store.history(p.id)] == ["tab a", "tab b", "tab a"]
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "labels.sqlite3"
+    store = LabelStore(path)
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 1, 4, "alice")
+    with sqlite3.connect(path) as db:  # the layout before sessions were recorded
+        db.execute("DROP INDEX IF EXISTS history_undoes")
+        db.execute("DROP INDEX IF EXISTS history_item")
+        db.execute("ALTER TABLE history DROP COLUMN session")
+        db.execute("UPDATE schema_version SET version = 1")
+    store = LabelStore(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert store.history(p.id)[0].session is None
+    store.set_label(p.id, 2, 5, "alice", session="tab")
+    assert store.undo(p.id, "alice", session="tab").item == 2
+    assert store.undo(p.id, "alice").item == 1 and store.labels(p.id) == {}
+
+
 def test_an_unknown_source_is_refused(store):
     p = store.create_project("p", "digits", {})
     with pytest.raises(LabelStoreError, match="source must be one of typed, accepted, imported"):
@@ -118,6 +183,79 @@ def test_a_damaged_database_is_refused_and_left_alone(tmp_path):
     with pytest.raises(LabelStoreError, match="unreadable"):
         LabelStore(path).labels(p.id)
     assert path.read_bytes() == bytes(data)
+
+
+def _open_databases_with(monkeypatch, *pragmas: str, read_only: bool = False) -> None:
+    """Every SQLite connection opened from now on is read-only (``mode=ro``: the tests run as root,
+    so chmod would not stop a write) and/or runs ``pragmas`` first."""
+    real = sqlite3.connect
+
+    def connect(path, *args, **kwargs):
+        db = real(f"file:{path}?mode=ro", *args, uri=True, **kwargs) if read_only else real(path, *args, **kwargs)
+        for pragma in pragmas:
+            db.execute(pragma)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+
+
+def _written(tmp_path):
+    path = tmp_path / "labels.sqlite3"
+    store = LabelStore(path)
+    p = store.create_project("p", "digits", {})
+    store.set_label(p.id, 1, 1, "ann")
+    sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+    return path, p
+
+
+def _never_called_damaged(message: str) -> None:
+    assert "unreadable" not in message and "move it away" not in message and "\n" not in message
+
+
+def test_a_read_only_database_is_read_and_a_write_says_read_only(tmp_path, monkeypatch):
+    path, p = _written(tmp_path)
+    before = path.read_bytes()
+    _open_databases_with(monkeypatch, read_only=True)
+    store = LabelStore(path)
+    assert store.labels(p.id)[1].label == 1  # labels can still be read and exported
+    with pytest.raises(LabelStoreError, match="is read-only") as info:
+        store.set_label(p.id, 2, 2, "ann")
+    _never_called_damaged(str(info.value))
+    assert str(path) in str(info.value) and "writable" in str(info.value)
+    assert path.read_bytes() == before
+
+
+def test_a_full_disk_says_so_and_keeps_the_stored_labels(tmp_path, monkeypatch):
+    path, p = _written(tmp_path)
+    pages = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
+    _open_databases_with(monkeypatch, f"PRAGMA max_page_count = {pages}")
+    store = LabelStore(path)
+    with pytest.raises(LabelStoreError, match="full") as info:
+        store.set_labels(p.id, [(i, 1) for i in range(2, 3000)], "ann")
+    _never_called_damaged(str(info.value))
+    assert "free some space" in str(info.value)
+    assert set(store.labels(p.id)) == {1}  # the import landed not at all, the earlier label stays
+
+
+def test_a_database_that_cannot_be_opened_says_why(tmp_path, monkeypatch):
+    path, _ = _written(tmp_path)
+
+    def refuse(*args, **kwargs):
+        error = sqlite3.OperationalError("unable to open database file")
+        error.sqlite_errorname = "SQLITE_CANTOPEN"
+        raise error
+
+    monkeypatch.setattr(sqlite3, "connect", refuse)
+    with pytest.raises(LabelStoreError, match="cannot open the label database") as info:
+        LabelStore(path)
+    _never_called_damaged(str(info.value))
+
+
+def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "a file").write_text("in the way")
+    with pytest.raises(LabelStoreError, match="cannot create the folder") as info:
+        LabelStore(tmp_path / "a file" / "labels.sqlite3")
+    _never_called_damaged(str(info.value))
 
 
 def test_a_newer_schema_is_refused(tmp_path):

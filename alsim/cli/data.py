@@ -6,6 +6,7 @@ import time
 
 from alsim.cli.common import Parser, integer_argument
 from alsim.common.jsonio import write_json
+from alsim.common.text import escape_controls
 
 
 def add_import_options(p) -> None:
@@ -40,10 +41,13 @@ def add_parser(sub) -> None:
     listing.add_argument("--json", action="store_true")
     remove = data_sub.add_parser("remove", help="delete a stored data set")
     remove.add_argument("id")
+    remove.add_argument("--force", action="store_true",
+                        help="remove it even if labeling projects label it (their labels stay exportable)")
 
 
 def run(args, out) -> int:
     from alsim.data import store  # lazy: the store loads the importers (OpenCV)
+    from alsim.labeling.projects import remove_dataset  # lazy: the labeling projects load the loop
 
     if args.data_command == "add":
         started = time.perf_counter()
@@ -52,13 +56,14 @@ def run(args, out) -> int:
         print(f"{entry.id}  {entry.name}: {m['n']:,} {'images' if m['image_shape'] else 'points'}"
               f" ({m['n_unlabeled']:,} unlabeled), {len(m['class_names'])} classes, features "
               f"{', '.join(m['features'])}; stored in {time.perf_counter() - started:.2f} s", file=out)
-        print("  per class: " + ", ".join(f"{name} {count}" for name, count in m["counts"].items()), file=out)
+        print("  per class: " + ", ".join(f"{escape_controls(name)} {count}" for name, count in m["counts"].items()),
+              file=out)
         for line in m.get("notes", []):
-            print(f"  note: {line}", file=out)
+            print(f"  note: {escape_controls(line)}", file=out)
         print(f"  run it: python -m alsim run --data {entry.id}", file=out)
         return 0
     if args.data_command == "remove":
-        entry = store.remove(args.id)
+        entry = remove_dataset(args.id, force=args.force)
         print(f"removed {entry.id}  {entry.name}", file=out)
         return 0
     entries = store.list_sets()
@@ -71,5 +76,5 @@ def run(args, out) -> int:
         m = entry.manifest
         shape = "x".join(map(str, m["image_shape"])) if m.get("image_shape") else f"d={m.get('embedding_dim')}"
         print(f"{entry.id}  {entry.name:24} {m['n']:>8,} points {len(m['class_names']):>4} classes  {shape:>10}  "
-              f"{m.get('created', '')[:10]}  {m.get('source_file', '')}", file=out)
+              f"{m.get('created', '')[:10]}  {escape_controls(m.get('source_file', ''))}", file=out)
     return 0

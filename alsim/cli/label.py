@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from alsim.common.text import escape_controls
 from alsim.data import store as store_module
 from alsim.labeling.projects import (
     MAX_IMPORT_BYTES,
@@ -15,6 +16,7 @@ from alsim.labeling.projects import (
     export_csv,
     export_json,
     import_csv,
+    open_labels,
     open_row,
     parse_item,
     parse_label,
@@ -36,10 +38,15 @@ def add_parser(sub) -> None:
     p.add_argument("--source", choices=("typed", "accepted"), default="typed", help="how --add labels came about")
     action = p.add_mutually_exclusive_group(required=True)
     action.add_argument("--next", action="store_true", help="print the proposed batch, one pool id a line")
-    action.add_argument("--add", nargs="+", metavar="ID=LABEL", help="store labels (class name or id; skip)")
-    action.add_argument("--undo", action="store_true", help="undo the project's last label")
+    action.add_argument("--add", nargs="+", metavar="ID=LABEL",
+                        help="store labels: LABEL is a class name (names first, always), #N the class at index N, "
+                             "or skip")
+    action.add_argument("--undo", action="store_true",
+                        help="undo your own last label (the last one stored under --annotator)")
     action.add_argument("--export", choices=("csv", "json"), help="print the labels as CSV or JSON")
-    action.add_argument("--import-csv", metavar="FILE", help="store labels from a CSV with item and label columns")
+    action.add_argument("--import-csv", metavar="FILE",
+                        help="store labels from a CSV: the export's, or one with item (or id) and label (or class) "
+                             "columns")
     action.add_argument("--list", action="store_true", help="list the projects")
     action.add_argument("--delete", action="store_true", help="delete the project and its labels")
 
@@ -68,6 +75,10 @@ def run(args, out) -> int:
         removed = store.delete_project(args.project)
         print(f"deleted project {removed.name}", file=out)
         return 0
+    if args.export and not args.data and not args.assignments:  # an export needs no data set
+        labels = open_labels(args.project, store)
+        out.write(export_csv(labels) if args.export == "csv" else export_json(labels) + "\n")
+        return 0
     project = _open_or_create(args, store)
     annotator = args.annotator or default_annotator()
     if args.next:
@@ -86,7 +97,7 @@ def run(args, out) -> int:
             pairs.append((parse_item(project, item), parse_label(project, label)))
         for item, label in pairs:
             project.store.set_label(project.id, item, label, annotator, args.source)
-            print(f"stored {item}={project.class_names[label] if label >= 0 else 'skip'}", file=out)
+            print(f"stored {item}={escape_controls(project.class_names[label]) if label >= 0 else 'skip'}", file=out)
             out.flush()
         return 0
     if args.undo:

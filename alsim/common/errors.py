@@ -6,6 +6,8 @@ error box. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+from alsim.common.text import escape_controls
+
 
 class AlsimError(Exception):
     """A user-facing error: the message is one line that says what was wrong and what is allowed."""
@@ -32,6 +34,9 @@ class UsageError(AlsimError):
 
 
 def one_line(exc: BaseException) -> str:
-    """The first line of an error's message, or its type's name when it has none."""
+    """The first line of an error's message (control characters escaped), or its type's name when it has none.
+
+    Messages carry names from data files; shown raw, an escape sequence would reach the terminal.
+    """
     text = str(exc)
-    return text.splitlines()[0] if text.strip() else type(exc).__name__
+    return escape_controls(text.split("\n")[0]) if text.strip() else type(exc).__name__

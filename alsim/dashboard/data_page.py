@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from alsim.common.errors import DataError
+from alsim.common.text import escape_controls
 from alsim.dashboard.messages import escape_markdown, show_error, show_warning
 from alsim.dashboard.render import to_display
 from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, show_url_notices
@@ -121,8 +122,8 @@ def render_summary(name: str, entry: datastore.StoredSet | None) -> None:
         if sizes:
             st.caption("Original image sizes: " + ", ".join(f"{s} ({n:,})" for s, n in list(sizes.items())[:8]))
     counts = np.bincount(labels[labels >= 0], minlength=dataset.n_classes)
-    st.dataframe(pd.DataFrame({"class": list(dataset.class_names), "images": counts}), hide_index=True,
-                 key="data_counts")
+    st.dataframe(pd.DataFrame({"class": [escape_controls(name) for name in dataset.class_names], "images": counts}),
+                 hide_index=True, key="data_counts")
     if dataset.images is not None:
         _sample_grid(dataset)
     params = run_params(name, entry)
@@ -158,7 +159,7 @@ def _sample_grid(dataset) -> None:
         shown = members[:SAMPLES_PER_CLASS]
         if not len(shown):
             continue
-        st.caption(escape_markdown(f"{cls}: {len(members):,}"))
+        st.caption(escape_markdown(f"{escape_controls(cls)}: {len(members):,}"))
         st.image([enlarged(dataset.images[i]) for i in shown], width=64)
 
 

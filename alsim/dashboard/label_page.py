@@ -6,12 +6,15 @@ Projects (a data set, a config and a name) live in the label store
 restarting the server loses nothing, and a reopened project shows the same batch.
 
 Keyboard: Streamlit 1.67's ``st.button(..., shortcut=...)`` binds a key to a button, so
-the page needs no script of its own. Number keys label the focused image with class
-0-9, arrows move the focus, ``S`` skips ("not sure"), ``Enter`` accepts the model's
-guess, ``Backspace`` undoes the last label.
+the page needs no script of its own. Number keys label the focused image (a class's key:
+see :func:`class_keys`), arrows move the focus, ``S`` skips ("not sure"), ``Enter``
+accepts the model's guess, ``Backspace`` undoes this session's last label. Buttons pass
+class indices to the store, never names.
 """
 
 from __future__ import annotations
+
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -19,6 +22,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from alsim.common.errors import AlsimError
+from alsim.common.text import escape_controls
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, show_url_notices
 from alsim.data.sources import source_names
@@ -34,8 +38,26 @@ IMAGE_SIDE = 144
 _FOCUS = "label_focus"
 _MESSAGE = "label_message"
 _CONFIRM = "label_confirm_delete"
-KEYS = ("Keys: **0-9** label the focused image, **← →** (**↑ ↓**: a row) move, **S** skip, **Enter** accept "
-        "the model's guess, **Backspace** undo.")
+_SESSION = "label_session"
+KEYS = ("Keys: the number on a class button labels the focused image, **← →** (**↑ ↓**: a row) move, **S** skip, "
+        "**Enter** accept the model's guess, **Backspace** undo.")
+
+
+def class_keys(names: tuple[str, ...]) -> list[str | None]:
+    """The number key of each class button, by class index.
+
+    When every class is named by one digit (folders ``1/ 2/ 3/``), a class's key is its name:
+    the key a person reads on the button. Otherwise the first ten classes get the keys 0-9 by
+    index, and the button shows its key before the name (``0: cat``).
+    """
+    if names and all(len(name) == 1 and name in "0123456789" for name in names):
+        return list(names)
+    return [str(index) if index < 10 else None for index in range(len(names))]
+
+
+def class_button_label(name: str, key: str | None) -> str:
+    """A class button's text: the name, preceded by its key when the key is not the name itself."""
+    return name if key is None or key == name else f"{key}: {name}"
 
 
 def enlarge(image: np.ndarray, side: int = IMAGE_SIDE) -> np.ndarray:
@@ -60,7 +82,8 @@ def agreement_figure(curve: list[labeling.BatchAgreement]) -> go.Figure:
 
 
 def confusion_figure(matrix: np.ndarray, names: tuple[str, ...]) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=matrix, x=list(names), y=list(names), colorscale="Blues", showscale=False,
+    shown = [escape_controls(name) for name in names]
+    fig = go.Figure(go.Heatmap(z=matrix, x=shown, y=shown, colorscale="Blues", showscale=False,
                                text=matrix, texttemplate="%{text}",
                                hovertemplate="truth %{y}, you %{x}: %{z}<extra></extra>"))
     fig.update_layout(title="You against the hidden truth", xaxis_title="your label", yaxis_title="truth",
@@ -75,6 +98,12 @@ def _say(kind: str, text: str) -> None:
 
 def _annotator() -> str:
     return (st.session_state.get("label_annotator") or "annotator").strip()[:64] or "annotator"
+
+
+def _session() -> str:
+    """This browser session's token, stored with each label it makes: every session goes by the
+    name typed in "Your name" ("annotator" unless changed), so Backspace undoes by session."""
+    return st.session_state.setdefault(_SESSION, uuid.uuid4().hex)
 
 
 def _create() -> None:
@@ -124,7 +153,7 @@ def _pick(name: str, items: tuple[int, ...], label: int, source: str = "typed", 
         project = labeling.open_project(name)
         labels = project.store.labels(project.id)
         target = _focus_item(name, items, labels) if item is None else item
-        labeling.add_label(project, target, label, source=source, annotator=_annotator())
+        labeling.add_label(project, target, label, source=source, annotator=_annotator(), session=_session())
     except AlsimError as exc:
         _say("error", str(exc).splitlines()[0])
         return
@@ -147,7 +176,7 @@ def _accept(name: str, items: tuple[int, ...], guesses: tuple[int, ...], item: i
 def _undo(name: str) -> None:
     try:
         project = labeling.open_project(name)
-        change = labeling.undo(project, _annotator())
+        change = labeling.undo(project, _annotator(), session=_session())
     except AlsimError as exc:
         _say("error", str(exc).splitlines()[0])
         return
@@ -163,7 +192,7 @@ def _import(name: str) -> None:
         _say("warning", "Choose a CSV file first.")
         return
     try:
-        count = labeling.import_csv(labeling.open_project(name), uploaded.getvalue(), _annotator())
+        count = labeling.import_csv(labeling.open_project(name), uploaded.getvalue(), _annotator(), _session())
     except AlsimError as exc:
         _say("error", str(exc).splitlines()[0])
         return
@@ -199,13 +228,15 @@ def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
     names, items = project.class_names, batch.items
     st.markdown(f"**Label image #{focus}** — {KEYS}")
     per_row = 10
+    keys = class_keys(names)
     for start in range(0, len(names), per_row):
         columns = st.columns(per_row)
         for cls in range(start, min(start + per_row, len(names))):
-            columns[cls - start].button(escape_markdown(names[cls]), key=f"label_class_{cls}", on_click=_pick,
-                                        args=(project.name, items, cls), width="stretch",
-                                        shortcut=str(cls) if cls < 10 else None,
-                                        help=f"class {cls}" + (f" (key {cls})" if cls < 10 else ""))
+            # The class index goes to the store, never the name: a class named "2" is not index 2.
+            columns[cls - start].button(escape_markdown(class_button_label(escape_controls(names[cls]), keys[cls])),
+                                        key=f"label_class_{cls}", on_click=_pick,
+                                        args=(project.name, items, cls), width="stretch", shortcut=keys[cls],
+                                        help=f"class #{cls}" + (f" (key {keys[cls]})" if keys[cls] else ""))
     c = st.columns(7)
     c[0].button("Skip / not sure", key="label_skip", on_click=_pick, args=(project.name, items, -1), shortcut="s")
     c[1].button("Accept guess", key="label_accept", on_click=_accept, args=(project.name, items, batch.guesses),
@@ -218,7 +249,7 @@ def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
 
 
 def _grid(project: labeling.LabelingProject, batch, labels: dict, focus: int, images) -> None:
-    names = project.class_names
+    names = [escape_controls(name) for name in project.class_names]
     for row_start in range(0, len(batch.items), COLUMNS):
         columns = st.columns(COLUMNS)
         for position in range(row_start, min(row_start + COLUMNS, len(batch.items))):
@@ -245,7 +276,7 @@ def _grid(project: labeling.LabelingProject, batch, labels: dict, focus: int, im
 
 def _progress(project: labeling.LabelingProject) -> None:
     counts = labeling.class_counts(project)
-    table = pd.DataFrame([{"class": name, **per, "total": sum(per.values())}
+    table = pd.DataFrame([{"class": escape_controls(name), **per, "total": sum(per.values())}
                           for name, per in counts["classes"].items()])
     st.subheader("Progress")
     st.markdown(escape_markdown(f"{counts['total']} labels ({sum(table['typed'])} typed, "
@@ -267,21 +298,27 @@ def _progress(project: labeling.LabelingProject) -> None:
             st.plotly_chart(confusion_figure(matrix, project.class_names), key="label_confusion", width="stretch")
 
 
-def _exports(project: labeling.LabelingProject) -> None:
+def _exports(project: labeling.LabelingProject | labeling.ProjectLabels) -> None:
+    """Downloads and the CSV import; only the label downloads for a project whose data set is gone."""
     name = project.name
-    with st.expander("Export and import"):
+    labels_only = isinstance(project, labeling.ProjectLabels)
+    with st.expander("Export and import", expanded=labels_only):
         c1, c2, c3 = st.columns(3)
-        c1.download_button("Labels as CSV", lambda: labeling.export_csv(labeling.open_project(name)),
+        # The label files need no data set (open_labels), so they stay downloadable without one.
+        c1.download_button("Labels as CSV", lambda: labeling.export_csv(labeling.open_labels(name)),
                            file_name=f"{name}.csv", mime="text/csv", key="label_export_csv", on_click="ignore")
-        c2.download_button("Labels as JSON", lambda: labeling.export_json(labeling.open_project(name)),
+        c2.download_button("Labels as JSON", lambda: labeling.export_json(labeling.open_labels(name)),
                            file_name=f"{name}.json", mime="application/json", key="label_export_json",
                            on_click="ignore")
+        if labels_only:
+            return
         if project.dataset.images is not None:
             c3.download_button("Labeled images (ImageFolder zip)",
                                lambda: labeling.export_zip(labeling.open_project(name)),
                                file_name=f"{name}.zip", mime="application/zip", key="label_export_zip",
                                on_click="ignore")
-        st.file_uploader("Import labels: a CSV with item and label columns (class name or id)", type=["csv"],
+        st.file_uploader("Import labels: the export's CSV, or one with item (or id) and label (or class) columns; "
+                         "a label is a class name, #N for the class at index N, or skip", type=["csv"],
                          key="label_import_file")
         st.button("Import", key="label_import", on_click=_import, args=(name,))
 
@@ -328,6 +365,10 @@ def label_page() -> None:
             batch = labeling.current_batch(project)
     except AlsimError as exc:
         show_error(exc)
+        try:  # the labels stay exportable without the data set (removed from the store, say)
+            _exports(labeling.open_labels(name, store))
+        except AlsimError:
+            pass
         _delete_controls(name, 0)
         return
     config = project.config

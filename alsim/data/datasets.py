@@ -37,6 +37,8 @@ TUTORIAL_POOL = 330
 
 
 
+#: Unicode categories shown escaped: controls (terminal escape sequences, NUL, line breaks),
+#: format characters (bidi overrides, zero-width marks), surrogates, line and paragraph separators.
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """What a data set has: images and/or embeddings, labels, class names, a test split.

@@ -10,7 +10,8 @@ Formats
 -------
 - **Image folder** (ImageFolder convention): ``root/<class name>/<image>``, png, jpg, bmp,
   tiff or webp, any size, grayscale or colour. Images in ``root/unlabeled/`` (the name is
-  :attr:`ImportOptions.unlabeled_dir`) get the unknown label -1. A zip of such a folder
+  :attr:`ImportOptions.unlabeled_dir`) get the unknown label -1. ``%XX`` escapes in a class
+  folder's name are decoded (:func:`class_from_folder`), as the Label page's export writes them. A zip of such a folder
   works the same (one enclosing folder in the zip is allowed).
 - **npz**: ``X`` (n, d) embeddings, ``y`` (n,) labels (ints or strings; -1 or empty =
   unknown), optional ``images`` (n, h, w[, c]) uint8, ``class_names``, and a test split
@@ -26,6 +27,7 @@ import io
 import os
 import re
 import stat
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -435,6 +437,53 @@ def _image_notes(decoded: _Images, skipped: int, outside: int = 0) -> list[str]:
 
 
 # --------------------------------------------------------------------------- image folders
+#: Characters a class folder's name never holds as they are: path separators, ``%`` (the
+#: escape itself) and what Windows refuses in a name.
+_FOLDER_UNSAFE = frozenset('/\\%<>:"|?*')
+#: Folder names the importer reads as something else than a class.
+_FOLDER_RESERVED = ("unlabeled", "__MACOSX")
+_ESCAPED_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def class_folder_name(name: str) -> str:
+    """The folder an image-folder export writes class ``name`` to; :func:`class_from_folder` reads it back.
+
+    Unicode stays as it is (``猫/``). Percent-encoding (``%XX`` per UTF-8 byte) replaces only
+    what is unsafe in a path or read otherwise by the importer: ``/``, ``\\``, ``%`` itself,
+    ``< > : " | ? *``, control and format characters (NUL, escape sequences, bidi overrides),
+    a leading or trailing ``.`` (hidden folders, ``.`` and ``..``) or space, and the first
+    character of a name the importer reserves (``unlabeled``, ``__MACOSX``). The empty name is
+    ``%``. Distinct names give distinct folders.
+    """
+    if name == "":
+        return "%"
+    last = len(name) - 1
+    out = []
+    for position, ch in enumerate(name):
+        at_end = position in (0, last)
+        if (ch in _FOLDER_UNSAFE or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+                or (at_end and (ch == "." or ch.isspace())) or (position == 0 and name in _FOLDER_RESERVED)):
+            out.append("".join(f"%{byte:02X}" for byte in ch.encode("utf-8", "surrogatepass")))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def class_from_folder(folder: str) -> str:
+    """The class name of an image folder: ``%XX`` escapes decoded (see :func:`class_folder_name`);
+    a ``%`` that starts no valid escape stays as it is."""
+    if folder == "%":
+        return ""
+
+    def decoded(match: re.Match) -> str:
+        try:
+            return bytes.fromhex(match.group(0).replace("%", "")).decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            return match.group(0)
+
+    return _ESCAPED_RUN.sub(decoded, folder)
+
+
 def _is_hidden(parts: Iterable[str]) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
@@ -466,7 +515,7 @@ def _from_entries(entries: list[tuple[str, Callable[[], bytes | None]]], kind: s
             outside += 1
             continue
         if decoded.add("/".join(p), read()):
-            labels_by_name.append(None if p[0] == options.unlabeled_dir else p[0])
+            labels_by_name.append(None if p[0] == options.unlabeled_dir else class_from_folder(p[0]))
     class_names = tuple(sorted({n for n in labels_by_name if n is not None}))
     if len(class_names) < 2:
         found = f"{len(class_names)} ({', '.join(class_names)})" if class_names else "0"

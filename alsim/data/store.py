@@ -286,7 +286,11 @@ def _guarded(read):
 
 
 def remove(ident: str) -> StoredSet:
-    """Delete a stored set (renamed out of the store first, so readers never see half of it)."""
+    """Delete a stored set (renamed out of the store first, so readers never see half of it).
+
+    Labeling projects sit above the store: remove a set through
+    :func:`alsim.labeling.projects.remove_dataset`, which keeps their labels reachable.
+    """
     entry = find(ident)
     trash = entry.path.with_name(f".import-removed-{entry.content_key}-{os.getpid()}")
     try:

@@ -28,8 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alsim.common.errors import ConfigError, DataError
+from alsim.common.text import escape_controls
+from alsim.data import store as datastore
+from alsim.data.importers import class_folder_name
 from alsim.data.sources import load_source, source_info
-from alsim.data.store import find
+from alsim.data.store import StoredSet, find
 from alsim.labeling.store import (
     SKIP,
     SOURCES,
@@ -41,6 +44,9 @@ from alsim.labeling.store import (
     check_project_name,
     now,
 )
+from alsim.labeling.store import (
+    default_path as default_label_path,
+)
 from alsim.loop.config import Config
 from alsim.loop.oracles import StoreOracle
 from alsim.loop.pool import prepare
@@ -49,9 +55,10 @@ from alsim.loop.run import _Arm, _fit_arms, predict_labels
 from alsim.strategies.diversity import kcenter_start, typical_start
 
 __all__ = [
-    "DEFAULT_BATCH", "LabelingProject", "Proposal", "add_label", "agreement_curve", "class_counts", "create_project",
-    "current_batch", "delete_project", "export_csv", "export_json", "export_rows", "export_zip", "import_csv",
-    "list_projects", "next_batch", "open_project", "parse_label", "parse_item", "truth_agreement", "undo",
+    "DEFAULT_BATCH", "LabelingProject", "ProjectLabels", "Proposal", "add_label", "agreement_curve", "class_counts",
+    "create_project", "current_batch", "delete_project", "export_csv", "export_json", "export_rows", "export_zip",
+    "import_csv", "list_projects", "next_batch", "open_labels", "open_project", "parse_label", "parse_item",
+    "remove_dataset", "truth_agreement", "undo",
 ]
 
 DEFAULT_BATCH = 8
@@ -82,6 +89,28 @@ class LabelingProject:
     @property
     def n_pool(self) -> int:
         return self.config.pool_size or len(self.dataset.labels)
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectLabels:
+    """A project's labels with what an export needs, readable without its data set (one removed
+    from the store, say): see :func:`open_labels`.
+
+    Attributes
+    ----------
+    id, name : the stored project's
+    dataset_id : str, the data set's name or stored id
+    config : dict, the stored config
+    class_names : tuple of str, the data set's (kept with the project); empty if never known
+    store : LabelStore
+    """
+
+    id: int
+    name: str
+    dataset_id: str
+    config: dict
+    class_names: tuple[str, ...]
+    store: LabelStore = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -162,11 +191,20 @@ def create_project(name: str, dataset: str, assignments=(), store: LabelStore | 
     config = base_config(dataset).with_overrides(rest)
     if config.strategy == "none":
         raise ConfigError("strategy must be a query strategy for a labeling project, got 'none'")
-    settings = {"config": config.to_dict(), "prefill": DEFAULT_PREFILL if prefill is None else prefill}
+    # The class names are kept with the project, so its labels export by name even once the
+    # data set is gone.
+    settings = {"config": config.to_dict(), "prefill": DEFAULT_PREFILL if prefill is None else prefill,
+                "class_names": list(load_source(config.dataset).class_names)}
     return open_row(store.create_project(name, config.dataset, settings), store)
 
 
 def open_row(row: Project, store: LabelStore) -> LabelingProject:
+    try:
+        source_info(row.dataset)
+    except KeyError:
+        raise LabelStoreError(f"project {row.name!r} labels data set {row.dataset!r}, which is no longer stored; its "
+                              f"labels can still be exported (python -m alsim label {row.name!r} --export csv or "
+                              "json) or the project deleted") from None
     try:
         config = Config.from_dict(row.settings["config"])
     except (KeyError, TypeError) as exc:
@@ -180,6 +218,29 @@ def open_project(name: str, store: LabelStore | None = None) -> LabelingProject:
     return open_row(store.project(name), store)
 
 
+def open_labels(name: str, store: LabelStore | None = None) -> ProjectLabels:
+    """A project's labels for export, with or without its data set: the class names kept with
+    the project, else (a project from before they were kept) the data set's if it is still
+    there, else none (labels are then exported by class index only)."""
+    store = store or LabelStore()
+    row = store.project(name)
+    names = row.settings.get("class_names")
+    if names is None:
+        try:
+            names = load_source(row.dataset).class_names
+        except (KeyError, DataError, OSError, ValueError):
+            names = ()
+    return ProjectLabels(row.id, row.name, row.dataset, dict(row.settings.get("config") or {}),
+                         tuple(str(n) for n in names), store)
+
+
+def _labels_of(project: LabelingProject | ProjectLabels) -> ProjectLabels:
+    if isinstance(project, ProjectLabels):
+        return project
+    return ProjectLabels(project.id, project.name, project.config.dataset, project.config.to_dict(),
+                         project.class_names, project.store)
+
+
 def list_projects(store: LabelStore | None = None) -> list[Project]:
     return (store or LabelStore()).projects()
 
@@ -190,18 +251,31 @@ def delete_project(name: str, store: LabelStore | None = None) -> Project:
 
 # ---------------------------------------------------------------------------------------- input
 def parse_label(project: LabelingProject, text) -> int:
-    """A class given by name or by id (``-1``, ``skip``: not sure)."""
+    """The class a person's text names, as a class index (:data:`SKIP` for "not sure").
+
+    The one way text names a class, on the command line and in imported CSVs:
+
+    1. a class's name, first and always (with classes ``3, 1, 2`` the text ``1`` is the class
+       named 1, at index 1; ``007`` and ``7`` are different names); surrounding spaces are
+       ignored when no name has them;
+    2. else ``skip``, ``?`` or ``-1``: not sure;
+    3. else ``#N``: the class at index N (0-based, the order of the data set's classes).
+
+    Anything else (a bare number that is no class's name, too) is refused.
+    """
     names = project.class_names
-    raw = str(text).strip()
-    if raw in names:
-        return names.index(raw)
+    text = str(text)
+    for candidate in (text, text.strip()):
+        if candidate in names:
+            return names.index(candidate)
+    raw = text.strip()
     if raw.lower() in ("-1", "skip", "?"):
         return SKIP
-    if re.fullmatch(r"[0-9]{1,6}", raw) and int(raw) < len(names):
-        return int(raw)
-    shown = ", ".join(names) if len(names) <= 12 else f"{len(names)} class names"
-    raise LabelStoreError(f"unknown class {raw[:40]!r}; classes: {shown} (or their ids 0-{len(names) - 1}, "
-                          "or skip)")
+    if re.fullmatch(r"#[0-9]{1,6}", raw) and int(raw[1:]) < len(names):
+        return int(raw[1:])
+    shown = ", ".join(map(escape_controls, names)) if len(names) <= 12 else f"{len(names)} class names"
+    raise LabelStoreError(f"unknown class {raw[:40]!r}; classes: {shown} (a class name, or #0-#{len(names) - 1} "
+                          "for a class by its index, or skip)")
 
 
 def parse_item(project: LabelingProject, text) -> int:
@@ -212,20 +286,38 @@ def parse_item(project: LabelingProject, text) -> int:
 
 
 # ---------------------------------------------------------------------------------------- labels
-def add_label(project: LabelingProject, item, label, source: str = "typed", annotator: str | None = None) -> int:
-    """Store the person's label of ``item`` (class name or id; -1 = skip); returns the history id."""
-    item_id, label_id = parse_item(project, item), parse_label(project, label)
-    return project.store.set_label(project.id, item_id, label_id, annotator or default_annotator(), source)
+def add_label(project: LabelingProject, item, label: int, source: str = "typed", annotator: str | None = None,
+              session: str | None = None) -> int:
+    """Store the person's label of ``item``; returns the history id.
+
+    ``label`` is a class index (an int, :data:`SKIP` = -1 for "not sure"), never a name: the
+    page passes the index of the button pressed or of the model's guess, and a person's text
+    goes through :func:`parse_label` first, so a class named ``"2"`` is never mistaken for
+    index 2. ``session``: the Label page session storing it (its undo is that session's own).
+    """
+    if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
+        raise TypeError(f"label must be a class index (int; -1 = skip), got {type(label).__name__} {label!r}; "
+                        "read a person's text with parse_label")
+    n_classes = len(project.class_names)
+    if not SKIP <= int(label) < n_classes:
+        raise LabelStoreError(f"class index must be in -1..{n_classes - 1} (-1 = skip), got {int(label)}")
+    item_id = parse_item(project, item)
+    return project.store.set_label(project.id, item_id, int(label), annotator or default_annotator(), source,
+                                   session=session)
 
 
-def undo(project: LabelingProject, annotator: str | None = None):
-    """Undo the project's last label; returns the undone change or None.
+def undo(project: LabelingProject, annotator: str | None = None, session: str | None = None):
+    """Undo the person's own last label; returns the undone change or None.
+
+    Whose: with ``session`` (a Label page session), that session's last change; otherwise the
+    last change made under ``annotator`` (default: the user name). Nobody else's label is
+    undone (see :meth:`alsim.labelstore.LabelStore.undo`).
 
     A proposed batch nobody has started that was made after the undone label is withdrawn,
     so the undone item is shown again in its own batch.
     """
     store = project.store
-    change = store.undo(project.id, annotator or default_annotator())
+    change = store.undo(project.id, annotator or default_annotator(), session)
     if change is not None:
         batches = store.batches(project.id)
         if batches and change.item not in batches[-1].items:
@@ -375,9 +467,11 @@ def class_counts(project: LabelingProject) -> dict:
 EXPORT_FIELDS = ("item", "path", "label", "label_id", "annotator", "source", "time")
 
 
-def export_rows(project: LabelingProject) -> list[dict]:
+def export_rows(project: LabelingProject | ProjectLabels) -> list[dict]:
     """One dict per answered item (skips have label "" and label_id -1). ``path``: none is kept for
-    the data sets here (they are stored as arrays), so it is empty."""
+    the data sets here (they are stored as arrays), so it is empty. Needs no data set: a
+    :class:`ProjectLabels` of a project whose data set was removed exports as well."""
+    project = _labels_of(project)
     names = project.class_names
     rows = []
     for item, row in sorted(project.store.labels(project.id).items()):
@@ -386,27 +480,51 @@ def export_rows(project: LabelingProject) -> list[dict]:
     return rows
 
 
-def export_csv(project: LabelingProject) -> str:
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_TEXT_FIELDS = ("path", "label", "annotator", "source")
+
+
+def neutralise_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs: a single quote goes before a cell
+    that starts with ``= + - @``, tab or carriage return (OWASP's advice), and before one
+    that starts with a quote, so that :func:`restore_cell` takes away exactly what was added."""
+    return f"'{text}" if text[:1] in (*FORMULA_STARTS, "'") and text else text
+
+
+def restore_cell(text: str) -> str:
+    """The text :func:`neutralise_cell` was given: a leading quote is dropped only before one of
+    the characters it is added for."""
+    return text[1:] if text[:1] == "'" and text[1:2] and text[1:2] in (*FORMULA_STARTS, "'") else text
+
+
+def export_csv(project: LabelingProject | ProjectLabels) -> str:
+    """The labels as CSV (:data:`EXPORT_FIELDS`), text cells neutralised for spreadsheets
+    (:func:`neutralise_cell`); CRLF line ends, so a carriage return inside a name is quoted."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(export_rows(project))
+    for row in export_rows(project):
+        writer.writerow({**row, **{field: neutralise_cell(str(row[field])) for field in _TEXT_FIELDS}})
     return out.getvalue()
 
 
-def export_json(project: LabelingProject) -> str:
-    document = {"project": project.name, "dataset": project.config.dataset, "class_names": list(project.class_names),
-                "config": project.config.to_dict(), "labels": export_rows(project)}
+def export_json(project: LabelingProject | ProjectLabels) -> str:
+    project = _labels_of(project)
+    document = {"project": project.name, "dataset": project.dataset_id, "class_names": list(project.class_names),
+                "config": project.config, "labels": export_rows(project)}
     return json.dumps(document, indent=1)
 
 
 def _folder_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9 _.\-]", "_", name).strip(" .") or "class"
-    return cleaned[:64]
+    """A class's folder in the export: unique and read back by the importer (see
+    :func:`alsim.importers.class_folder_name`)."""
+    return class_folder_name(name)
 
 
 def export_zip(project: LabelingProject) -> bytes:
-    """An ImageFolder-style zip: ``<class>/<item>.png`` per labeled image (skips left out)."""
+    """An ImageFolder-style zip: ``<class>/<item>.png`` per labeled image (skips left out); class
+    folders are the class names, percent-escaped where unsafe (:func:`_folder_name`)."""
     import cv2
 
     images = project.dataset.images
@@ -439,9 +557,21 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * scale), 0, 255).astype(np.uint8)
 
 
-def import_csv(project: LabelingProject, text: str | bytes, annotator: str | None = None) -> int:
-    """Store labels from a CSV with ``item`` and ``label`` columns (label: class name or id; the
-    export's ``label_id`` column is used when ``label`` is empty). All rows or none; returns the count."""
+#: Column names an imported CSV may use (case and surrounding spaces ignored), the export's first.
+ITEM_COLUMNS = ("item", "id", "item_id")
+LABEL_COLUMNS = ("label", "class")
+
+
+def import_csv(project: LabelingProject, text: str | bytes, annotator: str | None = None,
+               session: str | None = None) -> int:
+    """Store labels from a CSV: what :func:`export_csv` writes, or any CSV with an item column
+    (:data:`ITEM_COLUMNS`) and a label column (:data:`LABEL_COLUMNS`).
+
+    A label is read as :func:`parse_label` reads text (a class name first, ``skip``, ``#N``),
+    after :func:`restore_cell` has taken away the quote the export puts before a formula; an
+    empty label takes the export's ``label_id`` column (a class index, -1 = skip) if there is
+    one, else means skip. All rows or none; returns the count.
+    """
     if isinstance(text, bytes):
         if len(text) > MAX_IMPORT_BYTES:
             raise LabelStoreError(f"label CSV is larger than {MAX_IMPORT_BYTES >> 20} MiB")
@@ -449,20 +579,73 @@ def import_csv(project: LabelingProject, text: str | bytes, annotator: str | Non
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise LabelStoreError("label CSV is not UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip() for f in reader.fieldnames or []]
-    if "item" not in fields or "label" not in fields:
-        raise LabelStoreError(f"label CSV needs columns item and label, got {', '.join(fields) or 'none'}")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns: dict[str, str] = {}
+    for name in reader.fieldnames or []:
+        columns.setdefault((name or "").strip().lower(), name)
+    item_column = next((columns[c] for c in ITEM_COLUMNS if c in columns), None)
+    label_column = next((columns[c] for c in LABEL_COLUMNS if c in columns), None)
+    if item_column is None or label_column is None:
+        shown = ", ".join(name.strip() for name in reader.fieldnames or []) or "none"
+        raise LabelStoreError(f"label CSV needs an item column ({', '.join(ITEM_COLUMNS[:-1])} or {ITEM_COLUMNS[-1]}) "
+                              f"and a label column ({' or '.join(LABEL_COLUMNS)}), got {shown}")
+    label_id_column = columns.get("label_id")
     rows = []
     for line, record in enumerate(reader, start=2):
-        record = {(k or "").strip(): (v or "") for k, v in record.items()}
-        raw = record["label"].strip() or record.get("label_id", "").strip()
+        label_text = restore_cell(record.get(label_column) or "")
+        label_id = (record.get(label_id_column) or "").strip() if label_id_column else ""
         try:
-            rows.append((parse_item(project, record["item"]), parse_label(project, raw or "skip")))
+            if label_text.strip() or (label_text and label_text in project.class_names):
+                label = parse_label(project, label_text)
+            else:  # an empty cell (a skip, or a class named "" in the export) is read from label_id
+                label = _class_index(project, label_id) if label_id else SKIP
+            rows.append((parse_item(project, record.get(item_column) or ""), label))
         except LabelStoreError as exc:
             raise LabelStoreError(f"label CSV line {line}: {exc}") from None
-    return project.store.set_labels(project.id, rows, annotator or default_annotator(), "imported")
+    return project.store.set_labels(project.id, rows, annotator or default_annotator(), "imported", session)
 
+
+def _class_index(project: LabelingProject, text: str) -> int:
+    n_classes = len(project.class_names)
+    if not re.fullmatch(r"-?[0-9]{1,6}", text) or not SKIP <= int(text) < n_classes:
+        raise LabelStoreError(f"label_id must be a class index 0-{n_classes - 1} or -1 (skip), got {text[:40]!r}")
+    return int(text)
 
 
 # ---------------------------------------------------------------------------------------- command line
+
+
+def labeling_projects(entry: StoredSet, store: LabelStore | None = None) -> list[Project]:
+    """The labeling projects on a stored set, oldest first; none without a label database."""
+    if store is None:
+        path = default_label_path()
+        if not path.exists():
+            return []
+        store = LabelStore(path)
+    return [project for project in store.projects() if project.dataset in (entry.id, entry.content_key)]
+
+
+def remove_dataset(ident: str, force: bool = False, store: LabelStore | None = None) -> StoredSet:
+    """Remove a stored data set, keeping its labeling projects' labels reachable.
+
+    A set that labeling projects label is kept: DataError naming the projects, unless
+    ``force``. With ``force``, each of them first keeps the set's class names in its settings,
+    so its labels stay exportable by name (:func:`open_labels`).
+    """
+    entry = datastore.find(ident)
+    try:
+        projects = labeling_projects(entry, store)
+    except DataError:
+        if not force:
+            raise
+        projects = []  # an unreadable label database: removed anyway, as asked
+    if projects and not force:
+        names = ", ".join(project.name for project in projects)
+        raise DataError(f"data set {entry.id} ({entry.name}) has labeling projects {names}: delete them first "
+                        "(python -m alsim label NAME --delete), or remove it anyway with --force (their labels "
+                        "stay exportable, without the images)")
+    if projects:
+        store = store or LabelStore(default_label_path())
+        for project in projects:
+            store.remember_class_names(project.id, entry.manifest.get("class_names", []))
+    return datastore.remove(entry.id)

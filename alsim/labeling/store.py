@@ -6,7 +6,8 @@ Tables:
 - ``projects``: name, data set id, config JSON, creation time (ids are never reused);
 - ``labels``: the current label of each labeled item of a project (last write wins per item);
 - ``history``: every change, append-only (label set, imported, undone), with the value it
-  replaced, so that undo and audit work;
+  replaced and the session it came from (a Label page tab; none on the command line), so
+  that undo and audit work;
 - ``batches``: the batches proposed to the person, so a reopened project shows the batch it
   showed before.
 
@@ -15,8 +16,14 @@ in WAL mode with ``synchronous=FULL``: once :meth:`LabelStore.set_label` returns
 survives ``kill -9`` of the process; a crash loses at most the label being written. Two
 processes writing one project at once both land, each change in the history.
 
+Undo is personal: it takes back the undoing person's own last change (a page session's
+own, or an annotator's on the command line), never someone else's; an item's row is then
+that of its last change still in force.
+
 A file that is not a readable label database is refused with one line and never
-overwritten. Label ``-1`` (:data:`SKIP`) records "skip / not sure": the item is answered
+overwritten; a version 1 file is upgraded in place (a column and indexes added). A full
+disk, a read-only file or folder and a file SQLite cannot open are each said for what they
+are (:meth:`LabelStore._failure`), never as a damaged file to move away. Label ``-1`` (:data:`SKIP`) records "skip / not sure": the item is answered
 but has no class.
 """
 
@@ -34,7 +41,7 @@ from typing import Iterator
 from alsim.common.errors import DataError
 from alsim.data.store import alsim_home
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILENAME = "labels.sqlite3"
 SKIP = -1
 #: How a label came to be: typed from scratch, a model's suggestion accepted, read from a file.
@@ -73,9 +80,12 @@ CREATE TABLE IF NOT EXISTS history (
     previous_source TEXT,
     previous_annotator TEXT,
     undoes INTEGER,
-    time TEXT NOT NULL
+    time TEXT NOT NULL,
+    session TEXT
 );
 CREATE INDEX IF NOT EXISTS history_project ON history (project, id);
+CREATE INDEX IF NOT EXISTS history_undoes ON history (undoes);
+CREATE INDEX IF NOT EXISTS history_item ON history (project, item, id);
 CREATE TABLE IF NOT EXISTS batches (
     project INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     number INTEGER NOT NULL,
@@ -129,7 +139,8 @@ class LabelRow:
 
 @dataclass(frozen=True)
 class Change:
-    """One row of the history: ``action`` is ``set``, ``import`` or ``undo``."""
+    """One row of the history: ``action`` is ``set``, ``import`` or ``undo``; ``session`` is the
+    Label page session that made it (None: the command line, or a file from before sessions)."""
 
     id: int
     item: int
@@ -140,6 +151,7 @@ class Change:
     previous_label: int | None
     undoes: int | None
     time: str
+    session: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,8 +203,8 @@ class LabelStore:
         try:
             with open(self.path, "rb") as handle:
                 header = handle.read(len(_MAGIC))
-        except FileNotFoundError:
-            return
+        except (FileNotFoundError, NotADirectoryError):
+            return  # no file yet (or no folder: creating it says what is wrong)
         except OSError as exc:
             raise LabelStoreError(f"cannot read the label database {self.path}: {exc.strerror or exc}") from None
         if header and header != _MAGIC:
@@ -202,25 +214,46 @@ class LabelStore:
         return LabelStoreError(f"the label database {self.path} is unreadable ({why}); it was left as it is: "
                                "move it away to start a new one")
 
+    def _failure(self, exc: sqlite3.Error) -> LabelStoreError:
+        """One line for an SQLite error that says what is wrong: a full disk, a read-only file or
+        folder, a file that cannot be opened, a busy or failing disk. Only a damaged file (the
+        rest) is called unreadable, so an intact database is never said to need moving away."""
+        name, text = str(getattr(exc, "sqlite_errorname", "") or ""), str(exc)
+        if name.startswith("SQLITE_FULL") or "database or disk is full" in text:
+            return LabelStoreError(f"the disk holding the label database {self.path} is full ({text}); nothing was "
+                                   "stored and the labels stored before are kept: free some space and try again")
+        if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+            return LabelStoreError(f"the label database {self.path} is read-only ({text}); labels can be read and "
+                                   "exported but not stored: make the file and its folder writable (SQLite also "
+                                   "writes -wal and -shm files beside it)")
+        if name.startswith(("SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")) or "unable to open" in text:
+            return LabelStoreError(f"cannot open the label database {self.path} ({text}): check that its folder "
+                                   "exists and that you may read and write the file and the folder")
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text or "busy" in text:
+            return LabelStoreError(f"the label database {self.path} stayed busy for {_BUSY_MS // 1000} s; try again")
+        if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
+            return LabelStoreError(f"reading or writing the label database {self.path} failed ({text}): check the "
+                                   "disk; the file was left as it is")
+        return self._corrupt(text)
+
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LabelStoreError(f"cannot create the folder of the label database {self.path}: "
+                                  f"{exc.strerror or exc}") from None
         try:
             db = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
         except sqlite3.Error as exc:
-            raise self._corrupt(str(exc)) from None
+            raise self._failure(exc) from None
         try:
             db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA synchronous = FULL")
             yield db
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise LabelStoreError(f"the label database {self.path} stayed busy for {_BUSY_MS // 1000} s; "
-                                      "try again") from None
-            raise self._corrupt(str(exc)) from None
         except sqlite3.DatabaseError as exc:
-            raise self._corrupt(str(exc)) from None
+            raise self._failure(exc) from None
         finally:
             db.close()
 
@@ -231,7 +264,8 @@ class LabelStore:
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite has rolled back already after some errors (a full disk)
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
@@ -247,6 +281,8 @@ class LabelStore:
             if row[0] > SCHEMA_VERSION:
                 raise LabelStoreError(f"the label database {self.path} has schema version {row[0]}, newer than this "
                                       f"alsim's {SCHEMA_VERSION}; upgrade alsim")
+            if row[0] < SCHEMA_VERSION:
+                self._upgrade(db)
             return
         if tables - {"sqlite_sequence"}:
             raise self._corrupt(f"it holds other tables: {', '.join(sorted(tables))}")
@@ -256,6 +292,17 @@ class LabelStore:
                     db.execute(statement)
             if db.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    def _upgrade(self, db: sqlite3.Connection) -> None:
+        """Version 1 to 2: the history records each change's session; indexes for undo."""
+        with self._write(db):
+            # Another process may have upgraded the file since the version was read.
+            if db.execute("SELECT version FROM schema_version").fetchone()[0] >= SCHEMA_VERSION:
+                return
+            db.execute("ALTER TABLE history ADD COLUMN session TEXT")
+            db.execute("CREATE INDEX IF NOT EXISTS history_undoes ON history (undoes)")
+            db.execute("CREATE INDEX IF NOT EXISTS history_item ON history (project, item, id)")
+            db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
     # ------------------------------------------------------------------ projects
     def create_project(self, name: str, dataset: str, settings: dict) -> Project:
@@ -285,6 +332,19 @@ class LabelStore:
             rows = db.execute("SELECT id, name, dataset, config, created FROM projects ORDER BY id").fetchall()
         return [_project(row) for row in rows]
 
+    def remember_class_names(self, project: int, class_names) -> None:
+        """Keep the class names of a project's data set in its settings (``class_names``), so its
+        labels can be exported by name once the data set is gone; names kept before stay."""
+        with self._connect() as db, self._write(db):
+            row = db.execute("SELECT config FROM projects WHERE id = ?", (project,)).fetchone()
+            if row is None:
+                return
+            settings = json.loads(row[0])
+            if "class_names" not in settings:
+                settings["class_names"] = [str(name) for name in class_names]
+                db.execute("UPDATE projects SET config = ? WHERE id = ?",
+                           (json.dumps(settings, sort_keys=True), project))
+
     def delete_project(self, name: str) -> Project:
         """Remove a project, its labels and batches (its history rows stay, for audit)."""
         project = self.project(name)
@@ -296,22 +356,27 @@ class LabelStore:
 
     # ------------------------------------------------------------------ labels
     def set_label(self, project: int, item: int, label: int, annotator: str, source: str = "typed",
-                  action: str = "set") -> int:
-        """Store one label (one transaction, durable on return); returns its history id."""
+                  action: str = "set", session: str | None = None) -> int:
+        """Store one label (one transaction, durable on return); returns its history id.
+
+        ``session`` names the Label page session that made it, so that its undo is its own.
+        """
         if source not in SOURCES:
             raise LabelStoreError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
         with self._connect() as db, self._write(db):
-            return self._set(db, project, int(item), int(label), annotator, source, action)
+            return self._set(db, project, int(item), int(label), annotator, source, action, session)
 
-    def set_labels(self, project: int, rows: list[tuple[int, int]], annotator: str, source: str = "imported") -> int:
+    def set_labels(self, project: int, rows: list[tuple[int, int]], annotator: str, source: str = "imported",
+                   session: str | None = None) -> int:
         """Store many labels in one transaction (an import lands whole or not at all)."""
         with self._connect() as db, self._write(db):
             for item, label in rows:
-                self._set(db, project, int(item), int(label), annotator, source, "import")
+                self._set(db, project, int(item), int(label), annotator, source, "import", session)
         return len(rows)
 
     @staticmethod
-    def _set(db, project: int, item: int, label: int, annotator: str, source: str, action: str) -> int:
+    def _set(db, project: int, item: int, label: int, annotator: str, source: str, action: str,
+             session: str | None = None) -> int:
         previous = db.execute("SELECT label, source, annotator FROM labels WHERE project = ? AND item = ?",
                               (project, item)).fetchone()
         stamp = now()
@@ -321,40 +386,50 @@ class LabelStore:
                    (project, item, label, annotator, source, stamp))
         cursor = db.execute(
             "INSERT INTO history (project, item, action, label, source, annotator, previous_label, previous_source, "
-            "previous_annotator, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (project, item, action, label, source, annotator, *(previous or (None, None, None)), stamp))
+            "previous_annotator, time, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (project, item, action, label, source, annotator, *(previous or (None, None, None)), stamp, session))
         return cursor.lastrowid
 
-    def undo(self, project: int, annotator: str) -> Change | None:
-        """Revert the project's last change not yet undone; returns it (None: nothing to undo).
+    def undo(self, project: int, annotator: str, session: str | None = None) -> Change | None:
+        """Take back the undoing person's own last change not yet undone; returns it (None: nothing to undo).
 
-        The item gets back the label it had before (or none); the undo is itself a history row.
+        Whose change: with ``session``, the last one made in that Label page session (people
+        on one server may share a name); without, the last one made under ``annotator``.
+        Someone else's change is never undone. The item then gets the whole row of its last
+        change still in force (label, annotator, source and time), or no row: the row before
+        the undone change, or, if someone relabeled the item since, that later label, kept.
+        The undo is itself a history row (its ``previous_*``: the row it replaced).
         """
+        scope, who = ("session = ?", session) if session is not None else ("annotator = ?", annotator)
+        in_force = "NOT EXISTS (SELECT 1 FROM history u WHERE u.project = h.project AND u.undoes = h.id)"
         with self._connect() as db, self._write(db):
             row = db.execute(
-                "SELECT id, item, action, label, source, annotator, previous_label, undoes, time, previous_source, "
-                "previous_annotator FROM history h WHERE project = ? AND action IN ('set', 'import') AND NOT EXISTS "
-                "(SELECT 1 FROM history u WHERE u.project = h.project AND u.undoes = h.id) ORDER BY id DESC LIMIT 1",
-                (project,)).fetchone()
+                "SELECT id, item, action, label, source, annotator, previous_label, undoes, time, session "
+                f"FROM history h WHERE project = ? AND action IN ('set', 'import') AND {scope} AND {in_force} "
+                "ORDER BY id DESC LIMIT 1", (project, who)).fetchone()
             if row is None:
                 return None
-            change = Change(*row[:9])
-            previous_source, previous_annotator = row[9], row[10]
-            stamp = now()
-            if change.previous_label is None:
+            change = Change(*row)
+            standing = db.execute(
+                "SELECT label, source, annotator, time FROM history h WHERE project = ? AND item = ? AND id != ? "
+                f"AND action IN ('set', 'import') AND {in_force} ORDER BY id DESC LIMIT 1",
+                (project, change.item, change.id)).fetchone()
+            replaced = db.execute("SELECT label, source, annotator FROM labels WHERE project = ? AND item = ?",
+                                  (project, change.item)).fetchone()
+            if standing is None:
                 db.execute("DELETE FROM labels WHERE project = ? AND item = ?", (project, change.item))
             else:
+                label, source, by, time = standing
                 db.execute("INSERT INTO labels (project, item, label, annotator, source, time) VALUES "
                            "(?, ?, ?, ?, ?, ?) ON CONFLICT (project, item) DO UPDATE SET label = excluded.label, "
                            "annotator = excluded.annotator, source = excluded.source, time = excluded.time",
-                           (project, change.item, change.previous_label, previous_annotator, previous_source, stamp))
-            current = db.execute("SELECT label, source, annotator FROM labels WHERE project = ? AND item = ?",
-                                 (project, change.item)).fetchone()
+                           (project, change.item, label, by, source, time))
             db.execute(
                 "INSERT INTO history (project, item, action, label, source, annotator, previous_label, "
-                "previous_source, previous_annotator, undoes, time) VALUES (?, ?, 'undo', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (project, change.item, *(current[:2] if current else (None, None)), annotator, change.label,
-                 change.source, change.annotator, change.id, stamp))
+                "previous_source, previous_annotator, undoes, time, session) "
+                "VALUES (?, ?, 'undo', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (project, change.item, *(standing[:2] if standing else (None, None)), annotator,
+                 *(replaced or (None, None, None)), change.id, now(), session))
             return change
 
     def labels(self, project: int) -> dict[int, LabelRow]:
@@ -367,8 +442,8 @@ class LabelStore:
     def history(self, project: int) -> list[Change]:
         """Every change of the project, oldest first."""
         with self._connect() as db:
-            rows = db.execute("SELECT id, item, action, label, source, annotator, previous_label, undoes, time "
-                              "FROM history WHERE project = ? ORDER BY id", (project,)).fetchall()
+            rows = db.execute("SELECT id, item, action, label, source, annotator, previous_label, undoes, time, "
+                              "session FROM history WHERE project = ? ORDER BY id", (project,)).fetchall()
         return [Change(*row) for row in rows]
 
     # ------------------------------------------------------------------ batches

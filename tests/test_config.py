@@ -71,7 +71,7 @@ def test_every_invalid_field_is_named(field, value, match):
     "changes, match",
     [
         (dict(schedule="list", self_training="pseudo", thresholds=()), r"thresholds must not be empty"),
-        (dict(features="hog"), r"features 'hog' needs 28x28 images"),
+        (dict(features="precomputed"), r"features 'precomputed' is not available for dataset 'digits-tutorial'"),
         (dict(evaluation="test"), r"evaluation 'test' needs a held-out test split"),
         (dict(pool_size=100), r"pool_size must be 0 for dataset 'digits-tutorial'"),
         (dict(strategy="none", n_rounds=3), r"strategy 'none' with self_training 'off' never changes"),

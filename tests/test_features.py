@@ -82,3 +82,104 @@ def test_damaged_hog_cache_is_rebuilt_with_one_line(fashion_like_dir, tmp_path, 
     caplog.clear()
     np.testing.assert_array_equal(feat.compute_features(ds, "hog")[0], fresh)  # rebuilt file trusted again
     assert caplog.messages == []
+
+
+# --------------------------------------------------------------------------- embeddings and HOG on any image
+def test_pretrained_features_are_embedded_once_then_read_from_the_disk_cache(monkeypatch):
+    from alsim.data.sources import load_source
+    from alsim.learn import pretrained
+    from alsim.learn.features import FeatureOptions, compute_features
+
+    dataset = load_source("digits-tutorial")
+    seen = []
+    first, test = compute_features(dataset, "pretrained", progress=lambda done, total: seen.append((done, total)))
+    assert first.shape == (330, pretrained.FEATURE_DIM) and test is None and np.isfinite(first).all()
+    assert seen[-1] == (330, 330) and all(a <= b for (a, _), (b, _) in zip(seen, seen[1:]))
+    monkeypatch.setattr(pretrained, "embed", lambda *a, **k: pytest.fail("embedded again"))
+    again, _ = compute_features(dataset, "pretrained")
+    np.testing.assert_array_equal(again, first)
+    # another input side is another embedding: not read from the first one's file
+    with pytest.raises(pytest.fail.Exception, match="embedded again"):
+        compute_features(dataset, "pretrained", options=FeatureOptions(embed_side=64))
+
+
+def test_pretrained_features_separate_digits_far_better_than_chance():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    from alsim.data.sources import load_source
+    from alsim.learn.features import compute_features
+
+    dataset = load_source("digits-tutorial")
+    features, _ = compute_features(dataset, "pretrained")
+    score = cross_val_score(LogisticRegression(max_iter=2000), features, dataset.labels, cv=3).mean()
+    assert score > 0.8  # chance is about 0.1; a wrong input scaling or channel order falls far below
+
+
+def _tiny_onnx_model(path, channels=3):
+    """An ONNX model whose output is each channel's mean over the image: (n, channels)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+         helper.make_node("Flatten", ["pooled"], ["vector"], axis=1)],
+        "mean", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", channels, "h", "w"])],
+        [helper.make_tensor_value_info("vector", TensorProto.FLOAT, ["n", channels])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_users_onnx_model_embeds_through_the_config(tmp_path):
+    from alsim import Config, prepare
+    from alsim.learn.pretrained import IMAGENET_MEAN, IMAGENET_STD
+
+    model = _tiny_onnx_model(tmp_path / "mean.onnx")
+    config = Config(dataset="digits-tutorial", features="onnx", onnx_model=str(model), embed_side=32,
+                    kernel="knn", n_neighbors=10)
+    prepared = prepare(config)
+    assert prepared.features.shape == (330, 3)
+    # independent: digits are 0..16, scaled to [0, 1], gray repeated to three channels, ImageNet-normalised;
+    # the mean of a resized image is the mean of the image up to interpolation
+    images = prepared.images.astype(float) / 16.0
+    expected = np.stack([(images.mean(axis=(1, 2)) - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], axis=1)
+    np.testing.assert_allclose(prepared.features, expected, atol=0.02)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a model", "ONNX model broken.onnx"),
+    (None, "is not a readable file"),
+])
+def test_a_broken_onnx_model_is_one_line_on_the_command_line(tmp_path, capsys, content, message):
+    from alsim.cli.main import main
+
+    path = tmp_path / "broken.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    code = main(["run", "--no-baseline", "--set", "features=onnx", "--set", f"onnx_model={path}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_onnx_features_need_a_model_and_a_sane_side():
+    from alsim import Config
+    from alsim.common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="features 'onnx' needs onnx_model=PATH"):
+        Config(features="onnx")
+    with pytest.raises(ConfigError, match="embed_side must be an integer in \\[32, 512\\], got 1000"):
+        Config(features="pretrained", embed_side=1000)
+
+
+@pytest.mark.parametrize("shape", [(5, 28, 28), (5, 30, 22), (5, 64, 64, 3), (5, 8, 8)])
+def test_hog_works_on_any_image_size_and_on_colour(shape):
+    from alsim.learn.features import hog_features, hog_ready
+
+    images = np.random.default_rng(0).integers(0, 256, size=shape).astype(np.uint8)
+    ready = hog_ready(images)
+    assert ready.ndim == 3 and ready.shape[1] == ready.shape[2] and ready.shape[1] % 4 == 0
+    assert hog_features(ready).shape == (5, 324)
+    if shape == (5, 28, 28):  # experiment B's images pass unchanged
+        np.testing.assert_array_equal(ready, images)

@@ -19,8 +19,8 @@ SEED_A = [0.8690, 0.9018, 0.9214, 0.9491, 0.9556]
 def test_builtins_are_registered_sources_with_their_capabilities():
     assert source_names()[:3] == ("digits", "digits-tutorial", "fashion-mnist")
     digits, fashion = source_info("digits"), source_info("fashion-mnist")
-    assert digits.features == ("raw", "colorhist") and digits.image_shape == (8, 8) and not digits.has_test
-    assert fashion.features == ("raw", "hog", "colorhist") and fashion.has_test
+    assert digits.features == ("raw", "hog", "colorhist", "pretrained", "onnx") and digits.image_shape == (8, 8) and not digits.has_test
+    assert fashion.features == ("raw", "hog", "colorhist", "pretrained", "onnx") and fashion.has_test
     assert source_info("digits-tutorial").fixed_pool == 330
 
 
@@ -51,7 +51,7 @@ def blobs_source():
 
 def test_config_validation_asks_the_source(blobs_source):
     Config(dataset="test-blobs", features="precomputed", n_initial=6, batch_size=3)
-    with pytest.raises(ConfigError, match=r"features 'hog' needs 28x28 images; dataset 'test-blobs' has no images"):
+    with pytest.raises(ConfigError, match=r"features 'hog' is not available for dataset 'test-blobs'"):
         Config(dataset="test-blobs", features="hog")
     with pytest.raises(ConfigError, match=r"features 'raw' is not available for dataset 'test-blobs' "
                                           r"\(allowed: 'precomputed'\)"):

@@ -7,6 +7,7 @@ import math
 import os
 import shlex
 import sys
+import time
 
 from alsim.common.errors import ConfigError, UsageError
 from alsim.common.values import parse_integer, parse_number
@@ -117,3 +118,27 @@ def fmt(value, digits=4) -> str:
 def note(message: str) -> None:
     """A progress or status line on stderr (stdout stays the command's result)."""
     print(message, file=sys.stderr, flush=True)
+
+
+class ProgressLine:
+    """``progress(done, total)`` for long steps (embedding images): one line on stderr, rewritten at most
+    twice a second, with the rate so far and an estimate of the time left; a newline when done."""
+
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream = label, stream or sys.stderr
+        self.started = time.perf_counter()
+        self.shown = 0.0
+        self.done = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        finished = total > 0 and done >= total
+        if self.done or (not finished and now - self.shown < 0.5):
+            return
+        self.done = finished
+        self.shown = now
+        elapsed = now - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = f", about {(total - done) / rate:.0f} s left" if rate > 0 and not finished else ""
+        text = f"{self.label}: {done:,}/{total:,} ({100 * done / max(total, 1):.0f}%, {rate:.0f}/s{left})"
+        print(f"\r{text}", end="\n" if finished else "", file=self.stream, flush=True)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import sys
 import time
 
-from alsim.cli.common import add_config_arguments, build_config, command_line, integer_argument, number_argument
+from alsim.cli.common import (
+    ProgressLine,
+    add_config_arguments,
+    build_config,
+    command_line,
+    integer_argument,
+    number_argument,
+)
 from alsim.common.jsonio import write_json
 
 
@@ -32,12 +39,14 @@ def run(args, out) -> int:
         summarize,
         validate_request,
     )
+    from alsim.loop.pool import prepare
 
     base = build_config(args)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if args.seeds is None:  # enough paired seeds for a verdict where runs are cheap
         args.seeds = DEFAULT_SEEDS_SMALL if base.dataset.startswith("digits") else DEFAULT_SEEDS_LARGE
     validate_request(base, strategies, args.seeds, target=args.target)  # before any work
+    prepare(base, progress=ProgressLine("embedding images"))  # features first, with their progress
     started = time.perf_counter()
     curves = []
     for batch in run_comparison(base, strategies, args.seeds, seeds_per_batch=args.seeds):

@@ -6,7 +6,7 @@ import math
 import sys
 import time
 
-from alsim.cli.common import add_config_arguments, build_config, command_line, fmt
+from alsim.cli.common import ProgressLine, add_config_arguments, build_config, command_line, fmt
 from alsim.common.jsonio import write_json
 from alsim.loop.config import Config
 from alsim.loop.records import NOTHING_LEFT
@@ -46,7 +46,7 @@ def run(args, out) -> int:
 
     config = build_config(args)
     started = time.perf_counter()
-    prepared = prepare(config)
+    prepared = prepare(config, progress=None if args.json else ProgressLine("embedding images"))
     check_feasible(config, prepared)
     records = []
     if not args.json:

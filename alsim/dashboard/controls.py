@@ -17,6 +17,7 @@ from alsim.loop.config import (
     INITIAL,
     KERNELS,
     MAX_C,
+    MAX_EMBED_SIDE,
     MAX_GAMMA,
     MAX_SEED,
     MODELS,
@@ -28,13 +29,15 @@ from alsim.loop.presets import PRESETS
 from alsim.strategies import strategy_names
 
 URL = "query-params"
+#: Feature kinds the sidebar offers (all but the ONNX model file, see _data_step).
+PAGE_FEATURES = tuple(kind for kind in FEATURES if kind != "onnx")
 
 #: Every URL-bound sidebar widget, by config field (the URL parameter is the page prefix
 #: plus this name). The widget builders below take their ranges from this table and the
 #: URL sanitiser checks a page's URL against it; choice widgets check their values against
 #: the options they are drawn with.
 SIDEBAR_PARAMS: dict[str, Param] = {
-    "dataset": CHOICE, "pool_size": Int(0, MAX_INTEGER), "features": CHOICE,
+    "dataset": CHOICE, "pool_size": Int(0, MAX_INTEGER), "features": CHOICE, "embed_side": Int(32, MAX_EMBED_SIDE),
     "model": CHOICE, "kernel": CHOICE, "gamma": Float(1e-6, MAX_GAMMA), "n_neighbors": Int(1, 200),
     "alpha": Float(0.01, 0.99), "max_iter": Int(1, 1000), "C": Float(1e-4, MAX_C),
     "initial": CHOICE, "n_initial": Int(1, MAX_INTEGER), "strategy": CHOICE, "batch_size": Int(1, MAX_INTEGER),
@@ -166,8 +169,16 @@ def _data_step(w: _Widgets) -> dict:
     values = dict(dataset=dataset)
     values["pool_size"] = _int("Pool size (0 = all)", "pool_size",
                                help="Use a random subset of the pool (the same for every seed).")
-    values["features"] = _select("Features", FEATURES, "features",
-                                 help="HOG (OpenCV, as in experiment B) needs 28x28 images: Fashion-MNIST.")
+    # 'onnx' runs a model file named by path on the server: the command line's --set onnx_model=PATH only.
+    values["features"] = _select("Features", PAGE_FEATURES, "features",
+                                 help="raw pixels; HOG (OpenCV, as in experiment B); colour histograms; "
+                                      "pretrained: EfficientNet-Lite0's ImageNet features, computed offline "
+                                      "(the first run embeds every image, later runs read them from the disk cache); "
+                                      "precomputed: the data set's own embeddings. Your own ONNX model: "
+                                      "--set features=onnx --set onnx_model=PATH on the command line.")
+    if values["features"] == "pretrained":
+        values["embed_side"] = _int("Embedding input side (px)", "embed_side",
+                                    help="Images are resized to this square before the network.")
     return values
 
 

@@ -34,6 +34,8 @@ FASHION_INSTALL_HINT = (
 )
 FASHION_IMAGE_SHAPE = (28, 28)
 TUTORIAL_POOL = 330
+#: Feature kinds any set of images can give (see :mod:`alsim.learn.features`), in the order lists show them.
+IMAGE_FEATURE_KINDS = ("raw", "hog", "colorhist", "pretrained", "onnx")
 
 
 

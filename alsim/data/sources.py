@@ -3,7 +3,7 @@
 A source is described by what it has, not by its name: images or not, the feature kinds
 it can provide (``raw`` pixels, ``hog``, ``precomputed`` embeddings), whether its labels
 are known, partly known or unknown, its class names, whether it has a test split. Config
-validation asks the source ("hog needs 28x28 images", "evaluation 'test' needs a held-out
+validation asks the source ("features 'hog' is not available", "evaluation 'test' needs a held-out
 test split") instead of comparing names. A loaded :class:`alsim.data.datasets.Dataset` carries a
 ``content_key``, a hash of the data, which keys every cache.
 
@@ -22,6 +22,7 @@ from alsim.data import store
 from alsim.data.datasets import (
     FASHION_FILES,
     FASHION_INSTALL_HINT,
+    IMAGE_FEATURE_KINDS,
     TUTORIAL_POOL,
     Dataset,
     fashion_available,
@@ -32,7 +33,7 @@ from alsim.data.datasets import (
 from alsim.storage.memory import shared_cache
 
 HOG_IMAGE_SHAPE = (28, 28)  # experiment B's descriptor window
-FEATURE_KINDS = ("raw", "hog", "colorhist", "precomputed")
+FEATURE_KINDS = ("raw", "hog", "colorhist", "pretrained", "onnx", "precomputed")
 
 
 
@@ -79,10 +80,6 @@ class SourceInfo:
 
     def check(self, features: str, evaluation: str, pool_size: int) -> None:
         """Raise :class:`SourceError` if this source cannot serve the requested setting."""
-        if features == "hog" and "hog" not in self.features:
-            has = "no images" if self.image_shape is None else f"images of {'x'.join(map(str, self.image_shape))}"
-            raise SourceError(f"features 'hog' needs {HOG_IMAGE_SHAPE[0]}x{HOG_IMAGE_SHAPE[1]} images; dataset "
-                              f"{self.name!r} has {has} (allowed: {', '.join(map(repr, self.features))})")
         if features not in self.features:
             raise SourceError(f"features {features!r} is not available for dataset {self.name!r} "
                               f"(allowed: {', '.join(map(repr, self.features))})")
@@ -191,8 +188,7 @@ def load_source(name: str) -> Dataset:
 
 
 def _images_features(shape: tuple[int, ...]) -> tuple[str, ...]:
-    hog = ("hog",) if tuple(shape[:2]) == HOG_IMAGE_SHAPE and len(shape) == 2 else ()
-    return ("raw",) + hog + ("colorhist",)
+    return IMAGE_FEATURE_KINDS
 
 
 register_source(SourceInfo(

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from alsim.common.errors import DataError
-from alsim.data.datasets import Dataset
+from alsim.data.datasets import IMAGE_FEATURE_KINDS, Dataset
 from alsim.data.importers import Imported, ImportOptions, read_bytes, read_path
 from alsim.storage.disk import fsync_folder
 
@@ -72,7 +72,12 @@ class StoredSet:
 
     @property
     def features(self) -> tuple[str, ...]:
-        return tuple(self.manifest.get("features", ()))
+        """What its manifest lists; a set with images also gets every image feature kind (sets stored
+        before a kind existed, and HOG, which once needed square gray images)."""
+        listed = tuple(self.manifest.get("features", ()))
+        if self.manifest.get("image_shape") and "raw" in listed:
+            listed = IMAGE_FEATURE_KINDS + tuple(kind for kind in listed if kind not in IMAGE_FEATURE_KINDS)
+        return listed
 
     @property
     def description(self) -> str:
@@ -86,16 +91,11 @@ class StoredSet:
 
 
 def supported_features(dataset: Dataset) -> tuple[str, ...]:
-    """Feature kinds a data set can give: ``raw`` and ``colorhist`` with images (and ``hog`` for square
-    gray ones whose side is a multiple of 4), ``precomputed`` with embeddings."""
+    """Feature kinds a data set can give: :data:`IMAGE_FEATURE_KINDS` with images, ``precomputed`` with embeddings."""
     kinds = []
     images_everywhere = dataset.images is not None and (not dataset.has_test or dataset.test_images is not None)
     if images_everywhere:
-        kinds.append("raw")
-        h, w = dataset.images.shape[1:3]
-        if dataset.images.ndim == 3 and h == w and h >= 8 and h % 4 == 0:  # see alsim.learn.features.hog_params
-            kinds.append("hog")
-        kinds.append("colorhist")
+        kinds.extend(IMAGE_FEATURE_KINDS)
     if dataset.embeddings is not None:
         kinds.append("precomputed")
     return tuple(kinds)

@@ -1,14 +1,18 @@
-"""Feature extraction (raw pixels, OpenCV HOG) with an on-disk cache."""
+"""Features of images: raw pixels, OpenCV HOG, colour histograms, and embeddings (a pretrained CNN or
+the user's ONNX model, :mod:`alsim.learn.pretrained`), with an on-disk cache."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from alsim.data.datasets import Dataset
+from alsim.learn import pretrained
 from alsim.storage import disk as diskcache
 from alsim.storage.disk import cache_dir
 
@@ -123,8 +127,20 @@ def color_histograms(images: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cache_key(dataset: Dataset, kind: str, split: str) -> str:
-    params = repr(sorted(HOG_PARAMS.items())) if kind == "hog" else ""
+@dataclass(frozen=True)
+class FeatureOptions:
+    """Settings of the embedding kinds: the image side the network sees, the user's ONNX model and output."""
+
+    embed_side: int = pretrained.DEFAULT_SIDE
+    onnx_model: str = ""
+    onnx_output: str = ""
+
+
+Progress = Callable[[int, int], None]
+
+
+def _cache_key(dataset: Dataset, kind: str, split: str, model: str = "") -> str:
+    params = repr(sorted(HOG_PARAMS.items())) if kind == "hog" else model
     # The data's content key, not its path: the same files anywhere share one cache entry, and
     # a changed file never reads a stale one.
     text = f"{dataset.content_key}|{kind}|{HOG_VERSION}|{params}|{split}"
@@ -132,38 +148,97 @@ def _cache_key(dataset: Dataset, kind: str, split: str) -> str:
     return f"{dataset.name}-{kind}-{split}-{digest[:16]}.npy"
 
 
-def compute_features(dataset: Dataset, kind: str, use_cache: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+def hog_ready(images: np.ndarray) -> np.ndarray:
+    """Images as HOG takes them: gray (colour converted), square, a side that is a multiple of 4 (>= 8).
+
+    Experiment B's 28x28 images pass unchanged; others are resized (area interpolation) to
+    the nearest such side of their longer edge, so the cells scale with the image.
+    """
+    import cv2  # lazy: start-up of commands that compute no features
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        top = 16.0 if images.size and float(images.max()) <= 16.0 else 255.0
+        images = np.clip(np.rint(images * (255.0 / top)), 0, 255).astype(np.uint8)
+    if images.ndim == 4:
+        images = np.stack([cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY) for image in images])
+    h, w = images.shape[1:3]
+    side = max(8, int(round(max(h, w) / 4)) * 4)
+    if (h, w) != (side, side):
+        images = np.stack([cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA if side < max(h, w)
+                                      else cv2.INTER_LINEAR) for image in images])
+    return images
+
+
+def _image_scale(images: np.ndarray) -> float | None:
+    """The white level of non-uint8 images (digits' 0..16 floats), for the embedding's input scaling."""
+    if np.asarray(images).dtype == np.uint8:
+        return None
+    return 16.0 if images.size and float(np.max(images)) <= 16.0 else 255.0
+
+
+def _embedder(kind: str, options: FeatureOptions) -> tuple[str, int, Callable]:
+    """(text naming the model and its settings, the embedding's width, ``embed(images, progress)``)."""
+    if kind == "pretrained":
+        side = options.embed_side
+        name = f"{pretrained.BUILDER_VERSION}|{pretrained.weights_digest()}|side={side}"
+        return name, pretrained.FEATURE_DIM, lambda images, progress: pretrained.embed(
+            images, side=side, progress=progress, cache_dir=cache_dir() / "models", max_value=_image_scale(images))
+    if not options.onnx_model:
+        raise pretrained.PretrainedError("features 'onnx' needs onnx_model=PATH, the model file to run")
+    model = pretrained.load_onnx_model(options.onnx_model, output_name=options.onnx_output or None,
+                                       default_side=options.embed_side)
+    size = f"{model.height or model.default_side}x{model.width or model.default_side}"
+    name = f"onnx|{model.digest}|{model.output_name}|{size}"
+    return name, model.dim, lambda images, progress: pretrained.embed_with_onnx(
+        model, images, progress=progress, max_value=_image_scale(images))
+
+
+def compute_features(dataset: Dataset, kind: str, use_cache: bool = True, options: FeatureOptions | None = None,
+                     progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Features of the pool and of the test split (``None`` without a test split).
 
-    HOG features are stored under :func:`cache_dir`, keyed by the data set's content key (a
-    hash of the data) and the descriptor parameters, so a second run reads them back.
-    A cached file is used only after its dtype, shape, size, digest and finiteness are
-    checked (:mod:`alsim.storage.disk`); otherwise it is recomputed and written again.
+    HOG features and embeddings are stored under :func:`cache_dir`, keyed by the data set's
+    content key (a hash of the data) and the descriptor's parameters or the model's digest
+    and input side, so a second run reads them back. A cached file is used only after its
+    dtype, shape, size, digest and finiteness are checked (:mod:`alsim.storage.disk`);
+    otherwise it is recomputed and written again. ``progress(done, total)`` follows an
+    embedding, image by image over both splits.
     """
+    options = options or FeatureOptions()
     if kind == "raw":
         test = raw_features(dataset.test_images) if dataset.has_test else None
         return raw_features(dataset.images), test
     if kind == "colorhist":
         test = color_histograms(dataset.test_images) if dataset.has_test else None
         return color_histograms(dataset.images), test
-    if kind != "hog":
-        raise ValueError(f"features must be 'raw', 'hog' or 'colorhist', got {kind!r}")
-    shape = dataset.images.shape[1:]
-    if len(shape) != 2 or shape[0] != shape[1]:
-        raise ValueError(f"HOG needs square grayscale images, got {shape}")
-    hog_params(shape[0])  # refuses a side the descriptor cannot tile
-    # The cache key holds experiment B's parameters; another side is another data set, so its
-    # content key (in the cache key) already tells the descriptors apart.
+    if kind not in ("hog", "pretrained", "onnx"):
+        raise ValueError(f"features must be one of 'raw', 'hog', 'colorhist', 'pretrained', 'onnx', got {kind!r}")
+    if dataset.images is None:
+        raise pretrained.PretrainedError(f"features {kind!r} need images; dataset {dataset.name!r} has none")
     splits = [("pool", dataset.images)] + ([("test", dataset.test_images)] if dataset.has_test else [])
+    if kind == "hog":
+        model, dim = "", 324
+    else:
+        model, dim, embed = _embedder(kind, options)
+    total = sum(len(images) for _, images in splits)
+    done = 0
     result = []
     for split, images in splits:
-        path = cache_dir() / "features" / _cache_key(dataset, kind, split)
+        path = cache_dir() / "features" / _cache_key(dataset, kind, split, model)
         values = None
         if use_cache:
-            values = diskcache.load_array(path, (len(images), 324), np.float32, check=diskcache.finite)
+            values = diskcache.load_array(path, (len(images), dim), np.float32, check=diskcache.finite)
         if values is None:
-            values = hog_features(images)
+            if kind == "hog":
+                values = hog_features(hog_ready(images))
+            else:
+                offset = done
+                values = embed(images, None if progress is None else (lambda d, _n: progress(offset + d, total)))
             if use_cache:
-                diskcache.save_array(path, values)
-        result.append(values.astype(np.float64))
+                diskcache.save_array(path, np.ascontiguousarray(values, dtype=np.float32))
+        done += len(images)
+        if progress is not None:
+            progress(done, total)
+        result.append(np.asarray(values, dtype=np.float64))
     return result[0], (result[1] if len(result) > 1 else None)

@@ -21,7 +21,8 @@ from alsim.data.sources import source_info, source_names
 from alsim.strategies import strategy_names
 from alsim.strategies.params import StrategyParams, field_type, legacy_names, resolve_name
 
-FEATURES = ("raw", "hog", "colorhist", "precomputed")
+FEATURES = ("raw", "hog", "colorhist", "pretrained", "onnx", "precomputed")
+MAX_EMBED_SIDE = 512  # a 512x512 input costs about 5x the 224 the network was trained at
 MODELS = ("label_spreading", "linear_svc", "linear_svc_newton", "logistic_regression")
 KERNELS = ("rbf", "knn")
 INITIAL = ("first", "random", "stratified", "typical", "kcenter")
@@ -44,7 +45,10 @@ class Config:
         Use only this many pool points (0 = all). The subset is drawn once with a fixed
         generator, independent of ``seed``, so runs with different seeds share the pool.
     features : str
-        ``raw`` pixels or ``hog`` (OpenCV HOG as in experiment B).
+        ``raw`` pixels, ``hog`` (OpenCV HOG as in experiment B, on gray images of any size),
+        ``colorhist`` (colour or intensity histograms), ``pretrained`` (EfficientNet-Lite0's
+        1,280 pooled ImageNet features, run offline), ``onnx`` (the user's own ONNX model,
+        ``onnx_model``) or ``precomputed`` embeddings of the data set.
     model : str
         ``label_spreading`` (transductive on the whole pool); ``linear_svc`` (scikit-learn's
         LinearSVC), ``linear_svc_newton`` (the same objective solved by Newton's method,
@@ -80,6 +84,12 @@ class Config:
         ``both``. The headline accuracy is the test one when a test split is evaluated.
     seed : int
         Seed of every random choice in the run.
+    embed_side : int
+        ``pretrained`` and ``onnx`` (with a model that takes any size): images are resized to
+        this side before the network; 96 by measurement (``bench/features.py``).
+    onnx_model, onnx_output : str
+        ``features=onnx``: the path of the user's ONNX image model, and the output whose
+        vector per image is the embedding (empty: the first output).
     pca_components : int
         Reduce the features to this many principal components (0 = keep them all); fitted on
         the pool, applied to the test split too.
@@ -137,6 +147,9 @@ class Config:
     evaluation: str = "pool"
     seed: int = 0
     pca_components: int = 0
+    embed_side: int = 96
+    onnx_model: str = ""
+    onnx_output: str = ""
     standardize: bool = False
     strategy_params: StrategyParams = field(default_factory=StrategyParams)
     stop_kappa: float | None = 0.99
@@ -175,6 +188,9 @@ class Config:
         check_integer("threshold_steps", self.threshold_steps, 1, MAX_THRESHOLD_STEPS)
         check_integer("seed", self.seed, 0, MAX_SEED)
         check_integer("pca_components", self.pca_components, 0, MAX_PCA)
+        check_integer("embed_side", self.embed_side, 32, MAX_EMBED_SIDE)
+        if self.features == "onnx" and not self.onnx_model.strip():
+            raise ConfigError("features 'onnx' needs onnx_model=PATH (the ONNX image model to run)")
         if not isinstance(self.standardize, bool):
             raise ConfigError(f"standardize must be true or false, got {shown(self.standardize)}")
         self._validate_strategy_parameters()

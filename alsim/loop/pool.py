@@ -16,8 +16,9 @@ import numpy as np
 from alsim.common.errors import ConfigError
 from alsim.data.datasets import Dataset
 from alsim.data.sources import load_source
-from alsim.learn.features import compute_features
+from alsim.learn.features import FeatureOptions, compute_features
 from alsim.learn.graph import build_graph, check_dense_kernel
+from alsim.learn.pretrained import model_digest
 from alsim.loop.config import Config
 from alsim.storage.memory import shared_cache
 from alsim.strategies.diversity import kcenter_start, typical_start
@@ -65,34 +66,58 @@ class Prepared:
         return self.labels >= 0
 
 
+def feature_options(config: Config) -> FeatureOptions:
+    """The embedding settings of a config (the defaults for kinds that are no embedding)."""
+    if config.features not in ("pretrained", "onnx"):
+        return FeatureOptions()
+    return FeatureOptions(embed_side=config.embed_side, onnx_model=config.onnx_model if config.features == "onnx"
+                          else "", onnx_output=config.onnx_output if config.features == "onnx" else "")
+
+
+def _features_key(config: Config) -> tuple:
+    """The feature kind and what its values depend on: the input side of an embedding, and a user
+    model's content (its digest, not its path)."""
+    options = feature_options(config)
+    if config.features == "pretrained":
+        return (config.features, options.embed_side)
+    if config.features == "onnx":
+        return (config.features, options.embed_side, model_digest(options.onnx_model), options.onnx_output)
+    return (config.features,)
+
+
 def data_key(config: Config) -> tuple:
     """What a prepared pool depends on: the data's content key, pool size, features and their transform."""
-    return (load_source(config.dataset).content_key, config.pool_size, config.features, config.pca_components,
+    return (load_source(config.dataset).content_key, config.pool_size, _features_key(config), config.pca_components,
             config.standardize)
 
 
-def prepare(config: Config) -> Prepared:
-    """Load the data set, cut the pool and compute features (cached in memory and on disk)."""
+def prepare(config: Config, progress: Callable[[int, int], None] | None = None) -> Prepared:
+    """Load the data set, cut the pool and compute features (cached in memory and on disk).
+
+    ``progress(done, total)`` follows the images of an embedding that is computed now.
+    """
     dataset = load_source(config.dataset)
-    key = (dataset.content_key, config.pool_size, config.features, config.pca_components, config.standardize)
-    return shared_cache("prepared").get_or_build(key, lambda: _build_prepared(config, dataset, key))
+    key = (dataset.content_key, config.pool_size, _features_key(config), config.pca_components, config.standardize)
+    return shared_cache("prepared").get_or_build(key, lambda: _build_prepared(config, dataset, key, progress))
 
 
-def _pool_features(dataset: Dataset, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _pool_features(dataset: Dataset, kind: str, options: FeatureOptions,
+                   progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray | None]:
     if kind == "precomputed":
         if dataset.embeddings is None:
             raise ConfigError(f"features 'precomputed' needs embeddings; dataset {dataset.name!r} has none")
         test = None if dataset.test_embeddings is None else np.asarray(dataset.test_embeddings, dtype=np.float64)
         return np.asarray(dataset.embeddings, dtype=np.float64), test
 
-    return compute_features(dataset, kind)
+    return compute_features(dataset, kind, options=options, progress=progress)
 
 
-def _build_prepared(config: Config, dataset: Dataset, key: tuple) -> Prepared:
+def _build_prepared(config: Config, dataset: Dataset, key: tuple,
+                    progress: Callable[[int, int], None] | None = None) -> Prepared:
     n = len(dataset.labels)
     if config.pool_size and config.pool_size > n:
         raise ConfigError(f"pool_size must be <= {n} for dataset {config.dataset!r}, got {config.pool_size}")
-    features, test_features = _pool_features(dataset, config.features)
+    features, test_features = _pool_features(dataset, config.features, feature_options(config), progress)
     pool_ids = np.arange(n)
     if config.pool_size:
         # Fixed generator: every seed and strategy sees the same pool.

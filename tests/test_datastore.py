@@ -218,3 +218,44 @@ def test_hog_is_parametrised_for_the_stored_side(tmp_path, side, features):
     else:
         with pytest.raises(ConfigError, match="features 'hog'"):
             Config(dataset=entry.id, features="hog")
+
+
+def test_imports_run_one_at_a_time_and_a_waiting_caller_is_told(monkeypatch):
+    import threading
+
+    from alsim.importers import read_bytes
+
+    started, release = threading.Event(), threading.Event()
+    order = []
+
+    def slow_read(filename, data, options=None):
+        order.append(f"start {filename}")
+        if filename == "first.zip":
+            started.set()
+            assert release.wait(30)
+        order.append(f"end {filename}")
+        return read_bytes(filename, data, options)
+
+    monkeypatch.setattr(datastore, "read_bytes", slow_read)
+    data = {name: zip_bytes({f"{c}/{i}.png": cv2_png(class_image(k, seed=i + len(name)))
+                             for k, c in enumerate(("cat", "dog")) for i in range(3)})
+            for name in ("first.zip", "second.zip")}
+    first = threading.Thread(target=lambda: datastore.import_bytes("first.zip", data["first.zip"]))
+    first.start()
+    assert started.wait(30)
+    waited = []
+    second = threading.Thread(target=lambda: datastore.import_bytes(
+        "second.zip", data["second.zip"], on_wait=lambda: waited.append(order.copy())))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive() and waited == [["start first.zip"]]  # told, and waiting for the first to finish
+    release.set()
+    first.join(30), second.join(30)
+    assert order == ["start first.zip", "end first.zip", "start second.zip", "end second.zip"]
+    assert len(datastore.list_sets()) == 2
+
+
+def cv2_png(image) -> bytes:
+    import cv2
+
+    return cv2.imencode(".png", image)[1].tobytes()

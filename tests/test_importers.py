@@ -624,6 +624,10 @@ def test_a_zip_is_refused_from_the_entry_count_at_its_end(monkeypatch):
     monkeypatch.setattr(importers.zipfile, "ZipFile", lambda *a, **k: pytest.fail("zipfile read the directory"))
     with pytest.raises(DataError, match="holds 5 entries, more than the limit of 4"):
         read_bytes("x.zip", data)
+    end = data.rfind(b"PK\x05\x06")
+    lying = data[:end + 8] + struct.pack("<HH", 1, 1) + data[end + 12:]  # its end record claims 1 entry
+    with pytest.raises(DataError, match="holds more than 4 entries"):
+        read_bytes("x.zip", lying)
 
 
 def test_the_same_image_under_two_classes_is_counted():

@@ -46,7 +46,7 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-from alsim.common.version import VERSION as __version__  # noqa: E402
+from alsim.common.version import VERSION as __version__  # noqa: E402,F401
 
 
 def __getattr__(name: str):

@@ -37,6 +37,21 @@ def test_import_upload_bad_files_give_one_message(name, data, message):
     assert datastore.list_sets() == []
 
 
+def test_import_upload_says_when_it_waits_for_another_import(pets):
+    import threading
+
+    waited, results = threading.Event(), []
+    with datastore._IMPORT_LOCK:  # another session's import is running
+        upload = threading.Thread(target=lambda: results.append(
+            import_upload("pets.zip", pets.read_bytes(), on_wait=waited.set)))
+        upload.start()
+        assert waited.wait(30)
+        assert upload.is_alive() and not results  # told, and waiting
+    upload.join(60)
+    (entry, error), = results
+    assert error is None and entry is not None
+
+
 def _data_page(dataset: str) -> AppTest:
     """The page as a shared link opens it: a new session whose URL names the data set."""
     at = AppTest.from_file(str(ROOT / "pages" / "3_Data.py"), default_timeout=TIMEOUT)

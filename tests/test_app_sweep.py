@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import pytest
 from apptest_helpers import APP, TIMEOUT, charts, messages, page_script
@@ -90,7 +92,7 @@ def test_a_small_sweep_runs_from_the_page(sweep_app):
     at.button(key="sweep_run_button").click().run()
     assert not at.exception and not at.error
     assert any("8 cells computed" in s.value for s in at.success)
-    assert at.text_input(key="sweep_folder").value.endswith("apptest")
+    assert Path(at.text_input(key="sweep_folder").value).name.startswith("apptest-")
     heat = charts(at)["sweep_heatmap"]
     assert heat["data"][0]["x"] == ["0.1", "0.25"]
     assert "untested" in heat["data"][0]["text"][0][0]  # 2 seeds: no significance claim
@@ -104,3 +106,53 @@ def test_a_page_sweep_that_is_too_big_is_refused(sweep_app):
     at.button(key="sweep_run_button").click().run()
     assert not at.exception
     assert any("the page runs at most 400" in m for m in messages(at.error))
+
+
+def test_each_page_sweep_gets_its_own_folder_and_reads_only_its_cells(sweep_app):
+    at = sweep_app
+    folders = []
+    for n_rounds in (3, 4):  # two sweeps under one name: another base config
+        at.text_input(key="sweep_run_name").set_value("shared-name")
+        at.text_input(key="sweep_run_sets").set_value(f"pool_size=200, n_initial=20, n_rounds={n_rounds}")
+        at.text_input(key="sweep_run_grid_a").set_value("gamma=0.1,0.25")
+        at.text_input(key="sweep_run_grid_b").set_value("")
+        at.number_input(key="sweep_run_seeds").set_value(2)
+        at.button(key="sweep_run_button").click().run()
+        assert not at.exception and not at.error, messages(at.error)
+        assert any("8 cells computed, 0 already stored" in s.value for s in at.success)
+        folders.append(at.text_input(key="sweep_folder").value)
+        assert any(c.value.startswith("8 cells:") for c in at.caption)
+    assert folders[0] != folders[1] and all(Path(f).name.startswith("shared-name-") for f in folders)
+
+
+def test_a_folder_holding_two_sweeps_shows_the_one_chosen(sweep_app, tmp_path):
+    from alsim import get_preset
+    from alsim.sweep import SweepSpec, parse_grid, run_sweep
+
+    base = get_preset("digits-compare").replace(pool_size=200, n_initial=20, n_rounds=3)
+    first = SweepSpec(base, parse_grid(["gamma=0.1,0.25"], base), ("entropy", "random"), 2)
+    second = SweepSpec(base.replace(n_rounds=4), first.grid, first.strategies, 2)
+    run_sweep(first, tmp_path, in_process=True)
+    run_sweep(second, tmp_path, in_process=True, append=True)
+    at = sweep_app
+    at.text_input(key="sweep_folder").set_value(str(tmp_path)).run()
+    assert not at.exception and not at.error
+    choice = at.selectbox(key="sweep_which")
+    assert len(choice.options) == 2
+    assert any(c.value.startswith("8 cells:") for c in at.caption)
+    choice.set_value(choice.options[1]).run()
+    assert not at.exception and any(c.value.startswith("8 cells:") for c in at.caption)
+
+
+def test_a_huge_grid_box_is_refused_from_its_length_at_once(sweep_app):
+    at = sweep_app
+    at.text_input(key="sweep_run_grid_a").set_value("gamma=" + ",".join(f"0.{i:06d}" for i in range(1, 60_000)))
+    at.text_input(key="sweep_run_grid_b").set_value("")
+    started = time.perf_counter()
+    at.button(key="sweep_run_button").click().run(timeout=60)
+    assert time.perf_counter() - started < 30
+    assert not at.exception
+    # The box keeps at most 2,000 characters (a longer value is refused by its length); what is left
+    # is refused by its cell count, counted from the text before any value is parsed.
+    assert len(at.text_input(key="sweep_run_grid_a").value) <= 2000
+    assert any("more than the limit" in m for m in messages(at.error)), messages(at.error)

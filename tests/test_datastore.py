@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REAL_FASHION, real_fashion
-from test_importers import npz_bytes, write_image_folder, zip_bytes, zip_folder
+from test_importers import class_image, npz_bytes, write_image_folder, zip_bytes, zip_folder
 
 from alsim import Config
 from alsim.cli.main import main
@@ -213,3 +213,46 @@ def test_hog_is_parametrised_for_the_stored_side(tmp_path, side):
     assert entry.features == features and source_info(entry.id).features == features
     prepared = prepare(Config(dataset=entry.id, features="hog", n_initial=6))
     assert prepared.features.shape == (18, 324) and np.isfinite(prepared.features).all()
+
+
+def test_imports_run_one_at_a_time_and_a_waiting_caller_is_told(monkeypatch):
+    import threading
+
+    from alsim.data.importers import read_bytes
+
+    started, release = threading.Event(), threading.Event()
+    order = []
+
+    def slow_read(filename, data, options=None):
+        order.append(f"start {filename}")
+        if filename == "first.zip":
+            started.set()
+            assert release.wait(30)
+        order.append(f"end {filename}")
+        return read_bytes(filename, data, options)
+
+    monkeypatch.setattr(datastore, "read_bytes", slow_read)
+    data = {name: zip_bytes({f"{c}/{i}.png": cv2_png(class_image(k, seed=i + len(name)))
+                             for k, c in enumerate(("cat", "dog")) for i in range(3)})
+            for name in ("first.zip", "second.zip")}
+    first = threading.Thread(target=lambda: datastore.import_bytes("first.zip", data["first.zip"]))
+    first.start()
+    assert started.wait(30)
+    waited = []
+    second = threading.Thread(target=lambda: datastore.import_bytes(
+        "second.zip", data["second.zip"], on_wait=lambda: waited.append(order.copy())))
+    second.start()
+    deadline = time.monotonic() + 60  # wait for the second call to reach the lock, however busy the machine
+    while not waited and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert second.is_alive() and waited == [["start first.zip"]]  # told, and waiting for the first to finish
+    release.set()
+    first.join(30), second.join(30)
+    assert order == ["start first.zip", "end first.zip", "start second.zip", "end second.zip"]
+    assert len(datastore.list_sets()) == 2
+
+
+def cv2_png(image) -> bytes:
+    import cv2
+
+    return cv2.imencode(".png", image)[1].tobytes()

@@ -291,3 +291,28 @@ def test_arrays_a_graph_holds_are_read_only(tmp_path, monkeypatch, kernel):
         held += list(graph.neighbour_cache.values())
         assert held and not any(a.flags.writeable for a in held)
     assert features.flags.writeable  # the caller's own array keeps its flags
+
+
+@pytest.mark.parametrize("gamma, message", [
+    (1e-300, r"gamma=1e-300 is too small for these features: every rbf weight between two points is 1"),
+    (1000.0, r"gamma=1000 is too large for these features: every rbf weight between two points underflows to 0"),
+])
+def test_an_rbf_graph_without_information_is_refused_with_a_range_to_try(gamma, message):
+    from alsim.common.errors import ConfigError
+
+    features = X[:300]
+    with pytest.raises(ConfigError, match=message) as info:
+        build_graph(features, "rbf", gamma=gamma)
+    text = str(info.value)
+    assert "\n" not in text
+    low, high = (float(v) for v in text.rsplit("try gamma between ", 1)[1].split(" and "))
+    for good in (low, (low * high) ** 0.5, high):  # the suggested range gives a graph
+        build_graph(features, "rbf", gamma=good)
+
+
+def test_the_cli_refuses_a_gamma_that_leaves_the_graph_empty(capsys):
+    from alsim.cli.main import main
+
+    assert main(["run", "--preset", "digits-compare", "--set", "gamma=1e-300", "--no-baseline"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("alsim: error: gamma=1e-300 is too small"), err

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
+import struct
+import subprocess
+import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import cv2
@@ -17,6 +22,7 @@ from hypothesis import strategies as st
 from alsim.common.errors import DataError
 from alsim.data.importers import ImportOptions, read_bytes, read_path
 
+ROOT = Path(__file__).resolve().parents[1]
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -139,7 +145,7 @@ def test_declared_image_size_read_before_decoding(extension):
     assert declared_pixels(raw) == 30 * 50
 
 
-def test_an_image_bomb_is_skipped_as_corrupt():
+def test_an_image_bomb_is_skipped_and_named():
     import struct
     import zlib
 
@@ -151,7 +157,9 @@ def test_an_image_bomb_is_skipped_as_corrupt():
             + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
     imported = read_bytes("x.zip", zip_bytes({"cat/a.png": png(class_image(0)), "cat/bomb.png": bomb,
                                               "dog/b.png": png(class_image(1))}))
-    assert imported.corrupt == ("cat/bomb.png",) and len(imported.dataset.labels) == 2
+    assert imported.corrupt == () and len(imported.dataset.labels) == 2
+    assert any(n.startswith("1 image(s) larger than the decoding limit") and "cat/bomb.png (100000x100000 pixels)" in n
+               for n in imported.notes)
 
 
 def test_custom_unlabeled_folder(tmp_path):
@@ -405,3 +413,259 @@ _cells = st.sampled_from(["", "1", "-1", "0.5", "nan", "inf", "cat", "dog", "a,b
 def test_fuzzed_csv(header, rows):
     text = ",".join(header) + "\n" + "\n".join(",".join(row) for row in rows)
     _accepts(lambda: read_bytes("f.csv", text.encode()))
+
+
+# --------------------------------------------------------------------------- hostile files, written compactly
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG header promising width x height gray pixels, with a few bytes of image data."""
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + png_chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + png_chunk(b"IEND", b""))
+
+
+def webp_solid(width: int, height: int) -> bytes:
+    """A lossless WebP of one colour (every prefix code has one symbol, so pixels take no bits): 44 bytes."""
+    bits = []
+
+    def put(value: int, n: int) -> None:
+        bits.extend((value >> i) & 1 for i in range(n))
+
+    put(0x2F, 8)
+    put(width - 1, 14), put(height - 1, 14), put(0, 1), put(0, 3)
+    put(0, 1), put(0, 1), put(0, 1)  # no transform, no colour cache, no meta prefix codes
+    for _ in range(5):
+        put(1, 1), put(0, 1), put(0, 1), put(0, 1)  # a simple code of one 1-bit symbol: 0
+    data = bytes(sum(b << j for j, b in enumerate(bits[i:i + 8])) for i in range(0, len(bits), 8)) + b"\0" * 16
+    chunk = b"VP8L" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+
+
+def tiff_float(width: int, height: int) -> bytes:
+    """An uncompressed float32 gray TIFF whose one-row strips all point at the same row of zeros.
+
+    16000 x 16000 (a 1 GiB image) takes 192 KB.
+    """
+    row = 4 * width
+    tags = [(256, 4, width), (257, 4, height), (258, 3, 32), (259, 3, 1), (262, 3, 1), (273, 4, None),
+            (277, 3, 1), (278, 4, 1), (279, 4, None), (339, 3, 3)]
+    offsets_at = 8 + 2 + 12 * len(tags) + 4
+    counts_at = offsets_at + 4 * height
+    data_at = counts_at + 4 * height
+    ifd = struct.pack("<H", len(tags))
+    for tag, kind, value in tags:
+        count = height if tag in (273, 279) else 1
+        value = {273: offsets_at, 279: counts_at}.get(tag, value)
+        ifd += struct.pack("<HHIHH" if kind == 3 and count == 1 else "<HHII", tag, kind, count, value,
+                           *((0,) if kind == 3 and count == 1 else ()))
+    ifd += struct.pack("<I", 0)
+    return (b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack(f"<{height}I", *([data_at] * height))
+            + struct.pack(f"<{height}I", *([row] * height)) + b"\0" * row)
+
+
+def jpeg_claiming(width: int, height: int, colour: bool = True, fill: int = 1) -> bytes:
+    """A small JPEG whose frame header is patched to width x height, with ``fill`` 0xFF fill bytes
+    after its start marker and before its frame header."""
+    image = class_image(0, (16, 16), colour=colour)
+    raw = bytearray(cv2.imencode(".jpg", image)[1].tobytes())
+    sof = raw.index(b"\xff\xc0")
+    raw[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    raw[sof:sof] = b"\xff" * fill
+    return bytes(raw[:2] + b"\xff" * fill + raw[2:])
+
+
+def test_tiff_webp_and_padded_jpeg_headers_are_read(tmp_path):
+    from alsim.data.importers import declared_pixels
+
+    image = class_image(0, (30, 50))
+    for extension in (".tiff", ".webp"):
+        assert declared_pixels(cv2.imencode(extension, image)[1].tobytes()) == 30 * 50, extension
+    assert declared_pixels(webp_solid(16383, 16383)) == 16383 ** 2
+    assert declared_pixels(tiff_float(16000, 16000)) == 16000 ** 2
+    assert declared_pixels(jpeg_claiming(50, 30, fill=3)) == 30 * 50
+    padded = jpeg_claiming(16, 16, fill=2)  # still a valid JPEG: fill bytes are allowed before any marker
+    assert cv2.imdecode(np.frombuffer(padded, np.uint8), cv2.IMREAD_UNCHANGED).shape == (16, 16, 3)
+
+
+def test_an_image_in_a_format_whose_header_is_not_read_is_not_decoded():
+    pgm = b"P5\n28 28\n255\n" + class_image(0).tobytes()  # OpenCV decodes it whatever the name says
+    imported = read_bytes("x.zip", zip_bytes({"cat/a.png": png(class_image(0)), "cat/b.png": pgm,
+                                              "dog/c.png": png(class_image(1))}))
+    assert imported.corrupt == ("cat/b.png",) and len(imported.dataset.labels) == 2
+
+
+_CHILD = r"""
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (5 << 30, 5 << 30))  # a safety net for this machine, above the bound
+from alsim.data.importers import read_path
+from alsim.common.errors import DataError
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+
+before = status("VmRSS")
+try:
+    imported = read_path(sys.argv[1])
+    result = {"error": None, "class_names": list(imported.dataset.class_names)}
+except DataError as exc:
+    result = {"error": str(exc)}
+result["peak"] = status("VmHWM") - before
+print(json.dumps(result))
+"""
+
+
+def _import_in_child(path: Path) -> dict:
+    """Import ``path`` in a fresh process: its DataError (or class names) and its peak memory above its start."""
+    result = subprocess.run([sys.executable, "-c", _CHILD, str(path)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name, member, data, reason", [
+    ("tiff.zip", "big/a.tiff", lambda: tiff_float(16000, 16000), "16000x16000"),
+    ("webp.zip", "big/a.webp", lambda: webp_solid(16383, 16383), "16383x16383"),
+    ("jpeg.zip", "big/a.jpg", lambda: jpeg_claiming(20000, 20000), "20000x20000"),
+    ("png.zip", "big/a.png", lambda: png_claiming(100_000, 100_000), "100000x100000"),
+])
+def test_a_small_upload_of_a_huge_image_is_refused_within_the_memory_bound(tmp_path, name, member, data, reason):
+    from alsim.data.importers import DECODE_MEMORY_BOUND
+
+    path = tmp_path / name
+    path.write_bytes(zip_bytes({member: data(), "cat/b.png": png(class_image(0))}))
+    result = _import_in_child(path)
+    assert result["error"] is not None and "\n" not in result["error"]
+    assert reason in result["error"] and "pixels" in result["error"], result["error"]
+    assert result["peak"] < DECODE_MEMORY_BOUND, result["peak"]
+
+
+def test_a_huge_numeric_label_is_a_class_name_not_an_array_index(tmp_path):
+    from alsim.data.importers import DECODE_MEMORY_BOUND
+
+    path = tmp_path / "labels.csv"
+    path.write_text("f,label\n0.1,0\n0.2,600000000\n0.3,0\n0.4,600000000\n")
+    result = _import_in_child(path)
+    assert result["error"] is None and result["class_names"] == ["0", "600000000"]
+    assert result["peak"] < DECODE_MEMORY_BOUND, result["peak"]
+
+
+@pytest.mark.parametrize("y, names, ids", [
+    (np.array([0, 9_000_000_000_000_000_000, 0, -1]), ("0", "9000000000000000000"), [0, 1, 0, -1]),
+    (np.array([2**64 - 1, 5, 5], dtype=np.uint64), ("5", "18446744073709551615"), [1, 0, 0]),
+    (np.array([3.0, np.nan, 7.0, 3.0]), ("3", "7"), [0, -1, 1, 0]),
+])
+def test_integer_labels_map_through_their_distinct_values(y, names, ids):
+    from alsim.data.importers import encode_labels
+
+    labels, class_names = encode_labels(y, "y")
+    assert class_names == names and labels.tolist() == ids
+
+
+@pytest.mark.parametrize("text, row", [("1e300", 1), ("2.5", 1), ("-3", 1), ("inf", 1)])
+def test_a_label_that_is_not_an_exact_integer_is_refused_naming_its_row(text, row):
+    with pytest.raises(DataError, match=rf"label .* at row {row};") as info:
+        read_bytes("t.csv", f"f,label\n0.1,0\n0.2,{text}\n0.3,1\n".encode())
+    assert "\n" not in str(info.value)
+
+
+def test_a_label_beyond_int64_in_a_table_is_a_class_name(tmp_path):
+    imported = read_bytes("t.csv", b"f,label\n0.1,99999999999999999999999\n0.2,1\n0.3,1\n")
+    assert imported.dataset.class_names == ("1", "99999999999999999999999")
+
+
+def test_an_npy_header_of_zero_byte_items_and_a_huge_shape_is_one_line():
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|S0", "fortran_order": False, "shape": (4, 2**63 - 1)})
+    data = zip_bytes({"X.npy": header.getvalue(), "y.npy": npz_bytes(y=np.arange(4))})
+    with pytest.raises(DataError, match="array 'X' is unreadable") as info:
+        read_bytes("e.npz", data)
+    assert "\n" not in str(info.value)
+
+
+def test_a_csv_image_path_naming_a_fifo_does_not_hang(tmp_path):
+    import threading
+
+    write_image_folder(tmp_path / "img", per_class=2)
+    os.mkfifo(tmp_path / "img" / "cat" / "fifo.png")
+    rows = [f"img/{c}/{i:03d}.png,{c}" for c in ("cat", "dog", "owl") for i in range(2)] + ["img/cat/fifo.png,cat"]
+    (tmp_path / "list.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    outcome = {}
+    reader = threading.Thread(target=lambda: outcome.setdefault("imported", read_path(tmp_path / "list.csv")),
+                              daemon=True)
+    reader.start()
+    reader.join(60)
+    if reader.is_alive():  # unblock the reader stuck in open() so the test process can end
+        os.close(os.open(tmp_path / "img" / "cat" / "fifo.png", os.O_WRONLY))
+        pytest.fail("reading a FIFO named by the csv hung")
+    imported = outcome["imported"]
+    assert len(imported.dataset.labels) == 6 and imported.corrupt == ("img/cat/fifo.png",)
+
+
+def _zip64_directory_end(entries: int) -> bytes:
+    """Only the end of a zip: a ZIP64 end-of-directory record claiming ``entries`` entries, its locator
+    and the classic record pointing at it."""
+    record = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries, 46 * entries, 0)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, 0, 1)
+    classic = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return record + locator + classic
+
+
+def test_a_zip_is_refused_from_the_entry_count_at_its_end(monkeypatch):
+    from alsim.data import importers
+
+    with pytest.raises(DataError, match="holds 1,000,001 entries, more than the limit"):
+        read_bytes("x.zip", _zip64_directory_end(1_000_001))
+    data = zip_bytes({f"cat/{i}.png": png(class_image(0)) for i in range(5)})
+    monkeypatch.setattr(importers, "MAX_ENTRIES", 4)
+    monkeypatch.setattr(importers.zipfile, "ZipFile", lambda *a, **k: pytest.fail("zipfile read the directory"))
+    with pytest.raises(DataError, match="holds 5 entries, more than the limit of 4"):
+        read_bytes("x.zip", data)
+    end = data.rfind(b"PK\x05\x06")
+    lying = data[:end + 8] + struct.pack("<HH", 1, 1) + data[end + 12:]  # its end record claims 1 entry
+    with pytest.raises(DataError, match="holds more than 4 entries"):
+        read_bytes("x.zip", lying)
+
+
+def test_the_same_image_under_two_classes_is_counted():
+    same = png(class_image(0))
+    imported = read_bytes("x.zip", zip_bytes({"cat/a.png": same, "dog/a.png": same, "cat/b.png": png(class_image(1)),
+                                              "dog/c.png": png(class_image(2)), "dog/d.png": png(class_image(2))}))
+    assert imported.duplicates == 1
+    assert any("1 image(s) appear under more than one class" in n and "cat/a.png" in n for n in imported.notes)
+
+
+def test_the_decoded_images_are_bounded_before_anything_is_decoded(monkeypatch):
+    from alsim.data import importers
+
+    data = zip_bytes({f"{c}/{i}.png": png(class_image(0)) for c in ("cat", "dog") for i in range(3)})
+    monkeypatch.setattr(importers, "MAX_IMAGES_BYTES", 5 * 64 * 64 * 3)
+    monkeypatch.setattr(importers, "decode_image", lambda raw: pytest.fail("an image was decoded"))
+    with pytest.raises(DataError, match=r"6 images of 64x64x3 .* more than the limit"):
+        read_bytes("x.zip", data, ImportOptions(side=64, color="auto"))
+
+
+def test_decoding_messages_of_opencv_and_its_codecs_stay_off_stderr(tmp_path):
+    good = {f"{c}/{i}.png": png(class_image(k, seed=i)) for k, c in enumerate(("cat", "dog")) for i in range(3)}
+    ok = png(class_image(0))
+    broken = {
+        "ihdr-not-first": b"\x89PNG\r\n\x1a\n" + png_chunk(b"tEXt", b"a\0b") + ok[8:],
+        "bad-zlib": ok[:33] + png_chunk(b"IDAT", b"garbage!garbage!") + png_chunk(b"IEND", b""),
+        "truncated": ok[:60],
+    }
+    members = dict(good)
+    for i in range(41):
+        kind = list(broken)[i % len(broken)]
+        members[f"cat/broken-{kind}-{i}.png"] = broken[kind]
+    jpeg = bytearray(cv2.imencode(".jpg", class_image(1, (64, 64), colour=True))[1].tobytes())
+    jpeg[len(jpeg) // 2: len(jpeg) // 2 + 40] = bytes(range(40))  # decodes, with libjpeg's warnings
+    members["dog/noisy.jpg"] = bytes(jpeg)
+    (tmp_path / "broken.zip").write_bytes(zip_bytes(members))
+    env = {**os.environ, "ALSIM_HOME": str(tmp_path / "home")}
+    result = subprocess.run([sys.executable, "-m", "alsim", "data", "add", str(tmp_path / "broken.zip")],
+                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False)
+    assert result.returncode == 0 and result.stderr == "", result.stderr[-2000:]
+    assert "41 corrupt or unreadable image(s) skipped" in result.stdout

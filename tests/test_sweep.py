@@ -328,3 +328,157 @@ def test_a_killed_sweep_resumes_with_only_its_missing_cells(tmp_path):
     everything = {c.key for c in prepare_sweep(spec)}
     assert len(report.computed) == len(set(report.computed)) and set(report.computed) == everything - before
     assert set(stored(tmp_path)) == everything
+
+
+# --------------------------------------------------------------------------- one store, one sweep's summary
+def test_an_out_holding_another_sweep_is_refused_unless_appended_and_each_summary_reads_its_own(tmp_path, capsys):
+    spec = tiny_spec(n_seeds=2)
+    first = run_sweep(spec, tmp_path / "out", in_process=True)
+    other = SweepSpec(spec.base.replace(model="logistic_regression"), spec.grid, spec.strategies, 2)
+    with pytest.raises(SweepError, match=r"holds 16 cells of another sweep.*--append"):
+        run_sweep(other, tmp_path / "out", in_process=True)
+    argv = ["sweep", *TINY, "--set", "model=logistic_regression", "--seeds", "2", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2  # refused before any cluster starts
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another sweep" in err[0] and "--append" in err[0]
+    appended = run_sweep(other, tmp_path / "out", in_process=True, append=True)
+    alone = run_sweep(other, tmp_path / "alone", in_process=True)
+    store = ResultStore(tmp_path / "out")
+    assert len(store.rows()) == 32 and len(store.sweeps()) == 2
+    for report, expected in ((appended, alone), (first, first)):
+        mine = store.frame(sweep=report.sweep)
+        assert sorted(mine["config_hash"]) == sorted(expected.computed)
+    columns = ["strategy", "gamma", "batch_size", "n_seeds", "aulc_mean"]
+    mixed = summarize_sweep(store.frame(sweep=appended.sweep)).table[columns]
+    own = summarize_sweep(ResultStore(tmp_path / "alone").frame(sweep=alone.sweep)).table[columns]
+    pd.testing.assert_frame_equal(mixed.reset_index(drop=True), own.reset_index(drop=True))
+    assert set(mixed["n_seeds"]) == {2}
+
+
+def test_a_cell_shared_by_two_sweeps_is_summarised_at_each_sweep_s_own_point(tmp_path):
+    base = tiny_spec(1).base
+    by_gamma = SweepSpec(base, parse_grid(["gamma=0.1,0.25"], base), ("entropy", "random"), 1)
+    by_batch = SweepSpec(base.replace(gamma=0.1), parse_grid(["batch_size=5,10"], base), ("entropy", "random"), 1)
+    run_sweep(by_gamma, tmp_path, in_process=True)
+    report = run_sweep(by_batch, tmp_path, in_process=True, append=True)
+    assert report.skipped == 2  # gamma=0.1 at the base's batch size 5 is in both
+    frame = ResultStore(tmp_path).frame(sweep=report.sweep)
+    assert len(frame) == 4 and sorted(frame["grid.batch_size"]) == [5, 5, 10, 10]
+    assert "grid.gamma" not in frame
+
+
+# --------------------------------------------------------------------------- a damaged store: one line, before work
+def _stored_tiny(folder, fmt: str) -> SweepSpec:
+    spec = tiny_spec(n_seeds=1)
+    run_sweep(spec, folder, in_process=True, store_format=fmt)
+    return spec
+
+
+@pytest.mark.skipif(not parquet_available(), reason="pyarrow is not installed")
+def test_a_truncated_parquet_part_is_one_line(tmp_path):
+    spec = _stored_tiny(tmp_path, "parquet")
+    part = sorted((tmp_path / PARTS).glob("part-*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:100])
+    with pytest.raises(SweepError, match=rf"{part.name} is damaged") as info:
+        ResultStore(tmp_path).rows()
+    assert "\n" not in str(info.value)
+    with pytest.raises(SweepError, match="is damaged"):
+        run_sweep(spec, tmp_path, in_process=True)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"config_hash": ["a", "b"]}, "config_hash is not a string"),
+    ({"point": None}, "point is missing"),
+    ({"labels": "x"}, "labels is not"),
+    ({"seed": 1.5}, "seed is not"),
+])
+def test_a_malformed_jsonl_row_is_one_line_before_any_cell_is_computed(tmp_path, monkeypatch, change, message):
+    from alsim.sweep import runner
+
+    spec = _stored_tiny(tmp_path, "jsonl")
+    lines = (tmp_path / JSONL).read_text().splitlines()
+    row = json.loads(lines[1])
+    row.update(change)
+    if change.get("point", "") is None:
+        del row["point"]
+    lines[1] = json.dumps(row)
+    (tmp_path / JSONL).write_text("\n".join(lines) + "\n")
+    (tmp_path / "more").mkdir()
+    bigger = SweepSpec(spec.base, spec.grid, spec.strategies, 2)  # cells left to compute
+    monkeypatch.setattr(runner, "run_task", lambda task: pytest.fail("a cell was computed"))
+    with pytest.raises(SweepError, match=rf"line 2: {message}") as info:
+        run_sweep(bigger, tmp_path, in_process=True)
+    assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- a silent scheduler
+def test_a_scheduler_that_accepts_and_never_answers_is_exit_code_2(tmp_path):
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    held, stop = [], threading.Event()
+
+    def accept_and_keep_quiet() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept_and_keep_quiet, daemon=True)
+    thread.start()
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    command = [sys.executable, "-m", "alsim", "sweep", *TINY, "--seeds", "2", "--out", str(tmp_path / "out"),
+               "--scheduler", f"tcp://127.0.0.1:{server.getsockname()[1]}", "--connect-timeout", "3"]
+    try:
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the sweep still waited for the silent scheduler after 120 s")
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        server.close()
+    err = result.stderr.strip().splitlines()
+    assert held, "the sweep never connected"
+    assert result.returncode == 2 and len(err) == 1, result.stderr[-2000:]
+    assert err[0].startswith("alsim: error: cannot reach the Dask scheduler") and "within 3 s" in err[0]
+
+
+# --------------------------------------------------------------------------- grids too big to expand
+def test_an_oversized_grid_is_refused_from_its_text_and_count_at_once():
+    from alsim.sweep.grid import check_grid_size
+
+    base = get_preset("digits-compare")
+    huge = "gamma=" + ",".join(f"0.{i:06d}" for i in range(1, 60_000))  # 540 KB
+    started = time.perf_counter()
+    with pytest.raises(SweepError, match="characters"):
+        parse_grid([huge], base)
+    with pytest.raises(SweepError, match="characters"):
+        check_grid_size([huge], n_strategies=2, n_seeds=6, max_cells=400)
+    with pytest.raises(SweepError, match=r"2,000 cells, more than the limit of 400"):
+        check_grid_size(["gamma=0.1,0.2,0.3,0.4,0.5", "batch_size=" + ",".join(map(str, range(1, 101)))],
+                        n_strategies=2, n_seeds=2, max_cells=400)
+    assert time.perf_counter() - started < 2
+
+
+def test_the_cli_refuses_a_million_cell_grid_at_once(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    gammas = ",".join(f"{0.001 * i:.3f}" for i in range(1, 1001))
+    batches = ",".join(str(i) for i in range(1, 51))
+    command = [sys.executable, "-m", "alsim", "sweep", "--preset", "digits-compare", "--grid", f"gamma={gammas}",
+               "--grid", f"batch_size={batches}", "--strategies", "entropy,random", "--seeds", "10",
+               "--out", str(tmp_path / "out")]  # 1000 x 50 points x 2 strategies x 10 seeds = 10**6 cells
+    started = time.perf_counter()
+    try:
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a 10**6-cell grid was still being validated after 60 s")
+    err = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(err) == 1 and "1,000,000 cells" in err[0], result.stderr[-2000:]
+    assert time.perf_counter() - started < 30
+    assert not (tmp_path / "out").exists()

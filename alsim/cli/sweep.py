@@ -7,7 +7,7 @@ import sys
 
 from alsim.cli.common import add_config_arguments, build_config, integer_argument, number_argument
 from alsim.common.errors import ConfigError
-from alsim.sweep.grid import CELLS_PER_TASK, CONNECT_TIMEOUT, SweepError, SweepSpec, parse_grid
+from alsim.sweep.grid import CELLS_PER_TASK, CONNECT_TIMEOUT, SweepError, SweepSpec, check_grid_size, parse_grid
 
 DEFAULT_STRATEGIES = "entropy,margin,least_confident,random"
 
@@ -23,6 +23,8 @@ def add_parser(sub) -> None:
     sweep.add_argument("--target", type=number, default=None,
                        help="target accuracy (default: 95%% of each grid point's fully labeled accuracy)")
     sweep.add_argument("--out", required=True, help="results folder; re-running skips the cells it holds")
+    sweep.add_argument("--append", action="store_true",
+                       help="store into an --out that holds another sweep's cells (each summary reads only its own)")
     where = sweep.add_mutually_exclusive_group()
     where.add_argument("--workers", type=integer, default=None,
                        help="worker processes of the local Dask cluster (default: the CPU count)")
@@ -36,6 +38,7 @@ def add_parser(sub) -> None:
 
 def build_spec(args, base) -> SweepSpec:
     strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
+    check_grid_size(args.grid, len(strategies), args.seeds)  # from the text, before any value is parsed
     spec = SweepSpec(base=base, grid=parse_grid(args.grid, base), strategies=strategies, n_seeds=args.seeds,
                      target=args.target)
     spec.validate()
@@ -62,17 +65,22 @@ def run(args, out, err=None) -> int:
         spec = build_spec(args, base)
         report = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
                            progress=TerminalProgress(err), connect_timeout=args.connect_timeout,
-                           cells_per_task=args.cells_per_task)
+                           cells_per_task=args.cells_per_task, append=args.append)
     except (SweepError, ConfigError) as exc:
         print(f"alsim: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=err)
         return 2
     except SweepTaskError as exc:
         print(f"alsim: error: {exc}; the cells finished before it are stored, re-run to resume", file=err)
         return 1
-    summary = summarize_sweep(ResultStore(args.out).frame())
+    try:
+        summary = summarize_sweep(ResultStore(args.out).frame(sweep=report.sweep))  # this sweep's cells only
+    except SweepError as exc:
+        print(f"alsim: error: {str(exc).splitlines()[0]}", file=err)
+        return 2
     best = summary.best()
     if args.json:
-        write_json({"out": str(args.out), "config": base.to_dict(), "grid": {k: list(v) for k, v in spec.grid},
+        write_json({"out": str(args.out), "sweep": report.sweep.get("id"), "config": base.to_dict(),
+                    "grid": {k: list(v) for k, v in spec.grid},
                     "strategies": list(spec.strategies), "seeds": spec.n_seeds, "cells": report.total,
                     "skipped": report.skipped, "computed": len(report.computed), "tasks": report.tasks,
                     "workers": report.workers, "where": report.where, "seconds": round(report.seconds, 3),

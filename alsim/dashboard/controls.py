@@ -11,6 +11,7 @@ from alsim.common.values import MAX_INTEGER, parse_number
 from alsim.dashboard.url import BOOL, CHOICE, Float, Int, Param, Text, check_choice
 from alsim.data.datasets import FASHION_INSTALL_HINT, fashion_available
 from alsim.data.sources import source_names
+from alsim.learn.graph import MAX_GAMMA
 from alsim.loop.config import (
     EVALUATIONS,
     FEATURES,
@@ -18,7 +19,6 @@ from alsim.loop.config import (
     KERNELS,
     MAX_C,
     MAX_EMBED_SIDE,
-    MAX_GAMMA,
     MAX_SEED,
     MODELS,
     SCHEDULES,

@@ -22,11 +22,14 @@ SAMPLES_PER_CLASS = 8
 UPLOAD_TYPES = ["zip", "npz", "csv", "parquet"]
 
 
-def import_upload(filename: str, data: bytes, name: str | None = None,
-                  options: ImportOptions | None = None) -> tuple[datastore.StoredSet | None, str | None]:
-    """Validate and store an uploaded file: ``(entry, None)`` or ``(None, one-line message)``."""
+def import_upload(filename: str, data: bytes, name: str | None = None, options: ImportOptions | None = None,
+                  on_wait=None) -> tuple[datastore.StoredSet | None, str | None]:
+    """Validate and store an uploaded file: ``(entry, None)`` or ``(None, one-line message)``.
+
+    ``on_wait()`` is called when another import on this server runs (they run one at a time).
+    """
     try:
-        return datastore.import_bytes(filename, data, name=name, options=options), None
+        return datastore.import_bytes(filename, data, name=name, options=options, on_wait=on_wait), None
     except DataError as exc:
         return None, str(exc).splitlines()[0] if str(exc) else "the file could not be imported"
 
@@ -55,8 +58,14 @@ def _upload_step() -> None:
         except DataError as exc:
             show_error(exc)
             return
+        waiting = st.empty()
+
+        def on_wait() -> None:
+            waiting.info("Waiting for another import on this server to finish: imports run one at a time.")
+
         with st.spinner(f"Reading {uploaded.name}..."):
-            entry, error = import_upload(uploaded.name, uploaded.getvalue(), options=options)
+            entry, error = import_upload(uploaded.name, uploaded.getvalue(), options=options, on_wait=on_wait)
+        waiting.empty()
         done[token] = (entry.id if entry else None, error)
         if entry is not None:
             st.session_state["dataset"] = entry.id  # before the selector below is drawn

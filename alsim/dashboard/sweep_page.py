@@ -29,11 +29,14 @@ from alsim.sweep import (
     run_sweep,
     summarize_sweep,
 )
+from alsim.sweep.grid import check_grid_size, spec_id
 from alsim.sweep.store import JSONL, MANIFEST
 
 #: A sweep run from the page is capped; larger ones belong on the command line (and a cluster).
 MAX_PAGE_CELLS = 400
 MAX_PAGE_SEEDS = 20
+#: Longest text of one grid box (the core refuses longer grids too, before parsing a value).
+MAX_GRID_BOX_CHARS = 2000
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 EXPLAIN = """
@@ -66,12 +69,15 @@ def _run_form() -> None:
         c1, c2 = st.columns(2)
         preset = c1.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("digits-compare"),
                               key="sweep_run_preset")
-        name = c2.text_input("Name (a folder under the sweeps home)", value="page-sweep", key="sweep_run_name")
+        name = c2.text_input("Name (its folder under the sweeps home is the name and the sweep's id)",
+                             value="page-sweep", key="sweep_run_name", max_chars=64)
         sets = st.text_input("Fixed fields (field=value, comma-separated)", value="pool_size=400, n_rounds=6",
                              key="sweep_run_sets")
         g1, g2 = st.columns(2)
-        grid_a = g1.text_input("Grid field 1 (field=v1,v2,...)", value="gamma=0.1,0.25", key="sweep_run_grid_a")
-        grid_b = g2.text_input("Grid field 2 (optional)", value="batch_size=5,10", key="sweep_run_grid_b")
+        grid_a = g1.text_input("Grid field 1 (field=v1,v2,...)", value="gamma=0.1,0.25", key="sweep_run_grid_a",
+                               max_chars=MAX_GRID_BOX_CHARS)
+        grid_b = g2.text_input("Grid field 2 (optional)", value="batch_size=5,10", key="sweep_run_grid_b",
+                               max_chars=MAX_GRID_BOX_CHARS)
         s1, s2 = st.columns([3, 1])
         strategies = s1.multiselect("Strategies", list(strategy_names()), default=["entropy", "random"],
                                     key="sweep_run_strategies")
@@ -82,9 +88,15 @@ def _run_form() -> None:
         try:
             if not _NAME.fullmatch(name.strip()):
                 raise SweepError(f"name must be 1-64 letters, digits, '.', '_' or '-', got {name!r}")
+            items = [g.strip() for g in (grid_a, grid_b) if g.strip()]
+            if any(len(item) > MAX_GRID_BOX_CHARS for item in items):
+                raise SweepError(f"a grid box holds {max(map(len, items)):,} characters, more than the limit of "
+                                 f"{MAX_GRID_BOX_CHARS:,}")
+            # From the text alone, before a value is parsed: a long value list costs seconds per thousand.
+            check_grid_size(items, len(strategies), int(seeds), MAX_PAGE_CELLS,
+                            hint=f"; the page runs at most {MAX_PAGE_CELLS} (use python -m alsim sweep for more)")
             base = get_preset(preset)
             base = base.with_overrides(_split_assignments(sets))
-            items = [g.strip() for g in (grid_a, grid_b) if g.strip()]
             spec = SweepSpec(base, parse_grid(items, base), tuple(strategies), int(seeds))
             if spec.n_cells > MAX_PAGE_CELLS:
                 raise SweepError(f"the sweep has {spec.n_cells} cells; the page runs at most {MAX_PAGE_CELLS} "
@@ -93,7 +105,9 @@ def _run_form() -> None:
         except AlsimError as exc:
             show_error(exc)
             return
-        folder = sweeps_home() / name.strip()
+        # Its own folder: the name and the sweep's id, so another sweep under the same name never
+        # mixes its cells into this one's (re-running the same sweep resumes it).
+        folder = sweeps_home() / f"{name.strip()}-{spec_id(spec)}"
         waiting = st.empty()
         bar = st.progress(0.0, text="Sweep: starting")
 
@@ -147,8 +161,17 @@ def sweep_page() -> None:
     if not folder.is_dir() or not _holds_results(folder):
         show_error(f"{folder_text.strip()} is not a sweep results folder (no {MANIFEST} or {JSONL} in it)")
         return
+    store = ResultStore(folder)
+    sweeps = store.sweeps()
+    sweep = None
+    if len(sweeps) > 1:  # appended sweeps: each is summarised on its own
+        index = st.selectbox("Sweep (this folder holds several)", range(len(sweeps)), index=len(sweeps) - 1,
+                             format_func=lambda i: describe_sweep(sweeps[i]), key="sweep_which")
+        sweep = sweeps[index]
+    elif sweeps:
+        sweep = sweeps[0]
     try:
-        frame = ResultStore(folder).frame()
+        frame = store.frame(sweep=sweep)
     except (AlsimError, OSError, ValueError) as exc:
         show_error(f"cannot read {folder_text.strip()}: {exc}")
         return
@@ -166,6 +189,14 @@ def sweep_page() -> None:
         st.markdown(EXPLAIN)
     with st.expander("Every grid point and strategy"):
         st.dataframe(summary.table.drop(columns=["point_hash"]), key="sweep_table", hide_index=True)
+
+
+def describe_sweep(record: dict) -> str:
+    """One line naming a recorded sweep: its id, data, model, grid, strategies and seeds."""
+    base = record.get("base", {})
+    grid = " x ".join(f"{name} ({len(values)})" for name, values in record.get("grid", [])) or "no grid"
+    return (f"{record.get('id', '?')[:8]}: {base.get('dataset')}, {base.get('model')}, {grid}, "
+            f"{', '.join(record.get('strategies', []))}, {record.get('n_seeds')} seeds")
 
 
 def _heatmap_view(summary) -> None:

@@ -23,12 +23,20 @@ Formats
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import io
 import os
 import re
 import stat
+import struct
+import sys
+import tempfile
+import threading
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
@@ -47,10 +55,23 @@ MAX_COMPRESSION_RATIO = 100.0
 
 Images, embeddings and CSV text compress far less than this; a zip bomb compresses far more.
 """
-MAX_ENTRIES = 1_000_000
+MAX_ENTRIES = 200_000
+"""Most entries in a zip, read from its end-of-directory record and counted in its directory before
+:mod:`zipfile` reads it (zipfile holds about 500 bytes per entry: reading a directory of 1,000,001
+entries took 6.6 s and 675 MB)."""
 MAX_SIDE = 512
 MAX_PIXELS = 50_000_000
-"""Largest image decoded (width x height read from a PNG, JPEG or BMP header before decoding)."""
+"""Largest image decoded (width x height read from its header before decoding)."""
+MAX_DECODED_BYTES = 256 * 2**20
+"""Largest image decoded, in bytes: width x height x channels x bytes per sample as its header declares
+(float and 32-bit samples count 8 bytes: they are converted to 8 bits through float64), plus any
+whole-image buffer its codec needs (a TIFF tile or strip, a progressive JPEG's coefficients)."""
+DECODE_MEMORY_BOUND = 3 * MAX_DECODED_BYTES
+"""Peak memory of decoding one image: the codec's buffer, the decoded pixels and their 8-bit copy."""
+MAX_IMAGES_BYTES = 2**30
+"""Largest array of imported images (n x side x side x channels bytes), checked before decoding any."""
+MAX_FEATURES_BYTES = 2**30
+"""Largest feature matrix (embeddings or table columns) as float64, checked before converting it."""
 COLOR_MODES = ("gray", "color", "auto")
 LABEL_COLUMNS = ("label", "labels", "y", "class", "target")
 IMAGE_COLUMNS = ("path", "image", "image_path", "file", "filename")
@@ -129,7 +150,9 @@ class Imported:
         The first corrupt or missing images (skipped).
     n_corrupt : int
     notes : tuple of str
-        One line per thing a person should know (resized, skipped, corrupt).
+        One line per thing a person should know (resized, skipped, corrupt, duplicates).
+    duplicates : int
+        Images whose file content was already imported under another class.
     """
 
     dataset: Dataset
@@ -140,6 +163,7 @@ class Imported:
     corrupt: tuple[str, ...] = ()
     n_corrupt: int = 0
     notes: tuple[str, ...] = ()
+    duplicates: int = 0
 
 
 # --------------------------------------------------------------------------- entry points
@@ -235,8 +259,51 @@ def _check_zip_directory(archive: zipfile.ZipFile, where: str, archive_size: int
     return members
 
 
+def _check_entry_count(handle, where: str) -> None:
+    """Refuse a zip with more than :data:`MAX_ENTRIES` entries before :mod:`zipfile` reads its directory.
+
+    The count comes from the end-of-central-directory record (the ZIP64 one when present),
+    found as :mod:`zipfile` finds it; then the directory's entry headers are counted the way
+    :mod:`zipfile` reads them (until the declared directory size is consumed), stopping at the
+    limit. Anything malformed is left to :mod:`zipfile` to report.
+    """
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    tail_size = min(size, 22 + 0xFFFF)  # the record and the longest comment
+    handle.seek(size - tail_size)
+    tail = handle.read(tail_size)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or tail_size - at < 22:
+        return
+    _, _, _, _, declared, directory_size, _, _ = struct.unpack("<4sHHHHIIH", tail[at:at + 22])
+    end = size - tail_size + at  # where the directory ends
+    if end >= 76:
+        handle.seek(end - 76)
+        record, locator = handle.read(56), handle.read(20)
+        if locator[:4] == b"PK\x06\x07" and record[:4] == b"PK\x06\x06":
+            declared, directory_size = struct.unpack("<QQ", record[32:48])
+            end -= 76
+    if declared > MAX_ENTRIES:
+        raise DataError(f"{where} holds {declared:,} entries, more than the limit of {MAX_ENTRIES:,}")
+    count, position, start = 0, 0, end - directory_size
+    if start < 0:
+        return
+    while position < directory_size:
+        handle.seek(start + position)
+        header = handle.read(46)
+        if len(header) < 46 or header[:4] != b"PK\x01\x02":
+            return
+        count += 1
+        if count > MAX_ENTRIES:
+            raise DataError(f"{where} holds more than {MAX_ENTRIES:,} entries, the limit")
+        name, extra, comment = struct.unpack("<HHH", header[28:34])
+        position += 46 + name + extra + comment
+
+
 def _open_zip(handle, where: str) -> zipfile.ZipFile:
     try:
+        _check_entry_count(handle, where)
+        handle.seek(0)
         return zipfile.ZipFile(handle)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise DataError(f"{where} is not a readable zip archive ({exc})") from None
@@ -290,11 +357,22 @@ def _folder_entries(root: Path, limit: int) -> list[tuple[str, Callable[[], byte
 
 def _file_reader(path: Path) -> Callable[[], bytes | None]:
     def read() -> bytes | None:
+        # Only a regular file is read: opening a FIFO (or a device) named by a csv would block
+        # or never end. O_NONBLOCK makes the open itself return at once; fstat then checks what it is.
         try:
-            with open(path, "rb") as handle:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
+            os.set_blocking(descriptor, True)
+            with open(descriptor, "rb", closefd=False) as handle:
                 return handle.read()
         except OSError:
             return None
+        finally:
+            os.close(descriptor)
     return read
 
 
@@ -309,14 +387,33 @@ class _Images:
         self.sizes: dict[str, int] = {}
         self.corrupt: list[str] = []
         self.n_corrupt = 0
+        self.too_large: list[str] = []
+        self.n_too_large = 0
+        self.duplicates: list[str] = []
+        self.n_duplicates = 0
+        self._seen: dict[bytes, tuple[str, str]] = {}
 
-    def add(self, name: str, raw: bytes | None) -> bool:
-        image = decode_image(raw)
+    def add(self, name: str, raw: bytes | None, label: str | None = None) -> bool:
+        """Decode, resize and keep one image; ``label`` (None: unknown) is only for spotting duplicates."""
+        header = image_header(raw) if raw else None
+        if header is not None and header.too_large:
+            self.n_too_large += 1
+            if len(self.too_large) < _SHOWN_CORRUPT:
+                self.too_large.append(f"{name} ({header.width}x{header.height} pixels)")
+            return False
+        image = decode_image(raw, header) if header is not None else None
         if image is None:
             self.n_corrupt += 1
             if len(self.corrupt) < _SHOWN_CORRUPT:
                 self.corrupt.append(name)
             return False
+        if label is not None:
+            digest = hashlib.blake2b(raw, digest_size=16).digest()
+            first = self._seen.setdefault(digest, (label, name))
+            if first[0] != label:
+                self.n_duplicates += 1
+                if len(self.duplicates) < _SHOWN_CORRUPT:
+                    self.duplicates.append(f"{first[1]} = {name}")
         h, w = image.shape[:2]
         self.sizes[f"{h}x{w}"] = self.sizes.get(f"{h}x{w}", 0) + 1
         colour = image.ndim == 3
@@ -332,17 +429,23 @@ class _Images:
         return stack_images(self.images, self.colour, self.options)
 
 
-def decode_image(raw: bytes | None) -> np.ndarray | None:
-    """An encoded image as uint8 gray (h, w) or RGB (h, w, 3); None when it cannot be decoded."""
-    import cv2
+def decode_image(raw: bytes | None, header: ImageHeader | None = None) -> np.ndarray | None:
+    """An encoded image as uint8 gray (h, w) or RGB (h, w, 3); None when it cannot be decoded.
 
+    Only png, jpeg, bmp, tiff and webp whose header declares at most :data:`MAX_PIXELS` pixels
+    and :data:`MAX_DECODED_BYTES` bytes are handed to OpenCV (which would also decode other
+    formats, whatever the file's name, without a header read here). ``header``: the result of
+    :func:`image_header` on ``raw`` when the caller has read it already.
+    """
     if not raw:
         return None
-    declared = declared_pixels(raw)
-    if declared is not None and declared > MAX_PIXELS:
-        return None  # a small file that would decode to gigabytes
+    header = header or image_header(raw)
+    if header is None or header.too_large:
+        return None  # a format whose size is not read here, or a small file that would decode to gigabytes
+    cv2 = _opencv()
     try:
-        image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        with _codec_messages_dropped():
+            image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
         return None
     if image is None or image.size == 0 or image.ndim not in (2, 3):
@@ -359,20 +462,298 @@ def decode_image(raw: bytes | None) -> np.ndarray | None:
     return np.ascontiguousarray(image)
 
 
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header declares, read before anything is decoded.
+
+    ``decoded_bytes``: the pixels as OpenCV returns them and alsim converts them (see
+    :data:`MAX_DECODED_BYTES`), plus any whole-image buffer of the codec.
+    """
+
+    format: str
+    width: int
+    height: int
+    decoded_bytes: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def too_large(self) -> bool:
+        return self.pixels > MAX_PIXELS or self.decoded_bytes > MAX_DECODED_BYTES
+
+
 def declared_pixels(raw: bytes) -> int | None:
-    """Width x height promised by a PNG, JPEG or BMP header, or None for other formats."""
-    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
-        return int.from_bytes(raw[16:20], "big") * int.from_bytes(raw[20:24], "big")
-    if raw[:2] == b"BM" and len(raw) >= 26:
-        return abs(int.from_bytes(raw[18:22], "little", signed=True) * int.from_bytes(raw[22:26], "little", signed=True))
-    if raw[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(raw) and raw[i] == 0xFF:
-            marker, length = raw[i + 1], int.from_bytes(raw[i + 2:i + 4], "big")
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                return int.from_bytes(raw[i + 5:i + 7], "big") * int.from_bytes(raw[i + 7:i + 9], "big")
-            i += 2 + length
+    """Width x height promised by a PNG, JPEG, BMP, TIFF or WebP header; None for other formats."""
+    header = image_header(raw)
+    return None if header is None else header.pixels
+
+
+def image_header(raw: bytes) -> ImageHeader | None:
+    """The header of a png, jpeg, bmp, tiff or webp file; None for other formats or a header not understood."""
+    try:
+        if raw[:8] == b"\x89PNG\r\n\x1a\n":
+            return _png_header(raw)
+        if raw[:2] == b"\xff\xd8":
+            return _jpeg_header(raw)
+        if raw[:2] == b"BM":
+            return _bmp_header(raw)
+        if raw[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
+            return _tiff_header(raw)
+        if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+            return _webp_header(raw)
+    except (struct.error, IndexError, ValueError):
+        return None
     return None
+
+
+def _sample_bytes(bits: int) -> int:
+    """Bytes per sample while decoding: 8-bit and 16-bit samples as they are, anything wider through float64."""
+    return 1 if bits <= 8 else 2 if bits <= 16 else 8
+
+
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 4, 4: 2, 6: 4}  # a palette is expanded to BGR(A)
+
+
+def _png_header(raw: bytes) -> ImageHeader | None:
+    if raw[12:16] != b"IHDR":
+        return None  # libpng refuses it (and OpenCV logs why)
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", raw[16:29])
+    if depth not in _PNG_DEPTHS.get(colour, ()) or compression or filtering or interlace > 1:
+        return None
+    header = ImageHeader("png", width, height, width * height * _PNG_CHANNELS[colour] * _sample_bytes(depth))
+    if not header.too_large and not _png_data_is_sound(raw, width, height, depth, colour, interlace):
+        return None  # libpng would print its error on stderr itself
+    return header
+
+
+def _png_data_is_sound(raw: bytes, width: int, height: int, depth: int, colour: int, interlace: int) -> bool:
+    """Whether the image data inflates and every row has a valid filter byte, checked as it streams.
+
+    libpng reports a damaged stream ("IDAT: incorrect data check", "bad adaptive filter value")
+    with its own line on the process's stderr, which OpenCV does not route through its log;
+    a stream found damaged here is never handed to it. The check inflates in bounded pieces,
+    so it needs no more memory than a row of the image.
+    """
+    samples = _PNG_CHANNELS[colour] if colour != 3 else 1
+    passes = [(width, height)] if not interlace else [
+        ((width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy)
+        for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+                               (0, 1, 1, 2))]
+    rows = [(1 + (w * samples * depth + 7) // 8, h) for w, h in passes if w > 0 and h > 0]
+    spans, begin = [], 0  # each pass: where it starts and ends in the inflated stream, its row size
+    for size, count in rows:
+        spans.append((begin, begin + size * count, size))
+        begin += size * count
+    expected = begin
+    stream = zlib.decompressobj()
+    seen, position = 0, 8
+    while position + 8 <= len(raw) and seen < expected:
+        length, kind = struct.unpack(">I4s", raw[position:position + 8])
+        pending = raw[position + 8:position + 8 + length] if kind == b"IDAT" else b""
+        position += 12 + length
+        if kind == b"IEND":
+            break
+        while pending and seen < expected:
+            try:
+                piece = stream.decompress(pending, 1 << 16)
+            except zlib.error:
+                return False
+            pending = stream.unconsumed_tail
+            values = np.frombuffer(piece, dtype=np.uint8)
+            for lo, hi, size in spans:  # the filter bytes of every row this piece holds
+                first = lo if seen <= lo else seen + (lo - seen) % size
+                stop = min(hi, seen + len(piece))
+                if first < stop and (values[first - seen:stop - seen:size] > 4).any():
+                    return False
+            seen += len(piece)
+    return seen >= expected
+
+
+def _jpeg_header(raw: bytes) -> ImageHeader | None:
+    """The frame header (SOF), found by walking the segments as libjpeg does, fill bytes (0xFF runs) included."""
+    i, n = 2, len(raw)
+    while i < n:
+        if raw[i] != 0xFF:
+            return None  # garbage between segments: libjpeg would skip it, this reader does not guess
+        while i < n and raw[i] == 0xFF:
+            i += 1
+        if i >= n:
+            return None
+        marker = raw[i]
+        i += 1
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            continue  # markers without a length
+        if marker in (0x00, 0xD8, 0xD9, 0xDA):
+            return None  # no frame header before the data (or a second start)
+        length = int.from_bytes(raw[i:i + 2], "big")
+        if length < 2 or i + length > n:
+            return None
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            precision, height, width, components = struct.unpack(">BHHB", raw[i + 2:i + 8])
+            per_pixel = max(1, components) * _sample_bytes(precision)
+            if marker in (0xC2, 0xC6, 0xCA, 0xCE):
+                per_pixel += 2 * max(1, components)  # progressive: every coefficient is kept until the end
+            return ImageHeader("jpeg", width, height, width * height * per_pixel)
+        i += length
+    return None
+
+
+def _bmp_header(raw: bytes) -> ImageHeader | None:
+    (info_size,) = struct.unpack("<I", raw[14:18])
+    if info_size == 12:  # OS/2 BITMAPCOREHEADER
+        width, height, _, bits = struct.unpack("<HHHH", raw[18:26])
+    elif info_size >= 40:
+        width, height, _, bits = struct.unpack("<iiHH", raw[18:30])
+    else:
+        return None
+    width, height = abs(width), abs(height)
+    if not width or not height or bits > 32:
+        return None
+    return ImageHeader("bmp", width, height, width * height * 4)
+
+
+_TIFF_TYPES = {1: ("B", 1), 3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}  # byte, short, long, long8 (BigTIFF)
+
+
+def _tiff_header(raw: bytes) -> ImageHeader | None:
+    """The first page's size, samples, bits and tile or strip size, from its directory (classic or BigTIFF)."""
+    order = "<" if raw[:2] == b"II" else ">"
+    big = raw[2:4] in (b"+\0", b"\0+")
+    if big:
+        (offset,) = struct.unpack(order + "Q", raw[8:16])
+        count_format, entry_size, inline = "Q", 20, 8
+    else:
+        (offset,) = struct.unpack(order + "I", raw[4:8])
+        count_format, entry_size, inline = "H", 12, 4
+    count_size = struct.calcsize(count_format)
+    (entries,) = struct.unpack(order + count_format, raw[offset:offset + count_size])
+    if offset + count_size + entries * entry_size > len(raw):
+        return None
+    tags: dict[int, list[int]] = {}
+    for k in range(entries):
+        at = offset + count_size + k * entry_size
+        if big:
+            tag, kind, count = struct.unpack(order + "HHQ", raw[at:at + 12])
+        else:
+            tag, kind, count = struct.unpack(order + "HHI", raw[at:at + 8])
+        if tag not in (256, 257, 258, 277, 278, 322, 323, 339) or kind not in _TIFF_TYPES or not 0 < count <= 16:
+            continue
+        code, size = _TIFF_TYPES[kind]
+        value_at = at + 4 + (8 if big else 4)
+        if count * size > inline:
+            (value_at,) = struct.unpack(order + ("Q" if big else "I"), raw[value_at:value_at + inline])
+        tags[tag] = list(struct.unpack(order + code * count, raw[value_at:value_at + count * size]))
+    if 256 not in tags or 257 not in tags:
+        return None
+    width, height = tags[256][0], tags[257][0]
+    samples = tags.get(277, [1])[0]
+    bits = max(tags.get(258, [1]))
+    if not 0 < samples <= 16 or not 0 < bits <= 64:
+        return None
+    per_pixel = min(samples, 4) * (8 if 3 in tags.get(339, []) else _sample_bytes(bits))
+    if 322 in tags and 323 in tags:  # a tile is decoded into a buffer of its own
+        buffer = tags[322][0] * tags[323][0]
+    else:  # so is a strip
+        buffer = width * min(height, tags.get(278, [height])[0])
+    return ImageHeader("tiff", width, height, width * height * per_pixel + buffer * samples * _sample_bytes(bits))
+
+
+def _webp_header(raw: bytes) -> ImageHeader | None:
+    kind = raw[12:16]
+    if kind == b"VP8 ":
+        if raw[23:26] != b"\x9d\x01\x2a":
+            return None
+        width, height = (v & 0x3FFF for v in struct.unpack("<HH", raw[26:30]))
+    elif kind == b"VP8L":
+        if raw[20] != 0x2F:
+            return None
+        (bits,) = struct.unpack("<I", raw[21:25])
+        width, height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    elif kind == b"VP8X":  # the canvas of an extended (alpha, animated) file
+        width = 1 + int.from_bytes(raw[24:27], "little")
+        height = 1 + int.from_bytes(raw[27:30], "little")
+    else:
+        return None
+    return ImageHeader("webp", width, height, width * height * 4)  # decoded straight into BGR(A)
+
+
+@functools.cache
+def _opencv():
+    """OpenCV, its own log silenced.
+
+    Done once per process, on first use (importing ``cv2`` when :mod:`alsim` is imported would
+    slow every start-up): ``setLogLevel`` is process-wide state, so it also silences OpenCV's
+    log for every other caller in this process. alsim says itself which files it skipped,
+    once per import, instead of OpenCV's line per file.
+    """
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    return cv2
+
+
+_STDERR_LOCK = threading.Lock()
+_CODEC_LINE = re.compile(rb"^(libpng (error|warning)|libtiff|TIFF|Corrupt JPEG data|Premature end of JPEG|"
+                         rb"Invalid JPEG|Unsupported JPEG|Unsupported marker|Bogus |Warning: |Not a JPEG|"
+                         rb"Quantization table|Huffman table|Inconsistent progression|Invalid SOS|Invalid progressive|"
+                         rb"Empty JPEG|Didn't expect more than|JPEG |JFIF |\[ ?(WARN|ERROR|INFO|DEBUG|VERBOSE):)")
+
+
+@functools.cache
+def _stderr_capture() -> int | None:
+    """An anonymous temporary file (descriptor) that receives the stderr of one decode at a time."""
+    try:
+        descriptor, name = tempfile.mkstemp(prefix="alsim-decode-")
+        os.unlink(name)
+        return descriptor
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def _codec_messages_dropped():
+    """Keep libjpeg's and libpng's own messages off stderr while one image decodes.
+
+    Those libraries print warnings and errors ("Corrupt JPEG data: ...", "libpng error: ...")
+    straight to file descriptor 2, outside OpenCV's log. The descriptor is pointed at a
+    temporary file for the decode (process-wide, so under a lock, one decode at a time);
+    afterwards every line that is not a codec's message (another thread's output) is
+    written to stderr after all.
+    """
+    capture = _stderr_capture()
+    if capture is None:
+        yield
+        return
+    with _STDERR_LOCK:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all
+            yield
+            return
+        try:
+            sys.stderr.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+        os.dup2(capture, 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            size = os.lseek(capture, 0, os.SEEK_END)
+            if size:
+                text = os.pread(capture, min(size, 1 << 16), 0)
+                os.ftruncate(capture, 0)
+                os.lseek(capture, 0, os.SEEK_SET)
+                kept = b"".join(line for line in text.splitlines(keepends=True) if not _CODEC_LINE.match(line))
+                if kept:
+                    try:
+                        os.write(2, kept)
+                    except OSError:
+                        pass
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -380,16 +761,21 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
         return image
     if image.dtype == np.uint16:
         return (image >> 8).astype(np.uint8)
-    values = np.nan_to_num(image.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    # One float64 copy, scaled in place (the decode's memory bound counts it: MAX_DECODED_BYTES).
+    values = np.nan_to_num(image.astype(np.float64), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     low, high = values.min(), values.max()
-    scaled = (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
-    return scaled.astype(np.uint8)
+    if high > low:
+        values -= low
+        values /= high - low
+        values *= 255.0
+    else:
+        values[...] = 0.0
+    return values.astype(np.uint8)
 
 
 def resize_image(image: np.ndarray, side: int) -> np.ndarray:
     """``image`` squeezed to side x side (OpenCV's area interpolation when shrinking)."""
-    import cv2
-
+    cv2 = _opencv()
     h, w = image.shape[:2]
     interpolation = cv2.INTER_AREA if h >= side and w >= side else cv2.INTER_LINEAR
     return cv2.resize(image, (side, side), interpolation=interpolation)
@@ -408,8 +794,7 @@ def stack_images(images: list[np.ndarray], colour: list[bool], options: ImportOp
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
-    import cv2
-
+    cv2 = _opencv()
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
@@ -433,7 +818,42 @@ def _image_notes(decoded: _Images, skipped: int, outside: int = 0) -> list[str]:
     if decoded.n_corrupt:
         more = f" and {decoded.n_corrupt - len(decoded.corrupt)} more" if decoded.n_corrupt > len(decoded.corrupt) else ""
         notes.append(f"{decoded.n_corrupt} corrupt or unreadable image(s) skipped: {', '.join(decoded.corrupt)}{more}")
+    if decoded.n_too_large:
+        notes.append(_too_large_text(decoded))
+    if decoded.n_duplicates:
+        more = (f" and {decoded.n_duplicates - len(decoded.duplicates)} more"
+                if decoded.n_duplicates > len(decoded.duplicates) else "")
+        notes.append(f"{decoded.n_duplicates} image(s) appear under more than one class (the same file content): "
+                     f"{', '.join(decoded.duplicates)}{more}")
     return notes
+
+
+def _too_large_text(decoded: _Images) -> str:
+    hidden = decoded.n_too_large - len(decoded.too_large)
+    more = f" and {hidden} more" if hidden else ""
+    return (f"{decoded.n_too_large} image(s) larger than the decoding limit ({MAX_PIXELS:,} pixels, "
+            f"{_mib(MAX_DECODED_BYTES)} decoded) skipped: {', '.join(decoded.too_large)}{more}")
+
+
+def check_features_bytes(n_values: int, what: str) -> None:
+    """Refuse features whose float64 array would exceed :data:`MAX_FEATURES_BYTES` (before converting them)."""
+    if n_values * 8 > MAX_FEATURES_BYTES:
+        raise DataError(f"{what}: {n_values:,} feature values take {_mib(n_values * 8)} as float64, more than the "
+                        f"limit of {_mib(MAX_FEATURES_BYTES)}")
+
+
+def check_images_bytes(n_images: int, options: ImportOptions, where: str) -> None:
+    """Refuse, before decoding any, images whose stored array would exceed :data:`MAX_IMAGES_BYTES`.
+
+    Colour is assumed unless the import is gray (``auto`` may keep colour).
+    """
+    channels = 1 if options.color == "gray" else 3
+    need = n_images * options.side * options.side * channels
+    if need > MAX_IMAGES_BYTES:
+        shape = f"{options.side}x{options.side}" + ("x3" if channels == 3 else "")
+        raise DataError(f"{where}: {n_images:,} images of {shape} take {_mib(need)} once decoded, more than the "
+                        f"limit of {_mib(MAX_IMAGES_BYTES)}; import them with a smaller side"
+                        + (" or in gray" if channels == 3 else ""))
 
 
 # --------------------------------------------------------------------------- image folders
@@ -507,6 +927,7 @@ def _from_entries(entries: list[tuple[str, Callable[[], bytes | None]]], kind: s
     parts = [p.parts for p, _ in images]
     while all(len(p) >= 3 for p in parts) and len({p[0] for p in parts}) == 1:
         parts = [p[1:] for p in parts]
+    check_images_bytes(sum(len(p) >= 2 for p in parts), options, where)
     decoded = _Images(options)
     labels_by_name: list[str | None] = []
     outside = 0
@@ -514,12 +935,14 @@ def _from_entries(entries: list[tuple[str, Callable[[], bytes | None]]], kind: s
         if len(p) < 2:
             outside += 1
             continue
-        if decoded.add("/".join(p), read()):
-            labels_by_name.append(None if p[0] == options.unlabeled_dir else class_from_folder(p[0]))
+        label = None if p[0] == options.unlabeled_dir else class_from_folder(p[0])
+        if decoded.add("/".join(p), read(), label):
+            labels_by_name.append(label)
     class_names = tuple(sorted({n for n in labels_by_name if n is not None}))
     if len(class_names) < 2:
         found = f"{len(class_names)} ({', '.join(class_names)})" if class_names else "0"
         corrupt = f"; {decoded.n_corrupt} corrupt image(s) skipped" if decoded.n_corrupt else ""
+        corrupt += f"; {_too_large_text(decoded)}" if decoded.n_too_large else ""
         raise DataError(f"{where}: found {found} class folder(s) with readable images; at least 2 are needed "
                         f"(layout: <class name>/<image>, unknown labels in {options.unlabeled_dir}/){corrupt}")
     index = {n: i for i, n in enumerate(class_names)}
@@ -527,7 +950,7 @@ def _from_entries(entries: list[tuple[str, Callable[[], bytes | None]]], kind: s
     dataset = Dataset(name=_stem(where), images=decoded.stack(), labels=labels, class_names=class_names,
                       source=where)
     return Imported(dataset, kind, where, dict(decoded.sizes), skipped, tuple(decoded.corrupt), decoded.n_corrupt,
-                    tuple(_image_notes(decoded, skipped, outside)))
+                    tuple(_image_notes(decoded, skipped, outside)), decoded.n_duplicates)
 
 
 def _stem(where: str) -> str:
@@ -546,32 +969,40 @@ def encode_labels(values: np.ndarray, what: str, class_names: tuple[str, ...] | 
     ``values`` holds ints (-1 = unknown), floats (NaN or -1 = unknown) or strings ("" or
     "-1" = unknown). With ``class_names``, integer labels index into them and string labels
     must be among them; without, the classes are the distinct known labels, sorted
-    (numerically when they all are integers).
+    (numerically when they all are integers), whatever their size: a label is never used as
+    an array index, so 600000000 costs no more than 6.
+
+    A float label must be an exact whole number (at most 2**53, where float64 stops counting
+    exactly); 2.5, inf or 1e300 is refused, naming its row.
     """
     values = np.asarray(values)
     if values.ndim != 1:
         raise DataError(f"{what} must be one label per row (1-D), got shape {values.shape}")
     if values.dtype.kind in "biuf":
-        numbers = values.astype(np.float64)
-        unknown = np.isnan(numbers) | (numbers == -1)
-        bad = ~unknown & ((numbers < 0) | (numbers != np.round(numbers)) | ~np.isfinite(numbers))
+        if values.dtype.kind == "f":
+            unknown = np.isnan(values) | (values == -1)
+            with np.errstate(invalid="ignore"):
+                exact = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) <= 2.0**53)
+            bad = ~unknown & (~exact | (values < 0))
+        else:
+            unknown = values == -1 if values.dtype.kind == "i" else np.zeros(len(values), dtype=bool)
+            bad = ~unknown & (values < 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{what} has label {values[row].item()!r} at row {row}; labels are class ids >= 0, "
-                            "class names, or -1 / empty for unknown")
-        ids = np.where(unknown, -1, numbers).astype(np.int64)
+            raise DataError(f"{what} has label {values[row].item()!r} at row {row}; labels are class ids (whole "
+                            "numbers >= 0), class names, or -1 / empty for unknown")
+        known = ~unknown
+        ids = np.full(len(values), -1, dtype=np.int64)
         if class_names is not None:
-            if (ids >= len(class_names)).any():
-                row = int(np.flatnonzero(ids >= len(class_names))[0])
-                raise DataError(f"{what} has class id {ids[row]} at row {row}, but there are only "
+            beyond = known & (values >= len(class_names))
+            if beyond.any():
+                row = int(np.flatnonzero(beyond)[0])
+                raise DataError(f"{what} has class id {int(values[row])} at row {row}, but there are only "
                                 f"{len(class_names)} class_names")
+            ids[known] = values[known].astype(np.int64)
             return ids, class_names
-        present = np.unique(ids[ids >= 0])
-        if np.array_equal(present, np.arange(len(present))):
-            return ids, tuple(str(int(v)) for v in present)
-        remap = np.full(int(present.max()) + 1 if len(present) else 1, -1, dtype=np.int64)
-        remap[present] = np.arange(len(present))
-        return np.where(ids >= 0, remap[np.maximum(ids, 0)], -1), tuple(str(int(v)) for v in present)
+        present, ids[known] = np.unique(values[known], return_inverse=True)
+        return ids, tuple(str(int(v)) for v in present)
     if values.dtype.kind in "US":
         texts = [(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip() for v in values.tolist()]
         return _encode_texts(texts, what, class_names)
@@ -609,7 +1040,8 @@ def _check_classes(class_names: tuple[str, ...], labels: np.ndarray, where: str)
 def _finite_features(values: np.ndarray, what: str, row_offset: int = 0, row_word: str = "row") -> np.ndarray:
     if values.dtype.kind not in "biuf":
         raise DataError(f"{what} must be numeric, got dtype {values.dtype}")
-    values = values.astype(np.float64)
+    check_features_bytes(values.size, what)
+    values = values.astype(np.float64, copy=False)
     bad = ~np.isfinite(values)
     if bad.any():
         row, column = (int(v) for v in np.argwhere(bad)[0])
@@ -628,7 +1060,8 @@ def _from_npz(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], where: s
         try:
             with archive.open(info) as handle:
                 arrays[name[:-4]] = _read_npy(handle, info.file_size)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError,
+                OverflowError, TypeError, MemoryError) as exc:
             raise DataError(f"{where}: array {name[:-4]!r} is unreadable ({_first_line(exc)})") from None
     for required in ("X", "y"):
         if required not in arrays:
@@ -697,8 +1130,12 @@ def _read_npy(handle, member_size: int) -> np.ndarray:
         raise ValueError(f"unsupported .npy version {version}")
     if dtype.hasobject:
         raise ValueError("it holds Python objects; save plain numbers or strings")
+    if dtype.itemsize == 0:
+        raise ValueError(f"its items ({dtype.str}) hold 0 bytes")
     count = 1
     for dim in shape:
+        if not isinstance(dim, int) or dim < 0:
+            raise ValueError(f"its shape {shape} is not a shape")
         count *= int(dim)
     nbytes = count * dtype.itemsize
     if nbytes > member_size:
@@ -720,6 +1157,7 @@ def _npz_images(images: np.ndarray | None, n: int, what: str, where: str, option
     if len(images) != n or 0 in images.shape:
         raise DataError(f"{where}: {what} holds {len(images)} images of shape {images.shape[1:]}, "
                         f"expected {n} non-empty images")
+    check_images_bytes(n, options, f"{where}: {what}")
     decoded, colour = [], []
     for image in images:
         if image.ndim == 3:
@@ -759,7 +1197,7 @@ def _from_table(source, suffix: str, where: str, folder: Path | None, options: I
     if frame.empty or not columns:
         raise DataError(f"{where} has no rows")
     label_column = _pick_column(columns, options.label_column, LABEL_COLUMNS, "label", where)
-    label_values = _column_labels(frame[label_column])
+    label_values = _column_labels(frame[label_column], f"{where}: column {label_column!r}")
     labels, class_names = encode_labels(label_values, f"{where}: column {label_column!r}")
     image_column = options.image_column or next(
         (c for c in columns if c.lower() in IMAGE_COLUMNS and c != label_column and frame[c].dtype.kind not in "biuf"), None)
@@ -775,6 +1213,7 @@ def _from_table(source, suffix: str, where: str, folder: Path | None, options: I
         if frame[column].dtype.kind not in "biuf":
             raise DataError(f"{where}: column {column!r} is not numeric (dtype {frame[column].dtype}); feature "
                             f"columns must be numbers, image paths go in a column named one of {', '.join(IMAGE_COLUMNS)}")
+    check_features_bytes(len(frame) * len(feature_columns), f"{where}: features")
     features = _finite_features(frame[feature_columns].to_numpy(), f"{where}: features", row_offset=2,
                                 row_word="line")
     _check_classes(class_names, labels, where)
@@ -799,15 +1238,18 @@ def _shown_columns(columns: list[str]) -> str:
     return shown + (f" and {len(columns) - 8} more" if len(columns) > 8 else "")
 
 
-def _column_labels(column) -> np.ndarray:
-    """A label column as numbers (NaN = unknown) or as text ("" = unknown)."""
+def _column_labels(column, what: str = "labels") -> np.ndarray:
+    """A label column as numbers (NaN = unknown) or as text ("" = unknown); a float must be a whole number."""
     if column.dtype.kind in "biuf":
         return column.to_numpy()
     texts = []
-    for value in column.tolist():
+    for row, value in enumerate(column.tolist()):
         if value is None or (isinstance(value, float) and np.isnan(value)):
             texts.append("")
-        elif isinstance(value, float) and value.is_integer():
+        elif isinstance(value, float):
+            if not (value.is_integer() and abs(value) <= 2.0**53):
+                raise DataError(f"{what} has label {value!r} at row {row}; labels are class ids (whole numbers "
+                                ">= 0), class names, or -1 / empty for unknown")
             texts.append(str(int(value)))
         else:
             texts.append(str(value))
@@ -820,6 +1262,7 @@ def _table_images(frame, column: str, labels: np.ndarray, class_names: tuple[str
         raise DataError(f"{where}: its column {column!r} names image files, which an uploaded table cannot carry; "
                         "upload a zip of the image folder instead")
     root = folder.resolve()
+    check_images_bytes(len(frame), options, where)
     decoded = _Images(options)
     kept, total = [], 0
     for row, value in enumerate(frame[column].tolist()):
@@ -836,13 +1279,14 @@ def _table_images(frame, column: str, labels: np.ndarray, class_names: tuple[str
         if total > options.limit:
             raise DataError(f"{where}: its images hold more than the import limit of {_mib(options.limit)} "
                             "(ALSIM_MAX_IMPORT_BYTES)")
-        if decoded.add(relative.as_posix(), _file_reader(path)()):
+        label = class_names[labels[row]] if labels[row] >= 0 else None
+        if decoded.add(relative.as_posix(), _file_reader(path)(), label):
             kept.append(row)
     labels = labels[np.array(kept, dtype=np.int64)]
     _check_classes(class_names, labels, where)
     dataset = Dataset(name=_stem(where), images=decoded.stack(), labels=labels, class_names=class_names, source=where)
     return Imported(dataset, "csv", where, dict(decoded.sizes), 0, tuple(decoded.corrupt), decoded.n_corrupt,
-                    tuple(_image_notes(decoded, 0)))
+                    tuple(_image_notes(decoded, 0)), decoded.n_duplicates)
 
 
 # --------------------------------------------------------------------------- IDX
@@ -851,6 +1295,7 @@ def _from_idx(folder: Path, options: ImportOptions) -> Imported:
     notes = []
     images, test_images = dataset.images, dataset.test_images
     if options.side != images.shape[1] or options.color == "color":
+        check_images_bytes(len(images) + len(test_images), options, str(folder))
         decoded = [resize_image(i, options.side) if i.shape != (options.side,) * 2 else i for i in images]
         images = stack_images(decoded, [False] * len(decoded), options)
         decoded = [resize_image(i, options.side) if i.shape != (options.side,) * 2 else i for i in test_images]

@@ -15,14 +15,17 @@ import leaves no entry; leftover temporary folders are ignored and removed later
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -124,6 +127,7 @@ def _manifest(imported: Imported, name: str, key: str) -> dict:
         "labels": dataset.label_status,
         "skipped": imported.skipped,
         "n_corrupt": imported.n_corrupt,
+        "duplicates": imported.duplicates,
         "corrupt": list(imported.corrupt),
         "notes": list(imported.notes),
     }
@@ -267,15 +271,42 @@ def load_stored(entry: StoredSet) -> Dataset:
     return dataset
 
 
-def import_path(path: str | Path, name: str | None = None, options: ImportOptions | None = None) -> StoredSet:
-    """Read a data set from a file or folder and store it (see :func:`alsim.data.importers.read_path`)."""
-    return add(_guarded(lambda: read_path(path, options)), name)
+#: One import at a time per process: each holds up to its memory bound (see the README), and a
+#: server's sessions importing together would add theirs up.
+_IMPORT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_import_at_a_time(on_wait: Callable[[], None] | None):
+    """Hold the process's import lock; ``on_wait()`` is called first when another import holds it."""
+    if not _IMPORT_LOCK.acquire(blocking=False):
+        if on_wait is not None:
+            on_wait()
+        _IMPORT_LOCK.acquire()
+    try:
+        yield
+    finally:
+        _IMPORT_LOCK.release()
+
+
+def import_path(path: str | Path, name: str | None = None, options: ImportOptions | None = None,
+                on_wait: Callable[[], None] | None = None) -> StoredSet:
+    """Read a data set from a file or folder and store it (see :func:`alsim.data.importers.read_path`).
+
+    Imports run one at a time per process; ``on_wait()`` is called when this one has to wait.
+    """
+    with _one_import_at_a_time(on_wait):
+        return add(_guarded(lambda: read_path(path, options)), name)
 
 
 def import_bytes(filename: str, data: bytes, name: str | None = None,
-                 options: ImportOptions | None = None) -> StoredSet:
-    """Read an uploaded file's bytes and store the data set (see :func:`alsim.data.importers.read_bytes`)."""
-    return add(_guarded(lambda: read_bytes(filename, data, options)), name)
+                 options: ImportOptions | None = None, on_wait: Callable[[], None] | None = None) -> StoredSet:
+    """Read an uploaded file's bytes and store the data set (see :func:`alsim.data.importers.read_bytes`).
+
+    Imports run one at a time per process; ``on_wait()`` is called when this one has to wait.
+    """
+    with _one_import_at_a_time(on_wait):
+        return add(_guarded(lambda: read_bytes(filename, data, options)), name)
 
 
 def _guarded(read):

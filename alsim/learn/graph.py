@@ -19,9 +19,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from alsim.common.errors import GraphTooLarge
+from alsim.common.errors import ConfigError, GraphTooLarge
 from alsim.storage import disk as diskcache
 from alsim.storage.disk import cache_dir
+
+# With gamma > 1000, exp(-gamma * d^2) underflows to 0 for all but near-duplicate images, so the
+# graph is empty (gamma=1e308 overflows outright): the largest gamma a config accepts.
+MAX_GAMMA = 1e3
 
 # Largest dense kernel built without asking: 4 GiB of float64 (about 23,000 points).
 DENSE_KERNEL_LIMIT_BYTES = 4 * 2**30
@@ -114,6 +118,7 @@ def build_graph(
     if kernel == "rbf":
         check_dense_kernel(n, limit_bytes)
         affinity = rbf_kernel(features, features, gamma=gamma)
+        _check_informative(affinity, features, gamma)
         laplacian = csgraph.laplacian(affinity, normed=True)
         del affinity
         np.negative(laplacian, out=laplacian)
@@ -154,6 +159,47 @@ def build_graph(
     return SpreadingGraph(matrix=matrix, kernel=kernel, gamma=float(gamma), n_neighbors=int(n_neighbors),
                           build_seconds=time.perf_counter() - start, features=features, nn=nn,
                           disk_cache_name=cache_path.stem if kernel == "knn" and cache else None)
+
+
+def _check_informative(affinity: np.ndarray, features: np.ndarray, gamma: float) -> None:
+    """Refuse an rbf graph that carries no information: every weight between two points equal.
+
+    With gamma too large every exp(-gamma d^2) off the diagonal underflows to 0; too small, and
+    every one rounds to the same value (gamma=1e-300 gives 1.0 everywhere). Either way the
+    graph is the same whatever the features, and label spreading's accuracy is chance (digits:
+    0.09 at gamma=1e-300 or 1000). Raises :class:`ConfigError` with a range of gamma to try,
+    from a sample of the pool: from 1 over the median squared distance between two points
+    (weights differ across typical pairs) to 100 over the median squared distance to a
+    nearest neighbour (a point's closest weights stay far above underflow; the normalised
+    Laplacian rescales small weights, so large gammas work until they underflow).
+    """
+    n = len(affinity)
+    if n < 2:
+        return
+    diagonal = affinity.diagonal().copy()
+    np.fill_diagonal(affinity, np.nan)
+    low, high = float(np.nanmin(affinity)), float(np.nanmax(affinity))
+    np.fill_diagonal(affinity, diagonal)
+    if high > 0.0 and low < high:
+        return
+    sample = features[np.random.default_rng(0).choice(n, size=min(n, 1000), replace=False)]
+    squared = (sample * sample).sum(axis=1)
+    distances = squared[:, None] + squared[None, :] - 2.0 * (sample @ sample.T)
+    np.fill_diagonal(distances, np.nan)
+    distances[distances <= 0.0] = np.nan  # duplicates tell nothing about the scale
+    if np.isnan(distances).all():
+        raise ConfigError(f"the pool's {n:,} points all have the same features, so an rbf graph cannot tell them "
+                          "apart; choose other features")
+    median = float(np.nanmedian(distances))
+    nearest = float(np.nanmedian(np.nanmin(np.where(np.isnan(distances).all(axis=1, keepdims=True), np.inf,
+                                                    distances), axis=1)))
+    lower = min(1.0 / median, MAX_GAMMA)
+    upper = min(max(100.0 / nearest, lower), MAX_GAMMA)
+    what = ("too large for these features: every rbf weight between two points underflows to 0" if high == 0.0
+            else f"too small for these features: every rbf weight between two points is {high:.6g}")
+    raise ConfigError(f"gamma={gamma:g} is {what}, so the graph carries no information (median squared distance "
+                      f"{median:.4g}, to a nearest neighbour {nearest:.4g}); try gamma between {lower:.2g} and "
+                      f"{upper:.2g}")
 
 
 @dataclass(eq=False)

@@ -18,6 +18,7 @@ from alsim.common.values import (
     shown,
 )
 from alsim.data.sources import source_info, source_names
+from alsim.learn.graph import MAX_GAMMA
 from alsim.strategies import strategy_names
 from alsim.strategies.params import StrategyParams, field_type, legacy_names, resolve_name
 
@@ -392,11 +393,9 @@ def _flat(strategy: str, field_name: str) -> str:
 
 MAX_SEED = 2**32 - 1  # numpy's RandomState and scikit-learn's random_state take seeds below 2**32
 MAX_THRESHOLD_STEPS = 10_000  # the schedule is materialised as a tuple
-# Beyond these the numbers stop meaning anything and start to overflow: with gamma > 1000,
-# exp(-gamma * d^2) underflows to 0 for all but near-duplicate images, so the graph is empty
-# (gamma=1e308 overflows outright and reports accuracy 0.08); with C > 1e4 the Newton
-# solver's Hessian is too ill-conditioned to match liblinear, and C=1e300 overflows.
-MAX_GAMMA = 1e3
+# Beyond this the numbers stop meaning anything and start to overflow: with C > 1e4 the Newton
+# solver's Hessian is too ill-conditioned to match liblinear, and C=1e300 overflows (gamma's
+# limit, MAX_GAMMA, is the graph's own).
 MAX_C = 1e4
 MAX_WINDOW = 1000  # the kappa rule's window
 MAX_PCA = 4096  # principal components; more than any image feature vector here needs

@@ -8,6 +8,7 @@ as the Compare page does, and distributing tasks never costs the batching.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import itertools
 import json
@@ -32,7 +33,13 @@ CELLS_PER_TASK = 48
 CELL_VERSION = 1
 #: Seconds to wait for a scheduler given by address before giving up (the CLI's and the API's default).
 CONNECT_TIMEOUT = 10.0
-MAX_CELLS = 1_000_000
+#: Largest sweep. Preparing a cell (its validated config and hash) takes about 0.2 ms, so the
+#: limit keeps a sweep's checks under half a minute before any work (10**6 cells took 240 s).
+MAX_CELLS = 100_000
+#: Most grid points (each is validated, and its pool prepared, before any work).
+MAX_POINTS = 10_000
+#: Longest text of all ``--grid`` items together, checked before any value is parsed.
+MAX_GRID_CHARS = 20_000
 
 
 class SweepError(AlsimError, ValueError):
@@ -101,7 +108,10 @@ class SweepSpec:
         """Raise :class:`SweepError` unless every cell is a valid config (no data is read)."""
 
         if self.n_cells > MAX_CELLS:
-            raise SweepError(f"the sweep has {self.n_cells} cells, more than the limit {MAX_CELLS}")
+            raise SweepError(f"the sweep has {self.n_cells:,} cells, more than the limit of {MAX_CELLS:,}")
+        n_points = math.prod(len(v) for _, v in self.grid)
+        if n_points > MAX_POINTS:
+            raise SweepError(f"the grid has {n_points:,} points, more than the limit of {MAX_POINTS:,}")
         for point in self.points():
             config = _point_config(self.base, point)
             try:
@@ -139,12 +149,33 @@ def _describe(point: Sequence[tuple[str, Any]]) -> str:
     return "--grid " + " ".join(f"{name}={value}" for name, value in point) if point else "the base config"
 
 
+def check_grid_size(items: Sequence[str], n_strategies: int = 1, n_seeds: int = 1,
+                    max_cells: int = MAX_CELLS, hint: str = "") -> None:
+    """Refuse a grid too big to expand, from its text alone: before any value is parsed or cell made.
+
+    Its characters (at most :data:`MAX_GRID_CHARS`), its points (the product of the number of
+    comma-separated values per item, at most :data:`MAX_POINTS`) and its cells (points x
+    strategies x seeds, at most ``max_cells``; ``hint`` ends that message).
+    """
+    chars = sum(len(str(item)) for item in items)
+    if chars > MAX_GRID_CHARS:
+        raise SweepError(f"the grid's values hold {chars:,} characters, more than the limit of {MAX_GRID_CHARS:,}")
+    n_points = math.prod(str(item).split("=", 1)[-1].count(",") + 1 for item in items)
+    n_cells = n_points * max(1, n_strategies) * max(1, n_seeds)
+    if n_cells > max_cells:
+        raise SweepError(f"the sweep has {n_cells:,} cells, more than the limit of {max_cells:,}{hint}")
+    if n_points > MAX_POINTS:
+        raise SweepError(f"the grid has {n_points:,} points, more than the limit of {MAX_POINTS:,}")
+
+
 def parse_grid(items: Sequence[str], base: Config) -> tuple[tuple[str, tuple], ...]:
     """``["gamma=0.1,0.25", "batch_size=5,10"]`` -> ``(("gamma", (0.1, 0.25)), ("batch_size", (5, 10)))``.
 
     Values are parsed and checked as ``--set field=value`` would be, one at a time, so
-    an error names the field, the value and what is allowed.
+    an error names the field, the value and what is allowed. A grid too big to expand is
+    refused from its text first (:func:`check_grid_size`).
     """
+    check_grid_size(items)
     known = set(Config.allowed_names())
     grid: list[tuple[str, tuple]] = []
     for item in items:
@@ -168,7 +199,7 @@ def parse_grid(items: Sequence[str], base: Config) -> tuple[tuple[str, tuple], .
                 values.append(base.with_overrides([f"{name}={text}"]).value(name))
             except ConfigError as exc:
                 raise SweepError(f"--grid {name}={text}: {exc}") from None
-        repeated = sorted({repr(v) for v in values if values.count(v) > 1})
+        repeated = sorted(repr(v) for v, count in collections.Counter(values).items() if count > 1)
         if repeated:
             raise SweepError(f"--grid {name}: {', '.join(repeated)} is listed more than once")
         grid.append((name, tuple(values)))
@@ -181,8 +212,50 @@ def _canonical(value: Any) -> str:
 
 def config_hash(config: Config, content_key: str) -> str:
     """What a cell's result depends on: the config, the data's content and :data:`CELL_VERSION`."""
-    text = _canonical({"config": config.to_dict(), "data": content_key, "version": CELL_VERSION})
+    return _config_dict_hash(config.to_dict(), content_key)
+
+
+def _config_dict_hash(config: dict, content_key: str) -> str:
+    text = _canonical({"config": config, "data": content_key, "version": CELL_VERSION})
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def spec_id(spec: SweepSpec) -> str:
+    """A short name of what a sweep runs (base config, grid, strategies, seeds, target), without its data."""
+    text = _canonical({"base": spec.base.to_dict(), "grid": [[name, list(values)] for name, values in spec.grid],
+                       "strategies": list(spec.strategies), "n_seeds": spec.n_seeds, "target": spec.target})
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def sweep_record(spec: SweepSpec, content_keys: dict[str, str]) -> dict:
+    """What a results store keeps of a sweep (JSON): enough to tell its cells from any other sweep's.
+
+    ``data`` maps each dataset name the sweep uses to its content key.
+    """
+    record = {"base": spec.base.to_dict(), "grid": [[name, list(values)] for name, values in spec.grid],
+              "strategies": list(spec.strategies), "n_seeds": spec.n_seeds, "target": spec.target,
+              "data": dict(sorted(content_keys.items()))}
+    return {"id": hashlib.sha256(_canonical(record).encode()).hexdigest()[:16], **record}
+
+
+def record_points(record: dict) -> dict[str, tuple[tuple[str, Any], ...]]:
+    """Every cell of a recorded sweep: its config hash -> its grid point (in this sweep's grid).
+
+    Computed from the record alone (no config is built or validated): a cell's config is the
+    base with the point's values, strategy and seed, hashed as :func:`config_hash` does.
+    """
+    base, grid = dict(record["base"]), [(name, tuple(values)) for name, values in record["grid"]]
+    names = [name for name, _ in grid]
+    seeds = [int(base["seed"]) + i for i in range(int(record["n_seeds"]))]
+    out: dict[str, tuple[tuple[str, Any], ...]] = {}
+    for values in itertools.product(*(v for _, v in grid)):
+        point = tuple(zip(names, values))
+        config = {**base, **dict(point)}
+        content = record["data"][config["dataset"]]
+        for seed in seeds:
+            for strategy in record["strategies"]:
+                out[_config_dict_hash({**config, "strategy": strategy, "seed": seed}, content)] = point
+    return out
 
 
 def point_hash(point: Sequence[tuple[str, Any]]) -> str:

@@ -34,6 +34,7 @@ from alsim.sweep.grid import (
     SweepTask,
     plan_tasks,
     point_json,
+    sweep_record,
 )
 from alsim.sweep.store import ResultStore
 
@@ -197,10 +198,16 @@ class SweepReport:
     seconds: float = 0.0
     workers: int = 0
     where: str = ""
+    sweep: dict = field(default_factory=dict)  # the sweep's record in the store (ResultStore.frame(sweep=...))
 
 
 def prepare_sweep(spec: SweepSpec) -> list[Cell]:
     """Validate the spec and the data it needs; every cell. Raises :class:`SweepError` before any work."""
+    return _prepare(spec)[0]
+
+
+def _prepare(spec: SweepSpec) -> tuple[list[Cell], dict[str, str]]:
+    """Every cell, and the content key of each dataset the sweep reads (see :func:`prepare_sweep`)."""
 
     spec.validate()
     points = spec.points()
@@ -214,7 +221,7 @@ def prepare_sweep(spec: SweepSpec) -> list[Cell]:
                    for name in {spec.base.replace(**dict(p)).dataset for p in points}}
     except (ConfigError, DataError, GraphTooLarge) as exc:
         raise SweepError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
-    return spec.cells(content)
+    return spec.cells(content), content
 
 
 def check_scheduler_address(address: str) -> str:
@@ -225,6 +232,27 @@ def check_scheduler_address(address: str) -> str:
     if not re.fullmatch(r"(tcp|tls|ws|wss|inproc|ucx)://[^\s/]+:[0-9]{1,5}", text):
         raise SweepError(f"--scheduler expects an address such as tcp://10.0.0.5:8786, got {address!r}")
     return text
+
+
+def _check_scheduler_answers(address: str, timeout: float) -> None:
+    """Connect to ``address`` and wait at most ``timeout`` seconds for Dask's handshake.
+
+    ``distributed.Client(address, timeout=...)`` bounds the TCP connection but not the
+    handshake read after it, so a server that accepts and never answers held the sweep forever.
+    Raises TimeoutError (or OSError) when the handshake does not come in time.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except asyncio.TimeoutError:
+        raise TimeoutError("it accepted the connection but did not answer") from None
 
 
 @contextlib.contextmanager
@@ -242,6 +270,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None,
     if scheduler is not None:
         address = check_scheduler_address(scheduler)
         try:
+            _check_scheduler_answers(address, connect_timeout)
             client = Client(address, timeout=connect_timeout)
         except (OSError, TimeoutError) as exc:
             raise SweepError(f"cannot reach the Dask scheduler at {address} within {connect_timeout:g} s: "
@@ -269,7 +298,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None,
 def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = None, scheduler: str | None = None,
               in_process: bool = False, progress: Callable[[Progress], None] | None = None,
               connect_timeout: float = CONNECT_TIMEOUT, cells_per_task: int = CELLS_PER_TASK,
-              store_format: str | None = None) -> SweepReport:
+              store_format: str | None = None, append: bool = False) -> SweepReport:
     """Run every cell of ``spec`` not yet in the store at ``out``; append each task's rows as it finishes.
 
     Parameters
@@ -282,6 +311,9 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
         Run the tasks one after another in this process, without Dask (the dashboard's small sweeps).
     progress : callable, optional
         Called with a :class:`Progress` at the start and after every finished task.
+    append : bool
+        Store this sweep into an ``out`` that holds another sweep's cells (refused otherwise).
+        Either way the report's ``sweep`` record selects this sweep's cells from the store.
 
     Everything that can be checked (grid, data, store, scheduler) is checked before the
     first task starts, raising :class:`SweepError`.
@@ -292,18 +324,23 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
         raise SweepError("give either --workers (a local cluster) or --scheduler (an existing one), not both")
     if scheduler is not None:
         check_scheduler_address(scheduler)
-    cells = prepare_sweep(spec)
+    cells, content = _prepare(spec)
+    record = sweep_record(spec, content)
     check_writable(out)
     keys = {c.key for c in cells}
+    existing = ResultStore(out) if Path(out).is_dir() else None
+    if existing is not None:
+        existing.check_sweep(keys, append)  # before a cluster starts; checked again under the store's lock
     # Nothing left to compute: no cluster to start (a finished sweep re-runs in a second).
-    nothing_left = Path(out).is_dir() and keys <= ResultStore(out).done_keys()
+    nothing_left = existing is not None and keys <= existing.done_keys()
     with contextlib.ExitStack() as stack:
         client = None if in_process or nothing_left else stack.enter_context(
             dask_client(workers, scheduler, connect_timeout))
-        store = stack.enter_context(ResultStore(out, format=store_format).open_for_writing(spec.target))
+        store = stack.enter_context(ResultStore(out, format=store_format).open_for_writing(
+            spec.target, sweep=record, keys=keys, append=append))
         done = store.done_keys() & {c.key for c in cells}
         tasks = plan_tasks(spec, cells, done, cells_per_task)
-        report = SweepReport(total=len(cells), skipped=len(done), tasks=len(tasks))
+        report = SweepReport(total=len(cells), skipped=len(done), tasks=len(tasks), sweep=record)
         if nothing_left:
             report.where = "nothing left to compute"
         elif client is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import math
 import os
 import struct
@@ -94,7 +95,12 @@ class Dataset:
         files under another folder share caches and a changed file never hits a stale one.
         """
         digest = hashlib.blake2b(digest_size=16)
-        digest.update("\x1f".join(self.class_names).encode())
+        if any("\x1f" in name for name in self.class_names):
+            # Joined with the separator, ('a\x1fb', 'c') and ('a', 'b\x1fc') would read alike: such names are
+            # hashed as a JSON list (every other set keeps the key, and the stored id, it always had).
+            digest.update(("names-v2:" + json.dumps(list(self.class_names))).encode())
+        else:
+            digest.update("\x1f".join(self.class_names).encode())
         for part in (self.images, self.labels, self.test_images, self.test_labels, self.embeddings,
                      self.test_embeddings):
             if part is None:

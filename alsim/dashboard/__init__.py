@@ -24,8 +24,8 @@ configure_process()
 #: Streamlit's image element loads Pillow on first use; plotly builds figure parts lazily.
 LIBRARIES = (
     "PIL.Image", "PIL.ImageFile", "PIL.GifImagePlugin", "PIL.PngImagePlugin", "PIL.JpegImagePlugin",
-    "streamlit.elements.lib.image_utils", "streamlit.emojis", "streamlit.runtime.scriptrunner.magic_funcs",
-    "cv2", "sqlite3", "pandas", "pyarrow", "pyarrow.pandas_compat",
+    "streamlit.elements.lib.image_utils", "streamlit.emojis", "streamlit.material_icon_names", "streamlit.runtime.scriptrunner.magic_funcs",
+    "cv2", "onnxruntime", "onnx", "onnx.helper", "onnx.numpy_helper", "sqlite3", "pandas", "pyarrow", "pyarrow.pandas_compat",
     "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.colors", "plotly.offline",
     "sklearn.metrics", "sklearn.metrics.pairwise", "sklearn.neighbors", "sklearn.linear_model",
     "sklearn.svm", "sklearn.cluster", "sklearn.decomposition", "sklearn.semi_supervised", "sklearn.datasets", "sklearn.datasets.data",

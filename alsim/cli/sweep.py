@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import math
 import sys
+import time
+from typing import TYPE_CHECKING
 
 from alsim.cli.common import add_config_arguments, build_config, integer_argument, number_argument
 from alsim.common.errors import ConfigError
 from alsim.sweep.grid import CELLS_PER_TASK, CONNECT_TIMEOUT, SweepError, SweepSpec, check_grid_size, parse_grid
+
+if TYPE_CHECKING:  # lazy: the runner loads the loop, and the parser must start fast
+    from alsim.sweep.runner import Progress
 
 DEFAULT_STRATEGIES = "entropy,margin,least_confident,random"
 
@@ -50,7 +55,7 @@ def run(args, out, err=None) -> int:
     # lazy: Dask and pandas are loaded only when a sweep runs
     from alsim.common.jsonio import write_json
     from alsim.sweep.analysis import summarize_sweep
-    from alsim.sweep.runner import SweepTaskError, TerminalProgress, run_sweep
+    from alsim.sweep.runner import SweepTaskError, run_sweep
     from alsim.sweep.store import ResultStore
 
     err = err or sys.stderr
@@ -99,3 +104,28 @@ def run(args, out, err=None) -> int:
             print(f"  {row['strategy']:>16} {point:30} AULC {row['aulc_mean']:.4f}  saved {saved:>5}  p {p_text}",
                   file=out)
     return 0
+
+
+class TerminalProgress:
+    """A progress bar on a stream (stderr): redrawn in place on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, stream=None, width: int = 30, every: float = 5.0):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.every = every
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = -float("inf")
+
+    def __call__(self, progress: Progress) -> None:
+        finished = progress.done >= progress.total
+        now = time.monotonic()
+        if not self.tty and not finished and now - self._last < self.every:
+            return
+        self._last = now
+        filled = int(self.width * progress.done / max(1, progress.total))
+        line = f"sweep [{'#' * filled}{'.' * (self.width - filled)}] {progress.text()}"
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if finished else "\x1b[K"))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()

@@ -18,7 +18,7 @@ _HOMES = {
     "grid": ("CELLS_PER_TASK", "Cell", "SweepError", "SweepSpec", "SweepTask", "config_hash", "parse_grid",
              "plan_tasks"),
     "plots": ("METRICS", "gain_heatmap"),
-    "runner": ("Progress", "SweepReport", "SweepTaskError", "TerminalProgress", "dask_client", "prepare_sweep",
+    "runner": ("Progress", "SweepReport", "SweepTaskError", "dask_client", "prepare_sweep",
                "run_sweep", "run_task"),
     "store": ("ResultStore", "parquet_available"),
 }
@@ -34,7 +34,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "CELLS_PER_TASK", "Cell", "METRICS", "Progress", "ResultStore", "SweepError", "SweepReport", "SweepSpec",
-    "SweepSummary", "SweepTask", "SweepTaskError", "TerminalProgress", "config_hash", "dask_client",
+    "SweepSummary", "SweepTask", "SweepTaskError", "config_hash", "dask_client",
     "gain_heatmap", "heatmap_grid", "holm", "parquet_available", "plan_tasks", "prepare_sweep", "parse_grid",
     "run_sweep", "run_task", "summarize_sweep",
 ]

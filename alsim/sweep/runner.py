@@ -11,7 +11,6 @@ import contextlib
 import datetime
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,31 +158,6 @@ def _duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-class TerminalProgress:
-    """A progress bar on a stream (stderr): redrawn in place on a terminal, a line every few seconds otherwise."""
-
-    def __init__(self, stream=None, width: int = 30, every: float = 5.0):
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.every = every
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last = -float("inf")
-
-    def __call__(self, progress: Progress) -> None:
-        finished = progress.done >= progress.total
-        now = time.monotonic()
-        if not self.tty and not finished and now - self._last < self.every:
-            return
-        self._last = now
-        filled = int(self.width * progress.done / max(1, progress.total))
-        line = f"sweep [{'#' * filled}{'.' * (self.width - filled)}] {progress.text()}"
-        if self.tty:
-            self.stream.write("\r" + line + ("\n" if finished else "\x1b[K"))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
 
 
 # --------------------------------------------------------------------------- the sweep

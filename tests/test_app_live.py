@@ -136,7 +136,7 @@ def test_presenter_view_animates_the_rounds():
     curve = figs["curve-present"]
     assert len(curve["frames"]) == 5
     assert trace(curve["frames"][-1], "entropy")["x"] == [40, 45, 50, 55, 60]
-    assert [b["label"] for b in curve["layout"]["updatemenus"][0]["buttons"]] == ["▶ Play", "⏸ Pause"]
+    assert [b["label"] for b in curve["layout"]["updatemenus"][0]["buttons"]] == ["▶ Play", "❚❚ Pause"]
     assert at.markdown[0].value.startswith("# Active picking (entropy) reached 95.6%")
     assert "confusion" not in figs and not at.warning
     assert list(figs) == ["curve-present"]  # one chart: the animation

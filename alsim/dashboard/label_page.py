@@ -75,10 +75,21 @@ def agreement_figure(curve: list[labeling.BatchAgreement]) -> go.Figure:
                                customdata=[[p.number, p.n_compared] for p in points],
                                hovertemplate="batch %{customdata[0]}: %{y:.0%} of %{customdata[1]} "
                                              "(model fitted on %{x} labels)<extra></extra>"))
-    fig.update_layout(title="Model's guess matched your label (guessed before you labeled the batch)",
+    # A short title that fits half the page; the hover says the rest.
+    fig.update_layout(title="Model's guess vs your label, per batch",
                       xaxis_title="labels the model was fitted on", yaxis_title="agreement",
-                      yaxis_range=[0, 1.05], height=320, margin=dict(t=50, b=40, l=40, r=10))
+                      yaxis_range=[0, 1.05], yaxis_tickformat=".0%", height=320, margin=dict(t=50, b=40, l=40, r=10))
+    fig.update_xaxes(tickformat="d", dtick=_nice_step([p.n_labels for p in points]))
     return fig
+
+
+def _nice_step(values: list[int]) -> int:
+    """A whole-number tick step giving at most about six ticks over ``values`` (never 7.5)."""
+    span = max(values) - min(values) if values else 0
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
+        if span / step <= 6:
+            return step
+    return int(span // 6) or 1
 
 
 def confusion_figure(matrix: np.ndarray, names: tuple[str, ...]) -> go.Figure:
@@ -170,6 +181,12 @@ def _accept(name: str, items: tuple[int, ...], guesses: tuple[int, ...], item: i
     if guess < 0:
         _say("warning", "The model has no guess for this image yet.")
         return
+    batch = labeling.current_batch(project_labels)
+    confidence = None if batch is None or target not in batch.items else batch.confidence[batch.items.index(target)]
+    if confidence is not None and confidence < project_labels.prefill:
+        _say("info", f"The model's guess for #{target} has {confidence:.0%} confidence, under this project's "
+                     f"{project_labels.prefill:.0%}: label it yourself.")
+        return
     _pick(name, items, guess, source="accepted", item=target)
 
 
@@ -237,15 +254,22 @@ def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
                                         key=f"label_class_{cls}", on_click=_pick,
                                         args=(project.name, items, cls), width="stretch", shortcut=keys[cls],
                                         help=f"class #{cls}" + (f" (key {keys[cls]})" if keys[cls] else ""))
-    c = st.columns(7)
-    c[0].button("Skip / not sure", key="label_skip", on_click=_pick, args=(project.name, items, -1), shortcut="s")
+    # Widths that fit each button's words at 1400 px (seven equal columns cut them to "Skip / not s...").
+    c = st.columns([3, 3, 2, 1, 1, 1, 1, 4])
+    c[0].button("Skip (not sure)", key="label_skip", on_click=_pick, args=(project.name, items, -1), shortcut="s",
+                width="stretch")
     c[1].button("Accept guess", key="label_accept", on_click=_accept, args=(project.name, items, batch.guesses),
-                shortcut="enter")
-    c[2].button("Undo", key="label_undo", on_click=_undo, args=(project.name,), shortcut="backspace")
-    moves = [("←", "left", -1), ("→", "right", 1), ("↑", "up", -COLUMNS), ("↓", "down", COLUMNS)]
-    for column, (text, key, step) in zip(c[3:], moves):
-        column.button(text, key=f"label_move_{key}", on_click=_move, args=(project.name, items, step),
-                      shortcut=key, help=f"move the focus ({key} arrow)")
+                shortcut="enter", width="stretch",
+                help=f"store the model's guess for the focused image, if its confidence is at least "
+                     f"{project.prefill:.0%}")
+    c[2].button("Undo", key="label_undo", on_click=_undo, args=(project.name,), shortcut="backspace",
+                width="stretch")
+    # Material icons: Streamlit shows the shortcut's own arrow beside a text arrow, which doubled it.
+    moves = [(":material/arrow_back:", "left", -1), (":material/arrow_forward:", "right", 1),
+             (":material/arrow_upward:", "up", -COLUMNS), (":material/arrow_downward:", "down", COLUMNS)]
+    for column, (icon, key, step) in zip(c[3:], moves):
+        column.button("", icon=icon, key=f"label_move_{key}", on_click=_move, args=(project.name, items, step),
+                      shortcut=key, help=f"move the focus ({key} arrow)", width="stretch")
 
 
 def _grid(project: labeling.LabelingProject, batch, labels: dict, focus: int, images) -> None:
@@ -373,8 +397,8 @@ def label_page() -> None:
         return
     config = project.config
     st.caption(escape_markdown(f"{config.dataset}: {config.model}, strategy {config.strategy}, batches of "
-                               f"{config.batch_size}, seed {config.seed}; guesses offered above "
-                               f"{project.prefill:.0%} confidence."))
+                               f"{config.batch_size}, seed {config.seed}. Every image shows the model's guess; "
+                               f"a guess can be accepted when its confidence is at least {project.prefill:.0%}."))
     if batch is None:
         st.success("Every image of this data set is answered.")
     else:

@@ -153,7 +153,7 @@ def animated_curves(arms: Mapping[str, Sequence[Round]], title: str):
             dict(label="▶ Play", method="animate",
                  args=[None, dict(frame=dict(duration=900, redraw=False), transition=dict(duration=400),
                                   fromcurrent=True)]),
-            dict(label="⏸ Pause", method="animate",
+            dict(label="❚❚ Pause", method="animate",
                  args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
         sliders=[dict(currentvalue=dict(prefix="round "), pad=dict(t=40), steps=[
             dict(label=str(k), method="animate",

@@ -149,9 +149,11 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
     if baseline is not None and _finite(baseline[1]):
         shown.append(baseline[1])
         fig.add_trace(go.Scatter(
-            x=[baseline[0]], y=[baseline[1]], mode="markers+text", name=f"first {baseline[0]} labels",
+            # A marker only: it sits at the curves' last label count, where a text label lay over the lines;
+            # the legend names it and the hover gives its value.
+            x=[baseline[0]], y=[baseline[1]], mode="markers", name=f"first {baseline[0]} labels",
             marker=dict(symbol="diamond", size=13, color="#d62728"), cliponaxis=False,
-            text=[f"first {baseline[0]}: {baseline[1]:.3f}"], textposition="bottom center",
+            hovertemplate=f"first {baseline[0]} labels: {baseline[1]:.3f}<extra></extra>",
         ))
     fig.update_layout(title=title, xaxis_title="revealed labels" if x == "labels" else "round",
                       yaxis_title=metric.replace("_", " "), legend=dict(orientation="h", y=-0.2),

@@ -222,3 +222,11 @@ def test_cli_prints_words_not_nan_and_json_keeps_null(capsys):
     assert main(["run", "--set", "batch_size=100", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["rounds"][-1]["accuracy"] is None and doc["stop_reason"] == "pool_exhausted"
+
+
+def test_the_self_training_arm_reads_the_same_on_the_page_and_the_command_line():
+    from alsim.evidence.narrative import _arm_phrase
+
+    assert _arm_phrase("self-training") == _arm_phrase("none") == "self-training"
+    assert _arm_phrase("entropy") == "active picking (entropy)" and _arm_phrase("random") == "random"
+    assert _arm_phrase("true labels (oracle)") == "true labels (oracle)"

@@ -9,7 +9,7 @@ from alsim.common.errors import AlsimError, ConfigError
 from alsim.dashboard.controls import URL, parse_thresholds
 from alsim.dashboard.live import ChartSlot, audit_section, report_builder, round_details, stream
 from alsim.dashboard.messages import show_error
-from alsim.dashboard.render import downloads
+from alsim.dashboard.render import downloads, readable_table
 from alsim.dashboard.url import (
     BOOL,
     CHOICE,
@@ -233,9 +233,9 @@ def fashion_page() -> None:
         curve_slot.plotly_chart(_hybrid_figure(results), key=P + "curve", width="stretch")
         st.caption("Same annotator budget for all three: hybrid and active-only spend it round by round on the "
                    "least confident images; self-training-only gets it all as initial labels, then pseudo-labels.")
-        st.dataframe([{"arm": n, "annotator labels": r[-1].n_labeled, "pseudo-labels": r[-1].n_pseudo,
-                       "pseudo precision": r[-1].pseudo_precision, "test accuracy": r[-1].accuracy}
-                      for n, r in results.items()], key=P + "hybrid-table")
+        st.dataframe(readable_table([{"arm": n, "annotator labels": r[-1].n_labeled, "pseudo-labels": r[-1].n_pseudo,
+                                      "pseudo precision": r[-1].pseudo_precision, "test accuracy": r[-1].accuracy}
+                                     for n, r in results.items()]), key=P + "hybrid-table")
         audit_section(results["hybrid"], "pseudo", key=P + "h")
     else:
         curve_slot.plotly_chart(learning_curves(results, title="Test accuracy against revealed labels"),

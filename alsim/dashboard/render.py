@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from alsim.loop.config import Config
@@ -18,6 +19,12 @@ _SHORT = {"entropy": "H", "margin": "margin", "least_confident": "1-p"}
 #: Gallery tile: image side in pixels, and the caption band under it.
 TILE, CAPTION_BAND, GAP = 84, 30, 6
 _RIGHT, _WRONG, _QUEUED = (26, 127, 55), (200, 30, 30), (230, 160, 0)
+
+
+def readable_table(rows, precision: int = 4):
+    """A table for ``st.dataframe`` whose missing values read as a dash (Streamlit shows raw ``None``)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    return frame.style.format(na_rep="–", precision=precision)
 
 
 def to_display(image: np.ndarray, size: int = TILE) -> np.ndarray:

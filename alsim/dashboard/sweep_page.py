@@ -15,6 +15,7 @@ import streamlit as st
 
 from alsim.common.errors import AlsimError
 from alsim.dashboard.messages import show_error
+from alsim.dashboard.render import readable_table
 from alsim.dashboard.url import sanitize_query_params, show_url_notices
 from alsim.loop.presets import PRESETS, get_preset
 from alsim.storage.memory import work_slots
@@ -184,11 +185,11 @@ def sweep_page() -> None:
     _heatmap_view(summary)
     st.subheader("Best setting per strategy")
     st.caption("The grid point with the highest mean AULC; p: Holm-corrected Wilcoxon of per-seed AULC vs random.")
-    st.dataframe(summary.best(), key="sweep_best", hide_index=True)
+    st.dataframe(readable_table(summary.best()), key="sweep_best", hide_index=True)
     with st.expander("How to read this"):
         st.markdown(EXPLAIN)
     with st.expander("Every grid point and strategy"):
-        st.dataframe(summary.table.drop(columns=["point_hash"]), key="sweep_table", hide_index=True)
+        st.dataframe(readable_table(summary.table.drop(columns=["point_hash"])), key="sweep_table", hide_index=True)
 
 
 def describe_sweep(record: dict) -> str:

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from alsim.loop.records import NOTHING_LEFT, Round
-from alsim.strategies import UNLABELED
+from alsim.strategies import UNLABELED, strategy_names
 
 __all__ = [
     "CONFIDENT_FRACTION", "NOTHING_LEFT", "STOP_WORDS", "compare_at_equal_labels", "confidence_note", "fmt_accuracy",
@@ -176,7 +176,14 @@ def compare_at_equal_labels(active: Sequence[Round], random: Sequence[Round]) ->
 
 
 def _arm_phrase(name: str) -> str:
-    return "random" if name == "random" else f"active picking ({name})" if name != "none" else "self-training"
+    """How a sentence names an arm: a query strategy is "active picking (name)"; the self-training
+    arms ("none" on the command line, "self-training" on the Fashion-MNIST page) are "self-training";
+    any other arm by its own name."""
+    if name == "random":
+        return "random"
+    if name in ("none", "self-training"):
+        return "self-training"
+    return f"active picking ({name})" if name in strategy_names() else name
 
 
 def _reached(name: str, record: Round) -> str:

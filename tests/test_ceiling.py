@@ -127,6 +127,24 @@ def test_digits_ceiling_is_far_above_chance_without_a_warning():
                                 f"chance {100 * reach.chance:.1f}%")
 
 
+def test_with_a_test_split_chance_is_that_of_the_test_split():
+    """Pool classes balanced, test split skewed: scored on the test split, chance is the test split's."""
+    rng = np.random.default_rng(1)
+    pool, test = np.arange(200) % 4, rng.choice(4, 100, p=(0.55, 0.15, 0.15, 0.15))
+    name = f"split-{next(_NUMBERS)}"
+    dataset = Dataset(name=name, images=None, labels=pool, class_names=("a", "b", "c", "d"), test_labels=test,
+                      embeddings=rng.normal(size=(200, 8)), test_embeddings=rng.normal(size=(100, 8)))
+    register_source(SourceInfo(name=name, description="with a test split", load=lambda: dataset,
+                               features=("precomputed",), image_shape=None, has_test=True, locator=lambda: name))
+    _REGISTERED.append(name)
+    on_test = ceiling(Config(dataset=name, features="precomputed", model="logistic_regression", evaluation="test"))
+    assert on_test.evaluated_on == "test" and on_test.n == 100
+    assert on_test.chance == pytest.approx(np.bincount(test).max() / len(test)) and on_test.chance > 0.4
+    on_pool = ceiling(Config(dataset=name, features="precomputed", model="logistic_regression", evaluation="pool"))
+    assert on_pool.evaluated_on == "pool" and on_pool.chance == pytest.approx(0.25)
+    assert on_test.warning is not None and on_pool.warning is not None
+
+
 def test_the_ceiling_is_shared_by_configs_that_differ_only_in_the_run():
     config = noise_config(noise_source())
     other = config.replace(seed=5, strategy="margin", n_rounds=3, stop_kappa=None, initial="stratified")

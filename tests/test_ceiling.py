@@ -157,9 +157,19 @@ def test_the_ceiling_is_shared_by_configs_that_differ_only_in_the_run():
     assert first.ceiling == full_label_accuracy(reference_config(config))
 
 
-def test_unknown_labels_are_neither_trained_on_nor_scored():
-    """Half the digits without a label: the ceiling is scored on the known half only."""
+def test_unknown_labels_are_neither_trained_on_nor_scored(monkeypatch):
+    """Half the digits without a label: the ceiling is fitted and scored on the known half only."""
+    import alsim.evidence.compare as compare
     from alsim.data.sources import load_source
+
+    fitted = []
+
+    def fit_spy(model, C, seed, train_x, train_y, *rest, **options):
+        fitted.append(int(np.min(train_y)))
+        return fit(model, C, seed, train_x, train_y, *rest, **options)
+
+    fit = compare.fit_supervised
+    monkeypatch.setattr(compare, "fit_supervised", fit_spy)
 
     digits = load_source("digits")
     labels = np.where(np.arange(len(digits.labels)) % 2 == 0, digits.labels, -1)
@@ -172,6 +182,7 @@ def test_unknown_labels_are_neither_trained_on_nor_scored():
         reach = ceiling(Config(dataset=name, model=model))
         assert reach.n == int((labels >= 0).sum()) and reach.chance == pytest.approx(_plain_chance(labels))
         assert reach.ceiling > 0.9, model  # scored as wrong, the unknown half alone would cap it at 0.5
+    assert len(fitted) == 5 and min(fitted) >= 0  # five folds of logistic regression, never a -1 "class"
 
 
 # --------------------------------------------------------------------------- comparison

@@ -179,14 +179,15 @@ def section_embedding(n: int, side: int) -> None:
           f"{FULL / GOAL_COLD_SECONDS:.0f}/s needed for the goal; HOG {total / hog_seconds:,.0f}/s")
     print(f"  {'HOG of the same images (cold, reference)':44} {hog_seconds:12.1f} s  "
           f"pretrained takes {cold / hog_seconds:.0f}x as long")
-    # The cached read has fixed costs (opening files, a new process hashing the weights): not scaled up.
-    cached_note = f"< {GOAL_CACHED_SECONDS:.0f} s for 70,000" + ("" if scale == 1 else f" (measured on {total:,})")
-    print(f"  {'cached, second call in the same process':44} {cached:12.2f} s  {cached_note}: "
-          f"{mark(cached < GOAL_CACHED_SECONDS) if scale == 1 else 'n/a'}")
-    print(f"  {'cached, a new process':44} {fresh:12.2f} s  {cached_note}: "
-          f"{mark(fresh < GOAL_CACHED_SECONDS) if scale == 1 else 'n/a'}")
-    print(f"  {'peak memory of the embedding process':44} {gib(first['peak']):>14}  < 3 GiB: "
-          f"{mark(first['peak'] < GOAL_PEAK_BYTES)} (after loading the data, before embedding: "
+    # The cached read has fixed costs (opening files, a new process hashing the weights): its goal is judged
+    # only on 70,000; on fewer images a linear extrapolation is shown, no verdict.
+    for name, seconds in (("cached, second call in the same process", cached), ("cached, a new process", fresh)):
+        note = (f"< {GOAL_CACHED_SECONDS:.0f} s: {mark(seconds < GOAL_CACHED_SECONDS)}" if scale == 1 else
+                f"< {GOAL_CACHED_SECONDS:.0f} s for 70,000; x{scale:.1f} if linear: {seconds * scale:.2f} s")
+        print(f"  {name:44} {seconds:12.2f} s  {note}")
+    print(f"  {'peak memory of the embedding process':44} {gib(first['peak']):>14}  < 3 GiB"
+          + (": " if scale == 1 else f" for 70,000 (measured on {total:,}): ")
+          + f"{mark(first['peak'] < GOAL_PEAK_BYTES)} (after loading the data, before embedding: "
           f"{gib(first['peak_before'])})")
     print(f"  {'peak memory of the process reading the cache':44} {gib(again['peak']):>14}")
 

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from apptest_helpers import APP, TIMEOUT, charts, messages, page_script, trace
 from streamlit.testing.v1 import AppTest
+from test_ceiling import _forget_noise_sources, noise_config, noise_source  # noqa: F401 (a fixture)
 
 from alsim import get_preset
+from alsim.evidence.ceiling import ceiling
 from alsim.evidence.compare import run_comparison, summarize
 
 
@@ -28,6 +30,10 @@ def test_compare_page_renders_bands_and_headlines(compare_app):
     np.testing.assert_allclose(trace(bands, "entropy")["y"], entropy_mean, atol=1e-12)
     # 20 paired seeds (the default on digits): entropy is better than random, and only then green.
     assert any("random needs" in s.value and "better" in s.value for s in at.success)
+    # Beside the verdicts: what the model reaches with every label, and chance; far apart on digits.
+    reach = ceiling(get_preset("digits-compare"))
+    assert reach.warning is None and reach.ceiling > 0.95
+    assert f"**{reach.sentence()}**" in [m.value for m in at.markdown]
     table = at.dataframe[0].value
     assert list(table.index) == ["entropy", "margin", "least_confident", "random"]
     # Each enabled stopping rule: a marker on the mean curve at its mean stopping point, and a table row.
@@ -64,3 +70,23 @@ def test_compare_page_rejects_first_k_initial_labels(compare_app):
     at.run()
     assert not at.exception
     assert any("initial 'first' gives every seed the same initial labels" in text for text in messages(at.error))
+
+
+def test_compare_page_at_chance_shows_no_green_verdict():
+    """Pure-noise features: entropy is "better" than random on every seed, shown as not evidence."""
+    config = noise_config(noise_source())
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(page_script("Compare"))
+    for name in ("dataset", "features", "model", "kernel", "n_neighbors", "initial", "n_initial", "batch_size",
+                 "n_rounds"):
+        at.query_params[f"cmp_{name}"] = str(getattr(config, name))
+    at.query_params["cmp_seeds"] = "8"
+    at.query_params["cmp_strategies"] = ["entropy", "random"]
+    at.run()
+    assert not at.exception and not at.error
+    reach = ceiling(config)
+    assert not at.success  # nothing green at chance
+    assert reach.warning in messages(at.warning)
+    assert f"**{reach.sentence()}**" in [m.value for m in at.markdown]
+    verdict = next(m.value for m in at.info if m.value.startswith("entropy"))
+    assert "**better, but not evidence (accuracy near chance)**" in verdict and "labels saved" not in verdict

@@ -8,9 +8,10 @@ from apptest_helpers import APP, ROOT, TIMEOUT, messages, page_script, shown
 from streamlit.testing.v1 import AppTest
 from test_importers import npz_bytes, write_image_folder, zip_bytes, zip_folder
 
-from alsim.dashboard.data_page import enlarged, import_upload
+from alsim.dashboard.data_page import enlarged, import_upload, suggested_config
 from alsim.data import store as datastore
 from alsim.data.importers import ImportOptions
+from alsim.evidence.ceiling import ceiling, probe_features
 
 
 @pytest.fixture
@@ -109,3 +110,38 @@ def test_class_names_with_control_characters_are_shown_escaped():
     shown = [c.value for c in at.caption] + [str(v) for v in at.dataframe[0].value["class"]]
     assert not [ch for text in shown for ch in text if unicodedata.category(ch) in ("Cc", "Cf")]
     assert "\\u202etac" in list(at.dataframe[0].value["class"])
+
+
+def test_measuring_the_feature_kinds_suggests_the_best_beside_its_ceiling(monkeypatch):
+    monkeypatch.setattr("alsim.evidence.ceiling.PROBE_POINTS", 300)  # a small sample keeps the embedding short
+    at = _data_page("digits")
+    assert len(at.dataframe) == 1  # only the class counts before a click
+    at.button(key="data_probe").click().run()
+    assert not at.exception and not at.error
+    table = at.dataframe[1].value
+    probes = probe_features("digits")
+    best = max(probes, key=lambda p: p.accuracy).features
+    assert table["features"].tolist() == ["raw", "hog", "colorhist", "pretrained"]
+    assert table["accuracy (3-fold)"].tolist() == [p.accuracy for p in probes]
+    assert any(f"Suggested: **{best}**" in m.value for m in at.markdown)
+    reach = ceiling(suggested_config("digits", None, best))
+    assert reach.warning is None and f"**{reach.sentence()}**" in [m.value for m in at.markdown]
+    link = next(m.value for m in at.markdown if "Run the live loop" in m.value)
+    assert f"./?dataset=digits&features={best}" in link
+
+
+def test_features_that_cannot_tell_the_classes_apart_are_said_to_be_near_chance():
+    """An imported set of random embeddings: the probe and the ceiling both stay near chance."""
+    rng = np.random.default_rng(0)
+    labels = rng.choice(4, 300, p=(0.7, 0.1, 0.1, 0.1))
+    entry = datastore.import_bytes("noise.npz", npz_bytes(X=rng.normal(size=(300, 16)), y=labels))
+    at = _data_page(entry.id)
+    at.button(key="data_probe").click().run()
+    assert not at.exception and not at.error
+    reach = ceiling(suggested_config(entry.id, entry, "precomputed"))
+    shown_warnings = messages(at.warning)
+    assert reach.warning in shown_warnings
+    assert any(text.startswith("No feature kind separates the classes") for text in shown_warnings)
+    assert reach.chance == pytest.approx(np.bincount(labels).max() / len(labels))
+    assert f"**{reach.sentence()}**" in [m.value for m in at.markdown]
+    assert not at.success

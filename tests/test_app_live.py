@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 from apptest_helpers import APP, TIMEOUT, charts, messages, trace
 from numpy.testing import assert_allclose
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
+from test_ceiling import _forget_noise_sources, noise_config, noise_source  # noqa: F401 (a fixture)
 
 from alsim import Config, run_loop
+from alsim.evidence.ceiling import ceiling
 
 SEED_A = [0.8690, 0.9018, 0.9214, 0.9491, 0.9556]
 
@@ -47,6 +50,12 @@ def test_defaults_show_experiment_a_without_a_click(app):
                                      "random reached 93.3% with the same number.")
     buttons = {b.proto.label for b in app.get("download_button")}
     assert {"Rounds (CSV)", "Rounds (JSON)", "Config (JSON)"} <= buttons
+    # Beside the takeaway: what the model reaches with every label, and chance (far apart here), and a
+    # gain over random drawn green.
+    reach = ceiling(Config())
+    assert f"**{reach.sentence()}**" in [c.value for c in app.caption]
+    assert reach.warning is None and not any("chance" in text for text in messages(app.warning))
+    assert app.metric[0].proto.color == MetricProto.MetricColor.GREEN
 
 
 def test_curve_marks_where_each_stopping_rule_stops(app):
@@ -247,3 +256,44 @@ def test_a_url_with_config_fields_reproduces_the_cli_run():
     config = Config().with_overrides([f"{k}={v}" for k, v in fields.items()])
     expected = [r.accuracy for r in run_loop(config)]
     assert_allclose(trace(charts(at)["curve"], "margin")["y"], expected, atol=1e-12)
+
+
+def test_at_chance_the_gain_over_random_is_not_green():
+    """Pure-noise features: entropy ends ahead of random, but accuracy stays near chance."""
+    config = noise_config(noise_source())
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for name in ("dataset", "features", "model", "kernel", "n_neighbors", "initial", "n_initial", "batch_size",
+                 "n_rounds"):
+        at.query_params[name] = str(getattr(config, name))
+    at.run()
+    _no_errors(at)
+    reach = ceiling(config)
+    assert reach.warning in messages(at.warning)
+    assert f"**{reach.sentence()}**" in [c.value for c in at.caption]
+    assert "Accuracy stays near chance" in at.markdown[0].value
+    assert at.metric[0].value != at.metric[1].value  # the two arms differ...
+    assert at.metric[0].proto.color == MetricProto.MetricColor.GRAY  # ...but no colour says who won
+    assert not at.success
+
+
+def test_a_large_pool_measures_its_ceiling_on_request(monkeypatch):
+    """Above QUICK_POOL the ceiling waits for a click; chance and the curves' warning do not."""
+    import alsim.dashboard.live as live
+
+    monkeypatch.setattr(live, "QUICK_POOL", 100)
+    config = noise_config(noise_source())
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for name in ("dataset", "features", "model", "kernel", "n_neighbors", "initial", "n_initial", "batch_size",
+                 "n_rounds"):
+        at.query_params[name] = str(getattr(config, name))
+    at.run()
+    _no_errors(at)
+    unmeasured = ceiling(config, measure=False)
+    assert unmeasured.ceiling is None and f"**{unmeasured.sentence()}**" in [c.value for c in at.caption]
+    assert any(text.startswith("Accuracy stays near chance") for text in messages(at.warning))
+    assert at.metric[0].proto.color == MetricProto.MetricColor.GRAY
+    at.button(key="measure_ceiling").click().run()
+    _no_errors(at)
+    reach = ceiling(config, measure=False)
+    assert reach.ceiling is not None and f"**{reach.sentence()}**" in [c.value for c in at.caption]
+    assert reach.warning in messages(at.warning)

@@ -29,10 +29,10 @@ def add_parser(sub) -> None:
 
 def run(args, out) -> int:
     # lazy: the comparison's imports (scikit-learn, SciPy) are paid only when it runs
+    from alsim.evidence.ceiling import ceiling
     from alsim.evidence.compare import (
         DEFAULT_SEEDS_LARGE,
         DEFAULT_SEEDS_SMALL,
-        full_label_accuracy,
         run_comparison,
         seeds_for,
         stop_sentence,
@@ -52,8 +52,8 @@ def run(args, out) -> int:
     for batch in run_comparison(base, strategies, args.seeds, seeds_per_batch=args.seeds):
         curves.extend(batch)
     run_seconds = time.perf_counter() - started
-    full = None if args.target is not None else full_label_accuracy(base)
-    summary = summarize(curves, target=args.target, full_accuracy=full)
+    reach = ceiling(base)  # the default target's reference, and what a verdict is read beside
+    summary = summarize(curves, target=args.target, ceiling=reach)
     if getattr(args, "report", None):
         from alsim.report.html import write_comparison_report  # lazy: plotly only for a report
 
@@ -67,6 +67,9 @@ def run(args, out) -> int:
     print(f"# {len(strategies)} strategies x {args.seeds} seeds in {run_seconds:.2f} s; target {summary.target:.4f} "
           f"({summary.target_rule})", file=out)
     header = f"{'strategy':>16} {'AULC':>8} {'±':>6} {'final':>8} {'±':>6} {'to target':>10} {'saved':>6}"
+    print(f"# {summary.ceiling_sentence()}; {reach.how()}", file=out)
+    if summary.warning:
+        print(f"WARNING: {summary.warning}", file=out)
     print(header, file=out)
     for s in summary.strategies:
         print(f"{s.strategy:>16} {s.aulc_mean:8.4f} {s.aulc_std:6.4f} {s.final_mean:8.4f} {s.final_std:6.4f} "
@@ -89,6 +92,6 @@ def run(args, out) -> int:
               f"strategies; mean AULC difference with a bootstrap 95% interval):", file=out)
         for s in verdict_rows:
             low, high = s.aulc_difference_ci
-            print(f"{s.strategy:>16} {s.verdict:>24}  {s.aulc_difference:+.4f} [{low:+.4f}, {high:+.4f}]  "
-                  f"Holm p={s.p_holm:.3g}", file=out)
+            print(f"{s.strategy:>16} {summary.shown_verdict(s):>24}  {s.aulc_difference:+.4f} "
+                  f"[{low:+.4f}, {high:+.4f}]  Holm p={s.p_holm:.3g}", file=out)
     return 0

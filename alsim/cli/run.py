@@ -19,6 +19,8 @@ def add_parser(sub) -> None:
                    help="skip the 'first k labels' baseline and the random-sampling arm")
     p.add_argument("--per-point", action="store_true", help="with --json: include per-point uncertainty")
     p.add_argument("--report", metavar="OUT.html", help="also write a self-contained HTML report there")
+    p.add_argument("--ceiling", action="store_true",
+                   help="measure what the model reaches with every label even on a pool over 5,000 points")
 
 
 def accuracy_text(value: float) -> str:
@@ -26,7 +28,7 @@ def accuracy_text(value: float) -> str:
     return f"{value:.4f}" if math.isfinite(value) else NOTHING_LEFT
 
 
-def write_report(args, title: str, configs: dict, arms: dict, config: Config, baseline=None) -> None:
+def write_report(args, title: str, configs: dict, arms: dict, config: Config, baseline=None, ceiling=None) -> None:
     """``--report``: the HTML report of this run, its path on stderr."""
     # lazy: plotly and the report are loaded only when a report is asked for
     from alsim.loop.pool import prepare
@@ -34,13 +36,20 @@ def write_report(args, title: str, configs: dict, arms: dict, config: Config, ba
     from alsim.report.html import write_report as write_html
 
     document = html_report(title, configs, arms, prepare(config).class_names, command=command_line(args),
-                           baseline=baseline)
+                           baseline=baseline, ceiling=ceiling)
     print(f"report: {write_html(args.report, document)}", file=sys.stderr)
 
 
 def run(args, out) -> int:
     # lazy: the loop's imports (scikit-learn, SciPy) are paid only by commands that run one
-    from alsim.evidence.narrative import last_evaluated, nothing_left_message, plain_stop_reason, takeaway
+    from alsim.evidence.ceiling import QUICK_POOL, ceiling
+    from alsim.evidence.narrative import (
+        chance_warning,
+        last_evaluated,
+        nothing_left_message,
+        plain_stop_reason,
+        takeaway,
+    )
     from alsim.loop.pool import check_feasible, prepare
     from alsim.loop.run import first_k_baseline, run_loop
 
@@ -82,6 +91,10 @@ def run(args, out) -> int:
     arms, configs = {config.strategy: records}, {config.strategy: config}
     if random_arm is not None:
         arms["random"], configs["random"] = random_arm, config.replace(strategy="random")
+    # Measured at once on pools the Live page also measures at once; on larger ones only with --ceiling
+    # (Fashion-MNIST's 60,000 images take most of a minute), else chance alone.
+    reach = ceiling(config, measure=args.ceiling or len(prepared.pool_ids) <= QUICK_POOL)
+    warning = chance_warning(arms, reach)
     if args.json:
         doc = {
             "config": config.to_dict(),
@@ -91,6 +104,8 @@ def run(args, out) -> int:
                 "n_labeled": baseline.n_labeled, "accuracy": baseline.accuracy, "macro_f1": baseline.macro_f1},
             "random_arm": None if random_arm is None else [
                 {"n_labeled": r.n_labeled, "accuracy": r.accuracy} for r in random_arm],
+            "ceiling": reach.ceiling, "chance": reach.chance, "ceiling_evaluated_on": reach.evaluated_on,
+            "warning": warning,
             "seconds": round(elapsed, 3),
         }
         write_json(doc, out)
@@ -109,8 +124,11 @@ def run(args, out) -> int:
             print(f"baseline, first {baseline.n_labeled} pool points labeled (no active choice): "
                   f"accuracy {accuracy_text(baseline.accuracy)}  vs  {config.strategy}: "
                   f"{accuracy_text(float('nan') if shown is None else shown.accuracy)}", file=out)
-        print(takeaway(arms), file=out)
+        print(takeaway(arms, reach), file=out)
+        print(f"{reach.sentence()}; {reach.how()}", file=out)
+        if warning:
+            print(f"WARNING: {warning}", file=out)
     if getattr(args, "report", None):
         write_report(args, f"alsim run: {args.preset}", configs, arms, config,
-                     baseline=None if baseline is None else (baseline.n_labeled, baseline.accuracy))
+                     baseline=None if baseline is None else (baseline.n_labeled, baseline.accuracy), ceiling=reach)
     return 0

@@ -20,11 +20,11 @@ from alsim.dashboard.url import (
     sanitize_query_params,
     show_url_notices,
 )
+from alsim.evidence.ceiling import ceiling
 from alsim.evidence.compare import (
     MIN_SEEDS_FOR_TEST,
     Curve,
     comparison_configs,
-    full_label_accuracy,
     run_comparison,
     summarize,
     validate_request,
@@ -58,13 +58,6 @@ sampling needs. The **paired test** is scipy's Wilcoxon signed-rank test on per-
 against random; below {MIN_SEEDS_FOR_TEST} seeds it cannot reach p < 0.05, so no verdict
 is given.
 """
-
-
-def _full_accuracy(config) -> float:
-    """Accuracy with every label known, the default target's reference (computed once per server)."""
-
-    return shared_cache("values").get_or_build(("full", config, data_key(config)),
-                                                lambda: full_label_accuracy(config))
 
 
 def _report(base, strategies, summary) -> str:
@@ -140,17 +133,22 @@ def compare_page() -> None:
         bar.empty()
         shared_cache("comparisons").put(key, tuple(curves))
 
-    full = None
     target = float(target_input) if target_input > 0 else None
-    if target is None:
-        with st.spinner("Accuracy with every label known (the target's reference)"):
-            full = _full_accuracy(base)
-    summary = summarize(curves, target=target, full_accuracy=full, target_fraction=TARGET_FRACTION)
+    try:
+        with st.spinner("Accuracy with every label known (the ceiling, and the default target's reference)"):
+            reach = ceiling(base)
+    except AlsimError as exc:
+        show_error(exc)
+        return
+    summary = summarize(curves, target=target, target_fraction=TARGET_FRACTION, ceiling=reach)
     chart_slot.plotly_chart(band_curves(summary.bands(), title=f"Mean accuracy ± 1 std over {summary.n_seeds} seeds",
                                         stops={s.strategy: s.stops for s in summary.strategies}),
                             key="bands", width="stretch")
 
     st.subheader("Headline")
+    st.markdown(f"**{summary.ceiling_sentence()}**", help=f"Both {reach.how()}.")
+    if summary.warning:
+        st.warning(summary.warning)
     st.caption(f"Target accuracy {summary.target:.4f}: {summary.target_rule}.")
     for s in summary.strategies:
         if s.strategy == "random":
@@ -158,11 +156,14 @@ def compare_page() -> None:
         line = s.headline
         if s.verdict is not None:
             low, high = s.aulc_difference_ci if s.aulc_difference_ci else (float("nan"), float("nan"))
-            line += (f". Verdict against random over {summary.n_seeds} seeds: **{s.verdict}** (AULC difference "
+            verdict = summary.shown_verdict(s)
+            line += (f". Verdict against random over {summary.n_seeds} seeds: **{verdict}** (AULC difference "
                      f"{s.aulc_difference:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}], Holm-corrected "
-                     f"p = {s.p_holm:.3g})" if s.p_holm is not None else f". Verdict against random: {s.verdict}")
-        # Green only for a difference the seeds support, never for a saving that is not significant.
-        {"better": st.success, "worse": st.warning}.get(s.verdict, st.info)(line)
+                     f"p = {s.p_holm:.3g})" if s.p_holm is not None else f". Verdict against random: {verdict}")
+        # Green only for a difference the seeds support, never for a saving that is not significant,
+        # and never at chance: there a "better" is not evidence (the warning above says why).
+        success = st.info if summary.warning else st.success
+        {"better": success, "worse": st.warning}.get(s.verdict, st.info)(line)
 
     table = pd.DataFrame(summary.table()).set_index("strategy")
     st.dataframe(table, key="summary-table")

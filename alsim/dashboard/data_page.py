@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from alsim.common.errors import DataError
+from alsim.common.errors import AlsimError, DataError
 from alsim.common.text import escape_controls
 from alsim.dashboard.messages import escape_markdown, show_error, show_warning
 from alsim.dashboard.render import to_display
@@ -16,6 +16,9 @@ from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, sho
 from alsim.data import store as datastore
 from alsim.data.importers import COLOR_MODES, MAX_SIDE, ImportOptions, default_max_bytes
 from alsim.data.sources import load_source, source_info, source_names
+from alsim.evidence.ceiling import PROBE_FOLDS, FeatureProbe, best_probe, ceiling, probe_features
+from alsim.evidence.chance import near_chance
+from alsim.loop.config import Config
 from alsim.loop.presets import default_config
 
 SAMPLES_PER_CLASS = 8
@@ -135,7 +138,8 @@ def render_summary(name: str, entry: datastore.StoredSet | None) -> None:
                  hide_index=True, key="data_counts")
     if dataset.images is not None:
         _sample_grid(dataset)
-    params = run_params(name, entry)
+    best = _reach_section(name, entry)
+    params = run_params(name, entry, features=None if best is None else best.features)
     live = urlencode(params)
     compare = urlencode({f"cmp_{key}": value for key, value in params.items()})
     st.markdown(f"[Run the live loop on this data set](./?{live}) · [Compare strategies on it](./Compare?{compare})"
@@ -148,13 +152,68 @@ LINK_FIELDS = ("dataset", "features", "model", "kernel", "n_neighbors", "initial
                "n_rounds", "evaluation")
 
 
-def run_params(name: str, entry: datastore.StoredSet | None) -> dict[str, str]:
+def run_params(name: str, entry: datastore.StoredSet | None, features: str | None = None) -> dict[str, str]:
     """URL parameters that open the loop on a data set: a stored set's suited config
-    (:func:`alsim.loop.presets.default_config`), or just the name of a built-in one."""
+    (:func:`alsim.loop.presets.default_config`), or just the name of a built-in one;
+    ``features`` (the measured best kind) replaces the suggested feature kind."""
     if entry is None:
-        return {"dataset": name}
+        return {"dataset": name} if features is None else {"dataset": name, "features": features}
     values = default_config(entry.id).to_dict()
+    if features is not None:
+        values["features"] = features
     return {field: str(values[field]) for field in LINK_FIELDS}
+
+
+def suggested_config(name: str, entry: datastore.StoredSet | None, features: str) -> Config:
+    """The run the page's links open, with ``features``: a stored set's
+    :func:`alsim.loop.presets.default_config`; for a built-in set the same model (label
+    spreading on a 10-nearest-neighbour graph), scored on its test split if it has one."""
+    if entry is not None:
+        return default_config(entry.id).replace(features=features)
+    return Config(dataset=name, features=features, model="label_spreading", kernel="knn", n_neighbors=10,
+                  evaluation="test" if source_info(name).has_test else "pool")
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _reach_section(name: str, entry: datastore.StoredSet | None) -> FeatureProbe | None:
+    """Measure each feature kind (on a click; kept per server), suggest the best, and show its ceiling.
+
+    Returns the best measured kind, or None before the measurement.
+    """
+    st.subheader("What the features can reach")
+    kinds = source_info(name).features
+    measured = st.session_state.setdefault("data_probed", set())
+    clicked = st.button(f"Measure each feature kind ({', '.join(kinds)})", key="data_probe",
+                        help=f"A linear probe (logistic regression after standardising) cross-validated with "
+                             f"{PROBE_FOLDS} folds on up to 1,000 labeled images, per feature kind; then the "
+                             f"suggested run's model with every label.")
+    if not clicked and name not in measured:
+        st.caption("The links below suggest a feature kind without measuring it; measure to compare them.")
+        return None
+    try:
+        with st.spinner("Measuring each feature kind"):
+            probes = probe_features(name)
+        measured.add(name)
+        best = best_probe(probes)
+        st.dataframe(pd.DataFrame([p.row() for p in probes]), hide_index=True, key="data_probe_table")
+        if near_chance(best.accuracy, best.chance, best.n):
+            show_warning(f"No feature kind separates the classes much better than chance: the best, {best.features}, "
+                         f"reaches {_pct(best.accuracy)} with a linear probe, and always answering the largest class "
+                         f"{_pct(best.chance)}. Active learning cannot show much on these features.")
+        st.markdown(f"Suggested: **{best.features}**, the best of the probe ({_pct(best.accuracy)}, chance "
+                    f"{_pct(best.chance)}); the links below use it.")
+        with st.spinner("The suggested run's model with every label"):
+            reach = ceiling(suggested_config(name, entry, best.features))
+    except AlsimError as exc:
+        show_error(exc)
+        return None
+    st.markdown(f"**{reach.sentence()}**", help=f"Both {reach.how()}.")
+    if reach.warning:
+        show_warning(reach.warning)
+    return best
 
 
 def _sample_grid(dataset) -> None:

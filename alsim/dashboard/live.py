@@ -14,8 +14,10 @@ from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.render import animated_curves, confusion_figure, downloads, gallery, per_class_table
 from alsim.dashboard.runner import run_live
 from alsim.dashboard.url import Int, sanitize_query_params, show_url_notices
+from alsim.evidence.ceiling import QUICK_POOL, Ceiling, ceiling
 from alsim.evidence.compare import Curve
 from alsim.evidence.narrative import (
+    chance_warning,
     compare_at_equal_labels,
     confidence_note,
     last_evaluated,
@@ -239,16 +241,26 @@ def _presenting() -> bool:
     return st.query_params.get("present") == "1"
 
 
-def _header(config: Config, results, baseline, seconds: float, present: bool) -> None:
+def _header(config: Config, results, baseline, seconds: float, present: bool, reach: Ceiling,
+            warning: str | None) -> None:
+    """The takeaway, the ceiling beside chance (and the warning when accuracy is near chance), the metrics."""
     names = list(results)
     active = results[names[0]]
     shown = last_evaluated(active) or active[-1]
     last = active[-1]
-    sentence = takeaway(results)
+    sentence = takeaway(results, reach)
     if present:
         st.markdown(f"# {sentence}")
     else:
         st.markdown(f"#### {sentence}")
+    st.caption(f"**{reach.sentence()}**", help=f"Both {reach.how()}." if reach.ceiling is not None
+               else reach.how().capitalize() + ".")
+    if reach.ceiling is None:
+        st.button("Measure the ceiling", key="measure_ceiling",
+                  help=f"Fit this run's model on every one of the {len(last.status):,} pool labels (pools over "
+                       f"{QUICK_POOL:,} are measured on request); kept for every session of this server.")
+    if warning:
+        st.warning(warning)
     left = nothing_left_message(active)
     if left:
         st.info(left)
@@ -256,8 +268,10 @@ def _header(config: Config, results, baseline, seconds: float, present: bool) ->
     where = "the test split" if shown.test is not None else "the still-unlabeled pool"
     at = (compare_at_equal_labels(active, results["random"]) if "random" in results and names[0] != "random"
           else None)
+    # A gain over random is drawn green only when accuracy is not near chance (there it is not evidence).
     cols[0].metric(f"{names[0]}: final accuracy", _accuracy(shown.accuracy),
                    delta=None if at is None else f"{at['difference']:+.4f} vs random at {at['labels']:,} labels",
+                   delta_color="off" if warning else "normal",
                    help=f"Round {shown.index}, {shown.n_labeled:,} revealed labels, measured on {where}.")
     if at is not None:
         random_shown = last_evaluated(results["random"])
@@ -296,9 +310,12 @@ def _spread(config: Config, results, spread_rounds) -> tuple[dict | None, list]:
     return _bands(curves), curves
 
 
-def _spread_text(config: Config, curves, note: str | None) -> None:
+def _spread_text(config: Config, curves, note: str | None, near_chance: bool = False) -> None:
     """The verdict over seeds; with ``note``, a caption for the chart that draws their bands."""
-    st.markdown("**Spread over seeds.** " + spread_verdict(curves, config.strategy))
+    text = spread_verdict(curves, config.strategy)
+    if near_chance and config.strategy not in ("random", "none"):
+        text += " Accuracy stays near chance, so no difference here is evidence."
+    st.markdown("**Spread over seeds.** " + text)
     if note is not None:
         st.caption(f"Shaded bands and dotted lines: mean ± one standard deviation over {note}. "
                    "Thick lines: this run.")
@@ -384,18 +401,23 @@ def live_page() -> None:
             if shown is not None:
                 k = shown.n_labeled
                 baseline = (k, _baseline(config, k))
+        # Large pools: on request (a click sets the button's state for the rerun it starts).
+        with st.spinner("The same model with every label (the ceiling)"):
+            reach = ceiling(config, measure=len(prepared.pool_ids) <= QUICK_POOL
+                            or bool(st.session_state.get("measure_ceiling")))
     except AlsimError as exc:
         show_error(exc)
         return
 
+    warning = chance_warning(results, reach)
     with header:
-        _header(config, results, baseline, seconds, present)
+        _header(config, results, baseline, seconds, present, reach, warning)
     bands, curves = _spread(config, results, spread_rounds) if spread_rounds else (None, [])
     if present:  # the rounds as an animation, and what the seeds say in words
         curve_slot.plotly_chart(animated_curves(results, "Accuracy against revealed labels, round by round"),
                                 key="curve-present", width="stretch")
         if bands is not None:
-            _spread_text(config, curves, note=None)  # no bands drawn: nothing to caption
+            _spread_text(config, curves, note=None, near_chance=bool(warning))  # no bands drawn: nothing to caption
         return
     stops = {name: stopping_points(results[name], arms[name], prepared.n_classes) for name in names}
     title = ("Accuracy against revealed labels" if bands is None
@@ -404,7 +426,7 @@ def live_page() -> None:
                             title=title)
     curve_slot.plotly_chart(curve, key="curve", width="stretch")
     if bands is not None:
-        _spread_text(config, curves, note)
+        _spread_text(config, curves, note, near_chance=bool(warning))
     fired = [f"**{escape_markdown(name)}**: {escape_markdown(point.sentence())}"
              for name, points in stops.items() for point in points]
     if fired:
@@ -421,7 +443,7 @@ def live_page() -> None:
                "Add `&present=1` for the presenter view.")
     downloads(arms, results, prepared.class_names, key="live",
               report=report_builder(f"alsim: {' vs '.join(names)} on {config.dataset}", arms, results,
-                                    prepared.class_names, bands=bands, baseline=baseline))
+                                    prepared.class_names, bands=bands, baseline=baseline, ceiling=reach))
 
 
 def report_builder(title: str, configs, results, class_names, **extra):

@@ -9,7 +9,8 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 from alsim.common.errors import ConfigError
-from alsim.evidence.verdict import verdicts
+from alsim.evidence.chance import ceiling_sentence, curves_warning
+from alsim.evidence.verdict import BETTER, verdicts
 from alsim.learn.graph import predict_new, spread
 from alsim.learn.metrics import aulc, labels_to_reach
 from alsim.learn.models import fit_supervised
@@ -98,11 +99,13 @@ def full_label_accuracy(config: Config, folds: int = 5) -> float:
 
     With a test split: fitted on every pool label, scored on the test split. Without one:
     ``folds``-fold, each fold's labels hidden while all others are revealed, scored on the
-    hidden fold (transductively for label spreading).
+    hidden fold (transductively for label spreading). Only known labels are used and scored:
+    a pool point whose label is unknown (-1) stays unlabeled.
     """
 
     prepared = prepare(config)
     y = prepared.labels
+    known = y >= 0
     n, n_classes = len(y), prepared.n_classes
     if config.evaluation in ("test", "both") and prepared.test_labels is not None:
         if config.model == "label_spreading":
@@ -110,9 +113,10 @@ def full_label_accuracy(config: Config, folds: int = 5) -> float:
             dist, _ = spread(graph, y, n_classes, config.alpha, config.max_iter, config.tol)
             proba = predict_new(graph, dist[0], prepared.test_features, key="test")
         else:
-            proba = fit_supervised(config.model, config.C, config.seed, prepared.features, y,
+            proba = fit_supervised(config.model, config.C, config.seed, prepared.features[known], y[known],
                                    [prepared.test_features], n_classes)[0]
-        return float((predict_labels(proba, y) == prepared.test_labels).mean())
+        scored = prepared.test_labels >= 0
+        return float((predict_labels(proba, y)[scored] == prepared.test_labels[scored]).mean())
     fold_of = np.random.default_rng(0).permutation(n) % folds
     labels = np.stack([np.where(fold_of == k, -1, y) for k in range(folds)])
     correct = 0
@@ -120,15 +124,16 @@ def full_label_accuracy(config: Config, folds: int = 5) -> float:
         graph = graph_for(config, prepared)
         dists, _ = spread(graph, labels, n_classes, config.alpha, config.max_iter, config.tol)
         for k in range(folds):
-            hidden = fold_of == k
+            hidden = (fold_of == k) & known
             correct += int((predict_labels(dists[k], labels[k])[hidden] == y[hidden]).sum())
     else:
         for k in range(folds):
             hidden = fold_of == k
-            proba = fit_supervised(config.model, config.C, config.seed, prepared.features[~hidden], y[~hidden],
-                                   [prepared.features[hidden]], n_classes)[0]
-            correct += int((proba.argmax(axis=1) == y[hidden]).sum())
-    return correct / n
+            train, scored = ~hidden & known, hidden & known
+            proba = fit_supervised(config.model, config.C, config.seed, prepared.features[train], y[train],
+                                   [prepared.features[scored]], n_classes)[0]
+            correct += int((proba.argmax(axis=1) == y[scored]).sum())
+    return correct / int(known.sum())
 
 
 # --------------------------------------------------------------------------- summary
@@ -177,10 +182,34 @@ class StrategySummary:
 
 @dataclass(frozen=True)
 class Summary:
+    """A comparison's numbers, and what the features can reach beside them.
+
+    ``ceiling`` is the accuracy of the model with every label and ``chance`` the largest
+    class's share (:mod:`alsim.evidence.ceiling`); ``warning`` says in plain words when the
+    ceiling or every strategy's final accuracy is near chance (:mod:`alsim.evidence.chance`).
+    Then verdicts are still computed, but a "better" one is not evidence and is never
+    presented as a success.
+    """
+
     target: float
     target_rule: str
     n_seeds: int
     strategies: tuple[StrategySummary, ...]
+    ceiling: float | None = None
+    chance: float | None = None
+    warning: str | None = None
+
+    def shown_verdict(self, s: StrategySummary) -> str | None:
+        """A strategy's verdict as pages and reports show it: "better" is qualified when accuracy is near chance."""
+        if s.verdict == BETTER and self.warning:
+            return f"{BETTER}, but not evidence (accuracy near chance)"
+        return s.verdict
+
+    def ceiling_sentence(self) -> str | None:
+        """``'ceiling 97.9% (the model with every label), chance 10.2%'``, or None without a ceiling."""
+        if self.chance is None:
+            return None
+        return ceiling_sentence(self.ceiling, self.chance)
 
     def bands(self) -> dict[str, dict]:
         """Input for :func:`alsim.report.plots.band_curves` (mean ± one standard deviation)."""
@@ -193,7 +222,7 @@ class Summary:
             "final std": s.final_std, f"labels to {self.target:.3f}": s.labels_to_target,
             "labels saved vs random": s.saved_vs_random,
             "one test vs random (unadjusted)": None if s.test_vs_random is None else s.test_vs_random["verdict"],
-            "verdict vs random": s.verdict, "AULC difference": s.aulc_difference,
+            "verdict vs random": self.shown_verdict(s), "AULC difference": s.aulc_difference,
             "95% CI": None if s.aulc_difference_ci is None else
             f"[{s.aulc_difference_ci[0]:+.4f}, {s.aulc_difference_ci[1]:+.4f}]",
             "Holm p": s.p_holm,
@@ -201,6 +230,7 @@ class Summary:
 
     def to_dict(self) -> dict:
         return {"target": self.target, "target_rule": self.target_rule, "n_seeds": self.n_seeds,
+                "ceiling": self.ceiling, "chance": self.chance, "warning": self.warning,
                 "strategies": [s.__dict__ for s in self.strategies]}
 
 
@@ -211,11 +241,17 @@ def _aligned(curves: Sequence[Curve]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def summarize(curves: Sequence[Curve], target: float | None = None, full_accuracy: float | None = None,
-              target_fraction: float = 0.95) -> Summary:
+              target_fraction: float = 0.95, ceiling=None) -> Summary:
     """Bands, AULC, final accuracy, labels to a target and label savings against random.
 
     The default target is ``target_fraction`` of ``full_accuracy`` (the accuracy with every
-    label known); without that, of the best mean final accuracy of any strategy.
+    label known; default ``ceiling.ceiling``); without either, of the best mean final
+    accuracy of any strategy.
+
+    ``ceiling`` (an :class:`alsim.evidence.ceiling.Ceiling`) puts the ceiling, chance and
+    their warning in the summary; the warning also applies when the best strategy's mean
+    final accuracy is near chance (:func:`alsim.evidence.chance.curves_warning`). With a
+    warning, no headline claims a saving against random.
     """
     strategies = list(dict.fromkeys(c.strategy for c in curves))
     grouped = {s: sorted([c for c in curves if c.strategy == s], key=lambda c: c.seed) for s in strategies}
@@ -223,6 +259,16 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
     for s, group in grouped.items():
         x, acc = _aligned(group)
         stats[s] = (x, acc, np.array([aulc(x, row) for row in acc]))
+    if full_accuracy is None and ceiling is not None:
+        full_accuracy = ceiling.ceiling  # None when not measured
+    warning = None
+    if ceiling is not None:
+        warning = ceiling.warning or curves_warning([acc[:, -1].mean() for _, acc, _ in stats.values()],
+                                                    ceiling.chance, ceiling.n)
+    near = None
+    if warning is not None:
+        gives = "" if ceiling.ceiling is None else f"every label gives {100 * ceiling.ceiling:.1f}%, "
+        near = f"accuracy stays near chance ({gives}chance is {100 * ceiling.chance:.1f}%)"
     if target is None:
         if full_accuracy is not None:
             target, rule = target_fraction * full_accuracy, (
@@ -238,7 +284,7 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
     out = []
     for s, (x, acc, areas) in stats.items():
         mean, std = acc.mean(axis=0), acc.std(axis=0, ddof=1) if len(acc) > 1 else np.zeros(acc.shape[1])
-        saved, test, headline = None, None, _headline(s, reach, target, int(x[-1]), judged.get(s))
+        saved, test, headline = None, None, _headline(s, reach, target, int(x[-1]), judged.get(s), near)
         if s != "random" and "random" in stats:
             if reach[s] is not None and reach["random"] is not None:
                 saved = reach["random"] - reach[s]
@@ -259,7 +305,9 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
             p_holm=None if s not in judged else judged[s].p_holm,
             stops=stop_summary(grouped[s])))
     return Summary(target=float(target), target_rule=rule, n_seeds=len(next(iter(grouped.values()))),
-                   strategies=tuple(out))
+                   strategies=tuple(out), ceiling=None if ceiling is None or ceiling.ceiling is None
+                   else float(ceiling.ceiling),
+                   chance=None if ceiling is None else float(ceiling.chance), warning=warning)
 
 
 def stop_summary(curves: Sequence[Curve]) -> tuple[dict, ...]:
@@ -293,13 +341,23 @@ def stop_sentence(stop: dict) -> str:
             f"(fired on {stop['fired']}/{stop['n_seeds']} seeds)")
 
 
-def _headline(strategy: str, reach: dict, target: float, max_labels: int, verdict=None) -> str:
+def _headline(strategy: str, reach: dict, target: float, max_labels: int, verdict=None,
+              near_chance: str | None = None) -> str:
     """One sentence: labels to the target, and a saving against random only when the verdict is "better".
 
     Without a significant AULC gain (Holm-adjusted Wilcoxon, :mod:`alsim.evidence.verdict`) a
-    difference in labels to the target between mean curves is not called a saving.
+    difference in labels to the target between mean curves is not called a saving; nor with
+    one when ``near_chance`` (a clause saying accuracy stays near chance) is given.
     """
     mine = reach.get(strategy)
+    if near_chance is not None and strategy != "random" and "random" in reach:
+        if mine is None:
+            return (f"{strategy} does not reach {target:.3f} within {max_labels} labels; {near_chance}, so no "
+                    f"difference against random is evidence")
+        other = reach["random"]
+        needs = "random does not reach it" if other is None else f"random needs {other}"
+        return (f"{strategy} reaches {target:.3f} with {mine} labels; {needs}, but {near_chance}, so a difference "
+                f"against random is not evidence: no saving is claimed")
     if mine is None:
         text = f"{strategy} does not reach {target:.3f} within {max_labels} labels"
         if verdict is not None and verdict.verdict != "better":

@@ -12,12 +12,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from alsim.evidence.chance import curves_warning
 from alsim.loop.records import NOTHING_LEFT, Round
 from alsim.strategies import UNLABELED, strategy_names
 
 __all__ = [
-    "CONFIDENT_FRACTION", "NOTHING_LEFT", "STOP_WORDS", "compare_at_equal_labels", "confidence_note", "fmt_accuracy",
-    "last_evaluated", "nothing_left_message", "plain_stop_reason", "takeaway",
+    "CONFIDENT_FRACTION", "NOTHING_LEFT", "STOP_WORDS", "chance_warning", "compare_at_equal_labels", "confidence_note",
+    "fmt_accuracy", "last_evaluated", "nothing_left_message", "plain_stop_reason", "takeaway",
 ]
 
 STOP_WORDS = {"rounds_done": "all rounds run", "pool_exhausted": "no unlabeled images left",
@@ -193,17 +194,36 @@ def _reached(name: str, record: Round) -> str:
     return text
 
 
-def takeaway(arms: Mapping[str, Sequence[Round]]) -> str:
+def chance_warning(arms: Mapping[str, Sequence[Round]], ceiling) -> str | None:
+    """Plain words when the ceiling, or every arm's last accuracy, is near chance; None otherwise.
+
+    Parameters
+    ----------
+    arms : mapping arm name -> rounds
+    ceiling : alsim.evidence.ceiling.Ceiling
+        Its ``warning`` when set; else :func:`alsim.evidence.chance.curves_warning` of the
+        arms' last evaluated accuracies against its chance.
+    """
+    if ceiling.warning:
+        return ceiling.warning
+    finals = [shown.accuracy for shown in map(last_evaluated, arms.values()) if shown is not None]
+    return curves_warning(finals, ceiling.chance, ceiling.n)
+
+
+def takeaway(arms: Mapping[str, Sequence[Round]], ceiling=None) -> str:
     """One sentence for above the chart: what each arm reached, at equal labels when there is a random arm.
 
     Never shows nan: rounds without an accuracy are skipped (:func:`last_evaluated`), and an
     arm with none at all is said to have nothing to evaluate. Percentages have one decimal.
+    With ``ceiling`` and accuracy near chance (:func:`chance_warning`), a second sentence
+    says so: a difference from random is then not evidence.
 
     Parameters
     ----------
     arms : mapping arm name -> rounds
         Arm names are strategy names, as the dashboard and the command line use them;
         ``random`` is the comparison arm.
+    ceiling : alsim.evidence.ceiling.Ceiling, optional
 
     Examples
     --------
@@ -212,6 +232,16 @@ def takeaway(arms: Mapping[str, Sequence[Round]]) -> str:
     """
     if not arms:
         return "Nothing has run yet."
+    sentence = _takeaway(arms)
+    if ceiling is not None and chance_warning(arms, ceiling):
+        against = " against random" if "random" in arms and len(arms) > 1 else ""
+        gives = "" if ceiling.ceiling is None else f"every label gives {fmt_accuracy(ceiling.ceiling)}, "
+        sentence += (f" Accuracy stays near chance ({gives}chance is {fmt_accuracy(ceiling.chance)}), so a "
+                     f"difference{against} here is not evidence.")
+    return sentence
+
+
+def _takeaway(arms: Mapping[str, Sequence[Round]]) -> str:
     names = list(arms)
     active = [n for n in names if n != "random"]
     if "random" in arms and active:

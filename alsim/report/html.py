@@ -18,8 +18,11 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from alsim.common.version import VERSION as __version__
+from alsim.evidence.ceiling import Ceiling
+from alsim.evidence.ceiling import ceiling as measure_ceiling
 from alsim.evidence.compare import comparison_configs, stop_sentence
 from alsim.evidence.narrative import (
+    chance_warning,
     compare_at_equal_labels,
     confidence_note,
     fmt_accuracy,
@@ -55,6 +58,7 @@ th{background:#f6f6f6;text-align:left} td.num{text-align:right;font-variant-nume
 .gallery{display:flex;flex-wrap:wrap;gap:.6em} figure{margin:0;text-align:center;font-size:.8em}
 figure img{width:64px;height:64px;image-rendering:pixelated;border:1px solid #ccc}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto} .muted{color:#666;font-size:.9em}
+.ceiling{font-weight:600}
 """
 
 
@@ -217,7 +221,7 @@ def _summary_section(summary) -> str:
         interval = ("–" if s.aulc_difference_ci is None
                     else f"[{s.aulc_difference_ci[0]:+.4f}, {s.aulc_difference_ci[1]:+.4f}]")
         rows.append([s.strategy, s.aulc_mean, s.aulc_std, s.final_mean, s.final_std, s.labels_to_target,
-                     s.saved_vs_random, s.verdict or "–", s.aulc_difference, interval, s.p_holm])
+                     s.saved_vs_random, summary.shown_verdict(s) or "–", s.aulc_difference, interval, s.p_holm])
     table = _table(["strategy", "AULC", "AULC std", "final accuracy", "final std", f"labels to {summary.target:.3f}",
                     "labels saved vs random", "verdict vs random", "AULC difference", "95% interval", "Holm p"],
                    rows, numeric=[False, True, True, True, True, True, True, False, True, False, True])
@@ -247,7 +251,7 @@ def _reproduce(command: str | None, url: str | None) -> str:
 def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Sequence[Round]],
                 class_names: Sequence[str], *, bands: Mapping[str, dict] | None = None, summary=None,
                 command: str | None = None, url: str | None = None,
-                baseline: tuple[int, float] | None = None) -> str:
+                baseline: tuple[int, float] | None = None, ceiling: Ceiling | None = None) -> str:
     """A self-contained HTML page of a run or a comparison; opens offline, no server needed.
 
     It holds, in order: the takeaway sentence and any notes (nothing left to evaluate),
@@ -274,6 +278,10 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
         What reproduces the report: a command line, a dashboard address.
     baseline : (n_labels, accuracy), optional
         Experiment A's "first k labels" point on the curve.
+    ceiling : alsim.evidence.ceiling.Ceiling, optional
+        What the first arm's model reaches with every label, and chance, shown beside the
+        takeaway (default: measured, :func:`alsim.evidence.ceiling.ceiling`). When accuracy is
+        near chance the takeaway says so and a note gives the warning.
 
     Returns
     -------
@@ -284,11 +292,19 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
 
     names = list(arms)
     class_names = [str(c) for c in class_names]
+    if ceiling is None and names and names[0] in configs:
+        ceiling = measure_ceiling(configs[names[0]])
     figures: list[str] = []
     body: list[str] = [f"<h1>{_e(title)}</h1>",
                        f"<p class=muted>Made {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} by alsim; "
                        f"opens without a network or a server.</p>",
-                       f"<p class=takeaway>{_e(takeaway(arms))}</p>"]
+                       f"<p class=takeaway>{_e(takeaway(arms, ceiling))}</p>"]
+    if ceiling is not None:
+        body.append(f"<p class=ceiling>{_e(ceiling.sentence())}; {_e(ceiling.how())}.</p>")
+        warning = (summary.warning if summary is not None and summary.chance is not None
+                   else chance_warning(arms, ceiling))
+        if warning:
+            body.append(f"<p class=note>{_e(warning)}</p>")
     for name in names:
         message = nothing_left_message(arms[name])
         if message:

@@ -1,0 +1,132 @@
+"""Chance, and when an accuracy is too close to it to be evidence of anything.
+
+*Chance* is the accuracy of always answering the largest class: its share of the labels
+scored. An accuracy is *near chance* when it is less than :func:`near_chance_margin` above
+it. That margin is the larger of two things:
+
+- ``SKILL_FLOOR * (1 - chance)``: the accuracy removes less than a quarter of the errors
+  that guessing the largest class makes. ``(accuracy - chance) / (1 - chance)`` is a skill
+  score of the kind of Cohen's kappa (there, kappa below 0.2 is "slight" agreement, Landis
+  and Koch 1977); a quarter is a little above that. It scales with what is left to gain:
+  with four balanced classes (chance 0.25) the margin is 0.19, with ten (0.10) it is 0.23,
+  with a 90% majority class it is 0.025.
+- ``NOISE_SE`` standard errors of an accuracy at chance measured on the points scored,
+  ``sqrt(chance * (1 - chance) / n)``: closer than that, the measurement cannot tell the
+  accuracy from chance at all. It decides on small or skewed sets: below 48 points at
+  chance 0.25, below about 1,300 with a 90% majority class.
+
+A ceiling of 0.52 against chance 0.25 is weak but not near chance (the margin is 0.19);
+curves that end near 0.30 on such features are, which :func:`curves_warning` says.
+
+A fixed absolute floor (say 0.1) is left out: with a 90% majority class it would call
+every accuracy up to 1.0 "near chance". Measured (``bench/chance_margin.py``): on random
+embeddings (150 to 600 points, 2 to 10 classes, balanced or with a 70% majority; label
+spreading and logistic regression; 108 cases) the accuracy with every label is at most
+0.047 above chance, and the margin is at least 0.073, so every case is called near chance;
+scikit-learn's digits reach 0.989 against chance 0.102 (margin 0.22).
+
+Pure arithmetic: no data, no model. :mod:`alsim.evidence.ceiling` measures the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import numpy as np
+
+__all__ = ["NOISE_SE", "SKILL_FLOOR", "ceiling_sentence", "ceiling_warning", "chance_level", "curves_warning",
+           "near_chance", "near_chance_margin"]
+
+SKILL_FLOOR = 0.25
+"""Share of the largest-class guess's errors an accuracy must remove to be more than near chance."""
+
+NOISE_SE = 3.0
+"""Standard errors of an accuracy at chance inside which it cannot be told from chance."""
+
+
+def chance_level(labels: np.ndarray) -> float:
+    """The largest class's share of the known labels (``-1`` marks an unknown one); nan without any.
+
+    Parameters
+    ----------
+    labels : ndarray (n,), int
+
+    Returns
+    -------
+    float
+    """
+    labels = np.asarray(labels)
+    known = labels[labels >= 0]
+    if not len(known):
+        return float("nan")
+    return float(np.bincount(known).max() / len(known))
+
+
+def near_chance_margin(chance: float, n: int) -> float:
+    """How far above ``chance`` an accuracy measured on ``n`` points must be to count as above it.
+
+    ``max(SKILL_FLOOR * (1 - chance), NOISE_SE * sqrt(chance * (1 - chance) / n))``; see the
+    module docstring for why.
+    """
+    noise = NOISE_SE * math.sqrt(chance * (1.0 - chance) / n) if n > 0 else math.inf
+    return max(SKILL_FLOOR * (1.0 - chance), noise)
+
+
+def near_chance(accuracy: float, chance: float, n: int) -> bool:
+    """Whether ``accuracy`` (measured on ``n`` points) is less than the margin above ``chance``; nan counts as near."""
+    if not (math.isfinite(accuracy) and math.isfinite(chance)):
+        return True
+    return accuracy - chance < near_chance_margin(chance, n)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def ceiling_sentence(ceiling: float | None, chance: float) -> str:
+    """``'ceiling 97.9% (the model with every label), chance 10.2%'``: how pages and reports name the two.
+
+    A ceiling of None (not measured yet) reads ``'ceiling not measured yet (the model with every
+    label), chance 10.2%'``.
+    """
+    shown = "not measured yet" if ceiling is None else _pct(ceiling)
+    return f"ceiling {shown} (the model with every label), chance {_pct(chance)}"
+
+
+def ceiling_warning(ceiling: float, chance: float, n: int) -> str | None:
+    """Plain words when even every label leaves the model near chance; None otherwise.
+
+    Parameters
+    ----------
+    ceiling : float, accuracy of the run's model with every label
+    chance : float, the largest class's share of the scored labels
+    n : int, points the ceiling was scored on
+    """
+    if not near_chance(ceiling, chance, n):
+        return None
+    return (f"These features barely tell the classes apart: with every label the model reaches "
+            f"{_pct(ceiling)}, and always answering the largest class reaches {_pct(chance)}. "
+            f"Any strategy's curve stays near chance, so a \"better than random\" verdict here is not evidence "
+            f"that it saves labels. Try another feature kind (the Data page measures each).")
+
+
+def curves_warning(final_accuracies: Iterable[float], chance: float, n: int) -> str | None:
+    """Plain words when every strategy's final accuracy stays near chance; None otherwise.
+
+    Parameters
+    ----------
+    final_accuracies : iterable of float
+        Each strategy's final (mean) accuracy; nan values are left out.
+    chance : float
+    n : int, points an accuracy is scored on (the margin's noise term)
+    """
+    finals = [a for a in final_accuracies if math.isfinite(a)]
+    if not finals or not math.isfinite(chance):
+        return None
+    best = max(finals)
+    if not near_chance(best, chance, n):
+        return None
+    return (f"Accuracy stays near chance: the best strategy ends at {_pct(best)}, and always answering the "
+            f"largest class reaches {_pct(chance)}. A \"better than random\" verdict between curves this low is "
+            f"not evidence that a strategy saves labels.")

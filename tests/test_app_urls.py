@@ -131,9 +131,9 @@ _WIDGET_KINDS = {"number_input": ("int", "float"), "selectbox": ("choice",), "ra
 
 @pytest.mark.parametrize("page, views", [
     ("home", [{}, {"kernel": "knn"}, {"model": "linear_svc"}, {"self_training": "pseudo"},
-              {"self_training": "pseudo", "schedule": "list"}]),
+              {"self_training": "pseudo", "schedule": "list"}, {"features": "pretrained"}]),
     ("compare", [{}, {"cmp_kernel": "knn"}, {"cmp_model": "linear_svc"}, {"cmp_self_training": "pseudo"},
-                 {"cmp_self_training": "pseudo", "cmp_schedule": "list"}]),
+                 {"cmp_self_training": "pseudo", "cmp_schedule": "list"}, {"cmp_features": "pretrained"}]),
     ("fashion", [{}, {"fm_schedule": "list"}, {"fm_mode": "hybrid"}, {"fm_mode": "label spreading"}]),
 ])
 def test_every_url_bound_widget_is_in_its_page_table_with_the_same_range(page, views):

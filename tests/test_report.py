@@ -192,3 +192,22 @@ def test_exports_write_no_nan():
     assert "nan" not in csv_text.lower() and csv_text.splitlines()[-1].split(",")[8] == ""
     doc = json.loads(to_json({"entropy": config}, arms, [str(i) for i in range(10)]))
     assert doc["arms"]["entropy"]["rounds"][-1]["accuracy"] is None
+
+
+def test_a_comparison_report_speaks_with_the_verdict_over_seeds_not_one_seed(tmp_path):
+    import html as html_module
+
+    from alsim import Config
+    from alsim.evidence.compare import run_comparison, summarize
+    from alsim.report.html import write_comparison_report
+
+    base = Config(dataset="digits-tutorial", initial="random", n_initial=20, batch_size=5, n_rounds=4)
+    curves = [c for batch in run_comparison(base, ["entropy", "random"], 6, seeds_per_batch=6) for c in batch]
+    summary = summarize(curves, target=0.8)
+    text = html_module.unescape(Path(write_comparison_report(tmp_path / "r.html", base, ["entropy", "random"],
+                                                             summary)).read_text())
+    lead = text[text.index("<p class=takeaway>") + len("<p class=takeaway>"):]
+    lead = lead[:lead.index("</p>")]
+    headline = next(s.headline for s in summary.strategies if s.strategy == "entropy")
+    assert headline in lead and "over 6 seeds" in text
+    assert "reached" not in lead or headline.count("reached") == lead.count("reached")  # no single-seed sentence

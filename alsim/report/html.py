@@ -297,8 +297,16 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
     figures: list[str] = []
     body: list[str] = [f"<h1>{_e(title)}</h1>",
                        f"<p class=muted>Made {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} by alsim; "
-                       f"opens without a network or a server.</p>",
-                       f"<p class=takeaway>{_e(takeaway(arms, ceiling))}</p>"]
+                       f"opens without a network or a server.</p>"]
+    if summary is not None:
+        # A comparison's words come from its verdicts over seeds, never from the one run drawn below.
+        lead = " ".join(s.headline for s in summary.strategies if s.headline)
+        body.append(f"<p class=takeaway>{_e(lead)}</p>")
+        seeds = sorted({c.seed for c in configs.values()})
+        body.append(f"<p class=muted>The curves, tables and galleries below are one run of each strategy "
+                    f"(seed {', '.join(map(str, seeds))}); the verdicts are over {summary.n_seeds} seeds.</p>")
+    else:
+        body.append(f"<p class=takeaway>{_e(takeaway(arms, ceiling))}</p>")
     if ceiling is not None:
         body.append(f"<p class=ceiling>{_e(ceiling.sentence())}; {_e(ceiling.how())}.</p>")
         warning = (summary.warning if summary is not None and summary.chance is not None

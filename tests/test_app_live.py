@@ -45,7 +45,7 @@ def test_defaults_show_experiment_a_without_a_click(app):
         assert_allclose(z, final[t["name"]].confusion)
     assert len(app.image) == 2  # one strip of 8 most and one of 8 least uncertain images
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["entropy: final accuracy"] == "0.9556" and metrics["first 60 labels"] == "0.9000"
+    assert metrics["entropy: accuracy at 60 labels"] == "0.9556" and metrics["first 60 labels"] == "0.9000"
     assert app.markdown[0].value == ("#### Active picking (entropy) reached 95.6% with 60 labels; "
                                      "random reached 93.3% with the same number.")
     buttons = {b.proto.label for b in app.get("download_button")}

@@ -37,7 +37,7 @@ def test_live_page_renders_charts_and_galleries(server, browser):
     assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()
     assert page.locator(".js-plotly-plot").count() == 2  # curve over the seeds' bands, confusion heatmaps
     assert page.locator("[data-testid=stImage] img").count() == 2  # two gallery strips
-    assert dict(page_metrics(page))["entropy: final accuracy"] == "0.9556"  # experiment A, as the CLI prints
+    assert dict(page_metrics(page))["entropy: accuracy at 60 labels"] == "0.9556"  # experiment A, as the CLI prints
     print(f"live page: first complete chart after {elapsed:.1f} s")
 
 
@@ -98,7 +98,7 @@ def test_url_reproduces_a_view(server, browser):
 
     metrics = dict(page_metrics(page))
     final = list(run_loop(Config(batch_size=10, strategy="margin")))[-1].accuracy
-    assert metrics["margin: final accuracy"] == f"{final:.4f}"
+    assert metrics["margin: accuracy at 80 labels"] == f"{final:.4f}"
     assert metrics["revealed labels"] == "80"  # 40 + 4 x 10
 
 

@@ -269,15 +269,23 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
     at = (compare_at_equal_labels(active, results["random"]) if "random" in results and names[0] != "random"
           else None)
     # A gain over random is drawn green only when accuracy is not near chance (there it is not evidence).
-    cols[0].metric(f"{names[0]}: final accuracy", _accuracy(shown.accuracy),
-                   delta=None if at is None else f"{at['difference']:+.4f} vs random at {at['labels']:,} labels",
-                   delta_color="off" if warning else "normal",
-                   help=f"Round {shown.index}, {shown.n_labeled:,} revealed labels, measured on {where}.")
-    if at is not None:
+    # With a random arm both numbers are at the same label count as the takeaway's, so the two shown
+    # values subtract to the delta (final accuracies at different counts made them disagree).
+    if at is None:
+        cols[0].metric(f"{names[0]}: final accuracy", _accuracy(shown.accuracy),
+                       help=f"Round {shown.index}, {shown.n_labeled:,} revealed labels, measured on {where}.")
+    else:
         random_shown = last_evaluated(results["random"])
-        cols[1].metric("random: final accuracy", _accuracy(random_shown.accuracy if random_shown else None),
+        how = "interpolated between its neighbouring rounds" if at["interpolated"] else "measured"
+        cols[0].metric(f"{names[0]}: accuracy at {at['labels']:,} labels", _accuracy(at["active"]),
+                       delta=f"{at['difference']:+.4f} vs random", delta_color="off" if warning else "normal",
+                       help=f"At {at['labels']:,} revealed labels, the most both arms reach ({how}), on {where}. "
+                            f"Final: {_accuracy(shown.accuracy)} with {shown.n_labeled:,} labels in round "
+                            f"{shown.index}.")
+        cols[1].metric(f"random: accuracy at {at['labels']:,} labels", _accuracy(at["random"]),
                        help=None if random_shown is None else
-                       f"Round {random_shown.index}, {random_shown.n_labeled:,} revealed labels.")
+                       f"Final: {_accuracy(random_shown.accuracy)} with {random_shown.n_labeled:,} labels in round "
+                       f"{random_shown.index}.")
     if baseline is not None:
         cols[2].metric(f"first {baseline[0]} labels", _accuracy(baseline[1]),
                        help="Experiment A's baseline: the first k pool points labeled, no active choice.")

@@ -32,7 +32,12 @@ def test_upload_a_zip_then_run_the_live_loop_on_it(tmp_path):
         page.goto(url + "/Data")
         _idle(page)
         page.set_input_files("input[type=file]", str(archive))
-        page.wait_for_selector(f"text=Stored as {expected_id}", timeout=WAIT_MS)
+        page.wait_for_selector(f"text=Stored as pets (id {expected_id})", timeout=WAIT_MS)
+        _idle(page)
+        again = tmp_path / "pets-again.zip"  # the same data under another name: said, not stored twice
+        again.write_bytes(archive.read_bytes())
+        page.set_input_files("input[type=file]", str(again))
+        page.wait_for_selector("text=Already stored: pets-again.zip holds the same data", timeout=WAIT_MS)
         _idle(page)
         assert page.locator("[data-testid=stException]").count() == 0
         assert page.url.endswith(f"/Data?dataset={expected_id}")  # the view's link names the data set

@@ -66,17 +66,24 @@ def _upload_step() -> None:
         def on_wait() -> None:
             waiting.info("Waiting for another import on this server to finish: imports run one at a time.")
 
+        before = {e.id for e in datastore.list_sets()}
         with st.spinner(f"Reading {uploaded.name}..."):
             entry, error = import_upload(uploaded.name, uploaded.getvalue(), options=options, on_wait=on_wait)
         waiting.empty()
-        done[token] = (entry.id if entry else None, error)
+        done[token] = (entry.id if entry else None, error, entry is not None and entry.id in before)
         if entry is not None:
             st.session_state["dataset"] = entry.id  # before the selector below is drawn
-    entry_id, error = done[token]
+    entry_id, error, known = done[token]
     if error:
         show_error(error)
     elif entry_id:
-        st.success(f"Stored as {entry_id}")
+        stored = datastore.find(entry_id)
+        if known:  # the store is content-addressed: the same data is one entry
+            st.info(escape_markdown(f"Already stored: {uploaded.name} holds the same data as "
+                                    f"{escape_controls(stored.name)} (id {entry_id}); that entry is used, "
+                                    f"nothing new was written."))
+        else:
+            st.success(escape_markdown(f"Stored as {escape_controls(stored.name)} (id {entry_id})"))
 
 
 #: The page's URL-bound widgets.
@@ -97,6 +104,8 @@ def data_page() -> None:
     # Options are shown as the ids themselves: a bound widget puts the displayed text in the URL.
     dataset = st.selectbox("Data set", names, key="dataset", bind="query-params",
                            help="Stored sets are listed by content id; the summary below gives the name.", **kwargs)
+    if dataset in stored:  # the picker shows ids (they go into the URL): the name beside it
+        st.caption(escape_markdown(f"{escape_controls(stored[dataset].name)} · id {dataset}"))
     show_url_notices()
     if dataset is None:
         return

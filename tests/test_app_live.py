@@ -175,6 +175,21 @@ def test_gamma_changes_the_model(app):
     assert abs(got[0] - 0.8690) > 1e-3  # a different model, not the default
 
 
+def test_noisy_annotators_show_the_precision_of_the_revealed_labels_beside_the_accuracy():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"oracle_noise": "0.3", "annotators": "3"})
+    at.run()
+    _no_errors(at)
+    assert at.sidebar.number_input(key="oracle_noise").value == pytest.approx(0.3)
+    assert at.sidebar.selectbox(key="oracle_noise_model").value == "uniform"
+    rounds = list(run_loop(Config(oracle_noise=0.3, annotators=3)))
+    last = rounds[-1]
+    expected = (f"revealed labels {last.revealed_precision:.1%} correct ({3 * last.n_labeled:,} annotations "
+                f"for {last.n_labeled:,} images)")
+    assert last.revealed_precision < 1
+    assert any(expected in c.value for c in at.caption), [c.value for c in at.caption]
+
+
 def test_threshold_schedule_shows_the_pseudo_label_audit(app):
     app.sidebar.selectbox(key="dataset").set_value("digits")
     app.sidebar.selectbox(key="initial").set_value("random")

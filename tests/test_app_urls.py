@@ -80,6 +80,9 @@ def _notice(at) -> str:
     ("home", "gamma", "1e400", "must be a number in [1e-06, 1000]"),
     ("home", "use_final", "maybe", "must be true or false"),
     ("home", "dataset", "nope", "must be one of digits, digits-tutorial, fashion-mnist"),
+    ("home", "oracle_noise", "1", "must be a number in [0, 0.999]"),
+    ("home", "annotators", "16", "must be an integer in [1, 15]"),
+    ("home", "imbalance", "0.5", "must be a number in [1, 1000]"),
     ("home", "batchsize", "10", "not a setting of this page"),
     ("compare", "cmp_seeds", "1e400", "must be an integer in [1, 50]"),
     ("compare", "cmp_target", "-Infinity", "must be a number in [0, 1]"),
@@ -127,6 +130,9 @@ def test_valid_values_give_no_notice():
 # ------------------------------------------------------------------ the table is the widgets' own definition
 _WIDGET_KINDS = {"number_input": ("int", "float"), "selectbox": ("choice",), "radio": ("choice",),
                  "multiselect": ("choices",), "checkbox": ("bool",), "text_input": ("text",)}
+#: Views that open the "Annotators and pool" step's conditional widgets (error model, relabel).
+_ANNOTATOR_VIEWS = {"home": [{"oracle_noise": "0.1", "annotators": "3"}],
+                    "compare": [{"cmp_oracle_noise": "0.1", "cmp_annotators": "3"}]}
 
 
 @pytest.mark.parametrize("page, views", [
@@ -139,7 +145,7 @@ _WIDGET_KINDS = {"number_input": ("int", "float"), "selectbox": ("choice",), "ra
 def test_every_url_bound_widget_is_in_its_page_table_with_the_same_range(page, views):
     table = PAGES[page][1]
     seen = set()
-    for view in views:
+    for view in views + _ANNOTATOR_VIEWS.get(page, []):
         at = _open(page, view)
         assert not at.exception
         for kind, allowed in _WIDGET_KINDS.items():

@@ -60,6 +60,12 @@ def test_presets_round_trip_through_json(name):
         ("threshold_end", -0.1, r"threshold_end must be in \[0, 1\)"),
         ("threshold_final", 1.0, r"threshold_final must be in \[0, 1\)"),
         ("thresholds", (0.5, 2.0), r"thresholds must be in \[0, 1\), got 2.0"),
+        ("oracle_noise", 1.0, r"oracle_noise must be in \[0, 1\), got 1.0"),
+        ("oracle_noise_model", "gaussian", r"oracle_noise_model must be one of 'uniform', 'confusable', 'difficulty'"),
+        ("annotators", 16, r"annotators must be an integer in \[1, 15\], got 16"),
+        ("relabel", "yes", r"relabel must be true or false, got 'yes'"),
+        ("imbalance", 0.99, r"imbalance must be in \[1, 1000\] \(1 = the pool as it is\), got 0.99"),
+        ("imbalance", float("inf"), r"imbalance must be a finite number"),
     ],
 )
 def test_every_invalid_field_is_named(field, value, match):

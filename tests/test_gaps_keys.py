@@ -176,10 +176,11 @@ def test_a_query_sets_neighbour_file_belongs_to_its_pool(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- prepared pools and graphs
 POOL_BASE = Config(dataset="digits")
 POOL_INPUTS = {"dataset": "digits-tutorial", "pool_size": 500, "features": "colorhist", "pca_components": 8,
-               "standardize": True}
+               "standardize": True, "imbalance": 10.0}
 NOT_POOL_INPUTS = {"seed": 3, "strategy": "margin", "n_initial": 20, "batch_size": 7, "n_rounds": 2,
                    "initial": "random", "model": "logistic_regression", "kernel": "knn", "gamma": 0.5, "alpha": 0.4,
-                   "max_iter": 50, "tol": 1e-5, "n_neighbors": 11}
+                   "max_iter": 50, "tol": 1e-5, "n_neighbors": 11, "oracle_noise": 0.2,
+                   "oracle_noise_model": "difficulty", "annotators": 3, "relabel": True}
 
 
 def test_the_pool_key_changes_with_data_pool_size_features_and_transform():
@@ -214,7 +215,7 @@ def test_sweep_batches_cells_only_when_they_share_a_pool():
     from alsim.sweep.grid import batch_key
 
     base = Config(dataset="digits")
-    for change in ({"pca_components": 8}, {"standardize": True}):
+    for change in ({"pca_components": 8}, {"standardize": True}, {"imbalance": 10.0}):
         assert data_key(base.replace(**change)) != data_key(base)
         assert batch_key(base.replace(**change)) != batch_key(base), change
 
@@ -226,7 +227,8 @@ ALTERNATIVES = dict(
     alpha=0.3, max_iter=30, tol=1e-4, C=2.0, initial="random", n_initial=30, batch_size=6, n_rounds=6,
     strategy="margin", self_training="pseudo", schedule="list", threshold_start=0.8, threshold_end=0.2,
     threshold_steps=5, threshold_final=None, thresholds=(0.9, 0.8), evaluation="test", seed=1, pca_components=10,
-    standardize=True, embed_side=64, onnx_model="model.onnx", onnx_output="pooled",
+    standardize=True, embed_side=64, onnx_model="model.onnx", onnx_output="pooled", imbalance=10.0,
+    oracle_noise=0.1, oracle_noise_model="confusable", annotators=3, relabel=True,
     stop_kappa=0.95, stop_kappa_window=2, stop_set_size=50, stop_uncertainty=0.1,
     stop_max_uncertainty=0.2, stop_change=0.05, stop_budget=100, stop_target=0.9)
 

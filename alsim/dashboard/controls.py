@@ -17,10 +17,13 @@ from alsim.loop.config import (
     FEATURES,
     INITIAL,
     KERNELS,
+    MAX_ANNOTATORS,
     MAX_C,
     MAX_EMBED_SIDE,
+    MAX_IMBALANCE,
     MAX_SEED,
     MODELS,
+    NOISE_MODELS,
     SCHEDULES,
     SELF_TRAINING,
     Config,
@@ -42,6 +45,8 @@ SIDEBAR_PARAMS: dict[str, Param] = {
     "alpha": Float(0.01, 0.99), "max_iter": Int(1, 1000), "C": Float(1e-4, MAX_C),
     "initial": CHOICE, "n_initial": Int(1, MAX_INTEGER), "strategy": CHOICE, "batch_size": Int(1, MAX_INTEGER),
     "n_rounds": Int(1, 500),
+    "imbalance": Float(1.0, MAX_IMBALANCE), "oracle_noise": Float(0.0, 0.999), "oracle_noise_model": CHOICE,
+    "annotators": Int(1, MAX_ANNOTATORS), "relabel": BOOL,
     "self_training": CHOICE, "schedule": CHOICE, "threshold_start": Float(0.0, 0.999),
     "threshold_end": Float(0.0, 0.999), "threshold_steps": Int(1, 500), "use_final": BOOL,
     "threshold_final": Float(0.0, 0.999), "thresholds": Text(200),
@@ -124,8 +129,8 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
                    with_strategy: bool = True) -> tuple[Config | None, str | None]:
     """Draw the sidebar; return ``(config, None)`` or ``(None, message)`` for invalid input.
 
-    The sidebar is drawn in named steps (preset, data, model, labeling, pseudo-labels,
-    evaluation); each returns the config fields its widgets set.
+    The sidebar is drawn in named steps (preset, data, model, labeling, annotators and pool,
+    pseudo-labels, evaluation); each returns the config fields its widgets set.
 
     Parameters
     ----------
@@ -142,6 +147,7 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
         values = _data_step(w)
         values |= _model_step(w)
         values |= _labeling_step(w, with_strategy)
+        values |= _annotators_step(w)
         try:
             values |= _pseudo_label_step(w)
         except ConfigError as exc:  # thresholds text that is not a list of numbers
@@ -213,6 +219,28 @@ def _labeling_step(w: _Widgets, with_strategy: bool) -> dict:
         values["strategy"] = w.default.strategy
     values["batch_size"] = _int("Batch size (labels per round)", "batch_size")
     values["n_rounds"] = _int("Rounds (model fits)", "n_rounds")
+    return values
+
+
+def _annotators_step(w: _Widgets) -> dict:
+    """Simulated annotators (noise, how many per image, relabeling) and the pool's class profile."""
+    _int, _float = w.int, w.float
+    st.subheader("Annotators and pool")
+    values = {"oracle_noise": _float("Annotator error rate", "oracle_noise", 0.05, "%.3f",
+                                     help="Chance that a simulated annotator gives a wrong label (0 = perfect).")}
+    if values["oracle_noise"] > 0:
+        values["oracle_noise_model"] = w.select(
+            "Error model", NOISE_MODELS, "oracle_noise_model",
+            help="uniform: any other class; confusable: the classes a reference model confuses; "
+                 "difficulty: more errors on images that model finds hard (mean = the rate).")
+    values["annotators"] = _int("Annotators per image", "annotators",
+                                help="Each image is labeled by this many annotators and the majority is kept; "
+                                     "every image costs this many annotations.")
+    if values["annotators"] > 1:
+        values["relabel"] = w.checkbox("Relabel on disagreement", "relabel", w.default.relabel)
+    values["imbalance"] = _float("Class imbalance (head / tail)", "imbalance", 1.0, "%.4g",
+                                 help="1 = the pool as it is; 100: the largest class keeps 100x the images of "
+                                      "the smallest (a long tail, the same pool for every seed).")
     return values
 
 

@@ -292,7 +292,15 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
     cols[3].metric("revealed labels", f"{last.n_labeled:,}",
                    delta=f"+{last.n_pseudo:,} pseudo" if last.n_pseudo else None, delta_color="off")
     st.caption(f"{len(active)} rounds · stopped: {plain_stop_reason(last.stop_reason)} · accuracy on {where} · "
-               f"{seconds:.2f} s", help=f"Stop reason as recorded: {last.stop_reason}")
+               f"{seconds:.2f} s" + _annotation_text(config, shown), help=f"Stop reason as recorded: {last.stop_reason}")
+
+
+def _annotation_text(config: Config, shown) -> str:
+    """Beside the accuracy: how right the revealed labels were, and what they cost, with simulated annotators."""
+    if (config.oracle_noise == 0 and config.annotators == 1) or shown.revealed_precision is None:
+        return ""
+    return (f" · revealed labels {shown.revealed_precision:.1%} correct ({shown.annotations:,} annotations "
+            f"for {shown.n_labeled:,} images)")
 
 
 def _accuracy(value) -> str:

@@ -95,6 +95,61 @@ def fit_supervised(model: str, C: float, seed: int, train_x: np.ndarray, train_y
     return [None if f is None else classifier_proba(estimator, f, n_classes) for f in predict_on]
 
 
+def cross_validated_proba(features: np.ndarray, labels: np.ndarray, n_classes: int, folds: int = 5) -> np.ndarray:
+    """Out-of-fold class probabilities of a logistic regression trained on every known label.
+
+    The reference model of the simulated annotators (:mod:`alsim.loop.annotators`): what a
+    model finds hard, and which classes it confuses, when it has seen every other label.
+    Features are standardised over the pool first (lbfgs converges on raw pixels too); folds
+    are stratified with a fixed generator, so the result depends on the pool only. Points
+    whose label is unknown (-1) are neither trained on nor predicted: their rows are uniform.
+
+    Parameters
+    ----------
+    features : ndarray, shape (n, d)
+    labels : ndarray, shape (n,), class ids; -1 = unknown
+    n_classes : int
+    folds : int
+        Number of folds (fewer when even the largest class has fewer points).
+
+    Returns
+    -------
+    ndarray, shape (n, n_classes), rows summing to 1
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    labels = np.asarray(labels)
+    proba = np.full((len(labels), n_classes), 1.0 / n_classes)
+    known = np.flatnonzero(labels >= 0)
+    y = labels[known]
+    if len(np.unique(y)) < 2:  # one class: nothing to confuse it with
+        proba[known] = 0.0
+        proba[known, y] = 1.0
+        return proba
+    x = StandardScaler().fit_transform(np.asarray(features, dtype=np.float64)[known])
+    # Stratified folds by hand: each class's members, in a fixed random order, dealt round
+    # the folds (scikit-learn's StratifiedKFold warns when a class is smaller than the folds).
+    n_folds = int(min(folds, max(2, np.bincount(y).max())))
+    fold_of = np.empty(len(y), dtype=np.int64)
+    rng = np.random.default_rng(0)
+    for cls in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == cls))
+        fold_of[members] = np.arange(len(members)) % n_folds
+    for fold in range(n_folds):
+        train, held_out = fold_of != fold, fold_of == fold
+        if not held_out.any():
+            continue
+        present = np.unique(y[train])
+        if len(present) < 2:
+            proba[known[held_out]] = 0.0
+            proba[known[held_out], present[0]] = 1.0
+            continue
+        model = LogisticRegression(max_iter=1000).fit(x[train], y[train])
+        proba[known[held_out]] = classifier_proba(model, x[held_out], n_classes)
+    return proba
+
+
 class NewtonLinearSVC:
     """LinearSVC's objective, minimised by Newton's method on the primal.
 

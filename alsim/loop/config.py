@@ -30,6 +30,9 @@ INITIAL = ("first", "random", "stratified", "typical", "kcenter")
 SELF_TRAINING = ("off", "pseudo", "oracle")
 SCHEDULES = ("linear", "list")
 EVALUATIONS = ("pool", "test", "both")
+NOISE_MODELS = ("uniform", "confusable", "difficulty")
+MAX_ANNOTATORS = 15  # per image; a vote table per image holds one row per possible annotator
+MAX_IMBALANCE = 1000.0  # CIFAR-10-LT goes to 200; beyond 1000 the tail is one image anyway
 
 
 
@@ -96,6 +99,31 @@ class Config:
         the pool, applied to the test split too.
     standardize : bool
         Scale every feature to zero mean and unit variance over the pool (before PCA).
+    imbalance : float
+        1 (the default) keeps the pool as it is. A ratio > 1 cuts the pool to a long tail
+        (CIFAR-10-LT's profile): the class at rank r of C keeps
+        ``min(its count, max(1, floor(n_max * imbalance ** (-r / (C - 1)))))`` images, where
+        ``n_max`` is the largest class's count and the ranks are a fixed permutation of the
+        classes (the same for every seed). The images a class keeps are drawn with a fixed
+        generator too, so every seed and strategy shares the pool. Applied after
+        ``pool_size``; images whose truth is unknown all stay; the test split is untouched.
+        At most 1000.
+    oracle_noise : float
+        The simulated annotators' error rate, in [0, 1): 0 (the default) is a perfect oracle.
+        A rate so high that the true class no longer wins the vote (near or above
+        (C-1)/C with uniform noise) is allowed: it simulates annotators who mostly guess.
+    oracle_noise_model : str
+        How the annotators err (:mod:`alsim.loop.annotators`): ``uniform`` (a wrong label
+        drawn uniformly from the other classes), ``confusable`` (wrong labels follow the
+        classes a reference model confuses) or ``difficulty`` (the chance of a wrong label
+        rises with the reference model's entropy on the image, mean ``oracle_noise`` over
+        the pool).
+    annotators : int
+        Simulated annotators per queried image, 1..15, each with independent noise; the
+        majority is stored (ties broken by the seed). Every image costs this many
+        annotations: ``Round.n_annotations`` counts them, ``Round.n_labeled`` counts images.
+    relabel : bool
+        An image whose annotators disagree gets one more annotator (and one more annotation).
     strategy_params : StrategyParams
         Each strategy's own parameters (a frozen dataclass registered with the strategy:
         ``strategy_params['typiclust'].neighbors``). ``--set``, URLs and JSON configs name
@@ -116,7 +144,8 @@ class Config:
         Classification change: stop once at most this share of the still-unlabeled points
         changed predicted class since the previous round.
     stop_budget : int
-        Stop at this many revealed labels (0 = no budget rule).
+        Stop at this many annotations (0 = no budget rule); with one annotator per image
+        that is the number of revealed labels.
     stop_target : float or None
         Stop once accuracy reaches this (it reads the hidden truth: a yardstick, not a rule
         a labeling team could apply).
@@ -152,6 +181,11 @@ class Config:
     onnx_model: str = ""
     onnx_output: str = ""
     standardize: bool = False
+    imbalance: float = 1.0
+    oracle_noise: float = 0.0
+    oracle_noise_model: str = "uniform"
+    annotators: int = 1
+    relabel: bool = False
     strategy_params: StrategyParams = field(default_factory=StrategyParams)
     stop_kappa: float | None = 0.99
     stop_kappa_window: int = 3
@@ -194,6 +228,7 @@ class Config:
             raise ConfigError("features 'onnx' needs onnx_model=PATH (the ONNX image model to run)")
         if not isinstance(self.standardize, bool):
             raise ConfigError(f"standardize must be true or false, got {shown(self.standardize)}")
+        self._validate_annotators()
         self._validate_strategy_parameters()
         check_positive("gamma", self.gamma, MAX_GAMMA)
         check_positive("tol", self.tol)
@@ -220,6 +255,18 @@ class Config:
                 "strategy 'none' with self_training 'off' never changes the labels: set n_rounds to 1, "
                 "or pick a strategy or self-training"
             )
+
+    def _validate_annotators(self) -> None:
+        """The simulated annotators and the pool's class profile."""
+        check_unit_interval("oracle_noise", self.oracle_noise)
+        check_choice("oracle_noise_model", self.oracle_noise_model, NOISE_MODELS)
+        check_integer("annotators", self.annotators, 1, MAX_ANNOTATORS)
+        if not isinstance(self.relabel, bool):
+            raise ConfigError(f"relabel must be true or false, got {shown(self.relabel)}")
+        check_number("imbalance", self.imbalance)
+        if not 1.0 <= self.imbalance <= MAX_IMBALANCE:
+            raise ConfigError(f"imbalance must be in [1, {MAX_IMBALANCE:g}] (1 = the pool as it is), "
+                              f"got {shown(self.imbalance)}")
 
     def _validate_strategy_parameters(self) -> None:
         """Parameters of the feature-space strategies and of the stopping rules."""

@@ -4,6 +4,10 @@ The loop proposes a batch, an oracle answers, the loop applies the answer. The
 simulation's oracle, :class:`SimulatedOracle`, reads the hidden truth; an oracle backed by
 a person's labels answers from the label store instead. An answer of -1 means "no label"
 (unknown to the simulation, or skipped by the person): the point is not revealed.
+
+An oracle may also say what each answer cost, as ``answer(ids) -> (labels, annotations)``
+(:func:`ask`): simulated annotators (:class:`alsim.loop.annotators.AnnotatorPanel`) spend K
+annotations per image. An oracle without ``answer`` spends one per label it gives.
 """
 
 from __future__ import annotations
@@ -33,17 +37,44 @@ class Oracle(Protocol):
         """Labels of ``ids`` (class ids; -1 = no label)."""
 
 
-class SimulatedOracle:
-    """Reveals the hidden truth; points whose truth is unknown (-1) cannot be asked."""
+def ask(oracle: Oracle, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The oracle's labels of ``ids`` and the annotations each took (one per label by default)."""
+    answer = getattr(oracle, "answer", None)
+    if answer is not None:
+        labels, spent = answer(ids)
+        return np.asarray(labels, dtype=np.int64), np.asarray(spent, dtype=np.int64)
+    labels = np.asarray(oracle.labels(ids), dtype=np.int64)
+    return labels, (labels >= 0).astype(np.int64)
 
-    def __init__(self, truth: np.ndarray):
+
+class SimulatedOracle:
+    """Reveals the hidden truth; points whose truth is unknown (-1) cannot be asked.
+
+    Parameters
+    ----------
+    truth : ndarray (n_pool,)
+    panel : AnnotatorPanel, optional
+        Simulated annotators who answer instead (noisy, several per image, a majority
+        vote: :mod:`alsim.loop.annotators`); ``truth`` stays the truth the metrics read.
+    """
+
+    def __init__(self, truth: np.ndarray, panel=None):
         self.truth = np.asarray(truth)
+        self.panel = panel
 
     def answerable(self, n_pool: int) -> np.ndarray:
         return self.truth >= 0
 
     def labels(self, ids: np.ndarray) -> np.ndarray:
-        return self.truth[np.asarray(ids, dtype=np.int64)]
+        return self.answer(ids)[0]
+
+    def answer(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Labels of ``ids`` and the annotations each took."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if self.panel is None:
+            labels = self.truth[ids]
+            return labels, (labels >= 0).astype(np.int64)
+        return self.panel.answer(ids)
 
 
 class FixedAnswers:

@@ -37,7 +37,7 @@ class Prepared:
     features : ndarray (n_pool, d)
     labels : ndarray (n_pool,), the hidden truth; -1 where it is unknown
     test_features, test_labels : arrays or None
-    key : tuple, what the pool depends on (content key, pool size, features)
+    key : tuple, what the pool depends on (content key, pool size, features, their transform, imbalance)
     """
 
     dataset: Dataset
@@ -86,9 +86,10 @@ def _features_key(config: Config) -> tuple:
 
 
 def data_key(config: Config) -> tuple:
-    """What a prepared pool depends on: the data's content key, pool size, features and their transform."""
+    """What a prepared pool depends on: the data's content key, pool size, features and their transform,
+    and the class profile (``imbalance``)."""
     return (load_source(config.dataset).content_key, config.pool_size, _features_key(config), config.pca_components,
-            config.standardize)
+            config.standardize, float(config.imbalance))
 
 
 def prepare(config: Config, progress: Callable[[int, int], None] | None = None) -> Prepared:
@@ -97,7 +98,8 @@ def prepare(config: Config, progress: Callable[[int, int], None] | None = None) 
     ``progress(done, total)`` follows the images of an embedding that is computed now.
     """
     dataset = load_source(config.dataset)
-    key = (dataset.content_key, config.pool_size, _features_key(config), config.pca_components, config.standardize)
+    key = (dataset.content_key, config.pool_size, _features_key(config), config.pca_components, config.standardize,
+           float(config.imbalance))
     return shared_cache("prepared").get_or_build(key, lambda: _build_prepared(config, dataset, key, progress))
 
 
@@ -123,8 +125,59 @@ def _build_prepared(config: Config, dataset: Dataset, key: tuple,
         # Fixed generator: every seed and strategy sees the same pool.
         pool_ids = np.sort(np.random.default_rng(0).choice(n, config.pool_size, replace=False))
         features = features[pool_ids]
+    if config.imbalance != 1:
+        kept = long_tail(dataset.labels[pool_ids], dataset.n_classes, config.imbalance)
+        pool_ids, features = pool_ids[kept], features[kept]
     features, test_features = _transform(config, features, test_features)
     return Prepared(dataset, pool_ids, features, dataset.labels[pool_ids], test_features, dataset.test_labels, key)
+
+
+#: Seed of the long tail's class ranks and of the images each class keeps: fixed, so every
+#: run seed shares the pool.
+LONG_TAIL_SEED = 0
+
+
+def long_tail_sizes(counts: np.ndarray, ratio: float, ranks: np.ndarray) -> np.ndarray:
+    """Images each class keeps in a long tail of ``ratio`` (CIFAR-10-LT's profile).
+
+    The class at rank r of C keeps ``min(count, max(1, floor(n_max * ratio ** (-r / (C - 1)))))``,
+    ``n_max`` the largest count: the head keeps up to ``n_max``, the tail ``n_max / ratio``.
+
+    Parameters
+    ----------
+    counts : ndarray (C,), images per class
+    ratio : float >= 1
+    ranks : ndarray (C,), each class's rank (a permutation of 0..C-1)
+
+    Returns
+    -------
+    ndarray (C,) of int
+    """
+    counts, ranks = np.asarray(counts, dtype=np.int64), np.asarray(ranks)
+    n_classes = len(counts)
+    if n_classes < 2 or ratio == 1:
+        return counts.copy()
+    targets = np.floor(counts.max() * float(ratio) ** (-ranks / (n_classes - 1))).astype(np.int64)
+    return np.minimum(counts, np.maximum(1, targets))
+
+
+def long_tail(labels: np.ndarray, n_classes: int, ratio: float) -> np.ndarray:
+    """Sorted positions of ``labels`` kept in a long tail of ``ratio`` (:func:`long_tail_sizes`).
+
+    The class ranks are a permutation drawn with the fixed :data:`LONG_TAIL_SEED`, and so
+    are the images each class keeps. Points whose label is unknown (-1) are all kept.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(LONG_TAIL_SEED)
+    ranks = np.empty(n_classes, dtype=np.int64)
+    ranks[rng.permutation(n_classes)] = np.arange(n_classes)
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes)
+    sizes = long_tail_sizes(counts, ratio, ranks)
+    kept = [np.flatnonzero(labels < 0)]
+    for cls in range(n_classes):
+        members = np.flatnonzero(labels == cls)
+        kept.append(rng.permutation(members)[:sizes[cls]])
+    return np.sort(np.concatenate(kept))
 
 
 def _transform(config: Config, features: np.ndarray, test: np.ndarray | None

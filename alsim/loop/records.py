@@ -18,7 +18,11 @@ class Round:
     Attributes
     ----------
     index : int, 0-based fit number
-    n_labeled : int, revealed (true) labels the model was fitted with
+    n_labeled : int, revealed labels (images labeled by the oracle) the model was fitted with
+    n_annotations : int or None, annotations those labels took: ``annotators`` per image, plus
+        one per relabeled image (None in a record made by hand: one per revealed label)
+    revealed_precision : float or None, share of the revealed labels that equal the hidden
+        truth (1 with a perfect oracle; None when no truth is known)
     n_pseudo : int, pseudo-labels (model predictions) in the training set at this fit
     pseudo_precision : float or None, share of those pseudo-labels that are correct
     accuracy, macro_f1 : float, on the test split when evaluated, else on the pool
@@ -60,6 +64,8 @@ class Round:
     scores: np.ndarray | None = None
     score_name: str = ""
     n_unknown_truth: int = 0
+    n_annotations: int | None = None
+    revealed_precision: float | None = None
 
     @property
     def ranking(self) -> tuple[np.ndarray, str]:
@@ -67,6 +73,11 @@ class Round:
         if self.scores is not None:
             return self.scores, self.score_name
         return self.uncertainty, self.uncertainty_measure
+
+    @property
+    def annotations(self) -> int:
+        """Annotations spent on the revealed labels (one per label when the record does not say)."""
+        return self.n_labeled if self.n_annotations is None else self.n_annotations
 
     @property
     def headline(self) -> Metrics | None:
@@ -89,6 +100,8 @@ class Round:
         out = {
             "round": self.index,
             "n_labeled": self.n_labeled,
+            "n_annotations": self.annotations,
+            "revealed_precision": self.revealed_precision,
             "n_pseudo": self.n_pseudo,
             "pseudo_precision": self.pseudo_precision,
             "accuracy": self.accuracy,

@@ -26,8 +26,9 @@ import numpy as np
 from alsim.learn.graph import predict_new, spread
 from alsim.learn.metrics import Metrics, evaluate
 from alsim.learn.models import fit_supervised
+from alsim.loop.annotators import simulated_oracle
 from alsim.loop.config import Config
-from alsim.loop.oracles import Oracle, SimulatedOracle
+from alsim.loop.oracles import Oracle, ask
 from alsim.loop.pool import (
     Prepared,
     check_feasible,
@@ -70,10 +71,11 @@ class _Arm:
         n = len(prepared.labels)
         self.status = np.zeros(n, dtype=np.int8)
         self.train = np.full(n, -1, dtype=np.int64)
+        self.annotations = np.zeros(n, dtype=np.int64)  # annotations each revealed label took
         self.answerable = np.asarray(oracle.answerable(n), dtype=bool)
         first = initial_labels(config, np.where(self.answerable, prepared.labels, -1)
                                if oracle.truth is not None else prepared.labels, prepared.n_classes)
-        self.apply(first, oracle.labels(first))
+        self.reveal(first)
         self.rng = np.random.default_rng([config.seed, 1])
         self.schedule = config.threshold_schedule()
         self.index = 0
@@ -98,12 +100,21 @@ class _Arm:
                                        "model_state": self.model_state, "strategy_state": self.strategy_state})
         return run_strategy(self.config.strategy, context)
 
-    def apply(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Reveal the oracle's labels; ids it could not label stay unlabeled. Returns the revealed ids."""
+    def reveal(self, ids: np.ndarray) -> np.ndarray:
+        """Ask the oracle about ``ids`` and apply its answer; returns the revealed ids."""
+        labels, spent = ask(self.oracle, ids)
+        return self.apply(ids, labels, spent)
+
+    def apply(self, ids: np.ndarray, labels: np.ndarray, annotations: np.ndarray | None = None) -> np.ndarray:
+        """Reveal the oracle's labels; ids it could not label stay unlabeled. Returns the revealed ids.
+
+        ``annotations``: what each label took (default: one each).
+        """
         ids, labels = np.asarray(ids, dtype=np.int64), np.asarray(labels, dtype=np.int64)
         given = labels >= 0
         self.status[ids[given]] = REVEALED
         self.train[ids[given]] = labels[given]
+        self.annotations[ids[given]] = 1 if annotations is None else np.asarray(annotations)[given]
         return ids[given]
 
     def auto_label(self, proba: np.ndarray, predicted: np.ndarray, threshold: float) -> np.ndarray:
@@ -119,7 +130,7 @@ class _Arm:
             self.status[movers] = PSEUDO
             self.train[movers] = predicted[movers]
             return movers
-        return self.apply(movers, self.oracle.labels(movers))
+        return self.reveal(movers)
 
 
 def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
@@ -212,7 +223,8 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
     pseudo = np.flatnonzero(arm.status == PSEUDO)
     pseudo_precision = _precision(arm, pseudo, arm.train[pseudo])
     status_at_fit = arm.status.copy()
-    n_labeled = int((arm.status == REVEALED).sum())
+    revealed = np.flatnonzero(arm.status == REVEALED)
+    revealed_precision = _precision(arm, revealed, arm.train[revealed])
 
     queried = np.zeros(0, dtype=np.int64)
     threshold, auto_added, auto_precision = None, 0, None
@@ -222,20 +234,21 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
     proposal = arm.propose(proba_pool, 0 if stop else c.batch_size)
     if stop is None:
         queried = proposal.ids
-        arm.apply(queried, arm.oracle.labels(queried))
+        arm.reveal(queried)
         if arm.index < len(arm.schedule):
             threshold = arm.schedule[arm.index]
             movers = arm.auto_label(proba_pool, predicted, threshold)
             auto_added = int(len(movers))
             auto_precision = _precision(arm, movers, predicted[movers])
     record = Round(
-        index=arm.index, n_labeled=n_labeled, n_pseudo=int(len(pseudo)), pseudo_precision=pseudo_precision,
+        index=arm.index, n_labeled=len(revealed), n_pseudo=int(len(pseudo)), pseudo_precision=pseudo_precision,
         pool=pool_metrics, test=test_metrics,
         queried=queried, threshold=threshold, auto_added=auto_added, auto_precision=auto_precision,
         status=status_at_fit, predicted=predicted.astype(np.int16), uncertainty=uncertainty.astype(np.float32),
         uncertainty_measure=measure, n_iter=n_iter, seconds=time.perf_counter() - started, stop_reason=stop,
         scores=None if proposal.scores is None else np.asarray(proposal.scores, dtype=np.float32),
         score_name=proposal.score_name, n_unknown_truth=n_unknown,
+        n_annotations=int(arm.annotations[revealed].sum()), revealed_precision=revealed_precision,
     )
     arm.index += 1
     arm.done = stop is not None
@@ -252,13 +265,15 @@ def run_arms(configs: Sequence[Config], progress: Progress | None = None,
     Parameters
     ----------
     oracles : one per config, optional
-        Who answers the queries; default: the simulation's oracle, which reveals the truth.
+        Who answers the queries; default: the simulation's oracle, which reveals the truth,
+        or, with ``oracle_noise`` or ``annotators`` set, simulated annotators' majority vote
+        (:func:`alsim.loop.annotators.simulated_oracle`).
     """
     arms = []
     for i, config in enumerate(configs):
         prepared = prepare(config)
         check_feasible(config, prepared)
-        oracle = oracles[i] if oracles is not None else SimulatedOracle(prepared.labels)
+        oracle = oracles[i] if oracles is not None else simulated_oracle(config, prepared)
         arms.append(_Arm(config, prepared, oracle))
     while True:
         live = [i for i, arm in enumerate(arms) if not arm.done]

@@ -14,7 +14,7 @@ counts), except ``target``, which reads the hidden truth and is a yardstick, not
   normalised uncertainty falls below ``stop_max_uncertainty``.
 - ``change``: classification change (Zhu et al. 2008): at most ``stop_change`` of the points
   unlabeled in both rounds changed predicted class.
-- ``budget``: ``stop_budget`` revealed labels reached.
+- ``budget``: ``stop_budget`` annotations reached (revealed labels, with one annotator per image).
 - ``target``: accuracy ``stop_target`` reached.
 
 Uncertainty is normalised to [0, 1]: entropy by ``log(n_classes)``, least confident by
@@ -137,7 +137,7 @@ def rule_values(rounds: Sequence[Round], rule: str, n_classes: int, stop_set_siz
             changed = rounds[i - 1].predicted[both] != record.predicted[both]
             out.append(float(changed.mean()) if both.any() else None)
         elif rule == "budget":
-            out.append(float(record.n_labeled))
+            out.append(float(record.annotations))
         elif rule == "target":
             out.append(None if np.isnan(record.accuracy) else float(record.accuracy))
         else:
@@ -183,7 +183,7 @@ def describe(rule: str, config) -> str:
     if rule == "change":
         return f"share of unlabeled points changing class <= {config.stop_change:g}"
     if rule == "budget":
-        return f"{config.stop_budget} revealed labels"
+        return f"{config.stop_budget} {'revealed labels' if config.annotators == 1 else 'annotations'}"
     return f"accuracy >= {config.stop_target:g} (reads the truth)"
 
 

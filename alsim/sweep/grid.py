@@ -270,7 +270,8 @@ def batch_key(config: Config) -> tuple:
     """Cells with equal keys share a pool (and, for label spreading, one graph and one product)."""
     key = (config.dataset, config.pool_size, config.features, config.pca_components, config.standardize,
            config.embed_side if config.features in ("pretrained", "onnx") else None,
-           (config.onnx_model, config.onnx_output) if config.features == "onnx" else None, config.model)
+           (config.onnx_model, config.onnx_output) if config.features == "onnx" else None, config.model,
+           config.imbalance)
     if config.model == "label_spreading":
         key += (config.kernel, config.gamma if config.kernel == "rbf" else None,
                 config.n_neighbors if config.kernel == "knn" else None, config.alpha, config.max_iter, config.tol)

@@ -290,3 +290,31 @@ def test_enlarge_repeats_pixels(shape):
     scale = big.shape[0] // shape[0]
     assert scale >= 4 and big.shape[1] == shape[1] * scale
     assert (big[::scale, ::scale] == image).all()  # nearest neighbour: the original pixels, no blending
+
+
+def test_label_studio_tasks_config_and_export_upload_on_the_page():
+    import json
+
+    from test_label_studio import EXPORT
+
+    from alsim.dashboard.label_page import label_studio_tasks
+
+    project = labeling.create_project("bugs", memory_source(("ant", "bee", "cat")), ["batch_size=4"])
+    for item, label in ((0, 0), (6, 1)):
+        labeling.add_label(project, item, label)
+    at = _ok(_page({"label_project": "bugs"}))
+    downloads = {element.proto.label for element in at.get("download_button")}
+    assert {"Labeling config (XML)", "This batch as Label Studio tasks (tasks.json)"} <= downloads
+    tasks = json.loads(label_studio_tasks("bugs"))
+    assert [t["data"]["alsim_item"] for t in tasks] == list(labeling.current_batch(project).items)
+    assert all(t["data"]["image"].startswith("data:image/png;base64,") and t["predictions"] for t in tasks)
+    upload = next(w for w in at.get("file_uploader") if w.proto.id.endswith("label_import_ls_file"))
+    upload.set_value(("export.json", json.dumps(EXPORT).encode(), "application/json"))
+    at.button(key="label_import_ls").click()
+    at.run()
+    assert not at.exception and not at.error
+    shown = messages(at.warning)  # a choice that is no class makes it a warning
+    assert any("3 labels stored" in text and "'cow' (item 5)" in text for text in shown), shown
+    assert {item: row.source for item, row in project.store.labels(project.id).items()} == {
+        0: "typed", 6: "typed", 1: "label-studio", 2: "label-studio", 3: "label-studio"}
+    assert any("3 from Label Studio" in m.value for m in at.markdown)

@@ -181,7 +181,7 @@ def test_counts_split_typed_accepted_and_imported(project):
     labeling.add_label(project, 3, SKIP)
     labeling.import_csv(project, "item,label\n4,7\n")
     counts = labeling.class_counts(project)
-    assert counts["classes"]["1"] == {"typed": 1, "accepted": 1, "imported": 0}
+    assert counts["classes"]["1"] == {"typed": 1, "accepted": 1, "imported": 0, "label-studio": 0}
     assert counts["classes"]["7"]["imported"] == 1 and counts["skipped"] == 1 and counts["total"] == 3
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 from alsim.common.text import escape_controls
 from alsim.data import store as store_module
+from alsim.labeling.label_studio import MAX_EMBED_ITEMS, export_tasks, import_export, label_config
 from alsim.labeling.projects import (
     MAX_IMPORT_BYTES,
     LabelingProject,
@@ -15,6 +17,8 @@ from alsim.labeling.projects import (
     default_annotator,
     export_csv,
     export_json,
+    export_npz,
+    export_zip,
     import_csv,
     open_labels,
     open_row,
@@ -24,6 +28,10 @@ from alsim.labeling.projects import (
     undo,
 )
 from alsim.labeling.store import LabelStore, LabelStoreError, check_project_name
+
+#: ``--export`` formats: text ones need no data set; the others need the project's images or features.
+EXPORTS = ("csv", "json", "imagefolder", "npz", "label-studio")
+_BINARY_EXPORTS = {"imagefolder": "zip", "npz": "npz"}
 
 
 def add_parser(sub) -> None:
@@ -43,10 +51,29 @@ def add_parser(sub) -> None:
                              "or skip")
     action.add_argument("--undo", action="store_true",
                         help="undo your own last label (the last one stored under --annotator)")
-    action.add_argument("--export", choices=("csv", "json"), help="print the labels as CSV or JSON")
+    action.add_argument("--export", choices=EXPORTS,
+                        help="print the labels as CSV or JSON, the labeled images as an ImageFolder zip "
+                             "(imagefolder), the labeled items' features as .npz (X, y, items, class_names), or the "
+                             "proposed batch as Label Studio tasks (label-studio; JSON, the model's guess as a "
+                             "prediction)")
     action.add_argument("--import-csv", metavar="FILE",
                         help="store labels from a CSV: the export's, or one with item (or id) and label (or class) "
                              "columns")
+    action.add_argument("--import-label-studio", metavar="FILE",
+                        help="store labels from a Label Studio JSON export of tasks written by --export label-studio "
+                             "(annotator: the Label Studio user; source label-studio; importing twice changes nothing)")
+    action.add_argument("--label-studio-config", action="store_true",
+                        help="print the Label Studio labeling config (XML) of the project's classes")
+    studio = p.add_argument_group("Label Studio tasks (--export label-studio)")
+    studio.add_argument("--all", action="store_true", dest="all_unlabeled",
+                        help="every unanswered item, ordered by the strategy's score, instead of the proposed batch")
+    studio.add_argument("--image-root", metavar="DIR",
+                        help="write the images to DIR as <item>.png; a task's image is the file's path, or the URL "
+                             "of --image-url-prefix followed by the file name")
+    studio.add_argument("--image-url-prefix", metavar="URL",
+                        help="where Label Studio serves DIR, e.g. http://host/images/ or /data/local-files/?d=images/")
+    studio.add_argument("--embed-images", action="store_true",
+                        help=f"put each image in its task as a data URI (at most {MAX_EMBED_ITEMS} images, 16 MiB)")
     action.add_argument("--list", action="store_true", help="list the projects")
     action.add_argument("--delete", action="store_true", help="delete the project and its labels")
 
@@ -75,10 +102,19 @@ def run(args, out) -> int:
         removed = store.delete_project(args.project)
         print(f"deleted project {removed.name}", file=out)
         return 0
-    if args.export and not args.data and not args.assignments:  # an export needs no data set
+    _check_task_options(args)
+    if args.export in ("csv", "json") and not args.data and not args.assignments:  # an export needs no data set
         labels = open_labels(args.project, store)
         out.write(export_csv(labels) if args.export == "csv" else export_json(labels) + "\n")
         return 0
+    if args.label_studio_config:  # the class names are kept with the project: no data set needed
+        names = (_open_or_create(args, store) if args.data else open_labels(args.project, store)).class_names
+        if not names:
+            raise LabelStoreError(f"project {args.project!r} keeps no class names and its data set is gone")
+        out.write(label_config(names))
+        return 0
+    # A binary export's stream is checked before the work: refused at once on a terminal.
+    stream = _binary_stream(out, _BINARY_EXPORTS[args.export]) if args.export in _BINARY_EXPORTS else None
     project = _open_or_create(args, store)
     annotator = args.annotator or default_annotator()
     if args.next:
@@ -104,16 +140,53 @@ def run(args, out) -> int:
         change = undo(project, annotator)
         print("nothing to undo" if change is None else f"undone {change.item}={change.label}", file=out)
         return 0
+    if stream is not None:
+        stream.write(export_zip(project) if args.export == "imagefolder" else export_npz(project))
+        stream.flush()
+        return 0
+    if args.export == "label-studio":
+        tasks = export_tasks(project, args.all_unlabeled, args.image_root, args.image_url_prefix, args.embed_images)
+        out.write(json.dumps(tasks, indent=1) + "\n")
+        if not tasks:
+            print("every item is answered: no tasks", file=sys.stderr)
+        return 0
     if args.export:
         out.write(export_csv(project) if args.export == "csv" else export_json(project) + "\n")
         return 0
-    try:
-        with open(args.import_csv, "rb") as handle:
-            raw = handle.read(MAX_IMPORT_BYTES + 1)
-    except OSError as exc:
-        raise LabelStoreError(f"cannot read {args.import_csv}: {exc.strerror or exc}") from None
-    print(f"imported {import_csv(project, raw, annotator)} labels", file=out)
+    if args.import_label_studio:
+        summary = import_export(project, _read_limited(args.import_label_studio))
+        print(summary.line(project.name), file=out)
+        return 0
+    print(f"imported {import_csv(project, _read_limited(args.import_csv), annotator)} labels", file=out)
     return 0
+
+
+def _read_limited(path: str) -> bytes:
+    """A file's first MAX_IMPORT_BYTES + 1 bytes: enough to tell an import that is too large."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_IMPORT_BYTES + 1)
+    except OSError as exc:
+        raise LabelStoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _check_task_options(args) -> None:
+    given = [flag for flag, value in (("--all", args.all_unlabeled), ("--image-root", args.image_root),
+                                      ("--image-url-prefix", args.image_url_prefix),
+                                      ("--embed-images", args.embed_images)) if value]
+    if given and args.export != "label-studio":
+        raise LabelStoreError(f"{given[0]} goes with --export label-studio")
+
+
+def _binary_stream(out, kind: str):
+    """The byte stream under ``out`` for a zip or npz; refused on a terminal, which it would garble."""
+    stream = getattr(out, "buffer", None)
+    if stream is None:
+        raise LabelStoreError(f"the {kind} export is binary and this output takes text only")
+    if getattr(out, "isatty", lambda: False)():
+        raise LabelStoreError(f"the {kind} export is binary: redirect it to a file (> labels.{kind})")
+    out.flush()
+    return stream
 
 
 def _open_or_create(args, store: LabelStore) -> LabelingProject:

@@ -14,6 +14,7 @@ class indices to the store, never names.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import numpy as np
@@ -26,6 +27,7 @@ from alsim.common.text import escape_controls
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, show_url_notices
 from alsim.data.sources import source_names
+from alsim.labeling import label_studio
 from alsim.labeling import projects as labeling
 from alsim.labeling.store import LabelStore
 from alsim.loop.pool import prepare
@@ -216,6 +218,25 @@ def _import(name: str) -> None:
     _say("success", f"Imported {count} labels.")
 
 
+def _import_label_studio(name: str) -> None:
+    uploaded = st.session_state.get("label_import_ls_file")
+    if uploaded is None:
+        _say("warning", "Choose a Label Studio JSON export first.")
+        return
+    try:
+        project = labeling.open_project(name)
+        summary = label_studio.import_export(project, uploaded.getvalue(), _session())
+    except AlsimError as exc:
+        _say("error", str(exc).splitlines()[0])
+        return
+    _say("warning" if summary.unknown else "success", summary.line(name))
+
+
+def label_studio_tasks(name: str) -> str:
+    """The project's proposed batch as Label Studio tasks (JSON), images embedded as data URIs."""
+    return json.dumps(label_studio.export_tasks(labeling.open_project(name), embed_images=True), indent=1)
+
+
 # ---------------------------------------------------------------------------------------- sections
 def _new_project_form(open_by_default: bool) -> None:
     with st.expander("New project", expanded=open_by_default):
@@ -304,8 +325,8 @@ def _progress(project: labeling.LabelingProject) -> None:
                           for name, per in counts["classes"].items()])
     st.subheader("Progress")
     st.markdown(escape_markdown(f"{counts['total']} labels ({sum(table['typed'])} typed, "
-                                f"{sum(table['accepted'])} accepted suggestions, {sum(table['imported'])} imported), "
-                                f"{counts['skipped']} skipped."))
+                                f"{sum(table['accepted'])} accepted suggestions, {sum(table['imported'])} imported, "
+                                f"{sum(table['label-studio'])} from Label Studio), {counts['skipped']} skipped."))
     left, right = st.columns(2)
     curve = labeling.agreement_curve(project)
     with left:
@@ -345,6 +366,20 @@ def _exports(project: labeling.LabelingProject | labeling.ProjectLabels) -> None
                          "a label is a class name, #N for the class at index N, or skip", type=["csv"],
                          key="label_import_file")
         st.button("Import", key="label_import", on_click=_import, args=(name,))
+        st.markdown("**Label Studio**: import the config and the tasks into a Label Studio project (the model's "
+                    "guess comes as a pre-annotation), label there, export the project as JSON and upload it here.")
+        l1, l2 = st.columns(2)
+        l1.download_button("Labeling config (XML)", label_studio.label_config(project.class_names),
+                           file_name=f"{name}-label-studio.xml", mime="application/xml", key="label_export_ls_config",
+                           on_click="ignore")
+        if project.dataset.images is not None:
+            l2.download_button("This batch as Label Studio tasks (tasks.json)", lambda: label_studio_tasks(name),
+                               file_name=f"{name}-tasks.json", mime="application/json", key="label_export_ls_tasks",
+                               on_click="ignore", help="images embedded in the tasks; for more than one batch use "
+                                                       "python -m alsim label NAME --export label-studio --all")
+        st.file_uploader("Import a Label Studio JSON export of these tasks", type=["json"],
+                         key="label_import_ls_file")
+        st.button("Import from Label Studio", key="label_import_ls", on_click=_import_label_studio, args=(name,))
 
 
 def _show_message() -> None:

@@ -1,4 +1,4 @@
-"""A person in the oracle's place: the SQLite label store and labeling projects.
+"""A person in the oracle's place: the SQLite label store, labeling projects, the Label Studio round trip.
 
 Layer 5: may import :mod:`alsim.loop` and everything below it; not :mod:`alsim.evidence`.
 """

@@ -55,10 +55,11 @@ from alsim.loop.run import _Arm, _fit_arms, predict_labels
 from alsim.strategies.diversity import kcenter_start, typical_start
 
 __all__ = [
-    "DEFAULT_BATCH", "LabelingProject", "ProjectLabels", "Proposal", "add_label", "agreement_curve", "class_counts",
-    "create_project", "current_batch", "delete_project", "export_csv", "export_json", "export_rows", "export_zip",
-    "import_csv", "list_projects", "next_batch", "open_labels", "open_project", "parse_label", "parse_item",
-    "remove_dataset", "truth_agreement", "undo",
+    "DEFAULT_BATCH", "LabelingProject", "ProjectLabels", "Proposal", "Ranking", "add_label", "agreement_curve",
+    "class_counts", "create_project", "current_batch", "delete_project", "export_csv", "export_json", "export_npz",
+    "export_rows", "export_zip", "image_file_name", "import_csv", "list_projects", "next_batch", "open_labels",
+    "open_project", "parse_item", "parse_label", "png_bytes", "pool_images", "rank_unlabeled", "remove_dataset",
+    "truth_agreement", "undo",
 ]
 
 DEFAULT_BATCH = 8
@@ -363,6 +364,15 @@ def next_batch(project: LabelingProject, labels: dict[int, LabelRow] | None = No
     if len(np.unique(person[person >= 0])) < 2:
         ids = _cold_start(config, prepared.features, candidates, k, n_labels)
         return Proposal(ids, np.full(len(ids), -1, dtype=np.int64), np.zeros(len(ids)), n_labels)
+    arm, proba = _fitted_arm(config, prepared, person, skipped, n_labels)
+    ids = np.asarray(arm.propose(proba, k).ids, dtype=np.int64)
+    guesses, confidence = _guesses(proba, arm.train)
+    return Proposal(ids, guesses[ids], confidence[ids], n_labels)
+
+
+def _fitted_arm(config: Config, prepared, person: np.ndarray, skipped: np.ndarray, n_labels: int):
+    """``(arm, proba (n_pool, n_classes))``: the config's model fitted on the stored labels, the
+    arm's generator seeded from ``(seed, number of labels)`` for the strategy."""
     oracle = StoreOracle(person, skipped, truth=None)
     # The arm starts from the stored labels: no initial draw of its own.
     arm = _Arm(config.replace(initial="first", n_initial=1, evaluation="pool", self_training="off"), prepared, oracle)
@@ -371,12 +381,68 @@ def next_batch(project: LabelingProject, labels: dict[int, LabelRow] | None = No
     arm.config = config.replace(evaluation="pool", self_training="off")
     proba, _, _ = _fit_arms([arm], None)[0]
     arm.rng = np.random.default_rng([config.seed, n_labels])
-    ids = np.asarray(arm.propose(proba, k).ids, dtype=np.int64)
-    predicted = predict_labels(proba, arm.train)
+    return arm, proba
+
+
+def _guesses(proba: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(guess (n_pool,), confidence (n_pool,))``: the model's class (-1 where no mass reached
+    the point) and its probability."""
+    predicted = predict_labels(proba, train)
     mass = proba.sum(axis=1)
     confidence = np.divide(proba.max(axis=1), mass, out=np.zeros(len(mass)), where=mass > 0)
     guesses = np.where(mass > 0, predicted, -1)  # no mass reached the point: no guess
-    return Proposal(ids, guesses[ids].astype(np.int64), confidence[ids], n_labels)
+    return guesses.astype(np.int64), confidence
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Every unanswered item, in the order the strategy would ask for them.
+
+    Attributes
+    ----------
+    ids : ndarray (m,), pool ids, first asked first
+    scores : ndarray (m,), the strategy's score of each (higher = asked first); NaN without one
+    score_name : str, what the score is (``entropy``, ...; empty without a score)
+    guesses, confidence : ndarray (m,), as in :class:`Proposal`
+    n_labels : int
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    score_name: str
+    guesses: np.ndarray
+    confidence: np.ndarray
+    n_labels: int
+
+
+def rank_unlabeled(project: LabelingProject, labels: dict[int, LabelRow] | None = None) -> Ranking:
+    """Every unanswered item ordered by the strategy's score (highest first, ties by id).
+
+    The strategy scores the whole pool once (``k=0``), as it would before choosing a batch. A
+    strategy without a score (``random``) gives a random order from the generator
+    :func:`next_batch` would use, and so does a project without a model yet (fewer than two
+    classes labeled), whose scores are then NaN.
+    """
+    config = project.config
+    person, skipped = label_arrays(project, labels)
+    prepared = prepare(config)
+    candidates = np.flatnonzero((person < 0) & ~skipped)
+    n_labels = int(np.count_nonzero(person >= 0))
+    none = np.full(len(candidates), np.nan)
+    if len(np.unique(person[person >= 0])) < 2:
+        order = np.random.default_rng([config.seed, n_labels]).permutation(candidates)
+        return Ranking(order, none, "", np.full(len(order), -1, dtype=np.int64), np.zeros(len(order)), n_labels)
+    arm, proba = _fitted_arm(config, prepared, person, skipped, n_labels)
+    query = arm.propose(proba, 0)
+    guesses, confidence = _guesses(proba, arm.train)
+    if query.scores is None:
+        order, scores = arm.rng.permutation(candidates), none
+    else:
+        scored = np.asarray(query.scores, dtype=float)[candidates]
+        position = np.lexsort((candidates, -np.nan_to_num(scored, nan=-np.inf)))
+        order, scores = candidates[position], scored[position]
+    return Ranking(order, scores, query.score_name if query.scores is not None else "", guesses[order],
+                   confidence[order], n_labels)
 
 
 def _cold_start(config: Config, features: np.ndarray, candidates: np.ndarray, k: int, n_labels: int) -> np.ndarray:
@@ -525,25 +591,59 @@ def _folder_name(name: str) -> str:
 def export_zip(project: LabelingProject) -> bytes:
     """An ImageFolder-style zip: ``<class>/<item>.png`` per labeled image (skips left out); class
     folders are the class names, percent-escaped where unsafe (:func:`_folder_name`)."""
-    import cv2
-
-    images = project.dataset.images
-    if images is None:
-        raise LabelStoreError(f"data set {project.config.dataset!r} has no images to export")
-    if project.config.pool_size:
-        images = prepare(project.config).images
+    images = pool_images(project)
     names = project.class_names
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for row in export_rows(project):
             if row["label_id"] < 0:
                 continue
-            image = to_uint8(images[row["item"]])
-            if image.ndim == 3:
-                image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-            ok, encoded = cv2.imencode(".png", image)
-            if ok:
-                archive.writestr(f"{_folder_name(names[row['label_id']])}/{row['item']:06d}.png", encoded.tobytes())
+            encoded = png_bytes(images[row["item"]])
+            if encoded is not None:
+                archive.writestr(f"{_folder_name(names[row['label_id']])}/{image_file_name(row['item'])}", encoded)
+    return buffer.getvalue()
+
+
+def pool_images(project: LabelingProject) -> np.ndarray:
+    """The images of the project's pool, ``(n_pool, h, w[, c])``, indexed by item id; LabelStoreError
+    for a data set of embeddings only."""
+    images = project.dataset.images
+    if images is None:
+        raise LabelStoreError(f"data set {project.config.dataset!r} has no images to export")
+    if project.config.pool_size:
+        images = prepare(project.config).images
+    return images
+
+
+def image_file_name(item: int) -> str:
+    """An item's image file in every export: its pool id, six digits (data sets keep no file names)."""
+    return f"{int(item):06d}.png"
+
+
+def png_bytes(image: np.ndarray) -> bytes | None:
+    """One image as PNG bytes (RGB kept as RGB), None if OpenCV cannot encode it."""
+    import cv2
+
+    image = to_uint8(image)
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", image)
+    return encoded.tobytes() if ok else None
+
+
+def export_npz(project: LabelingProject) -> bytes:
+    """The labeled items with the features the project's model sees, as an ``.npz``.
+
+    Arrays: ``X`` (m, d) the pool features of :func:`alsim.loop.pool.prepare` (the config's
+    feature kind), ``y`` (m,) class indices, ``items`` (m,) pool ids, ``class_names`` (n_classes,)
+    str. Skips are left out. ``data add`` reads it back as a data set of embeddings.
+    """
+    person, _ = label_arrays(project)
+    labeled = np.flatnonzero(person >= 0)
+    features = np.asarray(prepare(project.config).features)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, X=features[labeled], y=person[labeled].astype(np.int64),
+                        items=labeled.astype(np.int64), class_names=np.asarray(project.class_names, dtype=str))
     return buffer.getvalue()
 
 

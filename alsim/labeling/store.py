@@ -44,8 +44,9 @@ from alsim.data.store import alsim_home
 SCHEMA_VERSION = 2
 FILENAME = "labels.sqlite3"
 SKIP = -1
-#: How a label came to be: typed from scratch, a model's suggestion accepted, read from a file.
-SOURCES = ("typed", "accepted", "imported")
+#: How a label came to be: typed from scratch, a model's suggestion accepted, read from a file,
+#: read from a Label Studio export (:mod:`alsim.labeling.label_studio`).
+SOURCES = ("typed", "accepted", "imported", "label-studio")
 _MAGIC = b"SQLite format 3\x00"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}")
 _BUSY_MS = 30_000
@@ -366,13 +367,28 @@ class LabelStore:
         with self._connect() as db, self._write(db):
             return self._set(db, project, int(item), int(label), annotator, source, action, session)
 
-    def set_labels(self, project: int, rows: list[tuple[int, int]], annotator: str, source: str = "imported",
-                   session: str | None = None) -> int:
-        """Store many labels in one transaction (an import lands whole or not at all)."""
+    def set_labels(self, project: int, rows: list[tuple], annotator: str, source: str = "imported",
+                   session: str | None = None, only_changed: bool = False) -> int:
+        """Store many labels in one transaction (an import lands whole or not at all); returns how many were written.
+
+        ``rows``: ``(item, label)``, or ``(item, label, annotator)`` where each row has its own
+        annotator (``annotator`` is then the default). With ``only_changed``, a row whose item
+        already has this label, annotator and source is left alone (no history row), read inside
+        the same transaction: importing one file twice changes nothing the second time.
+        """
+        if source not in SOURCES:
+            raise LabelStoreError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+        written = 0
         with self._connect() as db, self._write(db):
-            for item, label in rows:
-                self._set(db, project, int(item), int(label), annotator, source, "import", session)
-        return len(rows)
+            for row in rows:
+                item, label, by = int(row[0]), int(row[1]), (row[2] if len(row) > 2 else annotator)
+                if only_changed and db.execute(
+                        "SELECT 1 FROM labels WHERE project = ? AND item = ? AND label = ? AND annotator = ? "
+                        "AND source = ?", (project, item, label, by, source)).fetchone():
+                    continue
+                self._set(db, project, item, label, by, source, "import", session)
+                written += 1
+        return written
 
     @staticmethod
     def _set(db, project: int, item: int, label: int, annotator: str, source: str, action: str,

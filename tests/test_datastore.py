@@ -35,7 +35,9 @@ def test_add_list_find_load(pets):
     assert datastore.find("my pets") == datastore.find(entry.id) == entry
     data = entry.load()
     assert data.content_key == entry.content_key and data.name == entry.id
-    assert sorted(p.name for p in entry.path.iterdir()) == ["images.npy", "labels.npy", "manifest.json"]
+    assert sorted(p.name for p in entry.path.iterdir()) == ["display_images.npy", "display_sizes.npy",
+                                                            "file_names.json", "images.npy", "labels.npy",
+                                                            "manifest.json"]
 
 
 def test_same_content_is_stored_once(pets, tmp_path):

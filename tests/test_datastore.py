@@ -288,3 +288,14 @@ def test_display_images_that_do_not_fit_the_set_are_left_out(tmp_path):
     (entry.path / "file_names.json").write_text(json.dumps(["a.png"]))
     data = datastore.find(entry.id).load()
     assert data.display_images is None and data.file_names is None
+
+
+def test_a_pools_display_image_is_its_data_set_rows(tmp_path):
+    from alsim.loop.pool import prepare
+
+    entry = datastore.add(read_path(write_image_folder(tmp_path / "wide", per_class=4, sizes=((48, 64),), colour=True)))
+    prepared = prepare(Config(dataset=entry.id, pool_size=5))
+    data = prepared.dataset
+    for i, row in enumerate(prepared.pool_ids):
+        np.testing.assert_array_equal(prepared.display_image(i), data.display_image(row))
+    assert prepared.display_image(0).shape == (96, 128, 3)

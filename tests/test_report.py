@@ -192,3 +192,19 @@ def test_exports_write_no_nan():
     assert "nan" not in csv_text.lower() and csv_text.splitlines()[-1].split(",")[8] == ""
     doc = json.loads(to_json({"entropy": config}, arms, [str(i) for i in range(10)]))
     assert doc["arms"]["entropy"]["rounds"][-1]["accuracy"] is None
+
+
+def test_report_tiles_show_display_images_in_colour_with_their_aspect_ratio(tmp_path):
+    import base64
+
+    from test_importers import write_image_folder
+
+    from alsim.data import store as datastore
+
+    entry = datastore.import_path(write_image_folder(tmp_path / "wide", per_class=8, sizes=((48, 64),), colour=True))
+    config = Config(dataset=entry.id, batch_size=4, n_initial=6, n_rounds=1)
+    document = html_report("colour", {"entropy": config}, {"entropy": list(run_loop(config))}, ["cat", "dog", "owl"])
+    tiles = re.findall(r"<img class=display alt='pool image \d+' src='data:image/png;base64,([^']+)'>", document)
+    assert tiles
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(tiles[0]), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded.shape == (96, 128, 3) and np.ptp(decoded.astype(int), axis=2).max() > 100  # colour, not gray

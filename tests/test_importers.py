@@ -721,3 +721,13 @@ def test_every_item_keeps_its_source_file_name(tmp_path):
     assert read_path(tmp_path / "list.csv").dataset.file_names == tuple(row.split(",")[0] for row in rows)
     arrays = read_bytes("x.npz", npz_bytes(X=np.eye(4), y=np.array([0, 1, 0, 1]))).dataset
     assert arrays.file_names is None and arrays.display_images is None and arrays.display_image(0) is None
+
+
+def test_npz_images_keep_display_images_too():
+    images = np.stack([class_image(i % 2, (48, 64), colour=True, seed=i) for i in range(4)])
+    data = read_bytes("x.npz", npz_bytes(X=np.eye(4), y=np.array([0, 1, 0, 1]), images=images)).dataset
+    assert data.images.shape == (4, 28, 28) and data.display_image(2).shape == (96, 128, 3)
+    expected = cv2.resize(images[2], (128, 96), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(data.display_image(2).astype(int) - expected.astype(int)).mean() < 2
+    gray = read_bytes("x.npz", npz_bytes(X=np.eye(4), y=np.array([0, 1, 0, 1]), images=images[..., 0])).dataset
+    assert gray.display_images.shape == (4, 128, 128) and gray.file_names is None

@@ -396,12 +396,7 @@ class _Images:
         self.options = options
         self.images: list[np.ndarray] = []
         self.names: list[str] = []
-        self.display_side = display_side(expected)
-        self.display: np.ndarray | None = None
-        self.display_sizes: np.ndarray | None = None
-        if expected and self.display_side >= MIN_DISPLAY_SIDE:
-            self.display = np.zeros((expected, self.display_side, self.display_side, 3), dtype=np.uint8)
-            self.display_sizes = np.zeros((expected, 2), dtype=np.int32)
+        self.display = _DisplayImages(expected)
         self.colour: list[bool] = []
         self.sizes: dict[str, int] = {}
         self.corrupt: list[str] = []
@@ -437,12 +432,7 @@ class _Images:
         h, w = image.shape[:2]
         self.sizes[f"{h}x{w}"] = self.sizes.get(f"{h}x{w}", 0) + 1
         colour = image.ndim == 3
-        kept = len(self.images)
-        if self.display is not None and kept < len(self.display):
-            shown = fit_long_side(image, self.display_side)
-            dh, dw = shown.shape[:2]
-            self.display[kept, :dh, :dw] = shown[:, :, None] if shown.ndim == 2 else shown
-            self.display_sizes[kept] = (dh, dw)
+        self.display.put(len(self.images), image)
         side = self.options.side
         if (h, w) != (side, side):
             image = resize_image(image, side)
@@ -456,12 +446,38 @@ class _Images:
         return stack_images(self.images, self.colour, self.options)
 
     def display_arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The kept images' display images, (n, s, s, 3) RGB, or (n, s, s) when none has colour, and sizes (n, 2)."""
-        if self.display is None:
+        """See :meth:`_DisplayImages.arrays`."""
+        return self.display.arrays(len(self.images), any(self.colour))
+
+
+class _DisplayImages:
+    """Images for people to look at, filled one by one into an array allocated up front (pages are
+    touched only as it fills): ``expected`` images at most, none when 0 or when so many that their
+    side (:func:`display_side`) would fall below :data:`MIN_DISPLAY_SIDE`."""
+
+    def __init__(self, expected: int):
+        self.side = display_side(expected)
+        self.images: np.ndarray | None = None
+        self.sizes: np.ndarray | None = None
+        if expected and self.side >= MIN_DISPLAY_SIDE:
+            self.images = np.zeros((expected, self.side, self.side, 3), dtype=np.uint8)
+            self.sizes = np.zeros((expected, 2), dtype=np.int32)
+
+    def put(self, i: int, image: np.ndarray) -> None:
+        """Image ``i`` (gray (h, w) or RGB (h, w, 3) uint8, its original size) at the display side."""
+        if self.images is None or i >= len(self.images):
+            return
+        shown = fit_long_side(image, self.side)
+        h, w = shown.shape[:2]
+        self.images[i, :h, :w] = shown[:, :, None] if shown.ndim == 2 else shown
+        self.sizes[i] = (h, w)
+
+    def arrays(self, n: int, colour: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The first ``n`` images, (n, s, s, 3) RGB, or (n, s, s) when none has ``colour``, and sizes (n, 2)."""
+        if self.images is None:
             return None, None
-        n = len(self.images)
-        display = self.display[:n] if any(self.colour) else np.ascontiguousarray(self.display[:n, :, :, 0])
-        return display, self.display_sizes[:n]
+        images = self.images[:n] if colour else np.ascontiguousarray(self.images[:n, :, :, 0])
+        return images, self.sizes[:n]
 
 
 def decode_image(raw: bytes | None, header: ImageHeader | None = None) -> np.ndarray | None:
@@ -1145,7 +1161,8 @@ def _from_npz(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], where: s
             raise DataError(f"{where}: class_names has repeated names")
     labels, class_names = encode_labels(y, f"{where}: y", class_names)
     _check_classes(class_names, labels, where)
-    images = _npz_images(arrays.get("images"), len(X), "images", where, options)
+    shown = _DisplayImages(len(X) if "images" in arrays else 0)
+    images = _npz_images(arrays.get("images"), len(X), "images", where, options, shown)
     notes = []
     test_images = test_labels = test_embeddings = None
     if ("X_test" in arrays) != ("y_test" in arrays):
@@ -1171,9 +1188,11 @@ def _from_npz(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], where: s
             notes.append(note)
     else:
         sizes = {}
+    colour = images is not None and arrays["images"].ndim == 4 and arrays["images"].shape[3] >= 3
+    display, display_sizes = shown.arrays(len(X), colour)
     dataset = Dataset(name=_stem(where), images=images, labels=labels, class_names=class_names,
                       test_images=test_images, test_labels=test_labels, source=where, embeddings=X,
-                      test_embeddings=test_embeddings)
+                      test_embeddings=test_embeddings, display_images=display, display_sizes=display_sizes)
     return Imported(dataset, "npz", where, sizes, notes=tuple(notes))
 
 
@@ -1209,7 +1228,9 @@ def _read_npy(handle, member_size: int) -> np.ndarray:
     return np.array(values)  # writable, native order
 
 
-def _npz_images(images: np.ndarray | None, n: int, what: str, where: str, options: ImportOptions) -> np.ndarray | None:
+def _npz_images(images: np.ndarray | None, n: int, what: str, where: str, options: ImportOptions,
+                display: _DisplayImages | None = None) -> np.ndarray | None:
+    """The npz's images at the import's side; with ``display``, each is also put there at its original size."""
     if images is None:
         return None
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3, 4)):
@@ -1220,9 +1241,11 @@ def _npz_images(images: np.ndarray | None, n: int, what: str, where: str, option
                         f"expected {n} non-empty images")
     check_images_bytes(n, options, f"{where}: {what}")
     decoded, colour = [], []
-    for image in images:
+    for i, image in enumerate(images):
         if image.ndim == 3:
             image = image[:, :, 0] if image.shape[2] == 1 else np.ascontiguousarray(image[:, :, :3])
+        if display is not None:
+            display.put(i, image)
         if image.shape[:2] != (options.side, options.side):
             image = resize_image(image, options.side)
         decoded.append(image)

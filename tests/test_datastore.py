@@ -299,3 +299,12 @@ def test_a_pools_display_image_is_its_data_set_rows(tmp_path):
     for i, row in enumerate(prepared.pool_ids):
         np.testing.assert_array_equal(prepared.display_image(i), data.display_image(row))
     assert prepared.display_image(0).shape == (96, 128, 3)
+
+
+def test_memory_mapped_display_images_do_not_count_against_the_memory_caches(tmp_path):
+    from alsim.storage.memory import nbytes_of
+
+    entry = datastore.add(read_path(write_image_folder(tmp_path / "wide", per_class=3, sizes=((48, 64),), colour=True)))
+    data = entry.load()
+    assert isinstance(data.display_images, np.memmap)
+    assert nbytes_of(data) == data.images.nbytes + data.labels.nbytes + data.display_sizes.nbytes

@@ -308,3 +308,14 @@ def test_memory_mapped_display_images_do_not_count_against_the_memory_caches(tmp
     data = entry.load()
     assert isinstance(data.display_images, np.memmap)
     assert nbytes_of(data) == data.images.nbytes + data.labels.nbytes + data.display_sizes.nbytes
+
+
+def test_importing_a_set_stored_before_display_images_again_adds_them(tmp_path):
+    folder = write_image_folder(tmp_path / "wide", per_class=3, sizes=((48, 64),), colour=True)
+    entry = datastore.add(read_path(folder))
+    for name in ("display_images.npy", "display_sizes.npy", "file_names.json"):
+        (entry.path / name).unlink()
+    assert datastore.add(read_path(folder)) == entry
+    data = entry.load()
+    assert data.display_image(0).shape == (96, 128, 3) and data.file_names[0] == "cat/000.png"
+    assert not [p.name for p in entry.path.iterdir() if p.name.startswith(".")]

@@ -160,6 +160,7 @@ def add(imported: Imported, name: str | None = None) -> StoredSet:
     final = root / key
     existing = _read_entry(final)
     if existing is not None:
+        _add_missing_views(existing, dataset)
         return existing
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -193,6 +194,34 @@ def add(imported: Imported, name: str | None = None) -> StoredSet:
     if entry is None:
         raise DataError(f"the data store entry {final} could not be read back")
     return entry
+
+
+def _add_missing_views(entry: StoredSet, dataset: Dataset) -> None:
+    """Give a set stored before display images and file names were kept the ones this import read.
+
+    Best effort: each file is written beside the others under a unique temporary name and renamed
+    into place; a set that cannot take them loads as it did.
+    """
+    parts = {f"{part}.npy": getattr(dataset, part) for part in _DISPLAY_ARRAYS}
+    if dataset.file_names is not None:
+        parts[FILE_NAMES] = json.dumps(list(dataset.file_names)).encode()
+    for name, values in parts.items():
+        if values is None or (entry.path / name).exists():
+            continue
+        try:
+            handle, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=entry.path)
+            os.close(handle)
+            try:
+                if isinstance(values, bytes):
+                    _save_bytes(Path(tmp), values)
+                else:
+                    _save(Path(tmp), np.ascontiguousarray(values))
+                os.replace(tmp, entry.path / name)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError:
+            return
 
 
 def _save(path: Path, values: np.ndarray) -> None:

@@ -8,8 +8,10 @@ the images as people see them, colour and aspect ratio kept, padded to s x s) wi
 ``display_sizes.npy`` (n, 2: each one's height and width), and ``file_names.json`` (each item's
 source file name, or null). Two arrays rather than a PNG per image: one file written and
 renamed with the rest, and read memory-mapped, so a server holds only the pages it shows.
-They are optional: sets stored before them load without them. Its short id (the first 12 hex digits of the key) is the config's
-``dataset`` value: stored sets are registered as data sources on first use
+They are optional: sets stored before them load without them (and get them when imported again).
+
+Its short id (the first 12 hex digits of the key) is the config's ``dataset`` value: stored
+sets are registered as data sources on first use
 (:func:`alsim.data.sources.register_stored_sources`), so every page's data-set control and the
 CLI list them.
 

@@ -509,7 +509,9 @@ def item_file_names(project: LabelingProject | ProjectLabels) -> tuple[str | Non
     pool_size = project.config.get("pool_size")
     if names is None or not pool_size:
         return names
-    return tuple(names[row] for row in pool_rows(len(names), int(pool_size)))
+    if not isinstance(pool_size, int) or pool_size > len(names):
+        return None  # not the pool this set gives
+    return tuple(names[row] for row in pool_rows(len(names), pool_size))
 
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").

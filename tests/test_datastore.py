@@ -16,6 +16,7 @@ from alsim.cli.main import main
 from alsim.common.errors import ConfigError, DataError
 from alsim.data import store as datastore
 from alsim.data.datasets import FASHION_CLASSES, read_idx
+from alsim.data.importers import read_path
 from alsim.data.sources import source_info, source_names
 from alsim.loop.presets import default_config
 
@@ -35,7 +36,9 @@ def test_add_list_find_load(pets):
     assert datastore.find("my pets") == datastore.find(entry.id) == entry
     data = entry.load()
     assert data.content_key == entry.content_key and data.name == entry.id
-    assert sorted(p.name for p in entry.path.iterdir()) == ["images.npy", "labels.npy", "manifest.json"]
+    assert sorted(p.name for p in entry.path.iterdir()) == ["display_images.npy", "display_sizes.npy",
+                                                            "file_names.json", "images.npy", "labels.npy",
+                                                            "manifest.json"]
 
 
 def test_same_content_is_stored_once(pets, tmp_path):
@@ -256,3 +259,63 @@ def cv2_png(image) -> bytes:
     import cv2
 
     return cv2.imencode(".png", image)[1].tobytes()
+
+
+def test_display_images_and_file_names_survive_the_store(tmp_path):
+    folder = write_image_folder(tmp_path / "wide", per_class=3, sizes=((48, 64),), colour=True)
+    imported = read_path(folder)
+    entry = datastore.add(imported)
+    data = datastore.find(entry.id).load()
+    assert data.file_names == imported.dataset.file_names and data.file_names[0] == "cat/000.png"
+    np.testing.assert_array_equal(data.display_images, imported.dataset.display_images)
+    assert data.display_image(4).shape == (96, 128, 3) and not data.display_images.flags.writeable
+    assert datastore.read_file_names(entry) == data.file_names
+
+
+def test_a_set_stored_before_display_images_and_file_names_still_loads(tmp_path):
+    entry = datastore.add(read_path(write_image_folder(tmp_path / "wide", per_class=3, sizes=((48, 64),))))
+    for name in ("display_images.npy", "display_sizes.npy", "file_names.json"):
+        (entry.path / name).unlink()
+    data = datastore.find(entry.id).load()
+    assert data.content_key == entry.content_key
+    assert data.display_images is None and data.file_names is None and datastore.read_file_names(entry) is None
+    np.testing.assert_array_equal(data.display_image(2), data.images[2])  # the feature-size image instead
+
+
+def test_display_images_that_do_not_fit_the_set_are_left_out(tmp_path):
+    entry = datastore.add(read_path(write_image_folder(tmp_path / "wide", per_class=3, sizes=((48, 64),))))
+    np.save(entry.path / "display_sizes.npy", np.full((9, 2), 500, dtype=np.int32))
+    (entry.path / "file_names.json").write_text(json.dumps(["a.png"]))
+    data = datastore.find(entry.id).load()
+    assert data.display_images is None and data.file_names is None
+
+
+def test_a_pools_display_image_is_its_data_set_rows(tmp_path):
+    from alsim.loop.pool import prepare
+
+    entry = datastore.add(read_path(write_image_folder(tmp_path / "wide", per_class=4, sizes=((48, 64),), colour=True)))
+    prepared = prepare(Config(dataset=entry.id, pool_size=5))
+    data = prepared.dataset
+    for i, row in enumerate(prepared.pool_ids):
+        np.testing.assert_array_equal(prepared.display_image(i), data.display_image(row))
+    assert prepared.display_image(0).shape == (96, 128, 3)
+
+
+def test_memory_mapped_display_images_do_not_count_against_the_memory_caches(tmp_path):
+    from alsim.storage.memory import nbytes_of
+
+    entry = datastore.add(read_path(write_image_folder(tmp_path / "wide", per_class=3, sizes=((48, 64),), colour=True)))
+    data = entry.load()
+    assert isinstance(data.display_images, np.memmap)
+    assert nbytes_of(data) == data.images.nbytes + data.labels.nbytes + data.display_sizes.nbytes
+
+
+def test_importing_a_set_stored_before_display_images_again_adds_them(tmp_path):
+    folder = write_image_folder(tmp_path / "wide", per_class=3, sizes=((48, 64),), colour=True)
+    entry = datastore.add(read_path(folder))
+    for name in ("display_images.npy", "display_sizes.npy", "file_names.json"):
+        (entry.path / name).unlink()
+    assert datastore.add(read_path(folder)) == entry
+    data = entry.load()
+    assert data.display_image(0).shape == (96, 128, 3) and data.file_names[0] == "cat/000.png"
+    assert not [p.name for p in entry.path.iterdir() if p.name.startswith(".")]

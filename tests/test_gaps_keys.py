@@ -20,9 +20,9 @@ import alsim.sweep.grid as grid
 from alsim import Config
 from alsim.data.datasets import Dataset
 from alsim.learn.features import _cache_key
-from alsim.strategies.params import legacy_names
 from alsim.learn.graph import _neighbour_path, build_graph, predict_new, spread
 from alsim.loop.pool import data_key, graph_key, kernel_key, prepare
+from alsim.strategies.params import legacy_names
 
 
 def _all_distinct(keys: dict) -> None:

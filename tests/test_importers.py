@@ -669,3 +669,65 @@ def test_decoding_messages_of_opencv_and_its_codecs_stay_off_stderr(tmp_path):
                             capture_output=True, text=True, cwd=ROOT, env=env, timeout=300, check=False)
     assert result.returncode == 0 and result.stderr == "", result.stderr[-2000:]
     assert "41 corrupt or unreadable image(s) skipped" in result.stdout
+
+
+# --------------------------------------------------------------------------- display images and file names
+def test_a_colour_image_keeps_a_display_image_of_128_pixels_in_colour_with_its_aspect_ratio(tmp_path):
+    folder = write_image_folder(tmp_path / "wide", per_class=2, sizes=((48, 64),), colour=True)
+    data = read_path(folder, ImportOptions(side=28)).dataset
+    assert data.images.shape == (6, 28, 28)  # the features' images: gray, square
+    assert data.display_images.shape == (6, 128, 128, 3) and data.display_sizes.tolist() == [[96, 128]] * 6
+    shown = data.display_image(0)
+    assert shown.shape == (96, 128, 3) and shown.dtype == np.uint8
+    original = cv2.cvtColor(cv2.imread(str(folder / "cat" / "000.png")), cv2.COLOR_BGR2RGB)
+    expected = cv2.resize(original, (128, 96), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(shown.reshape(-1, 3).mean(axis=0), expected.reshape(-1, 3).mean(axis=0), atol=1.0)
+    assert np.abs(shown.astype(int) - expected.astype(int)).mean() < 2  # the same picture, not just the same means
+    assert not data.display_images[0, 96:].any()  # the padding below the picture stays empty
+
+
+def test_a_gray_set_keeps_gray_display_images_and_a_tall_image_keeps_its_height(tmp_path):
+    folder = write_image_folder(tmp_path / "tall", per_class=2, sizes=((200, 100),))
+    data = read_path(folder, ImportOptions(side=32, color="color")).dataset
+    assert data.images.shape == (6, 32, 32, 3)
+    assert data.display_images.shape == (6, 128, 128) and data.display_image(3).shape == (128, 64)
+
+
+def test_the_aspect_ratio_note_appears_only_when_an_image_was_not_square(tmp_path):
+    wide = read_path(write_image_folder(tmp_path / "wide", per_class=2, sizes=((48, 64),))).notes
+    square = read_path(write_image_folder(tmp_path / "square", per_class=2, sizes=((64, 64),))).notes
+    assert any("size 48x64 resized to 28x28 (aspect ratio not kept)" in note for note in wide)
+    assert any("size 64x64 resized to 28x28" in note for note in square)
+    assert not any("aspect ratio" in note for note in square)
+
+
+def test_the_display_side_shrinks_for_large_sets_within_the_memory_bound():
+    from alsim.data.importers import DISPLAY_SIDE, MAX_DISPLAY_BYTES, display_side
+
+    assert display_side(1) == display_side(10_000) == DISPLAY_SIDE
+    for n in (20_000, 100_000, 1_000_000):
+        assert display_side(n) < DISPLAY_SIDE and n * display_side(n) ** 2 * 3 <= MAX_DISPLAY_BYTES
+
+
+def test_every_item_keeps_its_source_file_name(tmp_path):
+    folder = write_image_folder(tmp_path / "pets", per_class=2, unlabeled=1)
+    names = read_path(folder).dataset.file_names
+    assert names == ("cat/000.png", "cat/001.png", "dog/000.png", "dog/001.png", "owl/000.png", "owl/001.png",
+                     "unlabeled/u000.png")
+    archive = zip_folder(folder, tmp_path / "pets.zip", prefix="pets/")
+    assert read_path(archive).dataset.file_names == tuple(f"pets/{name}" for name in names)
+    rows = [f"pets/{c}/{i:03d}.png,{c}" for c in ("owl", "cat") for i in range(2)]
+    (tmp_path / "list.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    assert read_path(tmp_path / "list.csv").dataset.file_names == tuple(row.split(",")[0] for row in rows)
+    arrays = read_bytes("x.npz", npz_bytes(X=np.eye(4), y=np.array([0, 1, 0, 1]))).dataset
+    assert arrays.file_names is None and arrays.display_images is None and arrays.display_image(0) is None
+
+
+def test_npz_images_keep_display_images_too():
+    images = np.stack([class_image(i % 2, (48, 64), colour=True, seed=i) for i in range(4)])
+    data = read_bytes("x.npz", npz_bytes(X=np.eye(4), y=np.array([0, 1, 0, 1]), images=images)).dataset
+    assert data.images.shape == (4, 28, 28) and data.display_image(2).shape == (96, 128, 3)
+    expected = cv2.resize(images[2], (128, 96), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(data.display_image(2).astype(int) - expected.astype(int)).mean() < 2
+    gray = read_bytes("x.npz", npz_bytes(X=np.eye(4), y=np.array([0, 1, 0, 1]), images=images[..., 0])).dataset
+    assert gray.display_images.shape == (4, 128, 128) and gray.file_names is None

@@ -691,3 +691,38 @@ def test_a_stored_set_with_unknown_labels_is_labeled_and_scored_where_truth_is_k
     with zipfile.ZipFile(io.BytesIO(labeling.export_zip(project))) as archive:
         assert len(archive.namelist()) == 8 and {name.split("/")[0] for name in archive.namelist()} <= {
             "ant", "bee", "cat"}
+
+
+def test_exports_carry_each_item_source_file_name_through_store_reload_and_removal(tmp_path):
+    import cv2
+
+    folder = write_image_folder(tmp_path / "pets", per_class=2)
+    (folder / "cat" / "deep").mkdir()
+    cv2.imwrite(str(folder / "cat" / "deep" / "000.png"), np.full((30, 20), 90, np.uint8))  # same name, another folder
+    cv2.imwrite(str(folder / "cat" / "001.jpg"), np.full((30, 20), 200, np.uint8))  # 001.png once exported
+    entry = datastore.import_path(folder)
+    data = datastore.find(entry.id).load()
+    assert data.file_names == ("cat/000.png", "cat/001.jpg", "cat/001.png", "cat/deep/000.png", "dog/000.png",
+                               "dog/001.png", "owl/000.png", "owl/001.png")
+    project = labeling.create_project("named", entry.id)
+    for item, label in enumerate(data.labels.tolist()):
+        labeling.add_label(project, item, SKIP if item == 7 else label, annotator="ann")
+    rows = list(csv.DictReader(io.StringIO(labeling.export_csv(labeling.open_labels("named")))))
+    assert [row["path"] for row in rows] == list(data.file_names)
+    document = json.loads(labeling.export_json(project))
+    assert [row["path"] for row in document["labels"]] == list(data.file_names)
+    with zipfile.ZipFile(io.BytesIO(labeling.export_zip(project))) as archive:
+        assert sorted(archive.namelist()) == ["cat/000-3.png", "cat/000.png", "cat/001-2.png", "cat/001.png",
+                                              "dog/000.png", "dog/001.png", "owl/000.png"]
+    labeling.remove_dataset(entry.id, force=True)
+    rows = list(csv.DictReader(io.StringIO(labeling.export_csv(labeling.open_labels("named")))))
+    assert [row["path"] for row in rows] == list(data.file_names)
+
+
+def test_a_pool_projects_items_are_named_by_their_rows_in_the_data_set(tmp_path):
+    entry = datastore.import_path(write_image_folder(tmp_path / "pets", per_class=4))
+    data = entry.load()
+    project = labeling.create_project("pool", entry.id, ["pool_size=5"])
+    pool_ids = labeling.prepare(project.config).pool_ids
+    labeling.add_label(project, 3, 0, annotator="ann")
+    assert [row["path"] for row in labeling.export_rows(project)] == [data.file_names[pool_ids[3]]]

@@ -211,3 +211,19 @@ def test_a_comparison_report_speaks_with_the_verdict_over_seeds_not_one_seed(tmp
     headline = next(s.headline for s in summary.strategies if s.strategy == "entropy")
     assert headline in lead and "over 6 seeds" in text
     assert "reached" not in lead or headline.count("reached") == lead.count("reached")  # no single-seed sentence
+
+
+def test_report_tiles_show_display_images_in_colour_with_their_aspect_ratio(tmp_path):
+    import base64
+
+    from test_importers import write_image_folder
+
+    from alsim.data import store as datastore
+
+    entry = datastore.import_path(write_image_folder(tmp_path / "wide", per_class=8, sizes=((48, 64),), colour=True))
+    config = Config(dataset=entry.id, batch_size=4, n_initial=6, n_rounds=1)
+    document = html_report("colour", {"entropy": config}, {"entropy": list(run_loop(config))}, ["cat", "dog", "owl"])
+    tiles = re.findall(r"<img class=display alt='pool image \d+' src='data:image/png;base64,([^']+)'>", document)
+    assert tiles
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(tiles[0]), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded.shape == (96, 128, 3) and np.ptp(decoded.astype(int), axis=2).max() > 100  # colour, not gray

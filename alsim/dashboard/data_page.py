@@ -237,7 +237,7 @@ def _sample_grid(dataset) -> None:
         if not len(shown):
             continue
         st.caption(escape_markdown(f"{escape_controls(cls)}: {len(members):,}"))
-        st.image([enlarged(dataset.images[i]) for i in shown], width=64)
+        st.image([enlarged(dataset.display_image(i)) for i in shown], width=64)
 
 
 def enlarged(image: np.ndarray, size: int = 64) -> np.ndarray:

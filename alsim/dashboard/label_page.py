@@ -303,7 +303,7 @@ def _grid(project: labeling.LabelingProject, batch, labels: dict, focus: int, im
                 marker = "▶ " if item == focus else ""
                 st.markdown(f"**{marker}#{item}**" + (" · focused" if marker else ""))
                 if images is not None:
-                    st.image(enlarge(images[item]), width=IMAGE_SIDE)
+                    st.image(enlarge(images(item)), width=IMAGE_SIDE)
                 else:
                     st.caption("no image (embeddings only)")
                 guess_text = (f"model: {names[guess]} ({confidence:.0%})" if guess >= 0 else "model: no guess yet")
@@ -389,9 +389,13 @@ def _show_message() -> None:
 
 
 def _images(project: labeling.LabelingProject):
+    """Pool item -> the image a person sees (colour, aspect ratio kept, when the set keeps display
+    images; else the feature-size one), or None for a set without images."""
+    if project.dataset.images is None:
+        return None
     if project.config.pool_size:
-        return prepare(project.config).images
-    return project.dataset.images
+        return prepare(project.config).display_image
+    return project.dataset.display_image
 
 
 # ---------------------------------------------------------------------------------------- the page

@@ -87,8 +87,7 @@ def gallery(title: str, prepared: Prepared, record: Round, most: bool, k: int = 
         st.markdown(f"**{title}**")
         st.info("No unlabeled images left in the pool.")
         return
-    images = prepared.dataset.images
-    if images is None:
+    if prepared.dataset.images is None:
         st.markdown(f"**{title}**")
         st.info("This data set has no images to show (features only).")
         return
@@ -98,7 +97,7 @@ def gallery(title: str, prepared: Prepared, record: Round, most: bool, k: int = 
     tiles, lines, correct, queued, raw = [], [], [], [], []
     for i in ids:
         pred, true = int(record.predicted[i]), int(prepared.labels[i])
-        tiles.append(to_display(images[prepared.pool_ids[i]]))
+        tiles.append(to_display(prepared.display_image(i)))
         lines.append((f"pred {_ascii(names[pred])}", "true unknown" if true < 0 else f"true {_ascii(names[true])}"))
         correct.append(None if true < 0 else pred == true)
         queued.append(int(i) in queried)

@@ -57,6 +57,18 @@ class Dataset:
     source : str, where the data came from (for people; caches use :attr:`content_key`)
     embeddings : ndarray, shape (n_pool, d), or None; precomputed features
     test_embeddings : ndarray, shape (n_test, d), or None
+    display_images : ndarray, shape (n_pool, s, s[, 3]) uint8, or None
+        The pool's images for people to look at: colour and aspect ratio kept, the long side
+        ``s`` pixels (128 unless the set is large), padded to s x s from the top left; image
+        ``i`` is ``display_images[i, :h, :w]`` with ``(h, w) = display_sizes[i]``. None for
+        sets without them (built-in sets, sets imported before they were kept): see
+        :meth:`display_image`.
+    display_sizes : ndarray, shape (n_pool, 2) int, or None
+    file_names : tuple of (str or None), one per pool item, or None
+        Where each item came from: its path inside the imported folder or zip, or the table's
+        path column; None for rows of arrays.
+
+    The last three are not part of :attr:`content_key`: they describe the same data.
     """
 
     name: str
@@ -68,6 +80,26 @@ class Dataset:
     source: str = ""
     embeddings: np.ndarray | None = None
     test_embeddings: np.ndarray | None = None
+    display_images: np.ndarray | None = None
+    display_sizes: np.ndarray | None = None
+    file_names: tuple[str | None, ...] | None = None
+
+    def display_image(self, i: int) -> np.ndarray | None:
+        """Pool image ``i`` as people should see it: the display image when the set keeps one,
+        else the feature-size image (None without images).
+
+        Returns
+        -------
+        ndarray (h, w) or (h, w, 3), uint8 for a display image (the feature image's dtype otherwise)
+        """
+        if self.display_images is not None and self.display_sizes is not None:
+            h, w = (int(v) for v in self.display_sizes[i])
+            return np.asarray(self.display_images[i, :h, :w])
+        return None if self.images is None else self.images[i]
+
+    def file_name(self, i: int) -> str | None:
+        """Pool item ``i``'s source file name (see :attr:`file_names`), or None."""
+        return None if self.file_names is None else self.file_names[i]
 
     @property
     def n_classes(self) -> int:

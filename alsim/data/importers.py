@@ -27,6 +27,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import math
 import os
 import re
 import stat
@@ -71,6 +72,12 @@ DECODE_MEMORY_BOUND = 3 * MAX_DECODED_BYTES
 MAX_IMAGES_BYTES = 2**30
 """Largest array of imported images (n x side x side x channels bytes), checked before decoding any."""
 MAX_FEATURES_BYTES = 2**30
+DISPLAY_SIDE = 128
+"""Long side of the images kept for people to look at (colour and aspect ratio kept)."""
+MAX_DISPLAY_BYTES = 512 * 2**20
+"""Largest array of display images (n x side x side x 3 bytes): a large set gets a smaller display side
+(:func:`display_side`) rather than more memory."""
+MIN_DISPLAY_SIDE = 16
 """Largest feature matrix (embeddings or table columns) as float64, checked before converting it."""
 COLOR_MODES = ("gray", "color", "auto")
 LABEL_COLUMNS = ("label", "labels", "y", "class", "target")
@@ -153,6 +160,9 @@ class Imported:
         One line per thing a person should know (resized, skipped, corrupt, duplicates).
     duplicates : int
         Images whose file content was already imported under another class.
+
+    The dataset's ``display_images`` / ``display_sizes`` hold the images as people see them
+    (:data:`DISPLAY_SIDE`), and ``file_names`` each item's source file name.
     """
 
     dataset: Dataset
@@ -380,9 +390,13 @@ def _file_reader(path: Path) -> Callable[[], bytes | None]:
 class _Images:
     """Decoded, resized images with their labels, and what went wrong on the way."""
 
-    def __init__(self, options: ImportOptions):
+    def __init__(self, options: ImportOptions, expected: int = 0):
+        """``expected``: the most images :meth:`add` will keep; their display images are allocated
+        up front (one array, pages touched only as it fills), none when 0."""
         self.options = options
         self.images: list[np.ndarray] = []
+        self.names: list[str] = []
+        self.display = _DisplayImages(expected)
         self.colour: list[bool] = []
         self.sizes: dict[str, int] = {}
         self.corrupt: list[str] = []
@@ -393,8 +407,9 @@ class _Images:
         self.n_duplicates = 0
         self._seen: dict[bytes, tuple[str, str]] = {}
 
-    def add(self, name: str, raw: bytes | None, label: str | None = None) -> bool:
-        """Decode, resize and keep one image; ``label`` (None: unknown) is only for spotting duplicates."""
+    def add(self, name: str, raw: bytes | None, label: str | None = None, file_name: str | None = None) -> bool:
+        """Decode, resize and keep one image; ``label`` (None: unknown) is only for spotting duplicates,
+        ``file_name`` (default ``name``) is kept as its source file name."""
         header = image_header(raw) if raw else None
         if header is not None and header.too_large:
             self.n_too_large += 1
@@ -417,16 +432,52 @@ class _Images:
         h, w = image.shape[:2]
         self.sizes[f"{h}x{w}"] = self.sizes.get(f"{h}x{w}", 0) + 1
         colour = image.ndim == 3
+        self.display.put(len(self.images), image)
         side = self.options.side
         if (h, w) != (side, side):
             image = resize_image(image, side)
         self.images.append(image)
         self.colour.append(colour)
+        self.names.append(name if file_name is None else file_name)
         return True
 
     def stack(self) -> np.ndarray:
         """(n, side, side) gray or (n, side, side, 3) RGB uint8."""
         return stack_images(self.images, self.colour, self.options)
+
+    def display_arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """See :meth:`_DisplayImages.arrays`."""
+        return self.display.arrays(len(self.images), any(self.colour))
+
+
+class _DisplayImages:
+    """Images for people to look at, filled one by one into an array allocated up front (pages are
+    touched only as it fills): ``expected`` images at most, none when 0 or when so many that their
+    side (:func:`display_side`) would fall below :data:`MIN_DISPLAY_SIDE`."""
+
+    def __init__(self, expected: int):
+        self.side = display_side(expected)
+        self.images: np.ndarray | None = None
+        self.sizes: np.ndarray | None = None
+        if expected and self.side >= MIN_DISPLAY_SIDE:
+            self.images = np.zeros((expected, self.side, self.side, 3), dtype=np.uint8)
+            self.sizes = np.zeros((expected, 2), dtype=np.int32)
+
+    def put(self, i: int, image: np.ndarray) -> None:
+        """Image ``i`` (gray (h, w) or RGB (h, w, 3) uint8, its original size) at the display side."""
+        if self.images is None or i >= len(self.images):
+            return
+        shown = fit_long_side(image, self.side)
+        h, w = shown.shape[:2]
+        self.images[i, :h, :w] = shown[:, :, None] if shown.ndim == 2 else shown
+        self.sizes[i] = (h, w)
+
+    def arrays(self, n: int, colour: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The first ``n`` images, (n, s, s, 3) RGB, or (n, s, s) when none has ``colour``, and sizes (n, 2)."""
+        if self.images is None:
+            return None, None
+        images = self.images[:n] if colour else np.ascontiguousarray(self.images[:n, :, :, 0])
+        return images, self.sizes[:n]
 
 
 def decode_image(raw: bytes | None, header: ImageHeader | None = None) -> np.ndarray | None:
@@ -781,6 +832,26 @@ def resize_image(image: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(image, (side, side), interpolation=interpolation)
 
 
+def display_side(n_images: int) -> int:
+    """The display images' long side for ``n_images`` images: :data:`DISPLAY_SIDE`, smaller when
+    their array would pass :data:`MAX_DISPLAY_BYTES` (10,922 images keep 128 pixels)."""
+    if n_images <= 0:
+        return DISPLAY_SIDE
+    return min(DISPLAY_SIDE, math.isqrt(MAX_DISPLAY_BYTES // (3 * n_images)))
+
+
+def fit_long_side(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` scaled so that its long side is ``side`` pixels, aspect ratio kept (area
+    interpolation when shrinking, linear when enlarging)."""
+    cv2 = _opencv()
+    h, w = image.shape[:2]
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == (w, h):
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
 def stack_images(images: list[np.ndarray], colour: list[bool], options: ImportOptions) -> np.ndarray:
     side = options.side
     as_colour = options.color == "color" or (options.color == "auto" and any(colour))
@@ -799,11 +870,13 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def _size_note(sizes: dict[str, int], side: int) -> str | None:
+    """What resizing did, from the ``"HxW"`` counts; "aspect ratio not kept" only when some image was not square."""
     if not sizes or set(sizes) == {f"{side}x{side}"}:
         return None
     by_area = sorted(sizes, key=lambda s: (int(s.split("x")[0]) * int(s.split("x")[1]), s))
     kinds = f"{len(sizes)} sizes, from {by_area[0]} to {by_area[-1]}" if len(sizes) > 1 else f"size {by_area[0]}"
-    return f"images of {kinds} resized to {side}x{side} (aspect ratio not kept)"
+    squeezed = any(h != w for h, w in (s.split("x") for s in sizes))
+    return f"images of {kinds} resized to {side}x{side}" + (" (aspect ratio not kept)" if squeezed else "")
 
 
 def _image_notes(decoded: _Images, skipped: int, outside: int = 0) -> list[str]:
@@ -927,8 +1000,9 @@ def _from_entries(entries: list[tuple[str, Callable[[], bytes | None]]], kind: s
     parts = [p.parts for p, _ in images]
     while all(len(p) >= 3 for p in parts) and len({p[0] for p in parts}) == 1:
         parts = [p[1:] for p in parts]
-    check_images_bytes(sum(len(p) >= 2 for p in parts), options, where)
-    decoded = _Images(options)
+    n_in_classes = sum(len(p) >= 2 for p in parts)
+    check_images_bytes(n_in_classes, options, where)
+    decoded = _Images(options, n_in_classes)
     labels_by_name: list[str | None] = []
     outside = 0
     for p, (path, read) in sorted(zip(parts, images), key=lambda item: item[0]):
@@ -936,7 +1010,8 @@ def _from_entries(entries: list[tuple[str, Callable[[], bytes | None]]], kind: s
             outside += 1
             continue
         label = None if p[0] == options.unlabeled_dir else class_from_folder(p[0])
-        if decoded.add("/".join(p), read(), label):
+        # Its file name is its whole path inside the folder or zip, an enclosing folder included.
+        if decoded.add("/".join(p), read(), label, file_name=path.as_posix()):
             labels_by_name.append(label)
     class_names = tuple(sorted({n for n in labels_by_name if n is not None}))
     if len(class_names) < 2:
@@ -947,8 +1022,10 @@ def _from_entries(entries: list[tuple[str, Callable[[], bytes | None]]], kind: s
                         f"(layout: <class name>/<image>, unknown labels in {options.unlabeled_dir}/){corrupt}")
     index = {n: i for i, n in enumerate(class_names)}
     labels = np.array([-1 if n is None else index[n] for n in labels_by_name], dtype=np.int64)
+    display, display_sizes = decoded.display_arrays()
     dataset = Dataset(name=_stem(where), images=decoded.stack(), labels=labels, class_names=class_names,
-                      source=where)
+                      source=where, display_images=display, display_sizes=display_sizes,
+                      file_names=tuple(decoded.names))
     return Imported(dataset, kind, where, dict(decoded.sizes), skipped, tuple(decoded.corrupt), decoded.n_corrupt,
                     tuple(_image_notes(decoded, skipped, outside)), decoded.n_duplicates)
 
@@ -1084,7 +1161,8 @@ def _from_npz(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], where: s
             raise DataError(f"{where}: class_names has repeated names")
     labels, class_names = encode_labels(y, f"{where}: y", class_names)
     _check_classes(class_names, labels, where)
-    images = _npz_images(arrays.get("images"), len(X), "images", where, options)
+    shown = _DisplayImages(len(X) if "images" in arrays else 0)
+    images = _npz_images(arrays.get("images"), len(X), "images", where, options, shown)
     notes = []
     test_images = test_labels = test_embeddings = None
     if ("X_test" in arrays) != ("y_test" in arrays):
@@ -1110,9 +1188,11 @@ def _from_npz(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], where: s
             notes.append(note)
     else:
         sizes = {}
+    colour = images is not None and arrays["images"].ndim == 4 and arrays["images"].shape[3] >= 3
+    display, display_sizes = shown.arrays(len(X), colour)
     dataset = Dataset(name=_stem(where), images=images, labels=labels, class_names=class_names,
                       test_images=test_images, test_labels=test_labels, source=where, embeddings=X,
-                      test_embeddings=test_embeddings)
+                      test_embeddings=test_embeddings, display_images=display, display_sizes=display_sizes)
     return Imported(dataset, "npz", where, sizes, notes=tuple(notes))
 
 
@@ -1148,7 +1228,9 @@ def _read_npy(handle, member_size: int) -> np.ndarray:
     return np.array(values)  # writable, native order
 
 
-def _npz_images(images: np.ndarray | None, n: int, what: str, where: str, options: ImportOptions) -> np.ndarray | None:
+def _npz_images(images: np.ndarray | None, n: int, what: str, where: str, options: ImportOptions,
+                display: _DisplayImages | None = None) -> np.ndarray | None:
+    """The npz's images at the import's side; with ``display``, each is also put there at its original size."""
     if images is None:
         return None
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3, 4)):
@@ -1159,9 +1241,11 @@ def _npz_images(images: np.ndarray | None, n: int, what: str, where: str, option
                         f"expected {n} non-empty images")
     check_images_bytes(n, options, f"{where}: {what}")
     decoded, colour = [], []
-    for image in images:
+    for i, image in enumerate(images):
         if image.ndim == 3:
             image = image[:, :, 0] if image.shape[2] == 1 else np.ascontiguousarray(image[:, :, :3])
+        if display is not None:
+            display.put(i, image)
         if image.shape[:2] != (options.side, options.side):
             image = resize_image(image, options.side)
         decoded.append(image)
@@ -1263,7 +1347,7 @@ def _table_images(frame, column: str, labels: np.ndarray, class_names: tuple[str
                         "upload a zip of the image folder instead")
     root = folder.resolve()
     check_images_bytes(len(frame), options, where)
-    decoded = _Images(options)
+    decoded = _Images(options, len(frame))
     kept, total = [], 0
     for row, value in enumerate(frame[column].tolist()):
         if not isinstance(value, str) or not value.strip():
@@ -1284,7 +1368,9 @@ def _table_images(frame, column: str, labels: np.ndarray, class_names: tuple[str
             kept.append(row)
     labels = labels[np.array(kept, dtype=np.int64)]
     _check_classes(class_names, labels, where)
-    dataset = Dataset(name=_stem(where), images=decoded.stack(), labels=labels, class_names=class_names, source=where)
+    display, display_sizes = decoded.display_arrays()
+    dataset = Dataset(name=_stem(where), images=decoded.stack(), labels=labels, class_names=class_names, source=where,
+                      display_images=display, display_sizes=display_sizes, file_names=tuple(decoded.names))
     return Imported(dataset, "csv", where, dict(decoded.sizes), 0, tuple(decoded.corrupt), decoded.n_corrupt,
                     tuple(_image_notes(decoded, 0)), decoded.n_duplicates)
 

@@ -3,8 +3,15 @@
 A stored set is a folder named by its data's :attr:`alsim.data.datasets.Dataset.content_key` holding
 ``images.npy`` (decoded, resized uint8 images), ``labels.npy``, optionally ``embeddings.npy``
 and the test split's arrays, and ``manifest.json`` (name, source file, counts per class,
-image size, notes, date). Its short id (the first 12 hex digits of the key) is the config's
-``dataset`` value: stored sets are registered as data sources on first use
+image size, notes, date). Imported images also keep ``display_images.npy`` (n, s, s[, 3] uint8:
+the images as people see them, colour and aspect ratio kept, padded to s x s) with
+``display_sizes.npy`` (n, 2: each one's height and width), and ``file_names.json`` (each item's
+source file name, or null). Two arrays rather than a PNG per image: one file written and
+renamed with the rest, and read memory-mapped, so a server holds only the pages it shows.
+They are optional: sets stored before them load without them (and get them when imported again).
+
+Its short id (the first 12 hex digits of the key) is the config's ``dataset`` value: stored
+sets are registered as data sources on first use
 (:func:`alsim.data.sources.register_stored_sources`), so every page's data-set control and the
 CLI list them.
 
@@ -38,6 +45,8 @@ SHORT_ID = 12
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 _ARRAYS = ("images", "labels", "embeddings", "test_images", "test_labels", "test_embeddings")
+_DISPLAY_ARRAYS = ("display_images", "display_sizes")
+FILE_NAMES = "file_names.json"
 _STALE_SECONDS = 3600
 _MAX_MANIFEST_BYTES = 1 << 20
 
@@ -153,6 +162,7 @@ def add(imported: Imported, name: str | None = None) -> StoredSet:
     final = root / key
     existing = _read_entry(final)
     if existing is not None:
+        _add_missing_views(existing, dataset)
         return existing
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -161,10 +171,12 @@ def add(imported: Imported, name: str | None = None) -> StoredSet:
     except OSError as exc:
         raise DataError(f"cannot write the data store {root} ({exc.strerror or exc})") from None
     try:
-        for part in _ARRAYS:
+        for part in _ARRAYS + _DISPLAY_ARRAYS:
             values = getattr(dataset, part)
             if values is not None:
                 _save(tmp / f"{part}.npy", np.ascontiguousarray(values))
+        if dataset.file_names is not None:
+            _save_bytes(tmp / FILE_NAMES, json.dumps(list(dataset.file_names)).encode())
         manifest = _manifest(imported, _clean_name(name, dataset.name), key)
         _save_bytes(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())
         fsync_folder(tmp)
@@ -184,6 +196,34 @@ def add(imported: Imported, name: str | None = None) -> StoredSet:
     if entry is None:
         raise DataError(f"the data store entry {final} could not be read back")
     return entry
+
+
+def _add_missing_views(entry: StoredSet, dataset: Dataset) -> None:
+    """Give a set stored before display images and file names were kept the ones this import read.
+
+    Best effort: each file is written beside the others under a unique temporary name and renamed
+    into place; a set that cannot take them loads as it did.
+    """
+    parts = {f"{part}.npy": getattr(dataset, part) for part in _DISPLAY_ARRAYS}
+    if dataset.file_names is not None:
+        parts[FILE_NAMES] = json.dumps(list(dataset.file_names)).encode()
+    for name, values in parts.items():
+        if values is None or (entry.path / name).exists():
+            continue
+        try:
+            handle, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=entry.path)
+            os.close(handle)
+            try:
+                if isinstance(values, bytes):
+                    _save_bytes(Path(tmp), values)
+                else:
+                    _save(Path(tmp), np.ascontiguousarray(values))
+                os.replace(tmp, entry.path / name)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError:
+            return
 
 
 def _save(path: Path, values: np.ndarray) -> None:
@@ -258,10 +298,12 @@ def load_stored(entry: StoredSet) -> Dataset:
             path = entry.path / f"{part}.npy"
             if path.exists():
                 arrays[part] = np.load(path, allow_pickle=False)
+        display, sizes = _display_arrays(entry, len(arrays["labels"]))
         dataset = Dataset(name=entry.id, images=arrays.get("images"), labels=arrays["labels"],
                           class_names=tuple(entry.manifest["class_names"]), test_images=arrays.get("test_images"),
                           test_labels=arrays.get("test_labels"), source=f"alsim-store:{entry.content_key}",
-                          embeddings=arrays.get("embeddings"), test_embeddings=arrays.get("test_embeddings"))
+                          embeddings=arrays.get("embeddings"), test_embeddings=arrays.get("test_embeddings"),
+                          display_images=display, display_sizes=sizes, file_names=read_file_names(entry))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"stored data set {entry.id} in {entry.path} is unreadable ({exc}); remove the folder and "
                         "import it again") from None
@@ -269,6 +311,36 @@ def load_stored(entry: StoredSet) -> Dataset:
         raise DataError(f"stored data set {entry.id} in {entry.path} has changed since it was imported; remove the "
                         "folder and import it again")
     return dataset
+
+
+def _display_arrays(entry: StoredSet, n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The stored display images (memory-mapped, read-only) and their sizes; (None, None) when the set has
+    none (stored before they were kept) or they do not fit its items (the feature images are shown then)."""
+    try:
+        display = np.load(entry.path / "display_images.npy", mmap_mode="r", allow_pickle=False)
+        sizes = np.load(entry.path / "display_sizes.npy", allow_pickle=False)
+    except (OSError, ValueError):
+        return None, None
+    side = display.shape[1] if display.ndim in (3, 4) else 0
+    if (display.dtype != np.uint8 or display.ndim not in (3, 4) or len(display) != n or display.shape[2] != side
+            or (display.ndim == 4 and display.shape[3] != 3) or sizes.shape != (n, 2) or sizes.dtype.kind not in "iu"
+            or (n and (sizes.min() < 1 or sizes.max() > side))):
+        return None, None
+    return display, sizes
+
+
+def read_file_names(entry: StoredSet) -> tuple[str | None, ...] | None:
+    """Each stored item's source file name (None for rows of arrays), without loading the arrays; None when
+    the set keeps none (stored before they were kept) or the file is not a list of one per item."""
+    try:
+        with open(entry.path / FILE_NAMES, "rb") as handle:
+            names = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    n = entry.manifest.get("n")
+    if not isinstance(names, list) or len(names) != n or not all(v is None or isinstance(v, str) for v in names):
+        return None
+    return tuple(names)
 
 
 #: One import at a time per process: each holds up to its memory bound (see the README), and a

@@ -24,6 +24,7 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -49,7 +50,7 @@ from alsim.labeling.store import (
 )
 from alsim.loop.config import Config
 from alsim.loop.oracles import StoreOracle
-from alsim.loop.pool import prepare
+from alsim.loop.pool import pool_rows, prepare
 from alsim.loop.presets import default_config
 from alsim.loop.run import _Arm, _fit_arms, predict_labels
 from alsim.strategies.diversity import kcenter_start, typical_start
@@ -104,6 +105,8 @@ class ProjectLabels:
     config : dict, the stored config
     class_names : tuple of str, the data set's (kept with the project); empty if never known
     store : LabelStore
+    kept_file_names : dict of int to str, labeled items' source file names kept with the project when
+        its data set was removed (:func:`remove_dataset`)
     """
 
     id: int
@@ -112,6 +115,7 @@ class ProjectLabels:
     config: dict
     class_names: tuple[str, ...]
     store: LabelStore = field(repr=False)
+    kept_file_names: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -231,8 +235,10 @@ def open_labels(name: str, store: LabelStore | None = None) -> ProjectLabels:
             names = load_source(row.dataset).class_names
         except (KeyError, DataError, OSError, ValueError):
             names = ()
+    kept = row.settings.get("file_names")
+    kept = {int(item): str(name) for item, name in kept.items()} if isinstance(kept, dict) else {}
     return ProjectLabels(row.id, row.name, row.dataset, dict(row.settings.get("config") or {}),
-                         tuple(str(n) for n in names), store)
+                         tuple(str(n) for n in names), store, kept)
 
 
 def _labels_of(project: LabelingProject | ProjectLabels) -> ProjectLabels:
@@ -534,16 +540,44 @@ EXPORT_FIELDS = ("item", "path", "label", "label_id", "annotator", "source", "ti
 
 
 def export_rows(project: LabelingProject | ProjectLabels) -> list[dict]:
-    """One dict per answered item (skips have label "" and label_id -1). ``path``: none is kept for
-    the data sets here (they are stored as arrays), so it is empty. Needs no data set: a
+    """One dict per answered item (skips have label "" and label_id -1). ``path``: the item's source
+    file name (:func:`item_file_names`), empty when none is known. Needs no data set: a
     :class:`ProjectLabels` of a project whose data set was removed exports as well."""
     project = _labels_of(project)
     names = project.class_names
+    files = item_file_names(project)
     rows = []
     for item, row in sorted(project.store.labels(project.id).items()):
-        rows.append({"item": item, "path": "", "label": names[row.label] if 0 <= row.label < len(names) else "",
+        if files is None:
+            path = project.kept_file_names.get(item)
+        else:
+            path = files[item] if 0 <= item < len(files) else None
+        rows.append({"item": item, "path": path or "", "label": names[row.label] if 0 <= row.label < len(names) else "",
                      "label_id": row.label, "annotator": row.annotator, "source": row.source, "time": row.time})
     return rows
+
+
+def item_file_names(project: LabelingProject | ProjectLabels) -> tuple[str | None, ...] | None:
+    """Each pool item's source file name (its path inside the imported folder or zip, or a table's
+    path column; None for rows of arrays), read from the data store without loading the images.
+
+    None when the project's data set is not a stored one that keeps them (a built-in set, a set
+    stored before names were kept, a removed set).
+    """
+    project = _labels_of(project)
+    try:
+        entry = find(project.dataset_id)
+    except DataError:
+        return None
+    if project.dataset_id not in (entry.id, entry.content_key):
+        return None  # matched by a stored set's name: not the project's data set
+    names = datastore.read_file_names(entry)
+    pool_size = project.config.get("pool_size")
+    if names is None or not pool_size:
+        return names
+    if not isinstance(pool_size, int) or pool_size > len(names):
+        return None  # not the pool this set gives
+    return tuple(names[row] for row in pool_rows(len(names), pool_size))
 
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").
@@ -589,18 +623,30 @@ def _folder_name(name: str) -> str:
 
 
 def export_zip(project: LabelingProject) -> bytes:
-    """An ImageFolder-style zip: ``<class>/<item>.png`` per labeled image (skips left out); class
-    folders are the class names, percent-escaped where unsafe (:func:`_folder_name`)."""
+    """An ImageFolder-style zip: ``<class>/<name>.png`` per labeled image (skips left out); class
+    folders are the class names, percent-escaped where unsafe (:func:`_folder_name`). ``<name>``
+    is the source file's name, its extension made ``.png`` (``cat.jpg`` -> ``cat.png``), followed
+    by ``-<item>`` when another image in the folder has it; ``<item>`` (6 digits) without one."""
     images = pool_images(project)
     names = project.class_names
     buffer = io.BytesIO()
+    written: set[str] = set()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for row in export_rows(project):
             if row["label_id"] < 0:
                 continue
             encoded = png_bytes(images[row["item"]])
             if encoded is not None:
-                archive.writestr(f"{_folder_name(names[row['label_id']])}/{image_file_name(row['item'])}", encoded)
+                folder = _folder_name(names[row["label_id"]])
+                stem = PurePosixPath(row["path"]).stem if row["path"] else ""
+                member = f"{folder}/{stem or format(row['item'], '06d')}.png"
+                suffix = 0
+                while member in written:  # two source folders held the same name, or a name looked like another's
+                    suffix += 1
+                    member = f"{folder}/{stem or format(row['item'], '06d')}-{row['item']}" + (
+                        f"-{suffix}.png" if suffix > 1 else ".png")
+                written.add(member)
+                archive.writestr(member, encoded)
     return buffer.getvalue()
 
 
@@ -616,7 +662,7 @@ def pool_images(project: LabelingProject) -> np.ndarray:
 
 
 def image_file_name(item: int) -> str:
-    """An item's image file in every export: its pool id, six digits (data sets keep no file names)."""
+    """An item's image file in a Label Studio export: its pool id, six digits (unique, whatever the source names)."""
     return f"{int(item):06d}.png"
 
 
@@ -747,5 +793,8 @@ def remove_dataset(ident: str, force: bool = False, store: LabelStore | None = N
     if projects:
         store = store or LabelStore(default_label_path())
         for project in projects:
-            store.remember_class_names(project.id, entry.manifest.get("class_names", []))
+            labels = open_labels(project.name, store)
+            files = item_file_names(labels) or ()
+            kept = {item: files[item] for item in store.labels(project.id) if 0 <= item < len(files) and files[item]}
+            store.remember_class_names(project.id, entry.manifest.get("class_names", []), kept)
     return datastore.remove(entry.id)

@@ -333,18 +333,21 @@ class LabelStore:
             rows = db.execute("SELECT id, name, dataset, config, created FROM projects ORDER BY id").fetchall()
         return [_project(row) for row in rows]
 
-    def remember_class_names(self, project: int, class_names) -> None:
+    def remember_class_names(self, project: int, class_names, file_names: dict[int, str] | None = None) -> None:
         """Keep the class names of a project's data set in its settings (``class_names``), so its
-        labels can be exported by name once the data set is gone; names kept before stay."""
+        labels can be exported by name once the data set is gone; names kept before stay. With
+        ``file_names`` (labeled item -> source file name), those too (``file_names``)."""
         with self._connect() as db, self._write(db):
             row = db.execute("SELECT config FROM projects WHERE id = ?", (project,)).fetchone()
             if row is None:
                 return
             settings = json.loads(row[0])
-            if "class_names" not in settings:
-                settings["class_names"] = [str(name) for name in class_names]
-                db.execute("UPDATE projects SET config = ? WHERE id = ?",
-                           (json.dumps(settings, sort_keys=True), project))
+            kept = dict(settings)
+            kept.setdefault("class_names", [str(name) for name in class_names])
+            if file_names:
+                kept.setdefault("file_names", {str(item): str(name) for item, name in file_names.items()})
+            if kept != settings:
+                db.execute("UPDATE projects SET config = ? WHERE id = ?", (json.dumps(kept, sort_keys=True), project))
 
     def delete_project(self, name: str) -> Project:
         """Remove a project, its labels and batches (its history rows stay, for audit)."""

@@ -60,6 +60,10 @@ class Prepared:
     def images(self) -> np.ndarray | None:
         return None if self.dataset.images is None else self.dataset.images[self.pool_ids]
 
+    def display_image(self, i: int) -> np.ndarray | None:
+        """Pool point ``i``'s image as people see it (:meth:`alsim.data.datasets.Dataset.display_image`)."""
+        return self.dataset.display_image(int(self.pool_ids[i]))
+
     @property
     def known(self) -> np.ndarray:
         """Boolean mask of pool points whose true label is known."""
@@ -114,16 +118,24 @@ def _pool_features(dataset: Dataset, kind: str, options: FeatureOptions,
     return compute_features(dataset, kind, options=options, progress=progress)
 
 
+def pool_rows(n: int, pool_size: int | None) -> np.ndarray:
+    """The data set's rows in a pool of ``pool_size`` (all ``n`` when None or 0), sorted.
+
+    A fixed generator: every seed and strategy, and every export of a project, sees the same pool.
+    """
+    if not pool_size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, pool_size, replace=False))
+
+
 def _build_prepared(config: Config, dataset: Dataset, key: tuple,
                     progress: Callable[[int, int], None] | None = None) -> Prepared:
     n = len(dataset.labels)
     if config.pool_size and config.pool_size > n:
         raise ConfigError(f"pool_size must be <= {n} for dataset {config.dataset!r}, got {config.pool_size}")
     features, test_features = _pool_features(dataset, config.features, feature_options(config), progress)
-    pool_ids = np.arange(n)
+    pool_ids = pool_rows(n, config.pool_size)
     if config.pool_size:
-        # Fixed generator: every seed and strategy sees the same pool.
-        pool_ids = np.sort(np.random.default_rng(0).choice(n, config.pool_size, replace=False))
         features = features[pool_ids]
     if config.imbalance != 1:
         kept = long_tail(dataset.labels[pool_ids], dataset.n_classes, config.imbalance)

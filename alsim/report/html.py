@@ -56,7 +56,8 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.25em;margin-top:2em;border
 table{border-collapse:collapse;margin:.5em 0;font-size:.92em} td,th{border:1px solid #ddd;padding:.25em .6em}
 th{background:#f6f6f6;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
 .gallery{display:flex;flex-wrap:wrap;gap:.6em} figure{margin:0;text-align:center;font-size:.8em}
-figure img{width:64px;height:64px;image-rendering:pixelated;border:1px solid #ccc}
+figure img{width:64px;height:64px;object-fit:contain;image-rendering:pixelated;border:1px solid #ccc}
+figure img.display{width:128px;height:128px}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto} .muted{color:#666;font-size:.9em}
 .ceiling{font-weight:600}
 """
@@ -193,6 +194,8 @@ def _galleries(name: str, config: Config, rounds: Sequence[Round], class_names: 
     if images is None:
         return f"<p>{_e(name)}: this data set has no images (embeddings only), so there is no gallery.</p>"
     top = None if images.dtype == np.uint8 else float(np.max(images))
+    # Display images (colour, aspect ratio kept) are shown at their own size; feature images enlarged.
+    shown = " class=display" if prepared.dataset.display_images is not None else ""
     values, score_name = record.ranking
     parts = [f"<p>{_e(name)}, round {record.index} ({record.n_labeled:,} revealed labels): unlabeled images ranked "
              f"by {_e(score_name.replace('_', ' '))}. ★ = sent to the annotator this round.</p>"]
@@ -204,12 +207,12 @@ def _galleries(name: str, config: Config, rounds: Sequence[Round], class_names: 
         figures = []
         for i in uncertain_examples(record, GALLERY_SIZE, most):
             i = int(i)
-            png = base64.b64encode(image_png(images[i], top)).decode("ascii")
+            png = base64.b64encode(image_png(prepared.display_image(i), top)).decode("ascii")
             truth = prepared.labels[i]
             truth_text = class_names[truth] if truth >= 0 else "unknown"
             caption = (f"{'★ ' if i in queried else ''}#{i}<br>{_e(score_name)} {float(values[i]):.3g}<br>"
                        f"predicted {_e(class_names[int(record.predicted[i])])}<br>true {_e(truth_text)}")
-            figures.append(f"<figure><img alt='pool image {i}' src='data:image/png;base64,{png}'>"
+            figures.append(f"<figure><img{shown} alt='pool image {i}' src='data:image/png;base64,{png}'>"
                            f"<figcaption>{caption}</figcaption></figure>")
         parts.append(f"<h3>{title}</h3><div class=gallery>{''.join(figures)}</div>")
     return "".join(parts)

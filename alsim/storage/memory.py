@@ -46,7 +46,7 @@ class _Aborted(Exception):
 
 
 def nbytes_of(value: Any, _seen: set | None = None) -> int:
-    """Approximate memory held by ``value``: numpy arrays, sparse matrices and containers.
+    """Approximate memory held by ``value``: numpy arrays (not memory-mapped ones), sparse matrices and containers.
 
     Arrays reached twice (shared between records) are counted once.
     """
@@ -54,6 +54,8 @@ def nbytes_of(value: Any, _seen: set | None = None) -> int:
     if id(value) in seen:
         return 0
     seen.add(id(value))
+    if isinstance(value, np.memmap):
+        return 0  # pages of a file the system reads in and drops as needed (a stored set's display images)
     if isinstance(value, np.ndarray):
         base = value if value.base is None else value.base
         if isinstance(base, np.ndarray) and base is not value:

@@ -232,13 +232,18 @@ def takeaway(arms: Mapping[str, Sequence[Round]], ceiling=None) -> str:
     """
     if not arms:
         return "Nothing has run yet."
-    sentence = _takeaway(arms)
-    if ceiling is not None and chance_warning(arms, ceiling):
-        against = " against random" if "random" in arms and len(arms) > 1 else ""
-        gives = "" if ceiling.ceiling is None else f"every label gives {fmt_accuracy(ceiling.ceiling)}, "
-        sentence += (f" Accuracy stays near chance ({gives}chance is {fmt_accuracy(ceiling.chance)}), so a "
-                     f"difference{against} here is not evidence.")
-    return sentence
+    near = near_chance_sentence(arms, ceiling)
+    return _takeaway(arms) + ("" if near is None else " " + near)
+
+
+def near_chance_sentence(arms: Mapping[str, Sequence[Round]], ceiling=None) -> str | None:
+    """"Accuracy stays near chance (...), so a difference here is not evidence.", or None when it does not."""
+    if ceiling is None or not chance_warning(arms, ceiling):
+        return None
+    against = " against random" if "random" in arms and len(arms) > 1 else ""
+    gives = "" if ceiling.ceiling is None else f"every label gives {fmt_accuracy(ceiling.ceiling)}, "
+    return (f"Accuracy stays near chance ({gives}chance is {fmt_accuracy(ceiling.chance)}), so a "
+            f"difference{against} here is not evidence.")
 
 
 def _takeaway(arms: Mapping[str, Sequence[Round]]) -> str:

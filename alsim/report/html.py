@@ -27,6 +27,7 @@ from alsim.evidence.narrative import (
     confidence_note,
     fmt_accuracy,
     last_evaluated,
+    near_chance_sentence,
     nothing_left_message,
     plain_stop_reason,
     takeaway,
@@ -303,7 +304,8 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
                        f"opens without a network or a server.</p>"]
     if summary is not None:
         # A comparison's words come from its verdicts over seeds, never from the one run drawn below.
-        lead = " ".join(s.headline for s in summary.strategies if s.headline)
+        lead = " ".join([s.headline for s in summary.strategies if s.headline]
+                        + [near for near in [near_chance_sentence(arms, ceiling)] if near])
         body.append(f"<p class=takeaway>{_e(lead)}</p>")
         seeds = sorted({c.seed for c in configs.values()})
         body.append(f"<p class=muted>The curves, tables and galleries below are one run of each strategy "

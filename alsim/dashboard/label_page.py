@@ -268,7 +268,8 @@ def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
     per_row = 10
     keys = class_keys(names)
     for start in range(0, len(names), per_row):
-        columns = st.columns(per_row)
+        # As many columns as classes (up to 10): a few classes get wide buttons, their names whole.
+        columns = st.columns(min(per_row, len(names)) if len(names) <= per_row else per_row)
         for cls in range(start, min(start + per_row, len(names))):
             # The class index goes to the store, never the name: a class named "2" is not index 2.
             columns[cls - start].button(escape_markdown(class_button_label(escape_controls(names[cls]), keys[cls])),
@@ -276,7 +277,7 @@ def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
                                         args=(project.name, items, cls), width="stretch", shortcut=keys[cls],
                                         help=f"class #{cls}" + (f" (key {keys[cls]})" if keys[cls] else ""))
     # Widths that fit each button's words at 1400 px (seven equal columns cut them to "Skip / not s...").
-    c = st.columns([3, 3, 2, 1, 1, 1, 1, 4])
+    c = st.columns([3, 3, 3, 2, 2, 2, 2])
     c[0].button("Skip (not sure)", key="label_skip", on_click=_pick, args=(project.name, items, -1), shortcut="s",
                 width="stretch")
     c[1].button("Accept guess", key="label_accept", on_click=_accept, args=(project.name, items, batch.guesses),
@@ -285,11 +286,10 @@ def _toolbar(project: labeling.LabelingProject, batch, focus: int) -> None:
                      f"{project.prefill:.0%}")
     c[2].button("Undo", key="label_undo", on_click=_undo, args=(project.name,), shortcut="backspace",
                 width="stretch")
-    # Material icons: Streamlit shows the shortcut's own arrow beside a text arrow, which doubled it.
-    moves = [(":material/arrow_back:", "left", -1), (":material/arrow_forward:", "right", 1),
-             (":material/arrow_upward:", "up", -COLUMNS), (":material/arrow_downward:", "down", COLUMNS)]
-    for column, (icon, key, step) in zip(c[3:], moves):
-        column.button("", icon=icon, key=f"label_move_{key}", on_click=_move, args=(project.name, items, step),
+    # Words: Streamlit shows each shortcut's own arrow beside the label, so an arrow label doubled it.
+    moves = [("Left", "left", -1), ("Right", "right", 1), ("Up", "up", -COLUMNS), ("Down", "down", COLUMNS)]
+    for column, (text, key, step) in zip(c[3:], moves):
+        column.button(text, key=f"label_move_{key}", on_click=_move, args=(project.name, items, step),
                       shortcut=key, help=f"move the focus ({key} arrow)", width="stretch")
 
 

@@ -312,3 +312,17 @@ def test_a_large_pool_measures_its_ceiling_on_request(monkeypatch):
     reach = ceiling(config, measure=False)
     assert reach.ceiling is not None and f"**{reach.sentence()}**" in [c.value for c in at.caption]
     assert reach.warning in messages(at.warning)
+
+
+def test_the_sidebar_says_when_the_data_set_is_not_the_presets(tmp_path):
+    from test_importers import write_image_folder
+
+    from alsim.data import store as datastore
+
+    entry = datastore.import_path(write_image_folder(tmp_path / "pets"), name="my pets")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["dataset"] = entry.id
+    at.run()
+    captions = [c.value.replace("\\", "") for c in at.sidebar.caption]  # shown with Markdown escapes
+    assert any("Started from digits-tutorial" in c and "my pets" in c and "digits-tutorial)" in c for c in captions)
+    assert not any(c.startswith("Experiment A") for c in captions)  # not the preset's own description

@@ -6,9 +6,12 @@ from dataclasses import fields
 
 import streamlit as st
 
-from alsim.common.errors import ConfigError
+from alsim.common.errors import AlsimError, ConfigError
+from alsim.common.text import escape_controls
 from alsim.common.values import MAX_INTEGER, parse_number
+from alsim.dashboard.messages import escape_markdown
 from alsim.dashboard.url import BOOL, CHOICE, Float, Int, Param, Text, check_choice
+from alsim.data import store as datastore
 from alsim.data.datasets import FASHION_INSTALL_HINT, fashion_available
 from alsim.data.sources import source_names
 from alsim.learn.graph import MAX_GAMMA
@@ -32,6 +35,8 @@ from alsim.loop.presets import PRESETS
 from alsim.strategies import strategy_names
 
 URL = "query-params"
+#: The data sets alsim has built in (the others are imported sets, named by content id).
+BUILT_IN_SETS = ("digits", "digits-tutorial", "fashion-mnist")
 #: Feature kinds the sidebar offers (all but the ONNX model file, see _data_step).
 PAGE_FEATURES = tuple(kind for kind in FEATURES if kind != "onnx")
 
@@ -162,7 +167,25 @@ def _preset_step(prefix: str, default_preset: str) -> None:
     st.selectbox("Preset", names, index=names.index(default_preset), key=prefix + "preset",
                  on_change=_on_preset_change, args=(prefix,),
                  help="Loads a named configuration into every control below.")
-    st.caption(PRESETS[st.session_state.get(prefix + "preset", default_preset)][0])
+    chosen = st.session_state.get(prefix + "preset", default_preset)
+    description, preset = PRESETS[chosen]
+    # The data set control is drawn below; on a first run its value is still only in the URL.
+    dataset = st.session_state.get(prefix + "dataset") or st.query_params.get(prefix + "dataset") or preset.dataset
+    if dataset != preset.dataset:  # the data set control below has been changed away from the preset's
+        st.caption(escape_markdown(f"Started from {chosen}: its settings, on data set {_data_set_name(dataset)} "
+                                   f"instead of its own ({preset.dataset})."))
+    else:
+        st.caption(description)
+
+
+def _data_set_name(name: str) -> str:
+    """A data set's name for a caption: a stored set's own name with its id, a built-in one's name."""
+    if name in BUILT_IN_SETS:
+        return name
+    try:
+        return f"{escape_controls(datastore.find(name).name)} (id {name})"
+    except AlsimError:
+        return str(name)
 
 
 def _data_step(w: _Widgets) -> dict:
@@ -172,6 +195,8 @@ def _data_step(w: _Widgets) -> dict:
     dataset = _select("Data set", source_names(), "dataset")
     if dataset == "fashion-mnist" and not fashion_available():
         st.warning("Fashion-MNIST is not installed here.")
+    if dataset not in BUILT_IN_SETS:  # a stored set: the picker shows its id (it goes into the URL)
+        st.caption(escape_markdown(_data_set_name(dataset)))
     values = dict(dataset=dataset)
     values["pool_size"] = _int("Pool size (0 = all)", "pool_size",
                                help="Use a random subset of the pool (the same for every seed).")

@@ -326,3 +326,32 @@ def test_the_sidebar_says_when_the_data_set_is_not_the_presets(tmp_path):
     captions = [c.value.replace("\\", "") for c in at.sidebar.caption]  # shown with Markdown escapes
     assert any("Started from digits-tutorial" in c and "my pets" in c and "digits-tutorial)" in c for c in captions)
     assert not any(c.startswith("Experiment A") for c in captions)  # not the preset's own description
+
+
+def test_embedding_images_shows_a_progress_bar_with_the_time_left(monkeypatch):
+    from alsim.dashboard import render
+
+    seen = []
+
+    class Slot:
+        def progress(self, value, text=""):
+            seen.append((value, text))
+
+        def empty(self):
+            seen.append("cleared")
+
+    def fake_prepare(config, progress=None):
+        if progress is None:
+            return "no bar"
+        for done in (0, 100, 330):
+            progress(done, 330)
+        return "prepared"
+
+    monkeypatch.setattr(render, "prepare", fake_prepare)
+    monkeypatch.setattr(render.st, "empty", lambda: Slot())
+    clock = iter([0.0, 0.0, 1.0, 2.0, 3.0, 4.0])
+    monkeypatch.setattr(render.time, "perf_counter", lambda: next(clock))
+    assert render.prepare_shown(Config(features="pretrained")) == "prepared"
+    texts = [s[1] for s in seen if s != "cleared"]
+    assert "100 of 330, about 2 s left" in texts[0] and texts[-1].endswith("330 of 330") and seen[-1] == "cleared"
+    assert render.prepare_shown(Config(features="raw")) == "no bar"  # pixel features are quick: no bar

@@ -10,6 +10,7 @@ import streamlit as st
 from alsim.common.errors import AlsimError
 from alsim.dashboard.controls import URL, sidebar_config, sidebar_params
 from alsim.dashboard.messages import show_error
+from alsim.dashboard.render import prepare_shown
 from alsim.dashboard.url import (
     CHOICES,
     Float,
@@ -106,7 +107,7 @@ def compare_page() -> None:
     try:
         validate_request(base, strategies, int(n_seeds))
         # Feasibility depends on the data and the strategy, not the seed: one check covers every run.
-        check_feasible(base.replace(strategy=strategies[0]), prepare(base))
+        check_feasible(base.replace(strategy=strategies[0]), prepare_shown(base))
     except AlsimError as exc:
         show_error(exc)
         return

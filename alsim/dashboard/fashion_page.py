@@ -9,7 +9,7 @@ from alsim.common.errors import AlsimError, ConfigError
 from alsim.dashboard.controls import URL, parse_thresholds
 from alsim.dashboard.live import ChartSlot, audit_section, report_builder, round_details, stream
 from alsim.dashboard.messages import show_error
-from alsim.dashboard.render import downloads, readable_table
+from alsim.dashboard.render import downloads, prepare_shown, readable_table
 from alsim.dashboard.url import (
     BOOL,
     CHOICE,
@@ -25,7 +25,6 @@ from alsim.dashboard.url import (
 from alsim.data.datasets import DEBIAN_FASHION_DIR, FASHION_CLASSES, FASHION_INSTALL_HINT, fashion_available
 from alsim.evidence.narrative import fmt_accuracy, last_evaluated, plain_stop_reason, takeaway
 from alsim.loop.config import MAX_SEED, Config
-from alsim.loop.pool import prepare
 from alsim.loop.presets import get_preset
 from alsim.report.plots import colour, learning_curves
 from alsim.strategies import strategy_names
@@ -190,7 +189,7 @@ def fashion_page() -> None:
     header = st.container()
     curve_slot = ChartSlot()
     try:
-        prepared = prepare(first)
+        prepared = prepare_shown(first)
         label = (f"Building the {len(prepared.pool_ids):,}-point graph, then labeling" if mode == "label spreading"
                  else "Labeling loop")
         # Fashion-MNIST runs take seconds to minutes: their progress bar shows from the start.

@@ -11,7 +11,7 @@ import streamlit as st
 from alsim.common.errors import AlsimError
 from alsim.dashboard.controls import sidebar_config, sidebar_params
 from alsim.dashboard.messages import escape_markdown, show_error
-from alsim.dashboard.render import animated_curves, confusion_figure, downloads, gallery, per_class_table
+from alsim.dashboard.render import animated_curves, confusion_figure, downloads, gallery, per_class_table, prepare_shown
 from alsim.dashboard.runner import run_live
 from alsim.dashboard.url import Int, sanitize_query_params, show_url_notices
 from alsim.evidence.ceiling import QUICK_POOL, Ceiling, ceiling
@@ -26,7 +26,7 @@ from alsim.evidence.narrative import (
     takeaway,
 )
 from alsim.loop.config import MAX_SEED, Config
-from alsim.loop.pool import data_key, prepare
+from alsim.loop.pool import data_key
 from alsim.loop.run import first_k_baseline
 from alsim.loop.stopping import stopping_points
 from alsim.report.html import html_report
@@ -404,7 +404,7 @@ def live_page() -> None:
             st.markdown(EXPLAIN)
     curve_slot = ChartSlot()
     try:
-        prepared = prepare(config)
+        prepared = prepare_shown(config)
         spread, note = ([], "")
         if config.strategy != "none" and len(prepared.pool_ids) <= SPREAD_MAX_POOL:
             spread, note = spread_arms(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from alsim.loop.config import Config
-from alsim.loop.pool import Prepared
+from alsim.loop.pool import Prepared, prepare
 from alsim.loop.records import Round
 from alsim.report import plots
 from alsim.report.export import round_rows, to_csv, to_json
@@ -19,6 +20,31 @@ _SHORT = {"entropy": "H", "margin": "margin", "least_confident": "1-p"}
 #: Gallery tile: image side in pixels, and the caption band under it.
 TILE, CAPTION_BAND, GAP = 84, 30, 6
 _RIGHT, _WRONG, _QUEUED = (26, 127, 55), (200, 30, 30), (230, 160, 0)
+
+
+def prepare_shown(config: Config) -> Prepared:
+    """:func:`alsim.loop.pool.prepare`, with a progress bar and the time left while images are embedded
+    (pretrained or ONNX features computed now); the bar is cleared when they are done."""
+    if config.features not in ("pretrained", "onnx"):
+        return prepare(config)
+    slot = st.empty()
+    started = time.perf_counter()
+    shown = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - shown[0] < 0.25 and done < total:
+            return
+        shown[0] = now
+        rate = done / max(now - started, 1e-9)
+        left = f", about {(total - done) / rate:.0f} s left" if 0 < done < total else ""
+        slot.progress(min(1.0, done / max(total, 1)),
+                      text=f"Embedding images with the {config.features} model: {done:,} of {total:,}{left}")
+
+    try:
+        return prepare(config, progress=progress)
+    finally:
+        slot.empty()
 
 
 def readable_table(rows, precision: int = 4):

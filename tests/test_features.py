@@ -183,3 +183,21 @@ def test_hog_works_on_any_image_size_and_on_colour(shape):
     assert hog_features(ready).shape == (5, 324)
     if shape == (5, 28, 28):  # experiment B's images pass unchanged
         np.testing.assert_array_equal(ready, images)
+
+
+def test_a_new_feature_kind_is_one_registration_and_then_usable_everywhere(monkeypatch):
+    from alsim import Config, prepare
+    from alsim.data import datasets
+    from alsim.learn import features as feat
+
+    def brightness(images, options, progress):  # one number per image: its mean intensity
+        return np.asarray(images, dtype=float).reshape(len(images), -1).mean(axis=1, keepdims=True)
+
+    monkeypatch.setattr(feat, "_FEATURE_KINDS", dict(feat._FEATURE_KINDS))  # the registry as it was, after the test
+    monkeypatch.setattr(datasets, "_IMAGE_KINDS", list(datasets._IMAGE_KINDS))
+    feat.register_features(feat.FeatureKind("brightness", brightness))
+    prepared = prepare(Config(dataset="digits-tutorial", features="brightness", kernel="knn", n_neighbors=5))
+    expected = prepared.images.reshape(330, -1).mean(axis=1)
+    np.testing.assert_allclose(prepared.features[:, 0], expected)
+    with pytest.raises(ValueError, match="already registered"):
+        feat.register_features(feat.FeatureKind("brightness", brightness))

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,8 +36,24 @@ FASHION_INSTALL_HINT = (
 )
 FASHION_IMAGE_SHAPE = (28, 28)
 TUTORIAL_POOL = 330
-#: Feature kinds any set of images can give (see :mod:`alsim.learn.features`), in the order lists show them.
+#: Feature kinds any set of images can give (see :mod:`alsim.learn.features`), in the order lists show them;
+#: a kind registered later (:func:`alsim.learn.features.register_features`) is added to :func:`image_feature_kinds`.
 IMAGE_FEATURE_KINDS = ("raw", "hog", "colorhist", "pretrained", "onnx")
+_IMAGE_KINDS = list(IMAGE_FEATURE_KINDS)
+_IMAGE_KINDS_LOCK = threading.Lock()
+
+
+def register_image_feature_kind(name: str) -> None:
+    """Make ``name`` a feature kind every set of images offers (called by the feature registry)."""
+    with _IMAGE_KINDS_LOCK:
+        if name not in _IMAGE_KINDS:
+            _IMAGE_KINDS.append(name)
+
+
+def image_feature_kinds() -> tuple[str, ...]:
+    """The built-in image feature kinds, then any registered since."""
+    with _IMAGE_KINDS_LOCK:
+        return tuple(_IMAGE_KINDS)
 
 
 

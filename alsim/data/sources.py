@@ -23,6 +23,7 @@ from alsim.data.datasets import (
     FASHION_FILES,
     FASHION_INSTALL_HINT,
     IMAGE_FEATURE_KINDS,
+    image_feature_kinds,
     TUTORIAL_POOL,
     Dataset,
     fashion_available,
@@ -78,9 +79,15 @@ class SourceInfo:
     missing_hint: str = ""
     locator: Callable[[], str] = field(default=lambda: "")
 
+    def offered(self) -> tuple[str, ...]:
+        """Its feature kinds, with every image feature kind registered since it was (for sources of images)."""
+        if self.image_shape is None:
+            return tuple(self.features)
+        return tuple(self.features) + tuple(k for k in image_feature_kinds() if k not in self.features)
+
     def check(self, features: str, evaluation: str, pool_size: int) -> None:
         """Raise :class:`SourceError` if this source cannot serve the requested setting."""
-        if features not in self.features:
+        if features not in self.offered():
             raise SourceError(f"features {features!r} is not available for dataset {self.name!r} "
                               f"(allowed: {', '.join(map(repr, self.features))})")
         if evaluation in ("test", "both") and not self.has_test:
@@ -97,7 +104,7 @@ _LOCK = threading.Lock()
 
 def register_source(info: SourceInfo, replace: bool = False) -> SourceInfo:
     """Add a source to the registry (``replace`` to update one of the same name)."""
-    unknown = set(info.features) - set(FEATURE_KINDS)
+    unknown = set(info.features) - set(image_feature_kinds()) - {"precomputed"}
     if unknown:
         raise ValueError(f"unknown feature kinds {sorted(unknown)}; known: {FEATURE_KINDS}")
     with _LOCK:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from alsim.data.datasets import Dataset
+from alsim.data.datasets import Dataset, register_image_feature_kind
 from alsim.learn import pretrained
 from alsim.storage import disk as diskcache
 from alsim.storage.disk import cache_dir
@@ -194,51 +195,95 @@ def _embedder(kind: str, options: FeatureOptions) -> tuple[str, int, Callable]:
         model, images, progress=progress, max_value=_image_scale(images))
 
 
+@dataclass(frozen=True)
+class FeatureKind:
+    """A registered feature extractor: ``compute(images, options, progress) -> (n, d)`` for a batch of images.
+
+    ``cache(options)`` names what the values depend on beyond the images (a descriptor's
+    parameters, a model's digest and input side) and ``width(options)`` their length; a kind
+    with ``cache`` is stored on disk under the data's content key and that name. Quick kinds
+    (raw pixels, histograms) have neither and are computed each time.
+    """
+
+    name: str
+    compute: Callable[[np.ndarray, FeatureOptions, "Progress | None"], np.ndarray]
+    cache: Callable[[FeatureOptions], str] | None = None
+    width: Callable[[FeatureOptions], int] | None = None
+
+
+_FEATURE_KINDS: dict[str, FeatureKind] = {}
+_FEATURE_KINDS_LOCK = threading.Lock()
+
+
+def register_features(kind: FeatureKind) -> FeatureKind:
+    """Add a feature extractor (a new kind is one module that calls this); every set of images then offers it."""
+    with _FEATURE_KINDS_LOCK:
+        if kind.name in _FEATURE_KINDS or kind.name == "precomputed":
+            raise ValueError(f"feature kind {kind.name!r} is already registered")
+        _FEATURE_KINDS[kind.name] = kind
+    register_image_feature_kind(kind.name)
+    return kind
+
+
+def feature_kind(name: str) -> FeatureKind:
+    with _FEATURE_KINDS_LOCK:
+        kind = _FEATURE_KINDS.get(name)
+    if kind is None:
+        raise ValueError(f"features must be one of {', '.join(map(repr, _FEATURE_KINDS))}, got {name!r}")
+    return kind
+
+
+def _embedding(name: str) -> FeatureKind:
+    def compute(images, options, progress):
+        return _embedder(name, options)[2](images, progress)
+
+    return FeatureKind(name, compute, cache=lambda options: _embedder(name, options)[0],
+                       width=lambda options: _embedder(name, options)[1])
+
+
+register_features(FeatureKind("raw", lambda images, options, progress: raw_features(images)))
+register_features(FeatureKind("hog", lambda images, options, progress: hog_features(hog_ready(images)),
+                              cache=lambda options: "", width=lambda options: 324))
+register_features(FeatureKind("colorhist", lambda images, options, progress: color_histograms(images)))
+register_features(_embedding("pretrained"))
+register_features(_embedding("onnx"))
+
+
 def compute_features(dataset: Dataset, kind: str, use_cache: bool = True, options: FeatureOptions | None = None,
                      progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features of the pool and of the test split (``None`` without a test split).
+    """Features of the pool and of the test split (``None`` without a test split), by a registered kind.
 
-    HOG features and embeddings are stored under :func:`cache_dir`, keyed by the data set's
-    content key (a hash of the data) and the descriptor's parameters or the model's digest
-    and input side, so a second run reads them back. A cached file is used only after its
-    dtype, shape, size, digest and finiteness are checked (:mod:`alsim.storage.disk`);
-    otherwise it is recomputed and written again. ``progress(done, total)`` follows an
-    embedding, image by image over both splits.
+    Kinds with a cache name (HOG, embeddings) are stored under :func:`cache_dir`, keyed by the
+    data set's content key (a hash of the data) and that name (the descriptor's parameters,
+    the model's digest and input side), so a second run reads them back. A cached file is
+    used only after its dtype, shape, size, digest and finiteness are checked
+    (:mod:`alsim.storage.disk`); otherwise it is recomputed and written again.
+    ``progress(done, total)`` follows the images, over both splits.
     """
     options = options or FeatureOptions()
-    if kind == "raw":
-        test = raw_features(dataset.test_images) if dataset.has_test else None
-        return raw_features(dataset.images), test
-    if kind == "colorhist":
-        test = color_histograms(dataset.test_images) if dataset.has_test else None
-        return color_histograms(dataset.images), test
-    if kind not in ("hog", "pretrained", "onnx"):
-        raise ValueError(f"features must be one of 'raw', 'hog', 'colorhist', 'pretrained', 'onnx', got {kind!r}")
+    extractor = feature_kind(kind)
     if dataset.images is None:
         raise pretrained.PretrainedError(f"features {kind!r} need images; dataset {dataset.name!r} has none")
     splits = [("pool", dataset.images)] + ([("test", dataset.test_images)] if dataset.has_test else [])
-    if kind == "hog":
-        model, dim = "", 324
-    else:
-        model, dim, embed = _embedder(kind, options)
+    stored = extractor.cache is not None
+    model = extractor.cache(options) if stored else ""
+    dim = extractor.width(options) if stored else None
     total = sum(len(images) for _, images in splits)
     done = 0
     result = []
     for split, images in splits:
         path = cache_dir() / "features" / _cache_key(dataset, kind, split, model)
         values = None
-        if use_cache:
+        if use_cache and stored:
             values = diskcache.load_array(path, (len(images), dim), np.float32, check=diskcache.finite)
         if values is None:
-            if kind == "hog":
-                values = hog_features(hog_ready(images))
-            else:
-                offset = done
-                values = embed(images, None if progress is None else (lambda d, _n: progress(offset + d, total)))
-            if use_cache:
+            offset = done
+            values = extractor.compute(images, options,
+                                       None if progress is None else (lambda d, _n: progress(offset + d, total)))
+            if use_cache and stored:
                 diskcache.save_array(path, np.ascontiguousarray(values, dtype=np.float32))
         done += len(images)
         if progress is not None:
             progress(done, total)
-        result.append(np.asarray(values, dtype=np.float64))
+        result.append(values if not stored else np.asarray(values, dtype=np.float64))
     return result[0], (result[1] if len(result) > 1 else None)

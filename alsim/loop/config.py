@@ -17,6 +17,7 @@ from alsim.common.values import (
     parse_value,
     shown,
 )
+from alsim.data.datasets import image_feature_kinds
 from alsim.data.sources import source_info, source_names
 from alsim.learn.graph import MAX_GAMMA
 from alsim.strategies import strategy_names
@@ -206,7 +207,7 @@ class Config:
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
         source = _source(self.dataset)
-        check_choice("features", self.features, FEATURES)
+        check_choice("features", self.features, image_feature_kinds() + ("precomputed",))
         check_choice("model", self.model, MODELS)
         check_choice("kernel", self.kernel, KERNELS)
         check_choice("initial", self.initial, INITIAL)

@@ -36,9 +36,10 @@ def pool_projection(features: np.ndarray, pool_key, *, method: str | None = None
     Parameters
     ----------
     features : ndarray (n, d)
-    pool_key : hashable
+    pool_key : hashable or None
         What the features depend on (:attr:`alsim.loop.pool.Prepared.key`: the data's content key,
-        pool size, feature kind and transform); its ``repr`` names the cache entry.
+        pool size, feature kind and transform); its ``repr`` names the cache entry. None or ``()``:
+        a digest of ``features`` names it.
     method : 'umap', 'pca' or None
         None: :func:`default_method`.
     seed : int
@@ -61,6 +62,9 @@ def pool_projection(features: np.ndarray, pool_key, *, method: str | None = None
     if not use_cache:
         return _project(features, method, seed, fit_sample)
     n = len(features)
+    if pool_key is None or pool_key == ():  # a pool made by hand: named by its values
+        pool_key = ("features", hashlib.blake2b(np.ascontiguousarray(features).view(np.uint8), digest_size=16)
+                    .hexdigest())
     path = projection_path(pool_key, features.shape, method, seed, fit_sample)
 
     def build() -> np.ndarray:

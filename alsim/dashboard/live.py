@@ -217,6 +217,8 @@ def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, r
             st.dataframe(per_class_table(record, prepared.class_names), key=f"{key}per-class")
 
 
+#: Largest pool whose map is open by default (a larger one is drawn on request).
+MAP_OPEN_MAX = 20_000
 _COLOURING_NAMES = {"true": "true class", "predicted": "predicted class", "uncertainty": "uncertainty"}
 
 
@@ -226,7 +228,17 @@ def pool_map_section(results: dict, prepared, key: str, view: int, arm: str) -> 
     The projection is computed once per pool and feature setting (memory and disk cache), so
     another colouring or round only redraws.
     """
-    st.markdown("**Map of the pool**")
+    # Built only while open, like the per-class report: a large pool's map is megabytes to send
+    # on every round-slider step, so there it starts closed.
+    box = st.expander("Map of the pool", expanded=len(prepared.pool_ids) <= MAP_OPEN_MAX, key=f"{key}map-open",
+                      on_change="rerun")
+    if not box.open:
+        return
+    with box:
+        _pool_map(results, prepared, key, view, arm)
+
+
+def _pool_map(results: dict, prepared, key: str, view: int, arm: str) -> None:
     controls = st.columns([3, 2])
     colour_by = controls[0].segmented_control(
         "Colour the points by", MAP_COLOURINGS, default="true", format_func=_COLOURING_NAMES.get,

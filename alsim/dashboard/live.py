@@ -25,12 +25,13 @@ from alsim.evidence.narrative import (
     plain_stop_reason,
     takeaway,
 )
+from alsim.learn.projection import pool_projection
 from alsim.loop.config import MAX_SEED, Config
 from alsim.loop.pool import data_key
 from alsim.loop.run import first_k_baseline
 from alsim.loop.stopping import stopping_points
 from alsim.report.html import html_report
-from alsim.report.plots import learning_curves, pseudo_label_audit
+from alsim.report.plots import MAP_COLOURINGS, escape, learning_curves, pool_map, pseudo_label_audit
 from alsim.storage.memory import shared_cache
 
 EXPLAIN = """
@@ -185,6 +186,7 @@ def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, r
     else:
         view = evaluated[0]
     record = active[view]
+    pool_map_section(results, prepared, key, view, arm)
     at_view = {}
     for name, rounds in results.items():
         r = rounds[min(view, len(rounds) - 1)]
@@ -213,6 +215,50 @@ def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, r
         with report:
             st.caption(f"Round {view} ({arm}), measured on the {where}.")
             st.dataframe(per_class_table(record, prepared.class_names), key=f"{key}per-class")
+
+
+#: Largest pool whose map is open by default (a larger one is drawn on request).
+MAP_OPEN_MAX = 20_000
+_COLOURING_NAMES = {"true": "true class", "predicted": "predicted class", "uncertainty": "uncertainty"}
+
+
+def pool_map_section(results: dict, prepared, key: str, view: int, arm: str) -> None:
+    """The pool on a 2-D map in round ``view``: labeled points, pseudo-labels and the round's queries.
+
+    The projection is computed once per pool and feature setting (memory and disk cache), so
+    another colouring or round only redraws.
+    """
+    # Built only while open, like the per-class report: a large pool's map is megabytes to send
+    # on every round-slider step, so there it starts closed.
+    box = st.expander("Map of the pool", expanded=len(prepared.pool_ids) <= MAP_OPEN_MAX, key=f"{key}map-open",
+                      on_change="rerun")
+    if not box.open:
+        return
+    with box:
+        _pool_map(results, prepared, key, view, arm)
+
+
+def _pool_map(results: dict, prepared, key: str, view: int, arm: str) -> None:
+    controls = st.columns([3, 2])
+    colour_by = controls[0].segmented_control(
+        "Colour the points by", MAP_COLOURINGS, default="true", format_func=_COLOURING_NAMES.get,
+        key=f"{key}map_colour") or "true"
+    both = False
+    if "random" in results and arm != "random":
+        both = controls[1].checkbox("Show the random arm beside it", key=f"{key}map_random")
+    with st.spinner("Projecting the pool to 2-D (once per pool)"):
+        coords = pool_projection(prepared.features, prepared.key)
+    shown = {arm: results[arm]} | ({"random": results["random"]} if both else {})
+    columns = st.columns(len(shown))
+    for column, (name, rounds) in zip(columns, shown.items()):
+        record = rounds[min(view, len(rounds) - 1)]
+        figure = pool_map(coords, prepared.labels, record.status, record.queried, predicted=record.predicted,
+                          uncertainty=record.uncertainty, colour_by=colour_by, class_names=prepared.class_names,
+                          title=f"{escape(name)}, round {record.index}: {len(record.queried):,} queried")
+        column.plotly_chart(figure, key=f"{key}map-{name}", width="stretch")
+    st.caption("Each dot is a pool image, placed by a 2-D projection of its features (PCA, or UMAP where "
+               "installed). Faint: unlabeled; solid with a dark edge: revealed labels; rings: pseudo-labels; "
+               "numbered stars: the images this round sent to the annotator, in the order chosen.")
 
 
 def audit_section(rounds, self_training: str, key: str) -> None:

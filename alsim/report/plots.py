@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from alsim.evidence.narrative import fmt_accuracy
 from alsim.loop.records import Round
-from alsim.strategies import UNLABELED
+from alsim.strategies import PSEUDO, REVEALED, UNLABELED
 
 COLOURS = {
     "entropy": "#1f77b4", "margin": "#2ca02c", "least_confident": "#9467bd", "random": "#ff7f0e",
@@ -386,3 +386,116 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
+
+
+#: Pools larger than this draw a uniform seeded sample of their unlabeled points (labeled and queried ones always).
+MAP_MAX_POINTS = 60_000
+MAP_COLOURINGS = ("true", "predicted", "uncertainty")
+
+
+def class_colours(n_classes: int) -> list[str]:
+    """One colour per class: plotly's ten, then its 26-colour alphabet."""
+    import plotly.colors  # lazy: only the map colours classes
+
+    palette = list(plotly.colors.qualitative.Plotly) + list(plotly.colors.qualitative.Alphabet)
+    return [palette[i % len(palette)] for i in range(n_classes)]
+
+
+def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried: Sequence[int] = (), *,
+             predicted: np.ndarray | None = None, uncertainty: np.ndarray | None = None, colour_by: str = "true",
+             class_names: Sequence[str] | None = None, max_points: int = MAP_MAX_POINTS, seed: int = 0,
+             title: str | None = None) -> go.Figure:
+    """Every pool point on its 2-D projection: what is labeled, pseudo-labeled, and what a round queried.
+
+    Parameters
+    ----------
+    coords : ndarray (n, 2), from :func:`alsim.learn.projection.pool_projection`
+    labels : ndarray (n,), the true class (-1 where unknown)
+    status : ndarray (n,), 0 unlabeled, 1 revealed, 2 pseudo-labeled (:attr:`Round.status`)
+    queried : sequence of int, pool ids the round sent to the annotator, in their order (numbered 1, 2, ...)
+    predicted, uncertainty : ndarray (n,), optional; the round's predictions and uncertainties (hover, colouring)
+    colour_by : 'true', 'predicted' or 'uncertainty'
+    class_names : sequence of str, optional (default: the class numbers)
+    max_points : int
+        Above this many pool points, the unlabeled background is a uniform sample (seeded by ``seed``)
+        of about this many points; labeled and queried points are always drawn.
+    title : str, optional; plotly markup (escape user text)
+
+    Returns
+    -------
+    go.Figure of ``go.Scattergl`` traces: unlabeled points (one trace per class, or one coloured by
+    uncertainty) faint; "revealed labels" solid; "pseudo-labels" outlined; "queried" marked and numbered.
+    Each trace's ``customdata`` holds the pool ids it draws.
+    """
+    if colour_by not in MAP_COLOURINGS:
+        raise ValueError(f"colour_by must be one of {MAP_COLOURINGS}, got {colour_by!r}")
+    coords = np.asarray(coords)
+    labels, status = np.asarray(labels), np.asarray(status)
+    n = len(coords)
+    if coords.shape != (n, 2) or labels.shape != (n,) or status.shape != (n,):
+        raise ValueError(f"coords must be (n, 2) with labels and status (n,), got {coords.shape}, {labels.shape}, "
+                         f"{status.shape}")
+    if colour_by == "predicted" and predicted is None or colour_by == "uncertainty" and uncertainty is None:
+        raise ValueError(f"colour_by={colour_by!r} needs the {colour_by} values")
+    queried = np.asarray(queried, dtype=np.int64).reshape(-1)
+    known = labels[labels >= 0]
+    n_classes = max(len(class_names) if class_names is not None else 0,
+                    int(known.max()) + 1 if known.size else 0,
+                    int(np.max(predicted)) + 1 if predicted is not None and len(predicted) else 0)
+    names = [escape(c) for c in class_names] if class_names is not None else [str(c) for c in range(n_classes)]
+    names += [str(c) for c in range(len(names), n_classes)]
+    palette = class_colours(n_classes)
+    group = labels if colour_by == "true" else (predicted if colour_by == "predicted" else None)
+
+    def name_of(c) -> str:
+        return names[int(c)] if 0 <= int(c) < len(names) else "unknown"
+
+    def hover(ids: np.ndarray) -> list[str]:
+        return [f"#{i} · class {name_of(labels[i])}"
+                + ("" if predicted is None else f" · predicted {name_of(predicted[i])}")
+                + ("" if uncertainty is None else f" · uncertainty {float(uncertainty[i]):.3f}") for i in ids]
+
+    def marker(ids: np.ndarray, **style) -> dict:
+        if group is None:
+            return dict(color=np.asarray(uncertainty, dtype=np.float64)[ids], coloraxis="coloraxis", **style)
+        return dict(color=[palette[int(c)] if c >= 0 else "#999999" for c in group[ids]], **style)
+
+    def add(ids: np.ndarray, name: str, mode: str = "markers", **extra) -> None:
+        fig.add_trace(go.Scattergl(x=coords[ids, 0], y=coords[ids, 1], mode=mode, name=name, customdata=ids,
+                                   hovertext=hover(ids), hoverinfo="text", **extra))
+
+    fig = go.Figure()
+    in_round = np.zeros(n, dtype=bool)
+    in_round[queried] = True
+    background = np.flatnonzero((status != REVEALED) & (status != PSEUDO) & ~in_round)
+    if n > max_points:  # a uniform sample of the whole pool, of which the unlabeled ones are drawn faint
+        sample = np.zeros(n, dtype=bool)
+        sample[np.random.default_rng(seed).choice(n, max_points, replace=False)] = True
+        background = background[sample[background]]
+    faint = dict(size=4, opacity=0.45)
+    if group is None:
+        add(background, "unlabeled", marker=marker(background, **faint))
+    else:
+        for c in sorted(set(np.unique(group[background]).tolist())):
+            ids = background[group[background] == c]
+            add(ids, name_of(c), marker=dict(color=palette[int(c)] if c >= 0 else "#999999", **faint),
+                legendgroup=f"class-{c}")
+    revealed = np.flatnonzero(status == REVEALED)
+    add(revealed, "revealed labels", marker=marker(revealed, size=8, line=dict(width=1, color="#222222")))
+    pseudo = np.flatnonzero(status == PSEUDO)
+    if pseudo.size:
+        add(pseudo, "pseudo-labels", marker=marker(pseudo, size=9, symbol="circle-open", line=dict(width=2)))
+    add(queried, "queried", mode="markers+text", text=[str(k + 1) for k in range(len(queried))],
+        textposition="top center", textfont=dict(size=11, color="#000000"),
+        marker=dict(size=12, symbol="star", color="#ffbf00", line=dict(width=1, color="#000000")))
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=50 if title else 20, b=10), height=520,
+                      legend=dict(itemsizing="constant"), hovermode="closest")
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x", scaleratio=1)
+    if group is None:
+        values = np.asarray(uncertainty, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        fig.update_layout(coloraxis=dict(colorscale="Viridis", colorbar=dict(title="uncertainty"),
+                                         cmin=float(finite.min()) if finite.size else 0.0,
+                                         cmax=float(finite.max()) if finite.size else 1.0))
+    return fig

@@ -273,14 +273,19 @@ def test_a_url_with_config_fields_reproduces_the_cli_run():
     assert_allclose(trace(charts(at)["curve"], "margin")["y"], expected, atol=1e-12)
 
 
-def test_at_chance_the_gain_over_random_is_not_green():
-    """Pure-noise features: entropy ends ahead of random, but accuracy stays near chance."""
-    config = noise_config(noise_source())
+def _noise_page(config):
+    """The live page on a pure-noise data set, its settings given in the URL."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for name in ("dataset", "features", "model", "kernel", "n_neighbors", "initial", "n_initial", "batch_size",
                  "n_rounds"):
         at.query_params[name] = str(getattr(config, name))
-    at.run()
+    return at.run()
+
+
+def test_at_chance_the_gain_over_random_is_not_green():
+    """Pure-noise features: entropy ends ahead of random, but accuracy stays near chance."""
+    config = noise_config(noise_source())
+    at = _noise_page(config)
     _no_errors(at)
     reach = ceiling(config)
     assert reach.warning in messages(at.warning)
@@ -297,11 +302,7 @@ def test_a_large_pool_measures_its_ceiling_on_request(monkeypatch):
 
     monkeypatch.setattr(live, "QUICK_POOL", 100)
     config = noise_config(noise_source())
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for name in ("dataset", "features", "model", "kernel", "n_neighbors", "initial", "n_initial", "batch_size",
-                 "n_rounds"):
-        at.query_params[name] = str(getattr(config, name))
-    at.run()
+    at = _noise_page(config)
     _no_errors(at)
     unmeasured = ceiling(config, measure=False)
     assert unmeasured.ceiling is None and f"**{unmeasured.sentence()}**" in [c.value for c in at.caption]

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from apptest_helpers import APP, TIMEOUT, charts, messages, trace
+from apptest_helpers import APP, TIMEOUT, charts, trace
 from numpy.testing import assert_allclose
 from streamlit.testing.v1 import AppTest
+from test_app_live import _no_errors
 
 from alsim import Config, prepare, run_loop
 from alsim.learn import projection
@@ -13,11 +14,6 @@ from alsim.learn import projection
 @pytest.fixture
 def app():
     return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-
-
-def _no_errors(at):
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, messages(at.error)
 
 
 def _points(fig) -> list[int]:

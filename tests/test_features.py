@@ -190,14 +190,29 @@ def test_a_new_feature_kind_is_one_registration_and_then_usable_everywhere(monke
     from alsim.data import datasets
     from alsim.learn import features as feat
 
-    def brightness(images, options, progress):  # one number per image: its mean intensity
+    def brightness(images, progress):  # one number per image: its mean intensity
         return np.asarray(images, dtype=float).reshape(len(images), -1).mean(axis=1, keepdims=True)
+
+    kind = feat.FeatureKind("brightness", lambda options: feat.Extractor(brightness))
 
     monkeypatch.setattr(feat, "_FEATURE_KINDS", dict(feat._FEATURE_KINDS))  # the registry as it was, after the test
     monkeypatch.setattr(datasets, "_IMAGE_KINDS", list(datasets._IMAGE_KINDS))
-    feat.register_features(feat.FeatureKind("brightness", brightness))
+    feat.register_features(kind)
     prepared = prepare(Config(dataset="digits-tutorial", features="brightness", kernel="knn", n_neighbors=5))
     expected = prepared.images.reshape(330, -1).mean(axis=1)
     np.testing.assert_allclose(prepared.features[:, 0], expected)
     with pytest.raises(ValueError, match="already registered"):
-        feat.register_features(feat.FeatureKind("brightness", brightness))
+        feat.register_features(kind)
+
+
+def test_a_users_onnx_model_is_loaded_and_checked_once_per_computation(tmp_path, monkeypatch):
+    from alsim.data.sources import load_source
+    from alsim.learn import pretrained
+    from alsim.learn.features import FeatureOptions, compute_features
+
+    loads = []
+    real = pretrained.load_onnx_model
+    monkeypatch.setattr(pretrained, "load_onnx_model", lambda *a, **k: loads.append(1) or real(*a, **k))
+    options = FeatureOptions(embed_side=32, onnx_model=str(_tiny_onnx_model(tmp_path / "mean.onnx")))
+    features, _ = compute_features(load_source("digits-tutorial"), "onnx", options=options)
+    assert features.shape == (330, 3) and len(loads) == 1  # its cache name, width and values from one load

@@ -12,7 +12,7 @@ from alsim.common.text import escape_controls
 def add_import_options(p) -> None:
     """How images are imported: side, colour, the unlabeled folder, limits and CSV columns."""
     p.add_argument("--side", type=integer_argument, default=28,
-                   help="images are resized to SIDE x SIDE pixels (default 28; HOG needs a multiple of 4)")
+                   help="images are resized to SIDE x SIDE pixels for the features (default 28)")
     p.add_argument("--color", choices=("gray", "color", "auto"), default="gray",
                    help="gray (default), or keep colour (auto: if some image has colour)")
     p.add_argument("--unlabeled-dir", default="unlabeled", help="folder of images without a label")

@@ -42,7 +42,7 @@ def _upload_step() -> None:
     limit = default_max_bytes()
     with st.expander("Import options"):
         side = st.number_input("Image side (pixels)", min_value=4, max_value=MAX_SIDE, value=28, step=1,
-                               key="data_side", help="Every image is resized to side x side; HOG needs a multiple of 4.")
+                               key="data_side", help="Every image is resized to side x side for the features (a display copy keeps up to 128 px).")
         color = st.selectbox("Colour", COLOR_MODES, key="data_color",
                              help="gray works with HOG and every page; auto keeps colour when some image has it.")
         unlabeled = st.text_input("Folder of unlabeled images", value="unlabeled", key="data_unlabeled",

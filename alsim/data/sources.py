@@ -23,11 +23,11 @@ from alsim.data.datasets import (
     FASHION_FILES,
     FASHION_INSTALL_HINT,
     IMAGE_FEATURE_KINDS,
-    image_feature_kinds,
     TUTORIAL_POOL,
     Dataset,
     fashion_available,
     fashion_dir,
+    image_feature_kinds,
     load_digits_dataset,
     load_fashion_mnist,
 )

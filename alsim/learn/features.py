@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from alsim.common.errors import DataError
 from alsim.data.datasets import Dataset, register_image_feature_kind
 from alsim.learn import pretrained
 from alsim.storage import disk as diskcache
@@ -178,37 +179,46 @@ def _image_scale(images: np.ndarray) -> float | None:
     return 16.0 if images.size and float(np.max(images)) <= 16.0 else 255.0
 
 
-def _embedder(kind: str, options: FeatureOptions) -> tuple[str, int, Callable]:
-    """(text naming the model and its settings, the embedding's width, ``embed(images, progress)``)."""
+@dataclass(frozen=True)
+class Extractor:
+    """A feature kind set up for one set of options: ``compute(images, progress) -> (n, d)``.
+
+    ``cache`` names what the values depend on beyond the images (a descriptor's parameters, a
+    model's digest and input side) and ``width`` their length; an extractor with a ``cache``
+    name is stored on disk under the data's content key and that name. Quick kinds (raw
+    pixels, histograms) have neither and are computed each time.
+    """
+
+    compute: Callable[[np.ndarray, "Progress | None"], np.ndarray]
+    cache: str | None = None
+    width: int | None = None
+
+
+@dataclass(frozen=True)
+class FeatureKind:
+    """A registered feature kind: ``setup(options) -> Extractor``, called once per computation (a
+    model is loaded and checked once, not per split)."""
+
+    name: str
+    setup: Callable[[FeatureOptions], Extractor]
+
+
+def _embedding(kind: str, options: FeatureOptions) -> Extractor:
+    """The pretrained network or the user's ONNX model, named by its digest and input size."""
     if kind == "pretrained":
         side = options.embed_side
-        name = f"{pretrained.BUILDER_VERSION}|{pretrained.weights_digest()}|side={side}"
-        return name, pretrained.FEATURE_DIM, lambda images, progress: pretrained.embed(
-            images, side=side, progress=progress, cache_dir=cache_dir() / "models", max_value=_image_scale(images))
+        return Extractor(lambda images, progress: pretrained.embed(
+            images, side=side, progress=progress, cache_dir=cache_dir() / "models", max_value=_image_scale(images)),
+            cache=f"{pretrained.BUILDER_VERSION}|{pretrained.weights_digest()}|side={side}",
+            width=pretrained.FEATURE_DIM)
     if not options.onnx_model:
         raise pretrained.PretrainedError("features 'onnx' needs onnx_model=PATH, the model file to run")
     model = pretrained.load_onnx_model(options.onnx_model, output_name=options.onnx_output or None,
                                        default_side=options.embed_side)
     size = f"{model.height or model.default_side}x{model.width or model.default_side}"
-    name = f"onnx|{model.digest}|{model.output_name}|{size}"
-    return name, model.dim, lambda images, progress: pretrained.embed_with_onnx(
-        model, images, progress=progress, max_value=_image_scale(images))
-
-
-@dataclass(frozen=True)
-class FeatureKind:
-    """A registered feature extractor: ``compute(images, options, progress) -> (n, d)`` for a batch of images.
-
-    ``cache(options)`` names what the values depend on beyond the images (a descriptor's
-    parameters, a model's digest and input side) and ``width(options)`` their length; a kind
-    with ``cache`` is stored on disk under the data's content key and that name. Quick kinds
-    (raw pixels, histograms) have neither and are computed each time.
-    """
-
-    name: str
-    compute: Callable[[np.ndarray, FeatureOptions, "Progress | None"], np.ndarray]
-    cache: Callable[[FeatureOptions], str] | None = None
-    width: Callable[[FeatureOptions], int] | None = None
+    return Extractor(lambda images, progress: pretrained.embed_with_onnx(
+        model, images, progress=progress, max_value=_image_scale(images)),
+        cache=f"onnx|{model.digest}|{model.output_name}|{size}", width=model.dim)
 
 
 _FEATURE_KINDS: dict[str, FeatureKind] = {}
@@ -216,7 +226,7 @@ _FEATURE_KINDS_LOCK = threading.Lock()
 
 
 def register_features(kind: FeatureKind) -> FeatureKind:
-    """Add a feature extractor (a new kind is one module that calls this); every set of images then offers it."""
+    """Add a feature kind (a new kind is one module that calls this); every set of images then offers it."""
     with _FEATURE_KINDS_LOCK:
         if kind.name in _FEATURE_KINDS or kind.name == "precomputed":
             raise ValueError(f"feature kind {kind.name!r} is already registered")
@@ -233,20 +243,13 @@ def feature_kind(name: str) -> FeatureKind:
     return kind
 
 
-def _embedding(name: str) -> FeatureKind:
-    def compute(images, options, progress):
-        return _embedder(name, options)[2](images, progress)
-
-    return FeatureKind(name, compute, cache=lambda options: _embedder(name, options)[0],
-                       width=lambda options: _embedder(name, options)[1])
-
-
-register_features(FeatureKind("raw", lambda images, options, progress: raw_features(images)))
-register_features(FeatureKind("hog", lambda images, options, progress: hog_features(hog_ready(images)),
-                              cache=lambda options: "", width=lambda options: 324))
-register_features(FeatureKind("colorhist", lambda images, options, progress: color_histograms(images)))
-register_features(_embedding("pretrained"))
-register_features(_embedding("onnx"))
+register_features(FeatureKind("raw", lambda options: Extractor(lambda images, progress: raw_features(images))))
+register_features(FeatureKind("hog", lambda options: Extractor(
+    lambda images, progress: hog_features(hog_ready(images)), cache="", width=324)))
+register_features(FeatureKind("colorhist", lambda options: Extractor(
+    lambda images, progress: color_histograms(images))))
+register_features(FeatureKind("pretrained", lambda options: _embedding("pretrained", options)))
+register_features(FeatureKind("onnx", lambda options: _embedding("onnx", options)))
 
 
 def compute_features(dataset: Dataset, kind: str, use_cache: bool = True, options: FeatureOptions | None = None,
@@ -261,13 +264,12 @@ def compute_features(dataset: Dataset, kind: str, use_cache: bool = True, option
     ``progress(done, total)`` follows the images, over both splits.
     """
     options = options or FeatureOptions()
-    extractor = feature_kind(kind)
     if dataset.images is None:
-        raise pretrained.PretrainedError(f"features {kind!r} need images; dataset {dataset.name!r} has none")
+        raise DataError(f"features {kind!r} need images; dataset {dataset.name!r} has none")
+    extractor = feature_kind(kind).setup(options)
     splits = [("pool", dataset.images)] + ([("test", dataset.test_images)] if dataset.has_test else [])
     stored = extractor.cache is not None
-    model = extractor.cache(options) if stored else ""
-    dim = extractor.width(options) if stored else None
+    model, dim = extractor.cache or "", extractor.width
     total = sum(len(images) for _, images in splits)
     done = 0
     result = []
@@ -278,7 +280,7 @@ def compute_features(dataset: Dataset, kind: str, use_cache: bool = True, option
             values = diskcache.load_array(path, (len(images), dim), np.float32, check=diskcache.finite)
         if values is None:
             offset = done
-            values = extractor.compute(images, options,
+            values = extractor.compute(images,
                                        None if progress is None else (lambda d, _n: progress(offset + d, total)))
             if use_cache and stored:
                 diskcache.save_array(path, np.ascontiguousarray(values, dtype=np.float32))

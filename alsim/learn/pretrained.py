@@ -23,7 +23,6 @@ import io
 import os
 import pickle
 import struct
-import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from alsim.common.errors import DataError
+from alsim.storage.disk import write_atomically
 
 BUILDER_VERSION = "lite0-onnx-1"
 FEATURE_DIM = 1280
@@ -470,22 +470,6 @@ def model_file_name(weights_digest: str) -> str:
     return f"efficientnet-lite0-{weights_digest[:16]}-{BUILDER_VERSION}.onnx"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-
-
 def _read_verified(path: Path) -> bytes | None:
     """The file's bytes if its ``.sha256`` sidecar matches them, else None."""
     try:
@@ -527,8 +511,8 @@ def onnx_model_bytes(cache_dir=None, weights=None) -> bytes:
     data = _build_bytes(weights)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, data)
-        _atomic_write(path.with_name(path.name + ".sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
+        write_atomically(path, [data])
+        write_atomically(path.with_name(path.name + ".sha256"), [(hashlib.sha256(data).hexdigest() + "\n").encode()])
     except OSError:
         pass
     return data

@@ -134,9 +134,9 @@ def save_array(path: Path, values: np.ndarray) -> bool:
     digest.update(data)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, [header.getvalue(), data])
+        write_atomically(path, [header.getvalue(), data])
         line = f"{digest.hexdigest()}  {path.name}\n".encode()
-        _write_atomically(digest_path(path), [line])
+        write_atomically(digest_path(path), [line])
     except OSError as exc:
         logger.warning("alsim: cache file %s not written (%s); the run goes on without it", path,
                        exc.strerror or exc)
@@ -196,7 +196,7 @@ def _read_digest(path: Path) -> str:
     return digest
 
 
-def _write_atomically(path: Path, parts: list) -> None:
+def write_atomically(path: Path, parts: list) -> None:
     """Write to a unique temporary file beside ``path``, fsync it, rename it over ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

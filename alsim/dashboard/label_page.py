@@ -369,10 +369,9 @@ def _check_section(project: labeling.LabelingProject, labels: dict, images) -> N
         for position in range(row_start, min(row_start + COLUMNS, len(shown))):
             doubt = shown[position]
             with columns[position - row_start].container(border=True, key=f"label_check_cell_{position}"):
-                st.markdown(f"**#{doubt.item}**")
+                st.markdown(f"**#{doubt.item}** · " + escape_markdown(f"your label: {names[doubt.given]}"))
                 if images is not None:
                     st.image(enlarge(images(doubt.item)), width=IMAGE_SIDE)
-                st.markdown(escape_markdown(f"your label: {names[doubt.given]}"))
                 st.caption(escape_markdown(f"model suggests: {names[doubt.suggestion]} (your label's probability "
                                            f"{doubt.score:.0%})"))
                 st.selectbox("Class", list(range(len(names))), index=max(doubt.suggestion, 0),

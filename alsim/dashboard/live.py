@@ -82,6 +82,8 @@ def spread_arms(config: Config, n_seeds: int = SPREAD_SEEDS) -> tuple[list[Confi
     of the seeds and is not run twice.
     """
     base = config.replace(initial="random") if config.initial == "first" else config
+    # Flagging changes nothing in a run, and the page shows the flags of its own run only.
+    base = base.replace(flag_label_errors=False)
     start = min(base.seed, MAX_SEED - n_seeds + 1)
     seeds = [s for s in range(start, start + n_seeds) if config.initial == "first" or s != config.seed]
     configs = [arm.replace(seed=s) for s in seeds for arm in arms_for(base).values()]

@@ -28,8 +28,8 @@ def _stored(project, item: int) -> int:
     return project.store.labels(project.id)[item].label
 
 
-def test_check_these_shows_the_flagged_labels_and_relabels_through_the_store(noisy_project):
-    project, items, given, wrong = noisy_project
+def test_check_these_shows_the_flagged_labels_and_relabels_through_the_store(request):
+    project, items, given, wrong = request.getfixturevalue("noisy_project")
     at = _checked_page()
     assert not at.exception and not at.error, messages(at.error)
     doubts = checks.doubtful_labels(project).doubts
@@ -62,7 +62,8 @@ def test_check_these_shows_the_flagged_labels_and_relabels_through_the_store(noi
     assert _stored(project, first.item) == first.suggestion
 
 
-def test_without_cleanlab_check_these_is_one_error_box(noisy_project, without_cleanlab):
+@pytest.mark.usefixtures("noisy_project", "without_cleanlab")
+def test_without_cleanlab_check_these_is_one_error_box():
     at = _checked_page()
     assert not at.exception
     assert messages(at.error) == ["flagging label errors needs cleanlab, which is not installed: pip install cleanlab"]

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from alsim import Config  # noqa: E402
+from alsim.common.runtime import configure_process  # noqa: E402
 from alsim.data.sources import load_source  # noqa: E402
 from alsim.learn.label_issues import check_labels  # noqa: E402
 from alsim.loop.run import run_loop  # noqa: E402
@@ -99,6 +100,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    configure_process()  # one BLAS thread, as the command line and the dashboard run
     print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
     part1([int(s) for s in args.sizes.split(",")], args.rate, args.seeds)
     part2(args.rate, args.repeats)

@@ -20,7 +20,8 @@ class Flags:
     n_flagged : int, revealed labels flagged (:func:`alsim.learn.label_issues.check_labels`)
     n_checked : int, revealed labels that could be judged (see ``note``)
     n_wrong : int or None, revealed labels that differ from the hidden truth (None: no truth known)
-    flagged_wrong : int or None, flagged labels that really are wrong
+    flagged_wrong : int or None, flagged labels that really are wrong (a label whose truth is unknown
+        counts as not wrong)
     note : str, why some or all labels were not judged (empty when every one was)
     """
 

@@ -200,3 +200,21 @@ def test_without_cleanlab_every_way_in_is_one_line_and_nothing_runs(without_clea
     assert main(["label", "plain", "--check"], out=io.StringIO()) == 2
     assert capsys.readouterr().err == ("alsim: error: flagging label errors needs cleanlab, which is not installed: "
                                        "pip install cleanlab\n")
+
+
+def test_the_run_table_has_the_flags_of_every_round_and_says_the_last_in_words():
+    config = Config(oracle_noise=0.2, flag_label_errors=True, n_rounds=2)
+    rounds = list(run_loop(config))
+    out = io.StringIO()
+    assert main(["run", "--set", "oracle_noise=0.2", "--set", "flag_label_errors=true", "--set", "n_rounds=2",
+                 "--no-baseline"], out=out) == 0
+    lines = out.getvalue().splitlines()
+    header = lines[1].split()
+    assert header[-3:] == ["flagged", "flag_prec", "flag_recall"]
+    for line, record in zip(lines[2:4], rounds):
+        cells = line.split()
+        assert cells[0] == str(record.index)
+        assert cells[-3:] == [str(record.flags.n_flagged), f"{record.flags.precision:.4f}",
+                              f"{record.flags.recall:.4f}"]
+    assert (f"likely wrong labels (confident learning), round 1: {rounds[-1].flags.sentence()}"
+            in lines)

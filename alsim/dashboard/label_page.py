@@ -357,7 +357,7 @@ def _check_section(project: labeling.LabelingProject, labels: dict, images) -> N
             f"{len(result.doubts)} of {result.n_checked} checked labels flagged ({result.n_folds}-fold "
             f"cross-validation over your {result.n_labels} labels)" + (f"; {result.note}." if result.note else ".")))
     else:
-        st.info(escape_markdown(f"Nothing to check yet: {result.note}."))
+        st.info(escape_markdown(result.note[:1].upper() + result.note[1:] + "."))
     if result.n_checked and not result.doubts:
         st.success("No label looks wrong to the model.")
     names = [escape_controls(name) for name in project.class_names]

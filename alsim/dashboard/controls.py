@@ -267,7 +267,8 @@ def _annotators_step(w: _Widgets) -> dict:
     values["flag_label_errors"] = w.checkbox(
         "Flag likely wrong labels", "flag_label_errors", w.default.flag_label_errors,
         help="Every round, confident learning (cleanlab) flags the revealed labels a cross-validated model most "
-             "disagrees with; the page says how many flags were really wrong. Costs a few fits per round.")
+             "disagrees with; the Live page and `alsim run` say how many flags were really wrong. Costs a few "
+             "fits per round.")
     values["imbalance"] = _float("Class imbalance (head / tail)", "imbalance", 1.0, "%.4g",
                                  help="1 = the pool as it is; 100: the largest class keeps 100x the images of "
                                       "the smallest (a long tail, the same pool for every seed).")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from alsim.evidence.narrative import no_unlabeled_message
 from alsim.loop.config import Config
 from alsim.loop.pool import Prepared, prepare
 from alsim.loop.records import Round
@@ -111,7 +112,7 @@ def gallery(title: str, prepared: Prepared, record: Round, most: bool, k: int = 
     ids = uncertain_examples(record, k, most)
     if len(ids) == 0:
         st.markdown(f"**{title}**")
-        st.info("No unlabeled images left in the pool.")
+        st.info(no_unlabeled_message(record))
         return
     if prepared.dataset.images is None:
         st.markdown(f"**{title}**")

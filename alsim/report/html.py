@@ -28,6 +28,7 @@ from alsim.evidence.narrative import (
     fmt_accuracy,
     last_evaluated,
     near_chance_sentence,
+    no_unlabeled_message,
     nothing_left_message,
     plain_stop_reason,
     takeaway,
@@ -204,7 +205,7 @@ def _galleries(name: str, config: Config, rounds: Sequence[Round], class_names: 
 
     record = _gallery_record(rounds)
     if record is None:
-        return f"<p>{_e(name)}: no unlabeled image was left to rank.</p>"
+        return f"<p>{_e(name)}: {_e(no_unlabeled_message(rounds[-1]))}</p>"
     prepared = prepare(config)
     images = prepared.images
     if images is None:

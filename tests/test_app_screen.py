@@ -1,0 +1,139 @@
+"""AppTest checks that what the pages say agrees with the run records: with pseudo-labels on, with the pool
+exhausted, on the Compare page's map of where each strategy looks, and with a user's data set chosen."""
+
+import html
+
+import numpy as np
+from apptest_helpers import APP, TIMEOUT, charts, messages, page_script, trace
+from streamlit.testing.v1 import AppTest
+
+from alsim import Config, get_preset, run_loop
+from alsim.evidence.ceiling import ceiling
+from alsim.evidence.narrative import compare_at_equal_labels, last_evaluated, pool_counts, takeaway
+from alsim.report.html import html_report
+from alsim.strategies import REVEALED
+
+#: Every image left after the first fit is pseudo-labeled (threshold 0): the pool has no unlabeled image left.
+PSEUDO_ALL = dict(self_training="pseudo", schedule="list", thresholds="0", strategy="margin")
+
+
+def _no_errors(at):
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, messages(at.error)
+
+
+def _live(params: dict) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(params)
+    return at.run()
+
+
+def _arms(config: Config) -> dict:
+    return {config.strategy: list(run_loop(config)), "random": list(run_loop(config.replace(strategy="random")))}
+
+
+def test_with_every_image_pseudo_labeled_headline_captions_galleries_and_report_agree():
+    at = _live(PSEUDO_ALL)
+    _no_errors(at)
+    config = Config(self_training="pseudo", schedule="list", thresholds=(0.0,), strategy="margin")
+    arms = _arms(config)
+    margin = arms["margin"]
+    last = margin[-1]
+    counts = pool_counts(last)
+    assert last.stop_reason == "pool_exhausted" and counts["unlabeled"] == 0 and counts["pseudo"] == last.n_pseudo > 0
+    reach = ceiling(config)
+    sentence = takeaway(arms, reach)
+    assert at.markdown[0].value == f"#### {sentence}"
+    # The metrics are the numbers of the headline's comparison at equal labels, from the same records.
+    at_equal = compare_at_equal_labels(margin, arms["random"])
+    metrics = {m.label: m for m in at.metric}
+    shown = metrics[f"margin: accuracy at {at_equal['labels']} labels"]
+    assert shown.value == f"{at_equal['active']:.4f}"
+    assert metrics[f"random: accuracy at {at_equal['labels']} labels"].value == f"{at_equal['random']:.4f}"
+    assert metrics["revealed labels"].value == f"{last.n_labeled:,}"
+    # One count of the pool images with hidden labels: the confusion caption, the galleries, the header.
+    hidden = int(np.count_nonzero(last.status != REVEALED))
+    assert int(last.confusion.sum()) == hidden == counts["hidden"]
+    caption = next(m.value for m in at.markdown if " got " in m.value)
+    assert (f"**margin** got {int(last.confusion.trace()):,} of {hidden:,} pool images with hidden labels right in "
+            f"round {last.index} ({last.n_pseudo:,} pseudo-labeled, 0 unlabeled)") in caption
+    assert "still-unlabeled" not in caption
+    gallery_notes = [i.value for i in at.info if i.value.startswith("No unlabeled images left")]
+    assert gallery_notes == [f"No unlabeled images left in round {last.index}: of the {hidden:,} pool images with "
+                             f"hidden labels, all {last.n_pseudo:,} are pseudo-labeled (the accuracy is measured "
+                             f"on them)."] * 2
+    stats = next(c.value for c in at.caption if c.value.startswith(f"{len(margin)} rounds"))
+    assert "stopped: no unlabeled images left" in stats and "accuracy on the pool images with hidden labels" in stats
+    # The audit table is the records' numbers; pseudo-labels never count as revealed labels.
+    table = next(d.value for d in at.dataframe if "pseudo-labels" in d.value.columns)
+    assert table["pseudo-labels"].tolist() == [r.n_pseudo for r in margin]
+    assert table["revealed labels"].tolist() == [r.n_labeled for r in margin] == [40, 45]
+    assert table["auto-labeled"].tolist() == [r.auto_added for r in margin]
+    # The report says what the page says, from the same records.
+    report = html_report("t", {"margin": config, "random": config.replace(strategy="random")}, arms,
+                         [str(c) for c in range(10)], ceiling=reach)
+    assert f"<p class=takeaway>{html.escape(sentence)}</p>" in report
+    headline_row = (f"<td>margin</td><td class=num>{last.index}</td><td class=num>{last.n_labeled}</td>"
+                    f"<td class=num>{last.n_pseudo}</td>")
+    assert headline_row in report and f"<td class=num>{last.accuracy:.4f}</td>" in report
+    assert "Map of the pool" in report
+
+
+def test_a_pool_exhausted_of_unlabeled_images_shows_the_last_scored_round_everywhere():
+    at = _live({"batch_size": "100"})
+    _no_errors(at)
+    arms = _arms(Config(batch_size=100))
+    entropy = arms["entropy"]
+    shown = last_evaluated(entropy)
+    assert entropy[-1].stop_reason == "pool_exhausted" and shown.index == len(entropy) - 2
+    at_equal = compare_at_equal_labels(entropy, arms["random"])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics[f"entropy: accuracy at {at_equal['labels']} labels"] == f"{at_equal['active']:.4f}"
+    assert metrics["revealed labels"] == f"{entropy[-1].n_labeled:,}"
+    caption = next(m.value for m in at.markdown if " got " in m.value)
+    unlabeled = pool_counts(shown)["unlabeled"]
+    assert (f"**entropy** got {int(shown.confusion.trace()):,} of {unlabeled:,} still-unlabeled pool images right "
+            f"in round {shown.index}") in caption
+    assert int(np.array(charts(at)["confusion"]["data"][0]["z"]).sum()) == unlabeled
+    stats = next(c.value for c in at.caption if c.value.startswith(f"{len(entropy)} rounds"))
+    assert "stopped: no unlabeled images left" in stats and "still-unlabeled pool" in stats
+    texts = [m.value for m in at.metric] + [m.value for m in at.markdown] + [c.value for c in at.caption]
+    assert not any(word in text for text in texts for word in ("nan", "NaN", "None"))
+
+
+def test_compare_page_maps_where_each_strategy_looks():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(page_script("Compare"))
+    at.query_params.update({"cmp_pool_size": "300", "cmp_seeds": "2", "cmp_seed": "3",
+                            "cmp_strategies": ["entropy", "random"]})
+    at.run()
+    _no_errors(at)
+    base = get_preset("digits-compare").replace(pool_size=300, seed=3)
+    maps = charts(at)
+    runs = {s: list(run_loop(base.replace(strategy=s))) for s in ("entropy", "random")}
+    for strategy, rounds in runs.items():
+        fig = maps[f"cmp_map-{strategy}"]
+        picks = trace(fig, "picked (number: round)")
+        assert picks["customdata"] == np.concatenate([r.queried for r in rounds[:3]]).tolist()
+        assert picks["text"] == [str(i) for i in (1, 2, 3) for _ in range(base.batch_size)]
+        # Both strategies start from the seed's initial labels, drawn solid.
+        assert trace(fig, "revealed labels")["customdata"] == np.flatnonzero(rounds[0].status == REVEALED).tolist()
+    assert runs["entropy"][0].queried.tolist() != runs["random"][0].queried.tolist()
+    at.slider(key="cmp_map-rounds").set_value(1).run()
+    picks = trace(charts(at)["cmp_map-entropy"], "picked (number: round)")
+    assert picks["customdata"] == runs["entropy"][0].queried.tolist() and set(picks["text"]) == {"1"}
+
+
+def test_compare_sidebar_names_a_users_data_set_instead_of_the_presets(tmp_path):
+    from test_importers import write_image_folder
+
+    from alsim.data import store as datastore
+
+    entry = datastore.import_path(write_image_folder(tmp_path / "pets"), name="my pets")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(page_script("Compare"))
+    at.query_params.update({"cmp_dataset": entry.id, "cmp_seeds": "1", "cmp_strategies": ["random"]})
+    at.run()
+    captions = [c.value.replace("\\", "") for c in at.sidebar.caption]
+    assert any("Started from digits-compare" in c and "my pets" in c for c in captions), captions
+    assert not any(c.startswith("All 1,797 digits") for c in captions)

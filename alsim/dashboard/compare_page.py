@@ -177,7 +177,7 @@ def compare_page() -> None:
     if stop_rows:
         st.markdown("**Stopping rules** (means over seeds; the markers on the chart; a seed on which a rule "
                     "never fires counts as stopping at its last round)")
-        st.dataframe(pd.DataFrame(stop_rows), key="stop-table", hide_index=True)
+        st.dataframe(readable_table(stop_rows), key="stop-table", hide_index=True)
     with st.expander("How to read this"):
         st.markdown(EXPLAIN)
 

@@ -12,7 +12,15 @@ from alsim.common.errors import AlsimError
 from alsim.dashboard.controls import sidebar_config, sidebar_params
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.pool_maps import map_with_details, presenter_maps
-from alsim.dashboard.render import animated_curves, confusion_figure, downloads, gallery, per_class_table, prepare_shown
+from alsim.dashboard.render import (
+    animated_curves,
+    confusion_figure,
+    downloads,
+    gallery,
+    per_class_table,
+    prepare_shown,
+    readable_table,
+)
 from alsim.dashboard.runner import run_live
 from alsim.dashboard.url import Int, sanitize_query_params, show_url_notices
 from alsim.evidence.ceiling import QUICK_POOL, Ceiling, ceiling
@@ -269,7 +277,6 @@ def _pool_map(results: dict, prepared, key: str, view: int, arm: str) -> None:
 
 def audit_section(rounds, self_training: str, key: str) -> None:
     """Pseudo-label audit: per round, threshold, points auto-labeled and their precision."""
-    import pandas as pd
 
     st.subheader("Pseudo-label audit")
     if self_training == "oracle":
@@ -281,7 +288,7 @@ def audit_section(rounds, self_training: str, key: str) -> None:
     st.markdown(f"The threshold schedule moved **{added:,}** images into the training set"
                 + (f", **{correct / added:.1%}** of them with the right label." if added else "."))
     st.plotly_chart(pseudo_label_audit(rounds), key=f"{key}audit", width="stretch")
-    st.dataframe(pd.DataFrame([{
+    st.dataframe(readable_table([{
         "round": r.index, "threshold": r.threshold, "auto-labeled": r.auto_added,
         "precision vs truth": r.auto_precision, "revealed labels": r.n_labeled, "pseudo-labels": r.n_pseudo,
         "training set": r.n_labeled + r.n_pseudo, "pseudo precision (all)": r.pseudo_precision,

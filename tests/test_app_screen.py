@@ -137,3 +137,36 @@ def test_compare_sidebar_names_a_users_data_set_instead_of_the_presets(tmp_path)
     captions = [c.value.replace("\\", "") for c in at.sidebar.caption]
     assert any("Started from digits-compare" in c and "my pets" in c for c in captions), captions
     assert not any(c.startswith("All 1,797 digits") for c in captions)
+
+
+def _details_page(pool_id):
+    from alsim import Config, prepare, run_loop
+    from alsim.dashboard.pool_maps import point_details
+
+    prepared = prepare(Config())
+    point_details(prepared, list(run_loop(Config()))[2], pool_id)
+
+
+def test_a_clicked_point_shows_its_image_class_prediction_and_uncertainty():
+    from alsim import prepare
+    from alsim.dashboard.pool_maps import selected_pool_id
+
+    record = list(run_loop(Config()))[2]
+    pool_id = int(record.queried[0])  # an unlabeled image the round sent to the annotator
+    # The selection Streamlit returns for a click: the point's customdata is its pool id.
+    event = {"selection": {"points": [{"curve_number": 3, "point_index": 0, "customdata": pool_id}],
+                           "point_indices": [0], "box": [], "lasso": []}}
+    assert selected_pool_id(event) == pool_id
+    assert selected_pool_id({"selection": {"points": [], "point_indices": [], "box": [], "lasso": []}}) is None
+    at = AppTest.from_function(_details_page, args=(pool_id,), default_timeout=TIMEOUT).run()
+    _no_errors(at)
+    prepared = prepare(Config())
+    truth, predicted = int(prepared.labels[pool_id]), int(record.predicted[pool_id])
+    assert len(at.image) == 1
+    text = at.markdown[0].value
+    assert text.startswith(f"**#{pool_id}**  \nclass: {truth}  \npredicted: {predicted} "
+                           f"({'right' if truth == predicted else 'wrong'})")
+    assert f"uncertainty (entropy): {record.uncertainty[pool_id]:.3f}" in text
+    assert text.endswith("round 2: unlabeled")
+    at = AppTest.from_function(_details_page, args=(None,), default_timeout=TIMEOUT).run()
+    assert not at.image and at.caption[0].value.startswith("Click a point on the map")

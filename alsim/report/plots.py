@@ -491,8 +491,10 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
         return dict(color=[palette[int(c)] if c >= 0 else "#999999" for c in group[ids]], **style)
 
     def add(ids: np.ndarray, name: str, mode: str = "markers", **extra) -> None:
+        # A clicked point (the pages show its image) leaves the others as they were drawn, not dimmed.
+        unselected = dict(marker=dict(opacity=extra.get("marker", {}).get("opacity", 1.0)))
         fig.add_trace(go.Scattergl(x=coords[ids, 0], y=coords[ids, 1], mode=mode, name=name, customdata=ids,
-                                   hovertext=hover(ids), hoverinfo="text", **extra))
+                                   hovertext=hover(ids), hoverinfo="text", unselected=unselected, **extra))
 
     fig = go.Figure()
     in_round = np.zeros(n, dtype=bool)

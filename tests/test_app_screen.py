@@ -69,6 +69,8 @@ def test_with_every_image_pseudo_labeled_headline_captions_galleries_and_report_
     assert table["pseudo-labels"].tolist() == [r.n_pseudo for r in margin]
     assert table["revealed labels"].tolist() == [r.n_labeled for r in margin] == [40, 45]
     assert table["auto-labeled"].tolist() == [r.auto_added for r in margin]
+    # Where a value does not apply (no threshold after the last fit) the cell reads "–", never a raw None.
+    assert not table.isna().any().any() and table["threshold"].tolist() == ["0", "–"]
     # The report says what the page says, from the same records.
     report = html_report("t", {"margin": config, "random": config.replace(strategy="random")}, arms,
                          [str(c) for c in range(10)], ceiling=reach)

@@ -61,7 +61,7 @@ def test_with_every_image_pseudo_labeled_headline_captions_galleries_and_report_
     gallery_notes = [i.value for i in at.info if i.value.startswith("No unlabeled images left")]
     assert gallery_notes == [f"No unlabeled images left in round {last.index}: of the {hidden:,} pool images with "
                              f"hidden labels, all {last.n_pseudo:,} are pseudo-labeled (the accuracy is measured "
-                             f"on them)."] * 2
+                             f"on them)."]  # once, for both galleries
     stats = next(c.value for c in at.caption if c.value.startswith(f"{len(margin)} rounds"))
     assert "stopped: no unlabeled images left" in stats and "accuracy on the pool images with hidden labels" in stats
     # The audit table is the records' numbers; pseudo-labels never count as revealed labels.

@@ -32,8 +32,10 @@ from alsim.evidence.narrative import (
     hidden_split,
     last_evaluated,
     measured_on,
+    no_unlabeled_message,
     nothing_left_message,
     plain_stop_reason,
+    pool_counts,
     takeaway,
 )
 from alsim.learn.projection import pool_projection
@@ -211,13 +213,16 @@ def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, r
     st.plotly_chart(confusion_figure(at_view, prepared.class_names), key=f"{key}confusion", width="stretch")
 
     note = confidence_note(record, k=8, n_classes=prepared.n_classes)
-    st.caption(f"Unlabeled pool images in round {view} ({arm}). Amber frame: sent to the annotator this round; "
-               "green caption: predicted right, red: wrong.")
-    if note:
-        st.info(note)
-    gallery("Least sure" if note is None else "Least sure (still confident, see above)", prepared, record,
-            most=True, key=f"{key}most")
-    gallery("Most sure", prepared, record, most=False, key=f"{key}least")
+    if not pool_counts(record)["unlabeled"]:  # one sentence for both empty galleries
+        st.info(no_unlabeled_message(record))
+    else:
+        st.caption(f"Unlabeled pool images in round {view} ({arm}). Amber frame: sent to the annotator this round; "
+                   "green caption: predicted right, red: wrong.")
+        if note:
+            st.info(note)
+        gallery("Least sure" if note is None else "Least sure (still confident, see above)", prepared, record,
+                most=True, key=f"{key}most")
+        gallery("Most sure", prepared, record, most=False, key=f"{key}least")
     # Built only while open (``on_change="rerun"`` tracks the expander's state): a closed
     # table would still be sent and laid out on every run. One label for every round: a new
     # label would be a new expander, closed again.

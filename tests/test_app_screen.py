@@ -172,3 +172,19 @@ def test_a_clicked_point_shows_its_image_class_prediction_and_uncertainty():
     assert text.endswith("round 2: unlabeled")
     at = AppTest.from_function(_details_page, args=(None,), default_timeout=TIMEOUT).run()
     assert not at.image and at.caption[0].value.startswith("Click a point on the map")
+
+
+def test_the_words_for_a_pool_without_unlabeled_images_follow_where_accuracy_is_measured():
+    import dataclasses
+
+    from alsim.evidence.narrative import hidden_split, measured_on, no_unlabeled_message
+
+    last = list(run_loop(Config(self_training="pseudo", schedule="list", thresholds=(0.0,), strategy="margin")))[-1]
+    assert measured_on(last) == "pool images with hidden labels"
+    assert hidden_split(last) == f" ({last.n_pseudo:,} pseudo-labeled, 0 unlabeled)"
+    assert no_unlabeled_message(last).endswith("pseudo-labeled (the accuracy is measured on them).")
+    on_test = dataclasses.replace(last, test=last.pool)  # the same round, scored on a test split
+    assert measured_on(on_test) == "test split" and hidden_split(on_test) == ""
+    assert no_unlabeled_message(on_test) == (f"No unlabeled images left in round {last.index}: of the "
+                                             f"{last.n_pseudo:,} pool images with hidden labels, all "
+                                             f"{last.n_pseudo:,} are pseudo-labeled.")

@@ -18,7 +18,8 @@ from alsim.strategies import PSEUDO, REVEALED, UNLABELED, strategy_names
 
 __all__ = [
     "CONFIDENT_FRACTION", "NOTHING_LEFT", "STOP_WORDS", "chance_warning", "compare_at_equal_labels", "confidence_note",
-    "fmt_accuracy", "last_evaluated", "nothing_left_message", "plain_stop_reason", "takeaway",
+    "fmt_accuracy", "hidden_split", "last_evaluated", "measured_on", "no_unlabeled_message", "nothing_left_message",
+    "plain_stop_reason", "pool_counts", "takeaway",
 ]
 
 STOP_WORDS = {"rounds_done": "all rounds run", "pool_exhausted": "no unlabeled images left",
@@ -135,8 +136,9 @@ def no_unlabeled_message(record: Round) -> str:
     """
     counts = pool_counts(record)
     if counts["pseudo"]:
+        where = " (the accuracy is measured on them)" if record.test is None else ""
         return (f"No unlabeled images left in round {record.index}: of the {counts['hidden']:,} pool images with "
-                f"hidden labels, all {counts['pseudo']:,} are pseudo-labeled (the accuracy is measured on them).")
+                f"hidden labels, all {counts['pseudo']:,} are pseudo-labeled{where}.")
     return f"No unlabeled images left in round {record.index}: every pool image's label is revealed."
 
 

@@ -188,3 +188,27 @@ def test_the_words_for_a_pool_without_unlabeled_images_follow_where_accuracy_is_
     assert no_unlabeled_message(on_test) == (f"No unlabeled images left in round {last.index}: of the "
                                              f"{last.n_pseudo:,} pool images with hidden labels, all "
                                              f"{last.n_pseudo:,} are pseudo-labeled.")
+
+
+def test_tables_show_a_dash_for_a_missing_value_and_keep_whole_numbers_whole():
+    from alsim.dashboard.render import readable_table
+
+    table = readable_table([{"strategy": "entropy", "labels saved": 20, "p": 0.123456, "seeds": 3, "verdict": "better"},
+                            {"strategy": "random", "labels saved": None, "p": None, "seeds": 3, "verdict": None}])
+    assert table["labels saved"].tolist() == ["20", "–"]  # not 20.0000: a count with a gap stays a count
+    assert table["p"].tolist() == ["0.1235", "–"] and table["verdict"].tolist() == ["better", "–"]
+    assert table["seeds"].dtype.kind == "i"  # a column without a gap keeps its type
+
+
+def test_sweep_tables_have_no_missing_cell(tmp_path):
+    from test_app_sweep import PAGE, _write_store
+
+    _write_store(tmp_path)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    at.text_input(key="sweep_folder").set_value(str(tmp_path)).run()
+    _no_errors(at)
+    assert len(at.dataframe) == 2
+    for frame in at.dataframe:  # values that do not apply (random against itself) read as a dash
+        assert not frame.value.isna().any().any(), frame.value
+    assert "–" in at.dataframe[0].value.to_numpy().tolist()[-1]

@@ -11,7 +11,7 @@ import streamlit as st
 from alsim.common.errors import AlsimError
 from alsim.dashboard.controls import sidebar_config, sidebar_params
 from alsim.dashboard.messages import escape_markdown, show_error
-from alsim.dashboard.pool_maps import map_with_details, presenter_maps
+from alsim.dashboard.pool_maps import MAP_OPEN_MAX, map_with_details, presenter_maps
 from alsim.dashboard.render import (
     animated_curves,
     confusion_figure,
@@ -234,8 +234,6 @@ def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, r
             st.dataframe(per_class_table(record, prepared.class_names), key=f"{key}per-class")
 
 
-#: Largest pool whose map is open by default (a larger one is drawn on request).
-MAP_OPEN_MAX = 20_000
 _COLOURING_NAMES = {"true": "true class", "predicted": "predicted class", "uncertainty": "uncertainty"}
 
 

@@ -25,7 +25,7 @@ from alsim.loop.records import Round
 from alsim.report.plots import escape, pool_map, round_picks
 from alsim.strategies import PSEUDO, REVEALED
 
-#: Largest pool whose maps are open by default (a larger one is drawn on request).
+#: Largest pool whose maps are open by default (a larger one is drawn on request; the presenter view draws none).
 MAP_OPEN_MAX = 20_000
 #: Query rounds the Compare page's map can show (each strategy is run this many rounds plus one fit).
 MAX_MAP_ROUNDS = 5
@@ -104,7 +104,8 @@ def presenter_maps(results: Mapping[str, Sequence[Round]], prepared: Prepared) -
         figure.update_layout(font=dict(size=16), showlegend=False)
         column.plotly_chart(figure, key=f"present-map-{name}", width="stretch")
     st.caption("Each dot is a pool image (coloured by its true class), placed by a 2-D projection of its features. "
-               "Solid: revealed labels; numbered stars: the images each round picked (the number is the round).")
+               "Solid: revealed labels; rings: pseudo-labels; numbered stars: the images each round picked (the "
+               "number is the round).")
 
 
 def strategy_maps_section(base: Config, strategies: Sequence[str], key: str = "cmp_map") -> None:

@@ -148,7 +148,12 @@ def test_presenter_view_animates_the_rounds():
     assert [b["label"] for b in curve["layout"]["updatemenus"][0]["buttons"]] == ["▶ Play", "❚❚ Pause"]
     assert at.markdown[0].value.startswith("# Active picking (entropy) reached 95.6%")
     assert "confusion" not in figs and not at.warning
-    assert list(figs) == ["curve-present"]  # one chart: the animation
+    assert list(figs) == ["curve-present", "present-map-entropy", "present-map-random"]  # the animation, the maps
+    for name in ("entropy", "random"):  # each arm's picks, numbered by the round that made them
+        rounds = list(run_loop(Config(strategy=name)))
+        picks = trace(figs[f"present-map-{name}"], "picked (number: round)")
+        assert picks["customdata"] == np.concatenate([r.queried for r in rounds]).tolist()
+        assert picks["text"] == [str(r.index + 1) for r in rounds for _ in r.queried]
     assert any(m.value.startswith("**Spread over seeds.**") and "over 5 seeds" in m.value for m in at.markdown)
 
 

@@ -140,3 +140,22 @@ def test_map_refuses_a_colouring_it_has_no_values_for():
         pool_map(np.zeros((3, 2)), np.zeros(3, int), np.zeros(3, int), colour_by="uncertainty")
     with pytest.raises(ValueError, match="colour_by must be one of"):
         pool_map(np.zeros((3, 2)), np.zeros(3, int), np.zeros(3, int), colour_by="size")
+
+
+def test_round_picks_number_each_pick_by_its_round_and_the_map_draws_those_numbers():
+    from alsim import Config, run_loop
+    from alsim.report.plots import pool_map, round_picks
+
+    rounds = list(run_loop(Config()))
+    ids, numbers = round_picks(rounds, 2)
+    assert ids.tolist() == rounds[0].queried.tolist() + rounds[1].queried.tolist()
+    assert numbers == ["1"] * 5 + ["2"] * 5
+    all_ids, all_numbers = round_picks(rounds)
+    assert len(all_ids) == sum(len(r.queried) for r in rounds) == 20 and all_numbers[-1] == "4"
+    coords = np.random.default_rng(0).normal(size=(len(rounds[0].status), 2))
+    fig = pool_map(coords, np.zeros(len(coords), dtype=int), rounds[0].status, ids, queried_text=numbers,
+                   queried_name="picked")
+    picked = next(t for t in fig.data if t.name == "picked")
+    assert list(picked.customdata) == ids.tolist() and list(picked.text) == numbers
+    with pytest.raises(ValueError, match="one label per queried point"):
+        pool_map(coords, np.zeros(len(coords), dtype=int), rounds[0].status, ids, queried_text=["1"])

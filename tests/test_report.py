@@ -137,7 +137,10 @@ def test_report_renders_offline_in_chromium(report_a):
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(Path(path).as_uri())
             page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
-            assert page.locator(".js-plotly-plot").count() == 2  # curves, confusion heatmaps
+            assert page.locator(".js-plotly-plot").count() == 4  # curves, confusion heatmaps, a map per arm
+            maps = page.locator(".js-plotly-plot").filter(has_text="picks in 4 rounds")
+            assert maps.locator(".gtitle").all_text_contents() == ["entropy: 20 picks in 4 rounds",
+                                                                   "random: 20 picks in 4 rounds"]
             assert page.locator(".js-plotly-plot .heatmaplayer").count() == 2  # a panel per arm
             assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 3  # two arms and the baseline
             body = page.inner_text("body")
@@ -178,7 +181,7 @@ def test_compare_report_flag_writes_bands_and_verdicts(tmp_path, capsys):
     text = visible_text(document)
     assert "Verdicts over seeds" in text and "2 seeds; target accuracy" in text
     assert "one run: entropy, seed 0" in document  # that seed's run drawn over the bands
-    assert document.count("class=\"plotly-graph-div\"") == 3  # curves, bands, heatmaps
+    assert document.count("class=\"plotly-graph-div\"") == 5  # curves, bands, heatmaps, a map per strategy
 
 
 def test_exports_write_no_nan():

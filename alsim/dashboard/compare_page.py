@@ -10,7 +10,8 @@ import streamlit as st
 from alsim.common.errors import AlsimError
 from alsim.dashboard.controls import URL, sidebar_config, sidebar_params
 from alsim.dashboard.messages import show_error
-from alsim.dashboard.render import prepare_shown
+from alsim.dashboard.pool_maps import strategy_maps_section
+from alsim.dashboard.render import prepare_shown, readable_table
 from alsim.dashboard.url import (
     CHOICES,
     Float,
@@ -167,7 +168,7 @@ def compare_page() -> None:
         {"better": success, "worse": st.warning}.get(s.verdict, st.info)(line)
 
     table = pd.DataFrame(summary.table()).set_index("strategy")
-    st.dataframe(table, key="summary-table")
+    st.dataframe(readable_table(table), key="summary-table")
     stop_rows = [{"strategy": s.strategy, "rule": RULE_NAMES.get(stop["rule"], stop["rule"]),
                   "when": stop["description"], "stops at (labels)": round(stop["stops_at"]),
                   "accuracy then": stop["accuracy_then"], "final accuracy": stop["final_accuracy"],
@@ -176,7 +177,7 @@ def compare_page() -> None:
     if stop_rows:
         st.markdown("**Stopping rules** (means over seeds; the markers on the chart; a seed on which a rule "
                     "never fires counts as stopping at its last round)")
-        st.dataframe(pd.DataFrame(stop_rows), key="stop-table", hide_index=True)
+        st.dataframe(readable_table(stop_rows), key="stop-table", hide_index=True)
     with st.expander("How to read this"):
         st.markdown(EXPLAIN)
 
@@ -191,3 +192,4 @@ def compare_page() -> None:
                                                      "summary": summary.to_dict(),
                                                      "curves": [c.__dict__ for c in curves]}, indent=1),
                        file_name="alsim-compare.json", mime="application/json", key="cmp-json", on_click="ignore")
+    strategy_maps_section(base, strategies)

@@ -12,7 +12,16 @@ import streamlit as st
 from alsim.common.errors import AlsimError
 from alsim.dashboard.controls import sidebar_config, sidebar_params
 from alsim.dashboard.messages import escape_markdown, show_error
-from alsim.dashboard.render import animated_curves, confusion_figure, downloads, gallery, per_class_table, prepare_shown
+from alsim.dashboard.pool_maps import MAP_OPEN_MAX, map_with_details, presenter_maps
+from alsim.dashboard.render import (
+    animated_curves,
+    confusion_figure,
+    downloads,
+    gallery,
+    per_class_table,
+    prepare_shown,
+    readable_table,
+)
 from alsim.dashboard.runner import run_live
 from alsim.dashboard.url import Int, sanitize_query_params, show_url_notices
 from alsim.evidence.ceiling import QUICK_POOL, Ceiling, ceiling
@@ -21,9 +30,13 @@ from alsim.evidence.narrative import (
     chance_warning,
     compare_at_equal_labels,
     confidence_note,
+    hidden_split,
     last_evaluated,
+    measured_on,
+    no_unlabeled_message,
     nothing_left_message,
     plain_stop_reason,
+    pool_counts,
     takeaway,
 )
 from alsim.learn.projection import pool_projection
@@ -195,20 +208,24 @@ def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, r
         r = rounds[min(view, len(rounds) - 1)]
         if r.confusion is not None and r.headline.n:
             at_view[name] = r
-    where = "test split" if record.test is not None else "still-unlabeled pool"
-    st.markdown(" · ".join(f"**{name}** got {int(r.confusion.trace()):,} of {int(r.confusion.sum()):,} "
-                           f"{where} images right in round {r.index}" for name, r in at_view.items())
+    where = measured_on(record)
+    st.markdown(" · ".join(f"**{escape_markdown(name)}** got {int(r.confusion.trace()):,} of "
+                           f"{int(r.confusion.sum()):,} {_images(measured_on(r))} right in round {r.index}"
+                           f"{hidden_split(r)}" for name, r in at_view.items())
                 + " (rows: true class, columns: predicted).")
     st.plotly_chart(confusion_figure(at_view, prepared.class_names), key=f"{key}confusion", width="stretch")
 
     note = confidence_note(record, k=8, n_classes=prepared.n_classes)
-    st.caption(f"Unlabeled pool images in round {view} ({arm}). Amber frame: sent to the annotator this round; "
-               "green caption: predicted right, red: wrong.")
-    if note:
-        st.info(note)
-    gallery("Least sure" if note is None else "Least sure (still confident, see above)", prepared, record,
-            most=True, key=f"{key}most")
-    gallery("Most sure", prepared, record, most=False, key=f"{key}least")
+    if not pool_counts(record)["unlabeled"]:  # one sentence for both empty galleries
+        st.info(no_unlabeled_message(record))
+    else:
+        st.caption(f"Unlabeled pool images in round {view} ({arm}). Amber frame: sent to the annotator this round; "
+                   "green caption: predicted right, red: wrong.")
+        if note:
+            st.info(note)
+        gallery("Least sure" if note is None else "Least sure (still confident, see above)", prepared, record,
+                most=True, key=f"{key}most")
+        gallery("Most sure", prepared, record, most=False, key=f"{key}least")
     # Built only while open (``on_change="rerun"`` tracks the expander's state): a closed
     # table would still be sent and laid out on every run. One label for every round: a new
     # label would be a new expander, closed again.
@@ -220,8 +237,6 @@ def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, r
             st.dataframe(per_class_table(record, prepared.class_names), key=f"{key}per-class")
 
 
-#: Largest pool whose map is open by default (a larger one is drawn on request).
-MAP_OPEN_MAX = 20_000
 _COLOURING_NAMES = {"true": "true class", "predicted": "predicted class", "uncertainty": "uncertainty"}
 
 
@@ -258,15 +273,16 @@ def _pool_map(results: dict, prepared, key: str, view: int, arm: str) -> None:
         figure = pool_map(coords, prepared.labels, record.status, record.queried, predicted=record.predicted,
                           uncertainty=record.uncertainty, colour_by=colour_by, class_names=prepared.class_names,
                           title=f"{escape(name)}, round {record.index}: {len(record.queried):,} queried")
-        column.plotly_chart(figure, key=f"{key}map-{name}", width="stretch")
+        with column:
+            map_with_details(figure, prepared, record, key=f"{key}map-{name}", beside=len(shown) == 1)
     st.caption("Each dot is a pool image, placed by a 2-D projection of its features (PCA, or UMAP where "
                "installed). Faint: unlabeled; solid with a dark edge: revealed labels; rings: pseudo-labels; "
-               "numbered stars: the images this round sent to the annotator, in the order chosen.")
+               "numbered stars: the images this round sent to the annotator, in the order chosen. Click a point "
+               "to see its image.")
 
 
 def audit_section(rounds, self_training: str, key: str) -> None:
     """Pseudo-label audit: per round, threshold, points auto-labeled and their precision."""
-    import pandas as pd
 
     st.subheader("Pseudo-label audit")
     if self_training == "oracle":
@@ -278,7 +294,7 @@ def audit_section(rounds, self_training: str, key: str) -> None:
     st.markdown(f"The threshold schedule moved **{added:,}** images into the training set"
                 + (f", **{correct / added:.1%}** of them with the right label." if added else "."))
     st.plotly_chart(pseudo_label_audit(rounds), key=f"{key}audit", width="stretch")
-    st.dataframe(pd.DataFrame([{
+    st.dataframe(readable_table([{
         "round": r.index, "threshold": r.threshold, "auto-labeled": r.auto_added,
         "precision vs truth": r.auto_precision, "revealed labels": r.n_labeled, "pseudo-labels": r.n_pseudo,
         "training set": r.n_labeled + r.n_pseudo, "pseudo precision (all)": r.pseudo_precision,
@@ -314,7 +330,7 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
     if left:
         st.info(left)
     cols = st.columns(4)
-    where = "the test split" if shown.test is not None else "the still-unlabeled pool"
+    where = "the " + measured_on(shown)
     at = (compare_at_equal_labels(active, results["random"]) if "random" in results and names[0] != "random"
           else None)
     # A gain over random is drawn green only when accuracy is not near chance (there it is not evidence).
@@ -344,6 +360,11 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
                f"{seconds:.2f} s" + _annotation_text(config, shown), help=f"Stop reason as recorded: {last.stop_reason}")
     if shown.flags is not None:
         _flags_section(active, shown)
+
+
+def _images(where: str) -> str:
+    """ "test split" -> "test split images"; "pool images with hidden labels" stays as it is."""
+    return where if "images" in where else f"{where} images"
 
 
 def _annotation_text(config: Config, shown) -> str:
@@ -506,6 +527,7 @@ def live_page() -> None:
                                 key="curve-present", width="stretch")
         if bands is not None:
             _spread_text(config, curves, note=None, near_chance=bool(warning))  # no bands drawn: nothing to caption
+        presenter_maps(results, prepared)
         return
     stops = {name: stopping_points(results[name], arms[name], prepared.n_classes) for name in names}
     title = ("Accuracy against revealed labels" if bands is None

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from alsim.evidence.narrative import no_unlabeled_message
 from alsim.loop.config import Config
 from alsim.loop.pool import Prepared, prepare
 from alsim.loop.records import Round
@@ -47,10 +48,33 @@ def prepare_shown(config: Config) -> Prepared:
         slot.empty()
 
 
-def readable_table(rows, precision: int = 4):
-    """A table for ``st.dataframe`` whose missing values read as a dash (Streamlit shows raw ``None``)."""
-    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
-    return frame.style.format(na_rep="–", precision=precision)
+MISSING = "–"
+"""What a table cell shows where a value does not apply or was not measured."""
+
+
+def readable_table(rows, precision: int = 4) -> pd.DataFrame:
+    """A table for ``st.dataframe`` whose missing values read as a dash.
+
+    Streamlit 1.67 draws a missing cell as ``None`` whatever the column's type, and ignores a
+    Styler's ``na_rep``. So a column with a missing value becomes text: the dash there, whole
+    numbers as integers (a column of counts with one gap turns float in pandas), other numbers
+    with ``precision`` decimals. Columns without a gap keep their type (sorting, alignment).
+    """
+    frame = (rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)).copy()
+    for name in frame.columns:
+        column = frame[name]
+        missing = column.isna()
+        if not missing.any():
+            continue
+        present = column[~missing]
+        numbers = pd.to_numeric(present, errors="coerce")
+        if len(present) and numbers.notna().all() and not present.map(lambda v: isinstance(v, bool)).any():
+            whole = bool(np.all(np.isclose(numbers, np.round(numbers))))
+            text = numbers.map(lambda v: f"{int(round(v)):,}" if whole else f"{v:.{precision}f}")
+        else:
+            text = present.map(str)
+        frame[name] = pd.Series(MISSING, index=frame.index, dtype=object).where(missing, text)
+    return frame
 
 
 def to_display(image: np.ndarray, size: int = TILE) -> np.ndarray:
@@ -111,7 +135,7 @@ def gallery(title: str, prepared: Prepared, record: Round, most: bool, k: int = 
     ids = uncertain_examples(record, k, most)
     if len(ids) == 0:
         st.markdown(f"**{title}**")
-        st.info("No unlabeled images left in the pool.")
+        st.info(no_unlabeled_message(record))
         return
     if prepared.dataset.images is None:
         st.markdown(f"**{title}**")

@@ -14,11 +14,12 @@ import numpy as np
 
 from alsim.evidence.chance import curves_warning
 from alsim.loop.records import NOTHING_LEFT, Round
-from alsim.strategies import UNLABELED, strategy_names
+from alsim.strategies import PSEUDO, REVEALED, UNLABELED, strategy_names
 
 __all__ = [
     "CONFIDENT_FRACTION", "NOTHING_LEFT", "STOP_WORDS", "chance_warning", "compare_at_equal_labels", "confidence_note",
-    "fmt_accuracy", "last_evaluated", "nothing_left_message", "plain_stop_reason", "takeaway",
+    "fmt_accuracy", "hidden_split", "last_evaluated", "measured_on", "no_unlabeled_message", "nothing_left_message",
+    "plain_stop_reason", "pool_counts", "takeaway",
 ]
 
 STOP_WORDS = {"rounds_done": "all rounds run", "pool_exhausted": "no unlabeled images left",
@@ -93,6 +94,52 @@ def nothing_left_message(rounds: Sequence[Round]) -> str | None:
     else:
         why = f"From round {first_empty.index} on there was nothing left to measure accuracy on"
     return f"{why}; the numbers shown are from round {shown.index} ({_labels(shown.n_labeled)})."
+
+
+def pool_counts(record: Round) -> dict[str, int]:
+    """How many pool images a round had revealed, pseudo-labeled and unlabeled, from its status.
+
+    Pseudo-labeled images keep their labels hidden: the pool's accuracy is measured on them and
+    on the unlabeled ones (``hidden``), while the galleries rank the unlabeled ones alone.
+    """
+    status = np.asarray(record.status)
+    revealed, pseudo = int(np.count_nonzero(status == REVEALED)), int(np.count_nonzero(status == PSEUDO))
+    unlabeled = int(np.count_nonzero(status == UNLABELED))
+    return {"revealed": revealed, "pseudo": pseudo, "unlabeled": unlabeled, "hidden": pseudo + unlabeled}
+
+
+def measured_on(record: Round) -> str:
+    """What a round's accuracy is measured on, in the same words everywhere on a page.
+
+    "test split"; "still-unlabeled pool" when no pool image is pseudo-labeled; else "pool images
+    with hidden labels" (pseudo-labeled ones count: their labels are predictions, never revealed).
+    """
+    if record.test is not None:
+        return "test split"
+    return "pool images with hidden labels" if pool_counts(record)["pseudo"] else "still-unlabeled pool"
+
+
+def hidden_split(record: Round) -> str:
+    """With pseudo-labels, the split of the hidden-label pool images: "(285 pseudo-labeled, 0 unlabeled)"; else ""."""
+    counts = pool_counts(record)
+    if record.test is not None or not counts["pseudo"]:
+        return ""
+    return f" ({counts['pseudo']:,} pseudo-labeled, {counts['unlabeled']:,} unlabeled)"
+
+
+def no_unlabeled_message(record: Round) -> str:
+    """Why a round has no unlabeled image to rank, with the counts of its status.
+
+    "Unlabeled" is neither revealed nor pseudo-labeled, as in the stop reason "no unlabeled
+    images left"; the accuracy may still be measured on pseudo-labeled images, whose labels
+    stay hidden, so the sentence gives their number.
+    """
+    counts = pool_counts(record)
+    if counts["pseudo"]:
+        where = " (the accuracy is measured on them)" if record.test is None else ""
+        return (f"No unlabeled images left in round {record.index}: of the {counts['hidden']:,} pool images with "
+                f"hidden labels, all {counts['pseudo']:,} are pseudo-labeled{where}.")
+    return f"No unlabeled images left in round {record.index}: every pool image's label is revealed."
 
 
 def _curve(rounds: Sequence[Round]) -> tuple[np.ndarray, np.ndarray]:

@@ -28,16 +28,27 @@ from alsim.evidence.narrative import (
     fmt_accuracy,
     last_evaluated,
     near_chance_sentence,
+    no_unlabeled_message,
     nothing_left_message,
     plain_stop_reason,
     takeaway,
 )
+from alsim.learn.projection import pool_projection
 from alsim.loop.config import Config
 from alsim.loop.pool import prepare
 from alsim.loop.records import NOTHING_LEFT, Round
 from alsim.loop.run import run_arms
 from alsim.loop.stopping import stop_table, stopping_points
-from alsim.report.plots import band_curves, confusion_heatmaps, learning_curves, pseudo_label_audit, uncertain_examples
+from alsim.report.plots import (
+    band_curves,
+    confusion_heatmaps,
+    escape,
+    learning_curves,
+    pool_map,
+    pseudo_label_audit,
+    round_picks,
+    uncertain_examples,
+)
 from alsim.strategies import UNLABELED
 
 __all__ = ["GALLERY_SIZE", "html_report", "image_png", "package_versions", "write_comparison_report",
@@ -45,6 +56,11 @@ __all__ = ["GALLERY_SIZE", "html_report", "image_png", "package_versions", "writ
 
 GALLERY_SIZE = 8
 """Images per gallery row (most and least uncertain)."""
+MAP_POINTS = 10_000
+"""Pool points a report's map draws at most: a uniform sample of the unlabeled ones beyond (every labeled and
+picked point is drawn), so a 60,000-image pool does not make a report of tens of megabytes."""
+MAP_NUMBERED = 200
+"""Picks up to which a map numbers each pick by its round; more would hide the map under numbers."""
 
 PACKAGES = ("alsim", "numpy", "scipy", "scikit-learn", "opencv-python-headless", "plotly", "pandas")
 
@@ -189,7 +205,7 @@ def _galleries(name: str, config: Config, rounds: Sequence[Round], class_names: 
 
     record = _gallery_record(rounds)
     if record is None:
-        return f"<p>{_e(name)}: no unlabeled image was left to rank.</p>"
+        return f"<p>{_e(name)}: {_e(no_unlabeled_message(rounds[-1]))}</p>"
     prepared = prepare(config)
     images = prepared.images
     if images is None:
@@ -216,6 +232,39 @@ def _galleries(name: str, config: Config, rounds: Sequence[Round], class_names: 
             figures.append(f"<figure><img{shown} alt='pool image {i}' src='data:image/png;base64,{png}'>"
                            f"<figcaption>{caption}</figcaption></figure>")
         parts.append(f"<h3>{title}</h3><div class=gallery>{''.join(figures)}</div>")
+    return "".join(parts)
+
+
+def _maps(configs: Mapping[str, Config], arms: Mapping[str, Sequence[Round]], class_names: Sequence[str],
+          figures: list[str]) -> str:
+    """Each arm's pool on the 2-D map of its features: its labels at its last round and every round's picks."""
+    names = [n for n in arms if n in configs and arms[n]]
+    if not names:
+        return ""
+    prepared = prepare(configs[names[0]])
+    coords = pool_projection(prepared.features, prepared.key)
+    parts = ["<h2>Map of the pool</h2>",
+             "<p class=muted>Each dot is a pool image, placed by a 2-D projection of its features (the dashboard's "
+             "map; PCA, or UMAP where installed) and coloured by its true class. Solid dots with a dark edge: labels "
+             "revealed by the arm's last round; rings: pseudo-labels; stars: the images each round sent to the "
+             "annotator, numbered by round (1 = the first). Hover over a point for its class, prediction and "
+             "uncertainty"
+             + (f"; of pools over {MAP_POINTS:,} images, a uniform sample of the unlabeled ones is drawn"
+                if len(coords) > MAP_POINTS else "") + ".</p>"]
+    for name in names:
+        rounds = arms[name]
+        last = rounds[-1]
+        ids, numbers = round_picks(rounds)
+        picking = sum(1 for r in rounds if len(r.queried))
+        if len(ids) > MAP_NUMBERED:
+            numbers = [""] * len(ids)
+        figure = pool_map(coords, prepared.labels, last.status, ids, queried_text=numbers,
+                          queried_name="picked (number: round)", predicted=last.predicted,
+                          uncertainty=last.uncertainty, class_names=class_names, max_points=MAP_POINTS,
+                          title=f"{escape(name)}: {len(ids):,} picks in {picking} round{'s' if picking != 1 else ''}")
+        figure.update_layout(height=480)
+        figures.append(_figure(figure))
+        parts.append(figures[-1])
     return "".join(parts)
 
 
@@ -262,7 +311,8 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
     the headline numbers per arm and the comparison at equal labels (:mod:`alsim.evidence.narrative`),
     the verdicts (with ``summary``), the learning curves (and the spread bands with
     ``bands``), the round tables, the confusion heatmaps of each arm's last evaluated round,
-    the galleries of the most and least uncertain images, the pseudo-label audit (arms that
+    a map of the pool per arm (its labels and every round's picks on the 2-D projection of
+    the features), the galleries of the most and least uncertain images, the pseudo-label audit (arms that
     self-train), the configuration, the command or URL that reproduces it, and the
     package versions. plotly.js is inlined once.
 
@@ -366,6 +416,8 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
                 "predicted one.</p>")
     figures.append(_figure(confusion_heatmaps({n: last_evaluated(arms[n]) for n in names}, class_names)))
     body.append(figures[-1])
+
+    body.append(_maps(configs, arms, class_names, figures))
 
     if names:
         body.append("<h2>Images</h2>")

@@ -393,6 +393,25 @@ MAP_MAX_POINTS = 60_000
 MAP_COLOURINGS = ("true", "predicted", "uncertainty")
 
 
+def round_picks(rounds: Sequence[Round], n_rounds: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """The pool ids the first ``n_rounds`` rounds sent to the annotator, in order, and each one's round number.
+
+    Parameters
+    ----------
+    rounds : sequence of Round, in round order
+    n_rounds : int, optional; default every round
+
+    Returns
+    -------
+    ids : ndarray (k,) int64
+    numbers : list of k str, the 1-based number of the round that picked each id (round 0's picks are "1")
+    """
+    shown = list(rounds)[:n_rounds]
+    ids = [np.asarray(r.queried, dtype=np.int64).reshape(-1) for r in shown]
+    numbers = [str(r.index + 1) for r, picked in zip(shown, ids) for _ in picked]
+    return (np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)), numbers
+
+
 def class_colours(n_classes: int) -> list[str]:
     """One colour per class: plotly's ten, then its 26-colour alphabet."""
     import plotly.colors  # lazy: only the map colours classes
@@ -404,7 +423,8 @@ def class_colours(n_classes: int) -> list[str]:
 def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried: Sequence[int] = (), *,
              predicted: np.ndarray | None = None, uncertainty: np.ndarray | None = None, colour_by: str = "true",
              class_names: Sequence[str] | None = None, max_points: int = MAP_MAX_POINTS, seed: int = 0,
-             title: str | None = None) -> go.Figure:
+             title: str | None = None, queried_text: Sequence[str] | None = None,
+             queried_name: str = "queried") -> go.Figure:
     """Every pool point on its 2-D projection: what is labeled, pseudo-labeled, and what a round queried.
 
     Parameters
@@ -420,6 +440,11 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
         Above this many pool points, the unlabeled background is a uniform sample (seeded by ``seed``)
         of about this many points; labeled and queried points are always drawn.
     title : str, optional; plotly markup (escape user text)
+    queried_text : sequence of str, optional
+        The label drawn beside each queried point (default: its place in ``queried``, 1, 2, ...);
+        e.g. the round that picked it, when ``queried`` holds the picks of several rounds.
+    queried_name : str
+        The legend entry of the queried points.
 
     Returns
     -------
@@ -438,6 +463,11 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
     if colour_by == "predicted" and predicted is None or colour_by == "uncertainty" and uncertainty is None:
         raise ValueError(f"colour_by={colour_by!r} needs the {colour_by} values")
     queried = np.asarray(queried, dtype=np.int64).reshape(-1)
+    if queried_text is None:
+        queried_text = [str(k + 1) for k in range(len(queried))]
+    if len(queried_text) != len(queried):
+        raise ValueError(f"queried_text must have one label per queried point ({len(queried)}), "
+                         f"got {len(queried_text)}")
     known = labels[labels >= 0]
     n_classes = max(len(class_names) if class_names is not None else 0,
                     int(known.max()) + 1 if known.size else 0,
@@ -461,8 +491,10 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
         return dict(color=[palette[int(c)] if c >= 0 else "#999999" for c in group[ids]], **style)
 
     def add(ids: np.ndarray, name: str, mode: str = "markers", **extra) -> None:
+        # A clicked point (the pages show its image) leaves the others as they were drawn, not dimmed.
+        unselected = dict(marker=dict(opacity=extra.get("marker", {}).get("opacity", 1.0)))
         fig.add_trace(go.Scattergl(x=coords[ids, 0], y=coords[ids, 1], mode=mode, name=name, customdata=ids,
-                                   hovertext=hover(ids), hoverinfo="text", **extra))
+                                   hovertext=hover(ids), hoverinfo="text", unselected=unselected, **extra))
 
     fig = go.Figure()
     in_round = np.zeros(n, dtype=bool)
@@ -485,7 +517,7 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
     pseudo = np.flatnonzero(status == PSEUDO)
     if pseudo.size:
         add(pseudo, "pseudo-labels", marker=marker(pseudo, size=9, symbol="circle-open", line=dict(width=2)))
-    add(queried, "queried", mode="markers+text", text=[str(k + 1) for k in range(len(queried))],
+    add(queried, queried_name, mode="markers+text", text=[str(t) for t in queried_text],
         textposition="top center", textfont=dict(size=11, color="#000000"),
         marker=dict(size=12, symbol="star", color="#ffbf00", line=dict(width=1, color="#000000")))
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=50 if title else 20, b=10), height=520,

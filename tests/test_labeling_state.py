@@ -90,3 +90,22 @@ def test_sources_that_do_not_pin_their_data_are_not_cached():
     labeling.add_label(project, 0, 0)
     labeling.add_label(project, 6, 1)
     assert len(labeling.next_batch(project).ids) == project.config.batch_size  # the uncached path
+
+
+def test_a_state_written_before_the_first_model_gets_its_graph_at_the_first_refit(monkeypatch):
+    project = labeling.create_project("cold", "digits", ["pool_size=240"])
+    memory.clear_all()
+    first = labeling.next_batch(project)  # no model yet: the features alone
+    key = model_state.state_key(project.config)
+    assert model_state._path(key, "head").exists() and not model_state._path(key, "graph").exists()
+    truth = loop_pool.prepare(project.config).labels
+    for item in first.ids:
+        labeling.add_label(project, int(item), int(truth[item]))
+    memory.clear_all()
+    refit = labeling.next_batch(project)  # the graph is built, and written with the state
+    assert model_state._path(key, "graph").exists() and (refit.guesses >= 0).all()
+    memory.clear_all()
+    _no_data_load(monkeypatch)
+    again = labeling.next_batch(project)
+    for a, b in zip((refit.ids, refit.guesses, refit.confidence), (again.ids, again.guesses, again.confidence)):
+        np.testing.assert_array_equal(a, b)

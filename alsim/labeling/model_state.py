@@ -86,7 +86,7 @@ def _version(package: str) -> str:
         return "absent"
 
 
-def refit_pool(config: Config) -> Prepared:
+def refit_pool(config: Config, with_model: bool = True) -> Prepared:
     """The prepared pool a refit of ``config`` runs on, read from the disk cache when it is there.
 
     On a hit the :class:`~alsim.loop.pool.Prepared` stands for the pool alone: its data set
@@ -96,11 +96,17 @@ def refit_pool(config: Config) -> Prepared:
     process's graph cache under that key, where :func:`~alsim.loop.pool.graph_for` finds it.
     On a miss the pool is prepared (and its graph built) as usual and both are written to the
     cache. Loaded once per process (memory cache ``prepared``).
+
+    ``with_model=False`` (a project without a model yet: its first batch needs the features alone)
+    neither reads nor builds the graph; a state written then holds none, and the first refit
+    that needs one prepares the pool again and writes it whole.
     """
     key = state_key(config)
     if key is None:
         return prepare(config)
-    return shared_cache("prepared").get_or_build(("labeling state", key), lambda: _load_or_build(config, key))
+    graph = with_model and config.model == "label_spreading"
+    return shared_cache("prepared").get_or_build(("labeling state", key, graph),
+                                                 lambda: _load_or_build(config, key, graph))
 
 
 def _folder():
@@ -111,16 +117,15 @@ def _path(key: str, part: str):
     return _folder() / f"{key}-{part}.npy"
 
 
-def _load_or_build(config: Config, key: str) -> Prepared:
-    loaded = _load(config, key)
+def _load_or_build(config: Config, key: str, with_graph: bool) -> Prepared:
+    loaded = _load(config, key, with_graph)
     if loaded is not None:
         prepared, graph = loaded
         if graph is not None:
             shared_cache("graphs").get_or_build(prepared.key + kernel_key(config), lambda: graph)
         return prepared
     prepared = prepare(config)
-    graph = graph_for(config, prepared) if config.model == "label_spreading" else None
-    _save(key, prepared, graph)
+    _save(key, prepared, graph_for(config, prepared) if with_graph else None)
     return prepared
 
 
@@ -148,12 +153,12 @@ def _save(key: str, prepared: Prepared, graph: SpreadingGraph | None) -> None:
     diskcache.save_array(_path(key, "head"), head)  # last: a state without its head is a miss
 
 
-def _load(config: Config, key: str) -> tuple[Prepared, SpreadingGraph | None] | None:
+def _load(config: Config, key: str, with_graph: bool) -> tuple[Prepared, SpreadingGraph | None] | None:
     head = diskcache.load_array(_path(key, "head"), (_HEAD,), np.int64)
     if head is None or int(head[7]) != FORMAT:
         return None
     n, d, n_classes, meta_bytes, kind, nnz, index_bytes = (int(v) for v in head[:7])
-    if kind == _NO_GRAPH and config.model == "label_spreading" or index_bytes not in (0, 4, 8):
+    if (with_graph and kind == _NO_GRAPH) or index_bytes not in (0, 4, 8):
         return None
     meta_raw = diskcache.load_array(_path(key, "meta"), (meta_bytes,), np.uint8)
     if meta_raw is None:
@@ -171,7 +176,9 @@ def _load(config: Config, key: str) -> tuple[Prepared, SpreadingGraph | None] | 
     if features is None or labels is None or len(class_names) != n_classes:
         return None
     graph = None
-    if kind == _DENSE:
+    if not with_graph:
+        pass
+    elif kind == _DENSE:
         matrix = diskcache.load_array(_path(key, "graph"), (n, n), np.float64, check=diskcache.finite)
         if matrix is None:
             return None

@@ -368,14 +368,15 @@ def next_batch(project: LabelingProject, labels: dict[int, LabelRow] | None = No
 
     config = project.config
     person, skipped = label_arrays(project, labels)
-    prepared = refit_pool(config)
+    has_model = len(np.unique(person[person >= 0])) >= 2  # else the config's cold start, without a model
+    prepared = refit_pool(config, with_model=has_model)
     candidates = np.flatnonzero((person < 0) & ~skipped)
     n_labels = int(np.count_nonzero(person >= 0))
     k = min(config.batch_size, len(candidates))
     empty = np.zeros(0, dtype=np.int64)
     if k == 0:
         return Proposal(empty, empty, np.zeros(0), n_labels)
-    if len(np.unique(person[person >= 0])) < 2:
+    if not has_model:
         ids = _cold_start(config, prepared.features, candidates, k, n_labels)
         return Proposal(ids, np.full(len(ids), -1, dtype=np.int64), np.zeros(len(ids)), n_labels)
     arm, proba = _fitted_arm(config, prepared, person, skipped, n_labels)
@@ -445,11 +446,12 @@ def rank_unlabeled(project: LabelingProject, labels: dict[int, LabelRow] | None 
 
     config = project.config
     person, skipped = label_arrays(project, labels)
-    prepared = refit_pool(config)
+    has_model = len(np.unique(person[person >= 0])) >= 2  # else a random order, without a model
+    prepared = refit_pool(config, with_model=has_model)
     candidates = np.flatnonzero((person < 0) & ~skipped)
     n_labels = int(np.count_nonzero(person >= 0))
     none = np.full(len(candidates), np.nan)
-    if len(np.unique(person[person >= 0])) < 2:
+    if not has_model:
         order = np.random.default_rng([config.seed, n_labels]).permutation(candidates)
         return Ranking(order, none, "", np.full(len(order), -1, dtype=np.int64), np.zeros(len(order)), n_labels)
     arm, proba = _fitted_arm(config, prepared, person, skipped, n_labels)

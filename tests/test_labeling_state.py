@@ -12,6 +12,12 @@ from alsim.loop import pool as loop_pool
 from alsim.storage import memory
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Each test starts with an empty disk cache (the session's is shared by every test)."""
+    monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def _labeled_project(name: str, settings: list[str]):
     """A project on a 240-digit pool with 24 labels of several classes (the truth, as a person would)."""
     project = labeling.create_project(name, "digits", ["pool_size=240", *settings])

@@ -55,6 +55,10 @@ class _Presets(Mapping):
                 self._built[name] = (description, Config(**fields))
             return self._built[name]
 
+    def description(self, name: str) -> str:
+        """A preset's description, without building its Config."""
+        return self._specs[name][0]
+
     def __iter__(self):
         return iter(self._specs)
 
@@ -62,7 +66,7 @@ class _Presets(Mapping):
         return len(self._specs)
 
 
-PRESETS: Mapping[str, tuple[str, Config]] = _Presets({
+PRESETS: _Presets = _Presets({
     "digits-tutorial": (
         "Experiment A: LabelSpreading(gamma=0.25, max_iter=20) on the 330-point digits pool, "
         "40 first labels, 5 entropy queries per round, 5 fits",

@@ -88,10 +88,18 @@ def test_a_damaged_state_file_is_rebuilt_and_the_proposal_unchanged(caplog):
     assert graph.read_bytes() != bytes(data)  # written again
 
 
-def test_sources_that_do_not_pin_their_data_are_not_cached():
-    from test_labeling import memory_source
+def test_sources_that_do_not_pin_their_data_are_not_cached(monkeypatch):
+    from alsim.data import sources
+    from alsim.data.datasets import Dataset
 
-    project = labeling.create_project("memory", memory_source(["a", "b"]))
+    labels = np.repeat([0, 1], 6)
+    images = np.random.default_rng(0).integers(0, 40, size=(12, 8, 8)).astype(np.uint8)
+    images[np.arange(12), labels] += 200
+    dataset = Dataset(name="unpinned", images=images, labels=labels, class_names=("a", "b"), source="memory")
+    monkeypatch.setitem(sources._SOURCES, "unpinned", sources.SourceInfo(
+        name="unpinned", description="in memory", load=lambda: dataset, features=("raw",), image_shape=(8, 8),
+        has_test=False))  # no locator: nothing says when its data change
+    project = labeling.create_project("memory", "unpinned")
     assert model_state.state_key(project.config) is None
     labeling.add_label(project, 0, 0)
     labeling.add_label(project, 6, 1)

@@ -74,7 +74,7 @@ PRESETS: _Presets = _Presets({
     ),
     "digits-compare": (
         "All 1,797 digits, 40 random initial labels, batch 10, 10 query rounds (11 fits)",
-        dict(dataset="digits", initial="random", n_initial=40, batch_size=10, n_rounds=11),
+        {"dataset": "digits", "initial": "random", "n_initial": 40, "batch_size": 10, "n_rounds": 11},
     ),
     "fashion-selftrain": (
         "Experiment B with honest pseudo-labels: LinearSVC on HOG, 600 stratified labels, "
@@ -101,9 +101,9 @@ PRESETS: _Presets = _Presets({
     "fashion-spreading": (
         "LabelSpreading with a 10-nearest-neighbour graph on all 60,000 HOG vectors, "
         "entropy queries, test accuracy",
-        dict(dataset="fashion-mnist", features="hog", model="label_spreading", kernel="knn",
-             n_neighbors=10, initial="stratified", n_initial=100, batch_size=50, n_rounds=6,
-             evaluation="test"),
+        {"dataset": "fashion-mnist", "features": "hog", "model": "label_spreading", "kernel": "knn",
+         "n_neighbors": 10, "initial": "stratified", "n_initial": 100, "batch_size": 50, "n_rounds": 6,
+         "evaluation": "test"},
     ),
 })
 

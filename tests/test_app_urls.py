@@ -239,7 +239,7 @@ def _fuzz(page):
     table = PAGES[page][1]
 
     @given(query=_queries(table))
-    @settings(max_examples=25, deadline=None, database=None,
+    @settings(max_examples=12, deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     def check(query):
         at = _open(page, query)

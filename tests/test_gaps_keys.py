@@ -180,7 +180,8 @@ POOL_INPUTS = {"dataset": "digits-tutorial", "pool_size": 500, "features": "colo
 NOT_POOL_INPUTS = {"seed": 3, "strategy": "margin", "n_initial": 20, "batch_size": 7, "n_rounds": 2,
                    "initial": "random", "model": "logistic_regression", "kernel": "knn", "gamma": 0.5, "alpha": 0.4,
                    "max_iter": 50, "tol": 1e-5, "n_neighbors": 11, "oracle_noise": 0.2,
-                   "oracle_noise_model": "difficulty", "annotators": 3, "relabel": True}
+                   "oracle_noise_model": "difficulty", "annotators": 3, "relabel": True,
+                   "flag_label_errors": True}
 
 
 def test_the_pool_key_changes_with_data_pool_size_features_and_transform():
@@ -228,7 +229,7 @@ ALTERNATIVES = dict(
     strategy="margin", self_training="pseudo", schedule="list", threshold_start=0.8, threshold_end=0.2,
     threshold_steps=5, threshold_final=None, thresholds=(0.9, 0.8), evaluation="test", seed=1, pca_components=10,
     standardize=True, embed_side=64, onnx_model="model.onnx", onnx_output="pooled", imbalance=10.0,
-    oracle_noise=0.1, oracle_noise_model="confusable", annotators=3, relabel=True,
+    oracle_noise=0.1, oracle_noise_model="confusable", annotators=3, relabel=True, flag_label_errors=True,
     stop_kappa=0.95, stop_kappa_window=2, stop_set_size=50, stop_uncertainty=0.1,
     stop_max_uncertainty=0.2, stop_change=0.05, stop_budget=100, stop_target=0.9)
 

@@ -731,3 +731,39 @@ def test_npz_images_keep_display_images_too():
     assert np.abs(data.display_image(2).astype(int) - expected.astype(int)).mean() < 2
     gray = read_bytes("x.npz", npz_bytes(X=np.eye(4), y=np.array([0, 1, 0, 1]), images=images[..., 0])).dataset
     assert gray.display_images.shape == (4, 128, 128) and gray.file_names is None
+
+
+def _png_with_a_bad_crc() -> bytes:
+    """A PNG whose image data is sound but whose IDAT checksum is wrong: libpng reports it on fd 2."""
+    image = (np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)
+    raw = bytearray(cv2.imencode(".png", image)[1].tobytes())
+    at = raw.find(b"IDAT")
+    (length,) = struct.unpack(">I", raw[at - 4:at])
+    raw[at + 4 + length] ^= 0xFF
+    return bytes(raw)
+
+
+def test_a_server_process_never_redirects_stderr_while_decoding(monkeypatch, capfd):
+    from alsim.common import runtime
+    from alsim.data import importers
+
+    monkeypatch.setattr(runtime, "_CODEC_MESSAGES_DROPPED", False)
+    redirected = []
+    real_dup2 = os.dup2
+    monkeypatch.setattr(importers.os, "dup2", lambda a, b: (redirected.append((a, b)), real_dup2(a, b))[1])
+    assert importers.decode_image(_png_with_a_bad_crc()) is None
+    assert redirected == []  # file descriptor 2 is process-wide: a session must not point it elsewhere
+    assert "libpng error" in capfd.readouterr().err  # the codec's line reaches the server's log
+
+
+def test_the_command_line_keeps_codec_messages_off_its_terminal(monkeypatch, capfd):
+    from alsim.cli.main import main
+    from alsim.common import runtime
+    from alsim.data import importers
+
+    monkeypatch.setattr(runtime, "_CODEC_MESSAGES_DROPPED", False)
+    assert main(["presets"], out=io.StringIO()) == 0
+    assert runtime.codec_messages_dropped()
+    capfd.readouterr()
+    assert importers.decode_image(_png_with_a_bad_crc()) is None
+    assert "libpng" not in capfd.readouterr().err

@@ -59,6 +59,10 @@ def add_parser(sub) -> None:
                         help="where Label Studio serves DIR, e.g. http://host/images/ or /data/local-files/?d=images/")
     studio.add_argument("--embed-images", action="store_true",
                         help=f"put each image in its task as a data URI (at most {MAX_EMBED_ITEMS} images, 16 MiB)")
+    action.add_argument("--check", action="store_true",
+                        help="list the stored labels a cross-validated model most disagrees with (confident learning, "
+                             "needs cleanlab): id, file, given label, the model's suggestion, its probability of the "
+                             "given label; most doubtful first")
     action.add_argument("--list", action="store_true", help="list the projects")
     action.add_argument("--delete", action="store_true", help="delete the project and its labels")
 
@@ -145,6 +149,9 @@ def run(args, out) -> int:
             print(f"stored {item}={escape_controls(project.class_names[label]) if label >= 0 else 'skip'}", file=out)
             out.flush()
         return 0
+    if args.check:
+        _print_check(project, out)
+        return 0
     if args.undo:
         change = undo(project, annotator)
         print("nothing to undo" if change is None else f"undone {change.item}={change.label}", file=out)
@@ -172,6 +179,26 @@ def run(args, out) -> int:
         return 0
     print(f"imported {import_csv(project, _read_limited(args.import_csv), annotator)} labels", file=out)
     return 0
+
+
+def _print_check(project: LabelingProject, out) -> None:
+    """``--check``: the flagged labels as a table, then how many were checked (and why not all)."""
+    # lazy: scikit-learn's cross-validation and cleanlab are loaded only to check labels
+    from alsim.labeling.checks import doubtful_labels
+    from alsim.labeling.projects import item_file_names
+
+    result = doubtful_labels(project)
+    names = [escape_controls(name) for name in project.class_names]
+    files = item_file_names(project)
+    if result.doubts:
+        print(f"{'id':>8}  {'file':24}  {'given':12}  {'suggestion':12}  {'score':>6}", file=out)
+    for doubt in result.doubts:
+        file = (files[doubt.item] if files is not None and doubt.item < len(files) else None) or "-"
+        print(f"{doubt.item:>8}  {escape_controls(file)[:24]:24}  {names[doubt.given][:12]:12}  "
+              f"{names[doubt.suggestion][:12]:12}  {doubt.score:>6.3f}", file=out)
+    summary = (f"{len(result.doubts)} of {result.n_checked} checked labels flagged ({result.n_labels} labels; "
+               f"{result.n_folds}-fold cross-validation)" if result.n_checked else f"{result.n_labels} labels")
+    print(summary + (f"; {result.note}" if result.note else ""), file=out)
 
 
 def _read_limited(path: str) -> bytes:

@@ -9,7 +9,7 @@ from typing import Sequence
 
 from alsim.cli.common import Parser
 from alsim.common.errors import AlsimError, one_line
-from alsim.common.runtime import configure_process
+from alsim.common.runtime import configure_process, drop_codec_messages
 
 #: Command name -> its module; each has ``add_parser(sub)`` and ``run(args, out)``.
 COMMANDS = {name: f"alsim.cli.{name}" for name in ("run", "compare", "sweep", "presets", "serve", "warm", "data",
@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None, out=None) -> int:
 
         return serve(arguments[1:])
     configure_process()  # once per process (see alsim.common.runtime)
+    drop_codec_messages()  # a command owns its terminal: image codecs' own lines stay off it
     try:
         args = parser().parse_args(arguments)
         args.argv = arguments  # for the report's "reproduce" line

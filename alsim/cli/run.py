@@ -31,6 +31,16 @@ def accuracy_text(value: float) -> str:
     return f"{value:.4f}" if math.isfinite(value) else NOTHING_LEFT
 
 
+#: Columns of ``flag_label_errors``: revealed labels flagged, the share of flags that were really
+#: wrong, the share of wrong revealed labels flagged.
+FLAG_COLUMNS = ("flagged", "flag_prec", "flag_recall")
+
+
+def flag_cells(flags) -> tuple:
+    """The :data:`FLAG_COLUMNS` of a round's :class:`~alsim.loop.records.Flags` (None: not defined)."""
+    return flags.n_flagged, flags.precision, flags.recall
+
+
 def write_report(args, title: str, configs: dict, arms: dict, config: Config, baseline=None, ceiling=None) -> None:
     """``--report``: the HTML report of this run, its path on stderr."""
     # lazy: plotly and the report are loaded only when a report is asked for
@@ -66,7 +76,7 @@ def run(args, out) -> int:
         print(f"# {args.preset}: {config.dataset}, {config.model}, strategy {config.strategy}, "
               f"self-training {config.self_training}, evaluation on {config.evaluation}", file=out)
         header = ["round", "revealed", "pseudo", "pseudo_prec", "threshold", "auto_added", "auto_prec",
-                  "accuracy", "macro_f1", "seconds"]
+                  "accuracy", "macro_f1", "seconds"] + (list(FLAG_COLUMNS) if config.flag_label_errors else [])
         print("  ".join(f"{h:>11}" for h in header), file=out)
 
     def progress(fraction, message):
@@ -79,6 +89,8 @@ def run(args, out) -> int:
             row = [record.index, record.n_labeled, record.n_pseudo, record.pseudo_precision, record.threshold,
                    record.auto_added, record.auto_precision, record.accuracy, record.macro_f1, record.seconds]
             cells = [f"{fmt(v, 2 if i == 9 else 4):>11}" for i, v in enumerate(row)]
+            if record.flags is not None:
+                cells += [f"{fmt(v, 4):>11}" for v in flag_cells(record.flags)]
             if not math.isfinite(record.accuracy):
                 cells[7:9] = [f"{accuracy_text(record.accuracy):>24}"]
             print("  ".join(cells), file=out)
@@ -116,6 +128,8 @@ def run(args, out) -> int:
     else:
         print(f"stop: {plain_stop_reason(last.stop_reason)} ({last.stop_reason}); {len(records)} rounds in "
               f"{elapsed:.2f} s", file=out)
+        if last.flags is not None:
+            print(f"likely wrong labels (confident learning), round {last.index}: {last.flags.sentence()}", file=out)
         for label, rounds in arms.items():
             message = nothing_left_message(rounds)
             if message:

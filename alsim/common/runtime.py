@@ -23,6 +23,7 @@ import threading
 
 _DONE = False
 _LOCK = threading.Lock()
+_CODEC_MESSAGES_DROPPED = False
 DEFAULT_BLAS_THREADS = 1
 
 
@@ -51,3 +52,20 @@ def configure_process() -> None:
             os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # read when the OpenMP runtime loads
             threadpool_limits(limits=threads, user_api="blas")
             threadpool_limits(limits=threads, user_api="openmp")
+
+
+def drop_codec_messages() -> None:
+    """Keep image codecs' own stderr lines ("libpng error: ...") off this process's terminal.
+
+    Only for a process that owns its terminal, such as one command-line call: the decode then
+    points file descriptor 2 elsewhere for its duration (:mod:`alsim.data.importers`), which
+    is process-wide. A dashboard server never asks for it (a session must not change
+    process-wide state), so there those lines reach the server's log.
+    """
+    global _CODEC_MESSAGES_DROPPED
+    _CODEC_MESSAGES_DROPPED = True
+
+
+def codec_messages_dropped() -> bool:
+    """Whether :func:`drop_codec_messages` was asked for in this process."""
+    return _CODEC_MESSAGES_DROPPED

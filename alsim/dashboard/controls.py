@@ -51,7 +51,7 @@ SIDEBAR_PARAMS: dict[str, Param] = {
     "initial": CHOICE, "n_initial": Int(1, MAX_INTEGER), "strategy": CHOICE, "batch_size": Int(1, MAX_INTEGER),
     "n_rounds": Int(1, 500),
     "imbalance": Float(1.0, MAX_IMBALANCE), "oracle_noise": Float(0.0, 0.999), "oracle_noise_model": CHOICE,
-    "annotators": Int(1, MAX_ANNOTATORS), "relabel": BOOL,
+    "annotators": Int(1, MAX_ANNOTATORS), "relabel": BOOL, "flag_label_errors": BOOL,
     "self_training": CHOICE, "schedule": CHOICE, "threshold_start": Float(0.0, 0.999),
     "threshold_end": Float(0.0, 0.999), "threshold_steps": Int(1, 500), "use_final": BOOL,
     "threshold_final": Float(0.0, 0.999), "thresholds": Text(200),
@@ -122,8 +122,9 @@ class _Widgets:
                                **SIDEBAR_PARAMS[field].number(field),
                                **self._initial(field, {"value": float(0.10 if value is None else value)}))
 
-    def checkbox(self, label, field, value: bool):
-        return st.checkbox(label, key=self.prefix + field, bind=URL, **self._initial(field, {"value": value}))
+    def checkbox(self, label, field, value: bool, help=None):
+        return st.checkbox(label, key=self.prefix + field, bind=URL, help=help,
+                           **self._initial(field, {"value": value}))
 
     def text(self, label, field, value: str):
         return st.text_input(label, key=self.prefix + field, bind=URL, max_chars=SIDEBAR_PARAMS[field].max_chars,
@@ -263,6 +264,11 @@ def _annotators_step(w: _Widgets) -> dict:
                                      "every image costs this many annotations.")
     if values["annotators"] > 1:
         values["relabel"] = w.checkbox("Relabel on disagreement", "relabel", w.default.relabel)
+    values["flag_label_errors"] = w.checkbox(
+        "Flag likely wrong labels", "flag_label_errors", w.default.flag_label_errors,
+        help="Every round, confident learning (cleanlab) flags the revealed labels a cross-validated model most "
+             "disagrees with; the Live page and `alsim run` say how many flags were really wrong. Costs a few "
+             "fits per round.")
     values["imbalance"] = _float("Class imbalance (head / tail)", "imbalance", 1.0, "%.4g",
                                  help="1 = the pool as it is; 100: the largest class keeps 100x the images of "
                                       "the smallest (a long tail, the same pool for every seed).")

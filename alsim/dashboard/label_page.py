@@ -27,7 +27,7 @@ from alsim.common.text import escape_controls
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, show_url_notices
 from alsim.data.sources import source_names
-from alsim.labeling import label_studio
+from alsim.labeling import checks, label_studio
 from alsim.labeling import projects as labeling
 from alsim.labeling.store import LabelStore
 from alsim.loop.pool import prepare
@@ -36,6 +36,7 @@ from alsim.strategies import strategy_names
 URL = "query-params"
 LABEL_PARAMS = {"label_project": CHOICE}
 COLUMNS = 4
+CHECK_SHOWN = 8  # cards in "Check these"; relabeling or keeping one brings the next
 IMAGE_SIDE = 144
 _FOCUS = "label_focus"
 _MESSAGE = "label_message"
@@ -205,6 +206,23 @@ def _undo(name: str) -> None:
     st.session_state[_FOCUS] = (name, change.item)
 
 
+def _relabel(name: str, item: int, given: int) -> None:
+    """Store the class chosen in a "Check these" card for ``item``: the label store's usual path
+    (history kept, this session's undo takes it back)."""
+    label = int(st.session_state.get(f"label_fix_class_{item}", given))
+    if label == given:
+        _say("info", f"#{item} keeps its label: choose another class to relabel it.")
+        return
+    try:
+        project = labeling.open_project(name)
+        labeling.add_label(project, item, label, source="typed", annotator=_annotator(), session=_session())
+    except AlsimError as exc:
+        _say("error", str(exc).splitlines()[0])
+        return
+    names = project.class_names
+    _say("success", f"Relabeled #{item}: {names[given]} -> {names[label]} (Undo takes it back).")
+
+
 def _import(name: str) -> None:
     uploaded = st.session_state.get("label_import_file")
     if uploaded is None:
@@ -317,6 +335,51 @@ def _grid(project: labeling.LabelingProject, batch, labels: dict, focus: int, im
                 if guess >= 0 and confidence >= project.prefill and row is None:
                     b2.button(escape_markdown(f"Accept {names[guess]}"), key=f"label_take_{position}",
                               on_click=_accept, args=(project.name, batch.items, batch.guesses, item))
+
+
+def _check_section(project: labeling.LabelingProject, labels: dict, images) -> None:
+    """ "Check these": the stored labels a cross-validated model most disagrees with, each with its
+    image, the label given, the model's suggestion and a relabel button (computed on request)."""
+    st.subheader("Check these")
+    if not st.toggle("Check my labels: list the ones a model trained on the others disagrees with",
+                     key="label_check",
+                     help="Confident learning (cleanlab): every label is judged by a model cross-validated over "
+                          "the other labels; the flagged ones, least probable first."):
+        return
+    try:
+        with st.spinner("Cross-validating over your labels..."):
+            result = checks.doubtful_labels(project, labels)
+    except AlsimError as exc:
+        show_error(exc)
+        return
+    if result.n_checked:
+        st.caption(escape_markdown(
+            f"{len(result.doubts)} of {result.n_checked} checked labels flagged ({result.n_folds}-fold "
+            f"cross-validation over your {result.n_labels} labels)" + (f"; {result.note}." if result.note else ".")))
+    else:
+        st.info(escape_markdown(result.note[:1].upper() + result.note[1:] + "."))
+    if result.n_checked and not result.doubts:
+        st.success("No label looks wrong to the model.")
+    names = [escape_controls(name) for name in project.class_names]
+    shown = result.doubts[:CHECK_SHOWN]
+    if len(result.doubts) > len(shown):
+        st.caption(f"The {len(shown)} most doubtful of {len(result.doubts)} are shown; relabeling one brings the next.")
+    for row_start in range(0, len(shown), COLUMNS):
+        columns = st.columns(COLUMNS)
+        for position in range(row_start, min(row_start + COLUMNS, len(shown))):
+            doubt = shown[position]
+            with columns[position - row_start].container(border=True, key=f"label_check_cell_{position}"):
+                st.markdown(f"**#{doubt.item}** · " + escape_markdown(f"your label: {names[doubt.given]}"))
+                if images is not None:
+                    st.image(enlarge(images(doubt.item)), width=IMAGE_SIDE)
+                st.caption(escape_markdown(f"model suggests: {names[doubt.suggestion]} (your label's probability "
+                                           f"{doubt.score:.0%})"))
+                st.selectbox("Class", list(range(len(names))), index=max(doubt.suggestion, 0),
+                             format_func=lambda i: names[i], key=f"label_fix_class_{doubt.item}",
+                             label_visibility="collapsed")
+                st.button("Relabel", key=f"label_fix_{doubt.item}", on_click=_relabel,
+                          args=(project.name, doubt.item, doubt.given), width="stretch",
+                          help="store the class chosen above for this image (kept in the history; Undo takes it back)")
 
 
 def _progress(project: labeling.LabelingProject) -> None:
@@ -451,6 +514,7 @@ def label_page() -> None:
         focus = _focus_item(name, batch.items, labels)
         _toolbar(project, batch, focus)
         _grid(project, batch, labels, focus, _images(project))
+    _check_section(project, store.labels(project.id), _images(project))
     _progress(project)
     _exports(project)
     _delete_controls(name, sum(1 for row in labels.values() if row.label >= 0))

@@ -6,6 +6,7 @@ import hashlib
 import time
 from typing import Mapping, Sequence
 
+import pandas as pd
 import streamlit as st
 
 from alsim.common.errors import AlsimError
@@ -81,6 +82,8 @@ def spread_arms(config: Config, n_seeds: int = SPREAD_SEEDS) -> tuple[list[Confi
     of the seeds and is not run twice.
     """
     base = config.replace(initial="random") if config.initial == "first" else config
+    # Flagging changes nothing in a run, and the page shows the flags of its own run only.
+    base = base.replace(flag_label_errors=False)
     start = min(base.seed, MAX_SEED - n_seeds + 1)
     seeds = [s for s in range(start, start + n_seeds) if config.initial == "first" or s != config.seed]
     configs = [arm.replace(seed=s) for s in seeds for arm in arms_for(base).values()]
@@ -339,6 +342,8 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
                    delta=f"+{last.n_pseudo:,} pseudo" if last.n_pseudo else None, delta_color="off")
     st.caption(f"{len(active)} rounds · stopped: {plain_stop_reason(last.stop_reason)} · accuracy on {where} · "
                f"{seconds:.2f} s" + _annotation_text(config, shown), help=f"Stop reason as recorded: {last.stop_reason}")
+    if shown.flags is not None:
+        _flags_section(active, shown)
 
 
 def _annotation_text(config: Config, shown) -> str:
@@ -347,6 +352,27 @@ def _annotation_text(config: Config, shown) -> str:
         return ""
     return (f" · revealed labels {shown.revealed_precision:.1%} correct ({shown.annotations:,} annotations "
             f"for {shown.n_labeled:,} images)")
+
+
+def flags_table(rounds) -> pd.DataFrame:
+    """One row per round with flags: revealed labels, how many were wrong, flagged, really wrong, precision, recall."""
+    rows = [{"round": r.index, "revealed": r.n_labeled, "checked": r.flags.n_checked, "wrong": r.flags.n_wrong,
+             "flagged": r.flags.n_flagged, "flagged and wrong": r.flags.flagged_wrong,
+             "precision": r.flags.precision, "recall": r.flags.recall} for r in rounds if r.flags is not None]
+    return pd.DataFrame(rows)
+
+
+def _flags_section(rounds, shown) -> None:
+    """``flag_label_errors``: the flags of the round shown in words, every round's in a table."""
+    st.caption(escape_markdown(f"Likely wrong labels (confident learning, round {shown.index}): "
+                               f"{shown.flags.sentence()}."),
+               help="cleanlab's find_label_issues on class probabilities cross-validated over the revealed labels; "
+                    "precision: share of the flags that are really wrong; recall: share of the wrong revealed "
+                    "labels that were flagged.")
+    with st.expander("Flagged labels, round by round"):
+        st.dataframe(flags_table(rounds), hide_index=True, key="flags_table",
+                     column_config={"precision": st.column_config.NumberColumn(format="percent"),
+                                    "recall": st.column_config.NumberColumn(format="percent")})
 
 
 def _accuracy(value) -> str:

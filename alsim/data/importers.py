@@ -45,6 +45,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from alsim.common.errors import DataError
+from alsim.common.runtime import codec_messages_dropped
 from alsim.data.datasets import FASHION_FILES, Dataset, load_fashion_mnist
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -769,12 +770,14 @@ def _codec_messages_dropped():
     """Keep libjpeg's and libpng's own messages off stderr while one image decodes.
 
     Those libraries print warnings and errors ("Corrupt JPEG data: ...", "libpng error: ...")
-    straight to file descriptor 2, outside OpenCV's log. The descriptor is pointed at a
-    temporary file for the decode (process-wide, so under a lock, one decode at a time);
-    afterwards every line that is not a codec's message (another thread's output) is
-    written to stderr after all.
+    straight to file descriptor 2, outside OpenCV's log. Only in a process that asked for it
+    (:func:`alsim.common.runtime.drop_codec_messages`: the command line, which owns its
+    terminal) is the descriptor pointed at a temporary file for the decode (process-wide, so
+    under a lock, one decode at a time); afterwards every line that is not a codec's message
+    (another thread's output) is written to stderr after all. Elsewhere (a dashboard server,
+    whose sessions must not change process-wide state) nothing is redirected.
     """
-    capture = _stderr_capture()
+    capture = _stderr_capture() if codec_messages_dropped() else None
     if capture is None:
         yield
         return

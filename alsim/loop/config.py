@@ -19,6 +19,7 @@ from alsim.common.values import (
 )
 from alsim.data.datasets import image_feature_kinds
 from alsim.data.sources import source_info, source_names
+from alsim.learn.label_issues import CleanlabMissing, require_cleanlab
 from alsim.learn.limits import MAX_GAMMA
 from alsim.strategies import strategy_names
 from alsim.strategies.params import StrategyParams, field_type, legacy_names, resolve_name
@@ -125,6 +126,11 @@ class Config:
         annotations: ``Round.n_annotations`` counts them, ``Round.n_labeled`` counts images.
     relabel : bool
         An image whose annotators disagree gets one more annotator (and one more annotation).
+    flag_label_errors : bool
+        Every round, flag the revealed labels that look wrong (confident learning, with
+        cleanlab, on out-of-sample probabilities: :mod:`alsim.learn.label_issues`) and record
+        how many flags were right against the hidden truth (:class:`alsim.loop.records.Flags`).
+        Off by default: it costs a cross-validated fit per round. Needs cleanlab.
     strategy_params : StrategyParams
         Each strategy's own parameters (a frozen dataclass registered with the strategy:
         ``strategy_params['typiclust'].neighbors``). ``--set``, URLs and JSON configs name
@@ -187,6 +193,7 @@ class Config:
     oracle_noise_model: str = "uniform"
     annotators: int = 1
     relabel: bool = False
+    flag_label_errors: bool = False
     strategy_params: StrategyParams = field(default_factory=StrategyParams)
     stop_kappa: float | None = 0.99
     stop_kappa_window: int = 3
@@ -264,6 +271,13 @@ class Config:
         check_integer("annotators", self.annotators, 1, MAX_ANNOTATORS)
         if not isinstance(self.relabel, bool):
             raise ConfigError(f"relabel must be true or false, got {shown(self.relabel)}")
+        if not isinstance(self.flag_label_errors, bool):
+            raise ConfigError(f"flag_label_errors must be true or false, got {shown(self.flag_label_errors)}")
+        if self.flag_label_errors:
+            try:
+                require_cleanlab()
+            except CleanlabMissing as exc:  # one line, before anything runs
+                raise ConfigError(f"flag_label_errors=true: {exc}") from None
         check_number("imbalance", self.imbalance)
         if not 1.0 <= self.imbalance <= MAX_IMBALANCE:
             raise ConfigError(f"imbalance must be in [1, {MAX_IMBALANCE:g}] (1 = the pool as it is), "

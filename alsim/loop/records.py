@@ -11,6 +11,54 @@ from alsim.learn.metrics import Metrics
 STOP_REASONS = ("rounds_done", "pool_exhausted", "schedule_done")
 
 
+@dataclass(frozen=True)
+class Flags:
+    """The revealed labels confident learning flagged as likely wrong at one fit, against the truth.
+
+    Attributes
+    ----------
+    n_flagged : int, revealed labels flagged (:func:`alsim.learn.label_issues.check_labels`)
+    n_checked : int, revealed labels that could be judged (see ``note``)
+    n_wrong : int or None, revealed labels that differ from the hidden truth (None: no truth known)
+    flagged_wrong : int or None, flagged labels that really are wrong (a label whose truth is unknown
+        counts as not wrong)
+    note : str, why some or all labels were not judged (empty when every one was)
+    """
+
+    n_flagged: int
+    n_checked: int
+    n_wrong: int | None
+    flagged_wrong: int | None
+    note: str = ""
+
+    @property
+    def precision(self) -> float | None:
+        """Share of the flags that point at a really wrong label (None with no flag or no truth)."""
+        return None if self.flagged_wrong is None or not self.n_flagged else self.flagged_wrong / self.n_flagged
+
+    @property
+    def recall(self) -> float | None:
+        """Share of the wrong revealed labels that were flagged (None with none wrong or no truth)."""
+        return None if self.flagged_wrong is None or not self.n_wrong else self.flagged_wrong / self.n_wrong
+
+    def to_dict(self) -> dict:
+        return {"n_flagged": self.n_flagged, "n_checked": self.n_checked, "n_wrong": self.n_wrong,
+                "flagged_wrong": self.flagged_wrong, "precision": self.precision, "recall": self.recall,
+                "note": self.note}
+
+    def sentence(self) -> str:
+        """The flags in words: how many, how many were really wrong, of how many wrong labels."""
+        if self.n_wrong is None:
+            text = f"{self.n_flagged:,} of {self.n_checked:,} checked labels flagged (no truth to score them)"
+        else:
+            text = f"{self.n_flagged:,} of {self.n_checked:,} checked labels flagged"
+            if self.n_flagged:
+                text += f", {self.flagged_wrong:,} of them really wrong ({self.precision:.0%})"
+            text += (f"; {self.flagged_wrong:,} of the {self.n_wrong:,} wrong revealed labels found "
+                     f"({self.recall:.0%})" if self.n_wrong else "; no revealed label was wrong")
+        return f"{text}; {self.note}" if self.note else text
+
+
 @dataclass(frozen=True, eq=False)
 class Round:
     """One fit of the loop and what it led to.
@@ -23,6 +71,8 @@ class Round:
         one per relabeled image (None in a record made by hand: one per revealed label)
     revealed_precision : float or None, share of the revealed labels that equal the hidden
         truth (1 with a perfect oracle; None when no truth is known)
+    flags : Flags or None, the revealed labels flagged as likely wrong at this fit
+        (``flag_label_errors``; None when off)
     n_pseudo : int, pseudo-labels (model predictions) in the training set at this fit
     pseudo_precision : float or None, share of those pseudo-labels that are correct
     accuracy, macro_f1 : float, on the test split when evaluated, else on the pool
@@ -66,6 +116,7 @@ class Round:
     n_unknown_truth: int = 0
     n_annotations: int | None = None
     revealed_precision: float | None = None
+    flags: Flags | None = None
 
     @property
     def ranking(self) -> tuple[np.ndarray, str]:
@@ -118,6 +169,8 @@ class Round:
             "score_name": self.ranking[1],
             "n_unknown_truth": self.n_unknown_truth,
         }
+        if self.flags is not None:
+            out["flags"] = self.flags.to_dict()
         if per_point:
             out["uncertainty"] = [float(u) for u in self.uncertainty]
             out["predicted"] = [int(p) for p in self.predicted]

@@ -24,6 +24,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from alsim.learn.graph import predict_new, spread
+from alsim.learn.label_issues import check_labels
 from alsim.learn.metrics import Metrics, evaluate
 from alsim.loop.annotators import simulated_oracle
 from alsim.loop.config import Config
@@ -38,7 +39,7 @@ from alsim.loop.pool import (
     kernel_key,
     prepare,
 )
-from alsim.loop.records import STOP_REASONS, Round
+from alsim.loop.records import STOP_REASONS, Flags, Round
 from alsim.strategies import (
     NONE,
     PSEUDO,
@@ -203,6 +204,17 @@ def _precision(arm: _Arm, ids: np.ndarray, given: np.ndarray) -> float | None:
     return float((given[known] == truth[ids][known]).mean()) if known.any() else None
 
 
+def _flags(arm: _Arm, revealed: np.ndarray) -> Flags:
+    """The revealed labels confident learning flags, scored against the truth where it is known."""
+    given = arm.train[revealed]
+    check = check_labels(arm.prepared.features[revealed], given, seed=arm.config.seed)
+    truth = arm.oracle.truth
+    if truth is None:
+        return Flags(len(check.flagged), check.n_checked, None, None, check.note)
+    wrong = (truth[revealed] >= 0) & (given != truth[revealed])
+    return Flags(len(check.flagged), check.n_checked, int(wrong.sum()), int(wrong[check.flagged].sum()), check.note)
+
+
 def _stop_reason(arm: _Arm) -> str | None:
     c = arm.config
     if arm.index >= c.n_rounds - 1:
@@ -226,6 +238,7 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
     status_at_fit = arm.status.copy()
     revealed = np.flatnonzero(arm.status == REVEALED)
     revealed_precision = _precision(arm, revealed, arm.train[revealed])
+    flags = _flags(arm, revealed) if c.flag_label_errors else None
 
     queried = np.zeros(0, dtype=np.int64)
     threshold, auto_added, auto_precision = None, 0, None
@@ -250,6 +263,7 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
         scores=None if proposal.scores is None else np.asarray(proposal.scores, dtype=np.float32),
         score_name=proposal.score_name, n_unknown_truth=n_unknown,
         n_annotations=int(arm.annotations[revealed].sum()), revealed_precision=revealed_precision,
+        flags=flags,
     )
     arm.index += 1
     arm.done = stop is not None

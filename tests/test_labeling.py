@@ -30,6 +30,7 @@ from alsim.data.sources import SourceInfo, register_source, source_names
 from alsim.labeling import projects as labeling
 from alsim.labeling.store import SKIP, LabelStore, LabelStoreError
 from alsim.loop.oracles import StoreOracle
+from alsim.loop.pool import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 _MEMORY_SOURCES: list[str] = []
@@ -723,6 +724,6 @@ def test_a_pool_projects_items_are_named_by_their_rows_in_the_data_set(tmp_path)
     entry = datastore.import_path(write_image_folder(tmp_path / "pets", per_class=4))
     data = entry.load()
     project = labeling.create_project("pool", entry.id, ["pool_size=5"])
-    pool_ids = labeling.prepare(project.config).pool_ids
+    pool_ids = prepare(project.config).pool_ids
     labeling.add_label(project, 3, 0, annotator="ann")
     assert [row["path"] for row in labeling.export_rows(project)] == [data.file_names[pool_ids[3]]]

@@ -8,11 +8,14 @@ import os
 import shlex
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from alsim.common.errors import ConfigError, UsageError
 from alsim.common.values import parse_integer, parse_number
-from alsim.loop.config import Config
-from alsim.loop.presets import PRESETS, default_config, get_preset
+from alsim.loop.presets import PRESETS
+
+if TYPE_CHECKING:  # lazy: for annotations only; a Config loads the data sources and strategies
+    from alsim.loop.config import Config
 
 DEFAULT_PRESET = "digits-tutorial"
 MAX_CONFIG_BYTES = 1 << 20
@@ -62,6 +65,10 @@ def build_config(args) -> Config:
     With ``--data`` the data set is imported (or found) in the store first; without a
     preset the run starts from :func:`alsim.loop.presets.default_config` for it.
     """
+    # lazy: a Config loads the data sources and strategies, which the parser does not need
+    from alsim.loop.config import Config
+    from alsim.loop.presets import default_config, get_preset
+
     if getattr(args, "data", None):
         entry = stored_for(args.data)
         if args.preset is None:

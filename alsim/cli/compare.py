@@ -13,7 +13,6 @@ from alsim.cli.common import (
     integer_argument,
     number_argument,
 )
-from alsim.common.jsonio import write_json
 
 
 def add_parser(sub) -> None:
@@ -29,6 +28,7 @@ def add_parser(sub) -> None:
 
 def run(args, out) -> int:
     # lazy: the comparison's imports (scikit-learn, SciPy) are paid only when it runs
+    from alsim.common.jsonio import write_json
     from alsim.evidence.ceiling import ceiling
     from alsim.evidence.compare import (
         DEFAULT_SEEDS_LARGE,

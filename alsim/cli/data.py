@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from alsim.cli.common import Parser, integer_argument
-from alsim.common.jsonio import write_json
 from alsim.common.text import escape_controls
 
 
@@ -46,6 +45,7 @@ def add_parser(sub) -> None:
 
 
 def run(args, out) -> int:
+    from alsim.common.jsonio import write_json  # lazy: numpy, which the parser does not need
     from alsim.data import store  # lazy: the store loads the importers (OpenCV)
     from alsim.labeling.projects import remove_dataset  # lazy: the labeling projects load the loop
 

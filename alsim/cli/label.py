@@ -5,30 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from alsim.common.text import escape_controls
-from alsim.data import store as store_module
-from alsim.labeling.label_studio import MAX_EMBED_ITEMS, export_tasks, import_export, label_config
-from alsim.labeling.projects import (
-    MAX_IMPORT_BYTES,
-    LabelingProject,
-    create_project,
-    current_batch,
-    default_annotator,
-    export_csv,
-    export_json,
-    export_npz,
-    export_zip,
-    import_csv,
-    item_file_names,
-    open_labels,
-    open_row,
-    parse_item,
-    parse_label,
-    split_settings,
-    undo,
-)
-from alsim.labeling.store import LabelStore, LabelStoreError, check_project_name
+from alsim.labeling.limits import MAX_EMBED_ITEMS
+
+if TYPE_CHECKING:  # lazy: for annotations only; the parser must start fast
+    from alsim.labeling.projects import LabelingProject
+    from alsim.labeling.store import LabelStore
 
 #: ``--export`` formats: text ones need no data set; the others need the project's images or features.
 EXPORTS = ("csv", "json", "imagefolder", "npz", "label-studio")
@@ -84,13 +68,35 @@ def add_parser(sub) -> None:
 
 
 def _dataset_argument(data: str) -> str:
+    from alsim.data import store as store_module  # lazy: the store loads the importers
+
     if os.path.exists(data):
         return store_module.import_path(data).id
     return data
 
 
 def run(args, out) -> int:
-    """Run ``python -m alsim label``; errors are :class:`LabelStoreError` / :class:`ConfigError` (one line)."""
+    """Run ``python -m alsim label``; errors are :class:`LabelStoreError` / :class:`ConfigError` (one line).
+
+    Each action loads what it uses: storing a label reads the project and the store, never the data
+    set's pixels or the model; ``--next`` loads the model only when the stored batch is answered.
+    """
+    # lazy: the parser must start fast; the labeling code loads numpy and the data sources
+    from alsim.labeling.projects import (
+        current_batch,
+        default_annotator,
+        export_csv,
+        export_json,
+        export_npz,
+        export_zip,
+        import_csv,
+        open_labels,
+        parse_item,
+        parse_label,
+        undo,
+    )
+    from alsim.labeling.store import LabelStore, LabelStoreError, check_project_name  # lazy: as above
+
     store = LabelStore()
     if args.list:
         projects = store.projects()
@@ -113,6 +119,8 @@ def run(args, out) -> int:
         out.write(export_csv(labels) if args.export == "csv" else export_json(labels) + "\n")
         return 0
     if args.label_studio_config:  # the class names are kept with the project: no data set needed
+        from alsim.labeling.label_studio import label_config  # lazy: only this action needs it
+
         names = (_open_or_create(args, store) if args.data else open_labels(args.project, store)).class_names
         if not names:
             raise LabelStoreError(f"project {args.project!r} keeps no class names and its data set is gone")
@@ -153,6 +161,8 @@ def run(args, out) -> int:
         stream.flush()
         return 0
     if args.export == "label-studio":
+        from alsim.labeling.label_studio import export_tasks  # lazy: only this export needs it
+
         tasks = export_tasks(project, args.all_unlabeled, args.image_root, args.image_url_prefix, args.embed_images)
         out.write(json.dumps(tasks, indent=1) + "\n")
         if not tasks:
@@ -162,6 +172,8 @@ def run(args, out) -> int:
         out.write(export_csv(project) if args.export == "csv" else export_json(project) + "\n")
         return 0
     if args.import_label_studio:
+        from alsim.labeling.label_studio import import_export  # lazy: only this action needs it
+
         summary = import_export(project, _read_limited(args.import_label_studio))
         print(summary.line(project.name), file=out)
         return 0
@@ -173,6 +185,7 @@ def _print_check(project: LabelingProject, out) -> None:
     """``--check``: the flagged labels as a table, then how many were checked (and why not all)."""
     # lazy: scikit-learn's cross-validation and cleanlab are loaded only to check labels
     from alsim.labeling.checks import doubtful_labels
+    from alsim.labeling.projects import item_file_names
 
     result = doubtful_labels(project)
     names = [escape_controls(name) for name in project.class_names]
@@ -190,6 +203,9 @@ def _print_check(project: LabelingProject, out) -> None:
 
 def _read_limited(path: str) -> bytes:
     """A file's first MAX_IMPORT_BYTES + 1 bytes: enough to tell an import that is too large."""
+    from alsim.labeling.projects import MAX_IMPORT_BYTES  # lazy: the parser must start fast
+    from alsim.labeling.store import LabelStoreError  # lazy: as above
+
     try:
         with open(path, "rb") as handle:
             return handle.read(MAX_IMPORT_BYTES + 1)
@@ -198,6 +214,8 @@ def _read_limited(path: str) -> bytes:
 
 
 def _check_task_options(args) -> None:
+    from alsim.labeling.store import LabelStoreError  # lazy: the parser must start fast
+
     given = [flag for flag, value in (("--all", args.all_unlabeled), ("--image-root", args.image_root),
                                       ("--image-url-prefix", args.image_url_prefix),
                                       ("--embed-images", args.embed_images)) if value]
@@ -207,6 +225,8 @@ def _check_task_options(args) -> None:
 
 def _binary_stream(out, kind: str):
     """The byte stream under ``out`` for a zip or npz; refused on a terminal, which it would garble."""
+    from alsim.labeling.store import LabelStoreError  # lazy: the parser must start fast
+
     stream = getattr(out, "buffer", None)
     if stream is None:
         raise LabelStoreError(f"the {kind} export is binary and this output takes text only")
@@ -217,6 +237,10 @@ def _binary_stream(out, kind: str):
 
 
 def _open_or_create(args, store: LabelStore) -> LabelingProject:
+    # lazy: the parser must start fast
+    from alsim.labeling.projects import create_project, open_row, split_settings
+    from alsim.labeling.store import LabelStoreError
+
     try:
         row = store.project(args.project)
     except LabelStoreError:

@@ -10,6 +10,6 @@ def add_parser(sub) -> None:
 
 
 def run(args, out) -> int:
-    for name, (description, _) in PRESETS.items():
-        print(f"{name:32} {description}", file=out)
+    for name in PRESETS:  # descriptions only: no Config is built (nor the data sources loaded)
+        print(f"{name:32} {PRESETS.description(name)}", file=out)
     return 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from alsim.cli.common import ProgressLine, add_config_arguments, build_config, command_line, fmt
-from alsim.common.jsonio import write_json
-from alsim.loop.config import Config
-from alsim.loop.records import NOTHING_LEFT
+
+if TYPE_CHECKING:  # lazy: for annotations only; the parser must start fast
+    from alsim.loop.config import Config
 
 
 def add_parser(sub) -> None:
@@ -25,6 +26,8 @@ def add_parser(sub) -> None:
 
 def accuracy_text(value: float) -> str:
     """Four decimals, or plain words where a round had nothing left to evaluate (never ``nan``)."""
+    from alsim.loop.records import NOTHING_LEFT  # lazy: the records load the metrics
+
     return f"{value:.4f}" if math.isfinite(value) else NOTHING_LEFT
 
 
@@ -52,6 +55,7 @@ def write_report(args, title: str, configs: dict, arms: dict, config: Config, ba
 
 def run(args, out) -> int:
     # lazy: the loop's imports (scikit-learn, SciPy) are paid only by commands that run one
+    from alsim.common.jsonio import write_json
     from alsim.evidence.ceiling import QUICK_POOL, ceiling
     from alsim.evidence.narrative import (
         chance_warning,

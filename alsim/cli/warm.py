@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from alsim.loop.presets import get_preset
-from alsim.storage.disk import cache_dir
 
 
 def add_parser(sub) -> None:
@@ -17,6 +16,7 @@ def add_parser(sub) -> None:
 def run(args, out) -> int:
     """Prepare every cache a demo needs; print each step and its time."""
     from alsim.loop.presets import warm  # lazy: warming loads the loop (scikit-learn, SciPy)
+    from alsim.storage.disk import cache_dir  # lazy: the disk cache loads numpy
 
     names = None
     if args.presets:

@@ -33,6 +33,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from alsim.common.text import escape_controls
+from alsim.labeling.limits import MAX_EMBED_BYTES, MAX_EMBED_ITEMS
 from alsim.labeling.projects import (
     MAX_IMPORT_BYTES,
     LabelingProject,
@@ -54,11 +55,6 @@ FROM_NAME = "label"
 TO_NAME = "image"
 #: The store's source of labels read from a Label Studio export.
 SOURCE = "label-studio"
-#: Most images embedded in one tasks file as data URIs, and most PNG bytes in all: Label Studio
-#: keeps each task's data in its database and sends it with every page of tasks, so a larger
-#: set goes as files (``image_root``).
-MAX_EMBED_ITEMS = 1000
-MAX_EMBED_BYTES = 16 << 20
 #: How many choices that are no class an import's summary names.
 SHOWN_UNKNOWN = 3
 

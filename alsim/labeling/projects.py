@@ -50,9 +50,7 @@ from alsim.labeling.store import (
 )
 from alsim.loop.config import Config
 from alsim.loop.oracles import StoreOracle
-from alsim.loop.pool import pool_rows, prepare
 from alsim.loop.presets import default_config
-from alsim.loop.run import _Arm, _fit_arms, predict_labels
 from alsim.strategies.diversity import kcenter_start, typical_start
 
 __all__ = [
@@ -79,6 +77,10 @@ class LabelingProject:
     created: str
     store: LabelStore = field(repr=False)
 
+    #: What the project keeps of its data set (class names, pool size), so that storing a label
+    #: needs no load of the data set; empty for a project from before they were kept.
+    kept: dict = field(default_factory=dict, repr=False)
+
     @property
     def dataset(self):
         """The project's data set (loaded once per process)."""
@@ -86,11 +88,13 @@ class LabelingProject:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return self.dataset.class_names
+        names = self.kept.get("class_names")
+        return tuple(str(name) for name in names) if isinstance(names, list) else self.dataset.class_names
 
     @property
     def n_pool(self) -> int:
-        return self.config.pool_size or len(self.dataset.labels)
+        n = self.kept.get("n_items")
+        return self.config.pool_size or (n if isinstance(n, int) else len(self.dataset.labels))
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,8 +202,9 @@ def create_project(name: str, dataset: str, assignments=(), store: LabelStore | 
         raise ConfigError("strategy must be a query strategy for a labeling project, got 'none'")
     # The class names are kept with the project, so its labels export by name even once the
     # data set is gone.
+    dataset = load_source(config.dataset)
     settings = {"config": config.to_dict(), "prefill": DEFAULT_PREFILL if prefill is None else prefill,
-                "class_names": list(load_source(config.dataset).class_names)}
+                "class_names": list(dataset.class_names), "n_items": len(dataset.labels)}
     return open_row(store.create_project(name, config.dataset, settings), store)
 
 
@@ -214,8 +219,9 @@ def open_row(row: Project, store: LabelStore) -> LabelingProject:
         config = Config.from_dict(row.settings["config"])
     except (KeyError, TypeError) as exc:
         raise LabelStoreError(f"project {row.name!r} has no valid config ({exc})") from None
+    kept = {name: row.settings[name] for name in ("class_names", "n_items") if name in row.settings}
     return LabelingProject(row.id, row.name, config, float(row.settings.get("prefill", DEFAULT_PREFILL)),
-                           row.created, store)
+                           row.created, store, kept)
 
 
 def open_project(name: str, store: LabelStore | None = None) -> LabelingProject:
@@ -358,16 +364,19 @@ def next_batch(project: LabelingProject, labels: dict[int, LabelRow] | None = No
         Up to ``batch_size`` unanswered pool ids, with the model's guess and confidence.
     """
 
+    from alsim.labeling.model_state import refit_pool  # lazy: the pool and the model load SciPy
+
     config = project.config
     person, skipped = label_arrays(project, labels)
-    prepared = prepare(config)
+    has_model = len(np.unique(person[person >= 0])) >= 2  # else the config's cold start, without a model
+    prepared = refit_pool(config, with_model=has_model)
     candidates = np.flatnonzero((person < 0) & ~skipped)
     n_labels = int(np.count_nonzero(person >= 0))
     k = min(config.batch_size, len(candidates))
     empty = np.zeros(0, dtype=np.int64)
     if k == 0:
         return Proposal(empty, empty, np.zeros(0), n_labels)
-    if len(np.unique(person[person >= 0])) < 2:
+    if not has_model:
         ids = _cold_start(config, prepared.features, candidates, k, n_labels)
         return Proposal(ids, np.full(len(ids), -1, dtype=np.int64), np.zeros(len(ids)), n_labels)
     arm, proba = _fitted_arm(config, prepared, person, skipped, n_labels)
@@ -379,6 +388,8 @@ def next_batch(project: LabelingProject, labels: dict[int, LabelRow] | None = No
 def _fitted_arm(config: Config, prepared, person: np.ndarray, skipped: np.ndarray, n_labels: int):
     """``(arm, proba (n_pool, n_classes))``: the config's model fitted on the stored labels, the
     arm's generator seeded from ``(seed, number of labels)`` for the strategy."""
+    from alsim.loop.run import _Arm, _fit_arms  # lazy: the loop loads SciPy
+
     oracle = StoreOracle(person, skipped, truth=None)
     # The arm starts from the stored labels: no initial draw of its own.
     arm = _Arm(config.replace(initial="first", n_initial=1, evaluation="pool", self_training="off"), prepared, oracle)
@@ -393,6 +404,8 @@ def _fitted_arm(config: Config, prepared, person: np.ndarray, skipped: np.ndarra
 def _guesses(proba: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(guess (n_pool,), confidence (n_pool,))``: the model's class (-1 where no mass reached
     the point) and its probability."""
+    from alsim.loop.run import predict_labels  # lazy: the loop loads SciPy
+
     predicted = predict_labels(proba, train)
     mass = proba.sum(axis=1)
     confidence = np.divide(proba.max(axis=1), mass, out=np.zeros(len(mass)), where=mass > 0)
@@ -429,13 +442,16 @@ def rank_unlabeled(project: LabelingProject, labels: dict[int, LabelRow] | None 
     :func:`next_batch` would use, and so does a project without a model yet (fewer than two
     classes labeled), whose scores are then NaN.
     """
+    from alsim.labeling.model_state import refit_pool  # lazy: the pool and the model load SciPy
+
     config = project.config
     person, skipped = label_arrays(project, labels)
-    prepared = prepare(config)
+    has_model = len(np.unique(person[person >= 0])) >= 2  # else a random order, without a model
+    prepared = refit_pool(config, with_model=has_model)
     candidates = np.flatnonzero((person < 0) & ~skipped)
     n_labels = int(np.count_nonzero(person >= 0))
     none = np.full(len(candidates), np.nan)
-    if len(np.unique(person[person >= 0])) < 2:
+    if not has_model:
         order = np.random.default_rng([config.seed, n_labels]).permutation(candidates)
         return Ranking(order, none, "", np.full(len(order), -1, dtype=np.int64), np.zeros(len(order)), n_labels)
     arm, proba = _fitted_arm(config, prepared, person, skipped, n_labels)
@@ -511,6 +527,8 @@ def truth_agreement(project: LabelingProject) -> tuple[float, np.ndarray, int] |
 
     truth = np.asarray(project.dataset.labels)
     if project.config.pool_size:
+        from alsim.loop.pool import prepare  # lazy: the pool loads SciPy and the features
+
         truth = prepare(project.config).labels
     person, _ = label_arrays(project)
     scored = (person >= 0) & (truth >= 0)
@@ -577,6 +595,8 @@ def item_file_names(project: LabelingProject | ProjectLabels) -> tuple[str | Non
         return names
     if not isinstance(pool_size, int) or pool_size > len(names):
         return None  # not the pool this set gives
+    from alsim.loop.pool import pool_rows  # lazy: the pool loads SciPy and the features
+
     return tuple(names[row] for row in pool_rows(len(names), pool_size))
 
 
@@ -657,6 +677,8 @@ def pool_images(project: LabelingProject) -> np.ndarray:
     if images is None:
         raise LabelStoreError(f"data set {project.config.dataset!r} has no images to export")
     if project.config.pool_size:
+        from alsim.loop.pool import prepare  # lazy: the pool loads SciPy and the features
+
         images = prepare(project.config).images
     return images
 
@@ -686,6 +708,8 @@ def export_npz(project: LabelingProject) -> bytes:
     """
     person, _ = label_arrays(project)
     labeled = np.flatnonzero(person >= 0)
+    from alsim.loop.pool import prepare  # lazy: the pool loads SciPy and the features
+
     features = np.asarray(prepare(project.config).features)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, X=features[labeled], y=person[labeled].astype(np.int64),

@@ -20,12 +20,9 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from alsim.common.errors import ConfigError, GraphTooLarge
+from alsim.learn.limits import MAX_GAMMA  # noqa: F401  (the graph's own limit, kept where a config reads it)
 from alsim.storage import disk as diskcache
 from alsim.storage.disk import cache_dir
-
-# With gamma > 1000, exp(-gamma * d^2) underflows to 0 for all but near-duplicate images, so the
-# graph is empty (gamma=1e308 overflows outright): the largest gamma a config accepts.
-MAX_GAMMA = 1e3
 
 # Largest dense kernel built without asking: 4 GiB of float64 (about 23,000 points).
 DENSE_KERNEL_LIMIT_BYTES = 4 * 2**30
@@ -502,7 +499,12 @@ def _query_neighbours(graph: SpreadingGraph, new_features: np.ndarray, key: str 
         path = _neighbour_path(new_features, graph.n_neighbors, f"query-{graph.disk_cache_name}")
         neighbours = _load_neighbours(path, len(new_features), graph.n_neighbors, graph.n)
     if neighbours is None:
-        neighbours = graph.nn.kneighbors(new_features, graph.n_neighbors, return_distance=False).astype(np.int64)
+        nn = graph.nn
+        if nn is None:  # a graph read back from a disk cache keeps no search index: the same search, fitted now
+            from sklearn.neighbors import NearestNeighbors
+
+            nn = NearestNeighbors(n_neighbors=graph.n_neighbors).fit(graph.features)
+        neighbours = nn.kneighbors(new_features, graph.n_neighbors, return_distance=False).astype(np.int64)
         if path is not None:
             diskcache.save_array(path, neighbours)
         neighbours.flags.writeable = False

@@ -6,7 +6,6 @@ from functools import cached_property
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 
 class Metrics:
@@ -45,12 +44,16 @@ class Metrics:
     def macro_f1(self) -> float:
         if not self.n:
             return float("nan")
+        from sklearn.metrics import f1_score  # scikit-learn is loaded when a score is read
+
         return float(f1_score(self._true, self._pred, labels=self._labels, average="macro", zero_division=0))
 
     @cached_property
     def confusion(self) -> np.ndarray:
         if not self.n:
             return np.zeros((self.n_classes, self.n_classes), dtype=np.int64)
+        from sklearn.metrics import confusion_matrix  # scikit-learn is loaded when a score is read
+
         return confusion_matrix(self._true, self._pred, labels=self._labels)
 
     @cached_property
@@ -58,6 +61,8 @@ class Metrics:
         if not self.n:
             zeros = np.zeros(self.n_classes)
             return zeros, zeros, zeros, zeros.astype(np.int64)
+        from sklearn.metrics import precision_recall_fscore_support  # loaded when a score is read
+
         return precision_recall_fscore_support(self._true, self._pred, labels=self._labels, zero_division=0)
 
     @property

@@ -29,9 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import entropy
 
-from alsim.learn.models import cross_validated_proba
 from alsim.loop.config import MAX_ANNOTATORS, Config
 from alsim.loop.oracles import SimulatedOracle
 from alsim.loop.pool import Prepared
@@ -67,7 +65,7 @@ def reference_proba(prepared: Prepared) -> np.ndarray:
     """The reference model's out-of-fold probabilities on the pool, (n_pool, n_classes), cached per pool."""
     return shared_cache("values").get_or_build(
         ("reference_proba", prepared.key),
-        lambda: cross_validated_proba(prepared.features, prepared.labels, prepared.n_classes))
+        lambda: _cross_validated_proba(prepared.features, prepared.labels, prepared.n_classes))
 
 
 def difficulty_rates(proba: np.ndarray, rate: float, known: np.ndarray | None = None) -> np.ndarray:
@@ -89,6 +87,8 @@ def difficulty_rates(proba: np.ndarray, rate: float, known: np.ndarray | None = 
     -------
     ndarray (n,) in [0, 1], with mean ``rate`` over ``known``
     """
+    from scipy.stats import entropy  # SciPy is loaded when a noise model needs it
+
     hardness = entropy(np.asarray(proba, dtype=np.float64), axis=1)
     known = np.ones(len(hardness), dtype=bool) if known is None else np.asarray(known, dtype=bool)
     h = hardness[known]
@@ -274,3 +274,9 @@ def simulated_oracle(config: Config, prepared: Prepared) -> SimulatedOracle:
     panel = AnnotatorPanel(prepared.labels, prepared.n_classes, config.seed, label_noise(config, prepared),
                            config.annotators, config.relabel)
     return SimulatedOracle(prepared.labels, panel)
+
+
+def _cross_validated_proba(features, labels, n_classes):
+    from alsim.learn.models import cross_validated_proba  # lazy: scikit-learn, only for the difficulty model
+
+    return cross_validated_proba(features, labels, n_classes)

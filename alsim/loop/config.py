@@ -19,8 +19,8 @@ from alsim.common.values import (
 )
 from alsim.data.datasets import image_feature_kinds
 from alsim.data.sources import source_info, source_names
-from alsim.learn.graph import MAX_GAMMA
 from alsim.learn.label_issues import CleanlabMissing, require_cleanlab
+from alsim.learn.limits import MAX_GAMMA
 from alsim.strategies import strategy_names
 from alsim.strategies.params import StrategyParams, field_type, legacy_names, resolve_name
 

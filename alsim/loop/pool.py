@@ -92,8 +92,13 @@ def _features_key(config: Config) -> tuple:
 def data_key(config: Config) -> tuple:
     """What a prepared pool depends on: the data's content key, pool size, features and their transform,
     and the class profile (``imbalance``)."""
-    return (load_source(config.dataset).content_key, config.pool_size, _features_key(config), config.pca_components,
-            config.standardize, float(config.imbalance))
+    return pool_key(config, load_source(config.dataset).content_key)
+
+
+def pool_key(config: Config, content_key: str) -> tuple:
+    """:func:`data_key` for data whose content key is known (:attr:`Prepared.key`)."""
+    return (content_key, config.pool_size, _features_key(config), config.pca_components, config.standardize,
+            float(config.imbalance))
 
 
 def prepare(config: Config, progress: Callable[[int, int], None] | None = None) -> Prepared:
@@ -102,8 +107,7 @@ def prepare(config: Config, progress: Callable[[int, int], None] | None = None) 
     ``progress(done, total)`` follows the images of an embedding that is computed now.
     """
     dataset = load_source(config.dataset)
-    key = (dataset.content_key, config.pool_size, _features_key(config), config.pca_components, config.standardize,
-           float(config.imbalance))
+    key = pool_key(config, dataset.content_key)
     return shared_cache("prepared").get_or_build(key, lambda: _build_prepared(config, dataset, key, progress))
 
 

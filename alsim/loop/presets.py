@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from alsim.common.errors import ConfigError
-from alsim.data import store
-from alsim.data.datasets import fashion_available
-from alsim.data.sources import load_source
-from alsim.learn.graph import predict_new
-from alsim.loop.config import Config
-from alsim.loop.pool import graph_for, prepare
+
+if TYPE_CHECKING:  # lazy: for annotations only; a Config loads the data sources and strategies
+    from alsim.loop.config import Config
 
 _FASHION_SELFTRAIN = dict(
     dataset="fashion-mnist",
@@ -35,48 +34,78 @@ _FASHION_SELFTRAIN = dict(
     evaluation="test",
 )
 
-PRESETS: dict[str, tuple[str, Config]] = {
+class _Presets(Mapping):
+    """Preset name -> ``(description, Config)``; a preset's Config is built when first read.
+
+    Its names are known without building any Config, so a parser lists them (``alsim run
+    --help``) without loading the data sources and strategies a Config is validated against.
+    """
+
+    def __init__(self, specs: dict[str, tuple[str, dict]]):
+        self._specs = specs
+        self._built: dict[str, tuple[str, Config]] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> tuple[str, Config]:
+        description, fields = self._specs[name]
+        with self._lock:
+            if name not in self._built:
+                from alsim.loop.config import Config  # lazy: a Config loads the data sources and strategies
+
+                self._built[name] = (description, Config(**fields))
+            return self._built[name]
+
+    def description(self, name: str) -> str:
+        """A preset's description, without building its Config."""
+        return self._specs[name][0]
+
+    def __iter__(self):
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
+PRESETS: _Presets = _Presets({
     "digits-tutorial": (
         "Experiment A: LabelSpreading(gamma=0.25, max_iter=20) on the 330-point digits pool, "
         "40 first labels, 5 entropy queries per round, 5 fits",
-        Config(),
+        {},
     ),
     "digits-compare": (
         "All 1,797 digits, 40 random initial labels, batch 10, 10 query rounds (11 fits)",
-        Config(dataset="digits", initial="random", n_initial=40, batch_size=10, n_rounds=11),
+        {"dataset": "digits", "initial": "random", "n_initial": 40, "batch_size": 10, "n_rounds": 11},
     ),
     "fashion-selftrain": (
         "Experiment B with honest pseudo-labels: LinearSVC on HOG, 600 stratified labels, "
         "thresholds 0.75..0.30 then 0.10 (exact liblinear; model=linear_svc_newton solves the same objective "
         "faster: time both with `python bench/fashion.py`)",
-        Config(**_FASHION_SELFTRAIN),
+        _FASHION_SELFTRAIN,
     ),
     "fashion-selftrain-true-labels": (
         "Experiment B as its published code ran it: confident points are moved with their TRUE "
         "labels (an oracle); every move counts as a revealed label",
-        Config(**{**_FASHION_SELFTRAIN, "self_training": "oracle"}),
+        {**_FASHION_SELFTRAIN, "self_training": "oracle"},
     ),
     "fashion-supervised": (
         "Fully supervised reference: LinearSVC on HOG with all 60,000 training labels",
-        Config(**{**_FASHION_SELFTRAIN, "self_training": "off", "initial": "first",
-                  "n_initial": 60000, "n_rounds": 1}),
+        {**_FASHION_SELFTRAIN, "self_training": "off", "initial": "first", "n_initial": 60000, "n_rounds": 1},
     ),
     "fashion-hybrid": (
         "Hybrid labeling (fast Newton solver of LinearSVC's objective): 100 least-confident points to the "
         "annotator per round, points above "
         "0.40 pseudo-labeled (their precision is measured in each round's audit), 600 stratified initial labels",
-        Config(**{**_FASHION_SELFTRAIN, "model": "linear_svc_newton", "strategy": "least_confident",
-                  "batch_size": 100,
-                  "schedule": "list", "thresholds": (0.40,) * 10, "n_rounds": 11}),
+        {**_FASHION_SELFTRAIN, "model": "linear_svc_newton", "strategy": "least_confident", "batch_size": 100,
+         "schedule": "list", "thresholds": (0.40,) * 10, "n_rounds": 11},
     ),
     "fashion-spreading": (
         "LabelSpreading with a 10-nearest-neighbour graph on all 60,000 HOG vectors, "
         "entropy queries, test accuracy",
-        Config(dataset="fashion-mnist", features="hog", model="label_spreading", kernel="knn",
-               n_neighbors=10, initial="stratified", n_initial=100, batch_size=50, n_rounds=6,
-               evaluation="test"),
+        {"dataset": "fashion-mnist", "features": "hog", "model": "label_spreading", "kernel": "knn",
+         "n_neighbors": 10, "initial": "stratified", "n_initial": 100, "batch_size": 50, "n_rounds": 6,
+         "evaluation": "test"},
     ),
-}
+})
 
 
 def get_preset(name: str) -> Config:
@@ -122,6 +151,12 @@ def warm(names: Sequence[str] | None = None, skip_fashion: bool = False,
     """
     import numpy as np
 
+    # lazy: warming loads the data and the loop; listing the presets needs neither
+    from alsim.data.datasets import fashion_available
+    from alsim.data.sources import load_source
+    from alsim.learn.graph import predict_new
+    from alsim.loop.pool import graph_for, prepare
+
     for name in names or list(PRESETS):
         config = get_preset(name)
         if _needs_fashion(config) and skip_fashion:
@@ -162,6 +197,9 @@ def default_config(ident: str):
     of points); stratified initial labels, two per class; up to 40 rounds of one query
     per class (at least 5); evaluation on the test split if there is one, else on the unlabeled pool.
     """
+    from alsim.data import store  # lazy: the data store loads numpy; listing the presets does not need it
+    from alsim.loop.config import Config  # lazy: as in _Presets
+
     entry = store.find(ident)
     m = entry.manifest
     features = entry.features

@@ -26,7 +26,6 @@ import numpy as np
 from alsim.learn.graph import predict_new, spread
 from alsim.learn.label_issues import check_labels
 from alsim.learn.metrics import Metrics, evaluate
-from alsim.learn.models import fit_supervised
 from alsim.loop.annotators import simulated_oracle
 from alsim.loop.config import Config
 from alsim.loop.oracles import Oracle, ask
@@ -145,6 +144,8 @@ def _fit_arms(arms: Sequence[_Arm], progress: Progress | None) -> list[tuple]:
             key = arm.prepared.key + kernel_key(c) + (c.alpha, c.max_iter, c.tol)
             groups.setdefault(key, []).append(i)
         else:
+            from alsim.learn.models import fit_supervised  # lazy: scikit-learn, only for a supervised model
+
             prep = arm.prepared
             rows = np.flatnonzero(arm.train >= 0)
             want_test = c.evaluation in ("test", "both")

@@ -20,8 +20,6 @@ from typing import ClassVar
 import numpy as np
 
 from alsim.common.values import check_choice, check_integer
-from alsim.learn.graph import spread
-from alsim.learn.models import fit_supervised
 from alsim.strategies.base import Query, QueryContext, register, select
 from alsim.strategies.common import params_of
 from alsim.strategies.params import Params, register_params
@@ -104,6 +102,10 @@ def committee_probas(context: QueryContext, n_members: int) -> np.ndarray:
     n, n_classes = context.proba.shape
     rows = np.flatnonzero(train >= 0)
     samples = [rows[context.rng.integers(0, len(rows), len(rows))] for _ in range(n_members)]
+    # lazy: the models (scikit-learn, SciPy) are loaded when a committee fits, not to list the strategies
+    from alsim.learn.graph import spread
+    from alsim.learn.models import fit_supervised  # lazy: as above
+
     if config.model == "label_spreading":
         if context.model is None:
             raise ValueError("qbc with label spreading needs the graph in context.model")

@@ -17,10 +17,12 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:  # annotations only: SciPy is loaded when ProbCover runs, not to list the strategies
+    import scipy.sparse as sp
 
 from alsim.common.errors import ConfigError, GraphTooLarge
 from alsim.common.values import check_integer, check_open_unit_interval, check_positive
@@ -466,6 +468,8 @@ def delta_ball_graph(features: np.ndarray, delta: float, max_edges: int = 200_00
         indptr[lo + 1:lo + len(block) + 1] += indptr[lo]
         pieces.append(cols.astype(np.int32))
     indices = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
+    import scipy.sparse as sp  # SciPy is loaded when ProbCover runs, not to list the strategies
+
     return sp.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=(n, n))
 
 

@@ -8,7 +8,6 @@ Literature Survey", section 3.1 (entropy).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import entr
 
 from alsim.strategies.base import Query, QueryContext, register, select
 
@@ -38,6 +37,8 @@ def uncertainty_scores(proba: np.ndarray, method: str = "entropy") -> np.ndarray
     n, n_classes = proba.shape
     if method == "entropy":
         empty = proba.sum(axis=1) <= 0
+        from scipy.special import entr  # SciPy is loaded when a strategy scores, not to list the strategies
+
         scores = np.where(empty, np.log(n_classes), entr(proba).sum(axis=1))
     elif method == "margin":
         if n_classes < 2:

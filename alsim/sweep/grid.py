@@ -14,11 +14,12 @@ import itertools
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from alsim.common.errors import AlsimError, ConfigError
-from alsim.evidence.compare import seeds_for, validate_request
-from alsim.loop.config import Config
+
+if TYPE_CHECKING:  # lazy: for annotations only; a Config loads the data sources and strategies
+    from alsim.loop.config import Config
 
 #: Fields that a sweep sets itself (``--strategies``, ``--seeds``) or that a comma list cannot express.
 NOT_GRID_FIELDS = {
@@ -112,6 +113,8 @@ class SweepSpec:
         n_points = math.prod(len(v) for _, v in self.grid)
         if n_points > MAX_POINTS:
             raise SweepError(f"the grid has {n_points:,} points, more than the limit of {MAX_POINTS:,}")
+        from alsim.evidence.compare import validate_request  # lazy: the comparison loads the loop
+
         for point in self.points():
             config = _point_config(self.base, point)
             try:
@@ -127,6 +130,8 @@ class SweepSpec:
         ``content_keys`` maps a dataset name to its data's content key (part of each hash,
         so a store never mixes results of different data under one name).
         """
+
+        from alsim.evidence.compare import seeds_for  # lazy: the comparison loads the loop
 
         out = []
         for point in self.points():
@@ -175,6 +180,8 @@ def parse_grid(items: Sequence[str], base: Config) -> tuple[tuple[str, tuple], .
     an error names the field, the value and what is allowed. A grid too big to expand is
     refused from its text first (:func:`check_grid_size`).
     """
+    from alsim.loop.config import Config  # lazy: `alsim sweep --help` reads this module's limits only
+
     check_grid_size(items)
     known = set(Config.allowed_names())
     grid: list[tuple[str, tuple]] = []
@@ -294,6 +301,8 @@ def plan_tasks(spec: SweepSpec, cells: Sequence[Cell], done: set[str] | frozense
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         groups.setdefault(batch_key(cell.config), []).append(cell)
+    from alsim.evidence.compare import seeds_for  # lazy: the comparison loads the loop
+
     tasks = []
     seeds = seeds_for(spec.base, spec.n_seeds)
     for members in groups.values():

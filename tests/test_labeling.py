@@ -630,10 +630,16 @@ def test_kill_9_mid_stream_keeps_every_acknowledged_label():
     assert labeling.current_batch(project) is not None
 
 
-def _writer(name: str, items, label: int, start, results) -> None:
+def _writer(name: str, items, label: int, start, halfway, results) -> None:
     project = labeling.open_project(name)
+    items = list(items)
     start.wait(60)
-    results.put((label, [labeling.add_label(project, item, label, annotator=f"writer {label}") for item in items]))
+    ids = [labeling.add_label(project, item, label, annotator=f"writer {label}") for item in items[:len(items) // 2]]
+    # Both writers have stored their first halves before either goes on, so however the machine
+    # schedules the two processes, their writes interleave in the history at least twice.
+    halfway.wait(240)
+    ids += [labeling.add_label(project, item, label, annotator=f"writer {label}") for item in items[len(items) // 2:]]
+    results.put((label, ids))
 
 
 def test_two_writers_on_one_project_lose_and_duplicate_nothing():
@@ -641,8 +647,8 @@ def test_two_writers_on_one_project_lose_and_duplicate_nothing():
 
     labeling.create_project("shared", "digits")
     context = multiprocessing.get_context("fork")
-    start, results = context.Barrier(2), context.Queue()
-    writers = [context.Process(target=_writer, args=("shared", items, label, start, results))
+    start, halfway, results = context.Barrier(2), context.Barrier(2), context.Queue()
+    writers = [context.Process(target=_writer, args=("shared", items, label, start, halfway, results))
                for items, label in ((range(0, 200), 1), (range(100, 300), 2))]
     for writer in writers:
         writer.start()

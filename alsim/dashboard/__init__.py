@@ -49,6 +49,7 @@ def _warm_plotly() -> None:
     # The pool map's WebGL points: numbered, outlined, on a colour scale.
     fig.add_trace(go.Scattergl(x=[0], y=[0], mode="markers+text", text=["1"], textfont={"size": 9},
                                textposition="top center", hovertext=["a"], customdata=[0],
+                               unselected={"marker": {"opacity": 1.0}},
                                marker={"symbol": "star", "line": {"width": 1, "color": "black"}, "color": [0.5],
                                        "colorscale": "Viridis", "colorbar": {"title": {"text": "u"}}}),
                   row=1, col=2)

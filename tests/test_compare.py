@@ -109,16 +109,18 @@ def test_a_worker_process_gives_the_sequential_numbers_exactly():
     sequential = [c for batch in run_comparison(base, strategies, 5) for c in batch]  # one seed at a time, here
     assert [c.seed for c in sequential] == [s for s in range(base.seed, base.seed + 5) for _ in strategies]
     assert all(c.stops for c in sequential)  # the stopping rules travel back too
+    # One batch computed in the worker process itself; then the worker is started, so the comparison hands it work.
+    future = workers.submit(batch_curves, base, strategies, [base.seed + 2, base.seed + 3])
+    assert future is not None and future.result(timeout=600) == sequential[4:8]
+    assert workers.warm()
     shared = list(run_comparison(base, strategies, 5, seeds_per_batch=[1, 1, 2, 1], workers=2))
     assert [len(batch) for batch in shared] == [2, 2, 4, 2]  # batches in seed order
     assert [c for batch in shared for c in batch] == sequential  # every number and stop equal
-    # One batch computed in the worker process itself (above, this process may have taken them all back).
-    future = workers.submit(batch_curves, base, strategies, [base.seed + 2, base.seed + 3])
-    assert future is not None and future.result(timeout=600) == sequential[4:8]
     # No worker allowed (a server whose other runs wait): the same numbers, all computed here.
     alone = list(run_comparison(base, strategies, 5, seeds_per_batch=[1, 1, 2, 1], workers=2,
                                 keep_workers=lambda: False))
     assert [c for batch in alone for c in batch] == sequential
+
 
 def test_request_validation():
     with pytest.raises(ConfigError, match="initial 'first' gives every seed the same initial labels"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
@@ -24,6 +25,9 @@ from alsim.strategies import strategy_names
 
 MIN_SEEDS_FOR_TEST = 6  # the exact two-sided Wilcoxon p-value cannot go below 2 / 2**n
 MAX_SEEDS = 1000  # every seed is a full run of every strategy
+#: About what a new worker process takes before its first result (imports, data, graph): below
+#: this much work left, a comparison does not start one (it would finish later, not sooner).
+WORKER_START_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,9 @@ def _shared_batches(base: Config, strategies: list[str], batches: list[list[int]
 
     This process takes the next unclaimed batch whenever it is free; each worker is handed
     the next one as soon as it returns one. When only batches handed to a worker are left,
-    one the worker has not started is taken back and computed here; one that fails there
-    (e.g. a data source registered only in this process) is computed here too.
+    one the worker has not started, or that a worker still starting up holds, is computed
+    here; one that fails there (e.g. a data source registered only in this process) is
+    computed here too.
     """
     from alsim.evidence import workers as pool  # lazy: worker processes only for a shared comparison
 
@@ -181,10 +186,13 @@ def _shared_batches(base: Config, strategies: list[str], batches: list[list[int]
             futures[index] = future
         future.add_done_callback(hand_out)
 
-    first = claim()  # the first seeds here, at once: a worker may still be starting
-    for _ in range(max(1, workers - 1)):
-        hand_out()
+    first = claim()  # the first seeds here, at once
+    started = time.perf_counter()
     results: dict[int, list[Curve]] = {first: batch_curves(base, strategies, batches[first], progress)}
+    left = sum(len(b) for b in batches[1:]) * (time.perf_counter() - started) / len(batches[first])
+    if pool.warm() or left > WORKER_START_SECONDS:  # a cold worker pays off only on longer work
+        for _ in range(max(1, workers - 1)):
+            hand_out()
     try:
         for want in range(len(batches)):
             while want not in results:
@@ -199,7 +207,9 @@ def _shared_batches(base: Config, strategies: list[str], batches: list[list[int]
                     continue
                 with lock:
                     future = futures.get(want)
-                if future is None or want in here or future.cancel():
+                # Not started there, or the worker is still starting up: compute it here rather than
+                # wait (the same numbers either way; a worker that finishes first is simply not used).
+                if future is None or want in here or future.cancel() or not pool.warm():
                     results[want] = batch_curves(base, strategies, batches[want], progress)
                     continue
                 try:

@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 _LOCK = threading.Lock()
 _POOL: ProcessPoolExecutor | None = None
+_WARM = threading.Event()  # a worker has returned a result: its imports, data and graph are loaded
 
 
 def extra_workers() -> int:
@@ -50,8 +51,16 @@ def submit(fn, *args) -> Future | None:
     """``fn(*args)`` on a worker, or None when no worker can take it (the caller then computes it)."""
     global _POOL
     try:
-        return worker_pool().submit(fn, *args)
+        future = worker_pool().submit(fn, *args)
     except (BrokenProcessPool, RuntimeError):  # a worker died, or the interpreter is shutting down
         with _LOCK:
             _POOL = None
+        _WARM.clear()
         return None
+    future.add_done_callback(lambda done: done.cancelled() or done.exception() is not None or _WARM.set())
+    return future
+
+
+def warm() -> bool:
+    """Whether a worker has returned a result yet (before that, it may still be starting: seconds)."""
+    return _WARM.is_set()

@@ -27,6 +27,7 @@ least_confident, random) the ways it can run: one seed at a time in one process 
 before growing batches), growing batches in one process, growing batches shared by two
 threads, and growing batches with a worker process (``workers=2``, worker started before);
 the time to the first seeds and to all, and whether every curve equals the one-at-a-time run.
+It runs last (or alone, ``--page-only``) with the BLAS threads of a server (``ALSIM_BLAS_THREADS``).
 """
 
 from __future__ import annotations
@@ -201,8 +202,10 @@ def _threads(base, batches):
 
 def page_work(repeats: int) -> None:
     """The Compare page's default work, each way it can run; medians of ``repeats``."""
+    from alsim.common.runtime import blas_threads_wanted, configure_process
     from alsim.evidence import workers
 
+    configure_process()  # BLAS threads as on a server or the command line (ALSIM_BLAS_THREADS, default 1)
     base = get_preset("digits-compare")
     prepare(base)
     batches = growing_batches(PAGE_SEEDS)
@@ -229,7 +232,8 @@ def page_work(repeats: int) -> None:
             times[name].append((first, time.perf_counter() - start, curves))
             reference = curves if reference is None else reference
     print(f"\nCompare page default: {PAGE_SEEDS} seeds x {', '.join(PAGE_STRATEGIES)} on digits-compare; "
-          f"median of {repeats}; load {os.getloadavg()[0]:.1f}")
+          f"median of {repeats}; BLAS threads per process {blas_threads_wanted() or 'default'}; "
+          f"load {os.getloadavg()[0]:.1f} at the end")
     print(f"{'how':48} {'first seeds s':>13} {'all s':>8} {'speed-up':>9}  equal to one at a time")
     base_total = statistics.median(t for _, t, _ in times[ways[0][0]])
     for name, _ in ways:
@@ -245,7 +249,11 @@ def main() -> None:
     parser.add_argument("--skip-skactiveml", action="store_true")
     parser.add_argument("--before", metavar="DIR", help="also time alsim from this checkout (before/after table)")
     parser.add_argument("--page", action="store_true", help="also time the Compare page's default work")
+    parser.add_argument("--page-only", action="store_true", help="only time the Compare page's default work")
     args = parser.parse_args()
+    if args.page_only:
+        page_work(args.repeats)
+        return
 
     base = get_preset("digits-compare")
     prepared = prepare(base)

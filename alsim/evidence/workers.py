@@ -7,9 +7,9 @@ round (strategies, records, metrics) holds the GIL; a process runs its own inter
 
 The pool is one per process, made on first use and kept, so the worker's imports, data and
 graph are paid once per server, not per comparison. Its processes are started with
-``spawn`` (a fork of a server whose threads hold locks can hang) and each limits its own BLAS
-to one thread: the caller keeps its BLAS threads, so caller and worker together use the
-cores without crowding them; the caller's process settings are left as they are.
+``spawn`` (a fork of a server whose threads hold locks can hang) and each makes the
+process settings an entry point makes (:mod:`alsim.common.runtime`: one BLAS thread unless
+``ALSIM_BLAS_THREADS`` says otherwise), in its own process; the caller's are left as they are.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+
+from alsim.common.runtime import configure_process
 
 _LOCK = threading.Lock()
 _POOL: ProcessPoolExecutor | None = None
@@ -31,10 +33,8 @@ def extra_workers() -> int:
 
 
 def _start_worker() -> None:
-    """Runs in each worker process (its own settings only): one BLAS thread, beside the caller's."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
+    """Runs in each worker process: the process settings of an entry point (its own BLAS threads)."""
+    configure_process()
 
 
 def worker_pool() -> ProcessPoolExecutor:

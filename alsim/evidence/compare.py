@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -198,7 +198,7 @@ def _shared_batches(base: Config, strategies: list[str], batches: list[list[int]
             while want not in results:
                 with lock:
                     future = futures.get(want)
-                if future is not None and future.done() and future.exception() is None:
+                if future is not None and future.done() and not future.cancelled() and future.exception() is None:
                     results[want] = future.result()  # ready: yield it before taking more work
                     continue
                 mine = claim()
@@ -214,7 +214,7 @@ def _shared_batches(base: Config, strategies: list[str], batches: list[list[int]
                     continue
                 try:
                     results[want] = future.result()
-                except Exception:  # the worker could not compute it: this process can, or raises why
+                except (Exception, CancelledError):  # the worker could not: this process can, or raises why
                     results[want] = batch_curves(base, strategies, batches[want], progress)
             yield results.pop(want)
     finally:

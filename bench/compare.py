@@ -154,21 +154,21 @@ base = get_preset("digits-compare")
 prepare(base)
 def once():
     shared_cache("graphs").clear()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     curves = [c for b in run_comparison(base, %r, %d, seeds_per_batch=%d) for c in b]
-    return time.perf_counter() - start, curves
+    return time.perf_counter() - start, time.process_time() - cpu, curves
 once()
-seconds, curves = once()
-print(json.dumps({"seconds": seconds, "final": [c.accuracy[-1] for c in curves]}))
+seconds, cpu, curves = once()
+print(json.dumps({"seconds": seconds, "cpu": cpu, "final": [c.accuracy[-1] for c in curves]}))
 """ % (STRATEGIES, len(SEEDS), len(SEEDS))
 
 
-def alsim_in_checkout(checkout: str) -> tuple[float, list[float]]:
-    """(seconds, final accuracies) of alsim's run with ``checkout``'s code, in a fresh process."""
+def alsim_in_checkout(checkout: str) -> tuple[float, float, list[float]]:
+    """(seconds, CPU seconds, final accuracies) of alsim's run with ``checkout``'s code, in a fresh process."""
     done = subprocess.run([sys.executable, "-c", CHILD, str(Path(checkout).resolve())], capture_output=True,
                           text=True, check=True, env={**os.environ, "PYTHONPATH": str(Path(checkout).resolve())})
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    return out["seconds"], out["final"]
+    return out["seconds"], out["cpu"], out["final"]
 
 
 PAGE_STRATEGIES = ("entropy", "margin", "least_confident", "random")
@@ -250,7 +250,15 @@ def main() -> None:
     parser.add_argument("--before", metavar="DIR", help="also time alsim from this checkout (before/after table)")
     parser.add_argument("--page", action="store_true", help="also time the Compare page's default work")
     parser.add_argument("--page-only", action="store_true", help="only time the Compare page's default work")
+    parser.add_argument("--skip-plain", action="store_true")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="BLAS threads of this process and the fresh ones (default: the library's choice)")
     args = parser.parse_args()
+    if args.blas_threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)  # this benchmark's own process
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.blas_threads)  # fresh ones
     if args.page_only:
         page_work(args.repeats)
         return
@@ -262,41 +270,51 @@ def main() -> None:
           f"{base.n_rounds} fits, seeds {list(SEEDS)}, strategies {list(STRATEGIES)}; "
           f"{os.cpu_count()} CPUs; median of {args.repeats}; load {os.getloadavg()[0]:.1f}")
     times: dict[str, list[float]] = {}
+    cpu_times: dict[str, list[float]] = {}
     results: dict[str, object] = {}
 
     def timed(name, fn):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         results[name] = fn()
         times.setdefault(name, []).append(time.perf_counter() - start)
+        cpu_times.setdefault(name, []).append(time.process_time() - cpu)
 
     for _ in range(args.repeats):  # alternating, so every implementation sees the same load
         timed("alsim (graph once, batched spread)", lambda: run_alsim(base))
         if args.before:
             for name, checkout in (("alsim, this checkout (fresh process)", str(ROOT)),
                                    (f"alsim, before ({args.before}, fresh process)", args.before)):
-                seconds, final = alsim_in_checkout(checkout)
+                seconds, cpu, final = alsim_in_checkout(checkout)
                 times.setdefault(name, []).append(seconds)
+                cpu_times.setdefault(name, []).append(cpu)
                 results[name] = final
-        timed("plain LabelSpreading refit loop", lambda: run_plain(base, X, y))
+        if not args.skip_plain:
+            timed("plain LabelSpreading refit loop", lambda: run_plain(base, X, y))
         if not args.skip_skactiveml:
             timed("scikit-activeml 1.x", lambda: run_skactiveml(base, X, y))
-    fast_t = statistics.median(times["alsim (graph once, batched spread)"])
-    skal_t = None if args.skip_skactiveml else statistics.median(times["scikit-activeml 1.x"])
-    print(f"{'implementation':52} {'median s':>9} {'÷ alsim':>8} {'scikit-activeml ÷ it':>21}  runs")
-    for name, all_times in times.items():
-        median = statistics.median(all_times)
-        versus = "" if skal_t is None else f"{skal_t / median:20.1f}x"
-        print(f"{name:52} {median:9.3f} {median / fast_t:7.1f}x {versus:>21}  "
-              + ", ".join(f"{t:.3f}" for t in all_times))
-    fast, plain = results["alsim (graph once, batched spread)"], results["plain LabelSpreading refit loop"]
-    worst = max(np.abs(fast[k] - plain[k]).max() for k in plain)
-    print(f"largest |alsim - plain| accuracy difference over {len(plain)} curves: {worst:.3g}")
+    # CPU seconds count the work of every thread and not the time spent waiting for a core: on a
+    # busy machine they move far less than wall time (with one BLAS thread, --blas-threads 1).
+    for label, table in (("wall", times), ("CPU", cpu_times)):
+        fast_t = statistics.median(table["alsim (graph once, batched spread)"])
+        skal_t = None if args.skip_skactiveml else statistics.median(table["scikit-activeml 1.x"])
+        print(f"{'implementation (' + label + ' seconds)':52} {'median s':>9} {'÷ alsim':>8} "
+              f"{'scikit-activeml ÷ it':>21}  runs")
+        for name, all_times in table.items():
+            median = statistics.median(all_times)
+            versus = "" if skal_t is None else f"{skal_t / median:20.1f}x"
+            print(f"{name:52} {median:9.3f} {median / fast_t:7.1f}x {versus:>21}  "
+                  + ", ".join(f"{t:.3f}" for t in all_times))
+    fast, plain = results["alsim (graph once, batched spread)"], results.get("plain LabelSpreading refit loop", {})
+    if plain:
+        worst = max(np.abs(fast[k] - plain[k]).max() for k in plain)
+        print(f"largest |alsim - plain| accuracy difference over {len(plain)} curves: {worst:.3g}")
     if args.before:
         finals = [results[name] for name in times if "fresh process" in name]
         print(f"final accuracies equal before and after: {finals[0] == finals[1]}")
     skal = results.get("scikit-activeml 1.x")
-    for key in sorted(plain):
-        print(f"  {key[0]:8} seed {key[1]}: alsim final {fast[key][-1]:.4f}  plain final {plain[key][-1]:.4f}"
+    for key in sorted(plain or fast):
+        print(f"  {key[0]:8} seed {key[1]}: alsim final {fast[key][-1]:.4f}"
+              + (f"  plain final {plain[key][-1]:.4f}" if plain else "")
               + (f"  scikit-activeml final {skal[key][-1]:.4f}" if skal is not None else ""))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.page:

@@ -234,13 +234,13 @@ def page_work(repeats: int) -> None:
     print(f"\nCompare page default: {PAGE_SEEDS} seeds x {', '.join(PAGE_STRATEGIES)} on digits-compare; "
           f"median of {repeats}; BLAS threads per process {blas_threads_wanted() or 'default'}; "
           f"load {os.getloadavg()[0]:.1f} at the end")
-    print(f"{'how':48} {'first seeds s':>13} {'all s':>8} {'speed-up':>9}  equal to one at a time")
+    print(f"{'how':52} {'first seeds s':>13} {'all s':>8} {'speed-up':>9}  equal to one at a time")
     base_total = statistics.median(t for _, t, _ in times[ways[0][0]])
     for name, _ in ways:
         first = statistics.median(f for f, _, _ in times[name])
         total = statistics.median(t for _, t, _ in times[name])
         equal = all(curves == reference for _, _, curves in times[name])
-        print(f"{name:48} {first:13.2f} {total:8.2f} {base_total / total:8.2f}x  {equal}")
+        print(f"{name:52} {first:13.2f} {total:8.2f} {base_total / total:8.2f}x  {equal}")
 
 
 def main() -> None:

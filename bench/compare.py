@@ -1,7 +1,7 @@
 """Benchmark of the `digits-compare` preset: alsim against two references, in one process.
 
     python -m pip install -r bench/requirements.txt
-    python bench/compare.py [--repeats 3]
+    python bench/compare.py [--repeats 3] [--before DIR] [--page]
 
 Work: all 1,797 digits, LabelSpreading(rbf, gamma=0.25, max_iter=20), 40 random initial
 labels, batch 10, 10 query rounds (11 fits), seeds 0..2, entropy vs random, accuracy on the
@@ -16,26 +16,41 @@ unlabeled pool.
 
 Prints the median wall time of each over the repeats, the ratios, and the largest
 difference between alsim's and the plain loop's accuracy curves.
+
+``--before DIR`` also times alsim's run from another checkout (e.g. ``git archive <commit> |
+tar -x -C DIR``): both checkouts run the same code in a fresh process each (one untimed run
+first, for lazy imports), alternating repetition by repetition with the references, so all
+see the same machine load; the table puts scikit-activeml's time over each beside them.
+
+``--page`` times the Compare page's default work (20 seeds x entropy, margin,
+least_confident, random) the ways it can run: one seed at a time in one process (the page
+before growing batches), growing batches in one process, growing batches shared by two
+threads, and growing batches with a worker process (``workers=2``, worker started before);
+the time to the first seeds and to all, and whether every curve equals the one-at-a-time run.
+It runs last (or alone, ``--page-only``) with the BLAS threads of a server (``ALSIM_BLAS_THREADS``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
+import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timing import median_time  # noqa: E402
-
 from alsim import get_preset  # noqa: E402
-from alsim.evidence.compare import run_comparison  # noqa: E402
-from alsim.loop import run as loop
+from alsim.evidence.compare import batch_curves, growing_batches, run_comparison  # noqa: E402
 from alsim.loop.pool import initial_labels, prepare  # noqa: E402
 from alsim.storage.memory import shared_cache  # noqa: E402
 from alsim.strategies import select  # noqa: E402
@@ -127,33 +142,183 @@ def run_skactiveml(base, X, y):
     return curves
 
 
+#: Runs in a fresh process with one checkout first on sys.path: alsim's timed work, as run_alsim.
+CHILD = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from alsim import get_preset
+from alsim.evidence.compare import run_comparison
+from alsim.loop.pool import prepare
+from alsim.storage.memory import shared_cache
+base = get_preset("digits-compare")
+prepare(base)
+def once():
+    shared_cache("graphs").clear()
+    start, cpu = time.perf_counter(), time.process_time()
+    curves = [c for b in run_comparison(base, %r, %d, seeds_per_batch=%d) for c in b]
+    return time.perf_counter() - start, time.process_time() - cpu, curves
+once()
+seconds, cpu, curves = once()
+print(json.dumps({"seconds": seconds, "cpu": cpu, "final": [c.accuracy[-1] for c in curves]}))
+""" % (STRATEGIES, len(SEEDS), len(SEEDS))
+
+
+def alsim_in_checkout(checkout: str) -> tuple[float, float, list[float]]:
+    """(seconds, CPU seconds, final accuracies) of alsim's run with ``checkout``'s code, in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", CHILD, str(Path(checkout).resolve())], capture_output=True,
+                          text=True, check=True, env={**os.environ, "PYTHONPATH": str(Path(checkout).resolve())})
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return out["seconds"], out["cpu"], out["final"]
+
+
+PAGE_STRATEGIES = ("entropy", "margin", "least_confident", "random")
+PAGE_SEEDS = 20
+
+
+def _threads(base, batches):
+    """Growing batches shared by two threads (each takes the next batch when free)."""
+    sizes = np.cumsum([0] + batches)
+    seed_lists = [[base.seed + i for i in range(lo, hi)] for lo, hi in zip(sizes, sizes[1:])]
+    results, lock, next_batch, firsts = {}, threading.Lock(), [0], []
+    start = time.perf_counter()
+
+    def work():
+        while True:
+            with lock:
+                i = next_batch[0]
+                next_batch[0] += 1
+            if i >= len(seed_lists):
+                return
+            results[i] = batch_curves(base, PAGE_STRATEGIES, seed_lists[i])
+            firsts.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return min(firsts), [c for i in sorted(results) for c in results[i]]
+
+
+def page_work(repeats: int) -> None:
+    """The Compare page's default work, each way it can run; medians of ``repeats``."""
+    from alsim.common.runtime import blas_threads_wanted, configure_process
+    from alsim.evidence import workers
+
+    configure_process()  # BLAS threads as on a server or the command line (ALSIM_BLAS_THREADS, default 1)
+    base = get_preset("digits-compare")
+    prepare(base)
+    batches = growing_batches(PAGE_SEEDS)
+    workers.submit(batch_curves, base, PAGE_STRATEGIES, [base.seed]).result()  # the worker started, as on a server
+    list(run_comparison(base, PAGE_STRATEGIES, 1))
+
+    def streamed(**options):
+        start, first, curves = time.perf_counter(), None, []
+        for batch in run_comparison(base, PAGE_STRATEGIES, PAGE_SEEDS, **options):
+            first = time.perf_counter() - start if first is None else first
+            curves.extend(batch)
+        return first, curves
+
+    ways = [("one seed at a time, one process (before)", lambda: streamed(seeds_per_batch=1)),
+            (f"growing batches {batches}, one process", lambda: streamed(seeds_per_batch=batches)),
+            ("growing batches, two threads", lambda: _threads(base, batches)),
+            ("growing batches, with a worker process", lambda: streamed(seeds_per_batch=batches, workers=2))]
+    times: dict[str, list] = {name: [] for name, _ in ways}
+    reference = None
+    for _ in range(repeats):  # alternating, so every way sees the same load
+        for name, run in ways:
+            start = time.perf_counter()
+            first, curves = run()
+            times[name].append((first, time.perf_counter() - start, curves))
+            reference = curves if reference is None else reference
+    print(f"\nCompare page default: {PAGE_SEEDS} seeds x {', '.join(PAGE_STRATEGIES)} on digits-compare; "
+          f"median of {repeats}; BLAS threads per process {blas_threads_wanted() or 'default'}; "
+          f"load {os.getloadavg()[0]:.1f} at the end")
+    print(f"{'how':52} {'first seeds s':>13} {'all s':>8} {'speed-up':>9}  equal to one at a time")
+    base_total = statistics.median(t for _, t, _ in times[ways[0][0]])
+    for name, _ in ways:
+        first = statistics.median(f for f, _, _ in times[name])
+        total = statistics.median(t for _, t, _ in times[name])
+        equal = all(curves == reference for _, _, curves in times[name])
+        print(f"{name:52} {first:13.2f} {total:8.2f} {base_total / total:8.2f}x  {equal}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-skactiveml", action="store_true")
+    parser.add_argument("--before", metavar="DIR", help="also time alsim from this checkout (before/after table)")
+    parser.add_argument("--page", action="store_true", help="also time the Compare page's default work")
+    parser.add_argument("--page-only", action="store_true", help="only time the Compare page's default work")
+    parser.add_argument("--skip-plain", action="store_true")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="BLAS threads of this process and the fresh ones (default: the library's choice)")
     args = parser.parse_args()
+    if args.blas_threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)  # this benchmark's own process
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.blas_threads)  # fresh ones
+    if args.page_only:
+        page_work(args.repeats)
+        return
 
     base = get_preset("digits-compare")
     prepared = prepare(base)
     X, y = prepared.features, prepared.labels
     print(f"digits-compare: n={len(y)}, {base.n_initial} initial labels, batch {base.batch_size}, "
           f"{base.n_rounds} fits, seeds {list(SEEDS)}, strategies {list(STRATEGIES)}; "
-          f"{os.cpu_count()} CPUs; median of {args.repeats}")
-    fast_t, fast_all, fast = median_time(lambda: run_alsim(base), args.repeats)
-    plain_t, plain_all, plain = median_time(lambda: run_plain(base, X, y), args.repeats)
-    rows = [("alsim (graph once, batched spread)", fast_t, fast_all),
-            ("plain LabelSpreading refit loop", plain_t, plain_all)]
-    if not args.skip_skactiveml:
-        skal_t, skal_all, skal = median_time(lambda: run_skactiveml(base, X, y), args.repeats)
-        rows.append(("scikit-activeml 1.x", skal_t, skal_all))
-    print(f"{'implementation':40} {'median s':>9} {'ratio to alsim':>15}  runs")
-    for name, median, all_times in rows:
-        print(f"{name:40} {median:9.3f} {median / fast_t:15.1f}x  " + ", ".join(f"{t:.3f}" for t in all_times))
-    worst = max(np.abs(fast[k] - plain[k]).max() for k in plain)
-    print(f"largest |alsim - plain| accuracy difference over {len(plain)} curves: {worst:.3g}")
-    for key in sorted(plain):
-        print(f"  {key[0]:8} seed {key[1]}: alsim final {fast[key][-1]:.4f}  plain final {plain[key][-1]:.4f}"
-              + (f"  scikit-activeml final {skal[key][-1]:.4f}" if not args.skip_skactiveml else ""))
+          f"{os.cpu_count()} CPUs; median of {args.repeats}; load {os.getloadavg()[0]:.1f}")
+    times: dict[str, list[float]] = {}
+    cpu_times: dict[str, list[float]] = {}
+    results: dict[str, object] = {}
+
+    def timed(name, fn):
+        start, cpu = time.perf_counter(), time.process_time()
+        results[name] = fn()
+        times.setdefault(name, []).append(time.perf_counter() - start)
+        cpu_times.setdefault(name, []).append(time.process_time() - cpu)
+
+    for _ in range(args.repeats):  # alternating, so every implementation sees the same load
+        timed("alsim (graph once, batched spread)", lambda: run_alsim(base))
+        if args.before:
+            for name, checkout in (("alsim, this checkout (fresh process)", str(ROOT)),
+                                   (f"alsim, before ({args.before}, fresh process)", args.before)):
+                seconds, cpu, final = alsim_in_checkout(checkout)
+                times.setdefault(name, []).append(seconds)
+                cpu_times.setdefault(name, []).append(cpu)
+                results[name] = final
+        if not args.skip_plain:
+            timed("plain LabelSpreading refit loop", lambda: run_plain(base, X, y))
+        if not args.skip_skactiveml:
+            timed("scikit-activeml 1.x", lambda: run_skactiveml(base, X, y))
+    # CPU seconds count the work of every thread and not the time spent waiting for a core: on a
+    # busy machine they move far less than wall time (with one BLAS thread, --blas-threads 1).
+    for label, table in (("wall", times), ("CPU", cpu_times)):
+        fast_t = statistics.median(table["alsim (graph once, batched spread)"])
+        skal_t = None if args.skip_skactiveml else statistics.median(table["scikit-activeml 1.x"])
+        print(f"{'implementation (' + label + ' seconds)':52} {'median s':>9} {'÷ alsim':>8} "
+              f"{'scikit-activeml ÷ it':>21}  runs")
+        for name, all_times in table.items():
+            median = statistics.median(all_times)
+            versus = "" if skal_t is None else f"{skal_t / median:20.1f}x"
+            print(f"{name:52} {median:9.3f} {median / fast_t:7.1f}x {versus:>21}  "
+                  + ", ".join(f"{t:.3f}" for t in all_times))
+    fast, plain = results["alsim (graph once, batched spread)"], results.get("plain LabelSpreading refit loop", {})
+    if plain:
+        worst = max(np.abs(fast[k] - plain[k]).max() for k in plain)
+        print(f"largest |alsim - plain| accuracy difference over {len(plain)} curves: {worst:.3g}")
+    if args.before:
+        finals = [results[name] for name in times if "fresh process" in name]
+        print(f"final accuracies equal before and after: {finals[0] == finals[1]}")
+    skal = results.get("scikit-activeml 1.x")
+    for key in sorted(plain or fast):
+        print(f"  {key[0]:8} seed {key[1]}: alsim final {fast[key][-1]:.4f}"
+              + (f"  plain final {plain[key][-1]:.4f}" if plain else "")
+              + (f"  scikit-activeml final {skal[key][-1]:.4f}" if skal is not None else ""))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    if args.page:
+        page_work(args.repeats)
 
 
 if __name__ == "__main__":

@@ -90,3 +90,19 @@ def test_compare_page_at_chance_shows_no_green_verdict():
     assert f"**{reach.sentence()}**" in [m.value for m in at.markdown]
     verdict = next(m.value for m in at.info if m.value.startswith("entropy"))
     assert "**better, but not evidence (accuracy near chance)**" in verdict and "labels saved" not in verdict
+
+
+def test_provisional_verdict_says_how_many_seeds_it_rests_on():
+    from test_compare import _curves
+
+    from alsim.dashboard.compare_page import _provisional
+
+    curves = _curves()  # 6 hand-made seeds: entropy above random on every one
+    early = _provisional(summarize(curves[:6], target=0.0), 3, 20)
+    assert early.startswith("**Provisional, 3 of 20 seeds**")
+    assert "- entropy: AULC difference against random +" in early and "no verdict before 6 seeds" in early
+    late_summary = summarize(curves, target=0.0)
+    late = _provisional(late_summary, 6, 20)
+    entropy = late_summary.strategies[0]
+    assert entropy.verdict == "better"
+    assert f"**better** (Holm-corrected p = {entropy.p_holm:.3g})" in late and "Provisional, 6 of 20 seeds" in late

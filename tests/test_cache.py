@@ -289,3 +289,30 @@ def test_a_queued_run_that_is_interrupted_leaves_the_queue():
     t.join()
     with slots.slot():  # the slot is free again
         assert slots.stats()["busy"] == 1
+
+
+def test_an_extra_slot_is_taken_only_when_free_and_given_back_when_a_run_queues():
+    from alsim.storage.memory import WorkSlots
+
+    slots = WorkSlots(2)
+    started = threading.Event()
+    with slots.slot():
+        with slots.extra_slot() as extra:
+            assert extra.held and extra.keep() and slots.stats()["busy"] == 2
+            with slots.extra_slot() as third:  # no slot free: not taken
+                assert not third.held and slots.stats()["busy"] == 2
+
+            def other_run():
+                with slots.slot(poll=0.01):
+                    started.set()
+
+            waiter = threading.Thread(target=other_run)
+            waiter.start()
+            deadline = time.monotonic() + 30
+            while slots.stats()["queued"] == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert not extra.keep()  # a run waits: the extra slot goes to it
+            assert started.wait(30)
+            waiter.join()
+        assert slots.stats()["busy"] == 1
+    assert slots.stats() == {"slots": 2, "busy": 0, "queued": 0}

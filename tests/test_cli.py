@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -111,6 +112,7 @@ QUICK_COMPARE = ["compare", "--seeds", "1", "--strategies", "entropy", "--set", 
          "strategies must be distinct; 'entropy' is listed more than once"),
         (["compare", "--set", "seed=4294967295", "--set", "initial=random", "--seeds", "2"],
          "seeds 4294967295..4294967296 go beyond the largest seed 4294967295"),
+        (QUICK_COMPARE + ["--workers", "0"], "workers must be in [1, 64], got 0"),
     ],
 )
 def test_bad_values_exit_2_with_one_line(capsys, config_files, argv, message):
@@ -181,3 +183,17 @@ def test_fashion_images_of_another_size_exit_2(capsys, tmp_path, monkeypatch):
     code, out, err = run(capsys, "run", "--preset", "fashion-selftrain")
     assert code == 2 and out == ""
     assert "train images in" in _one_error_line(err) and "are 32x32 pixels" in err and "not 28x28" in err
+
+
+def test_compare_prints_a_line_per_finished_seed_and_the_same_numbers_on_one_process(capsys):
+    argv = ["compare", "--preset", "digits-compare", "--seeds", "3", "--strategies", "entropy,random", "--set",
+            "n_rounds=2", "--set", "pool_size=300", "--json"]
+    code, out, err = run(capsys, *argv, "--workers", "1")
+    assert code == 0
+    seed = json.loads(out)["seeds"][0]
+    lines = [line for line in err.splitlines() if line.startswith("seed ")]
+    assert len(lines) == 3
+    for i, line in enumerate(lines):  # in seed order, with the time so far
+        assert re.fullmatch(rf"seed {seed + i} done: {i + 1} of 3 \(\d+\.\d s\)", line), line
+    code, out_default, _ = run(capsys, *argv)
+    assert code == 0 and json.loads(out_default)["curves"] == json.loads(out)["curves"]

@@ -7,8 +7,10 @@ from alsim import Config, get_preset, run_loop
 from alsim.common.errors import ConfigError
 from alsim.evidence.compare import (
     Curve,
+    batch_curves,
     comparison_configs,
     full_label_accuracy,
+    growing_batches,
     paired_test,
     run_comparison,
     summarize,
@@ -89,6 +91,35 @@ def test_comparison_matches_single_runs_and_shares_initial_labels():
     np.testing.assert_array_equal(entropy_0, random_0)  # the strategies of a seed share its initial labels
     np.testing.assert_array_equal(entropy_1, random_1)
     assert not np.array_equal(entropy_0, entropy_1)  # and another seed draws others
+
+
+
+def test_growing_batches_cover_the_seeds():
+    assert growing_batches(20) == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert growing_batches(5) == [1, 1, 2, 1]
+    assert growing_batches(1) == [1]
+    assert sum(growing_batches(50)) == 50 and max(growing_batches(50)) == 4
+
+
+def test_a_worker_process_gives_the_sequential_numbers_exactly():
+    from alsim.evidence import workers
+
+    base = get_preset("digits-compare").replace(n_rounds=4, pool_size=500)
+    strategies = ["entropy", "random"]
+    sequential = [c for batch in run_comparison(base, strategies, 5) for c in batch]  # one seed at a time, here
+    assert [c.seed for c in sequential] == [s for s in range(base.seed, base.seed + 5) for _ in strategies]
+    assert all(c.stops for c in sequential)  # the stopping rules travel back too
+    # One batch computed in the worker process itself; then the worker is started, so the comparison hands it work.
+    future = workers.submit(batch_curves, base, strategies, [base.seed + 2, base.seed + 3])
+    assert future is not None and future.result(timeout=600) == sequential[4:8]
+    assert workers.warm()
+    shared = list(run_comparison(base, strategies, 5, seeds_per_batch=[1, 1, 2, 1], workers=2))
+    assert [len(batch) for batch in shared] == [2, 2, 4, 2]  # batches in seed order
+    assert [c for batch in shared for c in batch] == sequential  # every number and stop equal
+    # No worker allowed (a server whose other runs wait): the same numbers, all computed here.
+    alone = list(run_comparison(base, strategies, 5, seeds_per_batch=[1, 1, 2, 1], workers=2,
+                                keep_workers=lambda: False))
+    assert [c for batch in alone for c in batch] == sequential
 
 
 def test_request_validation():

@@ -50,6 +50,19 @@ def test_kappa_golden_and_identical_predictions():
     assert kappa([1, 1, 1], [1, 1, 1]) == 1.0
 
 
+
+def test_kappa_equals_scikit_learn_to_the_last_bit():
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(0)
+    pairs = [(rng.integers(0, k, n), rng.integers(0, k, n)) for k, n in ((2, 5), (3, 40), (10, 500), (10, 1797))]
+    a = rng.integers(0, 10, 300)
+    b = a.copy()
+    b[:7] = (b[:7] + 1) % 10  # nearly stable predictions, as in late rounds
+    pairs += [(a, b), (np.array([0, 0, 0, 0]), np.array([1, 1, 1, 1])), (np.array([2, 5, 5]), np.array([5, 2, 7]))]
+    for x, y in pairs:
+        assert kappa(x.astype(np.int16), y.astype(np.int16)) == float(cohen_kappa_score(x, y))
+
 def test_rule_values_golden():
     config = Config()
     assert rule_values(ROUNDS, "stabilizing", 2) == [None, pytest.approx(0.75), 1.0, 1.0, 1.0]

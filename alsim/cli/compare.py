@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -13,6 +14,7 @@ from alsim.cli.common import (
     integer_argument,
     number_argument,
 )
+from alsim.common.errors import ConfigError
 
 
 def add_parser(sub) -> None:
@@ -24,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--target", type=number_argument, default=None,
                    help="target accuracy (default: 95%% of the fully labeled accuracy)")
     p.add_argument("--report", metavar="OUT.html", help="also write a self-contained HTML report there")
+    p.add_argument("--workers", type=integer_argument, default=None,
+                   help="processes computing seeds (default: 2 where there are 2 or more cores; the numbers are "
+                        "the same with 1)")
 
 
 def run(args, out) -> int:
@@ -33,6 +38,7 @@ def run(args, out) -> int:
     from alsim.evidence.compare import (
         DEFAULT_SEEDS_LARGE,
         DEFAULT_SEEDS_SMALL,
+        growing_batches,
         run_comparison,
         seeds_for,
         stop_sentence,
@@ -46,11 +52,19 @@ def run(args, out) -> int:
     if args.seeds is None:  # enough paired seeds for a verdict where runs are cheap
         args.seeds = DEFAULT_SEEDS_SMALL if base.dataset.startswith("digits") else DEFAULT_SEEDS_LARGE
     validate_request(base, strategies, args.seeds, target=args.target)  # before any work
+    workers = min(2, os.cpu_count() or 1) if args.workers is None else args.workers
+    if not 1 <= workers <= 64:
+        raise ConfigError(f"workers must be in [1, 64], got {workers}")
     prepare(base, progress=ProgressLine("embedding images"))  # features first, with their progress
     started = time.perf_counter()
-    curves = []
-    for batch in run_comparison(base, strategies, args.seeds, seeds_per_batch=args.seeds):
+    curves, seeds_done = [], 0
+    for batch in run_comparison(base, strategies, args.seeds, seeds_per_batch=growing_batches(args.seeds),
+                                workers=workers):
         curves.extend(batch)
+        for seed in dict.fromkeys(c.seed for c in batch):
+            seeds_done += 1
+            print(f"seed {seed} done: {seeds_done} of {args.seeds} ({time.perf_counter() - started:.1f} s)",
+                  file=sys.stderr, flush=True)
     run_seconds = time.perf_counter() - started
     reach = ceiling(base)  # the default target's reference, and what a verdict is read beside
     summary = summarize(curves, target=args.target, ceiling=reach)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pandas as pd
 import streamlit as st
@@ -27,6 +28,7 @@ from alsim.evidence.compare import (
     MIN_SEEDS_FOR_TEST,
     Curve,
     comparison_configs,
+    growing_batches,
     run_comparison,
     summarize,
     validate_request,
@@ -37,7 +39,7 @@ from alsim.loop.stopping import RULE_NAMES
 from alsim.report.export import to_csv
 from alsim.report.html import html_report
 from alsim.report.plots import band_curves
-from alsim.storage.memory import shared_cache
+from alsim.storage.memory import shared_cache, work_slots
 from alsim.strategies import strategy_names
 
 PREFIX = "cmp_"
@@ -86,6 +88,52 @@ def _default_strategies() -> list[str]:
     return [name for name in DEFAULT_STRATEGIES if name in strategy_names()]
 
 
+
+def _provisional(summary, n_done: int, n_seeds: int) -> str:
+    """The verdicts so far, marked provisional, with the seeds they rest on."""
+    lines = []
+    for s in summary.strategies:
+        if s.strategy == "random" or s.aulc_difference is None:
+            continue
+        if n_done < MIN_SEEDS_FOR_TEST:
+            word = f"no verdict before {MIN_SEEDS_FOR_TEST} seeds"
+        else:
+            word = f"**{s.verdict}** (Holm-corrected p = {s.p_holm:.3g})"
+        lines.append(f"- {s.strategy}: AULC difference against random {s.aulc_difference:+.4f}, {word}")
+    head = f"**Provisional, {n_done} of {n_seeds} seeds** (the verdict sharpens as seeds finish)"
+    return "\n".join([head + ("" if lines else ": no random arm to compare with")] + lines)
+
+
+def _run(base, strategies: list[str], n_seeds: int, chart_slot, provisional_slot) -> list[Curve]:
+    """Every seed of the comparison, redrawing the bands and a provisional verdict as seeds finish.
+
+    The run holds one of the server's work slots, and a second one (a worker process on the
+    other core) only while no other run waits for it.
+    """
+    bar = st.progress(0.0, text="Comparing: starting")
+    curves: list[Curve] = []
+
+    def waiting(ahead: int) -> None:
+        bar.progress(0.0, text=f"Waiting for a free worker, {ahead} ahead "
+                               f"({work_slots().slots} runs compute at once on this server)")
+
+    with work_slots().slot(on_wait=waiting, poll=1.0), work_slots().extra_slot() as extra:
+        started = time.perf_counter()
+        for batch in run_comparison(base, strategies, n_seeds, seeds_per_batch=growing_batches(n_seeds),
+                                    progress=lambda f, m: bar.progress(min(1.0, f), text=f"Graph: {m}"),
+                                    workers=2 if extra.held else 1, keep_workers=extra.keep):
+            curves.extend(batch)
+            done = len(curves) // len(strategies)
+            bar.progress(done / n_seeds, text=f"Comparing: {done} of {n_seeds} seeds done "
+                                              f"({time.perf_counter() - started:.1f} s)")
+            partial = summarize(curves, target=0.0)
+            chart_slot.plotly_chart(band_curves(partial.bands(), title=f"Mean accuracy ± 1 std, provisional: "
+                                                                      f"{done} of {n_seeds} seeds"),
+                                    key=f"bands-live-{done}", width="stretch")
+            provisional_slot.info(_provisional(partial, done, n_seeds))
+    bar.empty()
+    return curves
+
 def compare_page() -> None:
     sanitize_query_params(sidebar_params(PREFIX, with_strategy=False) | prefixed(COMPARE_PARAMS, PREFIX))
     st.title("Compare strategies across seeds")
@@ -115,25 +163,16 @@ def compare_page() -> None:
 
     key = (base, data_key(base), tuple(strategies), int(n_seeds))
     chart_slot = st.empty()
+    provisional_slot = st.empty()
     curves: list[Curve] = list(shared_cache("comparisons").get(key, ()))
     if not curves:
-        bar = st.progress(0.0, text="Comparing: starting")
-        done = 0
         try:
-            for batch in run_comparison(base, strategies, int(n_seeds), seeds_per_batch=1,
-                                        progress=lambda f, m: bar.progress(min(1.0, f), text=f"Graph: {m}")):
-                curves.extend(batch)
-                done += 1
-                bar.progress(done / int(n_seeds), text=f"Comparing: seed {done} of {int(n_seeds)} done")
-                partial = summarize(curves, target=0.0)
-                chart_slot.plotly_chart(band_curves(partial.bands(), title=f"Mean accuracy, {done} seed(s) so far"),
-                                        key=f"bands-live-{done}", width="stretch")
+            curves = _run(base, strategies, int(n_seeds), chart_slot, provisional_slot)
         except AlsimError as exc:
-            bar.empty()
             show_error(exc)
             return
-        bar.empty()
         shared_cache("comparisons").put(key, tuple(curves))
+    provisional_slot.empty()
 
     target = float(target_input) if target_input > 0 else None
     try:

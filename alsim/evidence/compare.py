@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -22,6 +25,9 @@ from alsim.strategies import strategy_names
 
 MIN_SEEDS_FOR_TEST = 6  # the exact two-sided Wilcoxon p-value cannot go below 2 / 2**n
 MAX_SEEDS = 1000  # every seed is a full run of every strategy
+#: About what a new worker process takes before its first result (imports, data, graph): below
+#: this much work left, a comparison does not start one (it would finish later, not sooner).
+WORKER_START_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -72,26 +78,151 @@ def validate_request(base: Config, strategies: Sequence[str], n_seeds: int, targ
                           "'stratified' to compare over seeds")
 
 
-def run_comparison(base: Config, strategies: Sequence[str], n_seeds: int, seeds_per_batch: int = 1,
-                   progress: Callable[[float, str], None] | None = None) -> Iterator[list[Curve]]:
-    """Run every strategy under every seed; yield the curves of each batch of seeds as it finishes.
+def growing_batches(n_seeds: int, largest: int = 4) -> list[int]:
+    """Batch sizes 1, 1, 2, 2, 3, 3, ... up to ``largest``, summing to ``n_seeds``.
+
+    The first seeds come back alone, so a page has bands and a provisional verdict early;
+    later seeds run several at a time, which is cheaper per seed (their arms share each
+    matrix product, see :func:`alsim.loop.run.run_arms`).
+    """
+    sizes, size = [], 1
+    while sum(sizes) < n_seeds:
+        sizes.append(min(size, n_seeds - sum(sizes)))
+        if len(sizes) % 2 == 0:
+            size = min(largest, size + 1)
+    return sizes
+
+
+def batch_curves(base: Config, strategies: Sequence[str], seeds: Sequence[int],
+                 progress: Callable[[float, str], None] | None = None) -> list[Curve]:
+    """Every strategy under each of ``seeds``, the arms of all those seeds in lockstep; seed-major order.
+
+    The same numbers whichever seeds share the batch and whichever process computes it
+    (``tests/test_compare.py`` checks both).
+    """
+    configs = [c for seed in seeds for c in comparison_configs(base, strategies, seed)]
+    collected: list[list] = [[] for _ in configs]
+    for arm, record in run_arms(configs, progress=progress):
+        collected[arm].append(record)
+    n_classes = prepare(base).n_classes
+    return [Curve(c.strategy, c.seed, tuple(r.n_labeled for r in rounds), tuple(r.accuracy for r in rounds),
+                  tuple(p.to_dict() for p in stopping_points(rounds, c, n_classes)))
+            for c, rounds in zip(configs, collected)]
+
+
+def run_comparison(base: Config, strategies: Sequence[str], n_seeds: int, seeds_per_batch: int | Sequence[int] = 1,
+                   progress: Callable[[float, str], None] | None = None, workers: int = 1,
+                   keep_workers: Callable[[], bool] | None = None) -> Iterator[list[Curve]]:
+    """Run every strategy under every seed; yield the curves of each batch of seeds, in seed order.
 
     All arms of a batch run in lockstep, so label-spreading arms share one graph and one
     matrix product per round (see :func:`alsim.loop.run.run_arms`).
+
+    Parameters
+    ----------
+    seeds_per_batch : int or sequence of int
+        Seeds per batch, or each batch's size in turn (e.g. :func:`growing_batches`).
+    progress : callable, optional
+        Follows the graph's build when this process builds it.
+    workers : int
+        1: every batch here. 2 or more: a worker process (:mod:`alsim.evidence.workers`)
+        takes batches too while this process computes the others; batches come back in seed
+        order, and every number equals the run with ``workers=1``.
+    keep_workers : callable, optional
+        Asked before each batch is handed to a worker; once it says False, this process
+        computes the rest (a server whose other runs wait for a core takes the core back).
     """
     validate_request(base, strategies, n_seeds)
     seeds = seeds_for(base, n_seeds)
-    for lo in range(0, len(seeds), max(1, seeds_per_batch)):
-        batch = seeds[lo:lo + max(1, seeds_per_batch)]
-        configs = [c for seed in batch for c in comparison_configs(base, strategies, seed)]
-        collected: list[list] = [[] for _ in configs]
-        for arm, record in run_arms(configs, progress=progress):
-            collected[arm].append(record)
+    if isinstance(seeds_per_batch, int):
+        sizes = [max(1, seeds_per_batch)] * -(-n_seeds // max(1, seeds_per_batch))
+    else:
+        sizes = [int(s) for s in seeds_per_batch]
+        if any(s < 1 for s in sizes) or sum(sizes) < n_seeds:
+            raise ConfigError(f"batch sizes must be positive and cover {n_seeds} seeds, got {sizes}")
+    starts = np.cumsum([0] + sizes)
+    batches = [seeds[lo:hi] for lo, hi in zip(starts, starts[1:]) if lo < n_seeds]
+    if workers <= 1 or len(batches) < 2:
+        for batch in batches:
+            yield batch_curves(base, strategies, batch, progress)
+        return
+    yield from _shared_batches(base, list(strategies), batches, workers, progress, keep_workers)
 
-        n_classes = prepare(base).n_classes
-        yield [Curve(c.strategy, c.seed, tuple(r.n_labeled for r in rounds), tuple(r.accuracy for r in rounds),
-                     tuple(p.to_dict() for p in stopping_points(rounds, c, n_classes)))
-               for c, rounds in zip(configs, collected)]
+
+def _shared_batches(base: Config, strategies: list[str], batches: list[list[int]], workers: int,
+                    progress, keep_workers) -> Iterator[list[Curve]]:
+    """Batches shared between this process and worker processes; yielded in order.
+
+    This process takes the next unclaimed batch whenever it is free; each worker is handed
+    the next one as soon as it returns one. When only batches handed to a worker are left,
+    one the worker has not started, or that a worker still starting up holds, is computed
+    here; one that fails there (e.g. a data source registered only in this process) is
+    computed here too.
+    """
+    from alsim.evidence import workers as pool  # lazy: worker processes only for a shared comparison
+
+    lock = threading.Lock()
+    state = {"next": 0, "closed": False}
+    futures: dict[int, Future] = {}
+    here: set[int] = set()  # claimed for a worker that could not take it
+
+    def claim() -> int | None:
+        with lock:
+            if state["closed"] or state["next"] >= len(batches):
+                return None
+            state["next"] += 1
+            return state["next"] - 1
+
+    def hand_out(_done: Future | None = None) -> None:
+        with lock:
+            if state["closed"] or state["next"] >= len(batches) or (keep_workers is not None and not keep_workers()):
+                return
+            index = state["next"]
+            state["next"] += 1
+            future = pool.submit(batch_curves, base, strategies, batches[index])
+            if future is None:
+                here.add(index)
+                return
+            futures[index] = future
+        future.add_done_callback(hand_out)
+
+    first = claim()  # the first seeds here, at once
+    started = time.perf_counter()
+    results: dict[int, list[Curve]] = {first: batch_curves(base, strategies, batches[first], progress)}
+    left = sum(len(b) for b in batches[1:]) * (time.perf_counter() - started) / len(batches[first])
+    if pool.warm() or left > WORKER_START_SECONDS:  # a cold worker pays off only on longer work
+        for _ in range(max(1, workers - 1)):
+            hand_out()
+    try:
+        for want in range(len(batches)):
+            while want not in results:
+                with lock:
+                    future = futures.get(want)
+                if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+                    results[want] = future.result()  # ready: yield it before taking more work
+                    continue
+                mine = claim()
+                if mine is not None:
+                    results[mine] = batch_curves(base, strategies, batches[mine], progress)
+                    continue
+                with lock:
+                    future = futures.get(want)
+                # Not started there, or the worker is still starting up: compute it here rather than
+                # wait (the same numbers either way; a worker that finishes first is simply not used).
+                if future is None or want in here or future.cancel() or not pool.warm():
+                    results[want] = batch_curves(base, strategies, batches[want], progress)
+                    continue
+                try:
+                    results[want] = future.result()
+                except (Exception, CancelledError):  # the worker could not: this process can, or raises why
+                    results[want] = batch_curves(base, strategies, batches[want], progress)
+            yield results.pop(want)
+    finally:
+        with lock:
+            state["closed"] = True
+            pending = list(futures.values())
+        for future in pending:
+            future.cancel()
 
 
 def full_label_accuracy(config: Config, folds: int = 5) -> float:

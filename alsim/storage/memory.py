@@ -311,10 +311,51 @@ class WorkSlots:
                 self._busy -= 1
                 self._cond.notify_all()
 
+    @contextmanager
+    def extra_slot(self) -> Iterator["ExtraSlot"]:
+        """One more slot for the ``with`` block if one is free and nobody queues (see :class:`ExtraSlot`)."""
+        extra = ExtraSlot(self)
+        try:
+            yield extra
+        finally:
+            extra.release()
+
     def stats(self) -> dict:
         with self._cond:
             return {"slots": self.slots, "busy": self._busy, "queued": len(self._queue)}
 
+
+
+class ExtraSlot:
+    """A second slot a run holds only while nobody waits for one (a comparison's worker process).
+
+    Taken at once if free and nobody queues; :meth:`keep` gives it back as soon as another
+    run queues, so a run with a worker never takes more than its share of the server.
+    """
+
+    def __init__(self, slots: WorkSlots):
+        self._slots = slots
+        with slots._cond:
+            self.held = slots._busy < slots.slots and not slots._queue
+            if self.held:
+                slots._busy += 1
+
+    def keep(self) -> bool:
+        """Whether the slot is still held; released here when another run is waiting."""
+        with self._slots._cond:
+            if self.held and self._slots._queue:
+                self._release()
+            return self.held
+
+    def release(self) -> None:
+        with self._slots._cond:
+            if self.held:
+                self._release()
+
+    def _release(self) -> None:  # with the condition held
+        self.held = False
+        self._slots._busy -= 1
+        self._slots._cond.notify_all()
 
 _SLOTS: WorkSlots | None = None
 

@@ -1,0 +1,66 @@
+"""A worker process beside the caller, for the seeds of a comparison.
+
+A comparison's seeds are independent runs: the caller computes some and a worker process
+computes others (:func:`alsim.evidence.compare.run_comparison` with ``workers=2``). Threads
+would not do: the dense products already use every core through BLAS, and the rest of a
+round (strategies, records, metrics) holds the GIL; a process runs its own interpreter.
+
+The pool is one per process, made on first use and kept, so the worker's imports, data and
+graph are paid once per server, not per comparison. Its processes are started with
+``spawn`` (a fork of a server whose threads hold locks can hang) and each makes the
+process settings an entry point makes (:mod:`alsim.common.runtime`: one BLAS thread unless
+``ALSIM_BLAS_THREADS`` says otherwise), in its own process; the caller's are left as they are.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from alsim.common.runtime import configure_process
+
+_LOCK = threading.Lock()
+_POOL: ProcessPoolExecutor | None = None
+_WARM = threading.Event()  # a worker has returned a result: its imports, data and graph are loaded
+
+
+def extra_workers() -> int:
+    """Worker processes the pool holds: one per core beyond the caller's (at least one)."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def _start_worker() -> None:
+    """Runs in each worker process: the process settings of an entry point (its own BLAS threads)."""
+    configure_process()
+
+
+def worker_pool() -> ProcessPoolExecutor:
+    """The process-wide pool of :func:`extra_workers` processes (made on first use)."""
+    global _POOL
+    with _LOCK:
+        if _POOL is None:
+            _POOL = ProcessPoolExecutor(extra_workers(), mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_start_worker)
+        return _POOL
+
+
+def submit(fn, *args) -> Future | None:
+    """``fn(*args)`` on a worker, or None when no worker can take it (the caller then computes it)."""
+    global _POOL
+    try:
+        future = worker_pool().submit(fn, *args)
+    except (BrokenProcessPool, RuntimeError):  # a worker died, or the interpreter is shutting down
+        with _LOCK:
+            _POOL = None
+        _WARM.clear()
+        return None
+    future.add_done_callback(lambda done: done.cancelled() or done.exception() is not None or _WARM.set())
+    return future
+
+
+def warm() -> bool:
+    """Whether a worker has returned a result yet (before that, it may still be starting: seconds)."""
+    return _WARM.is_set()

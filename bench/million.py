@@ -158,15 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"prepared {len(prepared.labels):,} x {prepared.features.shape[1]} in {time.perf_counter() - started:.1f} s")
 
     results: dict[str, float] = {}
-    started = time.perf_counter()
+    cpu: dict[str, float] = {}
+    started, started_cpu = time.perf_counter(), time.process_time()
     graph = build_graph(prepared.features, "knn", n_neighbors=K, cache=True)
-    results["graph_cold"] = time.perf_counter() - started
+    results["graph_cold"], cpu["graph_cold"] = time.perf_counter() - started, time.process_time() - started_cpu
     backend = backend_label(graph.backend)
     del graph
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     graph = build_graph(prepared.features, "knn", n_neighbors=K, cache=True)
-    results["graph_cached"] = time.perf_counter() - started
-    print(f"graph: {backend}, cold {results['graph_cold']:.1f} s, cached {results['graph_cached']:.1f} s", flush=True)
+    results["graph_cached"], cpu["graph_cached"] = time.perf_counter() - started, time.process_time() - started_cpu
+    print(f"graph: {backend}, cold {results['graph_cold']:.1f} s (CPU {cpu['graph_cold']:.1f} s), "
+          f"cached {results['graph_cached']:.1f} s (CPU {cpu['graph_cached']:.1f} s)", flush=True)
     # The loop's runs share this graph, as a server's sessions would.
     from alsim.loop.pool import kernel_key
 
@@ -182,17 +184,26 @@ def main(argv: list[str] | None = None) -> int:
     rounds: dict[str, list[float]] = {}
     accuracy: dict[str, float] = {}
     for strategy in args.strategies.split(","):
-        records = list(run_loop(base.replace(strategy=strategy)))
+        records, round_cpu = [], []
+        loop = run_loop(base.replace(strategy=strategy))
+        while True:
+            before = time.process_time()
+            record = next(loop, None)
+            if record is None:
+                break
+            records.append(record)
+            round_cpu.append(time.process_time() - before)
         rounds[strategy] = [r.seconds for r in records]
         timed = rounds[strategy][1:] or rounds[strategy]
         results[strategy] = statistics.median(timed)
+        cpu[strategy] = statistics.median(round_cpu[1:] or round_cpu)
         accuracy[strategy] = records[-1].accuracy
-        print(f"{strategy}: rounds {', '.join(f'{s:.2f}' for s in rounds[strategy])} s, "
-              f"accuracy {records[-1].accuracy:.3f}", flush=True)
+        print(f"{strategy}: rounds {', '.join(f'{s:.2f}' for s in rounds[strategy])} s "
+              f"(CPU {', '.join(f'{s:.2f}' for s in round_cpu)} s), accuracy {records[-1].accuracy:.3f}", flush=True)
     results["peak_gib"] = peak_gib()
 
     print(f"\npool {len(prepared.labels):,} x {prepared.features.shape[1]}, knn n_neighbors={K}, {backend}")
-    print(f"{'measure':<42} {'measured':>10} {'goal':>10} {'meets':>6}")
+    print(f"{'measure':<42} {'wall':>9} {'CPU':>8} {'goal':>10} {'meets':>6}")
     rows = [("graph, cold (s)", "graph_cold", "<="), ("graph, from the disk cache (s)", "graph_cached", "<="),
             (f"recall@{K}, 1,000 sampled points", "recall", ">=")]
     rows += [(f"round: refit + {s} query of 100 (s)", s, "<=") for s in args.strategies.split(",")]
@@ -200,8 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, key, sense in rows:
         value, goal = results[key], GOALS[key]
         ok = value <= goal if sense == "<=" else value >= goal
-        print(f"{label:<42} {value:>10.3f} {sense + ' ' + format(goal, 'g'):>10} {'yes' if ok else 'NO':>6}")
-    print("(rounds: median of rounds after the first; every round's time is printed above)")
+        spent = f"{cpu[key]:.2f}" if key in cpu else "-"
+        print(f"{label:<42} {value:>9.3f} {spent:>8} {sense + ' ' + format(goal, 'g'):>10} {'yes' if ok else 'NO':>6}")
+    print("(rounds: median of rounds after the first; every round's time is printed above. 'meets' reads the wall\n"
+          " time; CPU is this process's CPU time, all its threads: on a busy shared machine wall > CPU)")
 
     if args.dask:
         dask_cell(base, folder)

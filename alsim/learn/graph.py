@@ -35,17 +35,17 @@ DENSE_KERNEL_LIMIT_BYTES = 4 * 2**30
 #: ``descent`` (pynndescent's approximate NN-descent) or ``auto`` (exact up to
 #: :data:`APPROXIMATE_ABOVE` points, descent beyond).
 NEIGHBOUR_BACKENDS = ("auto", "exact", "descent")
-#: Pools larger than this get the approximate search under ``auto``. Chosen from
-#: ``bench/million.py --crossover`` (the README's table): on 64-d embeddings the exact search
-#: took 4 s at 30,000 points and 39 s at 100,000, pynndescent 20 s and 40 s (plus the
-#: one-off compilation of its numba code in a fresh process), so below this size exact costs
-#: no more and is exact.
+#: Pools larger than this get the approximate search under ``auto``: where pynndescent's
+#: search (plus the one-off compilation of its numba code in a fresh process) starts to cost
+#: less than the exact one, measured by ``bench/million.py --crossover`` (README, "Pools of a
+#: million points").
 APPROXIMATE_ABOVE = 100_000
 #: pynndescent's seed: fixed, so a pool's graph is the same for every run, seed and session.
 DESCENT_SEED = 0
-#: Neighbours pynndescent keeps per point while it searches, at least: with only k it misses
-#: more of the true k nearest (recall of 10 of 0.89 with 10, 0.96 with 15 on 200,000 points).
-DESCENT_MIN_NEIGHBOURS = 15
+#: Neighbours pynndescent keeps per point while it searches, at least: keeping only k, it
+#: misses more of the true k nearest (``bench/million.py`` prints the recall; keeping 15 it
+#: found 0.92 of the true 10 on its million points, short of the 0.95 aimed at).
+DESCENT_MIN_NEIGHBOURS = 25
 #: Largest knn pool built without asking, as a share of the machine's memory
 #: (:func:`knn_pool_bytes` against :func:`memory_limit_bytes`).
 MEMORY_SHARE = 0.5

@@ -546,9 +546,12 @@ def _delta_columns(labels: np.ndarray, states: list, n_classes: int) -> _DeltaCo
         classes = np.flatnonzero(delta.any(axis=0))
         blocks.append(slice(width, width + len(classes)))
         block_cols.append(classes)
-        targets.append(delta[:, classes])
+        targets.append(delta if len(classes) == n_classes else delta[:, classes])
         width += len(classes)
-    start = np.concatenate(targets, axis=1) if width else np.zeros((n, 0))
+    if len(targets) == 1:
+        start = targets[0]
+    else:
+        start = np.concatenate(targets, axis=1) if width else np.zeros((n, 0))
     return _DeltaColumns(start=start, blocks=blocks, classes=block_cols, olds=olds)
 
 
@@ -570,13 +573,18 @@ def _iterate(matrix, delta: _DeltaColumns, n_classes: int, alpha: float, max_ite
     histories: list[list] = [[] for _ in range(n_runs)]
     previous = [np.zeros((n, n_classes)) for _ in range(n_runs)]
     active = np.ones(n_runs, dtype=bool)
+    scratch = np.empty((n, n_classes))
     for t in range(max_iter + 1):
         for r in np.flatnonzero(active):
             old = delta.olds[r]
             f = np.zeros((n, n_classes)) if old is None else _old_iterate(old, t, matrix, alpha)
-            f[:, delta.classes[r]] += current[:, delta.blocks[r]]
+            if len(delta.classes[r]) == n_classes:  # every class: the same sums without a gather and a scatter
+                f += current[:, delta.blocks[r]]
+            else:
+                f[:, delta.classes[r]] += current[:, delta.blocks[r]]
             histories[r].append(f)
-            if t == max_iter or np.abs(f - previous[r]).sum() < tol:
+            np.subtract(f, previous[r], out=scratch)  # in place: a fresh 80 MB array a step costs page faults
+            if t == max_iter or np.abs(scratch, out=scratch).sum() < tol:
                 results[r], n_iter[r] = f, t
                 active[r] = False
             else:
@@ -591,9 +599,14 @@ def _iterate(matrix, delta: _DeltaColumns, n_classes: int, alpha: float, max_ite
             product = _sparse_rows_product(matrix, part)
         else:
             product = np.asarray(matrix @ part)
-        nxt = np.zeros_like(current)
-        nxt[:, cols] = alpha * product + static[:, cols]
-        current = nxt
+        if len(cols) == width:  # every column moves on: no gather and scatter of a million rows
+            np.multiply(product, alpha, out=product)
+            product += static
+            current = product
+        else:
+            nxt = np.zeros_like(current)
+            nxt[:, cols] = alpha * product + static[:, cols]
+            current = nxt
 
     distributions = np.stack(results)
     normalizer = distributions.sum(axis=2, keepdims=True)

@@ -67,6 +67,20 @@ def test_automatic_backend_switches_above_the_threshold(monkeypatch):
         exact.neighbours, NearestNeighbors(n_neighbors=K).fit(X[:300]).kneighbors(X[:300], return_distance=False))
 
 
+def test_new_points_find_their_neighbours_through_the_approximate_index(descent_graph):
+    from alsim.learn.graph import predict_new, spread
+
+    new = X[:200] + 1e-6
+    truth = NearestNeighbors(n_neighbors=K).fit(X).kneighbors(new, return_distance=False)
+    assert _recall(descent_graph.searcher().kneighbors(new, K), truth) >= 0.95
+    labels = np.full(N, -1)
+    labels[::20] = Y[::20]
+    dists, _ = spread(descent_graph, labels, 5)
+    proba = predict_new(descent_graph, dists[0], new)
+    expected = dists[0][descent_graph.searcher().kneighbors(new, K)].sum(axis=1)
+    np.testing.assert_allclose(proba, expected / expected.sum(axis=1, keepdims=True))
+
+
 def test_cached_graph_is_identical_and_keyed_by_backend(tmp_path, monkeypatch, descent_graph):
     monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path))
     first = build_graph(X, "knn", n_neighbors=K, cache=True, backend="descent")

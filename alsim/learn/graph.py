@@ -10,6 +10,7 @@ once, with scikit-learn's convergence rule applied to each run separately.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,81 @@ from alsim.storage.disk import cache_dir
 
 # Largest dense kernel built without asking: 4 GiB of float64 (about 23,000 points).
 DENSE_KERNEL_LIMIT_BYTES = 4 * 2**30
+
+#: How a knn graph finds each point's neighbours: ``exact`` (scikit-learn's NearestNeighbors),
+#: ``descent`` (pynndescent's approximate NN-descent) or ``auto`` (exact up to
+#: :data:`APPROXIMATE_ABOVE` points, descent beyond).
+NEIGHBOUR_BACKENDS = ("auto", "exact", "descent")
+#: Pools larger than this get the approximate search under ``auto``: where pynndescent's
+#: search (plus the one-off compilation of its numba code in a fresh process) starts to cost
+#: less than the exact one, measured by ``bench/million.py --crossover`` (README, "Pools of a
+#: million points").
+APPROXIMATE_ABOVE = 100_000
+#: pynndescent's seed: fixed, so a pool's graph is the same for every run, seed and session.
+DESCENT_SEED = 0
+#: Neighbours pynndescent keeps per point while it searches, at least: keeping only k, it
+#: misses more of the true k nearest (``bench/million.py`` prints the recall; keeping 15 it
+#: found 0.92 of the true 10 on its million points, short of the 0.95 aimed at).
+DESCENT_MIN_NEIGHBOURS = 25
+#: Largest knn pool built without asking, as a share of the machine's memory
+#: (:func:`knn_pool_bytes` against :func:`memory_limit_bytes`).
+MEMORY_SHARE = 0.5
+
+
+def neighbour_backend(n_points: int, backend: str = "auto") -> str:
+    """The search a knn graph on ``n_points`` uses: ``exact`` or ``descent``."""
+    if backend not in NEIGHBOUR_BACKENDS:
+        raise ConfigError(f"neighbour backend must be one of {', '.join(map(repr, NEIGHBOUR_BACKENDS))}, "
+                          f"got {backend!r}")
+    if backend == "auto":
+        return "descent" if n_points > APPROXIMATE_ABOVE else "exact"
+    return backend
+
+
+def backend_label(backend: str) -> str:
+    """How output names a backend."""
+    return {"exact": "exact (scikit-learn)", "descent": "approximate (pynndescent)"}[backend]
+
+
+def knn_pool_bytes(n_points: int, n_features: int, n_neighbors: int, n_classes: int = 10,
+                   max_iter: int = 30) -> int:
+    """Peak bytes a label-spreading run on a knn graph of this pool holds, estimated before allocating.
+
+    The features as float64 (and a float32 copy for the search), the neighbour lists, the
+    symmetric normalised graph (CSR: up to 2k entries a row, twice while it is built), the
+    spreading iterates (``max_iter + 1`` of n x n_classes float64, kept for the next round)
+    and the approximate search's own index (about 3k neighbours and distances a point).
+    """
+    n, d, k = int(n_points), int(n_features), int(n_neighbors)
+    features = n * d * (8 + 4)
+    lists = n * k * 8
+    graph = 2 * (n * 2 * k * (8 + 4) + (n + 1) * 8)
+    iterates = (max_iter + 3) * n * max(2, n_classes) * 8
+    search = n * 3 * max(k, DESCENT_MIN_NEIGHBOURS) * (4 + 4)
+    return features + lists + graph + iterates + search
+
+
+def memory_limit_bytes() -> int:
+    """The largest pool built without asking: :data:`MEMORY_SHARE` of the machine's memory."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 16 * 2**30
+    return int(total * MEMORY_SHARE)
+
+
+def check_knn_pool(n_points: int, n_features: int, n_neighbors: int, n_classes: int = 10, max_iter: int = 30,
+                   limit_bytes: int | None = None) -> None:
+    """Refuse a knn pool whose run would need more than ``limit_bytes``, before allocating anything."""
+    limit_bytes = memory_limit_bytes() if limit_bytes is None else limit_bytes
+    need = knn_pool_bytes(n_points, n_features, n_neighbors, n_classes, max_iter)
+    if need > limit_bytes:
+        raise GraphTooLarge(
+            f"label spreading on a knn graph of {n_points:,} points x {n_features:,} features needs about "
+            f"{need / 2**30:.1f} GiB (features, graph and spreading iterates); the limit is "
+            f"{limit_bytes / 2**30:.1f} GiB ({MEMORY_SHARE:.0%} of this machine's memory). Use a smaller "
+            f"pool_size, fewer features (pca_components) or fewer max_iter."
+        )
 
 
 
@@ -59,7 +135,8 @@ class SpreadingGraph:
     n_neighbors : int
     build_seconds : float
     features : ndarray (n, d), read-only
-    nn : fitted ``NearestNeighbors`` (knn only), for inductive predictions
+    backend : str, knn only: ``exact`` or ``descent``, the search that found the neighbours
+    neighbours : ndarray (n, n_neighbors) int64, read-only (knn only): each point's neighbour ids
     neighbour_cache : dict, query-set key -> read-only (m, n_neighbors) neighbour ids (knn only);
         read and written only under the graph's lock, since one graph serves every session
 
@@ -72,14 +149,27 @@ class SpreadingGraph:
     n_neighbors: int
     build_seconds: float
     features: np.ndarray
-    nn: object = None
+    backend: str | None = None
+    neighbours: np.ndarray | None = None
     neighbour_cache: dict = field(default_factory=dict)
     disk_cache_name: str | None = None  # knn only: the pool's neighbour file name, when kept on disk
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _searcher: list = field(default_factory=list, repr=False)  # the index of searcher(), once built
 
     @property
     def n(self) -> int:
         return self.matrix.shape[0]
+
+    def searcher(self):
+        """The index that finds pool neighbours of new points (knn only), built on first use.
+
+        Inductive predictions need it; a graph read from the disk cache builds none until
+        then. Built under the graph's lock, so sessions sharing the graph build it once.
+        """
+        with self._lock:
+            if not self._searcher:
+                self._searcher.append(neighbour_index(self.features, self.n_neighbors, self.backend or "exact"))
+            return self._searcher[0]
 
 
 def build_graph(
@@ -90,6 +180,7 @@ def build_graph(
     progress: Callable[[float, str], None] | None = None,
     limit_bytes: int | None = None,
     cache: bool = False,
+    backend: str = "auto",
 ) -> SpreadingGraph:
     """Build S = -(normalised Laplacian) with a zero diagonal, as ``LabelSpreading`` does.
 
@@ -103,16 +194,26 @@ def build_graph(
         Keep knn neighbour lists on disk (under :func:`alsim.storage.disk.cache_dir`), keyed by
         a hash of the features and k, so a restarted session skips the search. A stored
         list is used only once its dtype, shape, digest and index range are checked
-        (:mod:`alsim.storage.disk`); otherwise the search runs again and rewrites it.
+        (:mod:`alsim.storage.disk`); otherwise the search runs again and rewrites it. The
+        file is written atomically: an interrupted build leaves no file, or the old one.
+    backend : str
+        knn only, one of :data:`NEIGHBOUR_BACKENDS`: exact search, pynndescent's approximate
+        one (seeded with :data:`DESCENT_SEED`), or ``auto`` (:func:`neighbour_backend`). The
+        disk cache's key names the backend and its settings.
+    limit_bytes : int, optional
+        The memory limit of the check made before anything is allocated: the dense kernel's
+        (:func:`check_dense_kernel`) or the knn pool's (:func:`check_knn_pool`).
     """
     from sklearn.metrics.pairwise import rbf_kernel
-    from sklearn.neighbors import NearestNeighbors
 
     start = time.perf_counter()
-    features = np.asarray(features, dtype=np.float64)
     n = len(features)
-    nn = cache_path = None
+    if kernel == "knn":
+        check_knn_pool(n, np.shape(features)[1], n_neighbors, limit_bytes=limit_bytes)
+    features = np.asarray(features, dtype=np.float64)
+    cache_path = None
     if kernel == "rbf":
+        backend = None
         check_dense_kernel(n, limit_bytes)
         affinity = rbf_kernel(features, features, gamma=gamma)
         _check_informative(affinity, features, gamma)
@@ -122,23 +223,16 @@ def build_graph(
         laplacian.flat[:: n + 1] = 0.0
         matrix = laplacian
     elif kernel == "knn":
-        nn = NearestNeighbors(n_neighbors=n_neighbors).fit(features)
-        cache_path = _neighbour_path(features, n_neighbors, "pool") if cache else None
+        backend = neighbour_backend(n, backend)
+        cache_path = _neighbour_path(features, n_neighbors, "pool" if backend == "exact"
+                                     else f"pool-{_descent_tag(n_neighbors)}") if cache else None
         columns = _load_neighbours(cache_path, n, n_neighbors, n) if cache else None
         if columns is None:
-            # Same graph as NearestNeighbors.kneighbors_graph(X, k, mode="connectivity"),
-            # computed in chunks so progress can be shown on large pools.
-            chunk = max(1, min(n, 2048))
-            columns = np.empty((n, n_neighbors), dtype=np.int64)
-            for lo in range(0, n, chunk):
-                hi = min(n, lo + chunk)
-                columns[lo:hi] = nn.kneighbors(features[lo:hi], n_neighbors, return_distance=False)
-                if progress is not None:
-                    progress(hi / n, f"nearest neighbours {hi:,}/{n:,}")
+            columns = pool_neighbours(features, n_neighbors, backend, progress)
             if cache:
                 diskcache.save_array(cache_path, columns)
         elif progress is not None:
-            progress(1.0, f"nearest neighbours of {n:,} points read from the disk cache")
+            progress(1.0, f"nearest neighbours of {n:,} points read from the disk cache ({backend_label(backend)})")
         affinity = sp.csr_matrix(
             (np.ones(n * n_neighbors), columns.ravel(), np.arange(0, n * n_neighbors + 1, n_neighbors)),
             shape=(n, n),
@@ -151,11 +245,97 @@ def build_graph(
     else:
         raise ValueError(f"kernel must be 'rbf' or 'knn', got {kernel!r}")
     features = _read_only(features)
+    neighbours = None
+    if kernel == "knn":
+        neighbours = _read_only(columns)
     for part in (matrix.data, matrix.indices, matrix.indptr) if sp.issparse(matrix) else (matrix,):
         part.flags.writeable = False
     return SpreadingGraph(matrix=matrix, kernel=kernel, gamma=float(gamma), n_neighbors=int(n_neighbors),
-                          build_seconds=time.perf_counter() - start, features=features, nn=nn,
+                          build_seconds=time.perf_counter() - start, features=features, backend=backend,
+                          neighbours=neighbours,
                           disk_cache_name=cache_path.stem if kernel == "knn" and cache else None)
+
+
+def pool_neighbours(features: np.ndarray, n_neighbors: int, backend: str = "exact",
+                    progress: Callable[[float, str], None] | None = None) -> np.ndarray:
+    """Each point's ``n_neighbors`` nearest pool points, itself included (first, barring duplicates).
+
+    Parameters
+    ----------
+    features : ndarray (n, d)
+    backend : ``exact`` or ``descent`` (see :func:`neighbour_backend`)
+
+    Returns
+    -------
+    ndarray (n, n_neighbors) int64, nearest first
+    """
+    n = len(features)
+    if backend == "descent":
+        if progress is not None:
+            progress(0.0, f"nearest neighbours of {n:,} points ({backend_label(backend)})")
+        index = _descent_index(features, n_neighbors)
+        columns = _descent_columns(index, n_neighbors)
+        if progress is not None:
+            progress(1.0, f"nearest neighbours {n:,}/{n:,} ({backend_label(backend)})")
+        return columns
+    nn = neighbour_index(features, n_neighbors, "exact")
+    # Same graph as NearestNeighbors.kneighbors_graph(X, k, mode="connectivity"),
+    # computed in chunks so progress can be shown on large pools.
+    chunk = max(1, min(n, 2048))
+    columns = np.empty((n, n_neighbors), dtype=np.int64)
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        columns[lo:hi] = nn.kneighbors(features[lo:hi], n_neighbors, return_distance=False)
+        if progress is not None:
+            progress(hi / n, f"nearest neighbours {hi:,}/{n:,} ({backend_label(backend)})")
+    return columns
+
+
+class _DescentSearch:
+    """pynndescent's index behind ``NearestNeighbors.kneighbors``'s signature (ids only)."""
+
+    def __init__(self, index, n_neighbors: int):
+        self.index, self.n_neighbors = index, n_neighbors
+
+    def kneighbors(self, X: np.ndarray, n_neighbors: int, return_distance: bool = False) -> np.ndarray:
+        ids, _ = self.index.query(np.asarray(X, dtype=np.float32), k=n_neighbors)
+        return ids.astype(np.int64)
+
+
+def neighbour_index(features: np.ndarray, n_neighbors: int, backend: str):
+    """An index over the pool answering ``kneighbors(X, k, return_distance=False)``."""
+    if backend == "descent":
+        return _DescentSearch(_descent_index(features, n_neighbors), n_neighbors)
+    from sklearn.neighbors import NearestNeighbors
+
+    return NearestNeighbors(n_neighbors=n_neighbors).fit(features)
+
+
+def _descent_tag(n_neighbors: int) -> str:
+    """What a pynndescent graph depends on besides the pool, for the disk cache's key."""
+    from importlib.metadata import version  # the package's version without importing it (numba's start-up)
+
+    return f"descent{max(n_neighbors, DESCENT_MIN_NEIGHBOURS)}-seed{DESCENT_SEED}-v{version('pynndescent')}"
+
+
+def _descent_index(features: np.ndarray, n_neighbors: int):
+    import pynndescent  # lazy: numba compiles on import, paid only by pools that use it
+
+    return pynndescent.NNDescent(np.asarray(features, dtype=np.float32), n_neighbors=max(n_neighbors,
+                                 DESCENT_MIN_NEIGHBOURS), random_state=DESCENT_SEED, low_memory=True)
+
+
+def _descent_columns(index, n_neighbors: int) -> np.ndarray:
+    """The first ``n_neighbors`` of pynndescent's neighbour lists, as int64.
+
+    A slot the search left empty (-1, when it found too few distinct points) is filled with
+    the point itself, so every row has k entries in range.
+    """
+    ids = np.asarray(index.neighbor_graph[0][:, :n_neighbors], dtype=np.int64)
+    empty = ids < 0
+    if empty.any():
+        ids[empty] = np.nonzero(empty)[0]
+    return ids
 
 
 def _check_informative(affinity: np.ndarray, features: np.ndarray, gamma: float) -> None:
@@ -363,9 +543,12 @@ def _delta_columns(labels: np.ndarray, states: list, n_classes: int) -> _DeltaCo
         classes = np.flatnonzero(delta.any(axis=0))
         blocks.append(slice(width, width + len(classes)))
         block_cols.append(classes)
-        targets.append(delta[:, classes])
+        targets.append(delta if len(classes) == n_classes else delta[:, classes])
         width += len(classes)
-    start = np.concatenate(targets, axis=1) if width else np.zeros((n, 0))
+    if len(targets) == 1:
+        start = targets[0]
+    else:
+        start = np.concatenate(targets, axis=1) if width else np.zeros((n, 0))
     return _DeltaColumns(start=start, blocks=blocks, classes=block_cols, olds=olds)
 
 
@@ -387,13 +570,18 @@ def _iterate(matrix, delta: _DeltaColumns, n_classes: int, alpha: float, max_ite
     histories: list[list] = [[] for _ in range(n_runs)]
     previous = [np.zeros((n, n_classes)) for _ in range(n_runs)]
     active = np.ones(n_runs, dtype=bool)
+    scratch = np.empty((n, n_classes))
     for t in range(max_iter + 1):
         for r in np.flatnonzero(active):
             old = delta.olds[r]
             f = np.zeros((n, n_classes)) if old is None else _old_iterate(old, t, matrix, alpha)
-            f[:, delta.classes[r]] += current[:, delta.blocks[r]]
+            if len(delta.classes[r]) == n_classes:  # every class: the same sums without a gather and a scatter
+                f += current[:, delta.blocks[r]]
+            else:
+                f[:, delta.classes[r]] += current[:, delta.blocks[r]]
             histories[r].append(f)
-            if t == max_iter or np.abs(f - previous[r]).sum() < tol:
+            np.subtract(f, previous[r], out=scratch)  # in place: a fresh 80 MB array a step costs page faults
+            if t == max_iter or np.abs(scratch, out=scratch).sum() < tol:
                 results[r], n_iter[r] = f, t
                 active[r] = False
             else:
@@ -408,9 +596,14 @@ def _iterate(matrix, delta: _DeltaColumns, n_classes: int, alpha: float, max_ite
             product = _sparse_rows_product(matrix, part)
         else:
             product = np.asarray(matrix @ part)
-        nxt = np.zeros_like(current)
-        nxt[:, cols] = alpha * product + static[:, cols]
-        current = nxt
+        if len(cols) == width:  # every column moves on: no gather and scatter of a million rows
+            np.multiply(product, alpha, out=product)
+            product += static
+            current = product
+        else:
+            nxt = np.zeros_like(current)
+            nxt[:, cols] = alpha * product + static[:, cols]
+            current = nxt
 
     distributions = np.stack(results)
     normalizer = distributions.sum(axis=2, keepdims=True)
@@ -499,12 +692,8 @@ def _query_neighbours(graph: SpreadingGraph, new_features: np.ndarray, key: str 
         path = _neighbour_path(new_features, graph.n_neighbors, f"query-{graph.disk_cache_name}")
         neighbours = _load_neighbours(path, len(new_features), graph.n_neighbors, graph.n)
     if neighbours is None:
-        nn = graph.nn
-        if nn is None:  # a graph read back from a disk cache keeps no search index: the same search, fitted now
-            from sklearn.neighbors import NearestNeighbors
-
-            nn = NearestNeighbors(n_neighbors=graph.n_neighbors).fit(graph.features)
-        neighbours = nn.kneighbors(new_features, graph.n_neighbors, return_distance=False).astype(np.int64)
+        neighbours = graph.searcher().kneighbors(new_features, graph.n_neighbors,
+                                                 return_distance=False).astype(np.int64)
         if path is not None:
             diskcache.save_array(path, neighbours)
         neighbours.flags.writeable = False

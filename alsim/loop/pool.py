@@ -17,7 +17,7 @@ from alsim.common.errors import ConfigError
 from alsim.data.datasets import Dataset
 from alsim.data.sources import load_source
 from alsim.learn.features import FeatureOptions, compute_features
-from alsim.learn.graph import build_graph, check_dense_kernel
+from alsim.learn.graph import build_graph, check_dense_kernel, check_knn_pool
 from alsim.learn.pretrained import model_digest
 from alsim.loop.config import Config
 from alsim.storage.memory import shared_cache
@@ -268,6 +268,11 @@ def check_feasible(config: Config, prepared: Prepared) -> None:
     if config.model == "label_spreading" and config.kernel == "rbf":
         try:
             check_dense_kernel(n)
+        except MemoryError as exc:
+            raise ConfigError(str(exc)) from None
+    if config.model == "label_spreading" and config.kernel == "knn":
+        try:
+            check_knn_pool(n, prepared.features.shape[1], config.n_neighbors, prepared.n_classes, config.max_iter)
         except MemoryError as exc:
             raise ConfigError(str(exc)) from None
 

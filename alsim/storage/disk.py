@@ -4,7 +4,9 @@ A cache file is a plain ``.npy`` file with a sidecar ``<name>.npy.sha256`` besid
 line in ``sha256sum`` format (``<hex digest>  <name>.npy``) covering the whole ``.npy``
 file. The data file is written first and the sidecar last, each to a unique temporary
 file in the same folder, flushed with ``fsync`` and renamed into place; a crash at any
-point leaves either the old pair, or a data file whose sidecar is missing or disagrees.
+point leaves either the old pair, or a data file whose sidecar is missing or disagrees. An
+interruption the process sees (an exception, Ctrl-C) while the sidecar is written removes
+the new data file too, so it leaves nothing.
 
 :func:`load_array` reads the ``.npy`` header before anything else and refuses a file
 whose dtype, shape or size differs from what the caller expects, so a damaged header
@@ -25,6 +27,7 @@ A missing file is an ordinary miss and is not reported.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
@@ -136,7 +139,14 @@ def save_array(path: Path, values: np.ndarray) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, [header.getvalue(), data])
         line = f"{digest.hexdigest()}  {path.name}\n".encode()
-        write_atomically(digest_path(path), [line])
+        try:
+            write_atomically(digest_path(path), [line])
+        except BaseException:
+            # A data file whose digest was never written would only be refused on the next
+            # read: remove it now, so an interrupted write leaves nothing behind.
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise
     except OSError as exc:
         logger.warning("alsim: cache file %s not written (%s); the run goes on without it", path,
                        exc.strerror or exc)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from alsim.strategies.base import Query, QueryContext, register
-from alsim.strategies.common import cached, pool_key, pool_norms
+from alsim.strategies.common import cached, on_candidate_sample, pool_key, pool_norms
 
 
 def badge_select(proba: np.ndarray, features: np.ndarray, candidates: np.ndarray, k: int,
@@ -96,8 +96,13 @@ def badge(context: QueryContext) -> Query:
 
     The pool's squared norms and float32 features are made once per pool, the float32 copy
     in the shared ``prepared`` cache next to the pool itself (on Fashion-MNIST it is 74 MiB,
-    more than the whole ``values`` cache holds).
+    more than the whole ``values`` cache holds). Above
+    :data:`~alsim.strategies.common.CANDIDATE_SAMPLE` candidates it seeds among a seeded
+    sample of them (:func:`~alsim.strategies.common.on_candidate_sample`).
     """
+    sampled = on_candidate_sample(context, badge)
+    if sampled is not None:
+        return sampled
     key = pool_key(context)
     features32 = cached(None if key is None else key + ("float32",),
                         lambda: np.asarray(context.features, dtype=np.float32), cache="prepared")

@@ -13,10 +13,42 @@ from typing import Any, Callable, Hashable
 import numpy as np
 
 from alsim.storage.memory import shared_cache
-from alsim.strategies.base import QueryContext
+from alsim.strategies.base import REVEALED, Query, QueryContext
 from alsim.strategies.params import params_classes
 
 BLOCK_BYTES = 64 * 2**20  # one block of a distance computation: 64 MiB of float64
+
+#: Core-set, TypiClust and BADGE look at no more candidates than this (:func:`on_candidate_sample`).
+CANDIDATE_SAMPLE = 50_000
+
+
+def on_candidate_sample(context: QueryContext, strategy: Callable[[QueryContext], Query],
+                        size: int = CANDIDATE_SAMPLE) -> Query | None:
+    """Run ``strategy`` on a uniform sample of ``size`` candidates, or None when there are no more than that.
+
+    On a pool of a million points, k-center greedy, k-means clustering and k-means++ seeding
+    over every candidate take minutes a round. Instead the strategy sees a sample of the
+    candidates drawn with the run's generator (so a run is reproducible from its seed), plus
+    every revealed point (core-set's centres, TypiClust's covered clusters), as a pool of
+    its own: ids and scores are mapped back to the pool, and a point outside the sample
+    scores 0. What the strategy keeps between rounds is not carried over (each round's
+    sample differs), and nothing is cached under the pool's key.
+    """
+    candidates = np.asarray(context.candidates, dtype=np.int64)
+    if len(candidates) <= size:
+        return None
+    picked = np.sort(context.rng.choice(candidates, size=size, replace=False))
+    rows = np.union1d(picked, np.flatnonzero(np.asarray(context.status) == REVEALED))
+    params = {key: value for key, value in context.params.items() if key not in ("pool_key", "strategy_state")}
+    sub = QueryContext(proba=np.asarray(context.proba)[rows], features=np.asarray(context.features)[rows],
+                       status=np.asarray(context.status)[rows], candidates=np.searchsorted(rows, picked),
+                       k=context.k, rng=context.rng, model=None, params=params)
+    answer = strategy(sub)
+    scores = None
+    if answer.scores is not None:
+        scores = np.zeros(len(context.proba))
+        scores[rows] = answer.scores
+    return Query(rows[np.asarray(answer.ids, dtype=np.int64)], scores, answer.score_name)
 
 
 def params_of(context: QueryContext, strategy: str):

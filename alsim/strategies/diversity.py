@@ -37,6 +37,7 @@ from alsim.strategies.common import (
     kmeans_labels,
     min_distances,
     nearest_distances,
+    on_candidate_sample,
     params_of,
     pool_key,
     pool_norms,
@@ -246,8 +247,13 @@ def coreset(context: QueryContext) -> Query:
 
     Scores: each point's distance to its nearest revealed point (0 for revealed points).
     On small pools the distances are carried from round to round
-    (:func:`distance_to_revealed`), with the pool's norms.
+    (:func:`distance_to_revealed`), with the pool's norms. Above
+    :data:`~alsim.strategies.common.CANDIDATE_SAMPLE` candidates it picks among a seeded
+    sample of them (:func:`~alsim.strategies.common.on_candidate_sample`).
     """
+    sampled = on_candidate_sample(context, coreset)
+    if sampled is not None:
+        return sampled
     candidates = np.sort(np.asarray(context.candidates, dtype=np.int64))
     revealed = np.asarray(context.revealed, dtype=bool)
     state = context.params.get("strategy_state")
@@ -371,8 +377,13 @@ def typiclust(context: QueryContext) -> Query:
     page, which refits from the stored labels) the k-means starts from k-means++. Either way
     the result is a function of the config and the run's history, never of a cache.
 
-    A call with ``k = 0`` (scores only) visits no cluster and clusters nothing.
+    A call with ``k = 0`` (scores only) visits no cluster and clusters nothing. Above
+    :data:`~alsim.strategies.common.CANDIDATE_SAMPLE` candidates it clusters a seeded sample
+    of them with the revealed points (:func:`~alsim.strategies.common.on_candidate_sample`).
     """
+    sampled = on_candidate_sample(context, typiclust)
+    if sampled is not None:
+        return sampled
     n = len(context.features)
     k = min(int(context.k), len(context.candidates))
     if k == 0:

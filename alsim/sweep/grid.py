@@ -62,11 +62,17 @@ class Cell:
 
 @dataclass(frozen=True)
 class SweepTask:
-    """Cells run together on one worker; ``target`` None means 95% of the fully labeled accuracy."""
+    """Cells run together on one worker; ``target`` None means 95% of the fully labeled accuracy.
+
+    A task names its data sets, never carries their arrays: a worker reads an imported set
+    from the data store at ``data_home`` (the client's ``$ALSIM_HOME``), a folder the client
+    and every worker share, so a pool of a million points never passes through the scheduler.
+    """
 
     cells: tuple[Cell, ...]
     target: float | None
     reference_seed: int
+    data_home: str = ""
 
 
 @dataclass(frozen=True)
@@ -301,6 +307,7 @@ def plan_tasks(spec: SweepSpec, cells: Sequence[Cell], done: set[str] | frozense
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         groups.setdefault(batch_key(cell.config), []).append(cell)
+    from alsim.data.store import alsim_home  # lazy: `alsim sweep --help` reads this module's limits only
     from alsim.evidence.compare import seeds_for  # lazy: the comparison loads the loop
 
     tasks = []
@@ -314,5 +321,5 @@ def plan_tasks(spec: SweepSpec, cells: Sequence[Cell], done: set[str] | frozense
             chunk_seeds = set(seeds[lo:hi])
             pending = tuple(c for c in members if c.config.seed in chunk_seeds and c.key not in done)
             if pending:
-                tasks.append(SweepTask(pending, spec.target, spec.base.seed))
+                tasks.append(SweepTask(pending, spec.target, spec.base.seed, str(alsim_home())))
     return tasks

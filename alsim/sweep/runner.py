@@ -18,7 +18,8 @@ from typing import Callable, Iterator, Sequence
 
 from alsim.common.errors import ConfigError, DataError, GraphTooLarge
 from alsim.common.runtime import configure_process
-from alsim.data.sources import load_source
+from alsim.data.sources import load_source, source_info
+from alsim.data.store import alsim_home, store_dir
 from alsim.evidence.compare import full_label_accuracy
 from alsim.learn.metrics import aulc, labels_to_reach
 from alsim.loop.pool import check_feasible, data_key, prepare
@@ -76,6 +77,19 @@ def _where() -> str:
     return _worker_address() or f"in-process pid {os.getpid()}"
 
 
+def _check_data(task: SweepTask) -> None:
+    """Raise :class:`DataError` naming the shared folder when a task's data set is not where this worker looks."""
+    for name in sorted({cell.config.dataset for cell in task.cells}):
+        try:
+            source_info(name)
+        except KeyError:
+            if task.data_home and Path(task.data_home).absolute() != alsim_home().absolute():
+                raise DataError(f"dataset {name!r} is not in this worker's data store {store_dir()}; the sweep's "
+                                f"client reads it from {Path(task.data_home) / 'datasets'}: start every worker with "
+                                f"ALSIM_HOME={task.data_home}, a folder the client and the workers share") from None
+            raise DataError(f"dataset {name!r} is not in the data store {store_dir()}") from None
+
+
 def run_task(task: SweepTask) -> list[dict]:
     """Run a task's cells in lockstep; one result row per cell.
 
@@ -89,6 +103,7 @@ def run_task(task: SweepTask) -> list[dict]:
 
         configure_process()
 
+    _check_data(task)
     started = time.perf_counter()
     targets: dict[str, tuple[float, str]] = {}
     for cell in task.cells:

@@ -134,7 +134,8 @@ def _save(key: str, prepared: Prepared, graph: SpreadingGraph | None) -> None:
 
     features = np.ascontiguousarray(prepared.features, dtype=np.float64)
     meta = json.dumps({"content_key": prepared.key[0], "class_names": list(prepared.class_names),
-                       "disk_cache_name": None if graph is None else graph.disk_cache_name}).encode()
+                       "disk_cache_name": None if graph is None else graph.disk_cache_name,
+                       "backend": None if graph is None else graph.backend}).encode()
     parts = {"features": features, "labels": np.asarray(prepared.labels, dtype=np.int64),
              "meta": np.frombuffer(meta, dtype=np.uint8)}
     kind, nnz, index_bytes = _NO_GRAPH, 0, 0
@@ -213,4 +214,4 @@ def _graph(config: Config, matrix, features: np.ndarray, meta: dict) -> Spreadin
     no search index (:func:`alsim.learn.graph.predict_new` fits one if ever asked)."""
     return SpreadingGraph(matrix=matrix, kernel=config.kernel, gamma=float(config.gamma),
                           n_neighbors=int(config.n_neighbors), build_seconds=0.0, features=features,
-                          disk_cache_name=meta.get("disk_cache_name"))
+                          disk_cache_name=meta.get("disk_cache_name"), backend=meta.get("backend"))

@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from alsim.common.errors import DataError
 from alsim.data.datasets import Dataset
 from alsim.data.sources import load_source, source_info
-from alsim.evidence.chance import ceiling_sentence, ceiling_warning, chance_level, near_chance
+from alsim.evidence.chance import ceiling_sentence, ceiling_warning, chance_score, near_chance
 from alsim.evidence.compare import full_label_accuracy
 from alsim.learn.features import compute_features
 from alsim.loop.config import Config
@@ -37,7 +37,7 @@ __all__ = ["CEILING_FIELDS", "Ceiling", "FeatureProbe", "PROBE_FOLDS", "PROBE_PO
 #: the strategy, the initial labels, the budget, self-training and the stopping rules do
 #: not change it.
 CEILING_FIELDS = ("dataset", "pool_size", "features", "pca_components", "standardize", "model", "kernel", "gamma",
-                  "n_neighbors", "alpha", "max_iter", "tol", "C", "evaluation")
+                  "n_neighbors", "alpha", "max_iter", "tol", "C", "evaluation", "imbalance", "metric")
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def _chance(config: Config) -> tuple[float, str, int]:
     prepared = prepare(config)
     on_test = config.evaluation in ("test", "both") and prepared.test_labels is not None
     labels = prepared.test_labels if on_test else prepared.labels
-    return chance_level(labels), "test" if on_test else "pool", int(np.count_nonzero(labels >= 0))
+    return chance_score(labels, config.metric), "test" if on_test else "pool", int(np.count_nonzero(labels >= 0))
 
 
 def _measure(config: Config) -> Ceiling:

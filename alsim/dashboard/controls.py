@@ -16,6 +16,7 @@ from alsim.data.datasets import FASHION_INSTALL_HINT, fashion_available
 from alsim.data.sources import source_names
 from alsim.learn.graph import MAX_GAMMA
 from alsim.loop.config import (
+    COSTS,
     EVALUATIONS,
     FEATURES,
     INITIAL,
@@ -25,6 +26,7 @@ from alsim.loop.config import (
     MAX_EMBED_SIDE,
     MAX_IMBALANCE,
     MAX_SEED,
+    METRICS,
     MODELS,
     NOISE_MODELS,
     SCHEDULES,
@@ -52,6 +54,7 @@ SIDEBAR_PARAMS: dict[str, Param] = {
     "n_rounds": Int(1, 500),
     "imbalance": Float(1.0, MAX_IMBALANCE), "oracle_noise": Float(0.0, 0.999), "oracle_noise_model": CHOICE,
     "annotators": Int(1, MAX_ANNOTATORS), "relabel": BOOL,
+    "metric": CHOICE, "class_balanced": BOOL, "cost": CHOICE, "cost_params": Text(400),
     "self_training": CHOICE, "schedule": CHOICE, "threshold_start": Float(0.0, 0.999),
     "threshold_end": Float(0.0, 0.999), "threshold_steps": Int(1, 500), "use_final": BOOL,
     "threshold_final": Float(0.0, 0.999), "thresholds": Text(200),
@@ -77,8 +80,8 @@ def apply_preset(name: str, prefix: str = "") -> None:
         value = getattr(config, f.name)
         if f.name == "strategy_params":  # no widget: set with --set, a URL or a JSON config
             continue
-        if f.name == "thresholds":
-            st.session_state[prefix + "thresholds"] = ", ".join(f"{v:g}" for v in value)
+        if f.name in ("thresholds", "cost_params"):
+            st.session_state[prefix + f.name] = ", ".join(f"{v:g}" for v in value)
         elif f.name == "threshold_final":
             st.session_state[prefix + "use_final"] = value is not None
             if value is not None:
@@ -152,10 +155,10 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
         values = _data_step(w)
         values |= _model_step(w)
         values |= _labeling_step(w, with_strategy)
-        values |= _annotators_step(w)
         try:
+            values |= _annotators_step(w)
             values |= _pseudo_label_step(w)
-        except ConfigError as exc:  # thresholds text that is not a list of numbers
+        except ConfigError as exc:  # thresholds or costs text that is not a list of numbers
             return None, str(exc)
         values |= _evaluation_step(w)
     return _validated(values)
@@ -266,6 +269,24 @@ def _annotators_step(w: _Widgets) -> dict:
     values["imbalance"] = _float("Class imbalance (head / tail)", "imbalance", 1.0, "%.4g",
                                  help="1 = the pool as it is; 100: the largest class keeps 100x the images of "
                                       "the smallest (a long tail, the same pool for every seed).")
+    values["metric"] = w.select("Score curves by", METRICS, "metric",
+                                help="accuracy: share of points right. balanced_accuracy: the mean of the "
+                                     "per-class recalls, so a rare class counts as much as a common one. "
+                                     "macro_f1: the mean of the per-class F1 scores. Every curve, verdict and "
+                                     "stopping rule reads this.")
+    values["class_balanced"] = w.checkbox("Class-balanced batches", "class_balanced", w.default.class_balanced)
+    st.caption("Class-balanced: each batch takes the strategy's top pick of every predicted class in turn, "
+               "rarest predicted class first, so rare classes get asked about.")
+    values["cost"] = w.select("Labeling cost", COSTS, "cost",
+                              help="unit: every annotation costs 1. per_class: each class has its own cost "
+                                   "(one number per class below). difficulty: 1 + scale x how unsure a reference "
+                                   "model is about the image (hard images cost more).")
+    if values["cost"] != "unit":
+        text = w.text("Costs per class (comma-separated)" if values["cost"] == "per_class"
+                      else "Difficulty scale", "cost_params",
+                      ", ".join(f"{v:g}" for v in w.default.cost_params) or
+                      ("1, 1, 1, 1, 1, 1, 1, 1, 1, 1" if values["cost"] == "per_class" else "1"))
+        values["cost_params"] = parse_numbers("cost_params", text)
     return values
 
 
@@ -305,10 +326,15 @@ def _evaluation_step(w: _Widgets) -> dict:
 
 def parse_thresholds(text: str) -> tuple[float, ...]:
     """Thresholds typed as ``0.9, 0.8, 0.7`` (commas or semicolons); ConfigError if not numbers."""
+    return parse_numbers("thresholds", text)
+
+
+def parse_numbers(name: str, text: str) -> tuple[float, ...]:
+    """Numbers typed as ``0.9, 0.8, 0.7`` (commas or semicolons); ConfigError naming ``name`` if not numbers."""
     try:
         return tuple(parse_number(v.strip()) for v in text.replace(";", ",").split(",") if v.strip())
     except ValueError:
-        raise ConfigError(f"thresholds must be numbers separated by commas, got {text!r}") from None
+        raise ConfigError(f"{name} must be numbers separated by commas, got {text!r}") from None
 
 
 def _validated(values: dict) -> tuple[Config | None, str | None]:

@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from alsim.common.errors import DataError
 from alsim.data.datasets import Dataset
 from alsim.data.sources import load_source, source_info
-from alsim.evidence.chance import ceiling_sentence, ceiling_warning, chance_score, near_chance
+from alsim.evidence.chance import ceiling_sentence, ceiling_warning, chance_level, chance_score, near_chance
 from alsim.evidence.compare import full_label_accuracy
 from alsim.learn.features import compute_features
 from alsim.loop.config import Config

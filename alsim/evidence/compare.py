@@ -391,6 +391,7 @@ def stop_summary(curves: Sequence[Curve]) -> tuple[dict, ...]:
                "final_accuracy": float(np.mean(final)), "labels_saved": float(np.mean(saved)),
                "metric": rows[0].get("metric", "accuracy"), "unit_cost": rows[0].get("unit_cost", True)}
         if all(r.get("final_cost") is not None for r in rows):
+            row["cost_at"] = float(np.mean([r["cost"] if r["round"] is not None else r["final_cost"] for r in rows]))
             row["cost_saved"] = float(np.mean([r["final_cost"] - (r["cost"] if r["round"] is not None
                                                                    else r["final_cost"]) for r in rows]))
         out.append(row)

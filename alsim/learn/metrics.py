@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 from typing import Sequence
 
 import numpy as np
-import warnings
-
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
-
 
 SCORES = ("accuracy", "balanced_accuracy", "macro_f1")
 

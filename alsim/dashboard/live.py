@@ -294,7 +294,11 @@ def recall_section(results: dict, prepared, config: Config, key: str) -> None:
         st.caption(f"{name}: the share of each class's {where} images the model gets right, per round. "
                    "A row turning bright is the round the strategy found that class.")
         st.plotly_chart(recall_heatmap(results[name], prepared.class_names), key=f"{key}recall", width="stretch")
-    with st.expander("Rounds as a table"):
+    # Built only while open, like the per-class report (a closed table would still be sent).
+    rounds_table = st.expander("Rounds as a table", key=f"{key}rounds-open", on_change="rerun")
+    if not rounds_table.open:
+        return
+    with rounds_table:
         columns = ["arm", "round", "n_labeled", "n_annotations", "revealed_precision", "cost_spent", "score",
                    "accuracy", "macro_f1", "n_pseudo", "pseudo_precision"]
         table = pd.DataFrame(round_rows(results))[columns].rename(columns={"score": metric_title(config.metric)})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -13,6 +15,7 @@ from alsim.cli.main import main
 from alsim.common.errors import ConfigError
 from alsim.evidence.chance import chance_score
 from alsim.evidence.compare import Curve, summarize
+from alsim.learn.metrics import evaluate
 from alsim.loop.annotators import labeling_costs, reference_proba
 from alsim.loop.pool import check_feasible, prepare
 from alsim.loop.stopping import stop_table, stopping_points
@@ -72,6 +75,10 @@ def test_per_class_recall_is_scikit_learns_and_blank_for_a_class_with_nothing_le
     assert np.isnan(record.recall[missing]).all()
     # the mean recall over the classes present is balanced accuracy
     assert np.nanmean(record.recall) == pytest.approx(balanced_accuracy_score(truth, predicted), abs=1e-12)
+    # a class with no image left to score (here: 9) is blank, not a recall of 0
+    none_of_9 = dataclasses.replace(record, pool=evaluate(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 9]), 10))
+    assert_allclose(none_of_9.recall[:3], [0.5, 1.0, 0.0])
+    assert np.isnan(none_of_9.recall[3:]).all()
 
 
 def test_chance_of_the_largest_class_guess_per_metric():
@@ -146,10 +153,11 @@ def test_unit_cost_is_the_annotations_and_difficulty_cost_follows_the_reference_
 
 
 def test_the_budget_rule_counts_cost_when_cost_is_not_unit():
-    config = Config(**TAIL, cost="per_class", cost_params=PER_CLASS, stop_budget=40)
+    config = Config(**TAIL, cost="per_class", cost_params=PER_CLASS, stop_budget=45)
     rounds = list(run_loop(config))
     point = next(p for p in stopping_points(rounds, config, 10) if p.rule == "budget")
-    first = next(i for i, r in enumerate(rounds) if r.cost >= 40)
+    first = next(i for i, r in enumerate(rounds) if r.cost >= 45)
+    assert first < next(i for i, r in enumerate(rounds) if r.annotations >= 45)  # cost, not labels, decides here
     assert point.round == first and point.cost == rounds[first].cost
     assert point.cost_saved == pytest.approx(rounds[-1].cost - rounds[first].cost)
     assert "cost saved" in point.sentence() and "labels saved" not in point.sentence()

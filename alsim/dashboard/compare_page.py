@@ -8,11 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from alsim.common.errors import AlsimError
-from alsim.dashboard.controls import URL, sidebar_config, sidebar_params
+from alsim.dashboard.controls import URL, curve_axis, sidebar_config, sidebar_params
 from alsim.dashboard.messages import show_error
 from alsim.dashboard.render import prepare_shown
 from alsim.dashboard.url import (
-    CHOICE,
     CHOICES,
     Float,
     Int,
@@ -48,10 +47,7 @@ TARGET_FRACTION = 0.95
 #: The page's own URL-bound widgets (the sidebar's come from controls.SIDEBAR_PARAMS).
 COMPARE_PARAMS: dict[str, Param] = {
     "strategies": CHOICES, "seeds": Int(1, 50, default=20), "target": Float(0.0, 1.0, default=0.0),
-    "x_axis": CHOICE,
 }
-#: What the curves are drawn against: revealed labels or labeling cost.
-X_AXES = ("labels", "cost")
 
 EXPLAIN = f"""
 Every seed draws its own initial labels; all strategies share that draw, so each seed is
@@ -101,11 +97,7 @@ def compare_page() -> None:
     seeds, target = COMPARE_PARAMS["seeds"], COMPARE_PARAMS["target"]
     n_seeds = c1.number_input("Seeds", value=seeds.default, step=1, key=PREFIX + "seeds", bind=URL,
                               **seeds.number("seeds"))
-    check_choice(PREFIX + "x_axis", X_AXES)
-    axis = st.segmented_control("Curves against", X_AXES, default="labels", key=PREFIX + "x_axis", bind=URL,
-                                help="labels: revealed labels. cost: the labeling cost spent (the sidebar's "
-                                     "Labeling cost; with unit cost, the annotations). Labels to the target and "
-                                     "savings are then in cost.") or "labels"
+    axis = curve_axis(PREFIX)
     metric = "accuracy" if base is None else metric_title(base.metric)
     target_input = c2.number_input(f"Target {metric} (0 = {TARGET_FRACTION:.0%} of the fully labeled {metric})",
                                    value=target.default, step=0.01, format="%.3f", key=PREFIX + "target", bind=URL,

@@ -54,7 +54,7 @@ SIDEBAR_PARAMS: dict[str, Param] = {
     "n_rounds": Int(1, 500),
     "imbalance": Float(1.0, MAX_IMBALANCE), "oracle_noise": Float(0.0, 0.999), "oracle_noise_model": CHOICE,
     "annotators": Int(1, MAX_ANNOTATORS), "relabel": BOOL,
-    "metric": CHOICE, "class_balanced": BOOL, "cost": CHOICE, "cost_params": Text(400),
+    "metric": CHOICE, "class_balanced": BOOL, "cost": CHOICE, "cost_params": Text(400), "x_axis": CHOICE,
     "self_training": CHOICE, "schedule": CHOICE, "threshold_start": Float(0.0, 0.999),
     "threshold_end": Float(0.0, 0.999), "threshold_steps": Int(1, 500), "use_final": BOOL,
     "threshold_final": Float(0.0, 0.999), "thresholds": Text(200),
@@ -128,9 +128,9 @@ class _Widgets:
     def checkbox(self, label, field, value: bool):
         return st.checkbox(label, key=self.prefix + field, bind=URL, **self._initial(field, {"value": value}))
 
-    def text(self, label, field, value: str):
+    def text(self, label, field, value: str, disabled: bool = False):
         return st.text_input(label, key=self.prefix + field, bind=URL, max_chars=SIDEBAR_PARAMS[field].max_chars,
-                             **self._initial(field, {"value": value}))
+                             disabled=disabled, **self._initial(field, {"value": value}))
 
 
 def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
@@ -281,13 +281,29 @@ def _annotators_step(w: _Widgets) -> dict:
                               help="unit: every annotation costs 1. per_class: each class has its own cost "
                                    "(one number per class below). difficulty: 1 + scale x how unsure a reference "
                                    "model is about the image (hard images cost more).")
+    # Always drawn (disabled with unit cost), so the URL keeps its value while the cost kind changes.
+    label = {"per_class": "Costs per class (comma-separated, in class order)",
+             "difficulty": "Difficulty scale (cost = 1 + scale x difficulty)"}.get(values["cost"], "Cost parameters")
+    text = w.text(label, "cost_params", ", ".join(f"{v:g}" for v in w.default.cost_params),
+                  disabled=values["cost"] == "unit")
     if values["cost"] != "unit":
-        text = w.text("Costs per class (comma-separated)" if values["cost"] == "per_class"
-                      else "Difficulty scale", "cost_params",
-                      ", ".join(f"{v:g}" for v in w.default.cost_params) or
-                      ("1, 1, 1, 1, 1, 1, 1, 1, 1, 1" if values["cost"] == "per_class" else "1"))
         values["cost_params"] = parse_numbers("cost_params", text)
+    # A view setting, not a Config field: the pages read it with curve_axis().
+    check_choice(w.prefix + "x_axis", X_AXES)
+    st.radio("Draw curves against", X_AXES, index=0, key=w.prefix + "x_axis", bind=URL, horizontal=True,
+             help="labels: revealed labels. cost: the labeling cost spent (with unit cost, the annotations); "
+                  "on the Compare page labels to the target and savings are then in cost.")
     return values
+
+
+#: What learning curves can be drawn against: revealed labels or the labeling cost spent.
+X_AXES = ("labels", "cost")
+
+
+def curve_axis(prefix: str = "") -> str:
+    """The sidebar's "Draw curves against" choice of a page: ``labels`` or ``cost``."""
+    chosen = st.session_state.get(prefix + "x_axis")
+    return chosen if chosen in X_AXES else "labels"
 
 
 def _pseudo_label_step(w: _Widgets) -> dict:

@@ -9,11 +9,11 @@ from typing import Mapping, Sequence
 import streamlit as st
 
 from alsim.common.errors import AlsimError
-from alsim.dashboard.controls import sidebar_config, sidebar_params
+from alsim.dashboard.controls import curve_axis, sidebar_config, sidebar_params
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.render import animated_curves, confusion_figure, downloads, gallery, per_class_table, prepare_shown
 from alsim.dashboard.runner import run_live
-from alsim.dashboard.url import CHOICE, Int, check_choice, sanitize_query_params, show_url_notices
+from alsim.dashboard.url import Int, sanitize_query_params, show_url_notices
 from alsim.evidence.ceiling import QUICK_POOL, Ceiling, ceiling
 from alsim.evidence.compare import Curve
 from alsim.evidence.narrative import (
@@ -71,9 +71,7 @@ unsure it is, and the most uncertain ones are sent to the annotator (their true 
 SPREAD_SEEDS = 5
 SPREAD_MAX_POOL = 5_000
 #: URL flags of this page that are not sidebar settings.
-PAGE_PARAMS = {"present": Int(0, 1), "x_axis": CHOICE}
-#: What the learning curves are drawn against: revealed labels or labeling cost.
-X_AXES = ("labels", "cost")
+PAGE_PARAMS = {"present": Int(0, 1)}
 _SEEN_EXPLAIN = "_alsim_seen_explain"
 
 
@@ -275,15 +273,6 @@ def _pool_map(results: dict, prepared, key: str, view: int, arm: str) -> None:
                "numbered stars: the images this round sent to the annotator, in the order chosen.")
 
 
-def _axis_switch() -> str:
-    """The x axis of the learning curves (bound to the URL): revealed labels or labeling cost."""
-    check_choice("x_axis", X_AXES)
-    chosen = st.segmented_control("Curves against", X_AXES, default="labels", key="x_axis", bind="query-params",
-                                  help="labels: revealed labels. cost: the labeling cost spent (the sidebar's "
-                                       "Labeling cost; with unit cost, the annotations).")
-    return chosen if chosen in X_AXES else "labels"
-
-
 def recall_section(results: dict, prepared, config: Config, key: str) -> None:
     """Per-class recall of the chosen strategy, round by round, and the rounds as a table."""
     import pandas as pd
@@ -390,7 +379,8 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
 
 def _annotation_text(config: Config, shown) -> str:
     """Beside the accuracy: how right the revealed labels were, and what they cost, with simulated annotators."""
-    cost = "" if config.cost == "unit" else f" · labeling cost spent {shown.cost:,.4g} ({config.cost.replace('_', '-')})"
+    cost = ("" if config.cost == "unit"
+            else f" · labeling cost spent {shown.cost:,.4g} ({config.cost.replace('_', '-')})")
     if (config.oracle_noise == 0 and config.annotators == 1) or shown.revealed_precision is None:
         return cost
     return (f" · revealed labels {shown.revealed_precision:.1%} correct ({shown.annotations:,} annotations "
@@ -502,7 +492,7 @@ def live_page() -> None:
     if not present:
         with st.expander("What am I looking at?", expanded=first_visit):
             st.markdown(EXPLAIN)
-    axis = "labels" if present else _axis_switch()
+    axis = "labels" if present else curve_axis()
     curve_slot = ChartSlot()
     try:
         prepared = prepare_shown(config)

@@ -24,7 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", type=integer_argument, default=None,
                    help="seeds (default: 20 on digits, 5 on larger data sets)")
     p.add_argument("--target", type=number_argument, default=None,
-                   help="target accuracy (default: 95%% of the fully labeled accuracy)")
+                   help="target score, in the config's metric (default: 95%% of the fully labeled score)")
+    p.add_argument("--x", dest="axis", choices=("labels", "cost"), default="labels",
+                   help="measure the curves against revealed labels or against labeling cost (config field cost)")
     p.add_argument("--report", metavar="OUT.html", help="also write a self-contained HTML report there")
     p.add_argument("--workers", type=integer_argument, default=None,
                    help="processes computing seeds (default: 2 where there are 2 or more cores; the numbers are "
@@ -67,7 +69,7 @@ def run(args, out) -> int:
                   file=sys.stderr, flush=True)
     run_seconds = time.perf_counter() - started
     reach = ceiling(base)  # the default target's reference, and what a verdict is read beside
-    summary = summarize(curves, target=args.target, ceiling=reach)
+    summary = summarize(curves, target=args.target, ceiling=reach, axis=args.axis, metric=base.metric)
     if getattr(args, "report", None):
         from alsim.report.html import write_comparison_report  # lazy: plotly only for a report
 
@@ -80,6 +82,9 @@ def run(args, out) -> int:
         return 0
     print(f"# {len(strategies)} strategies x {args.seeds} seeds in {run_seconds:.2f} s; target {summary.target:.4f} "
           f"({summary.target_rule})", file=out)
+    if base.metric != "accuracy" or args.axis == "cost":
+        axis = f"labeling cost ({base.cost} cost)" if args.axis == "cost" else "revealed labels"
+        print(f"# metric: {summary.metric_name}; x axis: {axis}", file=out)
     header = f"{'strategy':>16} {'AULC':>8} {'±':>6} {'final':>8} {'±':>6} {'to target':>10} {'saved':>6}"
     print(f"# {summary.ceiling_sentence()}; {reach.how()}", file=out)
     if summary.warning:
@@ -87,8 +92,7 @@ def run(args, out) -> int:
     print(header, file=out)
     for s in summary.strategies:
         print(f"{s.strategy:>16} {s.aulc_mean:8.4f} {s.aulc_std:6.4f} {s.final_mean:8.4f} {s.final_std:6.4f} "
-              f"{'-' if s.labels_to_target is None else s.labels_to_target:>10} "
-              f"{'-' if s.saved_vs_random is None else s.saved_vs_random:>6}", file=out)
+              f"{_amount(s.labels_to_target):>10} {_amount(s.saved_vs_random):>6}", file=out)
     for s in summary.strategies:
         # The Holm-adjusted verdict is printed below; the single unadjusted test only where it has no
         # p-value to repeat (too few seeds, identical runs) or there is no verdict.
@@ -109,3 +113,10 @@ def run(args, out) -> int:
             print(f"{s.strategy:>16} {summary.shown_verdict(s):>24}  {s.aulc_difference:+.4f} "
                   f"[{low:+.4f}, {high:+.4f}]  Holm p={s.p_holm:.3g}", file=out)
     return 0
+
+
+def _amount(value) -> str:
+    """Labels (an integer) or a cost (4 significant digits); ``-`` for none."""
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:.4g}"

@@ -41,6 +41,21 @@ def flag_cells(flags) -> tuple:
     return flags.n_flagged, flags.precision, flags.recall
 
 
+def _extra_header(config: Config) -> list[str]:
+    """Columns a run table adds when its config asks: the metric, the annotations, the labeling cost."""
+    extra = [] if config.metric == "accuracy" else [config.metric]
+    if config.annotators > 1 or config.oracle_noise > 0:
+        extra += ["annotations", "label_prec"]
+    return extra + ([] if config.cost == "unit" else ["cost"])
+
+
+def _extra_cells(config: Config, record) -> list:
+    extra = [] if config.metric == "accuracy" else [record.score]
+    if config.annotators > 1 or config.oracle_noise > 0:
+        extra += [record.annotations, record.revealed_precision]
+    return extra + ([] if config.cost == "unit" else [record.cost])
+
+
 def write_report(args, title: str, configs: dict, arms: dict, config: Config, baseline=None, ceiling=None) -> None:
     """``--report``: the HTML report of this run, its path on stderr."""
     # lazy: plotly and the report are loaded only when a report is asked for
@@ -76,7 +91,8 @@ def run(args, out) -> int:
         print(f"# {args.preset}: {config.dataset}, {config.model}, strategy {config.strategy}, "
               f"self-training {config.self_training}, evaluation on {config.evaluation}", file=out)
         header = ["round", "revealed", "pseudo", "pseudo_prec", "threshold", "auto_added", "auto_prec",
-                  "accuracy", "macro_f1", "seconds"] + (list(FLAG_COLUMNS) if config.flag_label_errors else [])
+                  "accuracy", "macro_f1", "seconds"] + _extra_header(config)
+        header += list(FLAG_COLUMNS) if config.flag_label_errors else []
         print("  ".join(f"{h:>11}" for h in header), file=out)
 
     def progress(fraction, message):
@@ -88,6 +104,7 @@ def run(args, out) -> int:
         if not args.json:
             row = [record.index, record.n_labeled, record.n_pseudo, record.pseudo_precision, record.threshold,
                    record.auto_added, record.auto_precision, record.accuracy, record.macro_f1, record.seconds]
+            row += _extra_cells(config, record)
             cells = [f"{fmt(v, 2 if i == 9 else 4):>11}" for i, v in enumerate(row)]
             if record.flags is not None:
                 cells += [f"{fmt(v, 4):>11}" for v in flag_cells(record.flags)]

@@ -47,7 +47,7 @@ def parse_number(text: str) -> float:
 
 def parse_value(name: str, type_name: str, raw: str) -> Any:
     """The value of one ``--set name=raw``, by the field's declared type (text fields stay text)."""
-    if name == "thresholds":
+    if name == "thresholds" or type_name.startswith("tuple[float"):
         parse, expected = parse_number_list, "a comma-separated list of numbers such as 0.9,0.8"
     elif "float | None" in type_name:
         parse, expected = parse_optional_number, "a number (such as 0.1 or 1e-3) or none"

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from alsim.common.errors import AlsimError
-from alsim.dashboard.controls import URL, sidebar_config, sidebar_params
+from alsim.dashboard.controls import URL, curve_axis, sidebar_config, sidebar_params
 from alsim.dashboard.messages import show_error
 from alsim.dashboard.pool_maps import strategy_maps_section
 from alsim.dashboard.render import prepare_shown, readable_table
@@ -38,7 +38,7 @@ from alsim.loop.run import run_arms
 from alsim.loop.stopping import RULE_NAMES
 from alsim.report.export import to_csv
 from alsim.report.html import html_report
-from alsim.report.plots import band_curves
+from alsim.report.plots import X_TITLES, band_curves, metric_title
 from alsim.storage.memory import shared_cache, work_slots
 from alsim.strategies import strategy_names
 
@@ -104,7 +104,7 @@ def _provisional(summary, n_done: int, n_seeds: int) -> str:
     return "\n".join([head + ("" if lines else ": no random arm to compare with")] + lines)
 
 
-def _run(base, strategies: list[str], n_seeds: int, chart_slot, provisional_slot) -> list[Curve]:
+def _run(base, strategies: list[str], n_seeds: int, chart_slot, provisional_slot, axis: str = "labels") -> list[Curve]:
     """Every seed of the comparison, redrawing the bands and a provisional verdict as seeds finish.
 
     The run holds one of the server's work slots, and a second one (a worker process on the
@@ -126,9 +126,10 @@ def _run(base, strategies: list[str], n_seeds: int, chart_slot, provisional_slot
             done = len(curves) // len(strategies)
             bar.progress(done / n_seeds, text=f"Comparing: {done} of {n_seeds} seeds done "
                                               f"({time.perf_counter() - started:.1f} s)")
-            partial = summarize(curves, target=0.0)
-            chart_slot.plotly_chart(band_curves(partial.bands(), title=f"Mean accuracy ± 1 std, provisional: "
-                                                                      f"{done} of {n_seeds} seeds"),
+            partial = summarize(curves, target=0.0, axis=axis, metric=base.metric)
+            chart_slot.plotly_chart(band_curves(partial.bands(), title=f"Mean {metric_title(base.metric)} ± 1 std, "
+                                                                      f"provisional: {done} of {n_seeds} seeds",
+                                                x=axis, metric=base.metric),
                                     key=f"bands-live-{done}", width="stretch")
             provisional_slot.info(_provisional(partial, done, n_seeds))
     bar.empty()
@@ -146,7 +147,9 @@ def compare_page() -> None:
     seeds, target = COMPARE_PARAMS["seeds"], COMPARE_PARAMS["target"]
     n_seeds = c1.number_input("Seeds", value=seeds.default, step=1, key=PREFIX + "seeds", bind=URL,
                               **seeds.number("seeds"))
-    target_input = c2.number_input(f"Target accuracy (0 = {TARGET_FRACTION:.0%} of the fully labeled accuracy)",
+    axis = curve_axis(PREFIX)
+    metric = "accuracy" if base is None else metric_title(base.metric)
+    target_input = c2.number_input(f"Target {metric} (0 = {TARGET_FRACTION:.0%} of the fully labeled {metric})",
                                    value=target.default, step=0.01, format="%.3f", key=PREFIX + "target", bind=URL,
                                    **target.number("target"))
     show_url_notices()
@@ -167,7 +170,7 @@ def compare_page() -> None:
     curves: list[Curve] = list(shared_cache("comparisons").get(key, ()))
     if not curves:
         try:
-            curves = _run(base, strategies, int(n_seeds), chart_slot, provisional_slot)
+            curves = _run(base, strategies, int(n_seeds), chart_slot, provisional_slot, axis)
         except AlsimError as exc:
             show_error(exc)
             return
@@ -176,21 +179,24 @@ def compare_page() -> None:
 
     target = float(target_input) if target_input > 0 else None
     try:
-        with st.spinner("Accuracy with every label known (the ceiling, and the default target's reference)"):
+        with st.spinner(f"The {metric} with every label known (the ceiling, and the default target's reference)"):
             reach = ceiling(base)
     except AlsimError as exc:
         show_error(exc)
         return
-    summary = summarize(curves, target=target, target_fraction=TARGET_FRACTION, ceiling=reach)
-    chart_slot.plotly_chart(band_curves(summary.bands(), title=f"Mean accuracy ± 1 std over {summary.n_seeds} seeds",
-                                        stops={s.strategy: s.stops for s in summary.strategies}),
+    summary = summarize(curves, target=target, target_fraction=TARGET_FRACTION, ceiling=reach, axis=axis,
+                        metric=base.metric)
+    chart_slot.plotly_chart(band_curves(summary.bands(), title=f"Mean {metric} ± 1 std over {summary.n_seeds} seeds"
+                                        + ("" if axis == "labels" else f", against {X_TITLES[axis]}"),
+                                        stops={s.strategy: s.stops for s in summary.strategies}, x=axis,
+                                        metric=base.metric),
                             key="bands", width="stretch")
 
     st.subheader("Headline")
     st.markdown(f"**{summary.ceiling_sentence()}**", help=f"Both {reach.how()}.")
     if summary.warning:
         st.warning(summary.warning)
-    st.caption(f"Target accuracy {summary.target:.4f}: {summary.target_rule}.")
+    st.caption(f"Target {metric} {summary.target:.4f}: {summary.target_rule}.")
     for s in summary.strategies:
         if s.strategy == "random":
             continue
@@ -208,10 +214,12 @@ def compare_page() -> None:
 
     table = pd.DataFrame(summary.table()).set_index("strategy")
     st.dataframe(readable_table(table), key="summary-table")
+    saved = "labels saved" if base.cost == "unit" else "cost saved"
     stop_rows = [{"strategy": s.strategy, "rule": RULE_NAMES.get(stop["rule"], stop["rule"]),
                   "when": stop["description"], "stops at (labels)": round(stop["stops_at"]),
-                  "accuracy then": stop["accuracy_then"], "final accuracy": stop["final_accuracy"],
-                  "labels saved": round(stop["labels_saved"]), "fired on seeds": f"{stop['fired']}/{stop['n_seeds']}"}
+                  f"{metric} then": stop["accuracy_then"], f"final {metric}": stop["final_accuracy"],
+                  saved: round(stop["labels_saved"]) if base.cost == "unit" else stop.get("cost_saved"),
+                  "fired on seeds": f"{stop['fired']}/{stop['n_seeds']}"}
                  for s in summary.strategies for stop in s.stops]
     if stop_rows:
         st.markdown("**Stopping rules** (means over seeds; the markers on the chart; a seed on which a rule "
@@ -220,7 +228,8 @@ def compare_page() -> None:
     with st.expander("How to read this"):
         st.markdown(EXPLAIN)
 
-    rows = [{"strategy": c.strategy, "seed": c.seed, "round": i, "n_labeled": x, "accuracy": a}
+    rows = [{"strategy": c.strategy, "seed": c.seed, "round": i, "n_labeled": x, base.metric: a,
+             "cost_spent": c.cost[i] if c.cost else None}
             for c in curves for i, (x, a) in enumerate(zip(c.labels, c.accuracy))]
     d1, d2, d3 = st.columns(3)
     d3.download_button("Report (HTML)", lambda: _report(base, strategies, summary), file_name="alsim-compare.html",

@@ -16,6 +16,7 @@ from alsim.data.datasets import FASHION_INSTALL_HINT, fashion_available
 from alsim.data.sources import source_names
 from alsim.learn.graph import MAX_GAMMA
 from alsim.loop.config import (
+    COSTS,
     EVALUATIONS,
     FEATURES,
     INITIAL,
@@ -25,6 +26,7 @@ from alsim.loop.config import (
     MAX_EMBED_SIDE,
     MAX_IMBALANCE,
     MAX_SEED,
+    METRICS,
     MODELS,
     NOISE_MODELS,
     SCHEDULES,
@@ -52,6 +54,7 @@ SIDEBAR_PARAMS: dict[str, Param] = {
     "n_rounds": Int(1, 500),
     "imbalance": Float(1.0, MAX_IMBALANCE), "oracle_noise": Float(0.0, 0.999), "oracle_noise_model": CHOICE,
     "annotators": Int(1, MAX_ANNOTATORS), "relabel": BOOL, "flag_label_errors": BOOL,
+    "metric": CHOICE, "class_balanced": BOOL, "cost": CHOICE, "cost_params": Text(400), "x_axis": CHOICE,
     "self_training": CHOICE, "schedule": CHOICE, "threshold_start": Float(0.0, 0.999),
     "threshold_end": Float(0.0, 0.999), "threshold_steps": Int(1, 500), "use_final": BOOL,
     "threshold_final": Float(0.0, 0.999), "thresholds": Text(200),
@@ -77,8 +80,8 @@ def apply_preset(name: str, prefix: str = "") -> None:
         value = getattr(config, f.name)
         if f.name == "strategy_params":  # no widget: set with --set, a URL or a JSON config
             continue
-        if f.name == "thresholds":
-            st.session_state[prefix + "thresholds"] = ", ".join(f"{v:g}" for v in value)
+        if f.name in ("thresholds", "cost_params"):
+            st.session_state[prefix + f.name] = ", ".join(f"{v:g}" for v in value)
         elif f.name == "threshold_final":
             st.session_state[prefix + "use_final"] = value is not None
             if value is not None:
@@ -126,9 +129,9 @@ class _Widgets:
         return st.checkbox(label, key=self.prefix + field, bind=URL, help=help,
                            **self._initial(field, {"value": value}))
 
-    def text(self, label, field, value: str):
+    def text(self, label, field, value: str, disabled: bool = False):
         return st.text_input(label, key=self.prefix + field, bind=URL, max_chars=SIDEBAR_PARAMS[field].max_chars,
-                             **self._initial(field, {"value": value}))
+                             disabled=disabled, **self._initial(field, {"value": value}))
 
 
 def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
@@ -153,10 +156,10 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
         values = _data_step(w)
         values |= _model_step(w)
         values |= _labeling_step(w, with_strategy)
-        values |= _annotators_step(w)
         try:
+            values |= _annotators_step(w)
             values |= _pseudo_label_step(w)
-        except ConfigError as exc:  # thresholds text that is not a list of numbers
+        except ConfigError as exc:  # thresholds or costs text that is not a list of numbers
             return None, str(exc)
         values |= _evaluation_step(w)
     return _validated(values)
@@ -272,7 +275,41 @@ def _annotators_step(w: _Widgets) -> dict:
     values["imbalance"] = _float("Class imbalance (head / tail)", "imbalance", 1.0, "%.4g",
                                  help="1 = the pool as it is; 100: the largest class keeps 100x the images of "
                                       "the smallest (a long tail, the same pool for every seed).")
+    values["metric"] = w.select("Score curves by", METRICS, "metric",
+                                help="accuracy: share of points right. balanced_accuracy: the mean of the "
+                                     "per-class recalls, so a rare class counts as much as a common one. "
+                                     "macro_f1: the mean of the per-class F1 scores. Every curve, verdict and "
+                                     "stopping rule reads this.")
+    values["class_balanced"] = w.checkbox("Class-balanced batches", "class_balanced", w.default.class_balanced)
+    st.caption("Class-balanced: each batch takes the strategy's top pick of every predicted class in turn, "
+               "rarest predicted class first, so rare classes get asked about.")
+    values["cost"] = w.select("Labeling cost", COSTS, "cost",
+                              help="unit: every annotation costs 1. per_class: each class has its own cost "
+                                   "(one number per class below). difficulty: 1 + scale x how unsure a reference "
+                                   "model is about the image (hard images cost more).")
+    # Always drawn (disabled with unit cost), so the URL keeps its value while the cost kind changes.
+    label = {"per_class": "Costs per class (comma-separated, in class order)",
+             "difficulty": "Difficulty scale (cost = 1 + scale x difficulty)"}.get(values["cost"], "Cost parameters")
+    text = w.text(label, "cost_params", ", ".join(f"{v:g}" for v in w.default.cost_params),
+                  disabled=values["cost"] == "unit")
+    if values["cost"] != "unit":
+        values["cost_params"] = parse_numbers("cost_params", text)
+    # A view setting, not a Config field: the pages read it with curve_axis().
+    check_choice(w.prefix + "x_axis", X_AXES)
+    st.radio("Draw curves against", X_AXES, index=0, key=w.prefix + "x_axis", bind=URL, horizontal=True,
+             help="labels: revealed labels. cost: the labeling cost spent (with unit cost, the annotations); "
+                  "on the Compare page labels to the target and savings are then in cost.")
     return values
+
+
+#: What learning curves can be drawn against: revealed labels or the labeling cost spent.
+X_AXES = ("labels", "cost")
+
+
+def curve_axis(prefix: str = "") -> str:
+    """The sidebar's "Draw curves against" choice of a page: ``labels`` or ``cost``."""
+    chosen = st.session_state.get(prefix + "x_axis")
+    return chosen if chosen in X_AXES else "labels"
 
 
 def _pseudo_label_step(w: _Widgets) -> dict:
@@ -311,10 +348,15 @@ def _evaluation_step(w: _Widgets) -> dict:
 
 def parse_thresholds(text: str) -> tuple[float, ...]:
     """Thresholds typed as ``0.9, 0.8, 0.7`` (commas or semicolons); ConfigError if not numbers."""
+    return parse_numbers("thresholds", text)
+
+
+def parse_numbers(name: str, text: str) -> tuple[float, ...]:
+    """Numbers typed as ``0.9, 0.8, 0.7`` (commas or semicolons); ConfigError naming ``name`` if not numbers."""
     try:
         return tuple(parse_number(v.strip()) for v in text.replace(";", ",").split(",") if v.strip())
     except ValueError:
-        raise ConfigError(f"thresholds must be numbers separated by commas, got {text!r}") from None
+        raise ConfigError(f"{name} must be numbers separated by commas, got {text!r}") from None
 
 
 def _validated(values: dict) -> tuple[Config | None, str | None]:

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from alsim.common.errors import AlsimError
-from alsim.dashboard.controls import sidebar_config, sidebar_params
+from alsim.dashboard.controls import curve_axis, sidebar_config, sidebar_params
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.pool_maps import MAP_OPEN_MAX, map_with_details, presenter_maps
 from alsim.dashboard.render import (
@@ -44,8 +44,18 @@ from alsim.loop.config import MAX_SEED, Config
 from alsim.loop.pool import data_key
 from alsim.loop.run import first_k_baseline
 from alsim.loop.stopping import stopping_points
+from alsim.report.export import round_rows
 from alsim.report.html import html_report
-from alsim.report.plots import MAP_COLOURINGS, escape, learning_curves, pool_map, pseudo_label_audit
+from alsim.report.plots import (
+    MAP_COLOURINGS,
+    X_TITLES,
+    escape,
+    learning_curves,
+    metric_title,
+    pool_map,
+    pseudo_label_audit,
+    recall_heatmap,
+)
 from alsim.storage.memory import shared_cache
 
 EXPLAIN = """
@@ -160,7 +170,9 @@ def stream(arms: dict[str, Config], curve_slot: ChartSlot, label: str = "Labelin
         state["last"] = now
         state["draws"] += 1
         partial = {n: r for n, r in zip(names, rounds) if r}
-        curve_slot.plotly_chart(learning_curves(partial, title="Accuracy (running)", x=x),
+        metric = metric_title(configs[0].metric)
+        curve_slot.plotly_chart(learning_curves(partial, title=f"{metric[0].upper()}{metric[1:]} (running)", x=x,
+                                                metric="score"),
                                 key=f"curve-live-{label}-{state['draws']}", width="stretch")
 
     finished = run_live(configs + list(extra), on_round, label=label, progress_after=progress_after)
@@ -281,6 +293,29 @@ def _pool_map(results: dict, prepared, key: str, view: int, arm: str) -> None:
                "to see its image.")
 
 
+def recall_section(results: dict, prepared, config: Config, key: str) -> None:
+    """Per-class recall of the chosen strategy, round by round, and the rounds as a table."""
+    import pandas as pd
+
+    name = next(iter(results))
+    with st.expander("Which classes were found, and when (recall per class)", expanded=config.imbalance > 1):
+        where = "test split" if results[name][0].test is not None else "still-unlabeled pool"
+        st.caption(f"{name}: the share of each class's {where} images the model gets right, per round. "
+                   "A row turning bright is the round the strategy found that class.")
+        st.plotly_chart(recall_heatmap(results[name], prepared.class_names), key=f"{key}recall", width="stretch")
+    # Built only while open, like the per-class report (a closed table would still be sent).
+    rounds_table = st.expander("Rounds as a table", key=f"{key}rounds-open", on_change="rerun")
+    if not rounds_table.open:
+        return
+    with rounds_table:
+        columns = ["arm", "round", "n_labeled", "n_annotations", "revealed_precision", "cost_spent", "score",
+                   "accuracy", "macro_f1", "n_pseudo", "pseudo_precision"]
+        table = pd.DataFrame(round_rows(results))[columns].rename(columns={"score": metric_title(config.metric)})
+        if config.metric == "accuracy":
+            table = table.drop(columns=["accuracy"])
+        st.dataframe(table, hide_index=True, key=f"{key}rounds-table")
+
+
 def audit_section(rounds, self_training: str, key: str) -> None:
     """Pseudo-label audit: per round, threshold, points auto-labeled and their precision."""
 
@@ -330,6 +365,7 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
     if left:
         st.info(left)
     cols = st.columns(4)
+    metric = metric_title(config.metric)
     where = "the " + measured_on(shown)
     at = (compare_at_equal_labels(active, results["random"]) if "random" in results and names[0] != "random"
           else None)
@@ -337,26 +373,26 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
     # With a random arm both numbers are at the same label count as the takeaway's, so the two shown
     # values subtract to the delta (final accuracies at different counts made them disagree).
     if at is None:
-        cols[0].metric(f"{names[0]}: final accuracy", _accuracy(shown.accuracy),
+        cols[0].metric(f"{names[0]}: final {metric}", _accuracy(shown.score),
                        help=f"Round {shown.index}, {shown.n_labeled:,} revealed labels, measured on {where}.")
     else:
         random_shown = last_evaluated(results["random"])
         how = "interpolated between its neighbouring rounds" if at["interpolated"] else "measured"
-        cols[0].metric(f"{names[0]}: accuracy at {at['labels']:,} labels", _accuracy(at["active"]),
+        cols[0].metric(f"{names[0]}: {metric} at {at['labels']:,} labels", _accuracy(at["active"]),
                        delta=f"{at['difference']:+.4f} vs random", delta_color="off" if warning else "normal",
                        help=f"At {at['labels']:,} revealed labels, the most both arms reach ({how}), on {where}. "
-                            f"Final: {_accuracy(shown.accuracy)} with {shown.n_labeled:,} labels in round "
+                            f"Final: {_accuracy(shown.score)} with {shown.n_labeled:,} labels in round "
                             f"{shown.index}.")
-        cols[1].metric(f"random: accuracy at {at['labels']:,} labels", _accuracy(at["random"]),
+        cols[1].metric(f"random: {metric} at {at['labels']:,} labels", _accuracy(at["random"]),
                        help=None if random_shown is None else
-                       f"Final: {_accuracy(random_shown.accuracy)} with {random_shown.n_labeled:,} labels in round "
+                       f"Final: {_accuracy(random_shown.score)} with {random_shown.n_labeled:,} labels in round "
                        f"{random_shown.index}.")
     if baseline is not None:
         cols[2].metric(f"first {baseline[0]} labels", _accuracy(baseline[1]),
                        help="Experiment A's baseline: the first k pool points labeled, no active choice.")
     cols[3].metric("revealed labels", f"{last.n_labeled:,}",
                    delta=f"+{last.n_pseudo:,} pseudo" if last.n_pseudo else None, delta_color="off")
-    st.caption(f"{len(active)} rounds · stopped: {plain_stop_reason(last.stop_reason)} · accuracy on {where} · "
+    st.caption(f"{len(active)} rounds · stopped: {plain_stop_reason(last.stop_reason)} · {metric} on {where} · "
                f"{seconds:.2f} s" + _annotation_text(config, shown), help=f"Stop reason as recorded: {last.stop_reason}")
     if shown.flags is not None:
         _flags_section(active, shown)
@@ -369,10 +405,12 @@ def _images(where: str) -> str:
 
 def _annotation_text(config: Config, shown) -> str:
     """Beside the accuracy: how right the revealed labels were, and what they cost, with simulated annotators."""
+    cost = ("" if config.cost == "unit"
+            else f" · labeling cost spent {shown.cost:,.4g} ({config.cost.replace('_', '-')})")
     if (config.oracle_noise == 0 and config.annotators == 1) or shown.revealed_precision is None:
-        return ""
+        return cost
     return (f" · revealed labels {shown.revealed_precision:.1%} correct ({shown.annotations:,} annotations "
-            f"for {shown.n_labeled:,} images)")
+            f"for {shown.n_labeled:,} images)" + cost)
 
 
 def flags_table(rounds) -> pd.DataFrame:
@@ -400,13 +438,16 @@ def _accuracy(value) -> str:
     return "–" if value is None or value != value else f"{value:.4f}"
 
 
-def _spread(config: Config, results, spread_rounds) -> tuple[dict | None, list]:
-    """The bands over seeds (input of ``learning_curves(bands=...)``) and their curves, or (None, [])."""
+def _spread(config: Config, results, spread_rounds, axis: str = "labels") -> tuple[dict | None, list]:
+    """The bands over seeds (input of ``learning_curves(bands=...)``) and their curves, or (None, []).
+
+    The curves hold the run's metric; on the cost axis a band's x is the mean cost per round."""
 
     def curve(strategy: str, seed: int, rounds) -> Curve:
         shown = last_evaluated(rounds)  # a run that ran out of pool ends at its last evaluated round
         rounds = [] if shown is None else rounds[:shown.index + 1]
-        return Curve(strategy, seed, tuple(r.n_labeled for r in rounds), tuple(r.accuracy for r in rounds))
+        return Curve(strategy, seed, tuple(r.n_labeled for r in rounds), tuple(r.score for r in rounds),
+                     cost=tuple(r.cost for r in rounds))
 
     configs, _ = spread_arms(config)
     curves = [curve(c.strategy, c.seed, rounds) for c, rounds in zip(configs, spread_rounds)]
@@ -416,21 +457,22 @@ def _spread(config: Config, results, spread_rounds) -> tuple[dict | None, list]:
     strategies = list(dict.fromkeys(c.strategy for c in curves))
     if not curves or any(sum(c.strategy == s for c in curves) < 2 for s in strategies):
         return None, []
-    return _bands(curves), curves
+    return _bands(curves, axis), curves
 
 
 def _spread_text(config: Config, curves, note: str | None, near_chance: bool = False) -> None:
     """The verdict over seeds; with ``note``, a caption for the chart that draws their bands."""
     text = spread_verdict(curves, config.strategy)
     if near_chance and config.strategy not in ("random", "none"):
-        text += " Accuracy stays near chance, so no difference here is evidence."
+        metric = metric_title(config.metric)
+        text += f" {metric[0].upper()}{metric[1:]} stays near chance, so no difference here is evidence."
     st.markdown("**Spread over seeds.** " + text)
     if note is not None:
         st.caption(f"Shaded bands and dotted lines: mean ± one standard deviation over {note}. "
                    "Thick lines: this run.")
 
 
-def _bands(curves) -> dict[str, dict]:
+def _bands(curves, axis: str = "labels") -> dict[str, dict]:
     import numpy as np
 
     out = {}
@@ -439,7 +481,9 @@ def _bands(curves) -> dict[str, dict]:
         length = min(len(c.accuracy) for c in group)
         acc = np.array([c.accuracy[:length] for c in group])
         mean, std = acc.mean(axis=0), acc.std(axis=0, ddof=1)
-        out[s] = {"x": list(group[0].labels[:length]), "mean": mean.tolist(), "low": (mean - std).tolist(),
+        x = (list(group[0].labels[:length]) if axis != "cost"
+             else np.mean([c.x("cost")[:length] for c in group], axis=0).tolist())
+        out[s] = {"x": x, "mean": mean.tolist(), "low": (mean - std).tolist(),
                   "high": (mean + std).tolist()}
     return out
 
@@ -495,13 +539,14 @@ def live_page() -> None:
     if not present:
         with st.expander("What am I looking at?", expanded=first_visit):
             st.markdown(EXPLAIN)
+    axis = "labels" if present else curve_axis()
     curve_slot = ChartSlot()
     try:
         prepared = prepare_shown(config)
         spread, note = ([], "")
         if config.strategy != "none" and len(prepared.pool_ids) <= SPREAD_MAX_POOL:
             spread, note = spread_arms(config)
-        ran = stream(arms, curve_slot, extra=spread)
+        ran = stream(arms, curve_slot, x=axis, extra=spread)
         results, seconds = ran[0], ran[1]
         spread_rounds = ran[2] if spread else ()
         baseline = None
@@ -521,7 +566,7 @@ def live_page() -> None:
     warning = chance_warning(results, reach)
     with header:
         _header(config, results, baseline, seconds, present, reach, warning)
-    bands, curves = _spread(config, results, spread_rounds) if spread_rounds else (None, [])
+    bands, curves = _spread(config, results, spread_rounds, axis) if spread_rounds else (None, [])
     if present:  # the rounds as an animation, and what the seeds say in words
         curve_slot.plotly_chart(animated_curves(results, "Accuracy against revealed labels, round by round"),
                                 key="curve-present", width="stretch")
@@ -530,10 +575,11 @@ def live_page() -> None:
         presenter_maps(results, prepared)
         return
     stops = {name: stopping_points(results[name], arms[name], prepared.n_classes) for name in names}
-    title = ("Accuracy against revealed labels" if bands is None
-             else f"Accuracy against revealed labels: this run over {SPREAD_SEEDS} seeds")
-    curve = learning_curves(results, baseline, stops=stops, bands=bands, band_label=f"{SPREAD_SEEDS} seeds",
-                            title=title)
+    metric = metric_title(config.metric)
+    title = f"{metric[0].upper()}{metric[1:]} against {X_TITLES[axis]}" + (
+        "" if bands is None else f": this run over {SPREAD_SEEDS} seeds")
+    curve = learning_curves(results, baseline if axis == "labels" else None, stops=stops, bands=bands,
+                            band_label=f"{SPREAD_SEEDS} seeds", title=title, metric="score", x=axis)
     curve_slot.plotly_chart(curve, key="curve", width="stretch")
     if bands is not None:
         _spread_text(config, curves, note, near_chance=bool(warning))
@@ -543,6 +589,7 @@ def live_page() -> None:
         with st.expander("Where would a stopping rule have stopped? (markers on the chart)"):
             st.markdown("\n".join(f"- {line}" for line in fired))
 
+    recall_section(results, prepared, config, key="")
     st.subheader("Round by round")
     round_details(results, prepared, key="")
     if config.self_training != "off":

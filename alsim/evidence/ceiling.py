@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from alsim.common.errors import DataError
 from alsim.data.datasets import Dataset
 from alsim.data.sources import load_source, source_info
-from alsim.evidence.chance import ceiling_sentence, ceiling_warning, chance_level, near_chance
+from alsim.evidence.chance import ceiling_sentence, ceiling_warning, chance_level, chance_score, near_chance
 from alsim.evidence.compare import full_label_accuracy
 from alsim.learn.features import compute_features
 from alsim.loop.config import Config
@@ -37,7 +37,7 @@ __all__ = ["CEILING_FIELDS", "Ceiling", "FeatureProbe", "PROBE_FOLDS", "PROBE_PO
 #: the strategy, the initial labels, the budget, self-training and the stopping rules do
 #: not change it.
 CEILING_FIELDS = ("dataset", "pool_size", "features", "pca_components", "standardize", "model", "kernel", "gamma",
-                  "n_neighbors", "alpha", "max_iter", "tol", "C", "evaluation")
+                  "n_neighbors", "alpha", "max_iter", "tol", "C", "evaluation", "imbalance", "metric")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,13 @@ class Ceiling:
     evaluated_on: str
     n: int
     warning: str | None = None
+    metric: str = "accuracy"  # what ``ceiling`` and ``chance`` measure (Config.metric)
+
+    @property
+    def _chance_words(self) -> str:
+        if self.metric == "accuracy":
+            return "the largest class's share"
+        return f"the {self.metric.replace('_', ' ').replace('macro f1', 'macro-F1')} of always guessing the largest class"
 
     def sentence(self) -> str:
         """``'ceiling 97.9% (the model with every label), chance 10.2%'``."""
@@ -73,13 +80,13 @@ class Ceiling:
     def how(self) -> str:
         """Where both were measured, in words."""
         if self.ceiling is None:
-            return (f"chance is the largest class's share of the {self.n:,} labeled "
+            return (f"chance is {self._chance_words} of the {self.n:,} labeled "
                     f"{'test' if self.evaluated_on == 'test' else 'pool'} images; the ceiling costs one more fit "
                     f"on every label")
         if self.evaluated_on == "test":
-            return f"measured on the {self.n:,} test images; chance is the largest class's share of them"
-        return (f"5-fold cross-validated on the {self.n:,} labeled pool images; chance is the largest class's "
-                f"share of them")
+            return f"measured on the {self.n:,} test images; chance is {self._chance_words} of them"
+        return (f"5-fold cross-validated on the {self.n:,} labeled pool images; chance is {self._chance_words} "
+                f"of them")
 
     def near_chance(self, accuracy: float) -> bool:
         """Whether an accuracy measured like this one is near chance (:func:`alsim.evidence.chance.near_chance`)."""
@@ -132,7 +139,7 @@ def ceiling(config: Config, measure: bool = True) -> Ceiling:
         if known is not None:
             return known
         chance, evaluated_on, n = _chance(reference_config(config))
-        return Ceiling(ceiling=None, chance=chance, evaluated_on=evaluated_on, n=n)
+        return Ceiling(ceiling=None, chance=chance, evaluated_on=evaluated_on, n=n, metric=config.metric)
     return values.get_or_build(key, lambda: _measure(reference_config(config)))
 
 
@@ -141,14 +148,14 @@ def _chance(config: Config) -> tuple[float, str, int]:
     prepared = prepare(config)
     on_test = config.evaluation in ("test", "both") and prepared.test_labels is not None
     labels = prepared.test_labels if on_test else prepared.labels
-    return chance_level(labels), "test" if on_test else "pool", int(np.count_nonzero(labels >= 0))
+    return chance_score(labels, config.metric), "test" if on_test else "pool", int(np.count_nonzero(labels >= 0))
 
 
 def _measure(config: Config) -> Ceiling:
     chance, evaluated_on, n = _chance(config)
     accuracy = full_label_accuracy(config)
     return Ceiling(ceiling=accuracy, chance=chance, evaluated_on=evaluated_on, n=n,
-                   warning=ceiling_warning(accuracy, chance, n))
+                   warning=ceiling_warning(accuracy, chance, n), metric=config.metric)
 
 
 # --------------------------------------------------------------------------- feature probe

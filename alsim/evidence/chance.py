@@ -63,6 +63,26 @@ def chance_level(labels: np.ndarray) -> float:
     return float(np.bincount(known).max() / len(known))
 
 
+def chance_score(labels: np.ndarray, metric: str = "accuracy") -> float:
+    """What always guessing the largest class scores on ``labels`` under ``metric``; nan without labels.
+
+    ``accuracy``: :func:`chance_level`. ``balanced_accuracy`` and ``macro_f1``: scikit-learn's
+    score of that constant guess (1 / the number of classes present for balanced accuracy).
+    """
+    if metric == "accuracy":
+        return chance_level(labels)
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    labels = np.asarray(labels)
+    known = labels[labels >= 0]
+    if not len(known):
+        return float("nan")
+    guess = np.full(len(known), np.bincount(known).argmax())
+    if metric == "balanced_accuracy":
+        return float(balanced_accuracy_score(known, guess))
+    return float(f1_score(known, guess, labels=np.unique(known), average="macro", zero_division=0))
+
+
 def near_chance_margin(chance: float, n: int) -> float:
     """How far above ``chance`` an accuracy measured on ``n`` points must be to count as above it.
 

@@ -15,9 +15,9 @@ from alsim.common.errors import ConfigError
 from alsim.evidence.chance import ceiling_sentence, curves_warning
 from alsim.evidence.verdict import BETTER, verdicts
 from alsim.learn.graph import predict_new, spread
-from alsim.learn.metrics import aulc, labels_to_reach
+from alsim.learn.metrics import Metrics, aulc, labels_to_reach
 from alsim.learn.models import fit_supervised
-from alsim.loop.config import MAX_SEED, Config
+from alsim.loop.config import MAX_SEED, METRIC_NAMES, Config
 from alsim.loop.pool import graph_for, prepare
 from alsim.loop.run import predict_labels, run_arms
 from alsim.loop.stopping import RULE_NAMES, stopping_points
@@ -32,13 +32,22 @@ WORKER_START_SECONDS = 3.0
 
 @dataclass(frozen=True)
 class Curve:
-    """One strategy's learning curve under one seed."""
+    """One strategy's learning curve under one seed.
+
+    ``accuracy`` holds the run's score per round: the config's ``metric`` (accuracy by
+    default); ``cost`` the labeling cost spent per round (empty: the labels).
+    """
 
     strategy: str
     seed: int
     labels: tuple[int, ...]
     accuracy: tuple[float, ...]
     stops: tuple[dict, ...] = ()  # where each enabled stopping rule fires (StopPoint.to_dict), alsim.loop.stopping
+    cost: tuple[float, ...] = ()
+
+    def x(self, axis: str = "labels") -> tuple[float, ...]:
+        """The curve's x values: revealed labels, or the labeling cost spent (``axis='cost'``)."""
+        return self.cost if axis == "cost" and self.cost else self.labels
 
 
 def seeds_for(base: Config, n_seeds: int) -> list[int]:
@@ -105,8 +114,8 @@ def batch_curves(base: Config, strategies: Sequence[str], seeds: Sequence[int],
     for arm, record in run_arms(configs, progress=progress):
         collected[arm].append(record)
     n_classes = prepare(base).n_classes
-    return [Curve(c.strategy, c.seed, tuple(r.n_labeled for r in rounds), tuple(r.accuracy for r in rounds),
-                  tuple(p.to_dict() for p in stopping_points(rounds, c, n_classes)))
+    return [Curve(c.strategy, c.seed, tuple(r.n_labeled for r in rounds), tuple(r.score for r in rounds),
+                  tuple(p.to_dict() for p in stopping_points(rounds, c, n_classes)), tuple(r.cost for r in rounds))
             for c, rounds in zip(configs, collected)]
 
 
@@ -247,23 +256,34 @@ def full_label_accuracy(config: Config, folds: int = 5) -> float:
             proba = fit_supervised(config.model, config.C, config.seed, prepared.features[known], y[known],
                                    [prepared.test_features], n_classes)[0]
         scored = prepared.test_labels >= 0
+        if config.metric != "accuracy":
+            return Metrics(prepared.test_labels[scored], predict_labels(proba, y)[scored], n_classes).score(config.metric)
         return float((predict_labels(proba, y)[scored] == prepared.test_labels[scored]).mean())
     fold_of = np.random.default_rng(0).permutation(n) % folds
     labels = np.stack([np.where(fold_of == k, -1, y) for k in range(folds)])
     correct = 0
+    truth, guessed = [], []  # every fold's hidden points: the metric is computed over them all
     if config.model == "label_spreading":
         graph = graph_for(config, prepared)
         dists, _ = spread(graph, labels, n_classes, config.alpha, config.max_iter, config.tol)
         for k in range(folds):
             hidden = (fold_of == k) & known
-            correct += int((predict_labels(dists[k], labels[k])[hidden] == y[hidden]).sum())
+            guess = predict_labels(dists[k], labels[k])[hidden]
+            correct += int((guess == y[hidden]).sum())
+            truth.append(y[hidden])
+            guessed.append(guess)
     else:
         for k in range(folds):
             hidden = fold_of == k
             train, scored = ~hidden & known, hidden & known
             proba = fit_supervised(config.model, config.C, config.seed, prepared.features[train], y[train],
                                    [prepared.features[scored]], n_classes)[0]
-            correct += int((proba.argmax(axis=1) == y[scored]).sum())
+            guess = proba.argmax(axis=1)
+            correct += int((guess == y[scored]).sum())
+            truth.append(y[scored])
+            guessed.append(guess)
+    if config.metric != "accuracy":
+        return Metrics(np.concatenate(truth), np.concatenate(guessed), n_classes).score(config.metric)
     return correct / int(known.sum())
 
 
@@ -329,11 +349,18 @@ class Summary:
     ceiling: float | None = None
     chance: float | None = None
     warning: str | None = None
+    metric: str = "accuracy"  # what the curves measure (Config.metric)
+    axis: str = "labels"  # what their x is: revealed labels, or the labeling cost spent
+
+    @property
+    def metric_name(self) -> str:
+        """The metric in words (``'balanced accuracy'``)."""
+        return METRIC_NAMES.get(self.metric, self.metric)
 
     def shown_verdict(self, s: StrategySummary) -> str | None:
         """A strategy's verdict as pages and reports show it: "better" is qualified when accuracy is near chance."""
         if s.verdict == BETTER and self.warning:
-            return f"{BETTER}, but not evidence (accuracy near chance)"
+            return f"{BETTER}, but not evidence ({self.metric_name} near chance)"
         return s.verdict
 
     def ceiling_sentence(self) -> str | None:
@@ -348,10 +375,11 @@ class Summary:
                              "high": np.add(s.mean, s.std).tolist()} for s in self.strategies}
 
     def table(self) -> list[dict]:
+        amount = "cost" if self.axis == "cost" else "labels"
         return [{
-            "strategy": s.strategy, "AULC": s.aulc_mean, "AULC std": s.aulc_std, "final accuracy": s.final_mean,
-            "final std": s.final_std, f"labels to {self.target:.3f}": s.labels_to_target,
-            "labels saved vs random": s.saved_vs_random,
+            "strategy": s.strategy, "AULC": s.aulc_mean, "AULC std": s.aulc_std, f"final {self.metric_name}": s.final_mean,
+            "final std": s.final_std, f"{amount} to {self.target:.3f}": s.labels_to_target,
+            f"{amount} saved vs random": s.saved_vs_random,
             "one test vs random (unadjusted)": None if s.test_vs_random is None else s.test_vs_random["verdict"],
             "verdict vs random": self.shown_verdict(s), "AULC difference": s.aulc_difference,
             "95% CI": None if s.aulc_difference_ci is None else
@@ -361,18 +389,24 @@ class Summary:
 
     def to_dict(self) -> dict:
         return {"target": self.target, "target_rule": self.target_rule, "n_seeds": self.n_seeds,
-                "ceiling": self.ceiling, "chance": self.chance, "warning": self.warning,
-                "strategies": [s.__dict__ for s in self.strategies]}
+                "ceiling": self.ceiling, "chance": self.chance, "warning": self.warning, "metric": self.metric,
+                "axis": self.axis, "strategies": [s.__dict__ for s in self.strategies]}
 
 
-def _aligned(curves: Sequence[Curve]) -> tuple[np.ndarray, np.ndarray]:
-    """Curves of one strategy cut to their common length (a pool may run out earlier)."""
+def _aligned(curves: Sequence[Curve], axis: str = "labels") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Curves of one strategy cut to their common length (a pool may run out earlier).
+
+    Returns the shared x (labels; or, on the cost axis, the mean cost over the seeds at each
+    round, since each seed spends its own), the scores (seeds, rounds) and each seed's own x.
+    """
     length = min(len(c.labels) for c in curves)
-    return np.asarray(curves[0].labels[:length]), np.array([c.accuracy[:length] for c in curves])
+    own = np.array([c.x(axis)[:length] for c in curves], dtype=float)
+    x = np.asarray(curves[0].labels[:length]) if axis != "cost" else own.mean(axis=0)
+    return x, np.array([c.accuracy[:length] for c in curves]), own
 
 
 def summarize(curves: Sequence[Curve], target: float | None = None, full_accuracy: float | None = None,
-              target_fraction: float = 0.95, ceiling=None) -> Summary:
+              target_fraction: float = 0.95, ceiling=None, axis: str = "labels", metric: str = "accuracy") -> Summary:
     """Bands, AULC, final accuracy, labels to a target and label savings against random.
 
     The default target is ``target_fraction`` of ``full_accuracy`` (the accuracy with every
@@ -383,13 +417,21 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
     their warning in the summary; the warning also applies when the best strategy's mean
     final accuracy is near chance (:func:`alsim.evidence.chance.curves_warning`). With a
     warning, no headline claims a saving against random.
+
+    ``axis='cost'`` measures every curve against the labeling cost spent instead of the
+    labels (each seed's AULC over its own cost; the band's x is the mean cost per round);
+    then "labels to target" and "saved vs random" are in cost. ``metric`` names what the
+    curves' values are (:attr:`Curve.accuracy` holds the config's metric).
     """
+    if axis not in AXES:
+        raise ConfigError(f"axis must be one of {', '.join(AXES)}, got {axis!r}")
+    words = METRIC_NAMES.get(metric, metric)
     strategies = list(dict.fromkeys(c.strategy for c in curves))
     grouped = {s: sorted([c for c in curves if c.strategy == s], key=lambda c: c.seed) for s in strategies}
     stats = {}
     for s, group in grouped.items():
-        x, acc = _aligned(group)
-        stats[s] = (x, acc, np.array([aulc(x, row) for row in acc]))
+        x, acc, own = _aligned(group, axis)
+        stats[s] = (x, acc, np.array([aulc(xs, row) for xs, row in zip(own, acc)]))
     if full_accuracy is None and ceiling is not None:
         full_accuracy = ceiling.ceiling  # None when not measured
     warning = None
@@ -399,23 +441,24 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
     near = None
     if warning is not None:
         gives = "" if ceiling.ceiling is None else f"every label gives {100 * ceiling.ceiling:.1f}%, "
-        near = f"accuracy stays near chance ({gives}chance is {100 * ceiling.chance:.1f}%)"
+        near = f"{words} stays near chance ({gives}chance is {100 * ceiling.chance:.1f}%)"
     if target is None:
         if full_accuracy is not None:
             target, rule = target_fraction * full_accuracy, (
-                f"{target_fraction:.0%} of the fully labeled accuracy {full_accuracy:.4f}")
+                f"{target_fraction:.0%} of the fully labeled {words} {full_accuracy:.4f}")
         else:
             best = max(acc[:, -1].mean() for _, acc, _ in stats.values())
-            target, rule = target_fraction * best, f"{target_fraction:.0%} of the best final mean accuracy {best:.4f}"
+            target, rule = target_fraction * best, f"{target_fraction:.0%} of the best final mean {words} {best:.4f}"
     else:
         rule = "chosen by the user"
-    reach = {s: labels_to_reach(x, acc.mean(axis=0), target) for s, (x, acc, _) in stats.items()}
+    reach = {s: _reach(x, acc.mean(axis=0), target, axis) for s, (x, acc, _) in stats.items()}
 
     judged = verdicts({s: {c.seed: a for c, a in zip(grouped[s], stats[s][2])} for s in strategies})
     out = []
     for s, (x, acc, areas) in stats.items():
         mean, std = acc.mean(axis=0), acc.std(axis=0, ddof=1) if len(acc) > 1 else np.zeros(acc.shape[1])
-        saved, test, headline = None, None, _headline(s, reach, target, int(x[-1]), judged.get(s), near)
+        saved, test, headline = None, None, _headline(s, reach, target, _x_value(x[-1], axis), judged.get(s), near,
+                                                      axis)
         if s != "random" and "random" in stats:
             if reach[s] is not None and reach["random"] is not None:
                 saved = reach["random"] - reach[s]
@@ -425,7 +468,7 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
             common = sorted(set(pairs) & set(mine))
             test = paired_test([mine[k] for k in common], [pairs[k] for k in common])
         out.append(StrategySummary(
-            strategy=s, labels=tuple(int(v) for v in x), mean=tuple(mean.tolist()), std=tuple(std.tolist()),
+            strategy=s, labels=tuple(_x_value(v, axis) for v in x), mean=tuple(mean.tolist()), std=tuple(std.tolist()),
             aulc_mean=float(areas.mean()), aulc_std=float(areas.std(ddof=1)) if len(areas) > 1 else 0.0,
             final_mean=float(acc[:, -1].mean()), final_std=float(acc[:, -1].std(ddof=1)) if len(acc) > 1 else 0.0,
             labels_to_target=reach[s], saved_vs_random=saved, headline=headline, test_vs_random=test,
@@ -438,7 +481,23 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
     return Summary(target=float(target), target_rule=rule, n_seeds=len(next(iter(grouped.values()))),
                    strategies=tuple(out), ceiling=None if ceiling is None or ceiling.ceiling is None
                    else float(ceiling.ceiling),
-                   chance=None if ceiling is None else float(ceiling.chance), warning=warning)
+                   chance=None if ceiling is None else float(ceiling.chance), warning=warning, metric=metric, axis=axis)
+
+
+AXES = ("labels", "cost")
+
+
+def _x_value(value, axis: str):
+    """A point of the x axis: a label count, or a cost (4 significant digits are all a page shows)."""
+    return int(value) if axis == "labels" else float(value)
+
+
+def _reach(x: np.ndarray, mean: np.ndarray, target: float, axis: str):
+    """The first x at which a mean curve reaches ``target`` (None if never): labels, or cost."""
+    if axis == "labels":
+        return labels_to_reach(x, mean, target)
+    reached = np.flatnonzero(np.asarray(mean) >= target - 1e-12)
+    return None if len(reached) == 0 else float(x[reached[0]])
 
 
 def stop_summary(curves: Sequence[Curve]) -> tuple[dict, ...]:
@@ -457,60 +516,85 @@ def stop_summary(curves: Sequence[Curve]) -> tuple[dict, ...]:
         then = [r["accuracy"] if r["round"] is not None else r["final_accuracy"] for r in rows]
         final = [r["final_accuracy"] for r in rows]
         saved = [r["final_n_labeled"] - a for r, a in zip(rows, at)]
-        out.append({"rule": rule, "description": rows[0]["description"], "fired": len(fired), "n_seeds": len(rows),
-                    "stops_at": float(np.mean(at)), "accuracy_then": float(np.mean(then)),
-                    "final_accuracy": float(np.mean(final)), "labels_saved": float(np.mean(saved))})
+        row = {"rule": rule, "description": rows[0]["description"], "fired": len(fired), "n_seeds": len(rows),
+               "stops_at": float(np.mean(at)), "accuracy_then": float(np.mean(then)),
+               "final_accuracy": float(np.mean(final)), "labels_saved": float(np.mean(saved)),
+               "metric": rows[0].get("metric", "accuracy"), "unit_cost": rows[0].get("unit_cost", True)}
+        if all(r.get("final_cost") is not None for r in rows):
+            row["cost_at"] = float(np.mean([r["cost"] if r["round"] is not None else r["final_cost"] for r in rows]))
+            row["cost_saved"] = float(np.mean([r["final_cost"] - (r["cost"] if r["round"] is not None
+                                                                   else r["final_cost"]) for r in rows]))
+        out.append(row)
     return tuple(out)
 
 
 def stop_sentence(stop: dict) -> str:
     """"stops at N labels, accuracy then X, final Y, labels saved Z" (means over seeds)."""
 
+    metric = METRIC_NAMES.get(stop.get("metric", "accuracy"), "accuracy")
+    saved = (f"labels saved {stop['labels_saved']:.0f}" if stop.get("unit_cost", True) or "cost_saved" not in stop
+             else f"cost saved {stop['cost_saved']:.4g}")
     return (f"{RULE_NAMES.get(stop['rule'], stop['rule'])} ({stop['description']}): stops at "
-            f"{stop['stops_at']:.0f} labels, accuracy then {stop['accuracy_then']:.4f}, final "
-            f"{stop['final_accuracy']:.4f}, labels saved {stop['labels_saved']:.0f} "
+            f"{stop['stops_at']:.0f} labels, {metric} then {stop['accuracy_then']:.4f}, final "
+            f"{stop['final_accuracy']:.4f}, {saved} "
             f"(fired on {stop['fired']}/{stop['n_seeds']} seeds)")
 
 
-def _headline(strategy: str, reach: dict, target: float, max_labels: int, verdict=None,
-              near_chance: str | None = None) -> str:
+def _headline(strategy: str, reach: dict, target: float, max_labels, verdict=None,
+              near_chance: str | None = None, axis: str = "labels") -> str:
     """One sentence: labels to the target, and a saving against random only when the verdict is "better".
 
     Without a significant AULC gain (Holm-adjusted Wilcoxon, :mod:`alsim.evidence.verdict`) a
     difference in labels to the target between mean curves is not called a saving; nor with
-    one when ``near_chance`` (a clause saying accuracy stays near chance) is given.
+    one when ``near_chance`` (a clause saying accuracy stays near chance) is given. On the
+    cost axis (``axis='cost'``) the amounts are labeling cost and a saving is "cost saved".
     """
+    def amount(value) -> str:
+        return f"{value} labels" if axis == "labels" else f"cost {value:.4g}"
+
+    def at(value) -> str:
+        return f"with {value} labels" if axis == "labels" else f"at cost {value:.4g}"
+
+    def within(value) -> str:
+        return f"within {value} labels" if axis == "labels" else f"within cost {value:.4g}"
+
+    def diff(value) -> str:
+        return f"{value}" if axis == "labels" else f"{value:.4g}"
+
+    saved_word = "labels saved" if axis == "labels" else "cost saved"
     mine = reach.get(strategy)
     if near_chance is not None and strategy != "random" and "random" in reach:
         if mine is None:
-            return (f"{strategy} does not reach {target:.3f} within {max_labels} labels; {near_chance}, so no "
+            return (f"{strategy} does not reach {target:.3f} {within(max_labels)}; {near_chance}, so no "
                     f"difference against random is evidence")
         other = reach["random"]
-        needs = "random does not reach it" if other is None else f"random needs {other}"
-        return (f"{strategy} reaches {target:.3f} with {mine} labels; {needs}, but {near_chance}, so a difference "
+        needs = "random does not reach it" if other is None else f"random needs {diff(other)}"
+        return (f"{strategy} reaches {target:.3f} {at(mine)}; {needs}, but {near_chance}, so a difference "
                 f"against random is not evidence: no saving is claimed")
     if mine is None:
-        text = f"{strategy} does not reach {target:.3f} within {max_labels} labels"
+        text = f"{strategy} does not reach {target:.3f} {within(max_labels)}"
         if verdict is not None and verdict.verdict != "better":
             text += f"; AULC vs random: {verdict.verdict} (Holm-adjusted p={verdict.p_holm:.3g})"
         return text
-    text = f"{strategy} reaches {target:.3f} with {mine} labels"
+    text = f"{strategy} reaches {target:.3f} {at(mine)}"
     if strategy == "random" or "random" not in reach:
         return text
     other = reach["random"]
     if verdict is not None and verdict.verdict != "better" and (other is None or other > mine):
-        needs = "random does not reach it" if other is None else f"random needs {other}"
+        needs = "random does not reach it" if other is None else f"random needs {diff(other)}"
         return (f"{text}; {needs}, but the AULC difference against random is not significant "
                 f"(Holm-adjusted p={verdict.p_holm:.3g}): no saving is claimed" if verdict.verdict != "worse" else
                 f"{text}; {needs}, yet over the whole curve it is worse than random "
                 f"(Holm-adjusted p={verdict.p_holm:.3g})")
     if other is None:
-        return f"{text}; random does not reach it within {max_labels} labels (saves more than {max_labels - mine})"
+        return (f"{text}; random does not reach it {within(max_labels)} (saves more than "
+                f"{diff(max_labels - mine)})")
     if other > mine:
-        return f"{text}; random needs {other}: {other - mine} labels saved ({(other - mine) / other:.0%})"
+        return f"{text}; random needs {diff(other)}: {diff(other - mine)} {saved_word} ({(other - mine) / other:.0%})"
     if other == mine:
-        return f"{text}; so does random: no labels saved"
-    return f"{text}; random needs only {other}: {mine - other} more labels than random"
+        return f"{text}; so does random: no {saved_word}"
+    more = f"{mine - other} more labels" if axis == "labels" else f"{mine - other:.4g} more cost"
+    return f"{text}; random needs only {diff(other)}: {more} than random"
 
 
 # --------------------------------------------------------------------------- CLI

@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from alsim.evidence.chance import curves_warning
+from alsim.loop.config import METRIC_NAMES
 from alsim.loop.records import NOTHING_LEFT, Round
 from alsim.strategies import PSEUDO, REVEALED, UNLABELED, strategy_names
 
@@ -150,8 +151,8 @@ def _curve(rounds: Sequence[Round]) -> tuple[np.ndarray, np.ndarray]:
     """
     by_labels: dict[int, float] = {}
     for record in rounds:
-        if _finite(record.accuracy):
-            by_labels[int(record.n_labeled)] = float(record.accuracy)
+        if _finite(record.score):  # the run's metric (accuracy by default)
+            by_labels[int(record.n_labeled)] = float(record.score)
     xs = np.array(sorted(by_labels), dtype=np.int64)
     return xs, np.array([by_labels[int(x)] for x in xs], dtype=np.float64)
 
@@ -235,10 +236,16 @@ def _arm_phrase(name: str) -> str:
 
 
 def _reached(name: str, record: Round) -> str:
-    text = f"{_arm_phrase(name)} reached {fmt_accuracy(record.accuracy)} with {_labels(record.n_labeled)}"
+    text = (f"{_arm_phrase(name)} reached {_metric_prefix(record)}{fmt_accuracy(record.score)} with "
+            f"{_labels(record.n_labeled)}")
     if record.n_pseudo:
         text += f" and {record.n_pseudo:,} pseudo-labels"
     return text
+
+
+def _metric_prefix(record: Round) -> str:
+    """``'a balanced accuracy of '`` when the run scores by another metric than accuracy, else nothing."""
+    return "" if record.metric == "accuracy" else f"a {METRIC_NAMES.get(record.metric, record.metric)} of "
 
 
 def chance_warning(arms: Mapping[str, Sequence[Round]], ceiling) -> str | None:
@@ -253,7 +260,7 @@ def chance_warning(arms: Mapping[str, Sequence[Round]], ceiling) -> str | None:
     """
     if ceiling.warning:
         return ceiling.warning
-    finals = [shown.accuracy for shown in map(last_evaluated, arms.values()) if shown is not None]
+    finals = [shown.score for shown in map(last_evaluated, arms.values()) if shown is not None]
     return curves_warning(finals, ceiling.chance, ceiling.n)
 
 
@@ -289,8 +296,10 @@ def near_chance_sentence(arms: Mapping[str, Sequence[Round]], ceiling=None) -> s
         return None
     against = " against random" if "random" in arms and len(arms) > 1 else ""
     gives = "" if ceiling.ceiling is None else f"every label gives {fmt_accuracy(ceiling.ceiling)}, "
-    return (f"Accuracy stays near chance ({gives}chance is {fmt_accuracy(ceiling.chance)}), so a "
-            f"difference{against} here is not evidence.")
+    first = next((r for rounds in arms.values() for r in rounds), None)
+    metric = "accuracy" if first is None or first.metric == "accuracy" else METRIC_NAMES.get(first.metric, "")
+    return (f"{metric[0].upper()}{metric[1:]} stays near chance ({gives}chance is {fmt_accuracy(ceiling.chance)}), "
+            f"so a difference{against} here is not evidence.")
 
 
 def _takeaway(arms: Mapping[str, Sequence[Round]]) -> str:
@@ -325,7 +334,7 @@ def _takeaway(arms: Mapping[str, Sequence[Round]]) -> str:
         else:
             second = f"random reached {fmt_accuracy(at['random'])} with the same number"
         if at["active_last"] > n:
-            second += f" ({name} went on to {fmt_accuracy(shown.accuracy)} with {_labels(shown.n_labeled)})"
+            second += f" ({name} went on to {fmt_accuracy(shown.score)} with {_labels(shown.n_labeled)})"
         return f"{first}; {second}."
     parts = []
     for name in names:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 from typing import Sequence
 
 import numpy as np
+
+SCORES = ("accuracy", "balanced_accuracy", "macro_f1")
 
 
 class Metrics:
@@ -17,7 +20,7 @@ class Metrics:
     Attributes
     ----------
     n : int, number of points evaluated
-    accuracy, macro_f1 : float
+    accuracy, balanced_accuracy, macro_f1 : float
     confusion : ndarray (n_classes, n_classes), rows = true class, columns = predicted
     precision, recall, f1, support : ndarray (n_classes,), the per-class report
     """
@@ -47,6 +50,24 @@ class Metrics:
         from sklearn.metrics import f1_score  # scikit-learn is loaded when a score is read
 
         return float(f1_score(self._true, self._pred, labels=self._labels, average="macro", zero_division=0))
+
+    @cached_property
+    def balanced_accuracy(self) -> float:
+        """Mean recall over the classes present in the truth (scikit-learn's ``balanced_accuracy_score``)."""
+        if not self.n:
+            return float("nan")
+        from sklearn.metrics import balanced_accuracy_score  # scikit-learn is loaded when a score is read
+
+        with warnings.catch_warnings():
+            # "y_pred contains classes not in y_true": expected when a tail class is all revealed
+            warnings.simplefilter("ignore", UserWarning)
+            return float(balanced_accuracy_score(self._true, self._pred))
+
+    def score(self, metric: str) -> float:
+        """The value of ``metric``: ``accuracy``, ``balanced_accuracy`` or ``macro_f1``."""
+        if metric not in SCORES:
+            raise ValueError(f"metric must be one of {SCORES}, got {metric!r}")
+        return getattr(self, metric)
 
     @cached_property
     def confusion(self) -> np.ndarray:
@@ -87,6 +108,7 @@ class Metrics:
             "n": self.n,
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
+            "balanced_accuracy": self.balanced_accuracy,
             "confusion": self.confusion.tolist(),
             "per_class": {
                 name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}

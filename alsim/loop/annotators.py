@@ -159,6 +159,32 @@ def _build_noise(model: str, rate: float, prepared: Prepared) -> LabelNoise:
     return LabelNoise(difficulty_rates(proba, rate, known), wrong)
 
 
+def labeling_costs(config: Config, prepared: Prepared) -> np.ndarray:
+    """What one annotation of each pool image costs, (n_pool,), built once per pool and cost setting.
+
+    ``unit``: 1. ``per_class``: ``cost_params[true class]`` (an image whose truth is unknown
+    costs the mean of the class costs). ``difficulty``: ``1 + s * H / log(n_classes)``, ``H``
+    the entropy of the reference model's prediction (:func:`reference_proba`, the model the
+    ``difficulty`` noise uses) and ``s`` = ``cost_params[0]`` (default 1): from 1 for an image
+    the model is sure of to ``1 + s`` for one it cannot tell from any class.
+    """
+    n = len(prepared.labels)
+    if config.cost == "unit":
+        return np.ones(n)
+    key = ("labeling_costs", prepared.key, config.cost, tuple(float(v) for v in config.cost_params))
+    return shared_cache("values").get_or_build(key, lambda: _build_costs(config, prepared))
+
+
+def _build_costs(config: Config, prepared: Prepared) -> np.ndarray:
+    truth = prepared.labels
+    if config.cost == "per_class":
+        per_class = np.asarray(config.cost_params, dtype=np.float64)
+        return np.where(truth >= 0, per_class[np.maximum(truth, 0)], per_class.mean())
+    scale = float(config.cost_params[0]) if config.cost_params else 1.0
+    hardness = entropy(reference_proba(prepared), axis=1) / np.log(max(2, prepared.n_classes))
+    return 1.0 + scale * hardness
+
+
 def image_draws(seed: int, ids: np.ndarray) -> np.ndarray:
     """Each image's table of uniform draws, shape (len(ids), MAX_ANNOTATORS + 2, 2).
 

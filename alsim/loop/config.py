@@ -35,6 +35,10 @@ EVALUATIONS = ("pool", "test", "both")
 NOISE_MODELS = ("uniform", "confusable", "difficulty")
 MAX_ANNOTATORS = 15  # per image; a vote table per image holds one row per possible annotator
 MAX_IMBALANCE = 1000.0  # CIFAR-10-LT goes to 200; beyond 1000 the tail is one image anyway
+METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+METRIC_NAMES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1"}
+COSTS = ("unit", "per_class", "difficulty")
+MAX_COST = 1e6  # per image; beyond this a budget in cost stops meaning a number of images
 
 
 
@@ -153,9 +157,29 @@ class Config:
     stop_budget : int
         Stop at this many annotations (0 = no budget rule); with one annotator per image
         that is the number of revealed labels.
+        When ``cost`` is not ``unit`` the budget is in cost (``Round.cost_spent``).
     stop_target : float or None
-        Stop once accuracy reaches this (it reads the hidden truth: a yardstick, not a rule
-        a labeling team could apply).
+        Stop once the score (``metric``) reaches this (it reads the hidden truth: a yardstick,
+        not a rule a labeling team could apply).
+    metric : str
+        What every curve, verdict, AULC and stopping rule reads: ``accuracy`` (the default),
+        ``balanced_accuracy`` (the mean recall over the classes present, scikit-learn's
+        ``balanced_accuracy_score``) or ``macro_f1`` (``f1_score(average="macro")``). On a
+        long-tailed pool accuracy mostly measures the head classes.
+    class_balanced : bool
+        Fill each batch round-robin over the classes the model predicts for the candidates
+        (the class with fewest candidates first), taking within each class the candidate the
+        strategy scores highest (ties, and strategies without a score, at random): rare
+        predicted classes get picked. Works with any strategy that scores points.
+    cost : str
+        What labeling an image costs: ``unit`` (1 per annotation), ``per_class`` (the cost of
+        its true class, ``cost_params`` one per class) or ``difficulty`` (``1 + s * H``, ``H``
+        the reference model's entropy on the image over ``log(n_classes)``, the same model the
+        ``difficulty`` noise uses; ``s`` is ``cost_params[0]``, default 1). Every annotation of
+        an image costs its cost; ``Round.cost_spent`` sums them.
+    cost_params : tuple of float
+        ``per_class``: one positive cost per class, in class order. ``difficulty``: at most one
+        value, the scale ``s`` (>= 0). ``unit``: empty.
     """
 
     dataset: str = "digits-tutorial"
@@ -203,11 +227,16 @@ class Config:
     stop_change: float | None = 0.0
     stop_budget: int = 0
     stop_target: float | None = None
+    metric: str = "accuracy"
+    class_balanced: bool = False
+    cost: str = "unit"
+    cost_params: tuple[float, ...] = field(default=())
 
     def __post_init__(self) -> None:
         # Lists from JSON become tuples so the config stays hashable.
-        if isinstance(self.thresholds, list):
-            object.__setattr__(self, "thresholds", tuple(self.thresholds))
+        for name in ("thresholds", "cost_params"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         self.validate()
 
     # ----------------------------------------------------------------- validation
@@ -278,10 +307,42 @@ class Config:
                 require_cleanlab()
             except CleanlabMissing as exc:  # one line, before anything runs
                 raise ConfigError(f"flag_label_errors=true: {exc}") from None
+        check_choice("metric", self.metric, METRICS)
+        if not isinstance(self.class_balanced, bool):
+            raise ConfigError(f"class_balanced must be true or false, got {shown(self.class_balanced)}")
+        self._validate_cost()
         check_number("imbalance", self.imbalance)
         if not 1.0 <= self.imbalance <= MAX_IMBALANCE:
             raise ConfigError(f"imbalance must be in [1, {MAX_IMBALANCE:g}] (1 = the pool as it is), "
                               f"got {shown(self.imbalance)}")
+
+    def _validate_cost(self) -> None:
+        """The labeling cost; a per-class list's length is checked against the data (``check_feasible``)."""
+        check_choice("cost", self.cost, COSTS)
+        if not isinstance(self.cost_params, tuple):
+            raise ConfigError(f"cost_params must be a list of numbers, got {shown(self.cost_params)}")
+        for value in self.cost_params:
+            check_number("cost_params", value)
+        if self.cost == "unit" and self.cost_params:
+            raise ConfigError(f"cost_params must be empty with cost 'unit', got {len(self.cost_params)} value(s)")
+        if self.cost == "per_class":
+            if not self.cost_params:
+                raise ConfigError("cost 'per_class' needs cost_params: one cost per class, in class order")
+            bad = next((v for v in self.cost_params if not 0.0 < v <= MAX_COST), None)
+            if bad is not None:
+                raise ConfigError(f"cost_params must be positive per-class costs in (0, {MAX_COST:g}], got {bad!r}")
+        if self.cost == "difficulty":
+            if len(self.cost_params) > 1:
+                raise ConfigError(f"cost 'difficulty' takes at most one cost_params value (the scale of the "
+                                  f"difficulty term), got {len(self.cost_params)}")
+            if self.cost_params and not 0.0 <= self.cost_params[0] <= MAX_COST:
+                raise ConfigError(f"cost_params (the difficulty scale) must be in [0, {MAX_COST:g}], "
+                                  f"got {self.cost_params[0]!r}")
+
+    @property
+    def metric_name(self) -> str:
+        """The metric in words: ``'balanced accuracy'``."""
+        return METRIC_NAMES[self.metric]
 
     def _validate_strategy_parameters(self) -> None:
         """Parameters of the feature-space strategies and of the stopping rules."""
@@ -344,6 +405,7 @@ class Config:
         """Plain dict (JSON-compatible); strategy parameters nested by strategy."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["thresholds"] = list(self.thresholds)
+        out["cost_params"] = list(self.cost_params)
         out["strategy_params"] = self.strategy_params.to_dict()
         return out
 
@@ -387,10 +449,11 @@ class Config:
         for (strategy, field_name), value in params.items():
             if field_type(strategy, field_name) == "str" and not isinstance(value, str):
                 raise ConfigError(f"{_flat(strategy, field_name)} must be a string, got {shown(value)}")
-        if "thresholds" in values:
-            if not isinstance(values["thresholds"], (list, tuple)):
-                raise ConfigError(f"thresholds must be a list of numbers, got {shown(values['thresholds'])}")
-            values["thresholds"] = tuple(values["thresholds"])
+        for name in ("thresholds", "cost_params"):
+            if name in values:
+                if not isinstance(values[name], (list, tuple)):
+                    raise ConfigError(f"{name} must be a list of numbers, got {shown(values[name])}")
+                values[name] = tuple(values[name])
         nested = values.pop("strategy_params", None)
         strategy_params = StrategyParams() if nested is None else (
             nested if isinstance(nested, StrategyParams) else StrategyParams.from_dict(nested))

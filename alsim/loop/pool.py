@@ -254,6 +254,9 @@ def check_feasible(config: Config, prepared: Prepared) -> None:
             f"batch_size must be <= the {known - config.n_initial} unlabeled pool points "
             f"(pool {known} - n_initial {config.n_initial}), got {config.batch_size}"
         )
+    if config.cost == "per_class" and len(config.cost_params) != prepared.n_classes:
+        raise ConfigError(f"cost_params must hold one cost per class: {prepared.n_classes} for dataset "
+                          f"{config.dataset!r}, got {len(config.cost_params)}")
     if config.initial == "stratified":
         counts = np.bincount(prepared.labels[prepared.known], minlength=prepared.n_classes)
         per_class = -(-config.n_initial // prepared.n_classes)

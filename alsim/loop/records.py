@@ -92,6 +92,9 @@ class Round:
     n_iter : int or None, label-spreading iterations
     seconds : float, wall time of this round (fit, evaluation, selection)
     stop_reason : str or None, set on the last round
+    metric : str, what :attr:`score` is (``accuracy``, ``balanced_accuracy`` or ``macro_f1``)
+    cost_spent : float or None, labeling cost of the revealed labels (``Config.cost``: each
+        annotation costs its image's cost); None in a record made by hand: the annotations
     """
 
     index: int
@@ -117,6 +120,8 @@ class Round:
     n_annotations: int | None = None
     revealed_precision: float | None = None
     flags: Flags | None = None
+    metric: str = "accuracy"
+    cost_spent: float | None = None
 
     @property
     def ranking(self) -> tuple[np.ndarray, str]:
@@ -140,6 +145,27 @@ class Round:
         return float("nan") if self.headline is None else self.headline.accuracy
 
     @property
+    def score(self) -> float:
+        """The run's metric (:attr:`metric`) on the headline evaluation set; ``accuracy`` by default."""
+        return float("nan") if self.headline is None else self.headline.score(self.metric)
+
+    @property
+    def cost(self) -> float:
+        """Labeling cost spent on the revealed labels (the annotations when the record does not say)."""
+        return float(self.annotations) if self.cost_spent is None else float(self.cost_spent)
+
+    @property
+    def recall(self) -> np.ndarray | None:
+        """Per-class recall on the headline evaluation set, (n_classes,), from its confusion matrix;
+        NaN for a class with no point there."""
+        if self.headline is None:
+            return None
+        confusion = self.headline.confusion
+        support = confusion.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(support > 0, np.diag(confusion) / np.maximum(support, 1), np.nan)
+
+    @property
     def macro_f1(self) -> float:
         return float("nan") if self.headline is None else self.headline.macro_f1
 
@@ -157,6 +183,10 @@ class Round:
             "pseudo_precision": self.pseudo_precision,
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
+            "metric": self.metric,
+            "score": self.score,
+            "cost_spent": self.cost,
+            "recall": None if self.recall is None else [None if np.isnan(r) else float(r) for r in self.recall],
             "pool": None if self.pool is None else self.pool.to_dict(class_names),
             "test": None if self.test is None else self.test.to_dict(class_names),
             "queried": [int(i) for i in self.queried],

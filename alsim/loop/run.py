@@ -26,7 +26,7 @@ import numpy as np
 from alsim.learn.graph import predict_new, spread
 from alsim.learn.label_issues import check_labels
 from alsim.learn.metrics import Metrics, evaluate
-from alsim.loop.annotators import simulated_oracle
+from alsim.loop.annotators import labeling_costs, simulated_oracle
 from alsim.loop.config import Config
 from alsim.loop.oracles import Oracle, ask
 from alsim.loop.pool import (
@@ -51,6 +51,7 @@ from alsim.strategies import (
     run_strategy,
     uncertainty_scores,
 )
+from alsim.strategies.balanced import class_balanced_batch
 
 __all__ = [
     "PSEUDO", "REVEALED", "STOP_REASONS", "UNLABELED", "Prepared", "Round", "check_feasible", "data_key",
@@ -73,6 +74,7 @@ class _Arm:
         self.train = np.full(n, -1, dtype=np.int64)
         self.annotations = np.zeros(n, dtype=np.int64)  # annotations each revealed label took
         self.answerable = np.asarray(oracle.answerable(n), dtype=bool)
+        self.costs = labeling_costs(config, prepared)  # of one annotation of each image
         first = initial_labels(config, np.where(self.answerable, prepared.labels, -1)
                                if oracle.truth is not None else prepared.labels, prepared.n_classes)
         self.reveal(first)
@@ -92,13 +94,22 @@ class _Arm:
         """Unlabeled pool points the oracle can be asked about."""
         return np.flatnonzero((self.status == UNLABELED) & self.answerable)
 
-    def propose(self, proba: np.ndarray, k: int) -> Query:
-        """The strategy's batch of ``k`` candidates and the scores it ranked by (``k=0``: scores only)."""
+    def propose(self, proba: np.ndarray, k: int, predicted: np.ndarray | None = None) -> Query:
+        """The strategy's batch of ``k`` candidates and the scores it ranked by (``k=0``: scores only).
+
+        With ``class_balanced`` the batch is refilled round-robin over the ``predicted``
+        classes of the candidates, in the order of the strategy's scores
+        (:func:`alsim.strategies.balanced.class_balanced_batch`).
+        """
         context = QueryContext(proba=proba, features=self.prepared.features, status=self.status,
                                candidates=self.candidates, k=k, rng=self.rng, model=self.model,
                                params={"config": self.config, "pool_key": self.prepared.key, "train_labels": self.train,
                                        "model_state": self.model_state, "strategy_state": self.strategy_state})
-        return run_strategy(self.config.strategy, context)
+        query = run_strategy(self.config.strategy, context)
+        if self.config.class_balanced and k > 0 and predicted is not None:
+            ids = class_balanced_batch(query.scores, predicted, self.candidates, k, self.rng)
+            query = Query(ids, query.scores, query.score_name)
+        return query
 
     def reveal(self, ids: np.ndarray) -> np.ndarray:
         """Ask the oracle about ``ids`` and apply its answer; returns the revealed ids."""
@@ -245,7 +256,7 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
     stop = _stop_reason(arm)
     # The stopping round still asks the strategy for its scores (k=0), so every round's
     # gallery ranks by the score the strategy uses.
-    proposal = arm.propose(proba_pool, 0 if stop else c.batch_size)
+    proposal = arm.propose(proba_pool, 0 if stop else c.batch_size, predicted)
     if stop is None:
         queried = proposal.ids
         arm.reveal(queried)
@@ -263,7 +274,7 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
         scores=None if proposal.scores is None else np.asarray(proposal.scores, dtype=np.float32),
         score_name=proposal.score_name, n_unknown_truth=n_unknown,
         n_annotations=int(arm.annotations[revealed].sum()), revealed_precision=revealed_precision,
-        flags=flags,
+        flags=flags, metric=c.metric, cost_spent=float((arm.annotations[revealed] * arm.costs[revealed]).sum()),
     )
     arm.index += 1
     arm.done = stop is not None

@@ -14,8 +14,9 @@ counts), except ``target``, which reads the hidden truth and is a yardstick, not
   normalised uncertainty falls below ``stop_max_uncertainty``.
 - ``change``: classification change (Zhu et al. 2008): at most ``stop_change`` of the points
   unlabeled in both rounds changed predicted class.
-- ``budget``: ``stop_budget`` annotations reached (revealed labels, with one annotator per image).
-- ``target``: accuracy ``stop_target`` reached.
+- ``budget``: ``stop_budget`` annotations reached (revealed labels, with one annotator per image),
+  or, when ``cost`` is not ``unit``, that much labeling cost spent.
+- ``target``: the score (``metric``: accuracy by default) reaches ``stop_target``.
 
 Uncertainty is normalised to [0, 1]: entropy by ``log(n_classes)``, least confident by
 ``1 - 1/n_classes``, margin as it is.
@@ -29,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
+from alsim.loop.config import METRIC_NAMES as METRIC_WORDS
 from alsim.loop.pool import prepare
 from alsim.loop.records import NOTHING_LEFT, Round
 
@@ -36,7 +38,7 @@ RULES = ("stabilizing", "uncertainty", "max_uncertainty", "change", "budget", "t
 RULE_NAMES = {
     "stabilizing": "stabilizing predictions", "uncertainty": "overall uncertainty",
     "max_uncertainty": "max uncertainty", "change": "classification change", "budget": "budget",
-    "target": "target accuracy",
+    "target": "target score",
 }
 
 
@@ -49,9 +51,12 @@ class StopPoint:
     rule : str, one of :data:`RULES`
     description : str, the rule with its threshold
     round : int or None, the fit after which the rule fires (None: never within the run)
-    n_labeled, accuracy : revealed labels and accuracy at that fit (None if never)
+    n_labeled, accuracy : revealed labels and the score (``metric``) at that fit (None if never)
     final_n_labeled, final_accuracy : the run's last fit
     values : per-round value the rule tested (None where it is undefined, e.g. round 0 of kappa)
+    metric : str, what ``accuracy`` and ``final_accuracy`` measure
+    cost, final_cost : labeling cost spent at that fit (None if never) and at the last fit
+    unit_cost : bool, whether every annotation costs 1 (then savings are told in labels)
     """
 
     rule: str
@@ -62,23 +67,45 @@ class StopPoint:
     final_n_labeled: int
     final_accuracy: float
     values: tuple[float | None, ...] = ()
+    metric: str = "accuracy"
+    cost: float | None = None
+    final_cost: float | None = None
+    unit_cost: bool = True
 
     @property
     def labels_saved(self) -> int | None:
         return None if self.n_labeled is None else self.final_n_labeled - self.n_labeled
 
+    @property
+    def cost_saved(self) -> float | None:
+        """Labeling cost saved by stopping there (None if never, or when the costs were not recorded)."""
+        if self.cost is None or self.final_cost is None:
+            return None
+        return self.final_cost - self.cost
+
     def sentence(self) -> str:
-        """"stops at N labels, accuracy then X, final Y, labels saved Z" (or why it never stops)."""
+        """"stops at N labels, accuracy then X, final Y, labels saved Z" (or why it never stops).
+
+        With another metric it is named instead of accuracy; with a cost other than unit the
+        cost spent is given and "cost saved" replaces "labels saved".
+        """
+        metric = METRIC_WORDS.get(self.metric, self.metric)
         if self.round is None:
             return (f"{RULE_NAMES[self.rule]}: never stops within {self.final_n_labeled} labels "
-                    f"(final accuracy {_accuracy(self.final_accuracy)})")
-        return (f"{RULE_NAMES[self.rule]}: stops at {self.n_labeled} labels, accuracy then "
-                f"{_accuracy(self.accuracy)}, final {_accuracy(self.final_accuracy)}, labels saved {self.labels_saved}")
+                    f"(final {metric} {_accuracy(self.final_accuracy)})")
+        saved = f"labels saved {self.labels_saved}" if self.unit_cost or self.cost_saved is None else \
+            f"cost saved {self.cost_saved:.4g} of {self.final_cost:.4g}"
+        at = f"{self.n_labeled} labels" if self.unit_cost or self.cost is None else \
+            f"{self.n_labeled} labels (cost {self.cost:.4g})"
+        return (f"{RULE_NAMES[self.rule]}: stops at {at}, {metric} then "
+                f"{_accuracy(self.accuracy)}, final {_accuracy(self.final_accuracy)}, {saved}")
 
     def to_dict(self) -> dict:
         return {"rule": self.rule, "description": self.description, "round": self.round,
                 "n_labeled": self.n_labeled, "accuracy": self.accuracy, "final_n_labeled": self.final_n_labeled,
-                "final_accuracy": self.final_accuracy, "labels_saved": self.labels_saved}
+                "final_accuracy": self.final_accuracy, "labels_saved": self.labels_saved, "metric": self.metric,
+                "cost": self.cost, "final_cost": self.final_cost, "cost_saved": self.cost_saved,
+                "unit_cost": self.unit_cost}
 
 
 def _accuracy(value) -> str:
@@ -153,9 +180,10 @@ def rule_values(rounds: Sequence[Round], rule: str, n_classes: int, stop_set_siz
             changed = rounds[i - 1].predicted[both] != record.predicted[both]
             out.append(float(changed.mean()) if both.any() else None)
         elif rule == "budget":
-            out.append(float(record.annotations))
+            # the cost spent; with unit cost that is the annotations
+            out.append(float(record.cost))
         elif rule == "target":
-            out.append(None if np.isnan(record.accuracy) else float(record.accuracy))
+            out.append(None if np.isnan(record.score) else float(record.score))
         else:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     return out
@@ -199,8 +227,10 @@ def describe(rule: str, config) -> str:
     if rule == "change":
         return f"share of unlabeled points changing class <= {config.stop_change:g}"
     if rule == "budget":
+        if config.cost != "unit":
+            return f"labeling cost {config.stop_budget} ({config.cost.replace('_', '-')} cost)"
         return f"{config.stop_budget} {'revealed labels' if config.annotators == 1 else 'annotations'}"
-    return f"accuracy >= {config.stop_target:g} (reads the truth)"
+    return f"{METRIC_WORDS.get(config.metric, config.metric)} >= {config.stop_target:g} (reads the truth)"
 
 
 def stopping_points(rounds: Sequence[Round], config, n_classes: int | None = None) -> tuple[StopPoint, ...]:
@@ -229,13 +259,23 @@ def stopping_points(rounds: Sequence[Round], config, n_classes: int | None = Non
         at = _fires(rule, values, config)
         out.append(StopPoint(rule=rule, description=describe(rule, config), round=at,
                              n_labeled=None if at is None else rounds[at].n_labeled,
-                             accuracy=None if at is None else rounds[at].accuracy,
-                             final_n_labeled=last.n_labeled, final_accuracy=last.accuracy, values=tuple(values)))
+                             accuracy=None if at is None else rounds[at].score,
+                             final_n_labeled=last.n_labeled, final_accuracy=last.score, values=tuple(values),
+                             metric=config.metric, cost=None if at is None else rounds[at].cost,
+                             final_cost=last.cost, unit_cost=config.cost == "unit"))
     return tuple(out)
 
 
 def stop_table(points: Sequence[StopPoint]) -> list[dict]:
-    """Rows for a table: rule, stops at, accuracy then, final, labels saved."""
-    return [{"rule": RULE_NAMES[p.rule], "condition": p.description, "stops at (labels)": p.n_labeled,
-             "accuracy then": p.accuracy, "final accuracy": p.final_accuracy, "labels saved": p.labels_saved}
-            for p in points]
+    """Rows for a table: rule, stops at, score then, final, labels saved (cost saved when cost is not unit)."""
+    rows = []
+    for p in points:
+        metric = METRIC_WORDS.get(p.metric, p.metric)
+        row = {"rule": RULE_NAMES[p.rule], "condition": p.description, "stops at (labels)": p.n_labeled,
+               f"{metric} then": p.accuracy, f"final {metric}": p.final_accuracy}
+        if p.unit_cost:
+            row["labels saved"] = p.labels_saved
+        else:
+            row.update({"stops at (cost)": p.cost, "cost saved": p.cost_saved})
+        rows.append(row)
+    return rows

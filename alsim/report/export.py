@@ -12,12 +12,19 @@ from alsim.common.jsonio import json_ready
 from alsim.loop.config import Config
 from alsim.loop.records import Round
 
+# Newer fields come after the first ones, so a script reading columns by position keeps working.
 ROW_FIELDS = ("arm", "round", "n_labeled", "n_pseudo", "pseudo_precision", "threshold", "auto_added",
-              "auto_precision", "accuracy", "macro_f1", "n_queried", "queried", "stop_reason")
+              "auto_precision", "accuracy", "macro_f1", "n_queried", "queried", "stop_reason", "n_annotations",
+              "revealed_precision", "cost_spent", "metric", "score", "recall")
 
 
 def round_rows(arms: Mapping[str, Sequence[Round]]) -> list[dict]:
-    """One flat dict per (arm, round)."""
+    """One flat dict per (arm, round).
+
+    ``score`` is the run's ``metric``; ``recall`` the per-class recall in class order, separated
+    by spaces (``-`` where a class had no point left to score); ``cost_spent`` the labeling
+    cost of the revealed labels (the annotations with unit cost).
+    """
     rows = []
     for name, rounds in arms.items():
         for r in rounds:
@@ -26,9 +33,18 @@ def round_rows(arms: Mapping[str, Sequence[Round]]) -> list[dict]:
                 "pseudo_precision": r.pseudo_precision, "threshold": r.threshold, "auto_added": r.auto_added,
                 "auto_precision": r.auto_precision, "accuracy": r.accuracy, "macro_f1": r.macro_f1,
                 "n_queried": len(r.queried), "queried": " ".join(str(int(i)) for i in r.queried),
-                "stop_reason": r.stop_reason or "",
+                "stop_reason": r.stop_reason or "", "n_annotations": r.annotations,
+                "revealed_precision": r.revealed_precision, "cost_spent": r.cost, "metric": r.metric,
+                "score": r.score, "recall": _recall(r),
             })
     return rows
+
+
+def _recall(record: Round) -> str:
+    recall = record.recall
+    if recall is None:
+        return ""
+    return " ".join("-" if not math.isfinite(v) else f"{v:.4f}" for v in recall)
 
 
 def _cell(value):

@@ -34,7 +34,7 @@ from alsim.evidence.narrative import (
     takeaway,
 )
 from alsim.learn.projection import pool_projection
-from alsim.loop.config import Config
+from alsim.loop.config import METRIC_NAMES, Config
 from alsim.loop.pool import prepare
 from alsim.loop.records import NOTHING_LEFT, Round
 from alsim.loop.run import run_arms
@@ -44,6 +44,7 @@ from alsim.report.plots import (
     confusion_heatmaps,
     escape,
     learning_curves,
+    metric_title,
     pool_map,
     pseudo_label_audit,
     round_picks,
@@ -169,10 +170,37 @@ def _headline_rows(arms: Mapping[str, Sequence[Round]]) -> list[list]:
 
 
 def _round_table(rounds: Sequence[Round]) -> str:
-    rows = [[r.index, r.n_labeled, r.n_pseudo, r.threshold, r.auto_added, r.auto_precision, r.accuracy, r.macro_f1]
-            for r in rounds]
-    return _table(["round", "revealed labels", "pseudo-labels", "threshold", "auto-labeled", "their precision",
-                   "accuracy", "macro-F1"], rows, numeric=[True] * 8)
+    other = bool(rounds) and rounds[0].metric not in ("accuracy", "macro_f1")  # macro-F1 has its column already
+    rows = [[r.index, r.n_labeled, r.annotations, r.revealed_precision, r.cost, r.n_pseudo, r.threshold, r.auto_added,
+             r.auto_precision, r.accuracy, r.macro_f1] + ([r.score] if other else []) for r in rounds]
+    header = ["round", "revealed labels", "annotations", "revealed labels right", "labeling cost", "pseudo-labels",
+              "threshold", "auto-labeled", "their precision", "accuracy", "macro-F1"]
+    if other:
+        header.append(metric_title(rounds[0].metric))
+    return _table(header, rows, numeric=[True] * len(header))
+
+
+def _settings_sentence(configs: Mapping[str, Config]) -> str | None:
+    """What a reader must know to read the numbers: the metric, the labeling cost, class-balanced batches."""
+    config = next(iter(configs.values()), None)
+    if config is None:
+        return None
+    parts = []
+    if config.metric != "accuracy":
+        parts.append(f"every curve, verdict and stopping rule reads {METRIC_NAMES[config.metric]} "
+                     f"(metric={config.metric}) instead of accuracy")
+    if config.cost != "unit":
+        detail = ", ".join(f"{v:g}" for v in config.cost_params)
+        parts.append(f"labeling cost: {config.cost.replace('_', '-')}" + (f" ({detail})" if detail else "")
+                     + "; the budget rule counts cost")
+    if config.class_balanced:
+        parts.append("batches are class-balanced (round-robin over the predicted classes)")
+    if config.imbalance != 1:
+        parts.append(f"the pool is cut to a long tail of {config.imbalance:g}")
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 def _config_table(configs: Mapping[str, Config]) -> str:
@@ -275,8 +303,9 @@ def _summary_section(summary) -> str:
                     else f"[{s.aulc_difference_ci[0]:+.4f}, {s.aulc_difference_ci[1]:+.4f}]")
         rows.append([s.strategy, s.aulc_mean, s.aulc_std, s.final_mean, s.final_std, s.labels_to_target,
                      s.saved_vs_random, summary.shown_verdict(s) or "–", s.aulc_difference, interval, s.p_holm])
-    table = _table(["strategy", "AULC", "AULC std", "final accuracy", "final std", f"labels to {summary.target:.3f}",
-                    "labels saved vs random", "verdict vs random", "AULC difference", "95% interval", "Holm p"],
+    amount = "cost" if summary.axis == "cost" else "labels"
+    table = _table(["strategy", "AULC", "AULC std", f"final {summary.metric_name}", "final std",
+                    f"{amount} to {summary.target:.3f}", f"{amount} saved vs random", "verdict vs random", "AULC difference", "95% interval", "Holm p"],
                    rows, numeric=[False, True, True, True, True, True, True, False, True, False, True])
     headlines = "".join(f"<li>{_e(s.headline)}</li>" for s in summary.strategies)
 
@@ -284,7 +313,8 @@ def _summary_section(summary) -> str:
                     for stop in s.stops)
     if stops:
         headlines += f"</ul><p>Stopping rules, means over seeds:</p><ul>{stops}"
-    return (f"<p>{summary.n_seeds} seeds; target accuracy {summary.target:.4f} ({_e(summary.target_rule)}). "
+    return (f"<p>{summary.n_seeds} seeds; target {_e(summary.metric_name)} {summary.target:.4f} "
+            f"({_e(summary.target_rule)}). "
             f"Verdicts compare each strategy's per-seed area under the learning curve (AULC) with random's: a paired "
             f"Wilcoxon test, Holm-adjusted across strategies, with a bootstrap 95% interval of the mean difference."
             f"</p>{table}<ul>{headlines}</ul>")
@@ -373,6 +403,9 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
         if message:
             body.append(f"<p class=note>{_e(name)}: {_e(message)}</p>")
 
+    settings = _settings_sentence(configs)
+    if settings:
+        body.append(f"<p class=note>{_e(settings)}</p>")
     body.append("<h2>Headline numbers</h2>")
     body.append(_table(["arm", "round", "revealed labels", "pseudo-labels", "accuracy", "accuracy (exact)", "macro-F1",
                         "rounds", "stopped because", "seconds"], _headline_rows(arms),
@@ -394,7 +427,10 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
     body.append("<h2>Learning curves</h2>")
 
     stops = {n: stopping_points(arms[n], configs[n], len(class_names)) for n in names if n in configs}
-    figures.append(_figure(learning_curves(arms, baseline, stops=stops)))
+    metric_key = next(iter(configs.values())).metric if configs else "accuracy"
+    metric = metric_title(metric_key)
+    figures.append(_figure(learning_curves(arms, baseline, stops=stops, metric="score",
+                                           title=f"{metric[0].upper()}{metric[1:]} against revealed labels")))
     body.append(figures[-1])
     stop_rows = [{"arm": n, **row} for n, points in stops.items() for row in stop_table(points)]
     if stop_rows:
@@ -406,7 +442,9 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
     if bands:
         first = names[0] if names else None
         highlight = (f"{first}, seed {configs[first].seed}", arms[first]) if first in bands else None
-        figures.append(_figure(band_curves(bands, title="Mean accuracy ± 1 std over seeds", highlight=highlight)))
+        axis = summary.axis if summary is not None else "labels"
+        figures.append(_figure(band_curves(bands, title=f"Mean {metric} ± 1 std over seeds", highlight=highlight,
+                                           x=axis, metric=metric_key)))
         body.append(figures[-1])
     for name in names:
         body.append(f"<details><summary>Round by round: {_e(name)}</summary>{_round_table(arms[name])}</details>")

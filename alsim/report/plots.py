@@ -93,14 +93,14 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
                     title: str = "Accuracy against revealed labels", metric: str = "accuracy",
                     x: str = "labels", stops: Mapping[str, Sequence] | None = None,
                     bands: Mapping[str, dict] | None = None, band_label: str = "seeds") -> go.Figure:
-    """One line per arm: accuracy (or macro_f1) at each round's revealed-label count.
+    """One line per arm: accuracy (or macro_f1, or ``score``: the run's metric) at each round's revealed-label count.
 
     Parameters
     ----------
     arms : mapping name -> rounds
     baseline : (n_labels, accuracy), optional
         Drawn as a single marker ("first k labels, no active choice").
-    x : 'labels' (revealed labels) or 'round'
+    x : 'labels' (revealed labels), 'cost' (labeling cost spent, :attr:`Round.cost`) or 'round'
     stops : mapping name -> :class:`alsim.loop.stopping.StopPoint` sequence, optional
         Where each stopping rule would have stopped that arm: one marker per rule that
         fires, on the arm's curve (:func:`alsim.loop.stopping.stopping_points`).
@@ -111,6 +111,13 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
     """
     fig = go.Figure()
     shown: list[float] = []
+
+    first = next((r for rounds in arms.values() for r in rounds), None)
+    y_title = metric_title(metric if metric != "score" or first is None else first.metric)
+
+    def at(record: Round):
+        return record.n_labeled if x == "labels" else record.cost if x == "cost" else record.index
+
     for i, (name, s) in enumerate((bands or {}).items()):
         # In the arm's legend group, without entries of their own: the arm's entry shows and
         # hides its band too, and a caption says what the shading is.
@@ -124,10 +131,10 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
         values = [getattr(r, metric) for r in kept]
         shown += values
         fig.add_trace(go.Scatter(
-            x=[r.n_labeled if x == "labels" else r.index for r in kept], y=values, mode="lines+markers",
+            x=[at(r) for r in kept], y=values, mode="lines+markers",
             name=escape(name), legendgroup=escape(name), line=dict(color=colour(name.split(" ")[0], i), width=3),
             cliponaxis=False,
-            hovertemplate="%{x}<br>" + metric + " %{y:.4f}<extra>%{fullData.name}</extra>",
+            hovertemplate="%{x}<br>" + y_title + " %{y:.4f}<extra>%{fullData.name}</extra>",
         ))
     for i, (name, points) in enumerate((stops or {}).items()):
         rounds = arms.get(name, ())
@@ -138,7 +145,7 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
             if not _finite(getattr(record, metric)):
                 continue
             fig.add_trace(go.Scatter(
-                x=[record.n_labeled if x == "labels" else record.index], y=[getattr(record, metric)],
+                x=[at(record)], y=[getattr(record, metric)],
                 mode="markers", name=f"{escape(name)}: stop by {point.rule.replace('_', ' ')}", cliponaxis=False,
                 marker=dict(symbol=STOP_SYMBOLS.get(point.rule, "diamond-open"), size=14,
                             color=colour(name.split(" ")[0], i), line=dict(width=1.5, color="#222222")),
@@ -155,10 +162,38 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
             marker=dict(symbol="diamond", size=13, color="#d62728"), cliponaxis=False,
             hovertemplate=f"first {baseline[0]} labels: {baseline[1]:.3f}<extra></extra>",
         ))
-    fig.update_layout(title=title, xaxis_title="revealed labels" if x == "labels" else "round",
-                      yaxis_title=metric.replace("_", " "), legend=dict(orientation="h", y=-0.2),
-                      margin=CURVE_MARGIN, height=380)
+    fig.update_layout(title=title, xaxis_title=X_TITLES.get(x, x), yaxis_title=y_title,
+                      legend=dict(orientation="h", y=-0.2), margin=CURVE_MARGIN, height=380)
     fig.update_yaxes(range=accuracy_range(shown))
+    return fig
+
+
+X_TITLES = {"labels": "revealed labels", "cost": "labeling cost spent", "round": "round"}
+
+
+def metric_title(metric: str) -> str:
+    """A metric's name for an axis: ``balanced_accuracy`` -> ``balanced accuracy``, ``macro_f1`` -> ``macro-F1``."""
+    return {"macro_f1": "macro-F1"}.get(metric, metric.replace("_", " "))
+
+
+def recall_heatmap(rounds: Sequence[Round], class_names: Sequence[str], title: str = "Recall per class, round by round"
+                   ) -> go.Figure:
+    """Per-class recall (rows: classes, columns: rounds) of one run, from each round's confusion matrix.
+
+    A class's row turns bright in the round the model starts finding it. Cells of a class with
+    no point left to score that round (all revealed) are blank. Rounds without an evaluation
+    are left out.
+    """
+    kept = [r for r in rounds if r.recall is not None and r.headline.n]
+    z = np.array([r.recall for r in kept], dtype=float).T if kept else np.zeros((len(class_names), 0))
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(r.index) for r in kept], y=[escape(c) for c in class_names], zmin=0.0, zmax=1.0,
+        colorscale="Viridis", colorbar=dict(title="recall", thickness=12),
+        customdata=np.array([[r.n_labeled for r in kept]] * len(class_names)) if kept else None,
+        hovertemplate="%{y}, round %{x} (%{customdata} labels): recall %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="round", yaxis=dict(autorange="reversed", type="category"),
+                      xaxis=dict(type="category"), margin=dict(l=10, r=10, t=40, b=40),
+                      height=max(220, 22 * len(class_names) + 90))
     return fig
 
 
@@ -189,7 +224,8 @@ def _stop_legend(fig: go.Figure, rules: Sequence[str]) -> None:
 
 
 def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across seeds", highlight=None,
-                stops: Mapping[str, Sequence[dict]] | None = None) -> go.Figure:
+                stops: Mapping[str, Sequence[dict]] | None = None, x: str = "labels",
+                metric: str = "accuracy") -> go.Figure:
     """Mean curve and a shaded spread band per strategy, optionally one single run on top.
 
     Parameters
@@ -203,40 +239,46 @@ def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across 
     stops : mapping name -> stop summaries, optional
         Per strategy, :func:`alsim.evidence.compare.stop_summary`'s rows: one marker per rule at its
         mean stopping point (labels), on the strategy's mean curve.
+    x : 'labels' or 'cost'
+        What the bands' x values are (:meth:`alsim.evidence.compare.Summary.bands` of a summary
+        made with ``axis='cost'``); on the cost axis a stop marker sits at its mean cost.
+    metric : str, what the y values are (the axis title)
     """
     fig = go.Figure()
     shown: list[float] = []
     for i, (name, s) in enumerate(summary.items()):
         c = colour(name, i)
-        x, mean = _band(fig, name, s, c, shown, 0.18)
-        fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=escape(name), cliponaxis=False,
+        bx, mean = _band(fig, name, s, c, shown, 0.18)
+        fig.add_trace(go.Scatter(x=bx, y=mean, mode="lines+markers", name=escape(name), cliponaxis=False,
                                  line=dict(color=c, width=3)))
         for stop in (stops or {}).get(name, ()):
-            if not x or not _finite(stop.get("stops_at")):
+            where = stop.get("cost_at") if x == "cost" else stop.get("stops_at")
+            if not bx or where is None or not _finite(where):
                 continue
-            at = float(stop["stops_at"])
+            at = float(where)
             fig.add_trace(go.Scatter(
-                x=[at], y=[float(np.interp(at, x, mean))], mode="markers", cliponaxis=False,
+                x=[at], y=[float(np.interp(at, bx, mean))], mode="markers", cliponaxis=False,
                 name=f"{escape(name)}: stop by {escape(stop['rule'].replace('_', ' '))}",
                 marker=dict(symbol=STOP_SYMBOLS.get(stop["rule"], "diamond-open"), size=14, color=c,
                             line=dict(width=1.5, color="#222222")),
-                hovertemplate=(f"{escape(name)}, {escape(stop['rule'].replace('_', ' '))}: stops at {at:.0f} labels on "
+                hovertemplate=(f"{escape(name)}, {escape(stop['rule'].replace('_', ' '))}: stops at "
+                               f"{f'{at:.0f} labels' if x != 'cost' else f'cost {at:.4g}'} on "
                                f"average (fired on {stop['fired']}/{stop['n_seeds']} seeds)<extra></extra>"),
                 showlegend=False, legendgroup=f"stop-{stop['rule']}"))
     _stop_legend(fig, [stop["rule"] for rows in (stops or {}).values() for stop in rows])
     if highlight is not None:
         if hasattr(highlight, "accuracy") and hasattr(highlight, "labels"):
             label = f"{highlight.strategy}, seed {highlight.seed}"
-            points = list(zip(highlight.labels, highlight.accuracy))
+            points = list(zip(highlight.x(x), highlight.accuracy))
         else:
             label, rounds = highlight
-            points = [(r.n_labeled, r.accuracy) for r in rounds]
+            points = [(r.cost if x == "cost" else r.n_labeled, r.score) for r in rounds]
         points = [(px, py) for px, py in points if _finite(py)]
         shown += [py for _, py in points]
         fig.add_trace(go.Scatter(x=[px for px, _ in points], y=[py for _, py in points], mode="lines+markers",
                                  name=f"one run: {escape(label)}", cliponaxis=False,
                                  line=dict(color="#222222", width=2, dash="dash"), marker=dict(size=6)))
-    fig.update_layout(title=title, xaxis_title="revealed labels", yaxis_title="accuracy",
+    fig.update_layout(title=title, xaxis_title=X_TITLES.get(x, x), yaxis_title=metric_title(metric),
                       legend=dict(orientation="h", y=-0.2), margin=CURVE_MARGIN, height=420)
     fig.update_yaxes(range=accuracy_range(shown))
     return fig

@@ -26,6 +26,7 @@ NOT_GRID_FIELDS = {
     "strategy": "give strategies with --strategies",
     "seed": "give the number of seeds with --seeds",
     "thresholds": "its value is itself a comma-separated list",
+    "cost_params": "its value is itself a comma-separated list (set it with --set; a grid can vary cost)",
 }
 #: Cells per task aimed at: label-spreading arms on one graph share each matrix product, and
 #: on digits the time per cell stops falling at about 20-50 arms per product.

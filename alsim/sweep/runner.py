@@ -22,6 +22,7 @@ from alsim.data.sources import load_source, source_info
 from alsim.data.store import alsim_home, store_dir
 from alsim.evidence.compare import full_label_accuracy
 from alsim.learn.metrics import aulc, labels_to_reach
+from alsim.loop.config import METRIC_NAMES
 from alsim.loop.pool import check_feasible, data_key, prepare
 from alsim.loop.run import run_arms
 from alsim.storage.memory import shared_cache
@@ -94,7 +95,8 @@ def run_task(task: SweepTask) -> list[dict]:
     """Run a task's cells in lockstep; one result row per cell.
 
     Runs on a Dask worker (or in-process). Only each round's revealed-label count and
-    accuracy are kept, so memory does not grow with the pool times the rounds.
+    score are kept (the config's ``metric``, stored as ``accuracy``), so memory does not grow
+    with the pool times the rounds.
     """
 
     if _worker_address() is not None:
@@ -114,14 +116,14 @@ def run_task(task: SweepTask) -> list[dict]:
         else:
             reference = cell.config.replace(seed=task.reference_seed)
             full = _full_accuracy(reference)
-            targets[cell.point_key] = (TARGET_FRACTION * full,
-                                       f"{TARGET_FRACTION:.0%} of the fully labeled accuracy {full:.4f}")
+            targets[cell.point_key] = (TARGET_FRACTION * full, f"{TARGET_FRACTION:.0%} of the fully labeled "
+                                       f"{METRIC_NAMES[reference.metric]} {full:.4f}")
     labels: list[list[int]] = [[] for _ in task.cells]
     accuracy: list[list[float]] = [[] for _ in task.cells]
     stop: list[str | None] = [None] * len(task.cells)
     for arm, record in run_arms([c.config for c in task.cells]):
         labels[arm].append(int(record.n_labeled))
-        accuracy[arm].append(float(record.accuracy))
+        accuracy[arm].append(float(record.score))  # the config's metric (accuracy by default)
         stop[arm] = record.stop_reason
     seconds = time.perf_counter() - started
     where, now = _where(), datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -181,7 +181,8 @@ NOT_POOL_INPUTS = {"seed": 3, "strategy": "margin", "n_initial": 20, "batch_size
                    "initial": "random", "model": "logistic_regression", "kernel": "knn", "gamma": 0.5, "alpha": 0.4,
                    "max_iter": 50, "tol": 1e-5, "n_neighbors": 11, "oracle_noise": 0.2,
                    "oracle_noise_model": "difficulty", "annotators": 3, "relabel": True,
-                   "flag_label_errors": True}
+                   "flag_label_errors": True, "metric": "balanced_accuracy", "class_balanced": True,
+                   "cost": "difficulty"}
 
 
 def test_the_pool_key_changes_with_data_pool_size_features_and_transform():
@@ -230,9 +231,13 @@ ALTERNATIVES = dict(
     threshold_steps=5, threshold_final=None, thresholds=(0.9, 0.8), evaluation="test", seed=1, pca_components=10,
     standardize=True, embed_side=64, onnx_model="model.onnx", onnx_output="pooled", imbalance=10.0,
     oracle_noise=0.1, oracle_noise_model="confusable", annotators=3, relabel=True, flag_label_errors=True,
+    metric="macro_f1", class_balanced=True, cost="difficulty", cost_params=(2.0,),
     stop_kappa=0.95, stop_kappa_window=2, stop_set_size=50, stop_uncertainty=0.1,
     stop_max_uncertainty=0.2, stop_change=0.05, stop_budget=100, stop_target=0.9)
 
+
+#: Fields whose other value is valid only with another field set (compared against that base).
+NEEDS = {"cost_params": {"cost": "difficulty"}}
 
 #: Every strategy parameter, by its flat name, with another value.
 PARAMETER_ALTERNATIVES = dict(
@@ -249,9 +254,10 @@ def test_every_config_field_has_an_alternative_here():
 @pytest.mark.parametrize("name", sorted(ALTERNATIVES) + sorted(PARAMETER_ALTERNATIVES))
 def test_the_config_hash_changes_with_every_config_field(name):
     value = {**ALTERNATIVES, **PARAMETER_ALTERNATIVES}[name]
-    changed = HASH_BASE.replace(**{name: value})
-    assert changed.value(name) != HASH_BASE.value(name)
-    assert grid.config_hash(changed, "k" * 32) != grid.config_hash(HASH_BASE, "k" * 32)
+    base = HASH_BASE.replace(**NEEDS.get(name, {}))
+    changed = base.replace(**{name: value})
+    assert changed.value(name) != base.value(name)
+    assert grid.config_hash(changed, "k" * 32) != grid.config_hash(base, "k" * 32)
 
 
 def test_the_config_hash_changes_with_the_data_and_the_cell_version(monkeypatch):

@@ -181,6 +181,8 @@ def _build_costs(config: Config, prepared: Prepared) -> np.ndarray:
         per_class = np.asarray(config.cost_params, dtype=np.float64)
         return np.where(truth >= 0, per_class[np.maximum(truth, 0)], per_class.mean())
     scale = float(config.cost_params[0]) if config.cost_params else 1.0
+    from scipy.stats import entropy  # SciPy is loaded when a cost model needs it
+
     hardness = entropy(reference_proba(prepared), axis=1) / np.log(max(2, prepared.n_classes))
     return 1.0 + scale * hardness
 

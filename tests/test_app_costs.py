@@ -32,4 +32,4 @@ def test_metric_cost_and_recall_on_the_live_page_and_a_bad_cost_list_in_one_erro
     assert curve["layout"]["xaxis"]["title"]["text"] == "labeling cost spent"
     recall = np.array(figs["recall"]["data"][0]["z"], dtype=float)
     assert_allclose(recall, np.array([r.recall for r in expected]).T, atol=1e-12, equal_nan=True)
-    assert any(m.label == f"entropy: balanced accuracy at {expected[-1].n_labeled} labels" for m in app.metric)
+    assert any(m.label == f"entropy: bal. accuracy at {expected[-1].n_labeled} labels" for m in app.metric)

@@ -94,6 +94,21 @@ def test_comparison_matches_single_runs_and_shares_initial_labels():
 
 
 
+def test_a_comparison_does_not_check_labels_it_never_shows(monkeypatch):
+    import alsim.loop.run as loop_run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a comparison checked labels")
+
+    monkeypatch.setattr(loop_run, "check_labels", refuse)
+    base = get_preset("digits-tutorial").replace(n_rounds=2, oracle_noise=0.2, flag_label_errors=True)
+    with pytest.raises(AssertionError, match="checked labels"):  # a single run does check them
+        list(run_loop(base))
+    curves = batch_curves(base, ["entropy", "random"], [base.seed])
+    plain = batch_curves(base.replace(flag_label_errors=False), ["entropy", "random"], [base.seed])
+    assert [c.accuracy for c in curves] == [c.accuracy for c in plain]
+
+
 def test_growing_batches_cover_the_seeds():
     assert growing_batches(20) == [1, 1, 2, 2, 3, 3, 4, 4]
     assert growing_batches(5) == [1, 1, 2, 1]

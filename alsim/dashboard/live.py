@@ -366,6 +366,7 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
         st.info(left)
     cols = st.columns(4)
     metric = metric_title(config.metric)
+    short = {"balanced_accuracy": "bal. accuracy"}.get(config.metric, metric)  # a metric's label fits its column
     where = "the " + measured_on(shown)
     at = (compare_at_equal_labels(active, results["random"]) if "random" in results and names[0] != "random"
           else None)
@@ -378,12 +379,13 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
     else:
         random_shown = last_evaluated(results["random"])
         how = "interpolated between its neighbouring rounds" if at["interpolated"] else "measured"
-        cols[0].metric(f"{names[0]}: {metric} at {at['labels']:,} labels", _accuracy(at["active"]),
+        cols[0].metric(f"{names[0]}: {short} at {at['labels']:,} labels", _accuracy(at["active"]),
                        delta=f"{at['difference']:+.4f} vs random", delta_color="off" if warning else "normal",
-                       help=f"At {at['labels']:,} revealed labels, the most both arms reach ({how}), on {where}. "
+                       help=f"The {metric} at {at['labels']:,} revealed labels, the most both arms reach ({how}), "
+                            f"on {where}. "
                             f"Final: {_accuracy(shown.score)} with {shown.n_labeled:,} labels in round "
                             f"{shown.index}.")
-        cols[1].metric(f"random: {metric} at {at['labels']:,} labels", _accuracy(at["random"]),
+        cols[1].metric(f"random: {short} at {at['labels']:,} labels", _accuracy(at["random"]),
                        help=None if random_shown is None else
                        f"Final: {_accuracy(random_shown.score)} with {random_shown.n_labeled:,} labels in round "
                        f"{random_shown.index}.")

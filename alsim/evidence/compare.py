@@ -109,7 +109,8 @@ def batch_curves(base: Config, strategies: Sequence[str], seeds: Sequence[int],
     The same numbers whichever seeds share the batch and whichever process computes it
     (``tests/test_compare.py`` checks both).
     """
-    configs = [c for seed in seeds for c in comparison_configs(base, strategies, seed)]
+    # A curve carries no label flags (they are shown for single runs): checking them here would be work thrown away.
+    configs = [c.replace(flag_label_errors=False) for seed in seeds for c in comparison_configs(base, strategies, seed)]
     collected: list[list] = [[] for _ in configs]
     for arm, record in run_arms(configs, progress=progress):
         collected[arm].append(record)

@@ -154,6 +154,17 @@ class StreamlitServer(str):
         return self.log.read_text(errors="replace")[-chars:]
 
 
+def pytest_make_parametrize_id(config, val, argname):
+    """A long bytes parameter (a zip or npz made at collection time) is named by its size.
+
+    Its bytes hold the time it was made, so an id made of them could differ between the two
+    processes that collect the tests (``-n 2``), which pytest-xdist refuses.
+    """
+    if isinstance(val, (bytes, bytearray)) and len(val) > 32:
+        return f"{argname}-{len(val)}bytes"
+    return None
+
+
 @contextlib.contextmanager
 def streamlit_server(log_dir: Path, timeout: float = 60, plain: bool = False, command: list[str] | None = None,
                      cwd: Path = ROOT, env: dict | None = None):

@@ -18,7 +18,7 @@ Prints the median wall time of each over the repeats, the ratios, and the larges
 difference between alsim's and the plain loop's accuracy curves.
 
 ``--before DIR`` also times alsim's run from another checkout (e.g. ``git archive <commit> |
-tar -x -C DIR``): both checkouts run the same code in a fresh process each (one untimed run
+tar -x -C DIR``; the flat layout of the first wave works too, e.g. commit 2484cbb): both checkouts run the same code in a fresh process each (one untimed run
 first, for lazy imports), alternating repetition by repetition with the references, so all
 see the same machine load; the table puts scikit-activeml's time over each beside them.
 
@@ -147,13 +147,19 @@ CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from alsim import get_preset
-from alsim.evidence.compare import run_comparison
-from alsim.loop.pool import prepare
-from alsim.storage.memory import shared_cache
+try:
+    from alsim.evidence.compare import run_comparison
+    from alsim.loop.pool import prepare
+    from alsim.storage.memory import shared_cache
+    clear_graphs = shared_cache("graphs").clear
+except ImportError:  # a checkout of the first wave: flat modules, the graphs in a module-level dict
+    from alsim.compare import run_comparison
+    from alsim.loop import prepare, _GRAPHS
+    clear_graphs = _GRAPHS.clear
 base = get_preset("digits-compare")
 prepare(base)
 def once():
-    shared_cache("graphs").clear()
+    clear_graphs()
     start, cpu = time.perf_counter(), time.process_time()
     curves = [c for b in run_comparison(base, %r, %d, seeds_per_batch=%d) for c in b]
     return time.perf_counter() - start, time.process_time() - cpu, curves

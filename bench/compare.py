@@ -22,6 +22,8 @@ tar -x -C DIR``; the flat layout of the first wave works too, e.g. commit 2484cb
 first, for lazy imports), alternating repetition by repetition with the references, so all
 see the same machine load; the table puts scikit-activeml's time over each beside them.
 
+``--profile`` profiles one alsim run (cProfile) and prints where its time goes.
+
 ``--page`` times the Compare page's default work (20 seeds x entropy, margin,
 least_confident, random) the ways it can run: one seed at a time in one process (the page
 before growing batches), growing batches in one process, growing batches shared by two
@@ -249,6 +251,29 @@ def page_work(repeats: int) -> None:
         print(f"{name:52} {first:13.2f} {total:8.2f} {base_total / total:8.2f}x  {equal}")
 
 
+def profile_alsim() -> None:
+    """One alsim run under cProfile: the functions with the most time of their own, then by total."""
+    import cProfile
+    import pstats
+
+    base = get_preset("digits-compare")
+    prepare(base)
+    run_alsim(base)  # lazy imports and first-call costs
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run_alsim(base)
+    profiler.disable()
+    from alsim.loop.pool import graph_for
+
+    matrix = np.abs(graph_for(base, prepare(base)).matrix)
+    tiny = float((matrix < 1e-16 * matrix.max()).mean())
+    print(f"load {os.getloadavg()[0]:.1f}; label spreading's matrix products run inside graph.py's _iterate "
+          f"(its own time below); {tiny:.1%} of the graph's entries are below 1e-16 of the largest")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(12)
+    stats.sort_stats("cumulative").print_stats(25)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -257,6 +282,8 @@ def main() -> None:
     parser.add_argument("--page", action="store_true", help="also time the Compare page's default work")
     parser.add_argument("--page-only", action="store_true", help="only time the Compare page's default work")
     parser.add_argument("--skip-plain", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="only profile one alsim run (cProfile, after a warm-up run): where its time goes")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="BLAS threads of this process and the fresh ones (default: the library's choice)")
     args = parser.parse_args()
@@ -267,6 +294,9 @@ def main() -> None:
         os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.blas_threads)  # fresh ones
     if args.page_only:
         page_work(args.repeats)
+        return
+    if args.profile:
+        profile_alsim()
         return
 
     base = get_preset("digits-compare")

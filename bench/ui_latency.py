@@ -18,7 +18,8 @@ action to the moment the script has finished and every plotly chart on the page 
   clock starts at the Enter that commits the typed value (typing it is the viewer's time, and
   the automation's round trips to find and fill the box, 50-100 ms here, are not the page's);
 - moving the round slider one step;
-- with ``--pages``: the Compare and Fashion-MNIST pages' defaults, first visit on that server.
+- with ``--pages``: the Compare and Fashion-MNIST pages' defaults, first visit on that server; for
+  Compare also the time until its first bands (the chart marked "provisional: N of M seeds").
 
 ``--before DIR`` runs the same measurements against another checkout (e.g.
 ``git worktree add /tmp/ui-before <commit>``), alternating with this one repetition by
@@ -71,8 +72,8 @@ ARM = """() => {
 }"""
 
 ROWS = ("server start (to health)", "first visit (from health)", "start to first visit drawn", "second visit",
-        "setting change (new)", "setting change (already run)", "round slider", "Compare default",
-        "Fashion-MNIST default")
+        "setting change (new)", "setting change (already run)", "round slider", "Compare: first bands",
+        "Compare default", "Fashion-MNIST default")
 
 
 def _free_port() -> int:
@@ -126,6 +127,27 @@ def _wait(page, timeout_ms: float = 300_000) -> None:
     exceptions = page.locator("[data-testid=stException]").count()
     if exceptions:
         raise RuntimeError(f"the page shows {exceptions} exception(s)")
+
+
+#: The Compare page's first bands: a drawn chart titled "provisional: N of M seeds".
+FIRST_BANDS = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].some(
+  c => c.querySelector('.main-svg') && c.textContent.includes('provisional:'))"""
+
+
+def visit_compare(browser, url: str) -> tuple[object, float | None, float]:
+    """Open the Compare page; seconds until its first bands are drawn (None if the page skipped
+    them) and until the page is done."""
+    page = browser.new_page(viewport={"width": 1500, "height": 2200})
+    started = time.perf_counter()
+    page.goto(url)
+    first = None
+    try:
+        page.wait_for_function(FIRST_BANDS, timeout=300_000, polling="raf")
+        first = time.perf_counter() - started
+    except Exception:  # the final chart replaced the provisional one before it was seen
+        first = None
+    _wait(page)
+    return page, first, time.perf_counter() - started
 
 
 def visit(browser, url: str) -> tuple[object, float]:
@@ -196,7 +218,9 @@ def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, page
             times["round slider"].append(act(page, slider_step))
         page.close()
         if pages:
-            page, seconds = visit(browser, url + "/Compare")
+            page, first, seconds = visit_compare(browser, url + "/Compare")
+            if first is not None:
+                times["Compare: first bands"].append(first)
             times["Compare default"].append(seconds)
             page.close()
             page, seconds = visit(browser, url + "/Fashion-MNIST")

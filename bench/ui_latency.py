@@ -19,7 +19,8 @@ action to the moment the script has finished and every plotly chart on the page 
   the automation's round trips to find and fill the box, 50-100 ms here, are not the page's);
 - moving the round slider one step;
 - with ``--pages``: the Compare and Fashion-MNIST pages' defaults, first visit on that server; for
-  Compare also the time until its first bands (the chart marked "provisional: N of M seeds").
+  Compare also the time until its first bands (the chart marked "provisional: N of M seeds")
+  and until the bands of all seeds (the verdict follows them; then the tables and maps).
 
 ``--before DIR`` runs the same measurements against another checkout (e.g.
 ``git worktree add /tmp/ui-before <commit>``), alternating with this one repetition by
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -73,7 +75,7 @@ ARM = """() => {
 
 ROWS = ("server start (to health)", "first visit (from health)", "start to first visit drawn", "second visit",
         "setting change (new)", "setting change (already run)", "round slider", "Compare: first bands",
-        "Compare default", "Fashion-MNIST default")
+        "Compare: all seeds' bands", "Compare default", "Fashion-MNIST default")
 
 
 def _free_port() -> int:
@@ -129,25 +131,25 @@ def _wait(page, timeout_ms: float = 300_000) -> None:
         raise RuntimeError(f"the page shows {exceptions} exception(s)")
 
 
-#: The Compare page's first bands: a drawn chart titled "provisional: N of M seeds".
-FIRST_BANDS = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].some(
-  c => c.querySelector('.main-svg') && c.textContent.includes('provisional:'))"""
+#: A drawn chart whose text holds %s: the Compare page's first bands are titled "provisional: N
+#: of M seeds", its final bands "± 1 std over M seeds" (then come the tables and the strategies' maps).
+CHART_WITH = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].some(
+  c => c.querySelector('.main-svg') && c.textContent.includes(%s))"""
 
 
-def visit_compare(browser, url: str) -> tuple[object, float | None, float]:
-    """Open the Compare page; seconds until its first bands are drawn (None if the page skipped
-    them) and until the page is done."""
+def visit_compare(browser, url: str) -> tuple[object, float | None, float, float]:
+    """Open the Compare page; seconds until its first bands are drawn (None if the final chart
+    came before one was seen), until the final bands are drawn, and until the page is done."""
     page = browser.new_page(viewport={"width": 1500, "height": 2200})
     started = time.perf_counter()
     page.goto(url)
-    first = None
-    try:
-        page.wait_for_function(FIRST_BANDS, timeout=300_000, polling="raf")
-        first = time.perf_counter() - started
-    except Exception:  # the final chart replaced the provisional one before it was seen
-        first = None
+    provisional, final = CHART_WITH % json.dumps("provisional:"), CHART_WITH % json.dumps("1 std over")
+    page.wait_for_function(f"() => ({provisional})() || ({final})()", timeout=300_000, polling="raf")
+    first = None if page.evaluate(final) else time.perf_counter() - started
+    page.wait_for_function(final, timeout=300_000, polling="raf")
+    final = time.perf_counter() - started
     _wait(page)
-    return page, first, time.perf_counter() - started
+    return page, first, final, time.perf_counter() - started
 
 
 def visit(browser, url: str) -> tuple[object, float]:
@@ -218,9 +220,10 @@ def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, page
             times["round slider"].append(act(page, slider_step))
         page.close()
         if pages:
-            page, first, seconds = visit_compare(browser, url + "/Compare")
+            page, first, final, seconds = visit_compare(browser, url + "/Compare")
             if first is not None:
                 times["Compare: first bands"].append(first)
+            times["Compare: all seeds' bands"].append(final)
             times["Compare default"].append(seconds)
             page.close()
             page, seconds = visit(browser, url + "/Fashion-MNIST")

@@ -137,6 +137,37 @@ def test_a_worker_process_gives_the_sequential_numbers_exactly():
     assert [c for batch in alone for c in batch] == sequential
 
 
+def test_a_worker_still_starting_up_does_not_hold_back_the_seeds_after_it(monkeypatch):
+    """The batch handed to a worker that has not answered yet is computed here next, in order."""
+    from concurrent.futures import Future
+
+    from alsim.evidence import compare, workers
+
+    base = get_preset("digits-compare").replace(n_rounds=2, pool_size=300)
+    strategies = ["entropy", "random"]
+    handed, computed_here = [], []
+    real_batch_curves = compare.batch_curves
+
+    def never_answers(fn, base, strategies, seeds):  # a worker process still importing
+        handed.append(seeds[0])
+        return Future()
+
+    def recorded(base, strategies, seeds, progress=None):
+        computed_here.append(seeds[0])
+        return real_batch_curves(base, strategies, seeds, progress)
+
+    monkeypatch.setattr(workers, "submit", never_answers)
+    monkeypatch.setattr(workers, "warm", lambda: False)
+    monkeypatch.setattr(compare, "WORKER_START_SECONDS", 0.0)
+    monkeypatch.setattr(compare, "batch_curves", recorded)
+    shared = list(run_comparison(base, strategies, 6, seeds_per_batch=[1, 1, 1, 1, 2], workers=2))
+    first = base.seed
+    assert handed and handed[0] == first + 1  # the worker was handed the second batch
+    assert computed_here == [first, first + 1, first + 2, first + 3, first + 4]  # every batch here, in order
+    sequential = [c for batch in run_comparison(base, strategies, 6) for c in batch]
+    assert [c for batch in shared for c in batch] == sequential
+
+
 def test_request_validation():
     with pytest.raises(ConfigError, match="initial 'first' gives every seed the same initial labels"):
         list(run_comparison(Config(), ["entropy"], 3))

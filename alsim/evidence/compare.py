@@ -163,11 +163,13 @@ def _shared_batches(base: Config, strategies: list[str], batches: list[list[int]
                     progress, keep_workers) -> Iterator[list[Curve]]:
     """Batches shared between this process and worker processes; yielded in order.
 
-    This process takes the next unclaimed batch whenever it is free; each worker is handed
-    the next one as soon as it returns one. When only batches handed to a worker are left,
-    one the worker has not started, or that a worker still starting up holds, is computed
-    here; one that fails there (e.g. a data source registered only in this process) is
-    computed here too.
+    Each worker is handed the next unclaimed batch as soon as it returns one. This process
+    computes the next batch to yield unless a worker that has already returned a result
+    holds it; while such a worker runs it, this process takes the next unclaimed batch. So a
+    worker still starting up (its imports take seconds) never holds back the seeds after
+    it: the batch it was handed is computed here too, and whichever finishes first is used.
+    One that fails there (e.g. a data source registered only in this process) is computed
+    here too.
     """
     from alsim.evidence import workers as pool  # lazy: worker processes only for a shared comparison
 
@@ -211,16 +213,24 @@ def _shared_batches(base: Config, strategies: list[str], batches: list[list[int]
                 if future is not None and future.done() and not future.cancelled() and future.exception() is None:
                     results[want] = future.result()  # ready: yield it before taking more work
                     continue
-                mine = claim()
+                if future is None or want in here or not pool.warm():
+                    # Not handed out (then it is the next to claim), or handed to a worker that is still
+                    # starting up: compute it here now, so the page's bands grow seed by seed instead of
+                    # waiting behind a worker's start (the same numbers either way; a worker that
+                    # finishes it first is simply not used, and is handed the next batch).
+                    if future is None and want not in here:
+                        mine = claim()
+                        if mine != want:  # a worker was handed it in between: take what came instead
+                            if mine is not None:
+                                results[mine] = batch_curves(base, strategies, batches[mine], progress)
+                            continue
+                    elif future is not None:
+                        future.cancel()
+                    results[want] = batch_curves(base, strategies, batches[want], progress)
+                    continue
+                mine = claim()  # the worker has it and is running: take later work meanwhile
                 if mine is not None:
                     results[mine] = batch_curves(base, strategies, batches[mine], progress)
-                    continue
-                with lock:
-                    future = futures.get(want)
-                # Not started there, or the worker is still starting up: compute it here rather than
-                # wait (the same numbers either way; a worker that finishes first is simply not used).
-                if future is None or want in here or future.cancel() or not pool.warm():
-                    results[want] = batch_curves(base, strategies, batches[want], progress)
                     continue
                 try:
                     results[want] = future.result()

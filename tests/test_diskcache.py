@@ -323,3 +323,68 @@ def test_arbitrary_bytes_in_any_cache_file_never_change_a_number(fresh, which, d
         with cache_lines() as lines:
             run()  # the rebuilt file is trusted again
         assert lines == []
+
+
+def _pair_bytes(path):
+    return path.stat().st_size + diskcache.digest_path(path).stat().st_size
+
+
+def test_the_cache_keeps_within_its_bound_removing_the_least_recently_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path))
+    values = np.arange(1000, dtype=np.float64)  # 8 kB a file
+    paths = [tmp_path / sub / f"a{i}.npy" for i, sub in enumerate(("graphs", "features", "graphs"))]
+    for i, path in enumerate(paths):
+        assert diskcache.save_array(path, values + i)
+        os.utime(path, (1000 + i, 1000 + i))  # written in this order, a second apart
+    one = _pair_bytes(paths[0])
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "net.onnx").write_bytes(b"x" * 50_000)  # not a cached array: never counted or removed
+    assert diskcache.load_array(paths[0], (1000,), np.float64) is not None  # the oldest is used again
+    monkeypatch.setenv("ALSIM_CACHE_MAX_BYTES", str(3 * one))
+    newest = tmp_path / "features" / "b.npy"
+    assert diskcache.save_array(newest, values)
+    # Four files over a bound of three: the least recently used one (a1, not the re-read a0) goes, with its sidecar.
+    assert not paths[1].exists() and not diskcache.digest_path(paths[1]).exists()
+    assert paths[0].exists() and paths[2].exists() and newest.exists()
+    assert (tmp_path / "models" / "net.onnx").exists()
+    assert diskcache.load_array(paths[0], (1000,), np.float64)[5] == 5.0
+
+
+def test_a_file_larger_than_the_bound_is_kept_and_the_rest_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALSIM_CACHE_DIR", str(tmp_path))
+    small = tmp_path / "graphs" / "small.npy"
+    assert diskcache.save_array(small, np.zeros(10))
+    monkeypatch.setenv("ALSIM_CACHE_MAX_BYTES", "100")
+    big = tmp_path / "graphs" / "big.npy"
+    assert diskcache.save_array(big, np.zeros(1000))
+    assert big.exists() and diskcache.load_array(big, (1000,), np.float64) is not None
+    assert not small.exists() and not diskcache.digest_path(small).exists()
+
+
+def test_a_file_removed_by_another_process_is_skipped(tmp_path, monkeypatch):
+    paths = [tmp_path / f"f{i}.npy" for i in range(3)]
+    for i, path in enumerate(paths):
+        diskcache.save_array(path, np.zeros(100) + i)
+        os.utime(path, (1000 + i, 1000 + i))
+    real_unlink = type(paths[0]).unlink
+
+    def raced(self, missing_ok=False):  # another process trims the same file first
+        if self == paths[0]:
+            real_unlink(self)
+            raise FileNotFoundError(self)
+        return real_unlink(self, missing_ok)
+
+    import pathlib
+
+    monkeypatch.setattr(pathlib.Path, "unlink", raced)
+    removed = diskcache.trim(tmp_path, limit=_pair_bytes(paths[2]) * 2)
+    monkeypatch.undo()
+    assert removed == []  # the raced file counts as gone; two files fit the bound
+    assert not paths[0].exists() and paths[1].exists() and paths[2].exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "10GB", "١٠"])
+def test_a_bad_bound_falls_back_to_the_default(monkeypatch, caplog, value):
+    monkeypatch.setenv("ALSIM_CACHE_MAX_BYTES", value)
+    assert diskcache.max_cache_bytes() == diskcache.DEFAULT_MAX_CACHE_BYTES
+    assert "ALSIM_CACHE_MAX_BYTES" in caplog.text

@@ -23,6 +23,14 @@ logger at WARNING level, e.g.::
 With no logging configured, Python prints such a line on stderr as it is (the command
 line shows it there); a program that configures logging routes it like any other record.
 A missing file is an ordinary miss and is not reported.
+
+The cache is bounded: after each write, the cached arrays under :func:`cache_dir` are
+counted (data files and their sidecars) and, above :func:`max_cache_bytes`
+(``$ALSIM_CACHE_MAX_BYTES``, default 10 GiB), the least recently used are removed until
+the rest fits; the file just written is kept whatever its size. A successful read marks a
+file as used (its modification time). Removing is safe beside readers and writers in other
+processes: the data file goes first, so a reader finds an ordinary miss, and a file someone
+else removed first is skipped.
 """
 
 from __future__ import annotations
@@ -44,6 +52,8 @@ logger = logging.getLogger("alsim.storage.disk")
 
 DIGEST_SUFFIX = ".sha256"
 _MAX_SIDECAR_BYTES = 4096
+#: Default bound of the disk cache (``$ALSIM_CACHE_MAX_BYTES`` sets another).
+DEFAULT_MAX_CACHE_BYTES = 10 * 2**30
 
 Check = Callable[[np.ndarray], "str | None"]
 
@@ -113,6 +123,8 @@ def load_array(path: Path, shape: tuple[int, ...], dtype, *, check: Check | None
         _report_rejected(path, f"{type(exc).__name__}: {exc}")
         return None
     values.flags.writeable = False
+    with contextlib.suppress(OSError):
+        os.utime(path)  # used now: the bound removes the least recently used first
     return values
 
 
@@ -152,7 +164,74 @@ def save_array(path: Path, values: np.ndarray) -> bool:
                        exc.strerror or exc)
         return False
     fsync_folder(path.parent)
+    root = cache_dir()
+    with contextlib.suppress(OSError, ValueError):
+        if path.resolve().is_relative_to(root.resolve()):
+            trim(root, keep=path)
     return True
+
+
+def max_cache_bytes() -> int:
+    """The disk cache's bound in bytes: ``$ALSIM_CACHE_MAX_BYTES`` (a positive integer), else 10 GiB."""
+    text = os.environ.get("ALSIM_CACHE_MAX_BYTES", "").strip()
+    if text.isascii() and text.isdigit() and int(text) > 0:
+        return int(text)
+    if text:
+        logger.warning("alsim: ALSIM_CACHE_MAX_BYTES=%r is not a positive number of bytes; using %d",
+                       text[:40], DEFAULT_MAX_CACHE_BYTES)
+    return DEFAULT_MAX_CACHE_BYTES
+
+
+def trim(root: Path | None = None, limit: int | None = None, keep: Path | None = None) -> list[Path]:
+    """Remove the least recently used cached arrays under ``root`` until the rest fits ``limit``.
+
+    Parameters
+    ----------
+    root : Path, optional
+        Default :func:`cache_dir`. Every ``*.npy`` file with a digest sidecar below it counts
+        (with its sidecar); other files are neither counted nor removed.
+    limit : int, optional
+        Bytes; default :func:`max_cache_bytes`.
+    keep : Path, optional
+        A file never removed (the one just written).
+
+    Returns
+    -------
+    list of Path
+        The data files removed, least recently used first.
+    """
+    root = Path(cache_dir() if root is None else root)
+    limit = max_cache_bytes() if limit is None else int(limit)
+    entries = []  # (last use, bytes, data file)
+    for data in root.rglob("*.npy"):
+        try:
+            info = data.stat()
+            size = info.st_size + digest_path(data).stat().st_size
+        except OSError:  # no sidecar (not a cache pair), or removed meanwhile
+            continue
+        entries.append((info.st_mtime, size, data))
+    total = sum(size for _, size, _ in entries)
+    removed = []
+    keep = None if keep is None else Path(keep)
+    for _, size, data in sorted(entries, key=lambda e: (e[0], str(e[2]))):
+        if total <= limit:
+            break
+        if keep is not None and data.resolve() == keep.resolve():
+            continue
+        try:
+            data.unlink()  # first: a reader now finds an ordinary miss, never a file without its digest
+        except FileNotFoundError:
+            total -= size  # another process removed it
+            continue
+        except OSError:
+            continue
+        with contextlib.suppress(OSError):
+            digest_path(data).unlink()
+        total -= size
+        removed.append(data)
+    if removed:
+        logger.info("alsim: disk cache above %d bytes; removed %d least recently used file(s)", limit, len(removed))
+    return removed
 
 
 def _read_verified(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

@@ -427,6 +427,22 @@ def test_a_project_from_before_class_names_were_kept_gets_them_when_its_set_is_r
     assert [(row["item"], row["label"], row["label_id"]) for row in rows] == [("0", "cat", "1")]
 
 
+def test_a_project_from_before_its_set_s_size_was_kept_keeps_it_at_first_use(tmp_path):
+    names = ("ant", "bee", "cow")
+    project = labeling.create_project("older", memory_source(names, per_class=5))
+    with sqlite3.connect(project.store.path) as db:
+        settings = json.loads(db.execute("SELECT config FROM projects WHERE id = ?", (project.id,)).fetchone()[0])
+        settings.pop("class_names", None)
+        settings.pop("n_items", None)
+        db.execute("UPDATE projects SET config = ? WHERE id = ?", (json.dumps(settings), project.id))
+    old = labeling.open_project("older")
+    assert old.kept == {}
+    assert old.n_pool == 15 and old.class_names == names  # from the data set, once
+    reopened = labeling.open_project("older")
+    assert reopened.kept == {"class_names": list(names), "n_items": 15}  # kept with the project now
+    assert reopened.config.to_dict() == project.config.to_dict()  # nothing else changed
+
+
 def test_removing_a_data_set_without_projects_needs_no_force(tmp_path):
     entry = _stored_pets(tmp_path)
     labeling.create_project("other", "digits")

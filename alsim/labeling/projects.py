@@ -89,12 +89,26 @@ class LabelingProject:
     @property
     def class_names(self) -> tuple[str, ...]:
         names = self.kept.get("class_names")
-        return tuple(str(name) for name in names) if isinstance(names, list) else self.dataset.class_names
+        if not isinstance(names, list):
+            names = self._keep_dataset_facts()["class_names"]
+        return tuple(str(name) for name in names)
 
     @property
     def n_pool(self) -> int:
         n = self.kept.get("n_items")
-        return self.config.pool_size or (n if isinstance(n, int) else len(self.dataset.labels))
+        if self.config.pool_size:
+            return self.config.pool_size
+        return n if isinstance(n, int) else self._keep_dataset_facts()["n_items"]
+
+    def _keep_dataset_facts(self) -> dict:
+        """Load the data set once and keep its class names and size with the project (a project
+        from before they were kept), so later calls, in any process, need no load."""
+        dataset = self.dataset
+        facts = {"class_names": [str(name) for name in dataset.class_names], "n_items": len(dataset.labels)}
+        self.store.keep_settings(self.id, facts)
+        for name, value in facts.items():
+            self.kept.setdefault(name, value)
+        return facts
 
 
 @dataclass(frozen=True, eq=False)

@@ -337,15 +337,21 @@ class LabelStore:
         """Keep the class names of a project's data set in its settings (``class_names``), so its
         labels can be exported by name once the data set is gone; names kept before stay. With
         ``file_names`` (labeled item -> source file name), those too (``file_names``)."""
+        values = {"class_names": [str(name) for name in class_names]}
+        if file_names:
+            values["file_names"] = {str(item): str(name) for item, name in file_names.items()}
+        self.keep_settings(project, values)
+
+    def keep_settings(self, project: int, values: dict) -> None:
+        """Add ``values`` (JSON-ready) to a project's settings where it has none of that name yet."""
         with self._connect() as db, self._write(db):
             row = db.execute("SELECT config FROM projects WHERE id = ?", (project,)).fetchone()
             if row is None:
                 return
             settings = json.loads(row[0])
             kept = dict(settings)
-            kept.setdefault("class_names", [str(name) for name in class_names])
-            if file_names:
-                kept.setdefault("file_names", {str(item): str(name) for item, name in file_names.items()})
+            for name, value in values.items():
+                kept.setdefault(name, value)
             if kept != settings:
                 db.execute("UPDATE projects SET config = ? WHERE id = ?", (json.dumps(kept, sort_keys=True), project))
 

@@ -405,3 +405,17 @@ def test_only_large_knn_pools_spread_compact(monkeypatch):
     assert spreads_compact(knn) and not spreads_compact(rbf)
     monkeypatch.setattr(graph_module, "COMPACT_SPREAD_ABOVE", 300)
     assert not spreads_compact(knn)
+
+
+def test_compact_spreading_is_the_same_with_one_thread_or_two(compact_everywhere, monkeypatch):
+    """The blocks' sums are added in block order whichever thread ran them: identical results."""
+    import alsim.learn.graph as graph_module
+
+    labels = np.stack([_labels(40, 0), _labels(300, 1)])
+    results = []
+    for threads in (1, 2):
+        monkeypatch.setattr(graph_module, "COMPACT_THREADS", threads)
+        graph = build_graph(X, "knn", n_neighbors=7)
+        results.append(spread(graph, labels, 10, max_iter=30))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])

@@ -13,6 +13,8 @@ import hashlib
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -52,6 +54,10 @@ COMPACT_SPREAD_ABOVE = APPROXIMATE_ABOVE
 #: Rows of the compact graph multiplied at a time: a block's product and the sums read from it
 #: stay in the processor's cache.
 COMPACT_BLOCK_ROWS = 32_768
+#: Threads that share a compact spreading's blocks (scipy's sparse product and numpy's
+#: arithmetic release the GIL), at most one per core. A thread pool of its own per call: the
+#: process's BLAS pools (``ALSIM_BLAS_THREADS``) stay as they are.
+COMPACT_THREADS = 2
 #: Largest knn pool built without asking, as a share of the machine's memory
 #: (:func:`knn_pool_bytes` against :func:`memory_limit_bytes`).
 MEMORY_SHARE = 0.5
@@ -710,6 +716,22 @@ def _spread_compact(compact: CompactGraph, labels: np.ndarray, n_classes: int, a
     static = current * np.float32(1.0 - alpha)
     change = np.array([float(np.count_nonzero(row >= 0)) for row in permuted])  # |F_0 - 0|, summed
     runs = list(range(n_runs))  # the runs still spreading, their columns side by side in that order
+    threads = max(1, min(COMPACT_THREADS, os.cpu_count() or 1, len(compact.blocks)))
+    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as executor:
+        results, n_iter = _iterate_compact(compact, current, static, change, runs, widths, alpha, max_iter, tol,
+                                           executor)
+    distributions = np.zeros((n_runs, n, n_classes))
+    for r in range(n_runs):
+        distributions[r][:, classes[r]] = results[r][compact.rank]
+    normalizer = distributions.sum(axis=2, keepdims=True)
+    normalizer[normalizer == 0] = 1.0
+    distributions /= normalizer
+    return distributions, n_iter
+
+
+def _iterate_compact(compact, current, static, change, runs, widths, alpha, max_iter, tol, executor):
+    """The steps of :func:`_spread_compact`: each run's last iterate (compact order) and iterations."""
+    n_runs = len(runs)
     results: list = [None] * n_runs
     n_iter = np.zeros(n_runs, dtype=np.int64)
     for t in range(max_iter + 1):
@@ -725,33 +747,30 @@ def _spread_compact(compact: CompactGraph, labels: np.ndarray, n_classes: int, a
                                    if i not in stopped])
             current, static = np.ascontiguousarray(current[:, keep]), np.ascontiguousarray(static[:, keep])
             offsets = np.cumsum([0] + [widths[r] for r in runs])
-        current, column_change = _compact_step(compact, current, static, alpha)
+        current, column_change = _compact_step(compact, current, static, alpha, executor)
         for i, r in enumerate(runs):
             change[r] = column_change[offsets[i]:offsets[i + 1]].sum()
-    distributions = np.zeros((n_runs, n, n_classes))
-    for r in range(n_runs):
-        distributions[r][:, classes[r]] = results[r][compact.rank]
-    normalizer = distributions.sum(axis=2, keepdims=True)
-    normalizer[normalizer == 0] = 1.0
-    distributions /= normalizer
-    return distributions, n_iter
+    return results, n_iter
 
 
-def _compact_step(compact: CompactGraph, current: np.ndarray, static: np.ndarray, alpha: float
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _compact_step(compact: CompactGraph, current: np.ndarray, static: np.ndarray, alpha: float,
+                  executor=None) -> tuple[np.ndarray, np.ndarray]:
     """One update ``alpha S current + static`` and each column's summed absolute change."""
     out = np.empty_like(current)
-    change = np.zeros(current.shape[1])
     alpha32 = np.float32(alpha)
-    for lo, hi, block in compact.blocks:
+
+    def block_step(block_rows):
+        lo, hi, block = block_rows
         part = out[lo:hi]
         part[...] = block @ current
         part *= alpha32
         part += static[lo:hi]
         moved = part - current[lo:hi]
         np.abs(moved, out=moved)
-        change += moved.sum(axis=0, dtype=np.float64)
-    return out, change
+        return moved.sum(axis=0, dtype=np.float64)
+
+    sums = list(map(block_step, compact.blocks) if executor is None else executor.map(block_step, compact.blocks))
+    return out, np.sum(sums, axis=0)
 
 
 def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:

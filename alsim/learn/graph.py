@@ -722,7 +722,11 @@ def _spread_compact(compact: CompactGraph, labels: np.ndarray, n_classes: int, a
                                            executor)
     distributions = np.zeros((n_runs, n, n_classes))
     for r in range(n_runs):
-        distributions[r][:, classes[r]] = results[r][compact.rank]
+        back = np.take(results[r], compact.rank, axis=0)  # original order (take: a third of indexing's time)
+        if len(classes[r]) == n_classes:
+            distributions[r] = back
+        else:
+            distributions[r][:, classes[r]] = back
     normalizer = distributions.sum(axis=2, keepdims=True)
     normalizer[normalizer == 0] = 1.0
     distributions /= normalizer
@@ -734,11 +738,12 @@ def _iterate_compact(compact, current, static, change, runs, widths, alpha, max_
     n_runs = len(runs)
     results: list = [None] * n_runs
     n_iter = np.zeros(n_runs, dtype=np.int64)
+    spare = np.empty_like(current)  # the next iterate's buffer: two buffers take turns (no fresh pages a step)
     for t in range(max_iter + 1):
         offsets = np.cumsum([0] + [widths[r] for r in runs])
         stopped = [i for i, r in enumerate(runs) if t == max_iter or change[r] < tol]
         for i in stopped:
-            results[runs[i]], n_iter[runs[i]] = current[:, offsets[i]:offsets[i + 1]], t
+            results[runs[i]], n_iter[runs[i]] = current[:, offsets[i]:offsets[i + 1]].copy(), t
         if stopped:
             runs = [r for i, r in enumerate(runs) if i not in stopped]
             if not runs:
@@ -746,17 +751,19 @@ def _iterate_compact(compact, current, static, change, runs, widths, alpha, max_
             keep = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in range(len(offsets) - 1)
                                    if i not in stopped])
             current, static = np.ascontiguousarray(current[:, keep]), np.ascontiguousarray(static[:, keep])
+            spare = np.empty_like(current)
             offsets = np.cumsum([0] + [widths[r] for r in runs])
-        current, column_change = _compact_step(compact, current, static, alpha, executor)
+        updated, column_change = _compact_step(compact, current, static, alpha, executor, out=spare)
+        current, spare = updated, current
         for i, r in enumerate(runs):
             change[r] = column_change[offsets[i]:offsets[i + 1]].sum()
     return results, n_iter
 
 
 def _compact_step(compact: CompactGraph, current: np.ndarray, static: np.ndarray, alpha: float,
-                  executor=None) -> tuple[np.ndarray, np.ndarray]:
-    """One update ``alpha S current + static`` and each column's summed absolute change."""
-    out = np.empty_like(current)
+                  executor=None, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One update ``alpha S current + static`` (into ``out``) and each column's summed absolute change."""
+    out = np.empty_like(current) if out is None else out
     alpha32 = np.float32(alpha)
 
     def block_step(block_rows):

@@ -47,13 +47,18 @@ DESCENT_SEED = 0
 DESCENT_MIN_NEIGHBOURS = 25
 #: knn pools above this many points spread over a compact copy of the graph
 #: (:meth:`SpreadingGraph.compact`): its points reordered so that neighbours sit close in memory,
-#: its weights and the iterates in float32, with the stopping rule's sums taken in the same pass
-#: as each product and without the stored iterates of :class:`SpreadState`. Smaller pools keep
-#: the float64 iteration, whose results equal scikit-learn's (README, "Pools of a million points").
+#: the stopping rule's sums taken block by block with each product, on two threads, without the
+#: stored iterates of :class:`SpreadState`. Each row keeps its entries in their order, so a
+#: fresh run's iterates are the same numbers as :func:`_iterate`'s; a run whose labels grew
+#: differs from it by rounding only (README, "Pools of a million points").
 COMPACT_SPREAD_ABOVE = APPROXIMATE_ABOVE
 #: Rows of the compact graph multiplied at a time: a block's product and the sums read from it
 #: stay in the processor's cache.
 COMPACT_BLOCK_ROWS = 32_768
+#: The compact copy's number type. float32 halves the memory a product reads, but its rounding
+#: moves the top class of points whose two best classes are nearly tied (``bench/million.py``
+#: compares a run with the float64 iteration's, point by point).
+COMPACT_DTYPE = np.float64
 #: Threads that share a compact spreading's blocks (scipy's sparse product and numpy's
 #: arithmetic release the GIL), at most one per core. A thread pool of its own per call: the
 #: process's BLAS pools (``ALSIM_BLAS_THREADS``) stay as they are.
@@ -188,7 +193,7 @@ class SpreadingGraph:
             return self._searcher[0]
 
     def compact(self) -> "CompactGraph":
-        """The reordered float32 copy of a knn graph that large pools spread over, built on first use.
+        """The reordered copy of a knn graph that large pools spread over, built on first use.
 
         Built under the graph's lock, so sessions sharing the graph build it once.
         """
@@ -200,13 +205,13 @@ class SpreadingGraph:
 
 @dataclass(frozen=True, eq=False)
 class CompactGraph:
-    """A sparse graph with its points reordered and its weights in float32.
+    """A sparse graph with its points reordered (its weights in :data:`COMPACT_DTYPE`).
 
     Attributes
     ----------
     order : ndarray (n,) int64, the original point at each new position
     rank : ndarray (n,) int64, the new position of each original point (``order``'s inverse)
-    matrix : scipy CSR (n, n) float32, ``S[order][:, order]``; each row keeps its entries in
+    matrix : scipy CSR (n, n), ``S[order][:, order]``; each row keeps its entries in
         the original graph's order
     blocks : list of (lo, hi, CSR rows lo..hi) covering the rows in order
     """
@@ -218,7 +223,7 @@ class CompactGraph:
 
 
 def compact_graph(matrix, block_rows: int | None = None) -> CompactGraph:
-    """The graph ``matrix`` (CSR) reordered by reverse Cuthill-McKee, in float32.
+    """The graph ``matrix`` (CSR) reordered by reverse Cuthill-McKee, its weights in :data:`COMPACT_DTYPE`.
 
     The ordering numbers the points breadth-first from the graph's periphery, so a point's
     neighbours get nearby numbers: a product then reads the iterate's rows from a few
@@ -234,7 +239,7 @@ def compact_graph(matrix, block_rows: int | None = None) -> CompactGraph:
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     take = np.repeat(matrix.indptr[order].astype(np.int64) - indptr[:-1], counts) + np.arange(indptr[-1])
-    compact = sp.csr_matrix((matrix.data[take].astype(np.float32), rank[matrix.indices[take]], indptr),
+    compact = sp.csr_matrix((matrix.data[take].astype(COMPACT_DTYPE), rank[matrix.indices[take]], indptr),
                             shape=(n, n))
     blocks = [(lo, min(n, lo + block_rows), compact[lo:min(n, lo + block_rows)]) for lo in range(0, n, block_rows)]
     for part in (order, rank):
@@ -696,7 +701,7 @@ def spreads_compact(graph: SpreadingGraph) -> bool:
 
 def _spread_compact(compact: CompactGraph, labels: np.ndarray, n_classes: int, alpha: float, max_iter: int,
                     tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`spread` over a :class:`CompactGraph`: float32 iterates F_t = alpha S F_(t-1) + (1 - alpha) Y.
+    """:func:`spread` over a :class:`CompactGraph`: iterates F_t = alpha S F_(t-1) + (1 - alpha) Y.
 
     The same iteration and stopping rule as :func:`_iterate` (stop before an update when the
     summed absolute change of the previous one is below ``tol``), every run's columns side by
@@ -707,13 +712,13 @@ def _spread_compact(compact: CompactGraph, labels: np.ndarray, n_classes: int, a
     permuted = labels[:, compact.order]
     classes = [np.flatnonzero(np.bincount(row[row >= 0], minlength=n_classes)) for row in permuted]
     widths = [len(c) for c in classes]
-    current = np.zeros((n, sum(widths)), dtype=np.float32)
+    current = np.zeros((n, sum(widths)), dtype=compact.matrix.dtype)
     start = 0
     for row, cls, width in zip(permuted, classes, widths):
         rows = np.flatnonzero(row >= 0)
         current[rows, start + np.searchsorted(cls, row[rows])] = 1.0
         start += width
-    static = current * np.float32(1.0 - alpha)
+    static = current * current.dtype.type(1.0 - alpha)
     change = np.array([float(np.count_nonzero(row >= 0)) for row in permuted])  # |F_0 - 0|, summed
     runs = list(range(n_runs))  # the runs still spreading, their columns side by side in that order
     threads = max(1, min(COMPACT_THREADS, os.cpu_count() or 1, len(compact.blocks)))
@@ -764,7 +769,7 @@ def _compact_step(compact: CompactGraph, current: np.ndarray, static: np.ndarray
                   executor=None, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One update ``alpha S current + static`` (into ``out``) and each column's summed absolute change."""
     out = np.empty_like(current) if out is None else out
-    alpha32 = np.float32(alpha)
+    alpha32 = current.dtype.type(alpha)
 
     def block_step(block_rows):
         lo, hi, block = block_rows

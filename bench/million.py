@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         started, started_cpu = time.perf_counter(), time.process_time()
         graph.compact()
         results["compact"], cpu["compact"] = time.perf_counter() - started, time.process_time() - started_cpu
-        print(f"compact copy (reverse Cuthill-McKee order, float32): {results['compact']:.1f} s", flush=True)
+        print(f"compact copy (reverse Cuthill-McKee order): {results['compact']:.1f} s", flush=True)
     # The loop's runs share this graph, as a server's sessions would.
     from alsim.loop.pool import kernel_key
 

@@ -727,11 +727,11 @@ def _spread_compact(compact: CompactGraph, labels: np.ndarray, n_classes: int, a
                                            executor)
     distributions = np.zeros((n_runs, n, n_classes))
     for r in range(n_runs):
-        back = np.take(results[r], compact.rank, axis=0)  # original order (take: a third of indexing's time)
-        if len(classes[r]) == n_classes:
-            distributions[r] = back
+        # back in the pool's order (np.take: a third of fancy indexing's time)
+        if len(classes[r]) == n_classes and results[r].dtype == distributions.dtype:
+            np.take(results[r], compact.rank, axis=0, out=distributions[r], mode="clip")  # unbuffered; all in range
         else:
-            distributions[r][:, classes[r]] = back
+            distributions[r][:, classes[r]] = np.take(results[r], compact.rank, axis=0)
     normalizer = distributions.sum(axis=2, keepdims=True)
     normalizer[normalizer == 0] = 1.0
     distributions /= normalizer
@@ -747,10 +747,13 @@ def _iterate_compact(compact, current, static, change, runs, widths, alpha, max_
     for t in range(max_iter + 1):
         offsets = np.cumsum([0] + [widths[r] for r in runs])
         stopped = [i for i, r in enumerate(runs) if t == max_iter or change[r] < tol]
-        for i in stopped:
-            results[runs[i]], n_iter[runs[i]] = current[:, offsets[i]:offsets[i + 1]].copy(), t
+        going = [r for i, r in enumerate(runs) if i not in stopped]
+        for i in stopped:  # a copy only while the buffer is still to be written over
+            results[runs[i]] = current[:, offsets[i]:offsets[i + 1]] if not going else \
+                current[:, offsets[i]:offsets[i + 1]].copy()
+            n_iter[runs[i]] = t
         if stopped:
-            runs = [r for i, r in enumerate(runs) if i not in stopped]
+            runs = going
             if not runs:
                 break
             keep = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in range(len(offsets) - 1)
@@ -779,7 +782,7 @@ def _compact_step(compact: CompactGraph, current: np.ndarray, static: np.ndarray
         part += static[lo:hi]
         moved = part - current[lo:hi]
         np.abs(moved, out=moved)
-        return moved.sum(axis=0, dtype=np.float64)
+        return np.einsum("ij->j", moved)  # column sums; a third of sum(axis=0)'s time on ten columns
 
     sums = list(map(block_step, compact.blocks) if executor is None else executor.map(block_step, compact.blocks))
     return out, np.sum(sums, axis=0)

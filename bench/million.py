@@ -20,7 +20,8 @@ Pools above :data:`alsim.learn.graph.COMPACT_SPREAD_ABOVE` points spread over th
 compact copy (reordered, float32), built once per graph ("compact copy" below; round 0 pays
 it in a run). The reference beside: the entropy run again with the float64 iteration every
 smaller pool uses (``--reference-rounds``, 0 to skip), its round times, and whether both runs
-queried the same points and predicted the same classes in every round.
+queried the same points and predicted the same classes in every round (``--compact-dtype
+float32`` tries the compact copy in float32).
 
 The machine is shared: the load (``uptime``) is printed before and after.
 """
@@ -128,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4, help="rounds per strategy (the first is not timed)")
     parser.add_argument("--strategies", default="entropy,margin,coreset,typiclust,badge")
     parser.add_argument("--dask", action="store_true", help="also run one entropy cell as a sweep on Dask")
+    parser.add_argument("--compact-dtype", choices=("float64", "float32"), default="float64",
+                        help="number type of the compact copy (alsim.learn.graph.COMPACT_DTYPE)")
     parser.add_argument("--reference-rounds", type=int, default=3,
                         help="rounds of the entropy run with the float64 iteration, as a reference (0: none)")
     parser.add_argument("--folder", default=str(Path(tempfile.gettempdir()) / "alsim-million"))
@@ -182,12 +185,14 @@ def main(argv: list[str] | None = None) -> int:
           f"cached {results['graph_cached']:.1f} s (CPU {cpu['graph_cached']:.1f} s)", flush=True)
     from alsim.learn import graph as graph_module
 
+    graph_module.COMPACT_DTYPE = np.dtype(args.compact_dtype).type  # this process only
     compact = graph_module.spreads_compact(graph)
     if compact:
         started, started_cpu = time.perf_counter(), time.process_time()
         graph.compact()
         results["compact"], cpu["compact"] = time.perf_counter() - started, time.process_time() - started_cpu
-        print(f"compact copy (reverse Cuthill-McKee order): {results['compact']:.1f} s", flush=True)
+        print(f"compact copy (reverse Cuthill-McKee order, {args.compact_dtype}): {results['compact']:.1f} s",
+              flush=True)
     # The loop's runs share this graph, as a server's sessions would.
     from alsim.loop.pool import kernel_key
 

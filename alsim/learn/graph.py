@@ -509,7 +509,8 @@ def spread(
     n_classes : int
     states : list of SpreadState or None, optional
         One entry per run, updated in place: pass the same list again next round and runs
-        whose labels only grew reuse their previous iterates (see :class:`SpreadState`).
+        whose labels only grew reuse their previous iterates (see :class:`SpreadState`). A
+        graph that spreads over its compact copy (:func:`spreads_compact`) keeps no iterates.
 
     Returns
     -------

@@ -447,3 +447,20 @@ def test_compact_spreading_is_the_same_with_one_thread_or_two(compact_everywhere
         results.append(spread(graph, labels, 10, max_iter=30))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_sessions_spreading_over_one_compact_graph_at_once_agree(compact_everywhere):
+    """Threads sharing one graph (as the dashboard's sessions do) build its compact copy once and
+    each get the result a lone call gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    graph = build_graph(X, "knn", n_neighbors=7)
+    labels = [np.stack([_labels(k, seed)]) for seed, k in enumerate((40, 8, 300, 25, 60, 120))]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda y: spread(graph, y, 10, max_iter=30), labels))
+    assert len(graph._compact) == 1 and not graph.compact().matrix.data.flags.writeable
+    alone = build_graph(X, "knn", n_neighbors=7)
+    for y, (dists, n_iter) in zip(labels, together):
+        expected, expected_iter = spread(alone, y, 10, max_iter=30)
+        np.testing.assert_array_equal(dists, expected)
+        np.testing.assert_array_equal(n_iter, expected_iter)

@@ -242,8 +242,9 @@ def compact_graph(matrix, block_rows: int | None = None) -> CompactGraph:
     compact = sp.csr_matrix((matrix.data[take].astype(COMPACT_DTYPE), rank[matrix.indices[take]], indptr),
                             shape=(n, n))
     blocks = [(lo, min(n, lo + block_rows), compact[lo:min(n, lo + block_rows)]) for lo in range(0, n, block_rows)]
-    for part in (order, rank):
-        part.flags.writeable = False
+    for part in [order, rank] + [array for m in [compact] + [block for _, _, block in blocks]
+                                  for array in (m.data, m.indices, m.indptr)]:
+        part.flags.writeable = False  # one copy serves every session's threads
     return CompactGraph(order=order, rank=rank, matrix=compact, blocks=blocks)
 
 

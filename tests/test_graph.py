@@ -319,3 +319,148 @@ def test_the_cli_refuses_a_gamma_that_leaves_the_graph_empty(capsys):
     assert [line for line in err if line.startswith("alsim:")] == err[-1:], err
     assert err[-1].startswith("alsim: error: gamma=1e-300 is too small"), err
     assert not any("Traceback" in line for line in err), err
+
+
+# ------------------------------------------------------------------ the compact path of large knn pools
+@pytest.fixture
+def compact_everywhere(monkeypatch):
+    """Every knn graph spreads over its compact copy, in blocks of 100 rows (several blocks a product)."""
+    import alsim.learn.graph as graph_module
+
+    monkeypatch.setattr(graph_module, "COMPACT_SPREAD_ABOVE", 0)
+    monkeypatch.setattr(graph_module, "COMPACT_BLOCK_ROWS", 100)
+
+
+def test_compact_graph_is_the_graph_reordered():
+    from alsim.learn.graph import compact_graph
+
+    shuffled = X[np.random.default_rng(3).permutation(len(X))]
+    matrix = build_graph(shuffled, "knn", n_neighbors=7).matrix
+    compact = compact_graph(matrix, block_rows=256)
+    n = matrix.shape[0]
+    np.testing.assert_array_equal(np.sort(compact.order), np.arange(n))
+    np.testing.assert_array_equal(compact.rank[compact.order], np.arange(n))
+    expected = matrix[compact.order][:, compact.order]
+    assert compact.matrix.dtype == np.float64 and (compact.matrix != expected).nnz == 0
+    old_row = compact.order[5]  # a row keeps its entries in their order: the same sums, term by term
+    np.testing.assert_array_equal(compact.order[compact.matrix.indices[compact.matrix.indptr[5]:compact.matrix.indptr[6]]],
+                                  matrix.indices[matrix.indptr[old_row]:matrix.indptr[old_row + 1]])
+    assert [(lo, hi) for lo, hi, _ in compact.blocks] == [(lo, min(n, lo + 256)) for lo in range(0, n, 256)]
+    assert all((block != compact.matrix[lo:hi]).nnz == 0 for lo, hi, block in compact.blocks)
+
+    def bandwidth(m):
+        m = m.tocoo()
+        return np.abs(m.row - m.col).mean()
+
+    # neighbours sit close: the mean distance between a point's position and its neighbours' drops
+    assert bandwidth(compact.matrix) < bandwidth(matrix) / 3
+
+
+@pytest.mark.parametrize("params, sizes", [(dict(max_iter=30), (40, 8, 300, 0)),
+                                           (dict(max_iter=100, alpha=0.9), (25, 150)),
+                                           (dict(max_iter=4, alpha=0.5), (60,))])
+def test_compact_spreading_equals_the_float64_iteration(monkeypatch, params, sizes):
+    """Fresh runs over the reordered graph: the very numbers of the float64 iteration, and so
+    scikit-learn's; a run without labels stops at once."""
+    import alsim.learn.graph as graph_module
+
+    labels = np.stack([_labels(k, seed) for seed, k in enumerate(sizes)])
+    kw = dict(alpha=params.get("alpha", 0.2), max_iter=params["max_iter"])
+    reference, reference_iter = spread(build_graph(X, "knn", n_neighbors=7), labels, 10, **kw)
+    monkeypatch.setattr(graph_module, "COMPACT_SPREAD_ABOVE", 0)
+    monkeypatch.setattr(graph_module, "COMPACT_BLOCK_ROWS", 100)
+    graph = build_graph(X, "knn", n_neighbors=7)
+    dists, n_iter = spread(graph, labels, 10, **kw)
+    assert graph.compact() is graph.compact() and len(graph.compact().blocks) == 18
+    np.testing.assert_array_equal(dists, reference)
+    np.testing.assert_array_equal(n_iter, reference_iter)
+    for run, y in enumerate(labels):
+        if not (y >= 0).any():  # scikit-learn refuses a run without labels
+            assert n_iter[run] == 0 and not dists[run].any()
+            continue
+        model, expected = _sklearn("knn", y, X, n_neighbors=7, **params)
+        assert n_iter[run] == model.n_iter_
+        assert_allclose(dists[run], expected, atol=1e-9, rtol=0)
+
+
+def test_compact_spreading_in_float32_is_within_its_rounding(compact_everywhere, monkeypatch):
+    """The float32 copy: the same stopping iterations, distributions within float32 rounding, and
+    here the same predictions (near-ties can change with float32)."""
+    import alsim.learn.graph as graph_module
+
+    monkeypatch.setattr(graph_module, "COMPACT_DTYPE", np.float32)
+    graph = build_graph(X, "knn", n_neighbors=7)
+    labels = np.stack([_labels(k, seed) for seed, k in enumerate((40, 8, 300))])
+    dists, n_iter = spread(graph, labels, 10, max_iter=30)
+    assert graph.compact().matrix.dtype == np.float32 and dists.dtype == np.float64
+    for run, y in enumerate(labels):
+        model, expected = _sklearn("knn", y, X, n_neighbors=7, max_iter=30)
+        assert n_iter[run] == model.n_iter_
+        assert_allclose(dists[run], expected, atol=1e-6, rtol=0)
+        assert np.abs(dists[run] - expected).max() > 1e-12  # float32 indeed
+        np.testing.assert_array_equal(predict_labels(dists[run], y), model.transduction_)
+
+
+def test_compact_spreading_across_rounds_equals_sklearn(compact_everywhere):
+    """States carried between rounds (labels that grow, labels removed) change nothing on the compact path."""
+    graph = build_graph(X, "knn", n_neighbors=7)
+    rng = np.random.default_rng(7)
+    labels = np.stack([_labels(30, 1), _labels(30, 2), _labels(30, 1)])  # runs 0 and 2 start as twins
+    states = [None, None, None]
+    for round_index in range(4):
+        dists, n_iter = spread(graph, labels, 10, alpha=0.2, max_iter=20, states=states)
+        for run, y in enumerate(labels):
+            model, expected = _sklearn("knn", y, X, n_neighbors=7, max_iter=20)
+            assert_allclose(dists[run], expected, atol=1e-9, rtol=0)
+            assert n_iter[run] == model.n_iter_
+            np.testing.assert_array_equal(predict_labels(dists[run], y), model.transduction_)
+            np.testing.assert_array_equal(states[run].labels, y)
+        for run in range(3):
+            new = rng.choice(np.flatnonzero(labels[run] == -1), 10, replace=False)
+            labels[run, new] = Y[new]
+        if round_index == 2:
+            labels[1, np.flatnonzero(labels[1] >= 0)[:3]] = -1
+
+
+def test_only_large_knn_pools_spread_compact(monkeypatch):
+    import alsim.learn.graph as graph_module
+    from alsim.learn.graph import spreads_compact
+
+    knn, rbf = build_graph(X[:300], "knn", n_neighbors=5), build_graph(X[:300], "rbf", gamma=0.02)
+    assert graph_module.COMPACT_SPREAD_ABOVE == graph_module.APPROXIMATE_ABOVE
+    assert not spreads_compact(knn) and not spreads_compact(rbf)
+    monkeypatch.setattr(graph_module, "COMPACT_SPREAD_ABOVE", 299)
+    assert spreads_compact(knn) and not spreads_compact(rbf)
+    monkeypatch.setattr(graph_module, "COMPACT_SPREAD_ABOVE", 300)
+    assert not spreads_compact(knn)
+
+
+def test_compact_spreading_is_the_same_with_one_thread_or_two(compact_everywhere, monkeypatch):
+    """The blocks' sums are added in block order whichever thread ran them: identical results."""
+    import alsim.learn.graph as graph_module
+
+    labels = np.stack([_labels(40, 0), _labels(300, 1)])
+    results = []
+    for threads in (1, 2):
+        monkeypatch.setattr(graph_module, "COMPACT_THREADS", threads)
+        graph = build_graph(X, "knn", n_neighbors=7)
+        results.append(spread(graph, labels, 10, max_iter=30))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_sessions_spreading_over_one_compact_graph_at_once_agree(compact_everywhere):
+    """Threads sharing one graph (as the dashboard's sessions do) build its compact copy once and
+    each get the result a lone call gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    graph = build_graph(X, "knn", n_neighbors=7)
+    labels = [np.stack([_labels(k, seed)]) for seed, k in enumerate((40, 8, 300, 25, 60, 120))]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda y: spread(graph, y, 10, max_iter=30), labels))
+    assert len(graph._compact) == 1 and not graph.compact().matrix.data.flags.writeable
+    alone = build_graph(X, "knn", n_neighbors=7)
+    for y, (dists, n_iter) in zip(labels, together):
+        expected, expected_iter = spread(alone, y, 10, max_iter=30)
+        np.testing.assert_array_equal(dists, expected)
+        np.testing.assert_array_equal(n_iter, expected_iter)

@@ -116,3 +116,31 @@ def test_the_loop_gives_each_run_one_strategy_state_for_all_its_rounds(monkeypat
     list(run_loop(config))
     assert [s for _, s in seen] == [{}, {"rounds": 1}, {"rounds": 2}] * 2  # the third: the scores-only call
     assert seen[0][0] is seen[2][0] and seen[3][0] is not seen[0][0]
+
+
+def test_uncertainty_strategies_use_the_loops_scores_of_their_own_measure():
+    from alsim.strategies import base, run_strategy
+
+    def context(params):
+        return base.QueryContext(proba=PROBA, features=np.zeros((5, 0)), status=np.zeros(5, np.int8),
+                                 candidates=np.arange(5), k=1, rng=np.random.default_rng(0), params=params)
+
+    given = np.array([0.0, 0.0, 5.0, 0.0, 0.0])  # not PROBA's entropy: shows which scores were used
+    used = run_strategy("entropy", context({"uncertainty": ("entropy", given)}))
+    assert used.ids.tolist() == [2] and used.scores is not given
+    np.testing.assert_array_equal(used.scores, given)
+    for params in ({}, {"uncertainty": ("margin", given)}):  # none, or another measure's: computed here
+        own = run_strategy("entropy", context(params))
+        assert own.ids.tolist() == [4]
+        np.testing.assert_array_equal(own.scores, uncertainty_scores(PROBA, "entropy"))
+
+
+@pytest.mark.parametrize("strategy", ["entropy", "margin", "least_confident"])
+def test_a_runs_uncertainty_query_ranks_by_the_records_uncertainty(strategy):
+    from alsim import Config, run_loop
+
+    config = Config(dataset="digits", initial="random", n_initial=20, batch_size=7, n_rounds=3, strategy=strategy)
+    for record in run_loop(config):
+        assert record.uncertainty_measure == strategy and record.score_name == strategy
+        np.testing.assert_array_equal(record.scores, record.uncertainty)
+        assert record.scores is not record.uncertainty

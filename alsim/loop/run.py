@@ -94,17 +94,22 @@ class _Arm:
         """Unlabeled pool points the oracle can be asked about."""
         return np.flatnonzero((self.status == UNLABELED) & self.answerable)
 
-    def propose(self, proba: np.ndarray, k: int, predicted: np.ndarray | None = None) -> Query:
+    def propose(self, proba: np.ndarray, k: int, predicted: np.ndarray | None = None,
+                uncertainty: tuple[str, np.ndarray] | None = None) -> Query:
         """The strategy's batch of ``k`` candidates and the scores it ranked by (``k=0``: scores only).
 
         With ``class_balanced`` the batch is refilled round-robin over the ``predicted``
         classes of the candidates, in the order of the strategy's scores
-        (:func:`alsim.strategies.balanced.class_balanced_batch`).
+        (:func:`alsim.strategies.balanced.class_balanced_batch`). ``uncertainty``: (measure,
+        scores) already computed from ``proba``, which an uncertainty strategy of that measure
+        uses instead of computing them again.
         """
+        params = {"config": self.config, "pool_key": self.prepared.key, "train_labels": self.train,
+                  "model_state": self.model_state, "strategy_state": self.strategy_state}
+        if uncertainty is not None:
+            params["uncertainty"] = uncertainty
         context = QueryContext(proba=proba, features=self.prepared.features, status=self.status,
-                               candidates=self.candidates, k=k, rng=self.rng, model=self.model,
-                               params={"config": self.config, "pool_key": self.prepared.key, "train_labels": self.train,
-                                       "model_state": self.model_state, "strategy_state": self.strategy_state})
+                               candidates=self.candidates, k=k, rng=self.rng, model=self.model, params=params)
         query = run_strategy(self.config.strategy, context)
         if self.config.class_balanced and k > 0 and predicted is not None:
             ids = class_balanced_batch(query.scores, predicted, self.candidates, k, self.rng)
@@ -256,7 +261,7 @@ def _step(arm: _Arm, proba_pool: np.ndarray, proba_test: np.ndarray | None, n_it
     stop = _stop_reason(arm)
     # The stopping round still asks the strategy for its scores (k=0), so every round's
     # gallery ranks by the score the strategy uses.
-    proposal = arm.propose(proba_pool, 0 if stop else c.batch_size, predicted)
+    proposal = arm.propose(proba_pool, 0 if stop else c.batch_size, predicted, (measure, uncertainty))
     if stop is None:
         queried = proposal.ids
         arm.reveal(queried)

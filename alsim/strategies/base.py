@@ -45,7 +45,8 @@ class QueryContext:
         (label spreading), for strategies that need it.
     params : dict
         Strategy parameters from the config. The loop also passes ``config``,
-        ``train_labels``, ``model_state`` (the run's model weights, read only) and
+        ``train_labels``, ``model_state`` (the run's model weights, read only), ``uncertainty``
+        ((measure, scores) of ``proba``, computed for the round's record; read only) and
         ``strategy_state``: a dict that lives for one run, where a strategy may keep what
         it worked out in earlier rounds (under its own name). Kept only to save work (core-set's
         distances, Cluster-Margin's clusters), it must not change the answer; a strategy

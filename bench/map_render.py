@@ -1,6 +1,6 @@
 """Browser time of one pool map drawn as SVG (``go.Scatter``) against WebGL (``go.Scattergl``).
 
-    python bench/map_render.py [--reps 5] [--sizes 1797 5000 10000 20000]
+    python bench/map_render.py [--reps 5] [--sizes 330 1797 5000 10000 20000]
 
 Draws :func:`alsim.report.plots.pool_map` figures of random pools (ten classes, forty revealed
 labels, five queried points, as on the Live page) in Debian's headless chromium with
@@ -58,7 +58,8 @@ def _load() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1797, 5_000, 10_000, 20_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[330, 1797, 5_000, 10_000, 20_000],
+                        help="pool sizes (default: the Live page's default pool, digits, then larger)")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 

@@ -99,6 +99,17 @@ def test_bands_over_seeds_with_the_single_run_highlighted(app):
     assert any("random initial labels" in c.value for c in app.caption)
 
 
+def test_the_recall_heatmap_of_a_balanced_pool_is_built_when_its_expander_opens(app):
+    _no_errors(app)
+    assert "recall" not in charts(app)  # closed by default on a balanced pool: nothing sent
+    app.session_state["recall-open-False"] = True
+    app.run()
+    _no_errors(app)
+    rounds = list(run_loop(Config()))
+    z = np.array(charts(app)["recall"]["data"][0]["z"], dtype=float)
+    assert_allclose(z, np.array([r.recall for r in rounds]).T, atol=1e-12, equal_nan=True)
+
+
 def test_a_new_run_shows_its_last_round_everywhere(app):
     app.sidebar.selectbox(key="preset").set_value("digits-compare")
     app.run()

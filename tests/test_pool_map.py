@@ -94,7 +94,7 @@ def _map(colour_by="true", n=300, **options):
 
 def test_map_draws_every_point_once_with_the_round_numbered():
     fig, coords, labels, predicted = _map()
-    assert all(t["type"] == "scattergl" for t in fig["data"])
+    assert all(t["type"] == "scatter" for t in fig["data"])  # 300 points: SVG
     ids = [i for t in fig["data"] for i in t["customdata"]]
     assert sorted(ids) == list(range(300))
     queried = trace(fig, "queried")
@@ -108,6 +108,15 @@ def test_map_draws_every_point_once_with_the_round_numbered():
     hover = trace(fig, "queried")["hovertext"][0]
     names = ["a", "b&lt;i&gt;", "c"]
     assert hover == f"#42 · class {names[labels[42]]} · predicted {names[predicted[42]]} · uncertainty {42 / 299:.3f}"
+
+
+@pytest.mark.parametrize("svg_max, kind", [(300, "scatter"), (299, "scattergl")])
+def test_maps_of_more_points_than_svg_max_draw_with_webgl_and_the_same_points(svg_max, kind):
+    fig, _, _, _ = _map(svg_max=svg_max)  # 300 points, each drawn once
+    svg, _, _, _ = _map()
+    assert all(t["type"] == kind for t in fig["data"])
+    assert [{k: v for k, v in t.items() if k != "type"} for t in fig["data"]] == \
+        [{k: v for k, v in t.items() if k != "type"} for t in svg["data"]]
 
 
 def test_map_coloured_by_prediction_groups_by_prediction():

@@ -46,13 +46,14 @@ def _warm_plotly() -> None:
     fig.add_trace(go.Heatmap(z=[[0, 1], [1, 0]], colorbar={"title": {"text": "n"}}, text=[["a", "b"], ["c", "d"]]),
                   row=1, col=2)
     fig.add_trace(go.Bar(x=[0], y=[1], marker={"color": "red"}), row=1, col=1, secondary_y=True)
-    # The pool map's WebGL points: numbered, outlined, on a colour scale.
-    fig.add_trace(go.Scattergl(x=[0], y=[0], mode="markers+text", text=["1"], textfont={"size": 9},
-                               textposition="top center", hovertext=["a"], customdata=[0],
-                               unselected={"marker": {"opacity": 1.0}},
-                               marker={"symbol": "star", "line": {"width": 1, "color": "black"}, "color": [0.5],
-                                       "colorscale": "Viridis", "colorbar": {"title": {"text": "u"}}}),
-                  row=1, col=2)
+    # The pool map's points, SVG (small pools) and WebGL: numbered, outlined, on a colour scale.
+    for kind in (go.Scatter, go.Scattergl):
+        fig.add_trace(kind(x=[0], y=[0], mode="markers+text", text=["1"], textfont={"size": 9},
+                           textposition="top center", hovertext=["a"], customdata=[0],
+                           unselected={"marker": {"opacity": 1.0}},
+                           marker={"symbol": "star", "line": {"width": 1, "color": "black"}, "color": [0.5],
+                                   "colorscale": "Viridis", "colorbar": {"title": {"text": "u"}}}),
+                      row=1, col=2)
     fig.add_vline(x=0.5, annotation_text="stop", line={"dash": "dash"})
     fig.add_hline(y=0.5)
     fig.add_shape(type="rect", x0=0, x1=1, y0=0, y1=1)

@@ -298,11 +298,18 @@ def recall_section(results: dict, prepared, config: Config, key: str) -> None:
     import pandas as pd
 
     name = next(iter(results))
-    with st.expander("Which classes were found, and when (recall per class)", expanded=config.imbalance > 1):
-        where = "test split" if results[name][0].test is not None else "still-unlabeled pool"
-        st.caption(f"{name}: the share of each class's {where} images the model gets right, per round. "
-                   "A row turning bright is the round the strategy found that class.")
-        st.plotly_chart(recall_heatmap(results[name], prepared.class_names), key=f"{key}recall", width="stretch")
+    # Built only while open, like the rounds table below: open by default on a long-tailed pool, where it
+    # says the most; closed on a balanced one, where a closed chart would still be sent and drawn by the
+    # browser on every run. The default is part of the key, so a pool turning long-tailed opens it.
+    found = st.expander("Which classes were found, and when (recall per class)", expanded=config.imbalance > 1,
+                        key=f"{key}recall-open-{config.imbalance > 1}", on_change="rerun")
+    if found.open:
+        with found:
+            where = "test split" if results[name][0].test is not None else "still-unlabeled pool"
+            st.caption(f"{name}: the share of each class's {where} images the model gets right, per round. "
+                       "A row turning bright is the round the strategy found that class.")
+            st.plotly_chart(recall_heatmap(results[name], prepared.class_names), key=f"{key}recall",
+                            width="stretch")
     # Built only while open, like the per-class report (a closed table would still be sent).
     rounds_table = st.expander("Rounds as a table", key=f"{key}rounds-open", on_change="rerun")
     if not rounds_table.open:

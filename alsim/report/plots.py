@@ -433,6 +433,11 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 #: Pools larger than this draw a uniform seeded sample of their unlabeled points (labeled and queried ones always).
 MAP_MAX_POINTS = 60_000
 MAP_COLOURINGS = ("true", "predicted", "uncertainty")
+#: Maps drawing at most this many points use SVG markers (``go.Scatter``), larger ones WebGL (``go.Scattergl``).
+#: A WebGL plot costs a fixed set-up in the browser on every draw (a new context, shaders, and in
+#: software rendering far more), which a map of a few thousand SVG points does not:
+#: ``python bench/map_render.py`` times both in chromium.
+MAP_SVG_MAX = 5_000
 
 
 def round_picks(rounds: Sequence[Round], n_rounds: int | None = None) -> tuple[np.ndarray, list[str]]:
@@ -466,7 +471,7 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
              predicted: np.ndarray | None = None, uncertainty: np.ndarray | None = None, colour_by: str = "true",
              class_names: Sequence[str] | None = None, max_points: int = MAP_MAX_POINTS, seed: int = 0,
              title: str | None = None, queried_text: Sequence[str] | None = None,
-             queried_name: str = "queried") -> go.Figure:
+             queried_name: str = "queried", svg_max: int = MAP_SVG_MAX) -> go.Figure:
     """Every pool point on its 2-D projection: what is labeled, pseudo-labeled, and what a round queried.
 
     Parameters
@@ -487,11 +492,14 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
         e.g. the round that picked it, when ``queried`` holds the picks of several rounds.
     queried_name : str
         The legend entry of the queried points.
+    svg_max : int
+        Up to this many points drawn, the traces are ``go.Scatter`` (SVG); above, ``go.Scattergl``
+        (WebGL), see :data:`MAP_SVG_MAX`.
 
     Returns
     -------
-    go.Figure of ``go.Scattergl`` traces: unlabeled points (one trace per class, or one coloured by
-    uncertainty) faint; "revealed labels" solid; "pseudo-labels" outlined; "queried" marked and numbered.
+    go.Figure of ``go.Scatter`` (or ``go.Scattergl``) traces: unlabeled points (one trace per class, or one
+    coloured by uncertainty) faint; "revealed labels" solid; "pseudo-labels" outlined; "queried" marked and numbered.
     Each trace's ``customdata`` holds the pool ids it draws.
     """
     if colour_by not in MAP_COLOURINGS:
@@ -535,8 +543,8 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
     def add(ids: np.ndarray, name: str, mode: str = "markers", **extra) -> None:
         # A clicked point (the pages show its image) leaves the others as they were drawn, not dimmed.
         unselected = dict(marker=dict(opacity=extra.get("marker", {}).get("opacity", 1.0)))
-        fig.add_trace(go.Scattergl(x=coords[ids, 0], y=coords[ids, 1], mode=mode, name=name, customdata=ids,
-                                   hovertext=hover(ids), hoverinfo="text", unselected=unselected, **extra))
+        fig.add_trace(kind(x=coords[ids, 0], y=coords[ids, 1], mode=mode, name=name, customdata=ids,
+                           hovertext=hover(ids), hoverinfo="text", unselected=unselected, **extra))
 
     fig = go.Figure()
     in_round = np.zeros(n, dtype=bool)
@@ -546,6 +554,9 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
         sample = np.zeros(n, dtype=bool)
         sample[np.random.default_rng(seed).choice(n, max_points, replace=False)] = True
         background = background[sample[background]]
+    revealed = np.flatnonzero(status == REVEALED)
+    pseudo = np.flatnonzero(status == PSEUDO)
+    kind = go.Scatter if len(background) + len(revealed) + len(pseudo) + len(queried) <= svg_max else go.Scattergl
     faint = dict(size=4, opacity=0.45)
     if group is None:
         add(background, "unlabeled", marker=marker(background, **faint))
@@ -554,9 +565,7 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
             ids = background[group[background] == c]
             add(ids, name_of(c), marker=dict(color=palette[int(c)] if c >= 0 else "#999999", **faint),
                 legendgroup=f"class-{c}")
-    revealed = np.flatnonzero(status == REVEALED)
     add(revealed, "revealed labels", marker=marker(revealed, size=8, line=dict(width=1, color="#222222")))
-    pseudo = np.flatnonzero(status == PSEUDO)
     if pseudo.size:
         add(pseudo, "pseudo-labels", marker=marker(pseudo, size=9, symbol="circle-open", line=dict(width=2)))
     add(queried, queried_name, mode="markers+text", text=[str(t) for t in queried_text],

@@ -18,9 +18,11 @@ action to the moment the script has finished and every plotly chart on the page 
   clock starts at the Enter that commits the typed value (typing it is the viewer's time, and
   the automation's round trips to find and fill the box, 50-100 ms here, are not the page's);
 - moving the round slider one step;
-- with ``--pages``: the Compare and Fashion-MNIST pages' defaults, first visit on that server; for
-  Compare also the time until its first bands (the chart marked "provisional: N of M seeds")
-  and until the bands of all seeds (the verdict follows them; then the tables and maps).
+- with ``--pages``: the Compare page's default, reached by its sidebar link from the home page
+  (the first comparison on that server): the time until its first bands (the chart marked
+  "provisional: N of M seeds"), until the bands of all seeds (the verdict follows them), and
+  until the page is done (tables and the strategies' maps); then the Fashion-MNIST default,
+  first visit in a new tab.
 
 ``--before DIR`` runs the same measurements against another checkout (e.g.
 ``git worktree add /tmp/ui-before <commit>``), alternating with this one repetition by
@@ -137,19 +139,20 @@ CHART_WITH = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]
   c => c.querySelector('.main-svg') && c.textContent.includes(%s))"""
 
 
-def visit_compare(browser, url: str) -> tuple[object, float | None, float, float]:
-    """Open the Compare page; seconds until its first bands are drawn (None if the final chart
-    came before one was seen), until the final bands are drawn, and until the page is done."""
-    page = browser.new_page(viewport={"width": 1500, "height": 2200})
+def visit_compare(page) -> tuple[float | None, float, float]:
+    """Click the sidebar's Compare link in an open tab of the app, as a viewer moves there;
+    seconds until its first bands are drawn (None if the final chart came before one was
+    seen), until the bands of all seeds are drawn, and until the page is done."""
+    page.evaluate(ARM)
     started = time.perf_counter()
-    page.goto(url)
+    page.locator('[data-testid=stSidebarNavLink][href$="/Compare"]').first.click()
     provisional, final = CHART_WITH % json.dumps("provisional:"), CHART_WITH % json.dumps("1 std over")
     page.wait_for_function(f"() => ({provisional})() || ({final})()", timeout=300_000, polling="raf")
     first = None if page.evaluate(final) else time.perf_counter() - started
     page.wait_for_function(final, timeout=300_000, polling="raf")
-    final = time.perf_counter() - started
+    final_seconds = time.perf_counter() - started
     _wait(page)
-    return page, first, final, time.perf_counter() - started
+    return first, final_seconds, time.perf_counter() - started
 
 
 def visit(browser, url: str) -> tuple[object, float]:
@@ -218,14 +221,14 @@ def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, page
             times["setting change (already run)"].append(act(page, commit, type_batch_size(value)))
         for _ in range(3):
             times["round slider"].append(act(page, slider_step))
-        page.close()
         if pages:
-            page, first, final, seconds = visit_compare(browser, url + "/Compare")
+            first, final, seconds = visit_compare(page)
             if first is not None:
                 times["Compare: first bands"].append(first)
             times["Compare: all seeds' bands"].append(final)
             times["Compare default"].append(seconds)
-            page.close()
+        page.close()
+        if pages:
             page, seconds = visit(browser, url + "/Fashion-MNIST")
             times["Fashion-MNIST default"].append(seconds)
             page.close()

@@ -17,8 +17,8 @@ stored iterates). Peak memory is this process's maximum resident set size
 (``resource.getrusage``), whatever ran before it in the process.
 
 Pools above :data:`alsim.learn.graph.COMPACT_SPREAD_ABOVE` points spread over the graph's
-compact copy (reordered, float32), built once per graph ("compact copy" below; round 0 pays
-it in a run). The reference beside: the entropy run again with the float64 iteration every
+compact copy (reordered; float64 unless ``--compact-dtype``), built once per graph ("compact
+copy" below; round 0 pays it in a run). The reference beside: the entropy run again with the float64 iteration every
 smaller pool uses (``--reference-rounds``, 0 to skip), its round times, and whether both runs
 queried the same points and predicted the same classes in every round (``--compact-dtype
 float32`` tries the compact copy in float32).

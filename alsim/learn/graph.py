@@ -616,8 +616,7 @@ def _delta_columns(labels: np.ndarray, states: list, n_classes: int) -> _DeltaCo
     for r in range(len(labels)):
         state = states[r]
         new = _one_hot(labels[r], n_classes)
-        if (state is not None and state.history
-                and np.all((state.labels == -1) | (state.labels == labels[r]))):
+        if state is not None and np.all((state.labels == -1) | (state.labels == labels[r])):
             delta = new - _one_hot(state.labels, n_classes)
             olds.append((state.history, _one_hot(state.labels, n_classes)))
         else:
@@ -774,13 +773,13 @@ def _compact_step(compact: CompactGraph, current: np.ndarray, static: np.ndarray
                   executor=None, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One update ``alpha S current + static`` (into ``out``) and each column's summed absolute change."""
     out = np.empty_like(current) if out is None else out
-    alpha32 = current.dtype.type(alpha)
+    alpha_t = current.dtype.type(alpha)
 
     def block_step(block_rows):
         lo, hi, block = block_rows
         part = out[lo:hi]
         part[...] = block @ current
-        part *= alpha32
+        part *= alpha_t
         part += static[lo:hi]
         moved = part - current[lo:hi]
         np.abs(moved, out=moved)

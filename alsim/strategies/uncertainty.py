@@ -70,8 +70,10 @@ def _two_largest(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _uncertainty_strategy(measure: str):
     def strategy(context: QueryContext) -> Query:
         known = context.params.get("uncertainty")  # the loop's own scores of this proba, when of this measure
-        scores = known[1].copy() if known is not None and known[0] == measure else uncertainty_scores(context.proba,
-                                                                                                     measure)
+        if known is not None and known[0] == measure:
+            scores = known[1].copy()
+        else:
+            scores = uncertainty_scores(context.proba, measure)
         return Query(select(scores, context.candidates, context.k, context.rng), scores, measure)
 
     strategy.__name__ = f"{measure}_sampling"

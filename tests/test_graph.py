@@ -346,7 +346,10 @@ def test_compact_graph_is_the_graph_reordered():
     np.testing.assert_array_equal(compact.order[compact.matrix.indices[compact.matrix.indptr[5]:compact.matrix.indptr[6]]],
                                   matrix.indices[matrix.indptr[old_row]:matrix.indptr[old_row + 1]])
     assert [(lo, hi) for lo, hi, _ in compact.blocks] == [(lo, min(n, lo + 256)) for lo in range(0, n, 256)]
-    assert all((block != compact.matrix[lo:hi]).nnz == 0 for lo, hi, block in compact.blocks)
+    assert all((block != expected[lo:hi]).nnz == 0 for lo, hi, block in compact.blocks)
+    # the blocks are the only copy of the reordered weights: nothing else in it holds the graph again
+    from alsim.storage.memory import nbytes_of
+    assert nbytes_of(compact) == sum(nbytes_of(block) for _, _, block in compact.blocks) + 2 * 8 * n
 
     def bandwidth(m):
         m = m.tocoo()
@@ -458,9 +461,29 @@ def test_sessions_spreading_over_one_compact_graph_at_once_agree(compact_everywh
     labels = [np.stack([_labels(k, seed)]) for seed, k in enumerate((40, 8, 300, 25, 60, 120))]
     with ThreadPoolExecutor(6) as pool:
         together = list(pool.map(lambda y: spread(graph, y, 10, max_iter=30), labels))
-    assert len(graph._compact) == 1 and not graph.compact().matrix.data.flags.writeable
+    assert len(graph._compact) == 1
+    assert not any(block.data.flags.writeable for _, _, block in graph.compact().blocks)
     alone = build_graph(X, "knn", n_neighbors=7)
     for y, (dists, n_iter) in zip(labels, together):
         expected, expected_iter = spread(alone, y, 10, max_iter=30)
         np.testing.assert_array_equal(dists, expected)
         np.testing.assert_array_equal(n_iter, expected_iter)
+
+
+def test_the_graph_cache_counts_the_compact_copy_built_with_the_graph(compact_everywhere):
+    """The shared graph cache's byte bound sees a large knn pool's compact copy: it is built with
+    the graph, inside the cache's build, not later at the first spread."""
+    from alsim import Config
+    from alsim.loop.pool import graph_for, prepare
+    from alsim.storage.memory import nbytes_of, shared_cache
+
+    config = Config(dataset="digits", kernel="knn", n_neighbors=11)  # a key no other test builds
+    prepared = prepare(config)
+    cache = shared_cache("graphs")
+    before = cache.stats()["bytes"]
+    graph = graph_for(config, prepared)
+    assert len(graph._compact) == 1  # built already
+    blocks = sum(nbytes_of(block) for _, _, block in graph.compact().blocks)
+    assert blocks >= nbytes_of(graph.matrix) * 0.9  # the copy is about the graph's size again
+    assert cache.stats()["bytes"] - before == nbytes_of(graph) >= nbytes_of(graph.matrix) + blocks
+    assert graph_for(config, prepared) is graph

@@ -39,7 +39,7 @@ from alsim.common.version import VERSION
 from alsim.data import store as datastore
 from alsim.data.datasets import Dataset
 from alsim.data.sources import source_info
-from alsim.learn.graph import SpreadingGraph
+from alsim.learn.graph import SpreadingGraph, ready_to_spread
 from alsim.loop.config import Config
 from alsim.loop.pool import Prepared, graph_for, kernel_key, pool_key, prepare
 from alsim.storage import disk as diskcache
@@ -122,7 +122,7 @@ def _load_or_build(config: Config, key: str, with_graph: bool) -> Prepared:
     if loaded is not None:
         prepared, graph = loaded
         if graph is not None:
-            shared_cache("graphs").get_or_build(prepared.key + kernel_key(config), lambda: graph)
+            shared_cache("graphs").get_or_build(prepared.key + kernel_key(config), lambda: ready_to_spread(graph))
         return prepared
     prepared = prepare(config)
     _save(key, prepared, graph_for(config, prepared) if with_graph else None)

@@ -211,15 +211,22 @@ class CompactGraph:
     ----------
     order : ndarray (n,) int64, the original point at each new position
     rank : ndarray (n,) int64, the new position of each original point (``order``'s inverse)
-    matrix : scipy CSR (n, n), ``S[order][:, order]``; each row keeps its entries in
-        the original graph's order
-    blocks : list of (lo, hi, CSR rows lo..hi) covering the rows in order
+    blocks : list of (lo, hi, CSR rows lo..hi) covering the rows in order: together they are
+        ``S[order][:, order]``, each row keeping its entries in the original graph's order
     """
 
     order: np.ndarray
     rank: np.ndarray
-    matrix: object
     blocks: list
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.blocks[0][2].dtype
+
+    @property
+    def matrix(self):
+        """The whole reordered matrix (CSR), stacked from the blocks: a new copy, for inspection."""
+        return sp.vstack([block for _, _, block in self.blocks], format="csr")
 
 
 def compact_graph(matrix, block_rows: int | None = None) -> CompactGraph:
@@ -241,11 +248,27 @@ def compact_graph(matrix, block_rows: int | None = None) -> CompactGraph:
     take = np.repeat(matrix.indptr[order].astype(np.int64) - indptr[:-1], counts) + np.arange(indptr[-1])
     compact = sp.csr_matrix((matrix.data[take].astype(COMPACT_DTYPE), rank[matrix.indices[take]], indptr),
                             shape=(n, n))
+    # Only the blocks are kept: the whole reordered matrix beside them would be a second copy
+    # of the graph (a row slice copies its rows).
     blocks = [(lo, min(n, lo + block_rows), compact[lo:min(n, lo + block_rows)]) for lo in range(0, n, block_rows)]
-    for part in [order, rank] + [array for m in [compact] + [block for _, _, block in blocks]
-                                  for array in (m.data, m.indices, m.indptr)]:
+    del compact
+    for part in [order, rank] + [array for _, _, block in blocks for array in (block.data, block.indices,
+                                                                               block.indptr)]:
         part.flags.writeable = False  # one copy serves every session's threads
-    return CompactGraph(order=order, rank=rank, matrix=compact, blocks=blocks)
+    return CompactGraph(order=order, rank=rank, blocks=blocks)
+
+
+def ready_to_spread(graph: SpreadingGraph, progress: Callable[[float, str], None] | None = None) -> SpreadingGraph:
+    """``graph`` with what :func:`spread` will need built now: the compact copy, where it spreads over one.
+
+    Called inside a cache's build, so the cache counts the copy's bytes with the graph's
+    (built later, at the first spread, it would be memory no bound sees).
+    """
+    if spreads_compact(graph):
+        if progress is not None:
+            progress(1.0, f"ordering the graph of {graph.n:,} points for spreading")
+        graph.compact()
+    return graph
 
 
 def build_graph(
@@ -713,7 +736,7 @@ def _spread_compact(compact: CompactGraph, labels: np.ndarray, n_classes: int, a
     permuted = labels[:, compact.order]
     classes = [np.flatnonzero(np.bincount(row[row >= 0], minlength=n_classes)) for row in permuted]
     widths = [len(c) for c in classes]
-    current = np.zeros((n, sum(widths)), dtype=compact.matrix.dtype)
+    current = np.zeros((n, sum(widths)), dtype=compact.dtype)
     start = 0
     for row, cls, width in zip(permuted, classes, widths):
         rows = np.flatnonzero(row >= 0)

@@ -17,7 +17,7 @@ from alsim.common.errors import ConfigError
 from alsim.data.datasets import Dataset
 from alsim.data.sources import load_source
 from alsim.learn.features import FeatureOptions, compute_features
-from alsim.learn.graph import build_graph, check_dense_kernel, check_knn_pool
+from alsim.learn.graph import build_graph, check_dense_kernel, check_knn_pool, ready_to_spread
 from alsim.learn.pretrained import model_digest
 from alsim.loop.config import Config
 from alsim.storage.memory import shared_cache
@@ -233,13 +233,14 @@ def graph_for(config: Config, prepared: Prepared, progress: Progress | None = No
     """The label-spreading graph of a config's pool, built once per server and reused.
 
     Only the thread that builds it sees ``progress``; a second session asking for the same
-    graph meanwhile waits for that build.
+    graph meanwhile waits for that build. A large knn pool's compact copy is built with it, so
+    the cache's byte bound counts both.
     """
 
     key = prepared.key + kernel_key(config)
     return shared_cache("graphs").get_or_build(
-        key, lambda: build_graph(prepared.features, config.kernel, config.gamma, config.n_neighbors,
-                                 progress=progress, cache=len(prepared.features) > 5000))
+        key, lambda: ready_to_spread(build_graph(prepared.features, config.kernel, config.gamma, config.n_neighbors,
+                                                 progress=progress, cache=len(prepared.features) > 5000), progress))
 
 
 def check_feasible(config: Config, prepared: Prepared) -> None:

@@ -318,6 +318,9 @@ def test_import_takes_the_export_columns_first_and_label_id_where_label_is_empty
     ("name,value\n1,1\n", (r"needs an item column \(item, id or item_id\) and a label column \(label or class\), "
                              "got name, value")),
     ("item,label_id\n1,1\n", "needs an item column"),
+    # a column name is data: its control characters are escaped, not shown raw (a right-to-left
+    # override would flip the message on a page, an escape sequence recolour a terminal)
+    ("x\u202ey,\x1b[31mred\n1,1\n", r"got x\\u202ey, \\x1b\[31mred$"),
     ("item,label\n1,'1\n", "line 2: unknown class \"'1\""),
     (b"item,label\n1,\xff\n", "not UTF-8"),
 ])

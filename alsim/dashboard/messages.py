@@ -12,6 +12,8 @@ import re
 
 import streamlit as st
 
+from alsim.common.text import escape_controls
+
 # CommonMark lets any ASCII punctuation be backslash-escaped. Escaping all of it that can
 # start or close a construct also breaks GitHub-style autolinks (``http://``, ``www.``,
 # ``a@b.c``), HTML tags and entities, ``$math$`` and Streamlit's ``:colour[...]`` and
@@ -31,11 +33,17 @@ def escape_markdown(text: str) -> str:
     return "  \n".join(lines)
 
 
+def _literal(message: object) -> str:
+    """``message`` as literal page text: Markdown escaped, control and format characters (a
+    right-to-left override, an escape sequence) written as their escapes; line breaks kept."""
+    return escape_markdown("\n".join(escape_controls(line) for line in str(message).split("\n")))
+
+
 def show_error(message: object) -> None:
     """An error box whose text is shown literally (never interpreted as Markdown or HTML)."""
-    st.error(escape_markdown(str(message)))
+    st.error(_literal(message))
 
 
 def show_warning(message: object) -> None:
     """A warning box whose text is shown literally (never interpreted as Markdown or HTML)."""
-    st.warning(escape_markdown(str(message)))
+    st.warning(_literal(message))

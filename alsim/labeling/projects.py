@@ -770,7 +770,7 @@ def import_csv(project: LabelingProject, text: str | bytes, annotator: str | Non
     item_column = next((columns[c] for c in ITEM_COLUMNS if c in columns), None)
     label_column = next((columns[c] for c in LABEL_COLUMNS if c in columns), None)
     if item_column is None or label_column is None:
-        shown = ", ".join(name.strip() for name in reader.fieldnames or []) or "none"
+        shown = ", ".join(escape_controls((name or "").strip()) for name in reader.fieldnames or []) or "none"
         raise LabelStoreError(f"label CSV needs an item column ({', '.join(ITEM_COLUMNS[:-1])} or {ITEM_COLUMNS[-1]}) "
                               f"and a label column ({' or '.join(LABEL_COLUMNS)}), got {shown}")
     label_id_column = columns.get("label_id")

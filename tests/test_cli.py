@@ -44,6 +44,10 @@ def test_json_output_can_be_checked_from_outside(capsys):
         (["run", "--bogus"], "unrecognized arguments: --bogus"),
         (["run", "--set", "batch_size=1000"], "batch_size must be <= the 290 unlabeled pool points"),
         (["run", "--config", "/no/such/file.json"], "cannot read --config"),
+        # a report that cannot be written is refused before the run, not after it
+        (["run", "--report", "/no/such/folder/r.html"], "--report '/no/such/folder/r.html': the folder "
+                                                         "'/no/such/folder' does not exist"),
+        (["compare", "--set", "initial=random", "--seeds", "2", "--report", "/"], "--report '/' is a folder"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
@@ -51,6 +55,22 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     assert code == 2
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert out == ""
+
+
+def test_output_the_system_refuses_is_one_line_and_exit_2(capsys):
+    """A full disk or output (``> /dev/full``) ends in one line, not a traceback."""
+    import errno
+
+    class Full:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    assert main(["presets"], out=Full()) == 2
+    out, err = capsys.readouterr()
+    assert err == "alsim: error: No space left on device\n" and out == ""
 
 
 def test_missing_fashion_says_how_to_install(capsys, tmp_path, monkeypatch):
@@ -197,3 +217,31 @@ def test_compare_prints_a_line_per_finished_seed_and_the_same_numbers_on_one_pro
         assert re.fullmatch(rf"seed {seed + i} done: {i + 1} of 3 \(\d+\.\d s\)", line), line
     code, out_default, _ = run(capsys, *argv)
     assert code == 0 and json.loads(out_default)["curves"] == json.loads(out)["curves"]
+
+
+def test_progress_line_shows_only_steps_that_take_a_while(monkeypatch):
+    """A step done within half a second prints nothing (an error after it stays the only line);
+    a longer one is shown from half a second on, and ends with a newline."""
+    import io
+
+    from alsim.cli import common
+
+    clock = [100.0]
+    monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
+    quick = io.StringIO()
+    line = common.ProgressLine("embedding images", quick)
+    line(0, 10)
+    clock[0] += 0.4
+    line(10, 10)
+    assert quick.getvalue() == ""
+    slow = io.StringIO()
+    line = common.ProgressLine("embedding images", slow)
+    line(0, 10)
+    clock[0] += 0.6
+    line(3, 10)
+    clock[0] += 0.1
+    line(4, 10)  # within half a second of the last line: not rewritten
+    clock[0] += 1.3
+    line(10, 10)
+    assert slow.getvalue() == ("\rembedding images: 3/10 (30%, 5/s, about 1 s left)"
+                               "\rembedding images: 10/10 (100%, 5/s)\n")

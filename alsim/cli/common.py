@@ -108,6 +108,19 @@ def stored_for(data: str):
     return store.find(data)
 
 
+def check_report_path(path: str | None) -> None:
+    """``--report``'s file can be written: checked before any work, so a long run does not end in an error."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise UsageError(f"--report {path!r} is a folder; give a file name, e.g. {os.path.join(path, 'report.html')!r}")
+    if not os.path.isdir(folder):
+        raise UsageError(f"--report {path!r}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--report {path!r}: the folder {folder!r} is not writable")
+
+
 def command_line(args) -> str:
     """The command that reproduces this invocation, as a report prints it."""
     return "python -m alsim " + shlex.join(getattr(args, "argv", None) or [args.command])
@@ -129,19 +142,24 @@ def note(message: str) -> None:
 
 class ProgressLine:
     """``progress(done, total)`` for long steps (embedding images): one line on stderr, rewritten at most
-    twice a second, with the rate so far and an estimate of the time left; a newline when done."""
+    twice a second, with the rate so far and an estimate of the time left; a newline when done.
+    A step done within half a second shows nothing (an error after it stays the only line)."""
 
     def __init__(self, label: str, stream=None):
         self.label, self.stream = label, stream or sys.stderr
         self.started = time.perf_counter()
-        self.shown = 0.0
-        self.done = False
+        self.shown = self.started  # the first line after half a second
+        self.printed = self.done = False
 
     def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter()
         finished = total > 0 and done >= total
         if self.done or (not finished and now - self.shown < 0.5):
             return
+        if finished and not self.printed and now - self.started < 0.5:  # quick: nothing to follow
+            self.done = True
+            return
+        self.printed = True
         self.done = finished
         self.shown = now
         elapsed = now - self.started

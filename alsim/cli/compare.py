@@ -10,6 +10,7 @@ from alsim.cli.common import (
     ProgressLine,
     add_config_arguments,
     build_config,
+    check_report_path,
     command_line,
     integer_argument,
     number_argument,
@@ -54,6 +55,7 @@ def run(args, out) -> int:
     if args.seeds is None:  # enough paired seeds for a verdict where runs are cheap
         args.seeds = DEFAULT_SEEDS_SMALL if base.dataset.startswith("digits") else DEFAULT_SEEDS_LARGE
     validate_request(base, strategies, args.seeds, target=args.target)  # before any work
+    check_report_path(getattr(args, "report", None))
     workers = min(2, os.cpu_count() or 1) if args.workers is None else args.workers
     if not 1 <= workers <= 64:
         raise ConfigError(f"workers must be in [1, 64], got {workers}")

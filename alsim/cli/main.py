@@ -10,6 +10,7 @@ from typing import Sequence
 from alsim.cli.common import Parser
 from alsim.common.errors import AlsimError, one_line
 from alsim.common.runtime import configure_process, drop_codec_messages
+from alsim.common.text import escape_controls
 
 #: Command name -> its module; each has ``add_parser(sub)`` and ``run(args, out)``.
 COMMANDS = {name: f"alsim.cli.{name}" for name in ("run", "compare", "sweep", "presets", "serve", "warm", "data",
@@ -49,6 +50,13 @@ def main(argv: Sequence[str] | None = None, out=None) -> int:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as exc:
+        # What the system refused (a full disk or output, a folder that went away): one line,
+        # as for any other error, never a traceback.
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"alsim: error: {escape_controls(exc.strerror or one_line(exc))}{escape_controls(where)}",
+              file=sys.stderr)
+        return 2
 
 
 def console() -> None:

@@ -7,7 +7,14 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from alsim.cli.common import ProgressLine, add_config_arguments, build_config, command_line, fmt
+from alsim.cli.common import (
+    ProgressLine,
+    add_config_arguments,
+    build_config,
+    check_report_path,
+    command_line,
+    fmt,
+)
 
 if TYPE_CHECKING:  # lazy: for annotations only; the parser must start fast
     from alsim.loop.config import Config
@@ -83,6 +90,7 @@ def run(args, out) -> int:
     from alsim.loop.run import first_k_baseline, run_loop
 
     config = build_config(args)
+    check_report_path(getattr(args, "report", None))
     started = time.perf_counter()
     prepared = prepare(config, progress=None if args.json else ProgressLine("embedding images"))
     check_feasible(config, prepared)

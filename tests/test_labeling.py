@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from test_importers import npz_bytes, write_image_folder
 
 from alsim.cli.main import main
-from alsim.common.errors import DataError
+from alsim.common.errors import ConfigError, DataError
 from alsim.data import store as datastore
 from alsim.data.datasets import Dataset
 from alsim.data.sources import SourceInfo, register_source, source_names
@@ -66,6 +67,20 @@ def _forget_memory_sources():
 @pytest.fixture
 def project():
     return labeling.create_project("digits demo", "digits")
+
+
+@pytest.mark.parametrize("settings, message", [
+    (["cost=per_class", "cost_params=1,2"], "cost_params must hold one cost per class: 10 for dataset 'digits', got 2"),
+    (["gamma=1e-300"], "gamma=1e-300 is too small for these features"),
+    (["kernel=knn", "n_neighbors=100000"], "n_neighbors must be < the pool size 1797, got 100000"),
+])
+def test_settings_a_refit_would_refuse_are_refused_when_the_project_is_made(settings, message):
+    """Not after a person has labeled a batch: a project's settings cannot change, so such a
+    project could never propose again."""
+    store = LabelStore()
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        labeling.create_project("refused", "digits", settings, store=store)
+    assert [p.name for p in store.projects()] == []
 
 
 def _label_batch(project, batch, wrong: int = 0):
@@ -748,7 +763,7 @@ def test_exports_carry_each_item_source_file_name_through_store_reload_and_remov
 def test_a_pool_projects_items_are_named_by_their_rows_in_the_data_set(tmp_path):
     entry = datastore.import_path(write_image_folder(tmp_path / "pets", per_class=4))
     data = entry.load()
-    project = labeling.create_project("pool", entry.id, ["pool_size=5"])
+    project = labeling.create_project("pool", entry.id, ["pool_size=5", "n_neighbors=3"])
     pool_ids = prepare(project.config).pool_ids
     labeling.add_label(project, 3, 0, annotator="ann")
     assert [row["path"] for row in labeling.export_rows(project)] == [data.file_names[pool_ids[3]]]

@@ -214,12 +214,27 @@ def create_project(name: str, dataset: str, assignments=(), store: LabelStore | 
     config = base_config(dataset).with_overrides(rest)
     if config.strategy == "none":
         raise ConfigError("strategy must be a query strategy for a labeling project, got 'none'")
+    check_refit(config)  # settings a refit would refuse are refused now, before anything is labeled
     # The class names are kept with the project, so its labels export by name even once the
     # data set is gone.
     dataset = load_source(config.dataset)
     settings = {"config": config.to_dict(), "prefill": DEFAULT_PREFILL if prefill is None else prefill,
                 "class_names": list(dataset.class_names), "n_items": len(dataset.labels)}
     return open_row(store.create_project(name, config.dataset, settings), store)
+
+
+def check_refit(config: Config) -> None:
+    """Raise :class:`ConfigError` for settings the project's refits would refuse (the checks of a
+    run: per-class costs against the classes, the kernel's size and, for an rbf kernel, a gamma
+    that leaves every weight equal, found by building the graph, kept in the process's cache)."""
+    from alsim.loop.pool import check_feasible, graph_for, prepare  # lazy: the pool loads SciPy
+
+    prepared = prepare(config)
+    # A project starts from the labels a person gives, not from an initial draw, and a batch
+    # larger than what is left proposes what is left.
+    check_feasible(config.replace(initial="first", n_initial=1, batch_size=1), prepared)
+    if config.model == "label_spreading" and config.kernel == "rbf":
+        graph_for(config, prepared)
 
 
 def open_row(row: Project, store: LabelStore) -> LabelingProject:

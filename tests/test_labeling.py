@@ -609,6 +609,10 @@ def test_cli_creates_a_project_with_settings_and_imports(tmp_path):
     (("p", "--data", "digits", "--set", "batch_size=0", "--next"), "batch_size must be"),
     (("p", "--data", "digits", "--next", "--undo"), "not allowed with argument"),
     (("p", "--data", "digits", "--import-csv", "/nonexistent.csv"), "cannot read /nonexistent.csv"),
+    # options that contradict each other are refused, not one of them silently taken
+    (("p", "--data", "digits", "--set", "dataset=fashion-mnist", "--next"),
+     "--data 'digits' and --set dataset=... name different data sets"),
+    (("p", "--delete", "--data", "digits"), "--delete takes the project name alone"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, message):
     code, out, err = _cli(*argv)

@@ -233,7 +233,8 @@ def _free_port() -> int:
     (["--scheduler", "tcp://127.0.0.1:{port}", "--connect-timeout", "1"], "cannot reach the Dask scheduler"),
     (["--scheduler", "127.0.0.1"], "--scheduler expects an address"),
     (["--out", "{file}/results"], "cannot write to --out"),
-    (["--workers", "0"], "--workers must be an integer >= 1"),
+    (["--workers", "0"], "--workers must be an integer in [1, 64]"),
+    (["--workers", "100000"], "--workers must be an integer in [1, 64] (local worker processes), got 100000"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2_before_any_work(tmp_path, capsys, extra, message):
     (tmp_path / "a-file").write_text("")

@@ -110,6 +110,8 @@ def run(args, out) -> int:
         raise LabelStoreError("give a project name (or --list)")
     check_project_name(args.project)
     if args.delete:
+        if args.data or args.assignments:
+            raise LabelStoreError("--delete takes the project name alone (no --data or --set)")
         removed = store.delete_project(args.project)
         print(f"deleted project {removed.name}", file=out)
         return 0
@@ -246,7 +248,11 @@ def _open_or_create(args, store: LabelStore) -> LabelingProject:
     except LabelStoreError:
         if not args.data:
             raise
-        return create_project(args.project, _dataset_argument(args.data), args.assignments, store)
+        dataset = _dataset_argument(args.data)
+        if any(a.split("=", 1)[0].strip() == "dataset" and a.split("=", 1)[-1].strip() != dataset
+               for a in args.assignments or ()):
+            raise LabelStoreError(f"--data {args.data!r} and --set dataset=... name different data sets; give one")
+        return create_project(args.project, dataset, args.assignments, store)
     project = open_row(row, store)
     if args.data and _dataset_argument(args.data) != project.config.dataset:
         raise LabelStoreError(f"project {project.name!r} labels data set {project.config.dataset!r}, "

@@ -14,6 +14,8 @@ from alsim.sweep.grid import CELLS_PER_TASK, CONNECT_TIMEOUT, SweepError, SweepS
 if TYPE_CHECKING:  # lazy: the runner loads the loop, and the parser must start fast
     from alsim.sweep.runner import Progress
 
+#: Most local worker processes a sweep starts (as for `compare --workers`).
+MAX_WORKERS = 64
 DEFAULT_STRATEGIES = "entropy,margin,least_confident,random"
 
 
@@ -61,8 +63,9 @@ def run(args, out, err=None) -> int:
     err = err or sys.stderr
     base = build_config(args)
     try:
-        if args.workers is not None and args.workers < 1:
-            raise SweepError(f"--workers must be an integer >= 1, got {args.workers}")
+        if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+            raise SweepError(f"--workers must be an integer in [1, {MAX_WORKERS}] (local worker processes), "
+                             f"got {args.workers}")
         if args.cells_per_task < 1:
             raise SweepError(f"--cells-per-task must be an integer >= 1, got {args.cells_per_task}")
         if not (math.isfinite(args.connect_timeout) and args.connect_timeout > 0):

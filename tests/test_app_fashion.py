@@ -79,3 +79,19 @@ def test_real_fashion_default_matches_the_core(monkeypatch, real_fashion_dir):
     assert curve["y"] == pytest.approx([r.accuracy for r in expected], abs=1e-12)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["pseudo-labels"] == f"{expected[-1].n_pseudo:,}"
+
+
+def test_a_single_fit_shows_no_change_against_itself(monkeypatch, fashion_like_dir):
+    """Every training image revealed (60 per class here): one fit, round 0; its accuracy metric
+    has no "vs round 0" change (a green +0.0 would compare the round with itself)."""
+    at = _open(monkeypatch, fashion_like_dir)
+    at.sidebar.number_input(key="fm_per_class").set_value(60)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metric = next(m for m in at.metric if m.label.endswith("test accuracy"))
+    assert metric.value != "–" and metric.proto.delta == ""
+    assert {m.label: m.value for m in at.metric}["labels revealed"] == "600"
+    at.sidebar.number_input(key="fm_per_class").set_value(5)
+    at.run()
+    metric = next(m for m in at.metric if m.label.endswith("test accuracy"))
+    assert metric.proto.delta.endswith(" points vs round 0")  # several fits: the change is shown

@@ -110,6 +110,21 @@ def test_the_recall_heatmap_of_a_balanced_pool_is_built_when_its_expander_opens(
     assert_allclose(z, np.array([r.recall for r in rounds]).T, atol=1e-12, equal_nan=True)
 
 
+def test_the_rounds_table_shows_a_dash_where_a_value_does_not_apply(app):
+    """Round 0 has no pseudo-labels, so no pseudo-label precision: a dash, never a raw None."""
+    app.sidebar.radio(key="self_training").set_value("pseudo")
+    app.session_state["rounds-open"] = True
+    app.run()
+    _no_errors(app)
+    table = next(d.value for d in app.dataframe if "pseudo_precision" in d.value.columns)
+    rounds = list(run_loop(app_config := Config(self_training="pseudo")))
+    assert not table.isna().any().any()
+    entropy = table[table["arm"] == "entropy"]
+    assert entropy["pseudo_precision"].tolist() == ["–" if r.n_pseudo == 0 else f"{r.pseudo_precision:.4f}"
+                                                    for r in rounds]
+    assert rounds[0].n_pseudo == 0 and app_config.self_training == "pseudo"
+
+
 def test_a_new_run_shows_its_last_round_everywhere(app):
     app.sidebar.selectbox(key="preset").set_value("digits-compare")
     app.run()

@@ -207,8 +207,9 @@ def fashion_page() -> None:
         shown = last_evaluated(main) or last
         cols = st.columns(4)
         cols[0].metric(f"{names[0]}: test accuracy", (f"{shown.accuracy:.4f}" if last_evaluated(main) else fmt_accuracy(None)),
+                       # none for round 0 itself (a single fit): it would compare the round with itself
                        delta=(f"{100 * (shown.accuracy - main[0].accuracy):+.1f} points vs round 0"
-                              if last_evaluated(main) is not None else None),
+                              if last_evaluated(main) is not None and shown.index > 0 else None),
                        help=f"Round {shown.index}, {shown.n_labeled:,} revealed labels.")
         cols[1].metric("labels revealed", f"{last.n_labeled:,}")
         cols[2].metric("pseudo-labels", f"{last.n_pseudo:,}")

@@ -320,7 +320,8 @@ def recall_section(results: dict, prepared, config: Config, key: str) -> None:
         table = pd.DataFrame(round_rows(results))[columns].rename(columns={"score": metric_title(config.metric)})
         if config.metric == "accuracy":
             table = table.drop(columns=["accuracy"])
-        st.dataframe(table, hide_index=True, key=f"{key}rounds-table")
+        # a value that does not apply (no pseudo-labels yet, so no precision) reads "–", not None
+        st.dataframe(readable_table(table), hide_index=True, key=f"{key}rounds-table")
 
 
 def audit_section(rounds, self_training: str, key: str) -> None:

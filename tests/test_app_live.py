@@ -327,6 +327,20 @@ def test_at_chance_the_gain_over_random_is_not_green():
     assert not at.success
 
 
+def test_an_annotator_wrong_almost_always_gives_accuracy_below_chance_and_says_so():
+    """Labels flipped 999 times in 1,000: the curves end far below the largest class's share. The page
+    calls that below chance (systematically wrong answers), not near it, and colours no winner."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["oracle_noise"] = "0.999"
+    at.run()
+    _no_errors(at)
+    finals = [r.accuracy for r in run_loop(Config(oracle_noise=0.999))][-1:]
+    assert finals[0] < 0.05
+    assert "Accuracy stays below chance" in at.markdown[0].value
+    assert any(text.startswith("Accuracy stays below chance: the best strategy ends at") for text in messages(at.warning))
+    assert at.metric[0].proto.color == MetricProto.MetricColor.GRAY
+
+
 def test_a_large_pool_measures_its_ceiling_on_request(monkeypatch):
     """Above QUICK_POOL the ceiling waits for a click; chance and the curves' warning do not."""
     import alsim.dashboard.live as live

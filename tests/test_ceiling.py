@@ -95,6 +95,32 @@ def test_curves_warning_speaks_when_the_best_final_accuracy_is_near_chance():
     assert curves_warning([float("nan")], 0.25, 600) is None
 
 
+def test_an_accuracy_well_below_chance_is_called_below_chance_not_near_it():
+    """Any answer that ignores the image gets at least the smallest class's share. 1.1% against
+    shares of 9.9-12.7% (an annotator wrong 999 times in 1,000) is systematic, not guessing: below
+    that floor by far more than three standard errors. Within them, or with no floor, near chance;
+    and 52% against a 62.7% majority is what guessing by the classes' shares gets, so near too."""
+    from alsim.evidence.chance import below_chance, chance_words, guess_floor
+
+    labels = np.array([0] * 5 + [1] * 3 + [2] * 2 + [-1] * 4)
+    assert guess_floor(labels) == pytest.approx(0.2) and chance_level(labels) == pytest.approx(0.5)
+    assert guess_floor(np.array([-1, -1])) != guess_floor(np.array([-1, -1]))  # nan
+    se = math.sqrt(0.099 * 0.901 / 330)
+    assert below_chance(0.011, 0.099, 330) and chance_words(0.011, 0.099, 330) == "below chance"
+    assert not below_chance(0.099 - 2.9 * se, 0.099, 330) and below_chance(0.099 - 3.1 * se, 0.099, 330)
+    assert chance_words(0.011, None, 330) == "near chance" and not below_chance(float("nan"), 0.099, 330)
+    assert chance_words(0.52, 0.373, 300) == "near chance"
+    text = curves_warning([0.011, 0.004], 0.127, 330, floor=0.099)
+    assert text.startswith("Accuracy stays below chance: the best strategy ends at 1.1%, below the 9.9% that any "
+                           "answer ignoring the image gets at least (always answering the largest class gets "
+                           "12.7%)") and "not evidence" in text
+    assert curves_warning([0.011], 0.127, 330).startswith("Accuracy stays near chance")  # no floor given
+    text = ceiling_warning(0.0, 1 / 3, 60, floor=1 / 3)
+    assert text.startswith("With every label the model reaches 0.0%, below the 33.3% that any answer ignoring the "
+                           "image gets at least: its answers are systematically wrong")
+    assert curves_warning([0.11], 0.127, 330, floor=0.099).startswith("Accuracy stays near chance")
+
+
 def test_chance_is_the_largest_share_of_the_known_labels():
     labels = np.array([0, 0, 0, 1, 2, -1, -1, 2])
     assert chance_level(labels) == pytest.approx(_plain_chance(labels)) == pytest.approx(0.5)

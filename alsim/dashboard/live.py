@@ -25,6 +25,7 @@ from alsim.dashboard.render import (
 from alsim.dashboard.runner import run_live
 from alsim.dashboard.url import Int, sanitize_query_params, show_url_notices
 from alsim.evidence.ceiling import QUICK_POOL, Ceiling, ceiling
+from alsim.evidence.chance import chance_words
 from alsim.evidence.compare import Curve
 from alsim.evidence.narrative import (
     chance_warning,
@@ -470,12 +471,13 @@ def _spread(config: Config, results, spread_rounds, axis: str = "labels") -> tup
     return _bands(curves, axis), curves
 
 
-def _spread_text(config: Config, curves, note: str | None, near_chance: bool = False) -> None:
-    """The verdict over seeds; with ``note``, a caption for the chart that draws their bands."""
+def _spread_text(config: Config, curves, note: str | None, chance: str | None = None) -> None:
+    """The verdict over seeds; with ``note``, a caption for the chart that draws their bands. ``chance``:
+    ``'near chance'`` or ``'below chance'`` when accuracy is (:func:`alsim.evidence.chance.chance_words`)."""
     text = spread_verdict(curves, config.strategy)
-    if near_chance and config.strategy not in ("random", "none"):
+    if chance and config.strategy not in ("random", "none"):
         metric = metric_title(config.metric)
-        text += f" {metric[0].upper()}{metric[1:]} stays near chance, so no difference here is evidence."
+        text += f" {metric[0].upper()}{metric[1:]} stays {chance}, so no difference here is evidence."
     st.markdown("**Spread over seeds.** " + text)
     if note is not None:
         st.caption(f"Shaded bands and dotted lines: mean ± one standard deviation over {note}. "
@@ -574,6 +576,8 @@ def live_page() -> None:
         return
 
     warning = chance_warning(results, reach)
+    finals = [shown.score for shown in map(last_evaluated, results.values()) if shown is not None]
+    chance = None if not warning else chance_words(max(finals, default=float("nan")), reach.floor, reach.n)
     with header:
         _header(config, results, baseline, seconds, present, reach, warning)
     bands, curves = _spread(config, results, spread_rounds, axis) if spread_rounds else (None, [])
@@ -581,7 +585,7 @@ def live_page() -> None:
         curve_slot.plotly_chart(animated_curves(results, "Accuracy against revealed labels, round by round"),
                                 key="curve-present", width="stretch")
         if bands is not None:
-            _spread_text(config, curves, note=None, near_chance=bool(warning))  # no bands drawn: nothing to caption
+            _spread_text(config, curves, note=None, chance=chance)  # no bands drawn: nothing to caption
         presenter_maps(results, prepared)
         return
     stops = {name: stopping_points(results[name], arms[name], prepared.n_classes) for name in names}
@@ -592,7 +596,7 @@ def live_page() -> None:
                             band_label=f"{SPREAD_SEEDS} seeds", title=title, metric="score", x=axis)
     curve_slot.plotly_chart(curve, key="curve", width="stretch")
     if bands is not None:
-        _spread_text(config, curves, note, near_chance=bool(warning))
+        _spread_text(config, curves, note, chance=chance)
     fired = [f"**{escape_markdown(name)}**: {escape_markdown(point.sentence())}"
              for name, points in stops.items() for point in points]
     if fired:

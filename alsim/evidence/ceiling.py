@@ -22,7 +22,14 @@ from sklearn.preprocessing import StandardScaler
 from alsim.common.errors import DataError
 from alsim.data.datasets import Dataset
 from alsim.data.sources import load_source, source_info
-from alsim.evidence.chance import ceiling_sentence, ceiling_warning, chance_level, chance_score, near_chance
+from alsim.evidence.chance import (
+    ceiling_sentence,
+    ceiling_warning,
+    chance_level,
+    chance_score,
+    guess_floor,
+    near_chance,
+)
 from alsim.evidence.compare import full_label_accuracy
 from alsim.learn.features import compute_features
 from alsim.loop.config import Config
@@ -66,6 +73,9 @@ class Ceiling:
     n: int
     warning: str | None = None
     metric: str = "accuracy"  # what ``ceiling`` and ``chance`` measure (Config.metric)
+    #: The smallest class's share of the scored labels (accuracy only, else None): any answer that
+    #: ignores the image gets at least this (:func:`alsim.evidence.chance.guess_floor`).
+    floor: float | None = None
 
     @property
     def _chance_words(self) -> str:
@@ -94,7 +104,7 @@ class Ceiling:
 
     def to_dict(self) -> dict:
         return {"ceiling": self.ceiling, "chance": self.chance, "evaluated_on": self.evaluated_on, "n": self.n,
-                "warning": self.warning}
+                "warning": self.warning, "floor": self.floor}
 
 
 def reference_config(config: Config) -> Config:
@@ -138,24 +148,26 @@ def ceiling(config: Config, measure: bool = True) -> Ceiling:
         known = values.get(key)
         if known is not None:
             return known
-        chance, evaluated_on, n = _chance(reference_config(config))
-        return Ceiling(ceiling=None, chance=chance, evaluated_on=evaluated_on, n=n, metric=config.metric)
+        chance, evaluated_on, n, floor = _chance(reference_config(config))
+        return Ceiling(ceiling=None, chance=chance, evaluated_on=evaluated_on, n=n, metric=config.metric, floor=floor)
     return values.get_or_build(key, lambda: _measure(reference_config(config)))
 
 
-def _chance(config: Config) -> tuple[float, str, int]:
-    """Chance on the points a ceiling is scored on, where they are, and how many."""
+def _chance(config: Config) -> tuple[float, str, int, float | None]:
+    """Chance on the points a ceiling is scored on, where they are, how many, and the guess floor."""
     prepared = prepare(config)
     on_test = config.evaluation in ("test", "both") and prepared.test_labels is not None
     labels = prepared.test_labels if on_test else prepared.labels
-    return chance_score(labels, config.metric), "test" if on_test else "pool", int(np.count_nonzero(labels >= 0))
+    floor = guess_floor(labels) if config.metric == "accuracy" else None
+    return (chance_score(labels, config.metric), "test" if on_test else "pool", int(np.count_nonzero(labels >= 0)),
+            floor)
 
 
 def _measure(config: Config) -> Ceiling:
-    chance, evaluated_on, n = _chance(config)
+    chance, evaluated_on, n, floor = _chance(config)
     accuracy = full_label_accuracy(config)
     return Ceiling(ceiling=accuracy, chance=chance, evaluated_on=evaluated_on, n=n,
-                   warning=ceiling_warning(accuracy, chance, n), metric=config.metric)
+                   warning=ceiling_warning(accuracy, chance, n, floor), metric=config.metric, floor=floor)
 
 
 # --------------------------------------------------------------------------- feature probe

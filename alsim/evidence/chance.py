@@ -35,8 +35,8 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["NOISE_SE", "SKILL_FLOOR", "ceiling_sentence", "ceiling_warning", "chance_level", "curves_warning",
-           "near_chance", "near_chance_margin"]
+__all__ = ["NOISE_SE", "SKILL_FLOOR", "below_chance", "ceiling_sentence", "ceiling_warning", "chance_level",
+           "chance_words", "curves_warning", "guess_floor", "near_chance", "near_chance_margin"]
 
 SKILL_FLOOR = 0.25
 """Share of the largest-class guess's errors an accuracy must remove to be more than near chance."""
@@ -93,6 +93,41 @@ def near_chance_margin(chance: float, n: int) -> float:
     return max(SKILL_FLOOR * (1.0 - chance), noise)
 
 
+def guess_floor(labels: np.ndarray) -> float:
+    """The smallest class's share of the known labels (``-1`` unknown; classes present only); nan without any.
+
+    Any answer that ignores the image (a constant class, or classes drawn at random) scores
+    ``sum_c p_c q_c >= min_c p_c`` in accuracy, where ``p`` are the classes' shares and ``q``
+    how often each is answered: so an accuracy clearly below this share is not guessing but
+    answers anti-correlated with the truth (wrong labels learned, misleading features).
+    """
+    labels = np.asarray(labels)
+    known = labels[labels >= 0]
+    if not len(known):
+        return float("nan")
+    counts = np.bincount(known)
+    return float(counts[counts > 0].min() / len(known))
+
+
+def below_chance(accuracy: float, floor: float | None, n: int) -> bool:
+    """Whether ``accuracy`` is below ``floor`` (:func:`guess_floor`, what any guess gets at least) by
+    more than :data:`NOISE_SE` standard errors: systematically wrong answers. False without a floor."""
+    if floor is None or not (math.isfinite(accuracy) and math.isfinite(floor)) or n <= 0:
+        return False
+    return accuracy < floor - NOISE_SE * math.sqrt(floor * (1.0 - floor) / n)
+
+
+def chance_words(accuracy: float, floor: float | None, n: int) -> str:
+    """``'below chance'`` (:func:`below_chance`) or ``'near chance'``: how a near-chance accuracy is named."""
+    return "below chance" if below_chance(accuracy, floor, n) else "near chance"
+
+
+def _floor_words(floor: float, chance: float) -> str:
+    """``'the 9.9% any answer that ignores the image gets'`` (and the largest class's share where it differs)."""
+    largest = "" if _pct(floor) == _pct(chance) else f" (always answering the largest class gets {_pct(chance)})"
+    return f"the {_pct(floor)} that any answer ignoring the image gets at least{largest}"
+
+
 def near_chance(accuracy: float, chance: float, n: int) -> bool:
     """Whether ``accuracy`` (measured on ``n`` points) is less than the margin above ``chance``; nan counts as near."""
     if not (math.isfinite(accuracy) and math.isfinite(chance)):
@@ -114,25 +149,33 @@ def ceiling_sentence(ceiling: float | None, chance: float) -> str:
     return f"ceiling {shown} (the model with every label), chance {_pct(chance)}"
 
 
-def ceiling_warning(ceiling: float, chance: float, n: int) -> str | None:
-    """Plain words when even every label leaves the model near chance; None otherwise.
+def ceiling_warning(ceiling: float, chance: float, n: int, floor: float | None = None) -> str | None:
+    """Plain words when even every label leaves the model near chance (or below it); None otherwise.
 
     Parameters
     ----------
     ceiling : float, accuracy of the run's model with every label
     chance : float, the largest class's share of the scored labels
     n : int, points the ceiling was scored on
+    floor : float, optional; the smallest class's share (:func:`guess_floor`), for "below chance"
     """
     if not near_chance(ceiling, chance, n):
         return None
+    if below_chance(ceiling, floor, n):
+        return (f"With every label the model reaches {_pct(ceiling)}, below {_floor_words(floor, chance)}: "
+                f"its answers are systematically wrong, not guesses, so the labels "
+                f"or the features mislead it. Any strategy's curve stays below chance, so a \"better than "
+                f"random\" verdict here is not evidence that it saves labels. Check the labels, or try another "
+                f"feature kind (the Data page measures each).")
     return (f"These features barely tell the classes apart: with every label the model reaches "
             f"{_pct(ceiling)}, and always answering the largest class reaches {_pct(chance)}. "
             f"Any strategy's curve stays near chance, so a \"better than random\" verdict here is not evidence "
             f"that it saves labels. Try another feature kind (the Data page measures each).")
 
 
-def curves_warning(final_accuracies: Iterable[float], chance: float, n: int) -> str | None:
-    """Plain words when every strategy's final accuracy stays near chance; None otherwise.
+def curves_warning(final_accuracies: Iterable[float], chance: float, n: int,
+                   floor: float | None = None) -> str | None:
+    """Plain words when every strategy's final accuracy stays near chance (or below it); None otherwise.
 
     Parameters
     ----------
@@ -140,6 +183,7 @@ def curves_warning(final_accuracies: Iterable[float], chance: float, n: int) -> 
         Each strategy's final (mean) accuracy; nan values are left out.
     chance : float
     n : int, points an accuracy is scored on (the margin's noise term)
+    floor : float, optional; the smallest class's share (:func:`guess_floor`), for "below chance"
     """
     finals = [a for a in final_accuracies if math.isfinite(a)]
     if not finals or not math.isfinite(chance):
@@ -147,6 +191,11 @@ def curves_warning(final_accuracies: Iterable[float], chance: float, n: int) -> 
     best = max(finals)
     if not near_chance(best, chance, n):
         return None
+    if below_chance(best, floor, n):
+        return (f"Accuracy stays below chance: the best strategy ends at {_pct(best)}, below "
+                f"{_floor_words(floor, chance)}, so the model's answers are systematically wrong (wrong "
+                f"labels teach it wrong answers: check how often the annotators err). A \"better than random\" "
+                f"verdict between curves this low is not evidence that a strategy saves labels.")
     return (f"Accuracy stays near chance: the best strategy ends at {_pct(best)}, and always answering the "
             f"largest class reaches {_pct(chance)}. A \"better than random\" verdict between curves this low is "
             f"not evidence that a strategy saves labels.")

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 from alsim.common.errors import ConfigError
-from alsim.evidence.chance import ceiling_sentence, curves_warning
+from alsim.evidence.chance import ceiling_sentence, chance_words, curves_warning
 from alsim.evidence.verdict import BETTER, verdicts
 from alsim.learn.graph import predict_new, spread
 from alsim.learn.metrics import Metrics, aulc, labels_to_reach
@@ -448,11 +448,12 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
     warning = None
     if ceiling is not None:
         warning = ceiling.warning or curves_warning([acc[:, -1].mean() for _, acc, _ in stats.values()],
-                                                    ceiling.chance, ceiling.n)
+                                                    ceiling.chance, ceiling.n, ceiling.floor)
     near = None
     if warning is not None:
         gives = "" if ceiling.ceiling is None else f"every label gives {100 * ceiling.ceiling:.1f}%, "
-        near = f"{words} stays near chance ({gives}chance is {100 * ceiling.chance:.1f}%)"
+        relation = chance_words(max(acc[:, -1].mean() for _, acc, _ in stats.values()), ceiling.floor, ceiling.n)
+        near = f"{words} stays {relation} ({gives}chance is {100 * ceiling.chance:.1f}%)"
     if target is None:
         if full_accuracy is not None:
             target, rule = target_fraction * full_accuracy, (

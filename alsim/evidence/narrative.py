@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from alsim.evidence.chance import curves_warning
+from alsim.evidence.chance import chance_words, curves_warning
 from alsim.loop.config import METRIC_NAMES
 from alsim.loop.records import NOTHING_LEFT, Round
 from alsim.strategies import PSEUDO, REVEALED, UNLABELED, strategy_names
@@ -261,7 +261,7 @@ def chance_warning(arms: Mapping[str, Sequence[Round]], ceiling) -> str | None:
     if ceiling.warning:
         return ceiling.warning
     finals = [shown.score for shown in map(last_evaluated, arms.values()) if shown is not None]
-    return curves_warning(finals, ceiling.chance, ceiling.n)
+    return curves_warning(finals, ceiling.chance, ceiling.n, ceiling.floor)
 
 
 def takeaway(arms: Mapping[str, Sequence[Round]], ceiling=None) -> str:
@@ -298,7 +298,9 @@ def near_chance_sentence(arms: Mapping[str, Sequence[Round]], ceiling=None) -> s
     gives = "" if ceiling.ceiling is None else f"every label gives {fmt_accuracy(ceiling.ceiling)}, "
     first = next((r for rounds in arms.values() for r in rounds), None)
     metric = "accuracy" if first is None or first.metric == "accuracy" else METRIC_NAMES.get(first.metric, "")
-    return (f"{metric[0].upper()}{metric[1:]} stays near chance ({gives}chance is {fmt_accuracy(ceiling.chance)}), "
+    finals = [shown.score for shown in map(last_evaluated, arms.values()) if shown is not None]
+    words = chance_words(max(finals), ceiling.floor, ceiling.n) if finals else "near chance"
+    return (f"{metric[0].upper()}{metric[1:]} stays {words} ({gives}chance is {fmt_accuracy(ceiling.chance)}), "
             f"so a difference{against} here is not evidence.")
 
 

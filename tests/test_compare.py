@@ -52,6 +52,24 @@ def test_headline_numbers_on_hand_made_curves():
     assert bands["x"] == X and bands["mean"][2] == pytest.approx(0.95) and bands["low"][2] == pytest.approx(0.95)
 
 
+def test_a_last_round_that_scored_nothing_is_left_out_as_a_single_run_leaves_it():
+    """The last round labeled the whole pool, scored on the still-unlabeled pool: no score. The
+    summary ends at the last scored round (no nan in AULC, final or bands), and a stopping rule
+    that fired there says nothing was left to evaluate."""
+    from alsim.evidence.compare import stop_sentence, stop_summary
+
+    curves = [Curve(c.strategy, c.seed, c.labels + (50,), c.accuracy + (float("nan"),)) for c in _curves()]
+    plain, cut = summarize(_curves(), target=0.9), summarize(curves, target=0.9)
+    for before, after in zip(plain.strategies, cut.strategies):
+        assert after.aulc_mean == pytest.approx(before.aulc_mean) and after.final_mean == pytest.approx(before.final_mean)
+    assert cut.bands()["entropy"]["x"] == X
+    stop = {"rule": "stabilizing", "description": "kappa", "round": 4, "n_labeled": 50, "accuracy": float("nan"),
+            "final_n_labeled": 50, "final_accuracy": float("nan")}
+    sentence = stop_sentence(stop_summary([Curve("entropy", 0, X + (50,), (0.8, 0.9, 0.95, 0.97, float("nan")),
+                                                 stops=(stop,))])[0])
+    assert "nan" not in sentence and "then nothing was left to evaluate" in sentence
+
+
 def test_random_never_reaching_the_target():
     summary = summarize(_curves(), target=0.96)
     entropy = summary.strategies[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import CancelledError, Future
@@ -19,6 +20,7 @@ from alsim.learn.metrics import Metrics, aulc, labels_to_reach
 from alsim.learn.models import fit_supervised
 from alsim.loop.config import MAX_SEED, METRIC_NAMES, Config
 from alsim.loop.pool import graph_for, prepare
+from alsim.loop.records import NOTHING_LEFT
 from alsim.loop.run import predict_labels, run_arms
 from alsim.loop.stopping import RULE_NAMES, stopping_points
 from alsim.strategies import strategy_names
@@ -404,13 +406,21 @@ class Summary:
                 "axis": self.axis, "strategies": [s.__dict__ for s in self.strategies]}
 
 
+def _scored_length(curve: Curve) -> int:
+    """Rounds up to the curve's last one with a score (trailing rounds without one are left out)."""
+    finite = np.flatnonzero(np.isfinite(np.asarray(curve.accuracy, dtype=float)))
+    return int(finite[-1]) + 1 if finite.size else len(curve.accuracy)
+
+
 def _aligned(curves: Sequence[Curve], axis: str = "labels") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Curves of one strategy cut to their common length (a pool may run out earlier).
+    """Curves of one strategy cut to their common length (a pool may run out earlier), and before
+    rounds that scored nothing (the last round labeled the whole pool and the score is on the
+    still-unlabeled pool), as a single run shows its last scored round.
 
     Returns the shared x (labels; or, on the cost axis, the mean cost over the seeds at each
     round, since each seed spends its own), the scores (seeds, rounds) and each seed's own x.
     """
-    length = min(len(c.labels) for c in curves)
+    length = min(_scored_length(c) for c in curves)
     own = np.array([c.x(axis)[:length] for c in curves], dtype=float)
     x = np.asarray(curves[0].labels[:length]) if axis != "cost" else own.mean(axis=0)
     return x, np.array([c.accuracy[:length] for c in curves]), own
@@ -546,9 +556,12 @@ def stop_sentence(stop: dict) -> str:
     metric = METRIC_NAMES.get(stop.get("metric", "accuracy"), "accuracy")
     saved = (f"labels saved {stop['labels_saved']:.0f}" if stop.get("unit_cost", True) or "cost_saved" not in stop
              else f"cost saved {stop['cost_saved']:.4g}")
+    def score(value: float) -> str:  # a round that labeled the whole pool scored nothing on it
+        return f"{value:.4f}" if math.isfinite(value) else NOTHING_LEFT
+
     return (f"{RULE_NAMES.get(stop['rule'], stop['rule'])} ({stop['description']}): stops at "
-            f"{stop['stops_at']:.0f} labels, {metric} then {stop['accuracy_then']:.4f}, final "
-            f"{stop['final_accuracy']:.4f}, {saved} "
+            f"{stop['stops_at']:.0f} labels, {metric} then {score(stop['accuracy_then'])}, final "
+            f"{score(stop['final_accuracy'])}, {saved} "
             f"(fired on {stop['fired']}/{stop['n_seeds']} seeds)")
 
 

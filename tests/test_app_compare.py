@@ -64,6 +64,19 @@ def test_compare_page_with_few_seeds_and_a_target(compare_app):
     assert not at.success
 
 
+def test_compare_page_with_one_seed_gives_no_interval(compare_app):
+    """One seed has no spread: no bootstrap interval (a zero-width one read as certainty), "1 seed"."""
+    at = compare_app
+    at.number_input(key="cmp_seeds").set_value(1)
+    at.number_input(key="cmp_target").set_value(0.9)
+    at.multiselect(key="cmp_strategies").set_value(["entropy", "random"])
+    at.run()
+    assert not at.exception and not at.error
+    line = next(m.value for m in list(at.success) + list(at.info) if "Verdict against random" in m.value)
+    assert "Verdict against random over 1 seed: **no detectable difference**" in line
+    assert "no interval from a single seed" in line and "95% interval" not in line
+
+
 def test_compare_page_rejects_first_k_initial_labels(compare_app):
     at = compare_app
     at.sidebar.selectbox(key="cmp_initial").set_value("first")

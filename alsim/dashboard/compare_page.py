@@ -29,6 +29,7 @@ from alsim.evidence.compare import (
     Curve,
     comparison_configs,
     growing_batches,
+    interval_text,
     run_comparison,
     summarize,
     validate_request,
@@ -202,10 +203,10 @@ def compare_page() -> None:
             continue
         line = s.headline
         if s.verdict is not None:
-            low, high = s.aulc_difference_ci if s.aulc_difference_ci else (float("nan"), float("nan"))
             verdict = summary.shown_verdict(s)
-            line += (f". Verdict against random over {summary.n_seeds} seeds: **{verdict}** (AULC difference "
-                     f"{s.aulc_difference:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}], Holm-corrected "
+            seeds = f"{summary.n_seeds} seed{'' if summary.n_seeds == 1 else 's'}"
+            line += (f". Verdict against random over {seeds}: **{verdict}** (AULC difference "
+                     f"{s.aulc_difference:+.4f}, {interval_text(s.aulc_difference_ci)}, Holm-corrected "
                      f"p = {s.p_holm:.3g})" if s.p_holm is not None else f". Verdict against random: {verdict}")
         # Green only for a difference the seeds support, never for a saving that is not significant,
         # and never at chance: there a "better" is not evidence (the warning above says why).

@@ -497,7 +497,8 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
             per_seed_aulc=tuple(areas.tolist()),
             verdict=None if s not in judged else judged[s].verdict,
             aulc_difference=None if s not in judged else judged[s].mean_difference,
-            aulc_difference_ci=None if s not in judged else judged[s].interval,
+            aulc_difference_ci=None if s not in judged or not np.all(np.isfinite(judged[s].interval))
+            else judged[s].interval,
             p_holm=None if s not in judged else judged[s].p_holm,
             stops=stop_summary(grouped[s])))
     return Summary(target=float(target), target_rule=rule, n_seeds=len(next(iter(grouped.values()))),
@@ -520,6 +521,13 @@ def _reach(x: np.ndarray, mean: np.ndarray, target: float, axis: str):
         return labels_to_reach(x, mean, target)
     reached = np.flatnonzero(np.asarray(mean) >= target - 1e-12)
     return None if len(reached) == 0 else float(x[reached[0]])
+
+
+def interval_text(interval: tuple[float, float] | None) -> str:
+    """``'95% interval [+0.0101, +0.0188]'``, or why there is none (one seed has no spread to resample)."""
+    if interval is None:
+        return "no interval from a single seed"
+    return f"95% interval [{interval[0]:+.4f}, {interval[1]:+.4f}]"
 
 
 def stop_summary(curves: Sequence[Curve]) -> tuple[dict, ...]:

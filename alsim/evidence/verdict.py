@@ -42,15 +42,17 @@ def holm(p_values: Sequence[float | None]) -> np.ndarray:
 
 def bootstrap_interval(differences: Sequence[float], confidence: float = 0.95, seed: int = 0,
                        n_resamples: int = 9999) -> tuple[float, float]:
-    """Bootstrap interval of the mean of paired differences (BCa; percentile if BCa is undefined)."""
+    """Bootstrap interval of the mean of paired differences (BCa; percentile if BCa is undefined); nan
+    with fewer than two."""
     from scipy.stats import bootstrap
 
     d = np.asarray(differences, dtype=float)
-    if len(d) == 0:
+    if len(d) < 2:  # one seed: no spread to resample, so no interval (nan), not a zero-width one
         return (float("nan"), float("nan"))
-    if len(d) == 1 or np.ptp(d) == 0:
+    if np.ptp(d) == 0:
         return (float(d.mean()), float(d.mean()))
-    for method in ("BCa", "percentile"):
+    # BCa is undefined for two values (SciPy warns and gives nan): percentile straight away
+    for method in ("BCa", "percentile") if len(d) > 2 else ("percentile",):
         result = bootstrap((d,), np.mean, confidence_level=confidence, n_resamples=n_resamples, method=method,
                            rng=np.random.default_rng(seed))
         low, high = result.confidence_interval

@@ -64,9 +64,10 @@ def test_compare_page_with_few_seeds_and_a_target(compare_app):
     assert not at.success
 
 
-def test_compare_page_with_one_seed_gives_no_interval(compare_app):
+def test_compare_page_with_one_seed_gives_no_interval():
     """One seed has no spread: no bootstrap interval (a zero-width one read as certainty), "1 seed"."""
-    at = compare_app
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page(page_script("Compare")).run()
     at.number_input(key="cmp_seeds").set_value(1)
     at.number_input(key="cmp_target").set_value(0.9)
     at.multiselect(key="cmp_strategies").set_value(["entropy", "random"])

@@ -110,6 +110,29 @@ def test_a_changed_entry_is_refused_on_load(pets):
         datastore.load_stored(entry)
 
 
+def test_a_damaged_manifest_is_named_and_repaired_by_importing_again_or_removed(pets, capsys):
+    """An entry whose manifest.json cannot be read is not silently gone: it is listed as damaged,
+    a run naming it says so and how to recover, importing the same data repairs it, and it can be
+    removed."""
+    entry = datastore.import_path(pets, name="pets")
+    (entry.path / "manifest.json").write_text("{bad")
+    assert datastore.list_sets() == [] and datastore.damaged_sets() == [entry.path]
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{entry.id}  damaged: its manifest cannot be read") and "no data sets" not in out
+    assert main(["run", "--data", entry.id, "--set", "n_rounds=2"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"alsim: error: stored data set '{entry.id}' is damaged (its manifest.json cannot be read): import "
+                   f"the same data again to repair it, or remove it with `python -m alsim data remove {entry.id}`\n")
+    repaired = datastore.import_path(pets, name="pets")
+    assert repaired.content_key == entry.content_key and datastore.list_sets() == [repaired]
+    assert datastore.damaged_sets() == [] and repaired.load().content_key == entry.content_key
+    (entry.path / "manifest.json").write_text("{bad")
+    assert main(["data", "remove", entry.id]) == 0
+    assert capsys.readouterr().out == f"removed {entry.id}  (damaged)\n"
+    assert not entry.path.exists() and datastore.damaged_sets() == []
+
+
 def test_default_config_suits_the_data(pets):
     entry = datastore.import_path(pets)
     config = default_config(entry.id)

@@ -70,11 +70,16 @@ def run(args, out) -> int:
     if args.json:
         write_json({"store": str(store.store_dir()), "datasets": [e.manifest for e in entries]}, out)
         return 0
-    if not entries:
+    damaged = store.damaged_sets()
+    if not entries and not damaged:
         print(f"no data sets in {store.store_dir()}; add one with `python -m alsim data add PATH`", file=out)
     for entry in entries:
         m = entry.manifest
         shape = "x".join(map(str, m["image_shape"])) if m.get("image_shape") else f"d={m.get('embedding_dim')}"
         print(f"{entry.id}  {entry.name:24} {m['n']:>8,} points {len(m['class_names']):>4} classes  {shape:>10}  "
               f"{m.get('created', '')[:10]}  {escape_controls(m.get('source_file', ''))}", file=out)
+    for folder in damaged:
+        print(f"{folder.name[:store.SHORT_ID]}  damaged: its manifest cannot be read ({escape_controls(str(folder))}); "
+              f"import the same data again to repair it, or `python -m alsim data remove {folder.name[:store.SHORT_ID]}`",
+              file=out)
     return 0

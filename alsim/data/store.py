@@ -183,9 +183,15 @@ def add(imported: Imported, name: str | None = None) -> StoredSet:
         try:
             os.replace(tmp, final)
         except OSError:
-            if _read_entry(final) is None:  # not a concurrent import of the same data: a real failure
+            if _read_entry(final) is not None:  # a concurrent import of the same data got there first
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif final.is_dir():  # a damaged entry of this data (its manifest unreadable): replaced by this one
+                aside = final.with_name(f".import-damaged-{key}-{os.getpid()}")
+                os.replace(final, aside)
+                os.replace(tmp, final)
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
                 raise
-            shutil.rmtree(tmp, ignore_errors=True)
         fsync_folder(root)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -276,8 +282,26 @@ def list_sets() -> list[StoredSet]:
     return sorted(entries, key=lambda e: (str(e.manifest.get("created", "")), e.id))
 
 
+def damaged_sets() -> list[Path]:
+    """Folders of the store that are not complete entries (their manifest is missing or unreadable)."""
+    root = store_dir()
+    try:
+        folders = [p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir()]
+    except OSError:
+        return []
+    return sorted(p for p in folders if _read_entry(p) is None)
+
+
+def damaged_entry(ident: str) -> Path | None:
+    """The damaged folder that ``ident`` (a short id or a content key) names, if any."""
+    if len(ident) < SHORT_ID:
+        return None
+    return next((p for p in damaged_sets() if p.name == ident or p.name[:SHORT_ID] == ident), None)
+
+
 def find(ident: str) -> StoredSet:
-    """The stored set with this short id, content key or (unique) name; DataError otherwise."""
+    """The stored set with this short id, content key or (unique) name; DataError otherwise (saying how
+    to recover when the id names a damaged entry)."""
     entries = list_sets()
     for entry in entries:
         if ident in (entry.id, entry.content_key):
@@ -287,6 +311,10 @@ def find(ident: str) -> StoredSet:
         return named[0]
     if len(named) > 1:
         raise DataError(f"{len(named)} stored data sets are named {ident!r}; use an id: {', '.join(e.id for e in named)}")
+    damaged = damaged_entry(ident)
+    if damaged is not None:
+        raise DataError(f"stored data set {ident!r} is damaged (its {MANIFEST} cannot be read): import the same "
+                        f"data again to repair it, or remove it with `python -m alsim data remove {ident}`")
     raise DataError(f"no stored data set {ident!r} in {store_dir()}; `python -m alsim data list` shows them")
 
 
@@ -394,7 +422,12 @@ def remove(ident: str) -> StoredSet:
     Labeling projects sit above the store: remove a set through
     :func:`alsim.labeling.projects.remove_dataset`, which keeps their labels reachable.
     """
-    entry = find(ident)
+    damaged = damaged_entry(ident)
+    if damaged is not None and not any(ident in (e.id, e.content_key) for e in list_sets()):
+        entry = StoredSet(id=damaged.name[:SHORT_ID], content_key=damaged.name, name="(damaged)", path=damaged,
+                          manifest={})
+    else:
+        entry = find(ident)
     trash = entry.path.with_name(f".import-removed-{entry.content_key}-{os.getpid()}")
     try:
         os.replace(entry.path, trash)

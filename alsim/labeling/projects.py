@@ -831,6 +831,9 @@ def remove_dataset(ident: str, force: bool = False, store: LabelStore | None = N
     ``force``. With ``force``, each of them first keeps the set's class names in its settings,
     so its labels stay exportable by name (:func:`open_labels`).
     """
+    if datastore.damaged_entry(ident) is not None and not any(ident in (e.id, e.content_key)
+                                                              for e in datastore.list_sets()):
+        return datastore.remove(ident)  # a damaged entry: nothing in it can be read, projects keep class names
     entry = datastore.find(ident)
     try:
         projects = labeling_projects(entry, store)

@@ -172,3 +172,17 @@ def test_uncertain_examples_unchanged():
     record = make_round(0, 5, 0.9, uncertainty=np.array([0.1, 0.9, 0.5, 0.9, 0.2]), status=[0, 0, 0, 1, 0])
     assert list(uncertain_examples(record, 2, most=True)) == [1, 2]
     assert list(uncertain_examples(record, 2, most=False)) == [0, 4]
+
+
+def test_band_curves_mark_only_stopping_rules_that_fired():
+    """A rule that fired on no seed counts as stopping at the last round; a marker there would read as a stop."""
+    summary = {"entropy": {"x": [40, 50, 60], "mean": [0.8, 0.9, 0.95], "low": [0.7, 0.8, 0.9],
+                           "high": [0.9, 1.0, 1.0]}}
+    stops = {"entropy": [{"rule": "max_uncertainty", "stops_at": 45.0, "fired": 3, "n_seeds": 4},
+                         {"rule": "change", "stops_at": 60.0, "fired": 0, "n_seeds": 4}]}
+    fig = band_curves(summary, stops=stops)
+    markers = [t for t in fig.data if t.name and ": stop by " in t.name]
+    assert [t.name for t in markers] == ["entropy: stop by max uncertainty"]
+    assert markers[0].x == (45.0,) and markers[0].y[0] == pytest.approx(0.85)
+    legend = [t.name for t in fig.data if t.name and t.name.startswith("stop: ")]
+    assert legend == ["stop: max uncertainty"]

@@ -253,8 +253,8 @@ def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across 
                                  line=dict(color=c, width=3)))
         for stop in (stops or {}).get(name, ()):
             where = stop.get("cost_at") if x == "cost" else stop.get("stops_at")
-            if not bx or where is None or not _finite(where):
-                continue
+            if not bx or where is None or not _finite(where) or not stop.get("fired", 1):
+                continue  # no marker for a rule that fired on no seed (it would sit at the last round)
             at = float(where)
             fig.add_trace(go.Scatter(
                 x=[at], y=[float(np.interp(at, bx, mean))], mode="markers", cliponaxis=False,
@@ -265,7 +265,7 @@ def band_curves(summary: Mapping[str, dict], title: str = "Mean accuracy across 
                                f"{f'{at:.0f} labels' if x != 'cost' else f'cost {at:.4g}'} on "
                                f"average (fired on {stop['fired']}/{stop['n_seeds']} seeds)<extra></extra>"),
                 showlegend=False, legendgroup=f"stop-{stop['rule']}"))
-    _stop_legend(fig, [stop["rule"] for rows in (stops or {}).values() for stop in rows])
+    _stop_legend(fig, [stop["rule"] for rows in (stops or {}).values() for stop in rows if stop.get("fired", 1)])
     if highlight is not None:
         if hasattr(highlight, "accuracy") and hasattr(highlight, "labels"):
             label = f"{highlight.strategy}, seed {highlight.seed}"

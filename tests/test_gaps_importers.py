@@ -131,3 +131,24 @@ def test_a_file_of_exactly_the_limit_is_read_and_one_byte_more_is_refused():
     assert len(read_bytes("e.npz", data, ImportOptions(max_bytes=len(data))).dataset.labels) == 6
     with pytest.raises(DataError, match=r"e.npz is .* larger than the import limit"):
         read_bytes("e.npz", data, ImportOptions(max_bytes=len(data) - 1))
+
+
+def test_a_bad_import_limit_says_so_once_and_a_small_limit_reads_in_bytes(monkeypatch, caplog, tmp_path):
+    """$ALSIM_MAX_IMPORT_BYTES that is not a positive integer falls back to 1 GiB with one line (not
+    silently); a limit below 1 MiB is written in bytes ("0.0 MiB" said nothing)."""
+    import logging
+
+    from alsim.data import importers
+
+    monkeypatch.setenv("ALSIM_MAX_IMPORT_BYTES", "1e3 ")
+    with caplog.at_level(logging.WARNING, logger="alsim.data.importers"):
+        assert importers.default_max_bytes() == importers.DEFAULT_MAX_BYTES == 2**30
+        assert importers.default_max_bytes() == 2**30
+    lines = [r.getMessage() for r in caplog.records if "ALSIM_MAX_IMPORT_BYTES" in r.getMessage()]
+    assert lines == ["alsim: ALSIM_MAX_IMPORT_BYTES='1e3' is not a positive number of bytes; using 1073741824"]
+    monkeypatch.setenv("ALSIM_MAX_IMPORT_BYTES", "10")
+    path = tmp_path / "x.npz"
+    np.savez(path, X=np.zeros((6, 2)), y=np.arange(6) % 2)
+    with pytest.raises(DataError, match=rf"x.npz is {path.stat().st_size:,} bytes, larger than the import limit of "
+                                        r"10 bytes \(ALSIM_MAX_IMPORT_BYTES\)"):
+        importers.read_path(path)

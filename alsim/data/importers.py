@@ -27,6 +27,7 @@ import contextlib
 import functools
 import hashlib
 import io
+import logging
 import math
 import os
 import re
@@ -88,12 +89,25 @@ _SHOWN_CORRUPT = 10
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+logger = logging.getLogger("alsim.data.importers")
+
+
 def default_max_bytes() -> int:
-    """``$ALSIM_MAX_IMPORT_BYTES`` if set to a positive integer, else 1 GiB."""
+    """``$ALSIM_MAX_IMPORT_BYTES`` if set to a positive integer, else 1 GiB (with one line saying so
+    when it is set to something else)."""
     text = os.environ.get("ALSIM_MAX_IMPORT_BYTES", "").strip()
-    if text.isdigit() and int(text) > 0:
+    if text.isascii() and text.isdigit() and int(text) > 0:
         return int(text)
+    if text:
+        _say_ignored(text[:40])
     return DEFAULT_MAX_BYTES
+
+
+@functools.lru_cache(maxsize=16)
+def _say_ignored(text: str) -> None:
+    """One line per bad value, however often the limit is read."""
+    logger.warning("alsim: ALSIM_MAX_IMPORT_BYTES=%r is not a positive number of bytes; using %d",
+                   text, DEFAULT_MAX_BYTES)
 
 
 @dataclass(frozen=True)
@@ -229,6 +243,9 @@ def _check_size(name: str, size: int, limit: int) -> None:
 
 
 def _mib(size: int) -> str:
+    """A size for a message: bytes below 1 MiB (a small limit read "0.0 MiB"), else MiB or GiB."""
+    if size < 2**20:
+        return f"{size:,} bytes"
     return f"{size / 2**20:,.1f} MiB" if size < 2**30 else f"{size / 2**30:,.2f} GiB"
 
 

@@ -267,7 +267,7 @@ def test_zip_bomb_is_refused_from_the_directory():
 def test_total_uncompressed_size_is_limited():
     data = zip_bytes({"cat/a.png": png(class_image(0)), "dog/b.png": png(class_image(1)), "n.txt": b"\0" * 500_000})
     assert len(data) < 10_000
-    with pytest.raises(DataError, match="expands to .* more than the import limit of 0.1 MiB"):
+    with pytest.raises(DataError, match="expands to .* more than the import limit of 100,000 bytes"):
         read_bytes("x.zip", data, ImportOptions(max_bytes=100_000))
 
 

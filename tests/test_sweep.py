@@ -230,7 +230,8 @@ def _free_port() -> int:
 @pytest.mark.parametrize("extra, message", [
     (["--grid", "gama=0.1"], "unknown config field 'gama'"),
     (["--grid", "n_rounds=3,0"], "n_rounds must be an integer >= 1"),
-    (["--scheduler", "tcp://127.0.0.1:{port}", "--connect-timeout", "1"], "cannot reach the Dask scheduler"),
+    (["--scheduler", "tcp://127.0.0.1:{port}", "--connect-timeout", "1"],
+     "cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within 1 s: nothing accepts connections there"),
     (["--scheduler", "127.0.0.1"], "--scheduler expects an address"),
     (["--out", "{file}/results"], "cannot write to --out"),
     (["--workers", "0"], "--workers must be an integer in [1, 64]"),
@@ -238,7 +239,9 @@ def _free_port() -> int:
 ])
 def test_bad_input_is_one_line_and_exit_code_2_before_any_work(tmp_path, capsys, extra, message):
     (tmp_path / "a-file").write_text("")
-    extra = [e.format(port=_free_port(), file=tmp_path / "a-file") for e in extra]
+    port = _free_port()
+    extra = [e.format(port=port, file=tmp_path / "a-file") for e in extra]
+    message = message.format(port=port)
     out = tmp_path / "out"
     argv = ["sweep", *TINY, "--seeds", "2", "--out", str(out), *extra]
     assert main(argv) == 2

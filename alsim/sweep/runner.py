@@ -235,11 +235,23 @@ def _check_scheduler_answers(address: str, timeout: float) -> None:
     import asyncio
 
     from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
 
     async def handshake() -> None:
         comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
         await comm.close()
 
+    scheme, location = parse_address(address)
+    if scheme == "tcp":  # nothing listening is told apart from a server that never answers
+        import socket
+
+        host, port = parse_host_port(location)
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except socket.timeout:
+            raise TimeoutError("no answer to the connection") from None
+        except OSError as exc:
+            raise OSError(f"nothing accepts connections there ({exc.strerror or exc})") from None
     try:
         asyncio.run(handshake())
     except asyncio.TimeoutError:

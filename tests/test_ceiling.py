@@ -97,7 +97,7 @@ def test_curves_warning_speaks_when_the_best_final_accuracy_is_near_chance():
 
 def test_an_accuracy_well_below_chance_is_called_below_chance_not_near_it():
     """Any answer that ignores the image gets at least the smallest class's share. 1.1% against
-    shares of 9.9-12.7% (an annotator wrong 999 times in 1,000) is systematic, not guessing: below
+    a floor of 9.9% (an annotator wrong 999 times in 1,000) is systematic, not guessing: below
     that floor by far more than three standard errors. Within them, or with no floor, near chance;
     and 52% against a 62.7% majority is what guessing by the classes' shares gets, so near too."""
     from alsim.evidence.chance import below_chance, chance_words, guess_floor

@@ -374,6 +374,27 @@ def test_the_sidebar_says_when_the_data_set_is_not_the_presets(tmp_path):
     assert not any(c.startswith("Experiment A") for c in captions)  # not the preset's own description
 
 
+def test_the_preset_caption_says_what_was_changed_from_it(app):
+    """The preset's description is shown while the controls hold its values; a changed control
+    replaces it with what changed (the description would describe another run)."""
+    from alsim import get_preset
+
+    captions = [c.value for c in app.sidebar.caption]
+    assert captions[0].startswith("Experiment A")
+    app.sidebar.number_input(key="n_initial").set_value(1)
+    app.sidebar.number_input(key="batch_size").set_value(7)
+    app.run()
+    first = app.sidebar.caption[0].value.replace("\\", "")
+    preset = get_preset("digits-tutorial")
+    assert first == f"Started from digits-tutorial, changed: n_initial {preset.n_initial} → 1, batch_size " \
+                    f"{preset.batch_size} → 7."
+    assert not any(c.value.startswith("Experiment A") for c in app.sidebar.caption)
+    app.sidebar.number_input(key="n_initial").set_value(preset.n_initial)
+    app.sidebar.number_input(key="batch_size").set_value(preset.batch_size)
+    app.run()
+    assert app.sidebar.caption[0].value.startswith("Experiment A")  # back to the preset's own values
+
+
 def test_embedding_images_shows_a_progress_bar_with_the_time_left(monkeypatch):
     from alsim.dashboard import render
 

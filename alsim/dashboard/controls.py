@@ -152,7 +152,7 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
     """
     w = _Widgets(prefix, PRESETS[default_preset][1])
     with st.sidebar:
-        _preset_step(prefix, default_preset)
+        caption = _preset_step(prefix, default_preset)
         values = _data_step(w)
         values |= _model_step(w)
         values |= _labeling_step(w, with_strategy)
@@ -162,24 +162,55 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
         except ConfigError as exc:  # thresholds or costs text that is not a list of numbers
             return None, str(exc)
         values |= _evaluation_step(w)
-    return _validated(values)
+    config, message = _validated(values)
+    if config is not None:
+        caption(config, list(values))
+    return config, message
 
 
-def _preset_step(prefix: str, default_preset: str) -> None:
-    """The preset picker: choosing one writes its values into every control below."""
+#: Changed settings a preset's caption names (the rest are counted).
+CHANGES_SHOWN = 4
+
+
+def _preset_step(prefix: str, default_preset: str):
+    """The preset picker: choosing one writes its values into every control below.
+
+    Returns a function that writes the caption under it once the controls' config is known:
+    the preset's description while nothing differs from it, else what was changed.
+    """
     names = list(PRESETS)
     st.selectbox("Preset", names, index=names.index(default_preset), key=prefix + "preset",
                  on_change=_on_preset_change, args=(prefix,),
                  help="Loads a named configuration into every control below.")
     chosen = st.session_state.get(prefix + "preset", default_preset)
     description, preset = PRESETS[chosen]
-    # The data set control is drawn below; on a first run its value is still only in the URL.
-    dataset = st.session_state.get(prefix + "dataset") or st.query_params.get(prefix + "dataset") or preset.dataset
-    if dataset != preset.dataset:  # the data set control below has been changed away from the preset's
-        st.caption(escape_markdown(f"Started from {chosen}: its settings, on data set {_data_set_name(dataset)} "
-                                   f"instead of its own ({preset.dataset})."))
-    else:
-        st.caption(description)
+    slot = st.empty()
+    slot.caption(description)
+
+    def caption(config: Config, fields: list[str]) -> None:  # the fields the controls set
+        changed = [name for name in fields if getattr(config, name) != getattr(preset, name)]
+        if not changed:
+            return
+        text = f"Started from {chosen}"
+        if "dataset" in changed:  # the data set first, by its name
+            text += f": its settings, on data set {_data_set_name(config.dataset)} instead of its own ({preset.dataset})"
+            changed.remove("dataset")
+        if changed:
+            shown = [f"{name} {_setting(getattr(preset, name))} → {_setting(getattr(config, name))}"
+                     for name in changed[:CHANGES_SHOWN]]
+            more = len(changed) - CHANGES_SHOWN
+            text += ("; changed: " if "instead of" in text else ", changed: ") + ", ".join(shown) + (
+                f" and {more} more" if more > 0 else "")
+        slot.caption(escape_markdown(text + "."))
+
+    return caption
+
+
+def _setting(value) -> str:
+    """A config value for a caption: numbers and names as typed, lists joined by commas."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(_setting(v) for v in value) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _data_set_name(name: str) -> str:

@@ -112,8 +112,10 @@ def spread_arms(config: Config, n_seeds: int = SPREAD_SEEDS) -> tuple[list[Confi
     seeds = [s for s in range(start, start + n_seeds) if config.initial == "first" or s != config.seed]
     configs = [arm.replace(seed=s) for s in seeds for arm in arms_for(base).values()]
     if config.initial == "first":
-        note = (f"{n_seeds} seeds ({start}-{start + n_seeds - 1}), each with {config.n_initial} random initial labels "
-                f"(this run labels the first {config.n_initial} pool points, which would be the same for every seed)")
+        labels = "1 random initial label" if config.n_initial == 1 else f"{config.n_initial} random initial labels"
+        first = "the first pool point" if config.n_initial == 1 else f"the first {config.n_initial} pool points"
+        note = (f"{n_seeds} seeds ({start}-{start + n_seeds - 1}), each with {labels} "
+                f"(this run labels {first}, which would be the same for every seed)")
     else:
         note = f"{n_seeds} seeds ({start}-{start + n_seeds - 1}), this run's seed {config.seed} among them"
     return configs, note

@@ -116,6 +116,8 @@ def test_measuring_the_feature_kinds_suggests_the_best_beside_its_ceiling(monkey
     monkeypatch.setattr("alsim.evidence.ceiling.PROBE_POINTS", 300)  # a small sample keeps the embedding short
     at = _data_page("digits")
     assert len(at.dataframe) == 1  # only the class counts before a click
+    # the button names the kinds it measures: not 'onnx', which needs the user's own model file
+    assert at.button(key="data_probe").label == "Measure each feature kind (raw, hog, colorhist, pretrained)"
     at.button(key="data_probe").click().run()
     assert not at.exception and not at.error
     table = at.dataframe[1].value
@@ -123,7 +125,9 @@ def test_measuring_the_feature_kinds_suggests_the_best_beside_its_ceiling(monkey
     best = max(probes, key=lambda p: p.accuracy).features
     assert table["features"].tolist() == ["raw", "hog", "colorhist", "pretrained"]
     assert table["accuracy (3-fold)"].tolist() == [p.accuracy for p in probes]
-    assert any(f"Suggested: **{best}**" in m.value for m in at.markdown)
+    top = max(probes, key=lambda p: p.accuracy)
+    assert any(f"Suggested: **{best}**" in m.value and f"on the {top.n:,} labeled images it measured" in m.value
+               for m in at.markdown)
     reach = ceiling(suggested_config("digits", None, best))
     assert reach.warning is None and f"**{reach.sentence()}**" in [m.value for m in at.markdown]
     link = next(m.value for m in at.markdown if "Run the live loop" in m.value)

@@ -216,3 +216,14 @@ def test_compare_defaults_to_20_seeds_on_digits(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and len(doc["seeds"]) == 20
     assert {c["seed"] for c in doc["curves"]} == set(range(20))
+
+
+def test_a_target_above_the_ceiling_is_said_to_be_out_of_reach():
+    from alsim.evidence.ceiling import Ceiling
+    from alsim.evidence.compare import target_note
+
+    reach = Ceiling(ceiling=0.96, chance=0.1, evaluated_on="pool", n=300)
+    assert target_note(summarize(_curves(), target=0.99, ceiling=reach)) == (
+        "; above the ceiling, 0.9600 with every label, so no strategy is expected to reach it")
+    assert target_note(summarize(_curves(), target=0.9, ceiling=reach)) == ""
+    assert target_note(summarize(_curves(), target=0.99)) == ""  # no ceiling measured: nothing to say

@@ -46,6 +46,7 @@ def run(args, out) -> int:
         seeds_for,
         stop_sentence,
         summarize,
+        target_note,
         validate_request,
     )
     from alsim.loop.pool import prepare
@@ -83,7 +84,7 @@ def run(args, out) -> int:
                     "seconds": round(run_seconds, 3)}, out)
         return 0
     print(f"# {len(strategies)} strategies x {args.seeds} seeds in {run_seconds:.2f} s; target {summary.target:.4f} "
-          f"({summary.target_rule})", file=out)
+          f"({summary.target_rule}{target_note(summary)})", file=out)
     if base.metric != "accuracy" or args.axis == "cost":
         axis = f"labeling cost ({base.cost} cost)" if args.axis == "cost" else "revealed labels"
         print(f"# metric: {summary.metric_name}; x axis: {axis}", file=out)

@@ -32,6 +32,7 @@ from alsim.evidence.compare import (
     interval_text,
     run_comparison,
     summarize,
+    target_note,
     validate_request,
 )
 from alsim.loop.pool import check_feasible, data_key, prepare
@@ -197,7 +198,7 @@ def compare_page() -> None:
     st.markdown(f"**{summary.ceiling_sentence()}**", help=f"Both {reach.how()}.")
     if summary.warning:
         st.warning(summary.warning)
-    st.caption(f"Target {metric} {summary.target:.4f}: {summary.target_rule}.")
+    st.caption(f"Target {metric} {summary.target:.4f}: {summary.target_rule}{target_note(summary)}.")
     for s in summary.strategies:
         if s.strategy == "random":
             continue

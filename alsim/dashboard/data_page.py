@@ -193,7 +193,8 @@ def _reach_section(name: str, entry: datastore.StoredSet | None) -> FeatureProbe
     Returns the best measured kind, or None before the measurement.
     """
     st.subheader("What the features can reach")
-    kinds = source_info(name).features
+    # 'onnx' needs a model file of the user's own, named in a run's config: nothing to measure here
+    kinds = tuple(kind for kind in source_info(name).features if kind != "onnx")
     measured = st.session_state.setdefault("data_probed", set())
     clicked = st.button(f"Measure each feature kind ({', '.join(kinds)})", key="data_probe",
                         help=f"A linear probe (logistic regression after standardising) cross-validated with "
@@ -213,7 +214,7 @@ def _reach_section(name: str, entry: datastore.StoredSet | None) -> FeatureProbe
                          f"reaches {_pct(best.accuracy)} with a linear probe, and always answering the largest class "
                          f"{_pct(best.chance)}. Active learning cannot show much on these features.")
         st.markdown(f"Suggested: **{best.features}**, the best of the probe ({_pct(best.accuracy)}, chance "
-                    f"{_pct(best.chance)}); the links below use it.")
+                    f"{_pct(best.chance)} on the {best.n:,} labeled images it measured); the links below use it.")
         with st.spinner("The suggested run's model with every label"):
             reach = ceiling(suggested_config(name, entry, best.features))
     except AlsimError as exc:

@@ -523,6 +523,14 @@ def _reach(x: np.ndarray, mean: np.ndarray, target: float, axis: str):
     return None if len(reached) == 0 else float(x[reached[0]])
 
 
+def target_note(summary) -> str:
+    """``''``, or a clause saying the target is above the ceiling (what the model reaches with every label)."""
+    if summary.ceiling is None or not summary.target > summary.ceiling:
+        return ""
+    return (f"; above the ceiling, {summary.ceiling:.4f} with every label, so no strategy is expected to "
+            f"reach it")
+
+
 def interval_text(interval: tuple[float, float] | None) -> str:
     """``'95% interval [+0.0101, +0.0188]'``, or why there is none (one seed has no spread to resample)."""
     if interval is None:

@@ -48,6 +48,8 @@ def test_json_output_can_be_checked_from_outside(capsys):
         (["run", "--report", "/no/such/folder/r.html"], "--report '/no/such/folder/r.html': the folder "
                                                          "'/no/such/folder' does not exist"),
         (["compare", "--set", "initial=random", "--seeds", "2", "--report", "/"], "--report '/' is a folder"),
+        # an option that would be ignored is refused
+        (["run", "--per-point"], "--per-point adds per-point values to the JSON: it goes with --json"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):

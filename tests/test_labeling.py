@@ -613,6 +613,7 @@ def test_cli_creates_a_project_with_settings_and_imports(tmp_path):
     (("p", "--data", "digits", "--set", "dataset=fashion-mnist", "--next"),
      "--data 'digits' and --set dataset=... name different data sets"),
     (("p", "--delete", "--data", "digits"), "--delete takes the project name alone"),
+    (("p", "--data", "digits", "--source", "accepted", "--next"), "--source says how --add labels came about"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(argv, message):
     code, out, err = _cli(*argv)

@@ -223,6 +223,8 @@ def _check_task_options(args) -> None:
                                       ("--embed-images", args.embed_images)) if value]
     if given and args.export != "label-studio":
         raise LabelStoreError(f"{given[0]} goes with --export label-studio")
+    if args.source != "typed" and not args.add:
+        raise LabelStoreError("--source says how --add labels came about: it goes with --add")
 
 
 def _binary_stream(out, kind: str):

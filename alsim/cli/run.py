@@ -15,6 +15,7 @@ from alsim.cli.common import (
     command_line,
     fmt,
 )
+from alsim.common.errors import UsageError
 
 if TYPE_CHECKING:  # lazy: for annotations only; the parser must start fast
     from alsim.loop.config import Config
@@ -89,6 +90,8 @@ def run(args, out) -> int:
     from alsim.loop.pool import check_feasible, prepare
     from alsim.loop.run import first_k_baseline, run_loop
 
+    if args.per_point and not args.json:
+        raise UsageError("--per-point adds per-point values to the JSON: it goes with --json")
     config = build_config(args)
     check_report_path(getattr(args, "report", None))
     started = time.perf_counter()

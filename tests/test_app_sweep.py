@@ -58,10 +58,11 @@ def test_sweep_page_shows_the_heatmap_with_not_significant_cells_marked(sweep_ap
     at.text_input(key="sweep_folder").set_value(str(tmp_path)).run()
     assert not at.exception and not at.error
     heat = charts(at)["sweep_heatmap"]
-    values, marks = heat["data"]
+    values, grey, marks = heat["data"]
     assert values["x"] == ["0.1", "0.25"] and values["y"] == ["5", "10"]
-    assert values["z"] == [[5.0, 5.0], [10.0, 0.0]]
-    assert marks["x"] == ["0.25"] and marks["y"] == ["10"] and "n.s." in values["text"][1][1]
+    assert values["z"] == [[5.0, 5.0], [10.0, None]] and grey["z"] == [[None, None], [None, 0.0]]
+    assert values["customdata"] == [[5.0, 5.0], [10.0, 0.0]]
+    assert marks["x"] == ["0.25"] and marks["y"] == ["10"] and "n.s." in grey["text"][1][1]
     best = at.dataframe[0].value
     assert best["strategy"].tolist() == ["entropy", "random"]
     assert bool(best.loc[0, "significant"]) and best.loc[0, "batch_size"] == 5

@@ -204,13 +204,17 @@ def test_summary_marks_points_whose_gain_is_not_significant_after_holm():
 def test_gain_heatmap_carries_values_and_marks():
     summary = summarize_sweep(_synthetic_frame())
     fig = gain_heatmap(summary, "gamma", "batch_size", "entropy", "saved_vs_random")
-    heat, marks = fig.data
+    heat, grey, marks = fig.data
     assert list(heat.x) == ["0.1", "0.25"] and list(heat.y) == ["5", "10"]
-    assert [list(r) for r in heat.z] == [[5.0, 5.0], [10.0, 0.0]]
-    assert "n.s." in heat.text[1][1] and "n.s." not in heat.text[0][0]
+    # colour only where the seeds support the difference; the other cell is grey, its value in text and hover
+    assert [list(r) for r in heat.z] == [[5.0, 5.0], [10.0, None]]
+    assert [list(r) for r in grey.z] == [[None, None], [None, 0.0]] and not grey.showscale
+    assert [list(r) for r in heat.customdata] == [[5.0, 5.0], [10.0, 0.0]]
+    assert "n.s." in grey.text[1][1] and "n.s." not in heat.text[0][0]
     assert list(marks.x) == ["0.25"] and list(marks.y) == ["10"]
-    few = summarize_sweep(_synthetic_frame(n_seeds=3))  # below 6 seeds: no test at all
-    assert "untested" in gain_heatmap(few, "gamma", "batch_size", "entropy", "aulc_gain").data[0].text[0][0]
+    few = summarize_sweep(_synthetic_frame(n_seeds=3))  # below 6 seeds: no test at all, so nothing coloured
+    untested = gain_heatmap(few, "gamma", "batch_size", "entropy", "aulc_gain").data
+    assert "untested" in untested[1].text[0][0] and all(v is None for row in untested[0].z for v in row)
 
 
 def test_importing_sweep_pulls_in_neither_dask_nor_streamlit():

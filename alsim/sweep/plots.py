@@ -22,8 +22,12 @@ def gain_heatmap(summary: SweepSummary, x_field: str, y_field: str, strategy: st
 
     Each cell's text is its value; cells whose Holm-corrected Wilcoxon p-value (AULC vs
     random, paired over seeds) is not below 0.05 read "n.s.", cells without a test (fewer
-    than 6 seeds) read "untested", and both get an open "x" marker. Diverging colours
-    centred on 0: gains in blue, losses in red.
+    than 6 seeds) read "untested", and both are grey with an open "x" marker: a difference
+    the seeds do not support gets no colour. Diverging colours centred on 0 for the others:
+    gains in blue, losses in red.
+
+    Traces: the coloured heatmap (significant cells; the others None), the grey one (the
+    others), the markers.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
@@ -47,10 +51,19 @@ def gain_heatmap(summary: SweepSummary, x_field: str, y_field: str, strategy: st
         text.append(line)
     values = [abs(v) for row in grid["z"] for v in row if v is not None]
     bound = max(values) if values and max(values) > 0 else 1.0
+    supported = grid["significant"]
+    coloured = [[v if supported[i][j] else None for j, v in enumerate(row)] for i, row in enumerate(grid["z"])]
+    grey = [[None if supported[i][j] else 0.0 for j, _ in enumerate(row)] for i, row in enumerate(grid["z"])]
+    hover = f"{x_field}=%{{x}}<br>{y_field}=%{{y}}<br>{METRICS[metric]}: %{{customdata}}"
     fig = go.Figure(go.Heatmap(
-        x=xs, y=ys, z=grid["z"], text=text, texttemplate="%{text}", zmin=-bound, zmax=bound, zmid=0,
-        colorscale="RdBu", colorbar={"title": METRICS[metric]}, name=METRICS[metric],
-        hovertemplate=f"{x_field}=%{{x}}<br>{y_field}=%{{y}}<br>{METRICS[metric]}: %{{z}}<extra></extra>",
+        x=xs, y=ys, z=coloured, customdata=grid["z"], text=text, texttemplate="%{text}", zmin=-bound, zmax=bound,
+        zmid=0, colorscale="RdBu", colorbar={"title": METRICS[metric]}, name=METRICS[metric],
+        hovertemplate=hover + "<extra></extra>",
+    ))
+    fig.add_trace(go.Heatmap(
+        x=xs, y=ys, z=grey, customdata=grid["z"], text=text, texttemplate="%{text}", zmin=0, zmax=1,
+        colorscale=[[0, "#e6e6e6"], [1, "#e6e6e6"]], showscale=False, name="not significant",
+        hovertemplate=hover + " (not significant)<extra></extra>",
     ))
     fig.add_trace(go.Scatter(x=marks_x, y=marks_y, mode="markers", name="not significant",
                              marker={"symbol": "x-thin-open", "size": 28, "color": "rgba(60,60,60,0.35)",

@@ -422,3 +422,19 @@ def test_embedding_images_shows_a_progress_bar_with_the_time_left(monkeypatch):
     texts = [s[1] for s in seen if s != "cleared"]
     assert "100 of 330, about 2 s left" in texts[0] and texts[-1].endswith("330 of 330") and seen[-1] == "cleared"
     assert render.prepare_shown(Config(features="raw")) == "no bar"  # pixel features are quick: no bar
+
+
+def test_a_kernel_too_large_for_the_pool_offers_the_knn_kernel(monkeypatch):
+    """A data set too large for the sidebar's rbf kernel (Fashion-MNIST from a digits preset): the
+    error says why, and one click switches the kernel to knn and runs."""
+    import alsim.learn.graph as graph_module
+
+    monkeypatch.setattr(graph_module, "DENSE_KERNEL_LIMIT_BYTES", 10_000)  # 330 points' kernel is 0.8 MiB
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert any(text.startswith("an rbf kernel on 330 points is a dense") for text in messages(at.error))
+    at.button(key="use_knn").click().run()
+    _no_errors(at)
+    assert at.sidebar.selectbox(key="kernel").value == "knn"
+    expected = list(run_loop(Config(kernel="knn")))
+    assert_allclose(trace(charts(at)["curve"], "entropy")["y"], [r.accuracy for r in expected], atol=1e-12)

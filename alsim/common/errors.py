@@ -29,6 +29,11 @@ class GraphTooLarge(AlsimError, MemoryError):
     """A graph or kernel would not fit in memory; raised before anything is allocated."""
 
 
+class KernelTooLarge(ConfigError):
+    """The settings' dense rbf kernel would not fit in memory for this pool (found before anything is
+    allocated); the knn kernel, which keeps a few entries per point, would."""
+
+
 class UsageError(AlsimError):
     """Bad command-line usage."""
 

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
-from alsim.common.errors import AlsimError
+from alsim.common.errors import AlsimError, KernelTooLarge
 from alsim.dashboard.controls import curve_axis, sidebar_config, sidebar_params
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.pool_maps import MAP_OPEN_MAX, map_with_details, presenter_maps
@@ -531,6 +531,10 @@ def spread_verdict(curves, strategy: str) -> str:
     return text + " The seeds do not separate the two: this difference could be luck."
 
 
+def _use_knn() -> None:
+    st.session_state["kernel"] = "knn"
+
+
 def live_page() -> None:
     """The home page (run by ``app.py``'s navigation)."""
     st.set_page_config(page_title="alsim · live loop")
@@ -575,6 +579,9 @@ def live_page() -> None:
                             or bool(st.session_state.get("measure_ceiling")))
     except AlsimError as exc:
         show_error(exc)
+        if isinstance(exc, KernelTooLarge):  # e.g. Fashion-MNIST chosen with a digits preset's rbf kernel
+            st.button("Use the knn kernel", key="use_knn", on_click=_use_knn, type="primary",
+                      help="Sets the sidebar's kernel to knn (a few neighbours per point), which fits this pool.")
         return
 
     warning = chance_warning(results, reach)

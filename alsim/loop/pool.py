@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from alsim.common.errors import ConfigError
+from alsim.common.errors import ConfigError, KernelTooLarge
 from alsim.data.datasets import Dataset
 from alsim.data.sources import load_source
 from alsim.learn.features import FeatureOptions, compute_features
@@ -273,7 +273,7 @@ def check_feasible(config: Config, prepared: Prepared) -> None:
         try:
             check_dense_kernel(n)
         except MemoryError as exc:
-            raise ConfigError(str(exc)) from None
+            raise KernelTooLarge(str(exc)) from None
     if config.model == "label_spreading" and config.kernel == "knn":
         try:
             check_knn_pool(n, prepared.features.shape[1], config.n_neighbors, prepared.n_classes, config.max_iter)

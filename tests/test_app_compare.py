@@ -75,7 +75,7 @@ def test_compare_page_with_one_seed_gives_no_interval():
     assert not at.exception and not at.error
     line = next(m.value for m in list(at.success) + list(at.info) if "Verdict against random" in m.value)
     assert "Verdict against random over 1 seed: **no detectable difference**" in line
-    assert "no interval from a single seed" in line and "95% interval" not in line
+    assert "no interval from fewer than 3 seeds" in line and "95% interval" not in line
 
 
 def test_compare_page_rejects_first_k_initial_labels(compare_app):

@@ -67,7 +67,12 @@ def test_a_last_round_that_scored_nothing_is_left_out_as_a_single_run_leaves_it(
             "final_n_labeled": 50, "final_accuracy": float("nan")}
     sentence = stop_sentence(stop_summary([Curve("entropy", 0, X + (50,), (0.8, 0.9, 0.95, 0.97, float("nan")),
                                                  stops=(stop,))])[0])
-    assert "nan" not in sentence and "then nothing was left to evaluate" in sentence
+    assert "nan" not in sentence and "then nothing was left to evaluate, final 0.9700" in sentence
+    # a seed where the rule did not fire stops at the last scored round: its score, not nan, in the mean
+    quiet = dict(stop, round=None, n_labeled=None, accuracy=None)
+    rows = stop_summary([Curve("entropy", 0, X + (50,), (0.8, 0.9, 0.95, 0.97, float("nan")), stops=(quiet,)),
+                         Curve("entropy", 1, X + (50,), (0.8, 0.9, 0.93, 0.95, float("nan")), stops=(quiet,))])
+    assert rows[0]["accuracy_then"] == pytest.approx(0.96) and rows[0]["final_accuracy"] == pytest.approx(0.96)
 
 
 def test_random_never_reaching_the_target():
@@ -218,12 +223,13 @@ def test_compare_defaults_to_20_seeds_on_digits(capsys):
     assert {c["seed"] for c in doc["curves"]} == set(range(20))
 
 
-def test_a_target_above_the_ceiling_is_said_to_be_out_of_reach():
+def test_a_target_above_the_ceiling_is_said_so():
     from alsim.evidence.ceiling import Ceiling
     from alsim.evidence.compare import target_note
 
     reach = Ceiling(ceiling=0.96, chance=0.1, evaluated_on="pool", n=300)
     assert target_note(summarize(_curves(), target=0.99, ceiling=reach)) == (
-        "; above the ceiling, 0.9600 with every label, so no strategy is expected to reach it")
+        "; above the ceiling (0.9600, the model cross-validated with every label): a curve scored on the shrinking "
+        "unlabeled pool can still pass it, but that says more about the pool left than about the strategy")
     assert target_note(summarize(_curves(), target=0.9, ceiling=reach)) == ""
     assert target_note(summarize(_curves(), target=0.99)) == ""  # no ceiling measured: nothing to say

@@ -490,3 +490,23 @@ def test_the_cli_refuses_a_million_cell_grid_at_once(tmp_path):
     assert result.returncode == 2 and len(err) == 1 and "1,000,000 cells" in err[0], result.stderr[-2000:]
     assert time.perf_counter() - started < 30
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cell_whose_last_round_labeled_the_whole_pool_scores_like_compare(tmp_path):
+    """The last round labels the whole pool and scores nothing on the still-unlabeled pool: the cell's
+    AULC and final end at the last scored round, as compare's do (not nan), and equal them."""
+    from alsim.evidence.compare import run_comparison, summarize
+
+    argv = ["--preset", "digits-tutorial", "--set", "initial=random", "--set", "batch_size=58", "--set", "n_rounds=6",
+            "--strategies", "entropy,random"]
+    assert main(["sweep", *argv, "--seeds", "2", "--workers", "1", "--out", str(tmp_path)]) == 0
+    rows = list(stored(tmp_path).values())
+    assert len(rows) == 4 and all(row["accuracy"][-1] != row["accuracy"][-1] for row in rows)  # nan: unscored
+    base = get_preset("digits-tutorial").replace(initial="random", batch_size=58, n_rounds=6)
+    curves = [c for batch in run_comparison(base, ["entropy", "random"], 2) for c in batch]
+    expected = {s.strategy: s for s in summarize(curves, target=0.9).strategies}
+    for strategy in ("entropy", "random"):
+        cells = [row for row in rows if row["strategy"] == strategy]
+        assert np.mean([row["aulc"] for row in cells]) == pytest.approx(expected[strategy].aulc_mean, abs=1e-12)
+        assert np.mean([row["final_accuracy"] for row in cells]) == pytest.approx(expected[strategy].final_mean,
+                                                                                  abs=1e-12)

@@ -112,7 +112,7 @@ def run(args, out) -> int:
         print(f"verdict vs random (paired Wilcoxon on per-seed AULC, Holm-adjusted over {len(verdict_rows)} "
               f"strategies; mean AULC difference with a bootstrap 95% interval):", file=out)
         for s in verdict_rows:
-            interval = ("(no interval: 1 seed)" if s.aulc_difference_ci is None
+            interval = ("(no interval: too few seeds)" if s.aulc_difference_ci is None
                         else f"[{s.aulc_difference_ci[0]:+.4f}, {s.aulc_difference_ci[1]:+.4f}]")
             print(f"{s.strategy:>16} {summary.shown_verdict(s):>24}  {s.aulc_difference:+.4f} "
                   f"{interval}  Holm p={s.p_holm:.3g}", file=out)

@@ -163,8 +163,8 @@ def sidebar_config(prefix: str = "", default_preset: str = "digits-tutorial",
             return None, str(exc)
         values |= _evaluation_step(w)
     config, message = _validated(values)
-    if config is not None:
-        caption(config, list(values))
+    if config is not None:  # without the strategy control, the strategy is not the user's to have changed
+        caption(config, [name for name in values if with_strategy or name != "strategy"])
     return config, message
 
 

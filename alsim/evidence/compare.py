@@ -14,7 +14,7 @@ from scipy.stats import wilcoxon
 
 from alsim.common.errors import ConfigError
 from alsim.evidence.chance import ceiling_sentence, chance_words, curves_warning
-from alsim.evidence.verdict import BETTER, verdicts
+from alsim.evidence.verdict import BETTER, MIN_INTERVAL_SEEDS, verdicts
 from alsim.learn.graph import predict_new, spread
 from alsim.learn.metrics import Metrics, aulc, labels_to_reach
 from alsim.learn.models import fit_supervised
@@ -527,15 +527,29 @@ def target_note(summary) -> str:
     """``''``, or a clause saying the target is above the ceiling (what the model reaches with every label)."""
     if summary.ceiling is None or not summary.target > summary.ceiling:
         return ""
-    return (f"; above the ceiling, {summary.ceiling:.4f} with every label, so no strategy is expected to "
-            f"reach it")
+    return (f"; above the ceiling ({summary.ceiling:.4f}, the model cross-validated with every label): a curve "
+            f"scored on the shrinking unlabeled pool can still pass it, but that says more about the pool left "
+            f"than about the strategy")
 
 
 def interval_text(interval: tuple[float, float] | None) -> str:
     """``'95% interval [+0.0101, +0.0188]'``, or why there is none (one seed has no spread to resample)."""
     if interval is None:
-        return "no interval from a single seed"
+        return f"no interval from fewer than {MIN_INTERVAL_SEEDS} seeds"
     return f"95% interval [{interval[0]:+.4f}, {interval[1]:+.4f}]"
+
+
+def _last_score(curve: Curve, default: float) -> float:
+    """The curve's last finite score (its last round may have scored nothing), else ``default``."""
+    scores = np.asarray(curve.accuracy, dtype=float)
+    finite = scores[np.isfinite(scores)]
+    return float(finite[-1]) if finite.size else float(default)
+
+
+def _finite_mean(values: Sequence[float]) -> float:
+    """The mean of the finite values (a seed whose stopping round scored nothing is left out); nan if none."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def stop_summary(curves: Sequence[Curve]) -> tuple[dict, ...]:
@@ -547,16 +561,19 @@ def stop_summary(curves: Sequence[Curve]) -> tuple[dict, ...]:
     rules = list(dict.fromkeys(stop["rule"] for c in curves for stop in c.stops))
     out = []
     for rule in rules:
-        rows = [next(stop for stop in c.stops if stop["rule"] == rule) for c in curves
-                if any(stop["rule"] == rule for stop in c.stops)]
+        pairs = [(c, next(stop for stop in c.stops if stop["rule"] == rule)) for c in curves
+                 if any(stop["rule"] == rule for stop in c.stops)]
+        rows = [r for _, r in pairs]
         fired = [r for r in rows if r["round"] is not None]
         at = [r["n_labeled"] if r["round"] is not None else r["final_n_labeled"] for r in rows]
-        then = [r["accuracy"] if r["round"] is not None else r["final_accuracy"] for r in rows]
-        final = [r["final_accuracy"] for r in rows]
+        # "final" is the last scored round, as in the summary's table (a last round that labeled the whole
+        # pool scored nothing); a seed where the rule does not fire stops there too.
+        final = [_last_score(c, r["final_accuracy"]) for c, r in pairs]
+        then = [r["accuracy"] if r["round"] is not None else f for r, f in zip(rows, final)]
         saved = [r["final_n_labeled"] - a for r, a in zip(rows, at)]
         row = {"rule": rule, "description": rows[0]["description"], "fired": len(fired), "n_seeds": len(rows),
-               "stops_at": float(np.mean(at)), "accuracy_then": float(np.mean(then)),
-               "final_accuracy": float(np.mean(final)), "labels_saved": float(np.mean(saved)),
+               "stops_at": float(np.mean(at)), "accuracy_then": _finite_mean(then),
+               "final_accuracy": _finite_mean(final), "labels_saved": float(np.mean(saved)),
                "metric": rows[0].get("metric", "accuracy"), "unit_cost": rows[0].get("unit_cost", True)}
         if all(r.get("final_cost") is not None for r in rows):
             row["cost_at"] = float(np.mean([r["cost"] if r["round"] is not None else r["final_cost"] for r in rows]))

@@ -40,19 +40,24 @@ def holm(p_values: Sequence[float | None]) -> np.ndarray:
     return out
 
 
+#: Fewest paired seeds that get a bootstrap interval.
+MIN_INTERVAL_SEEDS = 3
+
+
 def bootstrap_interval(differences: Sequence[float], confidence: float = 0.95, seed: int = 0,
                        n_resamples: int = 9999) -> tuple[float, float]:
     """Bootstrap interval of the mean of paired differences (BCa; percentile if BCa is undefined); nan
-    with fewer than two."""
+    with fewer than :data:`MIN_INTERVAL_SEEDS`."""
     from scipy.stats import bootstrap
 
     d = np.asarray(differences, dtype=float)
-    if len(d) < 2:  # one seed: no spread to resample, so no interval (nan), not a zero-width one
+    if len(d) < MIN_INTERVAL_SEEDS:
+        # One seed has no spread to resample; two give [min, max] (about 50% coverage, not 95%) and
+        # BCa is undefined there: no interval (nan) rather than one that claims too much.
         return (float("nan"), float("nan"))
     if np.ptp(d) == 0:
         return (float(d.mean()), float(d.mean()))
-    # BCa is undefined for two values (SciPy warns and gives nan): percentile straight away
-    for method in ("BCa", "percentile") if len(d) > 2 else ("percentile",):
+    for method in ("BCa", "percentile"):
         result = bootstrap((d,), np.mean, confidence_level=confidence, n_resamples=n_resamples, method=method,
                            rng=np.random.default_rng(seed))
         low, high = result.confidence_interval

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -130,11 +131,15 @@ def run_task(task: SweepTask) -> list[dict]:
     rows = []
     for cell, x, y, reason in zip(task.cells, labels, accuracy, stop):
         target, rule = targets[cell.point_key]
+        # AULC, final and labels to target end at the last scored round, as compare's do (a last round
+        # that labeled the whole pool scored nothing on the still-unlabeled pool); the curve stays whole
+        scored = max((i + 1 for i, v in enumerate(y) if math.isfinite(v)), default=len(y))
+        xs, ys = x[:scored], y[:scored]
         rows.append({
             "config_hash": cell.key, "point_hash": cell.point_key, "point": point_json(cell.point),
             "config": cell.config.to_json(), "strategy": cell.config.strategy, "seed": cell.config.seed,
-            "labels": x, "accuracy": y, "aulc": aulc(x, y), "final_accuracy": y[-1], "target": target,
-            "target_rule": rule, "labels_to_target": labels_to_reach(x, y, target), "stop_reason": reason,
+            "labels": x, "accuracy": y, "aulc": aulc(xs, ys), "final_accuracy": ys[-1], "target": target,
+            "target_rule": rule, "labels_to_target": labels_to_reach(xs, ys, target), "stop_reason": reason,
             "cell_seconds": seconds / len(task.cells), "task_seconds": seconds, "task_cells": len(task.cells),
             "worker": where, "finished_at": now,
         })

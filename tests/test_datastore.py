@@ -128,9 +128,25 @@ def test_a_damaged_manifest_is_named_and_repaired_by_importing_again_or_removed(
     assert repaired.content_key == entry.content_key and datastore.list_sets() == [repaired]
     assert datastore.damaged_sets() == [] and repaired.load().content_key == entry.content_key
     (entry.path / "manifest.json").write_text("{bad")
+    assert main(["data", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["damaged"] == [str(entry.path)]
     assert main(["data", "remove", entry.id]) == 0
     assert capsys.readouterr().out == f"removed {entry.id}  (damaged)\n"
     assert not entry.path.exists() and datastore.damaged_sets() == []
+
+
+def test_a_damaged_set_that_a_labeling_project_uses_needs_force_to_go(pets, capsys):
+    """As for a readable set: its projects' labels stay exportable, but removing it is asked for."""
+    from alsim.labeling import projects as labeling
+
+    entry = datastore.import_path(pets, name="pets")
+    labeling.create_project("on-pets", entry.id, ["n_neighbors=3"])
+    (entry.path / "manifest.json").write_text("{bad")
+    assert main(["data", "remove", entry.id]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"alsim: error: data set {entry.id} (damaged) has labeling projects on-pets: delete them")
+    assert entry.path.exists()
+    assert main(["data", "remove", entry.id, "--force"]) == 0 and not entry.path.exists()
 
 
 def test_default_config_suits_the_data(pets):

@@ -772,3 +772,28 @@ def test_a_pool_projects_items_are_named_by_their_rows_in_the_data_set(tmp_path)
     pool_ids = prepare(project.config).pool_ids
     labeling.add_label(project, 3, 0, annotator="ann")
     assert [row["path"] for row in labeling.export_rows(project)] == [data.file_names[pool_ids[3]]]
+
+
+def test_a_pool_too_large_for_the_rbf_kernel_gets_the_knn_kernel_unless_one_is_asked_for(monkeypatch):
+    """Fashion-MNIST's 60,000 points would need a 27 GiB dense kernel, and the Label page has no kernel
+    control: a project there gets knn. A kernel given explicitly is kept (and refused if it cannot fit)."""
+    import alsim.learn.graph as graph_module
+
+    monkeypatch.setattr(graph_module, "DENSE_KERNEL_LIMIT_BYTES", 10_000)  # digits' 1,797 points: 25 MiB
+    store = LabelStore()
+    project = labeling.create_project("big", "digits", store=store)
+    assert project.config.kernel == "knn" and project.config.model == "label_spreading"
+    with pytest.raises(ConfigError, match="an rbf kernel on 1,797 points is a dense"):
+        labeling.create_project("asked", "digits", ["kernel=rbf"], store=store)
+    monkeypatch.setattr(graph_module, "DENSE_KERNEL_LIMIT_BYTES", 4 * 2**30)
+    assert labeling.create_project("small", "digits", store=store).config.kernel == "rbf"
+
+
+def test_data_and_set_dataset_naming_one_stored_set_differently_agree(tmp_path):
+    """--data as the folder (imported, so an id) and --set dataset= by the id name the same set: not a conflict."""
+    folder = write_image_folder(tmp_path / "pets", per_class=6)
+    entry = datastore.import_path(folder, name="pets")
+    code, out, err = _cli("same", "--data", str(folder), "--set", f"dataset={entry.id}", "--set",
+                          "n_neighbors=3", "--next")
+    assert code == 0, err
+    assert len(out.split()) == 8

@@ -27,3 +27,25 @@ def test_absent_classes_and_empty_sets():
     assert m.accuracy == pytest.approx(2 / 3)
     empty = evaluate(np.array([], dtype=int), np.array([], dtype=int), 3)
     assert empty.n == 0 and np.isnan(empty.accuracy) and empty.confusion.shape == (3, 3)
+
+
+def test_balanced_accuracy_is_scikit_learns_without_touching_warning_filters():
+    """A predicted class the truth lacks (a tail class all revealed): the same number as scikit-learn's
+    balanced_accuracy_score, and no warning raised, so nothing needs silencing (a session may not change
+    the process's warning filters)."""
+    import warnings
+
+    from sklearn.metrics import balanced_accuracy_score
+
+    from alsim.learn.metrics import Metrics
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        truth = rng.integers(0, 4, 30)
+        predicted = rng.integers(0, 6, 30)  # classes 4 and 5 never true
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = balanced_accuracy_score(truth, predicted)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert Metrics(truth, predicted, 6).balanced_accuracy == expected

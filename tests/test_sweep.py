@@ -236,6 +236,8 @@ def _free_port() -> int:
     (["--grid", "n_rounds=3,0"], "n_rounds must be an integer >= 1"),
     (["--scheduler", "tcp://127.0.0.1:{port}", "--connect-timeout", "1"],
      "cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within 1 s: nothing accepts connections there"),
+    (["--scheduler", "tcp://nonexistent.invalid:8786", "--connect-timeout", "1"],  # .invalid never resolves
+     "the host 'nonexistent.invalid' is not found"),
     (["--scheduler", "127.0.0.1"], "--scheduler expects an address"),
     (["--out", "{file}/results"], "cannot write to --out"),
     (["--workers", "0"], "--workers must be an integer in [1, 64]"),

@@ -68,7 +68,8 @@ def run(args, out) -> int:
         return 0
     entries = store.list_sets()
     if args.json:
-        write_json({"store": str(store.store_dir()), "datasets": [e.manifest for e in entries]}, out)
+        write_json({"store": str(store.store_dir()), "datasets": [e.manifest for e in entries],
+                    "damaged": [str(folder) for folder in store.damaged_sets()]}, out)
         return 0
     damaged = store.damaged_sets()
     if not entries and not damaged:

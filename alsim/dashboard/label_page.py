@@ -127,7 +127,9 @@ def _create() -> None:
                 f"seed={int(st.session_state.get('label_new_seed', 0))}",
                 f"prefill={float(st.session_state.get('label_new_prefill', labeling.DEFAULT_PREFILL))}"]
     try:
-        project = labeling.create_project(name, st.session_state.get("label_new_dataset", "digits"), settings)
+        # creating checks the settings on the pool: its features (and an rbf kernel's graph) are computed now
+        with st.spinner("Preparing the pool for the project (features, and the graph of an rbf kernel)"):
+            project = labeling.create_project(name, st.session_state.get("label_new_dataset", "digits"), settings)
     except AlsimError as exc:
         _say("error", str(exc).splitlines()[0])
         return

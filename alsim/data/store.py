@@ -186,8 +186,8 @@ def add(imported: Imported, name: str | None = None) -> StoredSet:
             if _read_entry(final) is not None:  # a concurrent import of the same data got there first
                 shutil.rmtree(tmp, ignore_errors=True)
             elif final.is_dir():  # a damaged entry of this data (its manifest unreadable): replaced by this one
-                aside = final.with_name(f".import-damaged-{key}-{os.getpid()}")
-                os.replace(final, aside)
+                aside = Path(tempfile.mkdtemp(prefix=f".import-damaged-{key}-", dir=root))  # unique per thread
+                os.replace(final, aside / key)
                 os.replace(tmp, final)
                 shutil.rmtree(aside, ignore_errors=True)
             else:

@@ -214,6 +214,8 @@ def create_project(name: str, dataset: str, assignments=(), store: LabelStore | 
     config = base_config(dataset).with_overrides(rest)
     if config.strategy == "none":
         raise ConfigError("strategy must be a query strategy for a labeling project, got 'none'")
+    if not any(item.partition("=")[0].strip() == "kernel" for item in rest):
+        config = _fitting_kernel(config)
     check_refit(config)  # settings a refit would refuse are refused now, before anything is labeled
     # The class names are kept with the project, so its labels export by name even once the
     # data set is gone.
@@ -221,6 +223,17 @@ def create_project(name: str, dataset: str, assignments=(), store: LabelStore | 
     settings = {"config": config.to_dict(), "prefill": DEFAULT_PREFILL if prefill is None else prefill,
                 "class_names": list(dataset.class_names), "n_items": len(dataset.labels)}
     return open_row(store.create_project(name, config.dataset, settings), store)
+
+
+def _fitting_kernel(config: Config) -> Config:
+    """``config`` with the knn kernel where its default rbf kernel would not fit the pool (Fashion-MNIST's
+    60,000 points: a dense kernel of 27 GiB); the Label page's form has no kernel control."""
+    from alsim.learn.graph import DENSE_KERNEL_LIMIT_BYTES, dense_kernel_bytes  # lazy: the graph loads SciPy
+
+    if config.model != "label_spreading" or config.kernel != "rbf":
+        return config
+    n = config.pool_size or len(load_source(config.dataset).labels)
+    return config.replace(kernel="knn") if dense_kernel_bytes(n) > DENSE_KERNEL_LIMIT_BYTES else config
 
 
 def check_refit(config: Config) -> None:
@@ -831,9 +844,17 @@ def remove_dataset(ident: str, force: bool = False, store: LabelStore | None = N
     ``force``. With ``force``, each of them first keeps the set's class names in its settings,
     so its labels stay exportable by name (:func:`open_labels`).
     """
-    if datastore.damaged_entry(ident) is not None and not any(ident in (e.id, e.content_key)
-                                                              for e in datastore.list_sets()):
-        return datastore.remove(ident)  # a damaged entry: nothing in it can be read, projects keep class names
+    damaged = datastore.damaged_entry(ident)
+    if damaged is not None and not any(ident in (e.id, e.content_key) for e in datastore.list_sets()):
+        # nothing in it can be read; as for a readable set, projects that label it need --force
+        stand_in = datastore.StoredSet(id=damaged.name[:datastore.SHORT_ID], content_key=damaged.name,
+                                       name="(damaged)", path=damaged, manifest={})
+        using = [project.name for project in labeling_projects(stand_in, store)]
+        if using and not force:
+            raise DataError(f"data set {ident} (damaged) has labeling projects {', '.join(using)}: delete them "
+                            "first (python -m alsim label NAME --delete), or remove it anyway with --force (their "
+                            "labels stay exportable, without the images)")
+        return datastore.remove(ident)
     entry = datastore.find(ident)
     try:
         projects = labeling_projects(entry, store)

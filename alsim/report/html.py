@@ -20,7 +20,7 @@ import numpy as np
 from alsim.common.version import VERSION as __version__
 from alsim.evidence.ceiling import Ceiling
 from alsim.evidence.ceiling import ceiling as measure_ceiling
-from alsim.evidence.compare import comparison_configs, stop_sentence
+from alsim.evidence.compare import comparison_configs, stop_sentence, target_note
 from alsim.evidence.narrative import (
     chance_warning,
     compare_at_equal_labels,
@@ -313,8 +313,9 @@ def _summary_section(summary) -> str:
                     for stop in s.stops)
     if stops:
         headlines += f"</ul><p>Stopping rules, means over seeds:</p><ul>{stops}"
-    return (f"<p>{summary.n_seeds} seeds; target {_e(summary.metric_name)} {summary.target:.4f} "
-            f"({_e(summary.target_rule)}). "
+    seeds = f"{summary.n_seeds} seed{'' if summary.n_seeds == 1 else 's'}"
+    return (f"<p>{seeds}; target {_e(summary.metric_name)} {summary.target:.4f} "
+            f"({_e(summary.target_rule + target_note(summary))}). "
             f"Verdicts compare each strategy's per-seed area under the learning curve (AULC) with random's: a paired "
             f"Wilcoxon test, Holm-adjusted across strategies, with a bootstrap 95% interval of the mean difference."
             f"</p>{table}<ul>{headlines}</ul>")

@@ -255,6 +255,8 @@ def _check_scheduler_answers(address: str, timeout: float) -> None:
             socket.create_connection((host, port), timeout=timeout).close()
         except socket.timeout:
             raise TimeoutError("no answer to the connection") from None
+        except socket.gaierror as exc:
+            raise OSError(f"the host {host!r} is not found ({exc.strerror or exc})") from None
         except OSError as exc:
             raise OSError(f"nothing accepts connections there ({exc.strerror or exc})") from None
     try:

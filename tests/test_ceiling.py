@@ -105,6 +105,7 @@ def test_an_accuracy_well_below_chance_is_called_below_chance_not_near_it():
     labels = np.array([0] * 5 + [1] * 3 + [2] * 2 + [-1] * 4)
     assert guess_floor(labels) == pytest.approx(0.2) and chance_level(labels) == pytest.approx(0.5)
     assert guess_floor(np.array([-1, -1])) != guess_floor(np.array([-1, -1]))  # nan
+    assert guess_floor(labels, 3) == pytest.approx(0.2) and guess_floor(labels, 4) == 0.0  # a class never true
     se = math.sqrt(0.099 * 0.901 / 330)
     assert below_chance(0.011, 0.099, 330) and chance_words(0.011, 0.099, 330) == "below chance"
     assert not below_chance(0.099 - 2.9 * se, 0.099, 330) and below_chance(0.099 - 3.1 * se, 0.099, 330)

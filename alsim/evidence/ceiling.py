@@ -158,7 +158,7 @@ def _chance(config: Config) -> tuple[float, str, int, float | None]:
     prepared = prepare(config)
     on_test = config.evaluation in ("test", "both") and prepared.test_labels is not None
     labels = prepared.test_labels if on_test else prepared.labels
-    floor = guess_floor(labels) if config.metric == "accuracy" else None
+    floor = guess_floor(labels, prepared.n_classes) if config.metric == "accuracy" else None
     return (chance_score(labels, config.metric), "test" if on_test else "pool", int(np.count_nonzero(labels >= 0)),
             floor)
 

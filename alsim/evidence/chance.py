@@ -93,20 +93,22 @@ def near_chance_margin(chance: float, n: int) -> float:
     return max(SKILL_FLOOR * (1.0 - chance), noise)
 
 
-def guess_floor(labels: np.ndarray) -> float:
-    """The smallest class's share of the known labels (``-1`` unknown; classes present only); nan without any.
+def guess_floor(labels: np.ndarray, n_classes: int | None = None) -> float:
+    """The smallest class's share of the known labels (``-1`` unknown); nan without any.
 
-    Any answer that ignores the image (a constant class, or classes drawn at random) scores
-    ``sum_c p_c q_c >= min_c p_c`` in accuracy, where ``p`` are the classes' shares and ``q``
-    how often each is answered: so an accuracy clearly below this share is not guessing but
-    answers anti-correlated with the truth (wrong labels learned, misleading features).
+    Any answer that ignores the image (a constant class, or classes drawn at random among
+    those present) scores ``sum_c p_c q_c >= min_c p_c`` in accuracy, where ``p`` are the
+    classes' shares and ``q`` how often each is answered: so an accuracy clearly below this
+    share is not guessing but answers anti-correlated with the truth (wrong labels learned,
+    misleading features). With ``n_classes`` the model can answer and one of them absent from
+    the labels, always answering it scores 0: the floor is then 0.
     """
     labels = np.asarray(labels)
     known = labels[labels >= 0]
     if not len(known):
         return float("nan")
-    counts = np.bincount(known)
-    return float(counts[counts > 0].min() / len(known))
+    counts = np.bincount(known, minlength=n_classes or 0)
+    return float(counts.min() / len(known)) if n_classes else float(counts[counts > 0].min() / len(known))
 
 
 def below_chance(accuracy: float, floor: float | None, n: int) -> bool:

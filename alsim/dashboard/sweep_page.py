@@ -48,7 +48,8 @@ the sweep gave `--target`). **AULC gain**: the mean per-seed difference in area 
 the learning curve against random under the same seed. **Significance**: a paired
 Wilcoxon test of per-seed AULC against random at every (grid point, strategy); the p-values
 of the whole sweep are Holm-corrected together. Cells marked **n.s.** are not significant
-at 5% after that correction; **untested** cells have fewer than 6 seeds.
+at 5% after that correction; **untested** cells have fewer than 6 seeds. Both are grey: only
+a difference the seeds support gets a colour.
 """
 
 

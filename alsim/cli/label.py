@@ -77,7 +77,7 @@ def _dataset_argument(data: str) -> str:
 
 def _data_key(name: str) -> str:
     """What a data set name stands for: a stored set's content key (its name, id and key alike), else the name."""
-    from alsim.common.errors import DataError
+    from alsim.common.errors import DataError  # lazy: with the store below, only when a name is resolved
     from alsim.data import store as store_module  # lazy: the store loads the importers
 
     try:

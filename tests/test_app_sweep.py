@@ -65,6 +65,8 @@ def test_sweep_page_shows_the_heatmap_with_not_significant_cells_marked(sweep_ap
     assert marks["x"] == ["0.25"] and marks["y"] == ["10"] and "n.s." in grey["text"][1][1]
     best = at.dataframe[0].value
     assert best["strategy"].tolist() == ["entropy", "random"]
+    assert {"mean AULC", "AULC gain vs random", "p (Holm)", "labels saved vs random"} <= set(best.columns)
+    assert not {"aulc_mean", "p_holm"} & set(best.columns)  # titled, not the data's own names
     assert bool(best.loc[0, "significant"]) and best.loc[0, "batch_size"] == 5
 
     at.radio(key="sweep_metric").set_value("aulc_gain").run()
@@ -107,6 +109,18 @@ def test_a_page_sweep_that_is_too_big_is_refused(sweep_app):
     at.button(key="sweep_run_button").click().run()
     assert not at.exception
     assert any("the page runs at most 400" in m for m in messages(at.error))
+
+
+def test_a_bad_grid_box_is_named_in_the_page_s_words(sweep_app):
+    """The page has grid boxes, not the command line's --grid option."""
+    at = sweep_app
+    at.text_input(key="sweep_run_grid_a").set_value("gama=0.1,0.25")
+    at.text_input(key="sweep_run_grid_b").set_value("")
+    at.button(key="sweep_run_button").click().run()
+    assert not at.exception
+    errors = messages(at.error)
+    assert any(m.startswith("Grid box: unknown config field 'gama'") for m in errors), errors
+    assert not any("--grid" in m for m in errors)
 
 
 def test_each_page_sweep_gets_its_own_folder_and_reads_only_its_cells(sweep_app):

@@ -53,6 +53,18 @@ a difference the seeds support gets a colour.
 """
 
 
+#: The summary's columns as the tables title them (the CSV and JSON keep the names).
+COLUMN_TITLES = {"n_seeds": "seeds", "aulc_mean": "mean AULC", "aulc_gain": "AULC gain vs random",
+                 "labels_to_target": "labels to target", "saved_vs_random": "labels saved vs random",
+                 "p_value": "p (Wilcoxon)", "p_holm": "p (Holm)"}
+
+
+def _page_words(message: str) -> str:
+    """A grid error in the page's words: its grid boxes, not the command line's ``--grid`` option."""
+    text = message.replace("--grid", "grid box")
+    return text[:1].upper() + text[1:]
+
+
 def sweeps_home() -> Path:
     """Where sweeps started from the page are written: ``$ALSIM_HOME/sweeps``."""
     home = os.environ.get("ALSIM_HOME") or Path.home() / ".local" / "share" / "alsim"
@@ -105,7 +117,7 @@ def _run_form() -> None:
                                  "(use python -m alsim sweep for more)")
             spec.validate()
         except AlsimError as exc:
-            show_error(exc)
+            show_error(_page_words(str(exc)))
             return
         # Its own folder: the name and the sweep's id, so another sweep under the same name never
         # mixes its cells into this one's (re-running the same sweep resumes it).
@@ -186,11 +198,12 @@ def sweep_page() -> None:
     _heatmap_view(summary)
     st.subheader("Best setting per strategy")
     st.caption("The grid point with the highest mean AULC; p: Holm-corrected Wilcoxon of per-seed AULC vs random.")
-    st.dataframe(readable_table(summary.best()), key="sweep_best", hide_index=True)
+    st.dataframe(readable_table(summary.best().rename(columns=COLUMN_TITLES)), key="sweep_best", hide_index=True)
     with st.expander("How to read this"):
         st.markdown(EXPLAIN)
     with st.expander("Every grid point and strategy"):
-        st.dataframe(readable_table(summary.table.drop(columns=["point_hash"])), key="sweep_table", hide_index=True)
+        st.dataframe(readable_table(summary.table.drop(columns=["point_hash"]).rename(columns=COLUMN_TITLES)),
+                     key="sweep_table", hide_index=True)
 
 
 def describe_sweep(record: dict) -> str:

@@ -120,3 +120,26 @@ def test_provisional_verdict_says_how_many_seeds_it_rests_on():
     entropy = late_summary.strategies[0]
     assert entropy.verdict == "better"
     assert f"**better** (Holm-corrected p = {entropy.p_holm:.3g})" in late and "Provisional, 6 of 20 seeds" in late
+
+
+def test_the_compare_sidebar_caption_leaves_out_the_strategy_it_has_no_control_for(monkeypatch, fashion_like_dir):
+    """Without a strategy control the sidebar's strategy is the page's default, not the user's change:
+    a preset with another strategy is not said to have been changed."""
+
+    def sidebar():
+        import streamlit as st
+
+        from alsim.dashboard.controls import sidebar_config
+
+        config, message = sidebar_config(prefix="cmp_", default_preset="digits-compare", with_strategy=False)
+        st.write(f"message: {message}")
+
+    monkeypatch.setenv("ALSIM_DATA_DIR", str(fashion_like_dir))
+    at = AppTest.from_function(sidebar, default_timeout=TIMEOUT).run()
+    at.selectbox(key="cmp_preset").set_value("fashion-hybrid").run()
+    assert not at.exception and not at.error
+    assert at.markdown[0].value == "message: None"  # valid settings: the caption is written
+    from alsim.loop.presets import PRESETS
+
+    assert PRESETS["fashion-hybrid"][1].strategy != PRESETS["digits-compare"][1].strategy
+    assert at.caption[0].value == PRESETS["fashion-hybrid"][0]  # its own description: nothing changed

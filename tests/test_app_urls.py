@@ -199,6 +199,22 @@ def test_escape_markdown_golden(text, escaped):
     assert escape_markdown(text) == escaped
 
 
+def test_error_and_warning_boxes_show_control_characters_as_their_escapes():
+    """A right-to-left override in a message from outside (a file's column name) would flip the box's
+    text, and an escape byte draws as an empty box: both are written as their escapes; a line break stays."""
+
+    def boxes():
+        from alsim.dashboard.messages import show_error, show_warning
+
+        show_error("got x\u202ey, \x1b[31mred\nnext line")
+        show_warning("got x\u202ey")
+
+    at = AppTest.from_function(boxes, default_timeout=TIMEOUT).run()
+    # the escapes' own backslashes are escaped for Markdown, so the page reads "x\u202ey" literally
+    assert at.error[0].value == r"got x\\u202ey, \\x1b\[31mred  " + "\nnext line"
+    assert at.warning[0].value == r"got x\\u202ey"
+
+
 @given(hs.text(alphabet=hs.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")), max_size=80))
 @settings(max_examples=200, deadline=None, database=None)
 def test_escape_markdown_keeps_the_text_and_escapes_every_marker(text):

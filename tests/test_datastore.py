@@ -131,7 +131,7 @@ def test_a_damaged_manifest_is_named_and_repaired_by_importing_again_or_removed(
     assert main(["data", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["damaged"] == [str(entry.path)]
     assert main(["data", "remove", entry.id]) == 0
-    assert capsys.readouterr().out == f"removed {entry.id}  (damaged)\n"
+    assert capsys.readouterr().out == f"removed {entry.id}  damaged\n"
     assert not entry.path.exists() and datastore.damaged_sets() == []
 
 

@@ -148,18 +148,17 @@ class ProgressLine:
     def __init__(self, label: str, stream=None):
         self.label, self.stream = label, stream or sys.stderr
         self.started = time.perf_counter()
-        self.shown = self.started  # the first line after half a second
-        self.printed = self.done = False
+        self.shown = self.started  # the first line after half a second; later, when the last was written
+        self.done = False
 
     def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter()
         finished = total > 0 and done >= total
         if self.done or (not finished and now - self.shown < 0.5):
             return
-        if finished and not self.printed and now - self.started < 0.5:  # quick: nothing to follow
+        if finished and self.shown == self.started and now - self.started < 0.5:  # quick, nothing written
             self.done = True
             return
-        self.printed = True
         self.done = finished
         self.shown = now
         elapsed = now - self.started

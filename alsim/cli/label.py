@@ -75,17 +75,6 @@ def _dataset_argument(data: str) -> str:
     return data
 
 
-def _data_key(name: str) -> str:
-    """What a data set name stands for: a stored set's content key (its name, id and key alike), else the name."""
-    from alsim.common.errors import DataError  # lazy: with the store below, only when a name is resolved
-    from alsim.data import store as store_module  # lazy: the store loads the importers
-
-    try:
-        return store_module.find(name).content_key
-    except DataError:
-        return name
-
-
 def run(args, out) -> int:
     """Run ``python -m alsim label``; errors are :class:`LabelStoreError` / :class:`ConfigError` (one line).
 
@@ -262,8 +251,9 @@ def _open_or_create(args, store: LabelStore) -> LabelingProject:
         if not args.data:
             raise
         dataset = _dataset_argument(args.data)
-        if any(a.split("=", 1)[0].strip() == "dataset" and _data_key(a.split("=", 1)[-1].strip()) != _data_key(dataset)
-               for a in args.assignments or ()):
+        # a project's dataset is a built-in name or a stored set's id (a path given to --data is imported first)
+        if any(name.strip() == "dataset" and value.strip() != dataset
+               for name, _, value in (a.partition("=") for a in args.assignments or ())):
             raise LabelStoreError(f"--data {args.data!r} and --set dataset=... name different data sets; give one")
         return create_project(args.project, dataset, args.assignments, store)
     project = open_row(row, store)

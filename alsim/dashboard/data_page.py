@@ -16,7 +16,7 @@ from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, sho
 from alsim.data import store as datastore
 from alsim.data.importers import COLOR_MODES, MAX_SIDE, ImportOptions, default_max_bytes
 from alsim.data.sources import load_source, source_info, source_names
-from alsim.evidence.ceiling import PROBE_FOLDS, FeatureProbe, best_probe, ceiling, probe_features
+from alsim.evidence.ceiling import PROBE_FOLDS, FeatureProbe, best_probe, ceiling, probe_features, probe_kinds
 from alsim.evidence.chance import near_chance
 from alsim.loop.config import Config
 from alsim.loop.presets import default_config
@@ -193,8 +193,7 @@ def _reach_section(name: str, entry: datastore.StoredSet | None) -> FeatureProbe
     Returns the best measured kind, or None before the measurement.
     """
     st.subheader("What the features can reach")
-    # 'onnx' needs a model file of the user's own, named in a run's config: nothing to measure here
-    kinds = tuple(kind for kind in source_info(name).features if kind != "onnx")
+    kinds = probe_kinds(name)
     measured = st.session_state.setdefault("data_probed", set())
     clicked = st.button(f"Measure each feature kind ({', '.join(kinds)})", key="data_probe",
                         help=f"A linear probe (logistic regression after standardising) cross-validated with "

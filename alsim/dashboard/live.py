@@ -25,9 +25,9 @@ from alsim.dashboard.render import (
 from alsim.dashboard.runner import run_live
 from alsim.dashboard.url import Int, sanitize_query_params, show_url_notices
 from alsim.evidence.ceiling import QUICK_POOL, Ceiling, ceiling
-from alsim.evidence.chance import chance_words
 from alsim.evidence.compare import Curve
 from alsim.evidence.narrative import (
+    chance_relation,
     chance_warning,
     compare_at_equal_labels,
     confidence_note,
@@ -585,8 +585,7 @@ def live_page() -> None:
         return
 
     warning = chance_warning(results, reach)
-    finals = [shown.score for shown in map(last_evaluated, results.values()) if shown is not None]
-    chance = None if not warning else chance_words(max(finals, default=float("nan")), reach.floor, reach.n)
+    chance = chance_relation(results, reach)
     with header:
         _header(config, results, baseline, seconds, present, reach, warning)
     bands, curves = _spread(config, results, spread_rounds, axis) if spread_rounds else (None, [])

@@ -271,25 +271,23 @@ def _read_entry(folder: Path) -> StoredSet | None:
                      path=folder, manifest=manifest)
 
 
-def list_sets() -> list[StoredSet]:
-    """Every complete entry in the store, oldest first."""
-    root = store_dir()
+def _entry_folders() -> list[Path]:
+    """The store's entry folders (not the hidden ones of imports under way); none without a store."""
     try:
-        folders = [p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir()]
+        return [p for p in store_dir().iterdir() if not p.name.startswith(".") and p.is_dir()]
     except OSError:
         return []
-    entries = [e for e in (_read_entry(p) for p in folders) if e is not None]
+
+
+def list_sets() -> list[StoredSet]:
+    """Every complete entry in the store, oldest first."""
+    entries = [e for e in map(_read_entry, _entry_folders()) if e is not None]
     return sorted(entries, key=lambda e: (str(e.manifest.get("created", "")), e.id))
 
 
 def damaged_sets() -> list[Path]:
     """Folders of the store that are not complete entries (their manifest is missing or unreadable)."""
-    root = store_dir()
-    try:
-        folders = [p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir()]
-    except OSError:
-        return []
-    return sorted(p for p in folders if _read_entry(p) is None)
+    return sorted(p for p in _entry_folders() if _read_entry(p) is None)
 
 
 def damaged_entry(ident: str) -> Path | None:
@@ -416,18 +414,26 @@ def _guarded(read):
         raise DataError("the data set does not fit in memory; import a smaller one or a smaller image side") from None
 
 
+def find_removable(ident: str) -> StoredSet:
+    """:func:`find`'s entry, or a damaged one (:func:`damaged_entry`) that ``ident`` names: named
+    "damaged", with an empty manifest, for :func:`remove` to take away."""
+    try:
+        return find(ident)
+    except DataError:
+        damaged = damaged_entry(ident)
+        if damaged is None:
+            raise
+        return StoredSet(id=damaged.name[:SHORT_ID], content_key=damaged.name, name="damaged", path=damaged,
+                         manifest={})
+
+
 def remove(ident: str) -> StoredSet:
     """Delete a stored set (renamed out of the store first, so readers never see half of it).
 
     Labeling projects sit above the store: remove a set through
     :func:`alsim.labeling.projects.remove_dataset`, which keeps their labels reachable.
     """
-    damaged = damaged_entry(ident)
-    if damaged is not None and not any(ident in (e.id, e.content_key) for e in list_sets()):
-        entry = StoredSet(id=damaged.name[:SHORT_ID], content_key=damaged.name, name="(damaged)", path=damaged,
-                          manifest={})
-    else:
-        entry = find(ident)
+    entry = find_removable(ident)
     trash = entry.path.with_name(f".import-removed-{entry.content_key}-{os.getpid()}")
     try:
         os.replace(entry.path, trash)

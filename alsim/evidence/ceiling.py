@@ -217,6 +217,12 @@ def _sample_features(dataset: Dataset, kind: str, rows: np.ndarray) -> np.ndarra
     return compute_features(sample, kind, use_cache=False)[0]
 
 
+def probe_kinds(name: str) -> tuple[str, ...]:
+    """The feature kinds :func:`probe_features` measures: those the data set has by itself ('onnx'
+    needs a model file named in a config)."""
+    return tuple(kind for kind in source_info(name).features if kind != "onnx")
+
+
 def probe_features(name: str, max_points: int | None = None, folds: int = PROBE_FOLDS) -> tuple[FeatureProbe, ...]:
     """Each feature kind data set ``name`` offers, measured by a linear probe on a sample of its labeled points.
 
@@ -232,8 +238,7 @@ def probe_features(name: str, max_points: int | None = None, folds: int = PROBE_
     """
     max_points = PROBE_POINTS if max_points is None else max_points
     dataset = load_source(name)
-    # 'onnx' needs a model file named in a config: the probe measures the kinds a data set has by itself
-    kinds = tuple(kind for kind in source_info(name).features if kind != "onnx")
+    kinds = probe_kinds(name)
     key = ("probe", dataset.content_key, kinds, max_points, folds)
     return shared_cache("values").get_or_build(key, lambda: _probe(dataset, kinds, max_points, folds))
 

@@ -16,7 +16,7 @@ from alsim.common.errors import ConfigError
 from alsim.evidence.chance import ceiling_sentence, chance_words, curves_warning
 from alsim.evidence.verdict import BETTER, MIN_INTERVAL_SEEDS, verdicts
 from alsim.learn.graph import predict_new, spread
-from alsim.learn.metrics import Metrics, aulc, labels_to_reach
+from alsim.learn.metrics import Metrics, aulc, labels_to_reach, scored_length
 from alsim.learn.models import fit_supervised
 from alsim.loop.config import MAX_SEED, METRIC_NAMES, Config
 from alsim.loop.pool import graph_for, prepare
@@ -406,12 +406,6 @@ class Summary:
                 "axis": self.axis, "strategies": [s.__dict__ for s in self.strategies]}
 
 
-def _scored_length(curve: Curve) -> int:
-    """Rounds up to the curve's last one with a score (trailing rounds without one are left out)."""
-    finite = np.flatnonzero(np.isfinite(np.asarray(curve.accuracy, dtype=float)))
-    return int(finite[-1]) + 1 if finite.size else len(curve.accuracy)
-
-
 def _aligned(curves: Sequence[Curve], axis: str = "labels") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Curves of one strategy cut to their common length (a pool may run out earlier), and before
     rounds that scored nothing (the last round labeled the whole pool and the score is on the
@@ -420,7 +414,7 @@ def _aligned(curves: Sequence[Curve], axis: str = "labels") -> tuple[np.ndarray,
     Returns the shared x (labels; or, on the cost axis, the mean cost over the seeds at each
     round, since each seed spends its own), the scores (seeds, rounds) and each seed's own x.
     """
-    length = min(_scored_length(c) for c in curves)
+    length = min(scored_length(c.accuracy) for c in curves)
     own = np.array([c.x(axis)[:length] for c in curves], dtype=float)
     x = np.asarray(curves[0].labels[:length]) if axis != "cost" else own.mean(axis=0)
     return x, np.array([c.accuracy[:length] for c in curves]), own
@@ -457,12 +451,12 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
         full_accuracy = ceiling.ceiling  # None when not measured
     warning = None
     if ceiling is not None:
-        warning = ceiling.warning or curves_warning([acc[:, -1].mean() for _, acc, _ in stats.values()],
-                                                    ceiling.chance, ceiling.n, ceiling.floor)
+        finals = [acc[:, -1].mean() for _, acc, _ in stats.values()]
+        warning = ceiling.warning or curves_warning(finals, ceiling.chance, ceiling.n, ceiling.floor)
     near = None
     if warning is not None:
         gives = "" if ceiling.ceiling is None else f"every label gives {100 * ceiling.ceiling:.1f}%, "
-        relation = chance_words(max(acc[:, -1].mean() for _, acc, _ in stats.values()), ceiling.floor, ceiling.n)
+        relation = chance_words(max(finals), ceiling.floor, ceiling.n)
         near = f"{words} stays {relation} ({gives}chance is {100 * ceiling.chance:.1f}%)"
     if target is None:
         if full_accuracy is not None:
@@ -539,13 +533,6 @@ def interval_text(interval: tuple[float, float] | None) -> str:
     return f"95% interval [{interval[0]:+.4f}, {interval[1]:+.4f}]"
 
 
-def _last_score(curve: Curve, default: float) -> float:
-    """The curve's last finite score (its last round may have scored nothing), else ``default``."""
-    scores = np.asarray(curve.accuracy, dtype=float)
-    finite = scores[np.isfinite(scores)]
-    return float(finite[-1]) if finite.size else float(default)
-
-
 def _finite_mean(values: Sequence[float]) -> float:
     """The mean of the finite values (a seed whose stopping round scored nothing is left out); nan if none."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
@@ -568,7 +555,8 @@ def stop_summary(curves: Sequence[Curve]) -> tuple[dict, ...]:
         at = [r["n_labeled"] if r["round"] is not None else r["final_n_labeled"] for r in rows]
         # "final" is the last scored round, as in the summary's table (a last round that labeled the whole
         # pool scored nothing); a seed where the rule does not fire stops there too.
-        final = [_last_score(c, r["final_accuracy"]) for c, r in pairs]
+        final = [c.accuracy[scored_length(c.accuracy) - 1] if c.accuracy else r["final_accuracy"]
+                 for c, r in pairs]
         then = [r["accuracy"] if r["round"] is not None else f for r, f in zip(rows, final)]
         saved = [r["final_n_labeled"] - a for r, a in zip(rows, at)]
         row = {"rule": rule, "description": rows[0]["description"], "fired": len(fired), "n_seeds": len(rows),

@@ -260,8 +260,21 @@ def chance_warning(arms: Mapping[str, Sequence[Round]], ceiling) -> str | None:
     """
     if ceiling.warning:
         return ceiling.warning
-    finals = [shown.score for shown in map(last_evaluated, arms.values()) if shown is not None]
-    return curves_warning(finals, ceiling.chance, ceiling.n, ceiling.floor)
+    return curves_warning(_finals(arms), ceiling.chance, ceiling.n, ceiling.floor)
+
+
+def _finals(arms: Mapping[str, Sequence[Round]]) -> list[float]:
+    """Each arm's last evaluated score."""
+    return [shown.score for shown in map(last_evaluated, arms.values()) if shown is not None]
+
+
+def chance_relation(arms: Mapping[str, Sequence[Round]], ceiling) -> str | None:
+    """``'near chance'`` or ``'below chance'`` (:func:`alsim.evidence.chance.chance_words`, of the best
+    arm's last score) when :func:`chance_warning` speaks; None when accuracy is above chance."""
+    if ceiling is None or not chance_warning(arms, ceiling):
+        return None
+    finals = _finals(arms)
+    return chance_words(max(finals), ceiling.floor, ceiling.n) if finals else "near chance"
 
 
 def takeaway(arms: Mapping[str, Sequence[Round]], ceiling=None) -> str:
@@ -292,14 +305,13 @@ def takeaway(arms: Mapping[str, Sequence[Round]], ceiling=None) -> str:
 
 def near_chance_sentence(arms: Mapping[str, Sequence[Round]], ceiling=None) -> str | None:
     """"Accuracy stays near chance (...), so a difference here is not evidence.", or None when it does not."""
-    if ceiling is None or not chance_warning(arms, ceiling):
+    words = chance_relation(arms, ceiling)
+    if words is None:
         return None
     against = " against random" if "random" in arms and len(arms) > 1 else ""
     gives = "" if ceiling.ceiling is None else f"every label gives {fmt_accuracy(ceiling.ceiling)}, "
     first = next((r for rounds in arms.values() for r in rounds), None)
     metric = "accuracy" if first is None or first.metric == "accuracy" else METRIC_NAMES.get(first.metric, "")
-    finals = [shown.score for shown in map(last_evaluated, arms.values()) if shown is not None]
-    words = chance_words(max(finals), ceiling.floor, ceiling.n) if finals else "near chance"
     return (f"{metric[0].upper()}{metric[1:]} stays {words} ({gives}chance is {fmt_accuracy(ceiling.chance)}), "
             f"so a difference{against} here is not evidence.")
 

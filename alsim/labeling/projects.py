@@ -844,18 +844,7 @@ def remove_dataset(ident: str, force: bool = False, store: LabelStore | None = N
     ``force``. With ``force``, each of them first keeps the set's class names in its settings,
     so its labels stay exportable by name (:func:`open_labels`).
     """
-    damaged = datastore.damaged_entry(ident)
-    if damaged is not None and not any(ident in (e.id, e.content_key) for e in datastore.list_sets()):
-        # nothing in it can be read; as for a readable set, projects that label it need --force
-        stand_in = datastore.StoredSet(id=damaged.name[:datastore.SHORT_ID], content_key=damaged.name,
-                                       name="(damaged)", path=damaged, manifest={})
-        using = [project.name for project in labeling_projects(stand_in, store)]
-        if using and not force:
-            raise DataError(f"data set {ident} (damaged) has labeling projects {', '.join(using)}: delete them "
-                            "first (python -m alsim label NAME --delete), or remove it anyway with --force (their "
-                            "labels stay exportable, without the images)")
-        return datastore.remove(ident)
-    entry = datastore.find(ident)
+    entry = datastore.find_removable(ident)  # a damaged entry too: its projects need --force all the same
     try:
         projects = labeling_projects(entry, store)
     except DataError:
@@ -867,7 +856,7 @@ def remove_dataset(ident: str, force: bool = False, store: LabelStore | None = N
         raise DataError(f"data set {entry.id} ({entry.name}) has labeling projects {names}: delete them first "
                         "(python -m alsim label NAME --delete), or remove it anyway with --force (their labels "
                         "stay exportable, without the images)")
-    if projects:
+    if projects and entry.manifest:  # a damaged entry has no class names to keep (projects keep their own)
         store = store or LabelStore(default_label_path())
         for project in projects:
             labels = open_labels(project.name, store)

@@ -122,6 +122,14 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> Metrics:
     return Metrics(y_true, y_pred, n_classes)
 
 
+def scored_length(scores: Sequence[float]) -> int:
+    """Rounds up to a curve's last one with a score: a last round that labeled the whole pool scores
+    nothing on the still-unlabeled pool (nan), and a curve's AULC, final and labels to a target end
+    before it, as a single run shows its last scored round. A curve with no score keeps its length."""
+    finite = np.flatnonzero(np.isfinite(np.asarray(scores, dtype=float)))
+    return int(finite[-1]) + 1 if finite.size else len(scores)
+
+
 def aulc(labels: Sequence[int], accuracy: Sequence[float]) -> float:
     """Area under the learning curve, normalised by the label range (a mean accuracy)."""
     x, y = np.asarray(labels, dtype=float), np.asarray(accuracy, dtype=float)

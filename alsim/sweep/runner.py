@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from alsim.common.runtime import configure_process
 from alsim.data.sources import load_source, source_info
 from alsim.data.store import alsim_home, store_dir
 from alsim.evidence.compare import full_label_accuracy
-from alsim.learn.metrics import aulc, labels_to_reach
+from alsim.learn.metrics import aulc, labels_to_reach, scored_length
 from alsim.loop.config import METRIC_NAMES
 from alsim.loop.pool import check_feasible, data_key, prepare
 from alsim.loop.run import run_arms
@@ -133,7 +132,7 @@ def run_task(task: SweepTask) -> list[dict]:
         target, rule = targets[cell.point_key]
         # AULC, final and labels to target end at the last scored round, as compare's do (a last round
         # that labeled the whole pool scored nothing on the still-unlabeled pool); the curve stays whole
-        scored = max((i + 1 for i, v in enumerate(y) if math.isfinite(v)), default=len(y))
+        scored = scored_length(y)
         xs, ys = x[:scored], y[:scored]
         rows.append({
             "config_hash": cell.key, "point_hash": cell.point_key, "point": point_json(cell.point),

@@ -1,5 +1,7 @@
 """AppTest tests of the live page: drive the sidebar, assert on what is rendered."""
 
+import json
+
 import numpy as np
 import pytest
 from apptest_helpers import APP, TIMEOUT, charts, messages, trace
@@ -9,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from test_ceiling import _forget_noise_sources, noise_config, noise_source  # noqa: F401 (a fixture)
 
 from alsim import Config, run_loop
+from alsim.dashboard.charts import DATA_REVISION
 from alsim.evidence.ceiling import ceiling
 
 SEED_A = [0.8690, 0.9018, 0.9214, 0.9491, 0.9556]
@@ -108,6 +111,19 @@ def test_the_recall_heatmap_of_a_balanced_pool_is_built_when_its_expander_opens(
     rounds = list(run_loop(Config()))
     z = np.array(charts(app)["recall"]["data"][0]["z"], dtype=float)
     assert_allclose(z, np.array([r.recall for r in rounds]).T, atol=1e-12, equal_nan=True)
+
+
+def test_every_chart_carries_its_look_and_plain_arrays(app):
+    """Drawn through alsim.dashboard.charts: no template, no Streamlit theme, no typed arrays (see there)."""
+    _no_errors(app)
+    app.session_state["recall-open-False"] = True
+    app.run()
+    elements = app.get("plotly_chart")
+    assert len(elements) >= 3  # the curve, the map, the confusion heatmaps, the recall heatmap
+    for element in elements:
+        spec = json.loads(element.proto.spec)
+        assert element.proto.theme == "" and "template" not in spec["layout"], element.proto.id
+        assert spec["layout"]["datarevision"] == DATA_REVISION and "bdata" not in element.proto.spec
 
 
 def test_the_rounds_table_shows_a_dash_where_a_value_does_not_apply(app):

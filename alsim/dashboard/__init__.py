@@ -58,12 +58,15 @@ def _warm_plotly() -> None:
     fig.add_hline(y=0.5)
     fig.add_shape(type="rect", x0=0, x1=1, y0=0, y1=1)
     fig.add_annotation(x=0, y=0, text="a", showarrow=False, font={"size": 9})
-    fig.update_layout(title={"text": "t"}, legend={"orientation": "h"}, margin={"t": 0}, hovermode="x unified",
-                      uirevision="x", height=100, updatemenus=[], sliders=[], template="plotly_white",
-                      hoverlabel={"namelength": -1}, font={"size": 10})
+    # The page's look (alsim.dashboard.charts) sets fonts and colours of titles, ticks and hover labels.
+    fig.update_layout(title={"text": "t", "font": {"size": 12}}, legend={"orientation": "h"}, margin={"t": 0},
+                      hovermode="x unified", uirevision="x", height=100, updatemenus=[], sliders=[],
+                      template="plotly_white", hoverlabel={"namelength": -1, "font": {"color": "#000000"}},
+                      font={"size": 10}, datarevision="x", colorway=["#000000"], colorscale={"sequential": "Blues"},
+                      coloraxis={"colorscale": "Blues"}, paper_bgcolor="rgba(0,0,0,0)")
     fig.frames = [go.Frame(data=[go.Scatter(x=[0], y=[0])], name="0")]
-    fig.update_xaxes(title={"text": "x"}, range=[0, 1], tickvals=[0])
-    fig.update_yaxes(title={"text": "y"}, autorange="reversed", scaleanchor="x")
+    fig.update_xaxes(title={"text": "x"}, range=[0, 1], tickvals=[0], tickfont={"color": "#000000"}, automargin=True)
+    fig.update_yaxes(title={"text": "y"}, autorange="reversed", scaleanchor="x", tickfont={"color": "#000000"})
     fig.to_json()
     fig.to_html(full_html=False, include_plotlyjs=False)
 

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from alsim.common.errors import AlsimError
+from alsim.dashboard.charts import chart
 from alsim.dashboard.controls import URL, curve_axis, sidebar_config, sidebar_params
 from alsim.dashboard.messages import show_error
 from alsim.dashboard.pool_maps import strategy_maps_section
@@ -129,10 +130,9 @@ def _run(base, strategies: list[str], n_seeds: int, chart_slot, provisional_slot
             bar.progress(done / n_seeds, text=f"Comparing: {done} of {n_seeds} seeds done "
                                               f"({time.perf_counter() - started:.1f} s)")
             partial = summarize(curves, target=0.0, axis=axis, metric=base.metric)
-            chart_slot.plotly_chart(band_curves(partial.bands(), title=f"Mean {metric_title(base.metric)} ± 1 std, "
-                                                                      f"provisional: {done} of {n_seeds} seeds",
-                                                x=axis, metric=base.metric),
-                                    key=f"bands-live-{done}", width="stretch")
+            chart(band_curves(partial.bands(), title=f"Mean {metric_title(base.metric)} ± 1 std, "
+                                                    f"provisional: {done} of {n_seeds} seeds", x=axis, metric=base.metric),
+                  key=f"bands-live-{done}", where=chart_slot, width="stretch")
             provisional_slot.info(_provisional(partial, done, n_seeds))
     bar.empty()
     return curves
@@ -188,11 +188,10 @@ def compare_page() -> None:
         return
     summary = summarize(curves, target=target, target_fraction=TARGET_FRACTION, ceiling=reach, axis=axis,
                         metric=base.metric)
-    chart_slot.plotly_chart(band_curves(summary.bands(), title=f"Mean {metric} ± 1 std over {summary.n_seeds} seeds"
-                                        + ("" if axis == "labels" else f", against {X_TITLES[axis]}"),
-                                        stops={s.strategy: s.stops for s in summary.strategies}, x=axis,
-                                        metric=base.metric),
-                            key="bands", width="stretch")
+    chart(band_curves(summary.bands(), title=f"Mean {metric} ± 1 std over {summary.n_seeds} seeds"
+                      + ("" if axis == "labels" else f", against {X_TITLES[axis]}"),
+                      stops={s.strategy: s.stops for s in summary.strategies}, x=axis, metric=base.metric),
+          key="bands", where=chart_slot, width="stretch")
 
     st.subheader("Headline")
     st.markdown(f"**{summary.ceiling_sentence()}**", help=f"Both {reach.how()}.")

@@ -24,6 +24,7 @@ import streamlit as st
 
 from alsim.common.errors import AlsimError
 from alsim.common.text import escape_controls
+from alsim.dashboard.charts import chart
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, show_url_notices
 from alsim.data.sources import source_names
@@ -31,6 +32,7 @@ from alsim.labeling import checks, label_studio
 from alsim.labeling import projects as labeling
 from alsim.labeling.store import LabelStore
 from alsim.loop.pool import prepare
+from alsim.report.plots import top_down
 from alsim.strategies import strategy_names
 
 URL = "query-params"
@@ -101,7 +103,7 @@ def confusion_figure(matrix: np.ndarray, names: tuple[str, ...]) -> go.Figure:
                                text=matrix, texttemplate="%{text}",
                                hovertemplate="truth %{y}, you %{x}: %{z}<extra></extra>"))
     fig.update_layout(title="You against the hidden truth", xaxis_title="your label", yaxis_title="truth",
-                      yaxis_autorange="reversed", height=360, margin=dict(t=50, b=40, l=40, r=10))
+                      yaxis=top_down(len(shown)), height=360, margin=dict(t=50, b=40, l=40, r=10))
     return fig
 
 
@@ -396,7 +398,7 @@ def _progress(project: labeling.LabelingProject) -> None:
     curve = labeling.agreement_curve(project)
     with left:
         if any(p.agreement is not None for p in curve):
-            st.plotly_chart(agreement_figure(curve), key="label_curve", width="stretch")
+            chart(agreement_figure(curve), key="label_curve", width="stretch")
         else:
             st.caption("The agreement curve starts after the first batch the model guessed.")
         st.dataframe(table, hide_index=True, key="label_counts")
@@ -405,7 +407,7 @@ def _progress(project: labeling.LabelingProject) -> None:
         if truth is not None:
             agreement, matrix, n = truth
             st.metric("You agree with the hidden truth", f"{agreement:.1%}", help=f"over {n} labeled images")
-            st.plotly_chart(confusion_figure(matrix, project.class_names), key="label_confusion", width="stretch")
+            chart(confusion_figure(matrix, project.class_names), key="label_confusion", width="stretch")
 
 
 def _exports(project: labeling.LabelingProject | labeling.ProjectLabels) -> None:

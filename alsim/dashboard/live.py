@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from alsim.common.errors import AlsimError, KernelTooLarge
+from alsim.dashboard.charts import chart
 from alsim.dashboard.controls import curve_axis, sidebar_config, sidebar_params
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.pool_maps import MAP_OPEN_MAX, map_with_details, presenter_maps
@@ -149,7 +150,7 @@ class ChartSlot:
     def plotly_chart(self, figure, key: str, **options) -> None:
         """Draw ``figure`` here, replacing what this run drew before (``options`` as ``st.plotly_chart``'s)."""
         where = self._box if self._chart is None else self._chart
-        self._chart = where.plotly_chart(figure, key=key, **options)
+        self._chart = chart(figure, key=key, where=where, **options)
 
 
 def stream(arms: dict[str, Config], curve_slot: ChartSlot, label: str = "Labeling loop", x: str = "labels",
@@ -228,7 +229,7 @@ def _round_details(results: dict, prepared, key: str, gallery_arm: str | None, r
                            f"{int(r.confusion.sum()):,} {_images(measured_on(r))} right in round {r.index}"
                            f"{hidden_split(r)}" for name, r in at_view.items())
                 + " (rows: true class, columns: predicted).")
-    st.plotly_chart(confusion_figure(at_view, prepared.class_names), key=f"{key}confusion", width="stretch")
+    chart(confusion_figure(at_view, prepared.class_names), key=f"{key}confusion", width="stretch")
 
     note = confidence_note(record, k=8, n_classes=prepared.n_classes)
     if not pool_counts(record)["unlabeled"]:  # one sentence for both empty galleries
@@ -311,8 +312,7 @@ def recall_section(results: dict, prepared, config: Config, key: str) -> None:
             where = "test split" if results[name][0].test is not None else "still-unlabeled pool"
             st.caption(f"{name}: the share of each class's {where} images the model gets right, per round. "
                        "A row turning bright is the round the strategy found that class.")
-            st.plotly_chart(recall_heatmap(results[name], prepared.class_names), key=f"{key}recall",
-                            width="stretch")
+            chart(recall_heatmap(results[name], prepared.class_names), key=f"{key}recall", width="stretch")
     # Built only while open, like the per-class report (a closed table would still be sent).
     rounds_table = st.expander("Rounds as a table", key=f"{key}rounds-open", on_change="rerun")
     if not rounds_table.open:
@@ -339,7 +339,7 @@ def audit_section(rounds, self_training: str, key: str) -> None:
     correct = sum(r.auto_added * r.auto_precision for r in applied if r.auto_precision is not None)
     st.markdown(f"The threshold schedule moved **{added:,}** images into the training set"
                 + (f", **{correct / added:.1%}** of them with the right label." if added else "."))
-    st.plotly_chart(pseudo_label_audit(rounds), key=f"{key}audit", width="stretch")
+    chart(pseudo_label_audit(rounds), key=f"{key}audit", width="stretch")
     st.dataframe(readable_table([{
         "round": r.index, "threshold": r.threshold, "auto-labeled": r.auto_added,
         "precision vs truth": r.auto_precision, "revealed labels": r.n_labeled, "pseudo-labels": r.n_pseudo,

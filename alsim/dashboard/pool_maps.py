@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from alsim.common.errors import AlsimError
+from alsim.dashboard.charts import chart
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.render import prepare_shown, to_display
 from alsim.dashboard.runner import run_live
@@ -83,7 +84,7 @@ def map_with_details(figure, prepared: Prepared, record: Round, key: str, beside
     else:
         chart_column = detail_column = st.container()
     with chart_column:
-        event = st.plotly_chart(figure, key=key, width="stretch", on_select="rerun", selection_mode="points")
+        event = chart(figure, key=key, width="stretch", on_select="rerun", selection_mode="points")
     with detail_column:
         point_details(prepared, record, selected_pool_id(event), hint=beside)
 
@@ -102,7 +103,7 @@ def presenter_maps(results: Mapping[str, Sequence[Round]], prepared: Prepared) -
                           uncertainty=record.uncertainty, class_names=prepared.class_names,
                           title=f"{escape(name)}: where it looked, {record.n_labeled:,} labels")
         figure.update_layout(font=dict(size=16), showlegend=False)
-        column.plotly_chart(figure, key=f"present-map-{name}", width="stretch")
+        chart(figure, key=f"present-map-{name}", where=column, width="stretch")
     st.caption("Each dot is a pool image (coloured by its true class), placed by a 2-D projection of its features. "
                "Solid: revealed labels; rings: pseudo-labels; numbered stars: the images each round picked (the "
                "number is the round).")

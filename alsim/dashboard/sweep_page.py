@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from alsim.common.errors import AlsimError
+from alsim.dashboard.charts import chart
 from alsim.dashboard.messages import show_error
 from alsim.dashboard.render import readable_table
 from alsim.dashboard.url import sanitize_query_params, show_url_notices
@@ -233,5 +234,4 @@ def _heatmap_view(summary) -> None:
         for column, name in zip(columns, rest):
             values = sorted(summary.table[name].dropna().unique().tolist(), key=str)
             fixed[name] = column.selectbox(f"{name} (fixed)", values, key=f"sweep_fixed_{name}")
-    st.plotly_chart(gain_heatmap(summary, x_field, y_field, strategy, metric, fixed), key="sweep_heatmap",
-                    width="stretch")
+    chart(gain_heatmap(summary, x_field, y_field, strategy, metric, fixed), key="sweep_heatmap", width="stretch")

@@ -171,6 +171,15 @@ def learning_curves(arms: Mapping[str, Sequence[Round]], baseline: tuple[int, fl
 X_TITLES = {"labels": "revealed labels", "cost": "labeling cost spent", "round": "round"}
 
 
+def top_down(n: int) -> dict:
+    """A category axis of ``n`` categories listed from the top, as ``autorange="reversed"`` would.
+
+    The range is written out: plotly recomputes a reversed autorange whenever it is handed the
+    figure again, and redraws the whole figure for it (see :mod:`alsim.dashboard.charts`).
+    """
+    return dict(type="category", range=[max(n, 1) - 0.5, -0.5], autorange=False)
+
+
 def metric_title(metric: str) -> str:
     """A metric's name for an axis: ``balanced_accuracy`` -> ``balanced accuracy``, ``macro_f1`` -> ``macro-F1``."""
     return {"macro_f1": "macro-F1"}.get(metric, metric.replace("_", " "))
@@ -191,7 +200,7 @@ def recall_heatmap(rounds: Sequence[Round], class_names: Sequence[str], title: s
         colorscale="Viridis", colorbar=dict(title="recall", thickness=12),
         customdata=np.array([[r.n_labeled for r in kept]] * len(class_names)) if kept else None,
         hovertemplate="%{y}, round %{x} (%{customdata} labels): recall %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="round", yaxis=dict(autorange="reversed", type="category"),
+    fig.update_layout(title=title, xaxis_title="round", yaxis=top_down(len(class_names)),
                       xaxis=dict(type="category"), margin=dict(l=10, r=10, t=40, b=40),
                       height=max(220, 22 * len(class_names) + 90))
     return fig
@@ -298,7 +307,7 @@ def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], title: 
                                hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
                                showscale=False))
     fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=420,
-                      margin=dict(t=50, b=10), yaxis=dict(autorange="reversed", type="category"),
+                      margin=dict(t=50, b=10), yaxis=top_down(len(names)),
                       xaxis=dict(type="category", tickangle=-30 if max(map(len, class_names)) > 2 else 0))
     return fig
 
@@ -356,7 +365,7 @@ def confusion_heatmaps(records_by_arm: Mapping[str, Round | None], class_names: 
                       row=1, col=j)
     long_names = max(map(len, class_names), default=0) > 2
     fig.update_xaxes(type="category", title_text="predicted", tickangle=-30 if long_names else 0)
-    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_yaxes(**top_down(len(class_names)))
     fig.update_yaxes(title_text="true", row=1, col=1)
     # Room for the class names and axis titles (short names: see CURVE_MARGIN for why).
     fig.update_layout(title=title, height=420 if n < 3 else 380, margin=dict(l=60, t=90 if title else 70, b=70))

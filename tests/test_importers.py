@@ -197,6 +197,21 @@ def test_npz_integer_labels_without_names_are_renumbered(tmp_path):
     assert data.class_names == ("3", "7") and data.labels.tolist() == [0, 1, 1, -1]
 
 
+def test_columns_are_refused_for_input_without_columns_and_unused_image_settings_are_said(tmp_path):
+    path = tmp_path / "e.npz"
+    np.savez(path, X=np.eye(4), y=np.array([0, 1, 1, 0]))
+    folder = write_image_folder(tmp_path / "pets")
+    for source, options in ((path, ImportOptions(label_column="y")), (folder, ImportOptions(image_column="file")),
+                            (path, ImportOptions(label_column="y", image_column="file"))):
+        with pytest.raises(DataError, match=r"to \.csv and \.parquet tables only"):
+            read_path(source, options)
+    with pytest.raises(DataError, match="the label column 'y' applies to"):
+        read_bytes("e.npz", path.read_bytes(), ImportOptions(label_column="y"))
+    assert read_path(path).notes == ()
+    assert read_path(path, ImportOptions(side=10)).notes == (
+        "no images in the file: the image side and colour settings do not apply",)
+
+
 def test_csv_with_feature_columns(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("f1,f2,label\n0.1,1,cat\n0.2,2,dog\n0.3,3,\n0.4,4,dog\n")

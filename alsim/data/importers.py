@@ -207,6 +207,7 @@ def read_path(path: str | Path, options: ImportOptions | None = None) -> Importe
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if stat.S_ISDIR(info.st_mode):
+        _check_no_columns(path.name, options)
         if all((path / name).is_file() for name in FASHION_FILES.values()):
             return _from_idx(path, options)
         return _from_entries(_folder_entries(path, options.limit), "folder", str(path), options)
@@ -219,8 +220,18 @@ def read_path(path: str | Path, options: ImportOptions | None = None) -> Importe
                         f"allowed: a folder, {', '.join(DATA_EXTENSIONS)}")
     if suffix == ".csv" or suffix == ".parquet":
         return _from_table(path, suffix, str(path), path.parent, options)
+    _check_no_columns(path.name, options)
     with open(path, "rb") as handle:
         return _from_archive(handle, suffix, str(path), info.st_size, options)
+
+
+def _check_no_columns(name: str, options: ImportOptions) -> None:
+    """Refuses a label or image column for input that has no columns (a folder, zip or npz)."""
+    named = [f"the {what} column {value!r}" for what, value in (("label", options.label_column),
+                                                                ("image", options.image_column)) if value]
+    if named:
+        raise DataError(f"{name}: {' and '.join(named)} {'apply' if len(named) > 1 else 'applies'} to .csv and "
+                        ".parquet tables only; a folder, zip or npz has no columns")
 
 
 def read_bytes(filename: str, data: bytes, options: ImportOptions | None = None) -> Imported:
@@ -233,6 +244,7 @@ def read_bytes(filename: str, data: bytes, options: ImportOptions | None = None)
         raise DataError(f"{name}: unsupported file type {suffix or '(none)'!r}; allowed: {', '.join(DATA_EXTENSIONS)}")
     if suffix in (".csv", ".parquet"):
         return _from_table(io.BytesIO(data), suffix, name, None, options)
+    _check_no_columns(name, options)
     return _from_archive(io.BytesIO(data), suffix, name, len(data), options)
 
 
@@ -1208,6 +1220,8 @@ def _from_npz(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], where: s
             notes.append(note)
     else:
         sizes = {}
+        if options.side != ImportOptions.side or options.color != ImportOptions.color:
+            notes.append("no images in the file: the image side and colour settings do not apply")
     colour = images is not None and arrays["images"].ndim == 4 and arrays["images"].shape[3] >= 3
     display, display_sizes = shown.arrays(len(X), colour)
     dataset = Dataset(name=_stem(where), images=images, labels=labels, class_names=class_names,

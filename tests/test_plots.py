@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from alsim import Config, run_loop
@@ -18,6 +19,7 @@ from alsim.report.plots import (
     learning_curves,
     nice_step,
     pseudo_label_audit,
+    side_by_side,
     uncertain_examples,
 )
 from tests.test_narrative import curve, make_round
@@ -123,6 +125,29 @@ def test_confusion_heatmaps_one_panel_per_arm(exhausted):
     np.testing.assert_array_equal(text == "", counts == 0)
     np.testing.assert_array_equal(text[counts > 0].astype(int), counts[counts > 0])
     np.testing.assert_array_equal(fig.data[1].customdata, counts)  # the hover names every count
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_side_by_side_is_make_subplots_layout(n):
+    from plotly.subplots import make_subplots
+
+    titles = [f"panel {j}" for j in range(n)]
+    spacing = 0.12 / n + 0.02
+    expected = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=spacing,
+                             shared_yaxes=True).layout.to_plotly_json()
+    expected.pop("template")
+    got = go.Figure(layout=side_by_side(n, titles, spacing)).layout.to_plotly_json()
+    got.pop("template")
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        if name == "annotations":
+            for a, b in zip(got[name], value, strict=True):
+                assert {k: v for k, v in a.items() if k != "x"} == {k: v for k, v in b.items() if k != "x"}
+                assert a["x"] == pytest.approx(b["x"])
+        else:
+            assert {k: v for k, v in got[name].items() if k != "domain"} == \
+                {k: v for k, v in value.items() if k != "domain"}, name
+            assert got[name]["domain"] == pytest.approx(value["domain"]), name
 
 
 def test_confusion_heatmaps_say_nothing_left_instead_of_nan(exhausted):

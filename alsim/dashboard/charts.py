@@ -32,9 +32,11 @@ CATEGORICAL = ("#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1",
 SEQUENTIAL = ("#e4f5ff", "#c7ebff", "#a6dcff", "#83c9ff", "#60b4ff", "#3d9df3", "#1c83e1", "#0068c9",
               "#0054a3", "#004280")
 
-#: Text, grid and hover colours of a light and a dark page (the backgrounds stay the page's own).
-LIGHT = {"text": "#1f2933", "faded": "#5c6670", "grid": "#e6eaf1", "hover": "#ffffff", "border": "#d5dae5"}
-DARK = {"text": "#fafafa", "faded": "#b0b4bd", "grid": "#31333f", "hover": "#262730", "border": "#4b4e5a"}
+#: Text, grid, hover and background colours of a light and a dark page (the light one is the configured theme's).
+LIGHT = {"text": "#1f2933", "faded": "#5c6670", "grid": "#e6eaf1", "hover": "#ffffff", "border": "#d5dae5",
+         "background": "#ffffff"}
+DARK = {"text": "#fafafa", "faded": "#b0b4bd", "grid": "#31333f", "hover": "#262730", "border": "#4b4e5a",
+        "background": "#0e1117"}
 
 #: Any fixed value: the figure's arrays never change while it is on the page (a changed figure
 #: is a new chart), so plotly must never look for changed arrays in the copies it is handed.
@@ -48,23 +50,26 @@ def page_look(dark: bool = False, font_size: float = 12) -> dict[str, Any]:
     rest inherit it.
     """
     c = DARK if dark else LIGHT
-    axis = {"gridcolor": c["grid"], "zerolinecolor": c["grid"], "linecolor": c["grid"], "tickcolor": c["grid"],
-            "tickfont": {"color": c["faded"]}, "automargin": True}
+    # No line or tick colour: without a template, plotly draws axis lines and tick marks where one is set.
+    # The title's standoff, with automargin, makes room for the title beside the tick labels.
+    axis = {"gridcolor": c["grid"], "zerolinecolor": c["grid"], "tickfont": {"color": c["faded"]}, "automargin": True}
     scale = [[i / (len(SEQUENTIAL) - 1), colour] for i, colour in enumerate(SEQUENTIAL)]
     return {
         "font": {"family": FONT, "color": c["text"], "size": font_size},
         "title": {"font": {"size": round(font_size * 4 / 3)}, "x": 0, "xanchor": "left"},
         "legend": {"bgcolor": "rgba(0,0,0,0)"},
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "plot_bgcolor": "rgba(0,0,0,0)",
+        "paper_bgcolor": c["background"],
+        "plot_bgcolor": c["background"],
+        "modebar": {"bgcolor": "rgba(0,0,0,0)"},
         "colorway": list(CATEGORICAL),
         "colorscale": {"sequential": scale},
-        "coloraxis": {"colorscale": scale},
+        # The colour bar below a legend at the top right (the pool map coloured by uncertainty has both).
+        "coloraxis": {"colorscale": scale, "colorbar": {"thickness": 16, "len": 0.65, "y": 0.35, "outlinewidth": 0}},
         "hoverlabel": {"bgcolor": c["hover"], "bordercolor": c["border"],
                        "font": {"family": FONT, "color": c["text"]}},
         "margin": {"l": 0, "r": 0},  # the axes make room for their labels (automargin)
-        "xaxis": {**axis, "showgrid": False, "zeroline": False},
-        "yaxis": axis,
+        "xaxis": {**axis, "showgrid": False, "zeroline": False, "title": {"standoff": 20}},
+        "yaxis": {**axis, "title": {"standoff": 24}},
     }
 
 

@@ -211,7 +211,7 @@ def animated_curves(arms: Mapping[str, Sequence[Round]], title: str):
                                   fromcurrent=True)]),
             dict(label="❚❚ Pause", method="animate",
                  args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])])],
-        sliders=[dict(currentvalue=dict(prefix="round "), pad=dict(t=40), steps=[
+        sliders=[dict(currentvalue=dict(prefix="round "), pad=dict(t=80), steps=[
             dict(label=str(k), method="animate",
                  args=[[str(k)], dict(mode="immediate", frame=dict(duration=0, redraw=False))]) for k in range(n)])])
     return fig

@@ -13,7 +13,7 @@ from conftest import chromium_browser, needs_chromium
 from plotly.subplots import make_subplots
 
 from alsim.dashboard import charts
-from alsim.dashboard.charts import DATA_REVISION, styled
+from alsim.dashboard.charts import styled
 from alsim.report.plots import confusion_heatmap, pool_map
 
 
@@ -31,22 +31,27 @@ def _confusion():
     return confusion_heatmap(np.arange(16).reshape(4, 4), ["a", "b", "c", "d"], title="confusion")
 
 
-def _values(spec: dict) -> list:
-    """Every trace's values as plain Python (typed arrays decoded), for comparing two figures' data."""
-    return [{k: v for k, v in t.items()} for t in charts._lists(spec["data"])]
-
-
 @pytest.mark.parametrize("make", [_map, _confusion], ids=["map", "confusion"])
-def test_a_styled_figure_has_no_template_no_typed_arrays_and_the_same_data(make):
+def test_a_styled_figure_has_no_template_no_typed_arrays_and_a_digest_of_its_data(make):
     figure = make()
     before = pio.to_json(figure, validate=False)
-    out = styled(figure)
-    spec = json.loads(pio.to_json(out, validate=False))
-    assert "template" not in spec["layout"]
-    assert spec["layout"]["datarevision"] == DATA_REVISION
-    assert "bdata" not in json.dumps(spec["data"])
-    assert _values(spec) == _values(json.loads(before))
+    spec = json.loads(pio.to_json(styled(figure), validate=False))
+    assert "template" not in spec["layout"] and "bdata" not in json.dumps(spec["data"])
+    assert spec["layout"]["datarevision"] == styled(make()).layout.datarevision  # a copy: the same digest
     assert pio.to_json(figure, validate=False) == before  # the caller's figure is left as it was
+    other = make()
+    other.data[0].update(x=np.asarray(other.data[0].x)[::-1])
+    assert styled(other).layout.datarevision != spec["layout"]["datarevision"]
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(6, dtype=np.int8).reshape(2, 3), np.arange(4, dtype=np.uint8), np.array([-3, 70_000], dtype=np.int32),
+    np.linspace(-1, 1, 7).astype(np.float32), np.array([1e300, -2.5]), np.arange(24.0).reshape(2, 3, 4),
+    np.zeros(0), np.array([0.5, 1.5], dtype=">f8")], ids=str)
+def test_arrays_arrive_as_the_lists_of_their_values(array):
+    figure = go.Figure(go.Scatter(x=np.arange(3), customdata=array))
+    assert styled(figure).data[0].customdata == tuple(array.tolist())
+    assert styled(figure).data[0].x == (0, 1, 2)
 
 
 def test_the_figures_own_layout_wins_over_the_look():
@@ -87,13 +92,45 @@ REDRAW = """async (spec) => {
 }"""
 
 
+#: Draws figure A, hands plotly.js figure B, and returns the y positions of B's points as drawn
+#: (plotly's point transforms), beside those of B drawn afresh.
+A_THEN_B = """async ([a, b]) => {
+  const positions = div => [...div.querySelectorAll('.point')].map(p => p.getAttribute('transform'));
+  const div = document.createElement('div'), fresh = document.createElement('div');
+  document.body.append(div, fresh);
+  const first = JSON.parse(a), second = JSON.parse(b), again = JSON.parse(b);
+  await Plotly.newPlot(div, first.data, first.layout, {});
+  await Plotly.react(div, second.data, second.layout, {});
+  await Plotly.newPlot(fresh, again.data, again.layout, {});
+  const out = [positions(div), positions(fresh)];
+  Plotly.purge(div); Plotly.purge(fresh); div.remove(); fresh.remove();
+  return out;
+}"""
+
+
+def _plotly_page(browser):
+    page = browser.new_page()
+    page.set_content("<html><body></body></html>")
+    page.add_script_tag(path=str(Path(plotly.__file__).parent / "package_data" / "plotly.min.js"))
+    return page
+
+
+@needs_chromium
+def test_a_chart_handed_other_values_draws_them():
+    def curve(y):
+        figure = go.Figure(go.Scatter(x=np.arange(3), y=np.asarray(y, dtype=float), mode="markers"))
+        figure.update_layout(yaxis_range=[0, 4], width=400, height=300)
+        return pio.to_json(styled(figure), validate=False)
+
+    with chromium_browser() as browser:
+        drawn, fresh = _plotly_page(browser).evaluate(A_THEN_B, [curve([1, 2, 3]), curve([3, 2, 1])])
+    assert len(drawn) == 3 and drawn == fresh
+
+
 @needs_chromium
 def test_plotly_redraws_nothing_when_handed_a_styled_figure_again():
-    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     with chromium_browser() as browser:
-        page = browser.new_page()
-        page.set_content("<html><body></body></html>")
-        page.add_script_tag(path=str(plotly_js))
+        page = _plotly_page(browser)
         for make in (_map, _confusion):
             # As built, with a template and typed arrays, the copy is drawn again from scratch.
             assert page.evaluate(REDRAW, pio.to_json(make(), validate=False)) > 100

@@ -17,6 +17,7 @@ are sent as lists.
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -32,15 +33,11 @@ CATEGORICAL = ("#0068c9", "#83c9ff", "#ff2b2b", "#ffabab", "#29b09d", "#7defa1",
 SEQUENTIAL = ("#e4f5ff", "#c7ebff", "#a6dcff", "#83c9ff", "#60b4ff", "#3d9df3", "#1c83e1", "#0068c9",
               "#0054a3", "#004280")
 
-#: Text, grid, hover and background colours of a light and a dark page (the light one is the configured theme's).
-LIGHT = {"text": "#1f2933", "faded": "#5c6670", "grid": "#e6eaf1", "hover": "#ffffff", "border": "#d5dae5",
-         "background": "#ffffff"}
-DARK = {"text": "#fafafa", "faded": "#b0b4bd", "grid": "#31333f", "hover": "#262730", "border": "#4b4e5a",
-        "background": "#0e1117"}
+#: Text, grid and hover colours of a light and a dark page (the light text is the configured theme's,
+#: ``theme.textColor``, when one is set).
+LIGHT = {"text": "#1f2933", "faded": "#5c6670", "grid": "#e6eaf1", "hover": "#ffffff", "border": "#d5dae5"}
+DARK = {"text": "#fafafa", "faded": "#b0b4bd", "grid": "#31333f", "hover": "#262730", "border": "#4b4e5a"}
 
-#: Any fixed value: the figure's arrays never change while it is on the page (a changed figure
-#: is a new chart), so plotly must never look for changed arrays in the copies it is handed.
-DATA_REVISION = "alsim"
 
 
 def page_look(dark: bool = False, font_size: float = 12) -> dict[str, Any]:
@@ -49,7 +46,7 @@ def page_look(dark: bool = False, font_size: float = 12) -> dict[str, Any]:
     Sizes follow ``font_size`` (the figure's own, if it sets one): titles a third larger, the
     rest inherit it.
     """
-    c = DARK if dark else LIGHT
+    c = DARK if dark else {**LIGHT, "text": _configured_text() or LIGHT["text"]}
     # No line or tick colour: without a template, plotly draws axis lines and tick marks where one is set.
     # The title's standoff, with automargin, makes room for the title beside the tick labels.
     axis = {"gridcolor": c["grid"], "zerolinecolor": c["grid"], "tickfont": {"color": c["faded"]}, "automargin": True}
@@ -58,9 +55,10 @@ def page_look(dark: bool = False, font_size: float = 12) -> dict[str, Any]:
         "font": {"family": FONT, "color": c["text"], "size": font_size},
         "title": {"font": {"size": round(font_size * 4 / 3)}, "x": 0, "xanchor": "left"},
         "legend": {"bgcolor": "rgba(0,0,0,0)"},
-        "paper_bgcolor": c["background"],
-        "plot_bgcolor": c["background"],
-        "modebar": {"bgcolor": "rgba(0,0,0,0)"},
+        # The page's own background shows through (also right after a switch of theme, before a rerun).
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "modebar": {"bgcolor": "rgba(0,0,0,0)"},  # else plotly derives a grey box from the transparent paper
         "colorway": list(CATEGORICAL),
         "colorscale": {"sequential": scale},
         # The colour bar below a legend at the top right (the pool map coloured by uncertainty has both).
@@ -71,17 +69,6 @@ def page_look(dark: bool = False, font_size: float = 12) -> dict[str, Any]:
         "xaxis": {**axis, "showgrid": False, "zeroline": False, "title": {"standoff": 20}},
         "yaxis": {**axis, "title": {"standoff": 24}},
     }
-
-
-def _merge(look: dict, own: dict) -> dict:
-    """``look`` with ``own`` on top, nested dicts merged (the figure's own values win)."""
-    merged = dict(look)
-    for name, value in own.items():
-        if isinstance(value, dict) and isinstance(merged.get(name), dict):
-            merged[name] = _merge(merged[name], value)
-        else:
-            merged[name] = value
-    return merged
 
 
 def _typed(value) -> bool:
@@ -122,14 +109,32 @@ def styled(figure, dark: bool = False):
     for name in own:
         if name.startswith(("xaxis", "yaxis")):
             look[name] = look[name[0] + "axis"]
-    layout = _merge(look, own)
-    title = layout.get("title", {})
-    if title.get("text") and not str(title["text"]).startswith("<b>"):
-        layout["title"] = {**title, "text": f"<b>{title['text']}</b>"}
-    layout["datarevision"] = DATA_REVISION
-    out = go.Figure({"data": _lists(spec.get("data", [])), "layout": layout, "frames": _lists(spec.get("frames", []))})
+    data, frames = spec.get("data", []), spec.get("frames", [])
+    out = go.Figure({"data": _lists(data), "layout": look, "frames": _lists(frames)})
+    out.update_layout(own)  # plotly's merge: nested parts merged, the figure's own values win
     out.layout.template = None  # plotly.py adds its default template to a figure built from a dict
+    if out.layout.title.text:
+        out.layout.title.text = f"<b>{out.layout.title.text}</b>"
+    out.layout.datarevision = data_revision(data, frames)
     return out
+
+
+def data_revision(data, frames) -> str:
+    """A digest of a figure's traces and frames (as ``to_dict`` gives them): the same for a copy of the
+    figure, so plotly takes the copy's arrays as unchanged, and another for other values, so a chart
+    handed other values never keeps showing the old ones."""
+    import plotly.io as pio
+
+    text = pio.to_json({"data": data, "frames": frames}, validate=False)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _configured_text() -> str | None:
+    """The configured theme's text colour (``theme.textColor``), if any."""
+    try:
+        return st.get_option("theme.textColor")
+    except Exception:  # an unknown option in another Streamlit version
+        return None
 
 
 def _dark() -> bool:

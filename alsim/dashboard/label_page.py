@@ -103,7 +103,7 @@ def confusion_figure(matrix: np.ndarray, names: tuple[str, ...]) -> go.Figure:
                                text=matrix, texttemplate="%{text}",
                                hovertemplate="truth %{y}, you %{x}: %{z}<extra></extra>"))
     fig.update_layout(title="You against the hidden truth", xaxis_title="your label", yaxis_title="truth",
-                      yaxis=top_down(len(shown)), height=360, margin=dict(t=50, b=40, l=40, r=10))
+                      xaxis_type="category", yaxis=top_down(len(shown)), height=360, margin=dict(t=50, b=40, l=40, r=10))
     return fig
 
 

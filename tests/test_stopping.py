@@ -86,7 +86,7 @@ def test_stop_points_sentences():
     assert points["change"].round == 2
     assert points["budget"].round == 2 and points["target"].round == 2
     assert points["change"].sentence() == ("classification change: stops at 30 labels, accuracy then 0.8750, "
-                                           "final 1.0000, labels saved 20")
+                                           "final 1.0000, labels saved 20 at 12.5 points below the final")
     assert points["budget"].labels_saved == 20
     rows = stop_table(points.values())
     assert rows[0]["stops at (labels)"] == 40 and rows[0]["labels saved"] == 10
@@ -171,4 +171,12 @@ def test_compare_summarizes_stops_over_seeds():
     assert row["fired"] == 1 and row["stops_at"] == 40 and row["accuracy_then"] == pytest.approx(0.85)
     assert row["labels_saved"] == 10 and row["final_accuracy"] == pytest.approx(0.9)
     assert stop_sentence(row) == ("budget (30 revealed labels): stops at 40 labels, accuracy then 0.8500, "
-                                  "final 0.9000, labels saved 10 (fired on 1/2 seeds)")
+                                  "final 0.9000, labels saved 10 at 5.0 points below the final (fired on 1/2 seeds)")
+
+
+def test_what_stopping_early_costs_is_said_only_when_it_costs():
+    from alsim.loop.stopping import below_final
+
+    assert below_final(0.8917, 0.9885) == " at 9.7 points below the final"
+    assert below_final(0.9, 0.9) == below_final(0.95, 0.9) == below_final(0.9, 0.9004) == ""
+    assert below_final(None, 0.9) == below_final(float("nan"), 0.9) == ""

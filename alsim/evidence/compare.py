@@ -22,7 +22,7 @@ from alsim.loop.config import MAX_SEED, METRIC_NAMES, Config
 from alsim.loop.pool import graph_for, prepare
 from alsim.loop.records import NOTHING_LEFT
 from alsim.loop.run import predict_labels, run_arms
-from alsim.loop.stopping import RULE_NAMES, stopping_points
+from alsim.loop.stopping import RULE_NAMES, below_final, stopping_points
 from alsim.strategies import strategy_names
 
 MIN_SEEDS_FOR_TEST = 6  # the exact two-sided Wilcoxon p-value cannot go below 2 / 2**n
@@ -582,7 +582,7 @@ def stop_sentence(stop: dict) -> str:
 
     return (f"{RULE_NAMES.get(stop['rule'], stop['rule'])} ({stop['description']}): stops at "
             f"{stop['stops_at']:.0f} labels, {metric} then {score(stop['accuracy_then'])}, final "
-            f"{score(stop['final_accuracy'])}, {saved} "
+            f"{score(stop['final_accuracy'])}, {saved}{below_final(stop['accuracy_then'], stop['final_accuracy'])} "
             f"(fired on {stop['fired']}/{stop['n_seeds']} seeds)")
 
 

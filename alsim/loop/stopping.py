@@ -98,7 +98,8 @@ class StopPoint:
         at = f"{self.n_labeled} labels" if self.unit_cost or self.cost is None else \
             f"{self.n_labeled} labels (cost {self.cost:.4g})"
         return (f"{RULE_NAMES[self.rule]}: stops at {at}, {metric} then "
-                f"{_accuracy(self.accuracy)}, final {_accuracy(self.final_accuracy)}, {saved}")
+                f"{_accuracy(self.accuracy)}, final {_accuracy(self.final_accuracy)}, {saved}"
+                f"{below_final(self.accuracy, self.final_accuracy)}")
 
     def to_dict(self) -> dict:
         return {"rule": self.rule, "description": self.description, "round": self.round,
@@ -106,6 +107,15 @@ class StopPoint:
                 "final_accuracy": self.final_accuracy, "labels_saved": self.labels_saved, "metric": self.metric,
                 "cost": self.cost, "final_cost": self.final_cost, "cost_saved": self.cost_saved,
                 "unit_cost": self.unit_cost}
+
+
+def below_final(then, final) -> str:
+    """" at N points below the final" when stopping there costs score (else ""): labels saved read
+    as a win unless what they cost is said beside them."""
+    if then is None or final is None or not (math.isfinite(then) and math.isfinite(final)):
+        return ""
+    points = 100 * (final - then)
+    return f" at {points:.1f} points below the final" if points >= 0.05 else ""
 
 
 def _accuracy(value) -> str:

@@ -39,7 +39,6 @@ LIGHT = {"text": "#1f2933", "faded": "#5c6670", "grid": "#e6eaf1", "hover": "#ff
 DARK = {"text": "#fafafa", "faded": "#b0b4bd", "grid": "#31333f", "hover": "#262730", "border": "#4b4e5a"}
 
 
-
 def page_look(dark: bool = False, font_size: float = 12) -> dict[str, Any]:
     """The layout a figure gets where it sets nothing itself (``xaxis`` and ``yaxis``: every x and y axis's).
 

@@ -143,3 +143,25 @@ def test_the_compare_sidebar_caption_leaves_out_the_strategy_it_has_no_control_f
 
     assert PRESETS["fashion-hybrid"][1].strategy != PRESETS["digits-compare"][1].strategy
     assert at.caption[0].value == PRESETS["fashion-hybrid"][0]  # its own description: nothing changed
+
+
+def test_the_final_bands_are_drawn_before_the_ceiling_is_measured(monkeypatch):
+    """The ceiling is a fit with every label known: the seeds' bands do not wait for it (nor fail with it)."""
+    import alsim.dashboard.compare_page as compare_page
+    from alsim.common.errors import AlsimError
+
+    def unmeasurable(config):
+        raise AlsimError("the ceiling could not be measured (planted)")
+
+    monkeypatch.setattr(compare_page, "ceiling", unmeasurable)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(page_script("Compare"))
+    at.query_params["cmp_seeds"] = "3"
+    at.query_params["cmp_strategies"] = ["entropy", "random"]
+    at.run()
+    assert not at.exception
+    assert any("the ceiling could not be measured (planted)" in text for text in messages(at.error))
+    bands = charts(at)["bands"]
+    assert bands["layout"]["title"]["text"] == "<b>Mean accuracy ± 1 std over 3 seeds</b>"
+    curves = [c for b in run_comparison(get_preset("digits-compare"), ["entropy", "random"], 3) for c in b]
+    np.testing.assert_allclose(trace(bands, "entropy")["y"], summarize(curves).strategies[0].mean, atol=1e-12)

@@ -233,3 +233,29 @@ def test_a_target_above_the_ceiling_is_said_so():
         "unlabeled pool can still pass it, but that says more about the pool left than about the strategy")
     assert target_note(summarize(_curves(), target=0.9, ceiling=reach)) == ""
     assert target_note(summarize(_curves(), target=0.99)) == ""  # no ceiling measured: nothing to say
+
+
+def test_a_prestarted_worker_is_warm_and_leaves_the_numbers_unchanged(monkeypatch):
+    """The launcher's warm-up (``prestart_worker``): after it, a comparison hands batches to the worker at once."""
+    from alsim.evidence import compare, workers
+
+    base = get_preset("digits-compare").replace(n_rounds=3, pool_size=400)
+    strategies = ["entropy", "random"]
+    future = compare.prestart_worker(base)
+    assert future is not None and future.result(timeout=600) == ("random", base.seed, 2)  # a two-round run
+    assert workers.warm()
+    sequential = [c for batch in run_comparison(base, strategies, 4) for c in batch]
+    handed = []
+    real_submit = workers.submit
+
+    def recorded(fn, *args):
+        handed.append(args[2])
+        return real_submit(fn, *args)
+
+    monkeypatch.setattr(workers, "submit", recorded)
+    # A first batch far too short to pay for a cold worker: handed out only because the worker is warm.
+    monkeypatch.setattr(compare, "WORKER_START_SECONDS", 1e9)
+    shared = [c for batch in run_comparison(base, strategies, 4, seeds_per_batch=[1, 1, 1, 1], workers=2)
+              for c in batch]
+    assert handed and handed[0] == [base.seed + 1]
+    assert shared == sequential

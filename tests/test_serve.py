@@ -21,13 +21,15 @@ _WARM_THEN_VISIT = r"""
 import json, sys
 from alsim.storage.memory import shared_cache
 from alsim.dashboard.serve import find_app, warm
+from alsim.evidence import workers
 steps = warm(find_app())
 after_warm = {name: shared_cache(name).stats() for name in ("runs", "values")}
+worker_warm = workers.warm()
 from streamlit.testing.v1 import AppTest
 visit = AppTest.from_file(str(find_app()), default_timeout=120)
 visit.run()
 after_visit = {name: shared_cache(name).stats() for name in ("runs", "values")}
-print(json.dumps({"steps": steps, "warm": after_warm, "visit": after_visit,
+print(json.dumps({"steps": steps, "warm": after_warm, "visit": after_visit, "worker_warm": worker_warm,
                   "errors": [str(e.value) for e in visit.exception]}))
 """
 
@@ -63,7 +65,8 @@ def test_the_warm_up_leaves_nothing_for_the_first_visitor_to_compute(tmp_path):
                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert set(result["steps"]) == {"imports", "home page"} and not result["errors"]
+    assert set(result["steps"]) == {"imports", "home page", "comparison worker (waited)"} and not result["errors"]
+    assert result["worker_warm"]  # the Compare page's first comparison hands seeds to a ready worker
     warm, visit = result["warm"], result["visit"]
     assert warm["runs"]["entries"] >= 1 and warm["values"]["entries"] >= 1  # the run, its seeds, the baseline
     for name in ("runs", "values"):
@@ -77,3 +80,23 @@ def test_time_since_the_process_started_is_read_from_proc():
         assert elapsed is not None and 0 <= elapsed < 24 * 3600
     else:
         assert elapsed is None
+
+
+def test_the_compare_page_default_is_what_the_worker_loads():
+    from alsim.dashboard.compare_page import DEFAULT_PRESET
+    from alsim.dashboard.serve import COMPARE_PRESET
+
+    assert COMPARE_PRESET == DEFAULT_PRESET
+
+
+def test_a_worker_that_cannot_start_is_reported_and_the_warm_up_goes_on(monkeypatch, capsys):
+    from concurrent.futures import Future
+
+    import alsim.dashboard.serve as serve
+
+    failed = Future()
+    failed.set_exception(RuntimeError("no interpreter"))
+    monkeypatch.setattr(serve, "_start_worker", lambda: failed)
+    steps = serve.warm(find_app())
+    assert {"imports", "home page", "comparison worker (waited)"} <= set(steps)
+    assert "the comparison worker did not start: RuntimeError: no interpreter" in capsys.readouterr().err

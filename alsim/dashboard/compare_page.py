@@ -67,6 +67,10 @@ is given.
 """
 
 
+#: The preset the page opens with (the launcher's comparison worker loads it: alsim.dashboard.serve).
+DEFAULT_PRESET = "digits-compare"
+
+
 def _report(base, strategies, summary) -> str:
     """The offline HTML report: bands and verdicts of the comparison, round details of its first seed.
 
@@ -140,7 +144,7 @@ def _run(base, strategies: list[str], n_seeds: int, chart_slot, provisional_slot
 def compare_page() -> None:
     sanitize_query_params(sidebar_params(PREFIX, with_strategy=False) | prefixed(COMPARE_PARAMS, PREFIX))
     st.title("Compare strategies across seeds")
-    base, error = sidebar_config(prefix=PREFIX, default_preset="digits-compare", with_strategy=False)
+    base, error = sidebar_config(prefix=PREFIX, default_preset=DEFAULT_PRESET, with_strategy=False)
     check_choice(PREFIX + "strategies", strategy_names(), multiple=True)
     strategies = st.multiselect("Strategies", list(strategy_names()), default=_default_strategies(),
                                 key=PREFIX + "strategies",
@@ -178,6 +182,13 @@ def compare_page() -> None:
             return
         shared_cache("comparisons").put(key, tuple(curves))
     provisional_slot.empty()
+    # The bands and the stopping rules' markers do not depend on the ceiling or the target: drawn
+    # before the ceiling is measured (a fit with every label known), so the seeds' bands show at once.
+    drawn = summarize(curves, axis=axis, metric=base.metric)
+    chart(band_curves(drawn.bands(), title=f"Mean {metric} ± 1 std over {drawn.n_seeds} seeds"
+                      + ("" if axis == "labels" else f", against {X_TITLES[axis]}"),
+                      stops={s.strategy: s.stops for s in drawn.strategies}, x=axis, metric=base.metric),
+          key="bands", where=chart_slot, width="stretch")
 
     target = float(target_input) if target_input > 0 else None
     try:
@@ -188,10 +199,6 @@ def compare_page() -> None:
         return
     summary = summarize(curves, target=target, target_fraction=TARGET_FRACTION, ceiling=reach, axis=axis,
                         metric=base.metric)
-    chart(band_curves(summary.bands(), title=f"Mean {metric} ± 1 std over {summary.n_seeds} seeds"
-                      + ("" if axis == "labels" else f", against {X_TITLES[axis]}"),
-                      stops={s.strategy: s.stops for s in summary.strategies}, x=axis, metric=base.metric),
-          key="bands", where=chart_slot, width="stretch")
 
     st.subheader("Headline")
     st.markdown(f"**{summary.ceiling_sentence()}**", help=f"Both {reach.how()}.")

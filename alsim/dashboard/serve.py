@@ -16,9 +16,12 @@ there wherever alsim is installed), with :data:`DEFAULT_OPTIONS` under the user'
    arrives. Its ``st.navigation`` call does what a first visit's would (see
    :mod:`alsim.dashboard.nav`): the server starts with the app's navigation, so a deep link
    opened first (``/Compare``) runs through the navigation at once;
-3. Streamlit's command line runs ``streamlit run <entry script>`` with the options given here.
+3. the comparison worker (:func:`alsim.evidence.compare.prestart_worker`) starts beside steps 1 and 2,
+   on the other core, and loads the Compare page's default preset (:data:`COMPARE_PRESET`);
+   the launcher waits for it, so the first comparison hands seeds to a worker that is ready;
+4. Streamlit's command line runs ``streamlit run <entry script>`` with the options given here.
 
-The server answers its health check (``/_stcore/health``) only after step 3 starts, so
+The server answers its health check (``/_stcore/health``) only after step 4 starts, so
 the warm-up shows as a later start, never as a slower page. Each step's time is printed
 on stderr.
 
@@ -51,6 +54,12 @@ DEFAULT_OPTIONS = {
     "theme.textColor": "#1f2933",
 }
 
+#: The preset the Compare page opens with (its sidebar's default): the worker loads its data and graph.
+COMPARE_PRESET = "digits-compare"
+
+#: Longest wait for the comparison worker (spawning an interpreter and its imports: seconds).
+WORKER_WAIT_SECONDS = 120.0
+
 USAGE = """usage: alsim serve [streamlit run options]
 
 Open the dashboard: load every module and run the home page once, then start Streamlit
@@ -77,13 +86,15 @@ def default_flags(argv: list[str]) -> list[str]:
     return [item for name, value in DEFAULT_OPTIONS.items() if name not in given for item in (f"--{name}", value)]
 
 
-def warm(app: Path, timeout: float = 300.0) -> dict[str, float]:
-    """Import the dashboard and run the home page once; seconds per step.
+def warm(app: Path, timeout: float = 300.0, worker: bool = True) -> dict[str, float]:
+    """Import the dashboard and run the home page once, with the comparison worker starting beside; seconds per step.
 
     A home page that fails here is reported and left to fail again, visibly, for the
-    visitor: the server starts either way.
+    visitor; a worker that cannot start is reported too (comparisons then compute every
+    seed in the server's process): the server starts either way. ``worker=False`` skips it.
     """
     seconds = {}
+    ready = _start_worker() if worker else None
     started = time.perf_counter()
     import alsim.dashboard  # noqa: F401  # lazy: timed as the warm-up's first step (every module the pages use)
 
@@ -106,7 +117,23 @@ def warm(app: Path, timeout: float = 300.0) -> dict[str, float]:
     for exception in page.exception:
         _log(f"the home page failed during the warm-up: {exception.value}")
     seconds["home page"] = time.perf_counter() - started
+    if ready is not None:
+        started = time.perf_counter()
+        try:
+            ready.result(timeout=WORKER_WAIT_SECONDS)
+        except Exception as exc:  # noqa: BLE001  (any failure: comparisons still run, without the worker)
+            _log(f"the comparison worker did not start: {type(exc).__name__}: {exc}")
+        seconds["comparison worker (waited)"] = time.perf_counter() - started
     return seconds
+
+
+def _start_worker():
+    """The comparison worker, loading the Compare page's default (a future), or None if none can start."""
+    # lazy: started before the dashboard's imports, which the warm-up times
+    from alsim.evidence.compare import prestart_worker
+    from alsim.loop.presets import get_preset
+
+    return prestart_worker(get_preset(COMPARE_PRESET))
 
 
 def seconds_since_process_start() -> float | None:

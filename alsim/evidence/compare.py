@@ -247,6 +247,30 @@ def _shared_batches(base: Config, strategies: list[str], batches: list[list[int]
             future.cancel()
 
 
+def _warm_up(config: Config) -> tuple[str, int, int]:
+    """Runs in a worker: a two-round, one-seed comparison of ``config`` (its imports, data, graph, a query).
+
+    Returns the run's strategy, seed and number of scored rounds (what was done, for the caller to check).
+    """
+    (curve,) = batch_curves(config.replace(n_rounds=2), ["random"], [config.seed])
+    return curve.strategy, curve.seed, len(curve.accuracy)
+
+
+def prestart_worker(config: Config):
+    """Start the worker pool now and load into a worker what a comparison of ``config`` needs.
+
+    Returns a future (done when the worker is ready: then :func:`alsim.evidence.workers.warm`
+    is true), or None if no worker can start. A worker starting takes seconds (its imports,
+    then the data and the graph), and a comparison on a cold pool computes its first seeds
+    itself meanwhile, so on a fresh server the first comparison ran almost every seed in the
+    server's process. The dashboard's launcher calls this during its warm-up
+    (:mod:`alsim.dashboard.serve`).
+    """
+    from alsim.evidence import workers as pool  # lazy: worker processes only for a shared comparison
+
+    return pool.submit(_warm_up, config)
+
+
 def full_label_accuracy(config: Config, folds: int = 5) -> float:
     """Accuracy of the same model when (almost) every label is known.
 

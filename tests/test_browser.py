@@ -67,9 +67,8 @@ def test_live_page_shows_bands_over_seeds_around_this_run(server, browser):
     assert page.get_by_text("over 5 seeds").count() >= 1
 
 
-def test_round_slider_redraws_only_the_round_details(server, browser):
-    page, _ = _open(browser, server, "live-slider")
-    curve_before = page.locator("[data-testid=stPlotlyChart]").first.inner_html()
+def _slide_to_round_zero(page) -> None:
+    """The round slider moved to its first round, and the page done drawing it."""
     thumb = page.locator("[data-testid=stSlider] input[type=range]").first
     thumb.focus()
     thumb.press("Home")
@@ -78,8 +77,54 @@ def test_round_slider_redraws_only_the_round_details(server, browser):
     page.wait_for_selector(STREAMLIT_IDLE, timeout=WAIT_MS)
     page.wait_for_function("() => [...document.querySelectorAll('.gtitle, .annotation-text')]"
                            ".some(e => e.textContent.includes('round 0'))", timeout=WAIT_MS)
+
+
+def test_round_slider_redraws_only_the_round_details(server, browser):
+    page, _ = _open(browser, server, "live-slider")
+    curve_before = page.locator("[data-testid=stPlotlyChart]").first.inner_html()
+    _slide_to_round_zero(page)
     assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()
     assert page.locator("[data-testid=stPlotlyChart]").first.inner_html() == curve_before
+
+
+#: Counts, per chart element, the tasks in which plotly drew into it (the observer's callbacks
+#: that added its SVG, axis titles, ticks or grid lines).
+COUNT_DRAWS = """() => {
+  window.__draws = new WeakMap();
+  const drawn = /(^| )(main-svg|g-xtitle|g-ytitle|xtick|ytick|xgrid|ygrid)( |$)/;
+  new MutationObserver(records => {
+    const charts = new Set();
+    for (const r of records) for (const n of r.addedNodes) {
+      if (n.nodeType !== 1) continue;
+      const all = [n, ...n.querySelectorAll('[class]')];
+      if (!all.some(e => drawn.test(e.getAttribute('class') || ''))) continue;
+      const chart = (r.target.closest ? r.target : r.target.parentElement).closest('[data-testid=stPlotlyChart]');
+      if (chart) charts.add(chart);
+    }
+    for (const c of charts) window.__draws.set(c, (window.__draws.get(c) || 0) + 1);
+  }).observe(document.body, {subtree: true, childList: true});
+}"""
+
+
+def test_each_changed_chart_is_drawn_once_per_step(server, browser):
+    """A round-slider step redraws the map and the confusion heatmaps once each, never twice.
+
+    A chart in a column of fractional width was drawn, then drawn again when Streamlit measured
+    the column's width to the last bit (796.797 px, then 796.796875 px).
+    """
+    page, _ = _open(browser, server, "live-draws")
+    page.evaluate(COUNT_DRAWS)
+    _slide_to_round_zero(page)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=stPlotlyChart] .main-svg').length >= 3",
+                           timeout=WAIT_MS)
+    page.wait_for_timeout(2000)  # a second drawing comes after the first has been painted
+    counts = page.evaluate("() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].map(c => "
+                           "[(c.querySelector('.gtitle') || {}).textContent || '', window.__draws.get(c) || 0])")
+    assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()
+    redrawn = {title: n for title, n in counts if n}
+    assert any("round 0" in title for title in redrawn), counts  # the map was drawn anew
+    assert len(redrawn) >= 2, counts  # the map and the confusion heatmaps
+    assert all(n == 1 for n in redrawn.values()), counts
 
 
 def test_presenter_view_hides_the_sidebar_and_plays_the_rounds(server, browser):

@@ -135,3 +135,21 @@ def test_plotly_redraws_nothing_when_handed_a_styled_figure_again():
             # As built, with a template and typed arrays, the copy is drawn again from scratch.
             assert page.evaluate(REDRAW, pio.to_json(make(), validate=False)) > 100
             assert page.evaluate(REDRAW, pio.to_json(styled(make()), validate=False)) == 0
+
+
+def test_a_chart_reporting_selections_carries_the_modes_streamlit_would_set_after_drawing_it(monkeypatch):
+    """Streamlit's chart gives a selectable chart hover ``closest``, click ``event+select`` and drag
+    ``pan`` (point selection) once drawn, unless the figure has them: plotly then updates the chart."""
+    handed = []
+    monkeypatch.setattr(charts.st, "plotly_chart", lambda figure, **options: handed.append((figure, options)))
+    charts.chart(_map(), key="m", on_select="rerun", selection_mode="points")
+    charts.chart(_map(), key="b", on_select="rerun", selection_mode=("box", "lasso"))
+    charts.chart(_map(), key="plain")
+    own = _map().update_layout(dragmode="zoom")
+    charts.chart(own, key="own", on_select="rerun", selection_mode="points")
+    modes = [(f.layout.hovermode, f.layout.clickmode, f.layout.dragmode) for f, _ in handed]
+    assert modes[0] == ("closest", "event+select", "pan")
+    assert modes[1] == ("closest", "none", "select")
+    assert modes[2] == ("closest", None, None)  # the map's own hover mode; no selection, no modes added
+    assert modes[3] == ("closest", "event+select", "zoom")  # the figure's own mode stays
+    assert all(options["theme"] is None for _, options in handed)

@@ -12,6 +12,10 @@ holds the same arrays, so handing it over again redraws nothing. That holds for 
 only: plotly.py sends a NumPy array as a typed array, and plotly.js takes a typed array that is
 not the very same object as new data, whatever ``datarevision`` says. So the figure's arrays
 are sent as lists.
+
+A chart that reports selections gets, after its first drawing, the click, hover and drag
+modes Streamlit gives such charts, unless the figure set them: plotly then redraws it
+(axes, grid and titles) to change them. :func:`chart` sets them in the figure itself.
 """
 
 from __future__ import annotations
@@ -161,4 +165,23 @@ def _dark() -> bool:
 def chart(figure, key: str | None = None, where=None, **options):
     """Draw ``figure`` like ``where.plotly_chart`` (default: the current container), styled here."""
     target = st if where is None else where
-    return target.plotly_chart(styled(figure, _dark()), key=key, theme=None, **options)
+    out = styled(figure, _dark())
+    if options.get("on_select", "ignore") != "ignore":
+        selection_modes(out, options.get("selection_mode", ("points", "box", "lasso")))
+    return target.plotly_chart(out, key=key, theme=None, **options)
+
+
+def selection_modes(figure, selection_mode) -> None:
+    """The modes Streamlit's chart sets on a chart that reports selections, set here where the figure has none.
+
+    Streamlit's frontend (1.67, ``PlotlyChart``): hover ``closest``; with point selection,
+    click ``event+select`` and drag ``pan``; without it, click ``none`` and drag ``select``
+    (box) or ``lasso``.
+    """
+    modes = (selection_mode,) if isinstance(selection_mode, str) else tuple(selection_mode)
+    points = "points" in modes
+    wanted = {"hovermode": "closest", "clickmode": "event+select" if points else "none",
+              "dragmode": "pan" if points else "select" if "box" in modes else "lasso" if "lasso" in modes else "pan"}
+    for name, value in wanted.items():
+        if figure.layout[name] is None:
+            figure.layout[name] = value

@@ -77,10 +77,14 @@ def point_details(prepared: Prepared, record: Round, pool_id: int | None, hint: 
     st.markdown("  \n".join(lines))
 
 
+DETAIL_WIDTH = 200
+
+
 def map_with_details(figure, prepared: Prepared, record: Round, key: str, beside: bool = True) -> None:
     """Draw a pool map; a click on a point shows that point's image and numbers beside it (or below)."""
     if beside:
-        chart_column, detail_column = st.columns([4, 1])
+        row = st.container(horizontal=True, gap="medium")
+        chart_column, detail_column = row.container(width="stretch"), row.container(width=DETAIL_WIDTH)
     else:
         chart_column = detail_column = st.container()
     with chart_column:

@@ -87,21 +87,25 @@ def test_round_slider_redraws_only_the_round_details(server, browser):
     assert page.locator("[data-testid=stPlotlyChart]").first.inner_html() == curve_before
 
 
-#: Counts, per chart element, the tasks in which plotly drew into it (the observer's callbacks
-#: that added its SVG, axis titles, ticks or grid lines).
+#: Counts, per chart element, the animation frames in which plotly drew into it (added its SVG,
+#: axis titles, ticks or grid lines). One drawing runs within one task, though the observer may
+#: report it in several parts (plotly's promise chain); a second drawing comes a frame later at least.
 COUNT_DRAWS = """() => {
   window.__draws = new WeakMap();
+  window.__frame = 0;
+  const tick = () => { window.__frame += 1; requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
   const drawn = /(^| )(main-svg|g-xtitle|g-ytitle|xtick|ytick|xgrid|ygrid)( |$)/;
   new MutationObserver(records => {
-    const charts = new Set();
     for (const r of records) for (const n of r.addedNodes) {
       if (n.nodeType !== 1) continue;
       const all = [n, ...n.querySelectorAll('[class]')];
       if (!all.some(e => drawn.test(e.getAttribute('class') || ''))) continue;
       const chart = (r.target.closest ? r.target : r.target.parentElement).closest('[data-testid=stPlotlyChart]');
-      if (chart) charts.add(chart);
+      if (!chart) continue;
+      if (!window.__draws.has(chart)) window.__draws.set(chart, new Set());
+      window.__draws.get(chart).add(window.__frame);
     }
-    for (const c of charts) window.__draws.set(c, (window.__draws.get(c) || 0) + 1);
   }).observe(document.body, {subtree: true, childList: true});
 }"""
 
@@ -119,7 +123,7 @@ def test_each_changed_chart_is_drawn_once_per_step(server, browser):
                            timeout=WAIT_MS)
     page.wait_for_timeout(2000)  # a second drawing comes after the first has been painted
     counts = page.evaluate("() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].map(c => "
-                           "[(c.querySelector('.gtitle') || {}).textContent || '', window.__draws.get(c) || 0])")
+                           "[(c.querySelector('.gtitle') || {}).textContent || '', (window.__draws.get(c) || new Set()).size])")
     assert page.locator("[data-testid=stException]").count() == 0, server.log_tail()
     redrawn = {title: n for title, n in counts if n}
     assert any("round 0" in title for title in redrawn), counts  # the map was drawn anew

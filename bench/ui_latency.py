@@ -17,7 +17,8 @@ action to the moment the script has finished and every plotly chart on the page 
 - changing the sidebar's batch size to a value not yet run, and back to one already run: the
   clock starts at the Enter that commits the typed value (typing it is the viewer's time, and
   the automation's round trips to find and fill the box, 50-100 ms here, are not the page's);
-- moving the round slider one step;
+- moving the round slider one step: the clock starts at the arrow key on the focused thumb
+  (finding and focusing it is the automation's time, as typing is for a setting change);
 - with ``--pages``: the Compare page's default, reached by its sidebar link from the home page
   (the first comparison on that server): the time until its first bands (the chart marked
   "provisional: N of M seeds"), until the bands of all seeds (the verdict follows them), and
@@ -199,10 +200,14 @@ def commit(page) -> None:
     page.keyboard.press("Enter")
 
 
+def focus_slider(page) -> None:
+    """Focuses the round slider's thumb (untimed: the automation finding it, 20-60 ms here)."""
+    page.locator("[data-testid=stSlider] input[type=range]").first.focus()
+
+
 def slider_step(page) -> None:
-    thumb = page.locator("[data-testid=stSlider] input[type=range]").first
-    thumb.focus()
-    thumb.press("ArrowLeft")
+    """The step itself: the left arrow on the focused thumb."""
+    page.keyboard.press("ArrowLeft")
 
 
 def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, pages: bool) -> dict[str, list[float]]:
@@ -220,7 +225,7 @@ def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, page
         for value in (5, 6, 7):
             times["setting change (already run)"].append(act(page, commit, type_batch_size(value)))
         for _ in range(3):
-            times["round slider"].append(act(page, slider_step))
+            times["round slider"].append(act(page, slider_step, focus_slider))
         if pages:
             first, final, seconds = visit_compare(page)
             if first is not None:

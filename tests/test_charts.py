@@ -147,9 +147,14 @@ def test_a_chart_reporting_selections_carries_the_modes_streamlit_would_set_afte
     charts.chart(_map(), key="plain")
     own = _map().update_layout(dragmode="zoom")
     charts.chart(own, key="own", on_select="rerun", selection_mode="points")
+    boxing = _map().update_layout(dragmode="select")
+    charts.chart(boxing, key="boxing", on_select="rerun", selection_mode="points")
+    charts.chart(_map(), key="lasso", on_select="rerun", selection_mode="lasso")
     modes = [(f.layout.hovermode, f.layout.clickmode, f.layout.dragmode) for f, _ in handed]
     assert modes[0] == ("closest", "event+select", "pan")
-    assert modes[1] == ("closest", "none", "select")
+    assert modes[1] == ("closest", "event", "select")  # dragging selects: a click is an event only
     assert modes[2] == ("closest", None, None)  # the map's own hover mode; no selection, no modes added
     assert modes[3] == ("closest", "event+select", "zoom")  # the figure's own mode stays
+    assert modes[4] == ("closest", "event", "select")
+    assert modes[5] == ("closest", "event", "lasso")
     assert all(options["theme"] is None for _, options in handed)

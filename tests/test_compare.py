@@ -150,7 +150,7 @@ def test_a_worker_process_gives_the_sequential_numbers_exactly():
     # One batch computed in the worker process itself; then the worker is started, so the comparison hands it work.
     future = workers.submit(batch_curves, base, strategies, [base.seed + 2, base.seed + 3])
     assert future is not None and future.result(timeout=600) == sequential[4:8]
-    assert workers.warm()
+    assert workers.wait_warm(60)
     shared = list(run_comparison(base, strategies, 5, seeds_per_batch=[1, 1, 2, 1], workers=2))
     assert [len(batch) for batch in shared] == [2, 2, 4, 2]  # batches in seed order
     assert [c for batch in shared for c in batch] == sequential  # every number and stop equal
@@ -243,7 +243,7 @@ def test_a_prestarted_worker_is_warm_and_leaves_the_numbers_unchanged(monkeypatc
     strategies = ["entropy", "random"]
     future = compare.prestart_worker(base)
     assert future is not None and future.result(timeout=600) == ("random", base.seed, 2)  # a two-round run
-    assert workers.warm()
+    assert workers.wait_warm(60)
     sequential = [c for batch in run_comparison(base, strategies, 4) for c in batch]
     handed = []
     real_submit = workers.submit

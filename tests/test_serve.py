@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import alsim
 from alsim.cli.main import main
 from alsim.dashboard.serve import APP, DEFAULT_OPTIONS, default_flags, find_app, seconds_since_process_start
@@ -24,7 +26,7 @@ from alsim.dashboard.serve import find_app, warm
 from alsim.evidence import workers
 steps = warm(find_app())
 after_warm = {name: shared_cache(name).stats() for name in ("runs", "values")}
-worker_warm = workers.warm()
+worker_warm = workers.wait_warm(60)
 from streamlit.testing.v1 import AppTest
 visit = AppTest.from_file(str(find_app()), default_timeout=120)
 visit.run()
@@ -100,3 +102,32 @@ def test_a_worker_that_cannot_start_is_reported_and_the_warm_up_goes_on(monkeypa
     steps = serve.warm(find_app())
     assert {"imports", "home page", "comparison worker (waited)"} <= set(steps)
     assert "the comparison worker did not start: RuntimeError: no interpreter" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("start, said", [
+    ("raises", "the comparison worker did not start: OSError: [Errno 38] no semaphores"),
+    ("none", "the comparison worker did not start: no worker process could be made"),
+])
+def test_a_worker_that_cannot_be_made_is_reported_and_the_server_starts(monkeypatch, capsys, start, said):
+    import alsim.dashboard.serve as serve
+    import alsim.evidence.compare as compare
+
+    def prestart(config):
+        if start == "raises":
+            raise OSError(38, "no semaphores")
+        return None
+
+    monkeypatch.setattr(compare, "prestart_worker", prestart)
+    steps = serve.warm(find_app())
+    assert set(steps) == {"imports", "home page"}  # nothing to wait for
+    assert said in capsys.readouterr().err
+
+
+def test_no_process_to_be_made_means_no_worker_not_an_error(monkeypatch):
+    from alsim.evidence import workers
+
+    def no_pool():
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(workers, "worker_pool", no_pool)
+    assert workers.submit(sum, [1, 2]) is None  # the caller computes it

@@ -174,14 +174,16 @@ def chart(figure, key: str | None = None, where=None, **options):
 def selection_modes(figure, selection_mode) -> None:
     """The modes Streamlit's chart sets on a chart that reports selections, set here where the figure has none.
 
-    Streamlit's frontend (1.67, ``PlotlyChart``): hover ``closest``; with point selection,
-    click ``event+select`` and drag ``pan``; without it, click ``none`` and drag ``select``
-    (box) or ``lasso``.
+    Streamlit's frontend (1.67, ``PlotlyChart``): hover ``closest``; drag ``pan`` with point
+    selection, else ``select`` (box) or ``lasso``; then click ``event`` while the drag mode
+    selects (``select``, ``lasso``), else ``event+select`` with point selection, else ``none``.
     """
     modes = (selection_mode,) if isinstance(selection_mode, str) else tuple(selection_mode)
     points = "points" in modes
-    wanted = {"hovermode": "closest", "clickmode": "event+select" if points else "none",
-              "dragmode": "pan" if points else "select" if "box" in modes else "lasso" if "lasso" in modes else "pan"}
-    for name, value in wanted.items():
-        if figure.layout[name] is None:
-            figure.layout[name] = value
+    layout = figure.layout
+    if layout.hovermode is None:
+        layout.hovermode = "closest"
+    if layout.dragmode is None:
+        layout.dragmode = "pan" if points else "select" if "box" in modes else "lasso" if "lasso" in modes else "pan"
+    if layout.clickmode is None:
+        layout.clickmode = "event" if layout.dragmode in ("select", "lasso") else "event+select" if points else "none"

@@ -58,7 +58,7 @@ DEFAULT_OPTIONS = {
 COMPARE_PRESET = "digits-compare"
 
 #: Longest wait for the comparison worker (spawning an interpreter and its imports: seconds).
-WORKER_WAIT_SECONDS = 120.0
+WORKER_WAIT_SECONDS = 60.0
 
 USAGE = """usage: alsim serve [streamlit run options]
 
@@ -94,8 +94,8 @@ def warm(app: Path, timeout: float = 300.0, worker: bool = True) -> dict[str, fl
     seed in the server's process): the server starts either way. ``worker=False`` skips it.
     """
     seconds = {}
-    ready = _start_worker() if worker else None
     started = time.perf_counter()
+    ready = _start_worker() if worker else None
     import alsim.dashboard  # noqa: F401  # lazy: timed as the warm-up's first step (every module the pages use)
 
     seconds["imports"] = time.perf_counter() - started
@@ -128,12 +128,19 @@ def warm(app: Path, timeout: float = 300.0, worker: bool = True) -> dict[str, fl
 
 
 def _start_worker():
-    """The comparison worker, loading the Compare page's default (a future), or None if none can start."""
-    # lazy: started before the dashboard's imports, which the warm-up times
-    from alsim.evidence.compare import prestart_worker
-    from alsim.loop.presets import get_preset
+    """The comparison worker, loading the Compare page's default (a future), or None if none can start (said why)."""
+    try:
+        # lazy: started first, beside the dashboard's imports (timed with them)
+        from alsim.evidence.compare import prestart_worker
+        from alsim.loop.presets import get_preset
 
-    return prestart_worker(get_preset(COMPARE_PRESET))
+        ready = prestart_worker(get_preset(COMPARE_PRESET))
+    except Exception as exc:  # noqa: BLE001  (any failure: comparisons still run, without the worker)
+        _log(f"the comparison worker did not start: {type(exc).__name__}: {exc}")
+        return None
+    if ready is None:
+        _log("the comparison worker did not start: no worker process could be made")
+    return ready
 
 
 def seconds_since_process_start() -> float | None:

@@ -52,7 +52,9 @@ def submit(fn, *args) -> Future | None:
     global _POOL
     try:
         future = worker_pool().submit(fn, *args)
-    except (BrokenProcessPool, RuntimeError):  # a worker died, or the interpreter is shutting down
+    # A worker died, the interpreter is shutting down, or no process can be made here (OSError; an
+    # ImportError where the platform lacks the semaphores multiprocessing needs).
+    except (BrokenProcessPool, RuntimeError, OSError, ImportError):
         with _LOCK:
             _POOL = None
         _WARM.clear()
@@ -64,3 +66,8 @@ def submit(fn, *args) -> Future | None:
 def warm() -> bool:
     """Whether a worker has returned a result yet (before that, it may still be starting: seconds)."""
     return _WARM.is_set()
+
+
+def wait_warm(timeout: float) -> bool:
+    """:func:`warm`, waiting up to ``timeout`` seconds for it (a future's waiters wake before its callbacks run)."""
+    return _WARM.wait(timeout)

@@ -77,6 +77,8 @@ def point_details(prepared: Prepared, record: Round, pool_id: int | None, hint: 
     st.markdown("  \n".join(lines))
 
 
+#: Width in pixels of the panel beside a map. A fixed width leaves the map whole pixels; in a column of
+#: fractional width Streamlit gave the map its width rounded, then exact, and plotly drew it twice.
 DETAIL_WIDTH = 200
 
 

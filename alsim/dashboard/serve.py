@@ -86,16 +86,16 @@ def default_flags(argv: list[str]) -> list[str]:
     return [item for name, value in DEFAULT_OPTIONS.items() if name not in given for item in (f"--{name}", value)]
 
 
-def warm(app: Path, timeout: float = 300.0, worker: bool = True) -> dict[str, float]:
+def warm(app: Path, timeout: float = 300.0) -> dict[str, float]:
     """Import the dashboard and run the home page once, with the comparison worker starting beside; seconds per step.
 
     A home page that fails here is reported and left to fail again, visibly, for the
     visitor; a worker that cannot start is reported too (comparisons then compute every
-    seed in the server's process): the server starts either way. ``worker=False`` skips it.
+    seed in the server's process): the server starts either way.
     """
     seconds = {}
     started = time.perf_counter()
-    ready = _start_worker() if worker else None
+    ready = _start_worker()
     import alsim.dashboard  # noqa: F401  # lazy: timed as the warm-up's first step (every module the pages use)
 
     seconds["imports"] = time.perf_counter() - started

@@ -262,8 +262,8 @@ def prestart_worker(config: Config):
     Returns a future (done when the worker is ready: then :func:`alsim.evidence.workers.warm`
     is true), or None if no worker can start. A worker starting takes seconds (its imports,
     then the data and the graph), and a comparison on a cold pool computes its first seeds
-    itself meanwhile, so on a fresh server the first comparison ran almost every seed in the
-    server's process. The dashboard's launcher calls this during its warm-up
+    itself meanwhile: on a fresh server, the first comparison would compute almost every seed
+    in the server's process. The dashboard's launcher calls this during its warm-up
     (:mod:`alsim.dashboard.serve`).
     """
     from alsim.evidence import workers as pool  # lazy: worker processes only for a shared comparison

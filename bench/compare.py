@@ -24,6 +24,9 @@ see the same machine load; the table puts scikit-activeml's time over each besid
 
 ``--profile`` profiles one alsim run (cProfile) and prints where its time goes.
 
+``--products`` times one product of the digits graph by 10 and 32 columns, as ``S @ F`` and
+as alsim takes it (``alsim.learn.graph._product``, ``(Fᵀ Sᵀ)ᵀ``), medians side by side.
+
 ``--page`` times the Compare page's default work (20 seeds x entropy, margin,
 least_confident, random) the ways it can run: one seed at a time in one process (the page
 before growing batches), growing batches in one process, growing batches shared by two
@@ -274,6 +277,29 @@ def profile_alsim() -> None:
     stats.sort_stats("cumulative").print_stats(25)
 
 
+def products(repeats: int) -> None:
+    """A product of the digits graph by narrow columns, both ways; medians of ``repeats`` x 25."""
+    from alsim.learn.graph import _product
+    from alsim.loop.pool import graph_for
+
+    base = get_preset("digits-compare")
+    matrix = graph_for(base, prepare(base)).matrix
+    rng = np.random.default_rng(0)
+    print(f"graph {matrix.shape[0]:,} x {matrix.shape[1]:,} dense; load {os.getloadavg()[0]:.1f}")
+    print(f"{'columns':>7} {'S @ F ms':>9} {'alsim ms':>9} {'ratio':>6}  largest difference")
+    for width in (10, 32):
+        columns = rng.random((matrix.shape[0], width))
+        times: dict[str, list[float]] = {"plain": [], "alsim": []}
+        for _ in range(repeats * 25):  # alternating, so both see the same load
+            for name, fn in (("plain", lambda: matrix @ columns), ("alsim", lambda: _product(matrix, columns))):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+        plain, ours = (statistics.median(times[k]) * 1e3 for k in ("plain", "alsim"))
+        gap = np.abs(matrix @ columns - _product(matrix, columns)).max()
+        print(f"{width:7} {plain:9.2f} {ours:9.2f} {ours / plain:6.2f}  {gap:.2g}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -284,6 +310,8 @@ def main() -> None:
     parser.add_argument("--skip-plain", action="store_true")
     parser.add_argument("--profile", action="store_true",
                         help="only profile one alsim run (cProfile, after a warm-up run): where its time goes")
+    parser.add_argument("--products", action="store_true",
+                        help="only time one product of the digits graph, plain and as alsim takes it")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="BLAS threads of this process and the fresh ones (default: the library's choice)")
     args = parser.parse_args()
@@ -297,6 +325,9 @@ def main() -> None:
         return
     if args.profile:
         profile_alsim()
+        return
+    if args.products:
+        products(args.repeats)
         return
 
     base = get_preset("digits-compare")

@@ -19,6 +19,9 @@ action to the moment the script has finished and every plotly chart on the page 
   the automation's round trips to find and fill the box, 50-100 ms here, are not the page's);
 - moving the round slider one step: the clock starts at the arrow key on the focused thumb
   (finding and focusing it is the automation's time, as typing is for a setting change);
+- a rerun that changes nothing (Streamlit's ``R`` key on the page): every element is sent
+  and handed to the page again, and no chart has new data. What a setting change costs beyond
+  it is the new results and the charts drawn anew;
 - with ``--pages``: the Compare page's default, reached by its sidebar link from the home page
   (the first comparison on that server): the time until its first bands (the chart marked
   "provisional: N of M seeds"), until the bands of all seeds (the verdict follows them), and
@@ -77,7 +80,8 @@ ARM = """() => {
 }"""
 
 ROWS = ("server start (to health)", "first visit (from health)", "start to first visit drawn", "second visit",
-        "setting change (new)", "setting change (already run)", "round slider", "Compare: first bands",
+        "setting change (new)", "setting change (already run)", "round slider", "rerun, nothing changed",
+        "Compare: first bands",
         "Compare: all seeds' bands", "Compare default", "Fashion-MNIST default")
 
 
@@ -210,6 +214,16 @@ def slider_step(page) -> None:
     page.keyboard.press("ArrowLeft")
 
 
+def focus_page(page) -> None:
+    """Moves the focus out of any input (untimed): a click on the page's title."""
+    page.locator("h1").first.click()
+
+
+def rerun_key(page) -> None:
+    """Streamlit's keyboard shortcut for a rerun of the page."""
+    page.keyboard.press("r")
+
+
 def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, pages: bool) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {row: [] for row in ROWS}
     with server(checkout, cache_dir, log_dir) as (url, started):
@@ -226,6 +240,8 @@ def one_repetition(browser, checkout: Path, cache_dir: Path, log_dir: Path, page
             times["setting change (already run)"].append(act(page, commit, type_batch_size(value)))
         for _ in range(3):
             times["round slider"].append(act(page, slider_step, focus_slider))
+        for _ in range(3):
+            times["rerun, nothing changed"].append(act(page, rerun_key, focus_page))
         if pages:
             first, final, seconds = visit_compare(page)
             if first is not None:

@@ -604,6 +604,7 @@ def test_cli_creates_a_project_with_settings_and_imports(tmp_path):
     (("p", "--data", "digits", "--add", "3"), "--add expects ID=LABEL"),
     (("../etc/passwd", "--data", "digits", "--next"), "project name must be"),
     (("a/b", "--next"), "project name must be"),
+    (("p ", "--data", "digits", "--next"), "project name must not end with a space, got 'p '"),
     (("missing", "--next"), "no labeling project named 'missing'"),
     (("p", "--data", "nope", "--next"), "dataset must be one of"),
     (("p", "--data", "digits", "--set", "batch_size=0", "--next"), "batch_size must be"),

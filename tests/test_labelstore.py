@@ -50,6 +50,18 @@ def test_a_name_with_path_characters_is_refused(store, name):
         store.create_project(name, "digits", {})
 
 
+def test_a_name_ending_in_a_space_is_refused_and_one_stored_before_still_opens(store):
+    store.create_project("p1", "digits", {})
+    with pytest.raises(LabelStoreError, match="must not end with a space, got 'p1 ' \\(did you mean 'p1'\\?\\)"):
+        store.create_project("p1 ", "digits", {})
+    assert [p.name for p in store.projects()] == ["p1"]
+    with sqlite3.connect(store.path) as db:  # stored before names ending in a space were refused
+        db.execute("INSERT INTO projects (name, dataset, config, created) VALUES ('old ', 'digits', '{}', 'then')")
+    assert store.project("old ").name == "old "
+    store.delete_project("old ")
+    assert [p.name for p in store.projects()] == ["p1"]
+
+
 def test_last_write_wins_and_every_write_is_in_the_history(store):
     p = store.create_project("p", "digits", {})
     store.set_label(p.id, 5, 2, "ann")

@@ -307,8 +307,15 @@ class LabelStore:
 
     # ------------------------------------------------------------------ projects
     def create_project(self, name: str, dataset: str, settings: dict) -> Project:
-        """A new project; an existing name is an error."""
+        """A new project; an existing name is an error, and so is a name ending in a space.
+
+        ``'p1 '`` and ``'p1'`` would be two projects that look the same in every list. A
+        project stored under such a name before can still be opened and deleted.
+        """
         check_project_name(name)
+        if name != name.rstrip():
+            raise LabelStoreError(f"project name must not end with a space, got {name!r} "
+                                  f"(did you mean {name.rstrip()!r}?)")
         created = now()
         with self._connect() as db, self._write(db):
             try:

@@ -308,8 +308,26 @@ def test_nan_in_embeddings_names_the_row():
     X[3, 2] = np.inf
     with pytest.raises(DataError, match="non-finite value \\(inf\\) at row 3, column 2"):
         read_bytes("e.npz", npz_bytes(X=X, y=np.arange(5) % 2))
-    with pytest.raises(DataError, match="at line 3, column 0"):
-        read_bytes("t.csv", b"a,label\n1,x\nnan,y\n")
+    # a csv names the file's line (the header is line 1) and the column by name
+    with pytest.raises(DataError, match="non-finite value \\(nan\\) at line 3, column 'b'"):
+        read_bytes("t.csv", b"label,a,b\nx,1,2\ny,3,nan\n")
+
+
+def test_a_parquet_table_names_its_row_from_0_not_a_line(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"y": [0, 1, 1], "a": [1.0, 2.0, 3.0], "b": [1.0, float("nan"), 3.0]}).to_parquet(path)
+    with pytest.raises(DataError, match="non-finite value \\(nan\\) at row 1, column 'b'$"):
+        read_path(path)
+    (tmp_path / "img.png").write_bytes(b"")
+    pd.DataFrame({"label": ["a", "b"], "path": ["img.png", ""]}).to_parquet(path)
+    with pytest.raises(DataError, match="column 'path' has no image path at row 1$"):
+        read_path(path)
+    csv = tmp_path / "t.csv"
+    csv.write_text("label,path\na,img.png\nb,\n")
+    with pytest.raises(DataError, match="column 'path' has no image path at line 3$"):
+        read_path(csv)
 
 
 def test_length_mismatch():

@@ -1146,7 +1146,8 @@ def _check_classes(class_names: tuple[str, ...], labels: np.ndarray, where: str)
                         "at least 2 are needed")
 
 
-def _finite_features(values: np.ndarray, what: str, row_offset: int = 0, row_word: str = "row") -> np.ndarray:
+def _finite_features(values: np.ndarray, what: str, place=None) -> np.ndarray:
+    """``values`` as float64; a non-finite one is named by ``place(row, column)`` (default: "row R, column C")."""
     if values.dtype.kind not in "biuf":
         raise DataError(f"{what} must be numeric, got dtype {values.dtype}")
     check_features_bytes(values.size, what)
@@ -1154,9 +1155,15 @@ def _finite_features(values: np.ndarray, what: str, row_offset: int = 0, row_wor
     bad = ~np.isfinite(values)
     if bad.any():
         row, column = (int(v) for v in np.argwhere(bad)[0])
-        raise DataError(f"{what} has a non-finite value ({values[row, column]}) at {row_word} {row + row_offset}, "
-                        f"column {column}")
+        where = f"row {row}, column {column}" if place is None else place(row, column)
+        raise DataError(f"{what} has a non-finite value ({values[row, column]}) at {where}")
     return values
+
+
+def _table_row(suffix: str, row: int) -> str:
+    """Where a table's data row ``row`` (0-based) is for its author: a csv line (the header is line 1)
+    or a parquet row (0-based, as pandas and pyarrow count)."""
+    return f"line {row + 2}" if suffix == ".csv" else f"row {row}"
 
 
 # --------------------------------------------------------------------------- npz
@@ -1322,7 +1329,7 @@ def _from_table(source, suffix: str, where: str, folder: Path | None, options: I
     if options.image_column and options.image_column not in columns:
         raise DataError(f"{where} has no column {options.image_column!r}; columns: {_shown_columns(columns)}")
     if image_column is not None:
-        return _table_images(frame, image_column, labels, class_names, where, folder, options)
+        return _table_images(frame, image_column, labels, class_names, where, folder, options, suffix)
     feature_columns = [c for c in columns if c != label_column]
     if not feature_columns:
         raise DataError(f"{where} has only the label column; add feature columns or a column of image paths "
@@ -1332,8 +1339,8 @@ def _from_table(source, suffix: str, where: str, folder: Path | None, options: I
             raise DataError(f"{where}: column {column!r} is not numeric (dtype {frame[column].dtype}); feature "
                             f"columns must be numbers, image paths go in a column named one of {', '.join(IMAGE_COLUMNS)}")
     check_features_bytes(len(frame) * len(feature_columns), f"{where}: features")
-    features = _finite_features(frame[feature_columns].to_numpy(), f"{where}: features", row_offset=2,
-                                row_word="line")
+    features = _finite_features(frame[feature_columns].to_numpy(), f"{where}: features",
+                                lambda row, column: f"{_table_row(suffix, row)}, column {feature_columns[column]!r}")
     _check_classes(class_names, labels, where)
     dataset = Dataset(name=_stem(where), images=None, labels=labels, class_names=class_names, source=where,
                       embeddings=features)
@@ -1375,7 +1382,7 @@ def _column_labels(column, what: str = "labels") -> np.ndarray:
 
 
 def _table_images(frame, column: str, labels: np.ndarray, class_names: tuple[str, ...], where: str,
-                  folder: Path | None, options: ImportOptions) -> Imported:
+                  folder: Path | None, options: ImportOptions, suffix: str) -> Imported:
     if folder is None:
         raise DataError(f"{where}: its column {column!r} names image files, which an uploaded table cannot carry; "
                         "upload a zip of the image folder instead")
@@ -1385,7 +1392,7 @@ def _table_images(frame, column: str, labels: np.ndarray, class_names: tuple[str
     kept, total = [], 0
     for row, value in enumerate(frame[column].tolist()):
         if not isinstance(value, str) or not value.strip():
-            raise DataError(f"{where}: column {column!r} has no image path at line {row + 2}")
+            raise DataError(f"{where}: column {column!r} has no image path at {_table_row(suffix, row)}")
         relative = checked_member(value.strip(), where)
         path = root.joinpath(*relative.parts)
         if any((root.joinpath(*relative.parts[:i + 1])).is_symlink() for i in range(len(relative.parts))):

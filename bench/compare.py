@@ -24,8 +24,11 @@ see the same machine load; the table puts scikit-activeml's time over each besid
 
 ``--profile`` profiles one alsim run (cProfile) and prints where its time goes.
 
-``--products`` times one product of the digits graph by 10 and 32 columns, as ``S @ F`` and
-as alsim takes it (``alsim.learn.graph._product``, ``(Fᵀ Sᵀ)ᵀ``), medians side by side.
+``--products`` times one product of the digits graph by 10 and 32 columns two ways: ``S @ F``
+(alsim's) and ``(Fᵀ Sᵀ)ᵀ``, the same sums with the narrow operand first. It also counts, for
+each way, the columns of a 64-column product whose bits change when the product is taken
+with fewer columns (2 to 63): a comparison spreads many runs' columns in one product, so a
+column must not depend on which others share it.
 
 ``--page`` times the Compare page's default work (20 seeds x entropy, margin,
 least_confident, random) the ways it can run: one seed at a time in one process (the page
@@ -279,25 +282,32 @@ def profile_alsim() -> None:
 
 def products(repeats: int) -> None:
     """A product of the digits graph by narrow columns, both ways; medians of ``repeats`` x 25."""
-    from alsim.learn.graph import _product
     from alsim.loop.pool import graph_for
 
     base = get_preset("digits-compare")
     matrix = graph_for(base, prepare(base)).matrix
+    ways = {"S @ F": lambda columns: matrix @ columns,
+            "(F^T S^T)^T": lambda columns: (columns.T @ matrix.T).T}
     rng = np.random.default_rng(0)
     print(f"graph {matrix.shape[0]:,} x {matrix.shape[1]:,} dense; load {os.getloadavg()[0]:.1f}")
-    print(f"{'columns':>7} {'S @ F ms':>9} {'alsim ms':>9} {'ratio':>6}  largest difference")
+    print(f"{'columns':>7} {'S @ F ms':>9} {'(F^T S^T)^T ms':>15} {'ratio':>6}  largest difference")
     for width in (10, 32):
         columns = rng.random((matrix.shape[0], width))
-        times: dict[str, list[float]] = {"plain": [], "alsim": []}
+        times: dict[str, list[float]] = {name: [] for name in ways}
         for _ in range(repeats * 25):  # alternating, so both see the same load
-            for name, fn in (("plain", lambda: matrix @ columns), ("alsim", lambda: _product(matrix, columns))):
+            for name, fn in ways.items():
                 start = time.perf_counter()
-                fn()
+                fn(columns)
                 times[name].append(time.perf_counter() - start)
-        plain, ours = (statistics.median(times[k]) * 1e3 for k in ("plain", "alsim"))
-        gap = np.abs(matrix @ columns - _product(matrix, columns)).max()
-        print(f"{width:7} {plain:9.2f} {ours:9.2f} {ours / plain:6.2f}  {gap:.2g}")
+        plain, other = (statistics.median(times[k]) * 1e3 for k in ways)
+        gap = np.abs(ways["S @ F"](columns) - ways["(F^T S^T)^T"](columns)).max()
+        print(f"{width:7} {plain:9.2f} {other:15.2f} {other / plain:6.2f}  {gap:.2g}")
+    columns = rng.random((matrix.shape[0], 64))
+    for name, fn in ways.items():
+        full = fn(columns)
+        moved = sum(int(np.any(fn(columns[:, :width])[:, j] != full[:, j]))
+                    for width in range(2, 64) for j in range(width))
+        print(f"{name}: {moved} of {sum(range(2, 64))} columns change bits with the product's width")
 
 
 def main() -> None:

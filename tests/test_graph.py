@@ -96,6 +96,25 @@ def test_incremental_spreading_across_rounds_equals_sklearn():
             labels[1, np.flatnonzero(labels[1] >= 0)[:3]] = -1  # labels removed: a fresh start
 
 
+def test_a_run_spread_beside_others_equals_its_own_spread_to_the_last_bit():
+    """A comparison spreads many runs' columns in one product per step: each run's distributions
+    must not depend on which runs share it (not even in the last bit), or a batch of seeds could
+    break a tie another way than the same seed alone. Rounds that add labels are spread too."""
+    graph = build_graph(X, "rbf", gamma=0.25)
+    rng = np.random.default_rng(3)
+    labels = np.stack([_labels(40, seed) for seed in range(6)])
+    together, alone = [None] * 6, [[None] for _ in range(6)]
+    for round_index in range(3):
+        dists, n_iter = spread(graph, labels, 10, alpha=0.2, max_iter=20, states=together)
+        for run in range(6):
+            own, own_iter = spread(graph, labels[run], 10, alpha=0.2, max_iter=20, states=alone[run])
+            assert np.array_equal(dists[run], own[0]), (round_index, run)
+            assert n_iter[run] == own_iter[0]
+        for run in range(6):
+            new = rng.choice(np.flatnonzero(labels[run] == -1), 10, replace=False)
+            labels[run, new] = Y[new]
+
+
 def test_knn_neighbours_are_cached_on_disk(tmp_path, monkeypatch):
     from sklearn.neighbors import NearestNeighbors
 

@@ -226,8 +226,16 @@ def test_csv_with_image_paths(tmp_path):
     rows = [f"img/{c}/{i:03d}.png,{c}" for c in ("cat", "dog", "owl") for i in range(2)]
     path = tmp_path / "list.csv"
     path.write_text("path,label\n" + "\n".join(rows) + "\n")
-    data = read_path(path).dataset
+    imported = read_path(path)
+    assert imported.kind == "csv"
+    data = imported.dataset
     assert data.images.shape == (6, 28, 28) and data.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    table = tmp_path / "list.parquet"
+    pd.read_csv(path).to_parquet(table)
+    imported = read_path(table)
+    assert imported.kind == "parquet" and imported.dataset.labels.tolist() == [0, 0, 1, 1, 2, 2]
 
 
 def test_parquet(tmp_path):

@@ -598,6 +598,17 @@ def test_cli_creates_a_project_with_settings_and_imports(tmp_path):
     assert code == 0 and out.strip() == "imported 2 labels"
 
 
+def test_a_name_ending_in_a_space_is_refused_before_the_pool_is_prepared(monkeypatch):
+    def prepare(*_args, **_kwargs):
+        raise AssertionError("the pool was prepared for a name that is refused")
+
+    monkeypatch.setattr(labeling, "check_refit", prepare)
+    monkeypatch.setattr(labeling, "load_source", prepare)
+    with pytest.raises(LabelStoreError, match="must not end with a space"):
+        labeling.create_project("pets ", "digits")
+    assert labeling.list_projects() == []
+
+
 @pytest.mark.parametrize("argv, message", [
     (("p", "--data", "digits", "--add", "3=cat"), "unknown class 'cat'"),
     (("p", "--data", "digits", "--add", "1797=1"), "unknown item '1797'"),

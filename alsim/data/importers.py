@@ -1412,7 +1412,7 @@ def _table_images(frame, column: str, labels: np.ndarray, class_names: tuple[str
     display, display_sizes = decoded.display_arrays()
     dataset = Dataset(name=_stem(where), images=decoded.stack(), labels=labels, class_names=class_names, source=where,
                       display_images=display, display_sizes=display_sizes, file_names=tuple(decoded.names))
-    return Imported(dataset, "csv", where, dict(decoded.sizes), 0, tuple(decoded.corrupt), decoded.n_corrupt,
+    return Imported(dataset, suffix[1:], where, dict(decoded.sizes), 0, tuple(decoded.corrupt), decoded.n_corrupt,
                     tuple(_image_notes(decoded, 0)), decoded.n_duplicates)
 
 

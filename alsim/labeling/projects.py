@@ -42,7 +42,7 @@ from alsim.labeling.store import (
     LabelStoreError,
     Project,
     StoredBatch,
-    check_project_name,
+    check_new_project_name,
     now,
 )
 from alsim.labeling.store import (
@@ -209,7 +209,7 @@ def create_project(name: str, dataset: str, assignments=(), store: LabelStore | 
     """A new project on ``dataset`` with ``field=value`` changes to :func:`base_config` (and ``prefill=P``)."""
     store = store or LabelStore()
 
-    check_project_name(name)
+    check_new_project_name(name)  # before the pool is prepared, which can take seconds
     rest, prefill = split_settings(assignments)
     config = base_config(dataset).with_overrides(rest)
     if config.strategy == "none":

@@ -182,6 +182,18 @@ def check_project_name(name: str) -> str:
     return name
 
 
+def check_new_project_name(name: str) -> str:
+    """The name if a new project may take it: a valid name (:func:`check_project_name`) not ending in a space.
+
+    ``'p1 '`` and ``'p1'`` would be two projects that look the same in every list; a project
+    stored under such a name before can still be opened and deleted.
+    """
+    check_project_name(name)
+    if name != name.rstrip():
+        raise LabelStoreError(f"project name must not end with a space, got {name!r} (did you mean {name.rstrip()!r}?)")
+    return name
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
 
@@ -307,15 +319,9 @@ class LabelStore:
 
     # ------------------------------------------------------------------ projects
     def create_project(self, name: str, dataset: str, settings: dict) -> Project:
-        """A new project; an existing name is an error, and so is a name ending in a space.
-
-        ``'p1 '`` and ``'p1'`` would be two projects that look the same in every list. A
-        project stored under such a name before can still be opened and deleted.
-        """
-        check_project_name(name)
-        if name != name.rstrip():
-            raise LabelStoreError(f"project name must not end with a space, got {name!r} "
-                                  f"(did you mean {name.rstrip()!r}?)")
+        """A new project; an existing name is an error, and so is a name ending in a space
+        (:func:`check_new_project_name`)."""
+        check_new_project_name(name)
         created = now()
         with self._connect() as db, self._write(db):
             try:

@@ -700,7 +700,7 @@ def _iterate(matrix, delta: _DeltaColumns, n_classes: int, alpha: float, max_ite
         if t == 0:
             product = _sparse_rows_product(matrix, part)
         else:
-            product = _product(matrix, part)
+            product = np.asarray(matrix @ part)
         if len(cols) == width:  # every column moves on: no gather and scatter of a million rows
             np.multiply(product, alpha, out=product)
             product += static
@@ -823,7 +823,7 @@ def _old_iterate(old, t: int, matrix, alpha: float) -> np.ndarray:
     """Iterate t of a run's previous labels, extending the stored history when needed."""
     history, y_old = old
     while len(history) <= t:
-        history.append(alpha * _product(matrix, history[-1]) + (1.0 - alpha) * y_old)
+        history.append(alpha * np.asarray(matrix @ history[-1]) + (1.0 - alpha) * y_old)
     return history[t].copy()
 
 
@@ -831,21 +831,8 @@ def _sparse_rows_product(matrix, start: np.ndarray) -> np.ndarray:
     """S @ start when start is non-zero on few rows (the labels themselves)."""
     rows = np.flatnonzero(start.any(axis=1))
     if sp.issparse(matrix) or len(rows) > matrix.shape[0] // 4:
-        return _product(matrix, start)
+        return np.asarray(matrix @ start)
     return matrix[:, rows] @ start[rows]
-
-
-def _product(matrix, columns: np.ndarray) -> np.ndarray:
-    """``matrix @ columns``; a dense matrix as ``(columnsᵀ matrixᵀ)ᵀ``.
-
-    The same products of the same entries, summed per output entry; with the narrow operand
-    first OpenBLAS multiplies the 1,797-point digits graph by 10-32 columns in 0.58-0.76 of
-    the time (``python bench/compare.py --products``). The result is a transposed
-    (Fortran-ordered) view.
-    """
-    if sp.issparse(matrix):
-        return np.asarray(matrix @ columns)
-    return (columns.T @ matrix.T).T
 
 
 def predict_new(

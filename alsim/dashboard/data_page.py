@@ -49,7 +49,8 @@ def _upload_step() -> None:
                                   max_chars=100)
     uploaded = st.file_uploader(
         "Upload a data set: a zip of class folders (<class>/<image>, unlabeled/ for unknown labels), "
-        "an npz (X, y, optional images, class_names, X_test, y_test) or a csv (a label column and feature columns)",
+        "an npz (X, y, optional images, class_names, X_test, y_test), or a csv or parquet table (a label column and "
+        "feature columns)",
         type=UPLOAD_TYPES, key="data_upload", max_upload_size=max(1, limit // 2**20))
     if uploaded is None:
         return

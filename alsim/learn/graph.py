@@ -316,7 +316,8 @@ def build_graph(
         check_dense_kernel(n, limit_bytes)
         affinity = rbf_kernel(features, features, gamma=gamma)
         _check_informative(affinity, features, gamma)
-        laplacian = csgraph.laplacian(affinity, normed=True)
+        # in place: the same numbers without a second n x n array (scipy's copy=False)
+        laplacian = csgraph.laplacian(affinity, normed=True, copy=False)
         del affinity
         np.negative(laplacian, out=laplacian)
         laplacian.flat[:: n + 1] = 0.0
@@ -666,10 +667,11 @@ def _iterate(matrix, delta: _DeltaColumns, n_classes: int, alpha: float, max_ite
     n_iter : ndarray (n_runs,)
     histories : list of lists, each run's iterates F_0..F_T
     """
-    n, width = delta.start.shape
+    n = delta.start.shape[0]
     n_runs = len(delta.olds)
     static = delta.start * (1.0 - alpha)
-    current = delta.start  # iterate t of the added labels, all runs side by side
+    current = delta.start  # iterate t of the added labels, the runs still spreading side by side
+    blocks = list(delta.blocks)  # run r's columns within current
     results = [None] * n_runs
     n_iter = np.zeros(n_runs, dtype=np.int64)
     histories: list[list] = [[] for _ in range(n_runs)]
@@ -681,9 +683,10 @@ def _iterate(matrix, delta: _DeltaColumns, n_classes: int, alpha: float, max_ite
             old = delta.olds[r]
             f = np.zeros((n, n_classes)) if old is None else _old_iterate(old, t, matrix, alpha)
             if len(delta.classes[r]) == n_classes:  # every class: the same sums without a gather and a scatter
-                f += current[:, delta.blocks[r]]
-            else:
-                f[:, delta.classes[r]] += current[:, delta.blocks[r]]
+                f += current[:, blocks[r]]
+            else:  # a column at a time: the same sums, without fancy indexing's gather, copy and scatter
+                for c, k in zip(delta.classes[r], range(blocks[r].start, blocks[r].stop)):
+                    f[:, c] += current[:, k]
             histories[r].append(f)
             np.subtract(f, previous[r], out=scratch)  # in place: a fresh 80 MB array a step costs page faults
             if t == max_iter or np.abs(scratch, out=scratch).sum() < tol:
@@ -693,22 +696,22 @@ def _iterate(matrix, delta: _DeltaColumns, n_classes: int, alpha: float, max_ite
                 previous[r] = f
         if not active.any():
             break
-        cols = np.concatenate([np.arange(width)[delta.blocks[r]] for r in np.flatnonzero(active)])
+        going = np.flatnonzero(active)
+        cols = np.concatenate([np.arange(blocks[r].start, blocks[r].stop) for r in going])
         if len(cols) == 0:
             continue  # nothing new to spread: the stored iterates carry the runs on
-        part = current[:, cols] if len(cols) < width else current
-        if t == 0:
-            product = _sparse_rows_product(matrix, part)
-        else:
-            product = np.asarray(matrix @ part)
-        if len(cols) == width:  # every column moves on: no gather and scatter of a million rows
-            np.multiply(product, alpha, out=product)
-            product += static
-            current = product
-        else:
-            nxt = np.zeros_like(current)
-            nxt[:, cols] = alpha * product + static[:, cols]
-            current = nxt
+        if len(cols) < current.shape[1]:  # runs stopped: only the columns still spreading, once
+            current, static = current[:, cols], static[:, cols]
+            start = 0
+            for r in going:
+                blocks[r] = slice(start, start + blocks[r].stop - blocks[r].start)
+                start = blocks[r].stop
+        # S @ F takes each column to the same bits whichever columns share the product (see
+        # tests/test_graph.py): a run's numbers do not depend on the runs beside it.
+        product = _sparse_rows_product(matrix, current) if t == 0 else np.asarray(matrix @ current)
+        np.multiply(product, alpha, out=product)
+        product += static
+        current = product
 
     distributions = np.stack(results)
     normalizer = distributions.sum(axis=2, keepdims=True)

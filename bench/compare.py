@@ -173,16 +173,16 @@ def once():
     return time.perf_counter() - start, time.process_time() - cpu, curves
 once()
 seconds, cpu, curves = once()
-print(json.dumps({"seconds": seconds, "cpu": cpu, "final": [c.accuracy[-1] for c in curves]}))
+print(json.dumps({"seconds": seconds, "cpu": cpu, "curves": [list(c.accuracy) for c in curves]}))
 """ % (STRATEGIES, len(SEEDS), len(SEEDS))
 
 
 def alsim_in_checkout(checkout: str) -> tuple[float, float, list[float]]:
-    """(seconds, CPU seconds, final accuracies) of alsim's run with ``checkout``'s code, in a fresh process."""
+    """(seconds, CPU seconds, every curve's accuracies) of alsim's run with ``checkout``'s code, in a fresh process."""
     done = subprocess.run([sys.executable, "-c", CHILD, str(Path(checkout).resolve())], capture_output=True,
                           text=True, check=True, env={**os.environ, "PYTHONPATH": str(Path(checkout).resolve())})
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    return out["seconds"], out["cpu"], out["final"]
+    return out["seconds"], out["cpu"], out["curves"]
 
 
 PAGE_STRATEGIES = ("entropy", "margin", "least_confident", "random")
@@ -361,10 +361,10 @@ def main() -> None:
         if args.before:
             for name, checkout in (("alsim, this checkout (fresh process)", str(ROOT)),
                                    (f"alsim, before ({args.before}, fresh process)", args.before)):
-                seconds, cpu, final = alsim_in_checkout(checkout)
+                seconds, cpu, curves = alsim_in_checkout(checkout)
                 times.setdefault(name, []).append(seconds)
                 cpu_times.setdefault(name, []).append(cpu)
-                results[name] = final
+                results[name] = curves
         if not args.skip_plain:
             timed("plain LabelSpreading refit loop", lambda: run_plain(base, X, y))
         if not args.skip_skactiveml:
@@ -386,8 +386,8 @@ def main() -> None:
         worst = max(np.abs(fast[k] - plain[k]).max() for k in plain)
         print(f"largest |alsim - plain| accuracy difference over {len(plain)} curves: {worst:.3g}")
     if args.before:
-        finals = [results[name] for name in times if "fresh process" in name]
-        print(f"final accuracies equal before and after: {finals[0] == finals[1]}")
+        fresh = [results[name] for name in times if "fresh process" in name]
+        print(f"every round's accuracy equal before and after: {fresh[0] == fresh[1]}")
     skal = results.get("scikit-activeml 1.x")
     for key in sorted(plain or fast):
         print(f"  {key[0]:8} seed {key[1]}: alsim final {fast[key][-1]:.4f}"

@@ -115,6 +115,39 @@ def test_a_run_spread_beside_others_equals_its_own_spread_to_the_last_bit():
             labels[run, new] = Y[new]
 
 
+@pytest.mark.parametrize("kernel, n, params", [
+    ("rbf", 150, dict(gamma=2.0)),   # small dense products: BLAS rounds them by their width and memory order
+    ("rbf", 400, dict(gamma=2.0)),
+    ("rbf", 1300, dict(gamma=2.0)),  # one product for all runs; a run adding one class is a single column
+    ("knn", 400, dict(n_neighbors=7)),
+])
+def test_runs_spread_together_equal_each_alone_on_small_and_large_pools(kernel, n, params):
+    """Batch invariance on every pool size: small dense graphs (where BLAS takes other kernels),
+    runs that start with several labels of a class (the first product sums them), a run that adds
+    a single class in a round (a one-column product), runs that stop before others."""
+    rng = np.random.default_rng(n)
+    points = rng.choice(len(Y), n, replace=False)
+    x, y = X[points] / 16, Y[points]
+    graph = build_graph(x, kernel, **params)
+    labels = np.full((5, n), -1)
+    for run, count in enumerate((3, 12, 30, 45, 60)):
+        picked = rng.choice(n, count, replace=False)
+        labels[run, picked] = y[picked]
+    together, alone = [None] * 5, [[None] for _ in range(5)]
+    for round_index in range(4):
+        dists, n_iter = spread(graph, labels, 10, tol=1e-5, states=together)
+        for run in range(5):
+            own, own_iter = spread(graph, labels[run], 10, tol=1e-5, states=alone[run])
+            assert np.array_equal(dists[run], own[0]), (round_index, run)
+            assert n_iter[run] == own_iter[0], (round_index, run)
+        for run in range(5):
+            free = np.flatnonzero(labels[run] == -1)
+            if run == 0:  # one class only
+                free = free[y[free] == y[free[0]]]
+            new = rng.choice(free, min(len(free), 1 + run * 3), replace=False)
+            labels[run, new] = y[new]
+
+
 def test_knn_neighbours_are_cached_on_disk(tmp_path, monkeypatch):
     from sklearn.neighbors import NearestNeighbors
 

@@ -63,6 +63,16 @@ COMPACT_DTYPE = np.float64
 #: arithmetic release the GIL), at most one per core. A thread pool of its own per call: the
 #: process's BLAS pools (``ALSIM_BLAS_THREADS``) stay as they are.
 COMPACT_THREADS = 2
+#: Dense graphs below this many points multiply each run's columns in a product of their own.
+#: A comparison spreads several runs side by side, and a run's numbers must not depend on the
+#: runs beside it (the Compare page promises the one-seed-at-a-time numbers exactly). OpenBLAS
+#: takes small products (about n x n x width <= 1e6) through other kernels, whose rounding of a
+#: column depends on the product's width and memory order: on 150 digits, 24 of 31 runs spread
+#: together differed in their last bits from the same runs alone. Above, a product of S by two
+#: or more columns gives each column the same bits whatever else it holds (one column takes a
+#: matrix-vector kernel, so such a product gets a zero column beside it); ``tests/test_graph.py``
+#: checks both sides. Below, one product per run costs little (S is at most 8 MB).
+PER_RUN_PRODUCTS_BELOW = 1_000
 #: Largest knn pool built without asking, as a share of the machine's memory
 #: (:func:`knn_pool_bytes` against :func:`memory_limit_bytes`).
 MEMORY_SHARE = 0.5
@@ -701,14 +711,12 @@ def _iterate(matrix, delta: _DeltaColumns, n_classes: int, alpha: float, max_ite
         if len(cols) == 0:
             continue  # nothing new to spread: the stored iterates carry the runs on
         if len(cols) < current.shape[1]:  # runs stopped: only the columns still spreading, once
-            current, static = current[:, cols], static[:, cols]
+            current, static = np.ascontiguousarray(current[:, cols]), np.ascontiguousarray(static[:, cols])
             start = 0
             for r in going:
                 blocks[r] = slice(start, start + blocks[r].stop - blocks[r].start)
                 start = blocks[r].stop
-        # S @ F takes each column to the same bits whichever columns share the product (see
-        # tests/test_graph.py): a run's numbers do not depend on the runs beside it.
-        product = _sparse_rows_product(matrix, current) if t == 0 else np.asarray(matrix @ current)
+        product = _product(matrix, current, [blocks[r] for r in going], first=t == 0)
         np.multiply(product, alpha, out=product)
         product += static
         current = product
@@ -828,6 +836,26 @@ def _old_iterate(old, t: int, matrix, alpha: float) -> np.ndarray:
     while len(history) <= t:
         history.append(alpha * np.asarray(matrix @ history[-1]) + (1.0 - alpha) * y_old)
     return history[t].copy()
+
+
+def _product(matrix, current: np.ndarray, blocks: list, first: bool = False) -> np.ndarray:
+    """S @ current, each run's columns (``blocks``) to the same bits as if it were spread alone.
+
+    A sparse graph's product sums each column on its own. A dense graph's is taken per run at
+    the first step (the labels' own rows of S) and below :data:`PER_RUN_PRODUCTS_BELOW` points;
+    above, in one product of at least two columns.
+    """
+    if sp.issparse(matrix):
+        return np.asarray(matrix @ current)
+    if first or matrix.shape[0] < PER_RUN_PRODUCTS_BELOW:
+        product = np.empty_like(current)
+        for block in blocks:
+            part = np.ascontiguousarray(current[:, block])
+            product[:, block] = _sparse_rows_product(matrix, part) if first else matrix @ part
+        return product
+    if current.shape[1] == 1:  # a matrix-vector product rounds otherwise: a zero column beside it
+        return np.ascontiguousarray((matrix @ np.hstack([current, np.zeros_like(current)]))[:, :1])
+    return matrix @ current
 
 
 def _sparse_rows_product(matrix, start: np.ndarray) -> np.ndarray:

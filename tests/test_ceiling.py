@@ -170,6 +170,35 @@ def test_with_a_test_split_chance_is_that_of_the_test_split():
     on_pool = ceiling(Config(dataset=name, features="precomputed", model="logistic_regression", evaluation="pool"))
     assert on_pool.evaluated_on == "pool" and on_pool.chance == pytest.approx(0.25)
     assert on_test.warning is not None and on_pool.warning is not None
+    # "both" scores the ceiling on the test split, so chance is the test split's too.
+    on_both = ceiling(Config(dataset=name, features="precomputed", model="logistic_regression", evaluation="both"))
+    assert on_both.evaluated_on == "test" and on_both.n == 100 and on_both.chance == on_test.chance
+
+
+def test_the_guess_floor_counts_a_class_the_scored_labels_lack():
+    """Four classes, the test split has only three: answering the fourth always scores 0, so the floor is 0
+    and an accuracy just under the smallest present class's share is not called below chance."""
+    rng = np.random.default_rng(2)
+    pool, test = np.arange(200) % 4, rng.choice(3, 100)
+    name = f"split-{next(_NUMBERS)}"
+    dataset = Dataset(name=name, images=None, labels=pool, class_names=("a", "b", "c", "d"), test_labels=test,
+                      embeddings=rng.normal(size=(200, 8)), test_embeddings=rng.normal(size=(100, 8)))
+    register_source(SourceInfo(name=name, description="a class missing from the test split", load=lambda: dataset,
+                               features=("precomputed",), image_shape=None, has_test=True, locator=lambda: name))
+    _REGISTERED.append(name)
+    reach = ceiling(Config(dataset=name, features="precomputed", model="logistic_regression", evaluation="test"))
+    assert reach.evaluated_on == "test" and reach.floor == 0.0
+    smallest = np.bincount(test).min() / len(test)
+    assert "below" not in ceiling_warning(smallest - 0.05, reach.chance, 100, reach.floor)
+
+
+def test_an_accuracy_exactly_at_the_margin_above_chance_is_not_near_chance():
+    """Near chance means less than the margin above it: at chance 0.5 on 10,000 points the margin is the
+    skill floor's 0.125 (the noise term is 0.015), all exact in binary."""
+    assert near_chance_margin(0.5, 10_000) == 0.125
+    assert near_chance(0.625, 0.5, 10_000) is False
+    assert near_chance(0.6249, 0.5, 10_000) is True
+    assert ceiling_warning(0.625, 0.5, 10_000) is None
 
 
 def test_the_ceiling_is_shared_by_configs_that_differ_only_in_the_run():

@@ -259,3 +259,74 @@ def test_a_prestarted_worker_is_warm_and_leaves_the_numbers_unchanged(monkeypatc
               for c in batch]
     assert handed and handed[0] == [base.seed + 1]
     assert shared == sequential
+
+
+def _alone(config):
+    return list(run_loop(config))
+
+
+def test_arms_that_differ_only_in_tol_are_each_spread_with_their_own():
+    """Arms batched per graph must keep their own stopping tolerance (it is part of the batch's key)."""
+    base = get_preset("digits-tutorial").replace(n_rounds=2, initial="random")
+    configs = [base.replace(tol=1e-2), base.replace(tol=1e-8)]
+    batched = [[], []]
+    for arm, record in run_arms(configs):
+        batched[arm].append(record)
+    assert batched[0][0].n_iter != batched[1][0].n_iter  # the two tolerances stop at other iterations
+    for config, rounds in zip(configs, batched):
+        alone = _alone(config)
+        assert [r.n_iter for r in rounds] == [r.n_iter for r in alone]
+        for mine, own in zip(rounds, alone):
+            np.testing.assert_array_equal(mine.predicted, own.predicted)
+
+
+@pytest.fixture
+def digits_with_a_test_split():
+    """Digits as a data set with a held-out split (1,200 pool points, 597 test points), for test evaluation."""
+    from sklearn.datasets import load_digits
+
+    from alsim.data import sources
+    from alsim.data.datasets import Dataset
+
+    x, y = load_digits(return_X_y=True)
+    name = "digits-split-for-batching"
+    dataset = Dataset(name=name, images=None, labels=y[:1200], class_names=tuple(str(c) for c in range(10)),
+                      test_labels=y[1200:], embeddings=x[:1200], test_embeddings=x[1200:])
+    sources.register_source(sources.SourceInfo(name=name, description="digits with a test split",
+                                               load=lambda: dataset, features=("precomputed",), image_shape=None,
+                                               has_test=True, locator=lambda: name))
+    yield name
+    with sources._LOCK:
+        sources._SOURCES.pop(name, None)
+
+
+def test_each_batched_arm_is_scored_on_the_test_set_with_its_own_model(digits_with_a_test_split):
+    """Two label-spreading arms of different seeds share a graph; each one's test predictions are its own."""
+    base = get_preset("digits-compare").replace(dataset=digits_with_a_test_split, features="precomputed",
+                                                n_initial=12, n_rounds=3, evaluation="test")
+    configs = [base.replace(seed=1), base.replace(seed=2, strategy="random")]
+    batched = [[], []]
+    for arm, record in run_arms(configs):
+        batched[arm].append(record)
+    for config, rounds in zip(configs, batched):
+        alone = _alone(config)
+        assert len(rounds) == len(alone) == 3
+        for mine, own in zip(rounds, alone):
+            assert mine.test.n == 597 and mine.test.accuracy == own.test.accuracy
+            np.testing.assert_array_equal(mine.test.confusion, own.test.confusion)
+    assert [r.test.accuracy for r in batched[0]] != [r.test.accuracy for r in batched[1]]
+
+
+def test_an_arm_that_finishes_early_leaves_the_others_their_own_fits():
+    """Arms with fewer rounds stop; the arms still running must get their own fits, not a finished arm's."""
+    base = get_preset("digits-tutorial").replace(initial="random")
+    configs = [base.replace(n_rounds=2), base.replace(n_rounds=4, strategy="random")]
+    batched = [[], []]
+    for arm, record in run_arms(configs):
+        batched[arm].append(record)
+    assert len(batched[0]) == 2 and len(batched[1]) == 4
+    alone = _alone(configs[1])
+    for mine, own in zip(batched[1], alone):
+        np.testing.assert_array_equal(mine.predicted, own.predicted)
+        np.testing.assert_array_equal(mine.queried, own.queried)
+        assert mine.accuracy == own.accuracy and mine.n_iter == own.n_iter

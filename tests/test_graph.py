@@ -148,6 +148,15 @@ def test_runs_spread_together_equal_each_alone_on_small_and_large_pools(kernel, 
             labels[run, new] = y[new]
 
 
+def test_a_zero_tolerance_never_stops_early_even_without_change():
+    """scikit-learn's rule stops when the change is below tol: with tol=0 a run without labels (no
+    change at all) still runs every iteration, as one with labels does."""
+    graph = build_graph(X[:200] / 16, "rbf", gamma=2.0)
+    labels = np.stack([np.full(200, -1), _labels(20, 5, n=200)])
+    _, n_iter = spread(graph, labels, 10, max_iter=7, tol=0.0)
+    assert n_iter.tolist() == [7, 7]
+
+
 def test_knn_neighbours_are_cached_on_disk(tmp_path, monkeypatch):
     from sklearn.neighbors import NearestNeighbors
 

@@ -146,6 +146,11 @@ def test_oracle_mode_counts_true_labels_as_revealed():
         assert set(np.flatnonzero(record.status == REVEALED).tolist()) == revealed
         assert record.n_labeled == len(revealed) and record.n_pseudo == 0
         revealed |= added
+    # The audit measures the model's predictions on the moved points, not the true labels they got.
+    audited = [(record.auto_precision, fit) for record, fit in zip(rounds, reference) if len(fit["moved"])]
+    for precision, fit in audited:
+        assert precision == pytest.approx(fit["correct"] / len(fit["moved"]))
+    assert any(precision < 1 for precision, _ in audited)
 
 
 def test_hybrid_reveals_exactly_k_per_round_and_pseudo_labels_the_rest():

@@ -180,3 +180,16 @@ def test_what_stopping_early_costs_is_said_only_when_it_costs():
     assert below_final(0.8917, 0.9885) == " at 9.7 points below the final"
     assert below_final(0.9, 0.9) == below_final(0.95, 0.9) == below_final(0.9, 0.9004) == ""
     assert below_final(None, 0.9) == below_final(float("nan"), 0.9) == ""
+
+
+def test_the_stop_set_stays_the_points_unlabeled_at_the_first_fit():
+    """Bloodgood and Vijay-Shanker's stop set is fixed: points labeled in later rounds stay in it, so the
+    stabilizing kappa sees their predictions change."""
+    from types import SimpleNamespace
+
+    statuses = ([1, 1, 0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 0, 0])
+    predicted = ([0, 1, 0, 1, 0, 1, 0, 1], [0, 1, 1, 0, 1, 0, 0, 1], [0, 1, 0, 1, 0, 1, 0, 1])
+    rounds = [SimpleNamespace(status=np.array(s), predicted=np.array(p)) for s, p in zip(statuses, predicted)]
+    assert stop_set(rounds).tolist() == [2, 3, 4, 5, 6, 7]
+    values = rule_values(rounds, "stabilizing", 2)
+    assert values[0] is None and values[1] < 1 and values[2] < 1

@@ -321,7 +321,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="only profile one alsim run (cProfile, after a warm-up run): where its time goes")
     parser.add_argument("--products", action="store_true",
-                        help="only time one product of the digits graph, plain and as alsim takes it")
+                        help="only time one product of the digits graph as S @ F (alsim's) and as (F^T S^T)^T")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="BLAS threads of this process and the fresh ones (default: the library's choice)")
     args = parser.parse_args()

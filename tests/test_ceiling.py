@@ -154,16 +154,24 @@ def test_digits_ceiling_is_far_above_chance_without_a_warning():
                                 f"chance {100 * reach.chance:.1f}%")
 
 
-def test_with_a_test_split_chance_is_that_of_the_test_split():
-    """Pool classes balanced, test split skewed: scored on the test split, chance is the test split's."""
-    rng = np.random.default_rng(1)
-    pool, test = np.arange(200) % 4, rng.choice(4, 100, p=(0.55, 0.15, 0.15, 0.15))
+def split_source(test: np.ndarray, rng) -> str:
+    """A registered data set of random embeddings: 200 pool points of 4 balanced classes, and a
+    test split with the labels ``test``. Returns its name."""
+    pool = np.arange(200) % 4
     name = f"split-{next(_NUMBERS)}"
     dataset = Dataset(name=name, images=None, labels=pool, class_names=("a", "b", "c", "d"), test_labels=test,
-                      embeddings=rng.normal(size=(200, 8)), test_embeddings=rng.normal(size=(100, 8)))
+                      embeddings=rng.normal(size=(200, 8)), test_embeddings=rng.normal(size=(len(test), 8)))
     register_source(SourceInfo(name=name, description="with a test split", load=lambda: dataset,
                                features=("precomputed",), image_shape=None, has_test=True, locator=lambda: name))
     _REGISTERED.append(name)
+    return name
+
+
+def test_with_a_test_split_chance_is_that_of_the_test_split():
+    """Pool classes balanced, test split skewed: scored on the test split, chance is the test split's."""
+    rng = np.random.default_rng(1)
+    test = rng.choice(4, 100, p=(0.55, 0.15, 0.15, 0.15))
+    name = split_source(test, rng)
     on_test = ceiling(Config(dataset=name, features="precomputed", model="logistic_regression", evaluation="test"))
     assert on_test.evaluated_on == "test" and on_test.n == 100
     assert on_test.chance == pytest.approx(np.bincount(test).max() / len(test)) and on_test.chance > 0.4
@@ -179,13 +187,8 @@ def test_the_guess_floor_counts_a_class_the_scored_labels_lack():
     """Four classes, the test split has only three: answering the fourth always scores 0, so the floor is 0
     and an accuracy just under the smallest present class's share is not called below chance."""
     rng = np.random.default_rng(2)
-    pool, test = np.arange(200) % 4, rng.choice(3, 100)
-    name = f"split-{next(_NUMBERS)}"
-    dataset = Dataset(name=name, images=None, labels=pool, class_names=("a", "b", "c", "d"), test_labels=test,
-                      embeddings=rng.normal(size=(200, 8)), test_embeddings=rng.normal(size=(100, 8)))
-    register_source(SourceInfo(name=name, description="a class missing from the test split", load=lambda: dataset,
-                               features=("precomputed",), image_shape=None, has_test=True, locator=lambda: name))
-    _REGISTERED.append(name)
+    test = rng.choice(3, 100)
+    name = split_source(test, rng)
     reach = ceiling(Config(dataset=name, features="precomputed", model="logistic_regression", evaluation="test"))
     assert reach.evaluated_on == "test" and reach.floor == 0.0
     smallest = np.bincount(test).min() / len(test)

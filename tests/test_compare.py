@@ -261,10 +261,6 @@ def test_a_prestarted_worker_is_warm_and_leaves_the_numbers_unchanged(monkeypatc
     assert shared == sequential
 
 
-def _alone(config):
-    return list(run_loop(config))
-
-
 def test_arms_that_differ_only_in_tol_are_each_spread_with_their_own():
     """Arms batched per graph must keep their own stopping tolerance (it is part of the batch's key)."""
     base = get_preset("digits-tutorial").replace(n_rounds=2, initial="random")
@@ -274,7 +270,7 @@ def test_arms_that_differ_only_in_tol_are_each_spread_with_their_own():
         batched[arm].append(record)
     assert batched[0][0].n_iter != batched[1][0].n_iter  # the two tolerances stop at other iterations
     for config, rounds in zip(configs, batched):
-        alone = _alone(config)
+        alone = list(run_loop(config))
         assert [r.n_iter for r in rounds] == [r.n_iter for r in alone]
         for mine, own in zip(rounds, alone):
             np.testing.assert_array_equal(mine.predicted, own.predicted)
@@ -309,7 +305,7 @@ def test_each_batched_arm_is_scored_on_the_test_set_with_its_own_model(digits_wi
     for arm, record in run_arms(configs):
         batched[arm].append(record)
     for config, rounds in zip(configs, batched):
-        alone = _alone(config)
+        alone = list(run_loop(config))
         assert len(rounds) == len(alone) == 3
         for mine, own in zip(rounds, alone):
             assert mine.test.n == 597 and mine.test.accuracy == own.test.accuracy
@@ -325,7 +321,7 @@ def test_an_arm_that_finishes_early_leaves_the_others_their_own_fits():
     for arm, record in run_arms(configs):
         batched[arm].append(record)
     assert len(batched[0]) == 2 and len(batched[1]) == 4
-    alone = _alone(configs[1])
+    alone = list(run_loop(configs[1]))
     for mine, own in zip(batched[1], alone):
         np.testing.assert_array_equal(mine.predicted, own.predicted)
         np.testing.assert_array_equal(mine.queried, own.queried)

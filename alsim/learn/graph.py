@@ -858,10 +858,10 @@ def _product(matrix, current: np.ndarray, blocks: list, first: bool = False) -> 
     return matrix @ current
 
 
-def _sparse_rows_product(matrix, start: np.ndarray) -> np.ndarray:
-    """S @ start when start is non-zero on few rows (the labels themselves)."""
+def _sparse_rows_product(matrix: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Dense S @ start when start is non-zero on few rows (the labels themselves)."""
     rows = np.flatnonzero(start.any(axis=1))
-    if sp.issparse(matrix) or len(rows) > matrix.shape[0] // 4:
+    if len(rows) > matrix.shape[0] // 4:
         return np.asarray(matrix @ start)
     return matrix[:, rows] @ start[rows]
 

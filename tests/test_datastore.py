@@ -41,6 +41,16 @@ def test_add_list_find_load(pets):
                                                             "manifest.json"]
 
 
+def test_a_name_two_sets_share_is_refused_and_ids_still_work(pets, tmp_path):
+    first = datastore.import_path(pets, name="pets")
+    other = write_image_folder(tmp_path / "other", classes=("ant", "bee"), per_class=4)
+    second = datastore.import_path(other, name="pets")
+    assert first.id != second.id
+    with pytest.raises(DataError, match=f"2 stored data sets are named 'pets'; use an id: .*{second.id}"):
+        datastore.find("pets")
+    assert datastore.find(first.id) == first and datastore.find(second.id) == second
+
+
 def test_same_content_is_stored_once(pets, tmp_path):
     first = datastore.import_path(pets, name="a")
     second = datastore.import_path(pets.parent / "pets", name="b")  # the folder itself: same arrays

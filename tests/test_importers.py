@@ -162,6 +162,17 @@ def test_an_image_bomb_is_skipped_and_named():
                for n in imported.notes)
 
 
+def test_images_in_subfolders_belong_to_their_top_class_folder(tmp_path):
+    root = tmp_path / "pets"
+    for rel, label in (("cat/2019/a.png", 0), ("cat/b.png", 1), ("dog/c.png", 2), ("dog/x/y/d.png", 3)):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(png(class_image(label)))
+    data = read_path(root).dataset
+    assert data.class_names == ("cat", "dog")
+    by_file = dict(zip(data.file_names, data.labels.tolist()))
+    assert by_file == {"cat/2019/a.png": 0, "cat/b.png": 0, "dog/c.png": 1, "dog/x/y/d.png": 1}
+
+
 def test_custom_unlabeled_folder(tmp_path):
     folder = write_image_folder(tmp_path / "c", classes=("a", "b", "todo"))
     data = read_path(folder, ImportOptions(unlabeled_dir="todo")).dataset
@@ -195,6 +206,30 @@ def test_npz_integer_labels_without_names_are_renumbered(tmp_path):
     np.savez(path, X=np.eye(4), y=np.array([3, 7, 7, -1]))
     data = read_path(path).dataset
     assert data.class_names == ("3", "7") and data.labels.tolist() == [0, 1, 1, -1]
+
+
+def test_npz_test_labels_follow_the_renumbered_classes_by_value():
+    # y = [1, 2] without class_names gives the classes "1" and "2" with ids 0 and 1; a test label 1 is
+    # class "1" (id 0), not the class at position 1.
+    data = read_bytes("e.npz", npz_bytes(X=np.eye(4), y=np.array([1, 2, 1, 2]), X_test=np.eye(4)[:3],
+                                         y_test=np.array([1, 1, 2]))).dataset
+    assert data.class_names == ("1", "2") and data.test_labels.tolist() == [0, 0, 1]
+    # Names: a test split with one class keeps that class's id among y's classes.
+    data = read_bytes("e.npz", npz_bytes(X=np.eye(6), y=np.array(["cat", "dog"] * 3), X_test=np.eye(6)[:2],
+                                         y_test=np.array(["dog", "dog"]))).dataset
+    assert data.class_names == ("cat", "dog") and data.test_labels.tolist() == [1, 1]
+    with pytest.raises(DataError, match="y_test has label '5' at row 1, which y does not have"):
+        read_bytes("e.npz", npz_bytes(X=np.eye(4), y=np.array([3, 7, 3, 7]), X_test=np.eye(4)[:2],
+                                      y_test=np.array([3, 5])))
+
+
+def test_numeric_text_labels_are_ordered_as_numbers():
+    from alsim.data.importers import encode_labels
+
+    ids, names = encode_labels(np.array(["2", "10", "2", "", "1"]), "y")
+    assert names == ("1", "2", "10") and ids.tolist() == [1, 2, 1, -1, 0]
+    ids, names = encode_labels(np.array(["b", "10", "a"]), "y")  # not all numbers: as text
+    assert names == ("10", "a", "b") and ids.tolist() == [2, 0, 1]
 
 
 def test_columns_are_refused_for_input_without_columns_and_unused_image_settings_are_said(tmp_path):

@@ -174,6 +174,20 @@ def test_check_lists_the_flagged_labels_as_a_direct_check_does(noisy_project, ca
                          "cross-validation)")
 
 
+def test_the_check_follows_a_relabel_of_the_same_items(noisy_project):
+    # The same labeled items with one label changed: the check is of the labels as they stand now.
+    project, items, given, wrong = noisy_project
+    first = checks.doubtful_labels(project).doubts[0]
+    labeling.add_label(project, first.item, first.suggestion, annotator="me")
+    now = given.copy()
+    now[items == first.item] = first.suggestion
+    direct = check_labels(prepare(project.config).features[items], now, seed=project.config.seed)
+    again = checks.doubtful_labels(project)
+    assert [(d.item, d.given) for d in again.doubts] == list(zip(items[direct.flagged].tolist(),
+                                                                 now[direct.flagged].tolist()))
+    assert (first.item, first.given) not in [(d.item, d.given) for d in again.doubts]
+
+
 # ------------------------------------------------------------------------------------ cleanlab missing
 @pytest.fixture
 def without_cleanlab(monkeypatch):

@@ -189,6 +189,12 @@ def test_model_agreement_per_batch_and_person_against_truth(project):
     agreement, confusion, n = labeling.truth_agreement(project)
     assert n == 16 and agreement == pytest.approx(14 / 16)
     assert confusion.shape == (10, 10) and confusion.sum() == 16 and np.trace(confusion) == 14
+    # Rows are the truth, columns the person: each wrong label t -> t + 1 sits in row t, column t + 1.
+    expected = np.zeros((10, 10), dtype=int)
+    for n, item in enumerate(list(first.items) + list(second.items)):
+        t = int(truth[item])
+        expected[t, (t + 1) % 10 if n < 2 else t] += 1
+    np.testing.assert_array_equal(confusion, expected)
 
 
 def test_counts_split_typed_accepted_and_imported(project):

@@ -1118,6 +1118,26 @@ def encode_labels(values: np.ndarray, what: str, class_names: tuple[str, ...] | 
     raise DataError(f"{what} must hold integers or strings, got dtype {values.dtype}")
 
 
+def encode_like(values: np.ndarray, what: str, class_names: tuple[str, ...], first: str) -> np.ndarray:
+    """Class ids of a second split's labels, on the classes :func:`encode_labels` found in ``first``'s.
+
+    Those classes are ``first``'s distinct labels, renumbered (y = [3, 7] gives classes "3" and "7",
+    ids 0 and 1), so a label here is matched by its value, never used as a position: 7 is id 1.
+    A label ``first`` does not have is refused, naming its row.
+    """
+    ids, names = encode_labels(values, what)
+    index = {name: i for i, name in enumerate(class_names)}
+    unmatched = [k for k, name in enumerate(names) if name not in index]
+    if unmatched:
+        row = int(np.flatnonzero(ids == unmatched[0])[0])
+        raise DataError(f"{what} has label {names[unmatched[0]][:40]!r} at row {row}, which {first} does not have "
+                        f"(its classes: {', '.join(class_names[:10])}{', ...' if len(class_names) > 10 else ''})")
+    lookup = np.array([index[name] for name in names], dtype=np.int64)
+    out = np.full(len(ids), -1, dtype=np.int64)
+    out[ids >= 0] = lookup[ids[ids >= 0]]
+    return out
+
+
 def _encode_texts(texts: list[str], what: str, class_names: tuple[str, ...] | None) -> tuple[np.ndarray, tuple[str, ...]]:
     known = [t for t in texts if t not in ("", "-1")]
     if class_names is None:
@@ -1198,6 +1218,7 @@ def _from_npz(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], where: s
         class_names = tuple(str(n.decode("utf-8", "replace") if isinstance(n, bytes) else n) for n in names.tolist())
         if len(set(class_names)) != len(class_names):
             raise DataError(f"{where}: class_names has repeated names")
+    named = class_names is not None  # else the classes are y's distinct labels, renumbered
     labels, class_names = encode_labels(y, f"{where}: y", class_names)
     _check_classes(class_names, labels, where)
     shown = _DisplayImages(len(X) if "images" in arrays else 0)
@@ -1213,7 +1234,8 @@ def _from_npz(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], where: s
         test_embeddings = _finite_features(X_test, f"{where}: X_test")
         if y_test.ndim != 1 or len(y_test) != len(X_test):
             raise DataError(f"{where}: X_test has {len(X_test)} rows but y_test has shape {y_test.shape}; they must match")
-        test_labels, _ = encode_labels(y_test, f"{where}: y_test", class_names)
+        test_labels = (encode_labels(y_test, f"{where}: y_test", class_names)[0] if named
+                       else encode_like(y_test, f"{where}: y_test", class_names, "y"))
         if (test_labels < 0).any():
             raise DataError(f"{where}: y_test has an unknown label at row {int(np.flatnonzero(test_labels < 0)[0])}; "
                             "test labels must all be known")

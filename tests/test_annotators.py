@@ -21,7 +21,7 @@ from alsim.loop.annotators import (
     simulated_oracle,
 )
 from alsim.loop.oracles import ask
-from alsim.loop.pool import long_tail_sizes, prepare
+from alsim.loop.pool import long_tail, long_tail_sizes, prepare
 from alsim.loop.run import run_arms
 
 DIGITS = Config(dataset="digits", initial="random", n_initial=30, batch_size=10, n_rounds=4)
@@ -135,6 +135,16 @@ def test_difficulty_rates_clip_at_one_and_keep_the_mean():
     assert rates[0] == 0 and rates[1] == 1.0  # a sure image never errs; the hardest is clipped at 1
     h = -(proba * np.log(np.where(proba > 0, proba, 1))).sum(axis=1)
     np.testing.assert_allclose(rates[2:] / h[2:], rates[2] / h[2])  # the unclipped ones: proportional
+
+
+def test_difficulty_rates_take_their_mean_over_the_known_images_only():
+    # Entropies ln 2, H(0.9, 0.1) = 0.325083 and ln 2 (the unknown image's uniform row): the scale c
+    # makes the known images' mean 0.3, c = 0.6 / (ln 2 + 0.325083); the unknown one gets c ln 2 too.
+    h = np.array([math.log(2), -(0.9 * math.log(0.9) + 0.1 * math.log(0.1)), math.log(2)])
+    c = 0.6 / (h[0] + h[1])
+    rates = difficulty_rates(np.array([[0.5, 0.5], [0.9, 0.1], [0.5, 0.5]]), 0.3, known=np.array([True, True, False]))
+    np.testing.assert_allclose(rates, c * h, rtol=1e-12)
+    assert rates[:2].mean() == pytest.approx(0.3, abs=1e-12)
 
 
 def test_uniform_wrong_labels_are_never_the_truth_and_cover_the_other_classes():
@@ -283,6 +293,15 @@ def test_a_long_tailed_pool_keeps_exactly_the_formulas_counts(ratio):
         np.testing.assert_array_equal(pool.pool_ids, full.pool_ids)
 
 
+def test_a_long_tail_keeps_every_image_whose_label_is_unknown():
+    labels = np.array([-1, 0, 0, 1, 1, -1])
+    kept = long_tail(labels, 2, 2.0)
+    # Both unknown images stay; the head class keeps its 2 images, the tail floor(2 * 2 ** -1) = 1.
+    assert {0, 5} <= set(kept.tolist()) and len(kept) == 5
+    assert sorted(np.bincount(labels[kept][labels[kept] >= 0], minlength=2).tolist()) == [1, 2]
+    assert kept.tolist() == sorted(kept.tolist())
+
+
 def test_long_tail_sizes_golden():
     np.testing.assert_array_equal(long_tail_sizes(np.array([100, 100, 100]), 100, np.array([0, 1, 2])),
                                   [100, 10, 1])
@@ -340,3 +359,14 @@ def test_the_settings_travel_through_set_json_and_a_sweep_grid():
                        "imbalance=1,10"], get_preset("digits-compare"))
     assert dict(grid) == {"oracle_noise": (0.0, 0.1, 0.3), "oracle_noise_model": ("uniform", "difficulty"),
                           "annotators": (1, 3), "imbalance": (1.0, 10.0)}
+
+
+def test_the_reference_model_predicts_each_point_from_the_other_folds():
+    # Random labels on random features: a model that saw a point's own label would fit it (50
+    # features, 100 points); out of fold, it is right about as often as a coin.
+    from alsim.learn.models import cross_validated_proba
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(100, 50)), rng.integers(0, 2, 100)
+    proba = cross_validated_proba(x, y, 2)
+    assert proba.shape == (100, 2) and np.mean(proba.argmax(axis=1) == y) <= 0.65

@@ -148,6 +148,9 @@ def test_unit_cost_is_the_annotations_and_difficulty_cost_follows_the_reference_
     costs = labeling_costs(config, prepared)
     assert_allclose(costs, expected, rtol=1e-12)
     assert costs.min() >= 1.0 and costs.max() <= 3.0 and costs.std() > 0
+    # Without cost_params the scale is 1: costs from 1 (a sure image) to 2 (a uniform one).
+    plain = labeling_costs(config.replace(cost_params=()), prepared)
+    assert_allclose(plain, 1.0 + entropy(reference_proba(prepared), axis=1) / np.log(10), rtol=1e-12)
     record = list(run_loop(config))[-1]
     assert record.cost == pytest.approx(costs[record.status == 1].sum())
 

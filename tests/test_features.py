@@ -205,6 +205,25 @@ def test_a_new_feature_kind_is_one_registration_and_then_usable_everywhere(monke
         feat.register_features(kind)
 
 
+def test_progress_counts_over_both_splits_in_order(monkeypatch):
+    from alsim.data.datasets import Dataset
+    from alsim.learn import features as feat
+
+    def halves(images, progress):  # reports half way through, then the extractor reports the end
+        progress(len(images) // 2, len(images))
+        return np.zeros((len(images), 1))
+
+    extractor = feat.Extractor(halves)
+    rng = np.random.default_rng(0)
+    dataset = Dataset("halves", rng.integers(0, 255, (600, 4, 4), dtype=np.uint8), np.arange(600) % 2, ("a", "b"),
+                      test_images=rng.integers(0, 255, (200, 4, 4), dtype=np.uint8), test_labels=np.arange(200) % 2)
+    calls = []
+    kind = feat.FeatureKind("halves", lambda options: extractor)
+    monkeypatch.setattr(feat, "feature_kind", lambda name: kind)
+    feat.compute_features(dataset, "halves", use_cache=False, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(300, 800), (600, 800), (700, 800), (800, 800)]
+
+
 def test_a_users_onnx_model_is_loaded_and_checked_once_per_computation(tmp_path, monkeypatch):
     from alsim.data.sources import load_source
     from alsim.learn import pretrained

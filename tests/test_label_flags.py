@@ -69,6 +69,32 @@ def test_the_flags_equal_cleanlab_on_scikit_learns_cross_validated_probabilities
     assert np.all(np.diff(check.quality[check.flagged]) >= 0), "least self-confident first"
 
 
+def test_classes_that_are_not_0_to_k_and_another_seed_equal_cleanlab_on_the_renumbered_classes():
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, given, _ = planted(300, 0.15, seed=2)
+    keep = np.flatnonzero(np.isin(given, [3, 5, 8]))
+    keep = np.concatenate([[np.flatnonzero(given == 0)[0]], keep])  # and one label of class 0, unjudged
+    x, given = x[keep], given[keep]
+    check = check_labels(x, given, seed=3)
+    rows = np.arange(1, len(given))
+    y = np.searchsorted([3, 5, 8], given[rows])
+    proba = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=1000)), x[rows], y,
+                              cv=StratifiedKFold(5, shuffle=True, random_state=3), method="predict_proba")
+    np.testing.assert_array_equal(check.flagged,
+                                  rows[find_label_issues(y, proba, return_indices_ranked_by="self_confidence",
+                                                         n_jobs=1)])
+    np.testing.assert_allclose(check.quality[rows], get_label_quality_scores(y, proba, method="self_confidence"))
+    # Suggestions name the data's classes (3, 5, 8), not their positions among the judged ones.
+    np.testing.assert_array_equal(check.suggested, np.concatenate([[-1], np.array([3, 5, 8])[proba.argmax(axis=1)]]))
+    assert set(check.suggested[rows]) == {3, 5, 8}
+
+
 def test_a_class_with_one_label_is_left_unchecked_and_the_folds_fit_the_smallest_class():
     x, given, _ = planted(60, 0.0, seed=1)
     keep = np.flatnonzero(np.isin(given, [0, 1, 2]))

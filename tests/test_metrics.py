@@ -25,6 +25,8 @@ def test_absent_classes_and_empty_sets():
     m = evaluate(np.array([0, 0, 1]), np.array([0, 1, 1]), 4)
     assert m.confusion.shape == (4, 4) and m.support.tolist() == [2, 1, 0, 0]
     assert m.accuracy == pytest.approx(2 / 3)
+    # Macro-F1 averages over all 4 classes, the absent ones at 0: F1 is 2/3 for both present classes.
+    assert m.macro_f1 == pytest.approx((2 / 3 + 2 / 3 + 0 + 0) / 4)
     empty = evaluate(np.array([], dtype=int), np.array([], dtype=int), 3)
     assert empty.n == 0 and np.isnan(empty.accuracy) and empty.confusion.shape == (3, 3)
 

@@ -1,5 +1,7 @@
 """Stopping rules on hand-made round records: golden values, thresholds, windows."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -193,3 +195,11 @@ def test_the_stop_set_stays_the_points_unlabeled_at_the_first_fit():
     assert stop_set(rounds).tolist() == [2, 3, 4, 5, 6, 7]
     values = rule_values(rounds, "stabilizing", 2)
     assert values[0] is None and values[1] < 1 and values[2] < 1
+
+
+def test_a_record_without_costs_costs_its_annotations_not_its_images():
+    plain = _round(0, 10, P0, [0.5] * N)
+    assert plain.cost == 10.0 and plain.to_dict()["cost_spent"] == 10.0  # one annotation per label
+    three = dataclasses.replace(plain, n_annotations=30)  # three annotators per image
+    assert three.cost == 30.0 and three.to_dict()["cost_spent"] == 30.0 and three.to_dict()["n_annotations"] == 30
+    assert dataclasses.replace(three, cost_spent=12.5).cost == 12.5

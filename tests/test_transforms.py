@@ -68,6 +68,15 @@ def test_pca_applies_to_the_test_split_with_the_pool_fit(fashion_like):
     assert_allclose(prepared.test_features, pca.transform(raw.test_features), atol=1e-10)
 
 
+def test_standardize_applies_to_the_test_split_with_the_pool_fit(fashion_like):
+    from sklearn.preprocessing import StandardScaler
+
+    config = Config(dataset="fashion-mnist", features="raw", evaluation="test", standardize=True)
+    raw = prepare(config.replace(standardize=False))
+    scaler = StandardScaler().fit(raw.features)
+    assert_allclose(prepare(config).test_features, scaler.transform(raw.test_features), atol=1e-10)
+
+
 def test_transform_settings_are_validated():
     with pytest.raises(ConfigError, match=r"pca_components must be an integer >= 0, got -1"):
         Config(pca_components=-1)

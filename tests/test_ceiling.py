@@ -334,6 +334,55 @@ def test_run_command_json_carries_the_ceiling():
     assert code == 0 and doc["warning"] == ceiling(config).warning is not None
 
 
+# --------------------------------------------------------------------------- every label from noisy annotators
+@pytest.mark.parametrize("changes", [dict(), dict(model="logistic_regression"), dict(kernel="knn", n_neighbors=5)])
+def test_the_model_is_fitted_on_the_given_labels_and_scored_against_the_truth(changes):
+    from alsim.loop.pool import prepare
+
+    config = get_preset("digits-tutorial").replace(**changes)
+    truth = prepare(config).labels
+    plain = full_label_accuracy(config)
+    assert full_label_accuracy(config, given=truth) == plain > 0.9
+    # Every label moved to the next class: the model learns the shift, and the truth says it is wrong.
+    assert full_label_accuracy(config, given=(truth + 1) % 10) < 0.05
+
+
+def test_on_a_test_split_the_given_labels_train_and_the_test_split_scores(fashion_like):
+    from alsim.loop.pool import prepare
+
+    config = Config(dataset="fashion-mnist", features="raw", model="logistic_regression", evaluation="test")
+    truth = prepare(config).labels
+    plain = full_label_accuracy(config)
+    assert full_label_accuracy(config, given=truth) == plain > 0.5
+    assert full_label_accuracy(config, given=(truth + 1) % 10) < plain / 3
+
+
+def test_noisy_annotators_add_the_accuracy_with_every_label_from_them():
+    from alsim.loop.annotators import simulated_oracle
+    from alsim.loop.pool import prepare
+
+    base = get_preset("digits-tutorial")
+    assert ceiling(base).annotators is None and "annotators" not in ceiling(base).sentence()
+    noisy = base.replace(oracle_noise=0.3, seed=3)
+    reach = ceiling(noisy)
+    prepared = prepare(noisy)
+    ids = np.flatnonzero(prepared.labels >= 0)
+    given = np.full(len(prepared.labels), -1)
+    given[ids] = simulated_oracle(noisy, prepared).answer(ids)[0]
+    assert 0.6 < np.mean(given[ids] == prepared.labels[ids]) < 0.8  # about 30% wrong
+    assert reach.ceiling == ceiling(base).ceiling
+    assert reach.annotators == full_label_accuracy(reference_config(base), given=given) < reach.ceiling - 0.1
+    # The answers depend on the seed and the rate: another seed, another value; less noise, a higher one.
+    assert ceiling(noisy.replace(seed=4)).annotators != reach.annotators
+    assert ceiling(noisy.replace(oracle_noise=0.1)).annotators > reach.annotators
+    assert reach.sentence() == (f"ceiling {reach.ceiling:.1%} (the model with every label; {reach.annotators:.1%} "
+                                f"with every label from these annotators), chance {reach.chance:.1%}")
+    code, out = _main("run", "--preset", "digits-tutorial", "--set", "oracle_noise=0.3", "--set", "seed=3", "--json")
+    assert code == 0 and json.loads(out)["ceiling_with_annotators"] == reach.annotators
+    code, out = _main("run", "--preset", "digits-tutorial", "--set", "oracle_noise=0.3", "--set", "seed=3")
+    assert code == 0 and reach.sentence() in out
+
+
 # --------------------------------------------------------------------------- feature probe
 def test_probe_measures_every_feature_kind_and_names_the_best():
     probes = probe_features("digits", max_points=300)  # a small sample: the pretrained embedding is the slow one

@@ -149,6 +149,7 @@ def run(args, out) -> int:
             "random_arm": None if random_arm is None else [
                 {"n_labeled": r.n_labeled, "accuracy": r.accuracy} for r in random_arm],
             "ceiling": reach.ceiling, "chance": reach.chance, "ceiling_evaluated_on": reach.evaluated_on,
+            "ceiling_with_annotators": reach.annotators,
             "warning": warning,
             "seconds": round(elapsed, 3),
         }

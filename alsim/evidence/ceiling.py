@@ -11,7 +11,7 @@ so a page can suggest the best one.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -32,12 +32,13 @@ from alsim.evidence.chance import (
 )
 from alsim.evidence.compare import full_label_accuracy
 from alsim.learn.features import compute_features
+from alsim.loop.annotators import simulated_oracle
 from alsim.loop.config import Config
 from alsim.loop.pool import data_key, prepare
 from alsim.storage.memory import shared_cache
 
-__all__ = ["CEILING_FIELDS", "Ceiling", "FeatureProbe", "PROBE_FOLDS", "PROBE_POINTS", "QUICK_POOL", "best_probe",
-           "ceiling", "ceiling_key", "probe_features"]
+__all__ = ["ANNOTATOR_FIELDS", "CEILING_FIELDS", "Ceiling", "FeatureProbe", "PROBE_FOLDS", "PROBE_POINTS", "QUICK_POOL",
+           "annotators_accuracy", "best_probe", "ceiling", "ceiling_key", "probe_features"]
 
 #: The config fields the accuracy with every label depends on (with the data's content):
 #: the pool and its features, the model and its settings, where it is scored. The seed,
@@ -76,6 +77,10 @@ class Ceiling:
     #: The smallest class's share of the scored labels (accuracy only, else None): any answer that
     #: ignores the image gets at least this (:func:`alsim.evidence.chance.guess_floor`).
     floor: float | None = None
+    #: With noisy simulated annotators (``oracle_noise`` > 0): the same model fitted on every pool
+    #: label as the annotators give it, scored against the truth like ``ceiling`` (None otherwise).
+    #: What labeling the whole pool with these annotators would reach.
+    annotators: float | None = None
 
     @property
     def _chance_words(self) -> str:
@@ -85,7 +90,7 @@ class Ceiling:
 
     def sentence(self) -> str:
         """``'ceiling 97.9% (the model with every label), chance 10.2%'``."""
-        return ceiling_sentence(self.ceiling, self.chance)
+        return ceiling_sentence(self.ceiling, self.chance, self.annotators)
 
     def how(self) -> str:
         """Where both were measured, in words."""
@@ -93,10 +98,14 @@ class Ceiling:
             return (f"chance is {self._chance_words} of the {self.n:,} labeled "
                     f"{'test' if self.evaluated_on == 'test' else 'pool'} images; the ceiling costs one more fit "
                     f"on every label")
+        noisy = ("" if self.annotators is None else
+                 "; with every label from these annotators: the same fit on every pool label as the simulated "
+                 "annotators answer it, scored against the true labels (noisy labels can leave it below a "
+                 "loop's accuracy with fewer labels)")
         if self.evaluated_on == "test":
-            return f"measured on the {self.n:,} test images; chance is {self._chance_words} of them"
-        return (f"5-fold cross-validated on the {self.n:,} labeled pool images; chance is {self._chance_words} "
-                f"of them")
+            return f"measured on the {self.n:,} test images{noisy}; chance is {self._chance_words} of them"
+        return (f"5-fold cross-validated on the {self.n:,} labeled pool images{noisy}; chance is "
+                f"{self._chance_words} of them")
 
     def near_chance(self, accuracy: float) -> bool:
         """Whether an accuracy measured like this one is near chance (:func:`alsim.evidence.chance.near_chance`)."""
@@ -104,7 +113,7 @@ class Ceiling:
 
     def to_dict(self) -> dict:
         return {"ceiling": self.ceiling, "chance": self.chance, "evaluated_on": self.evaluated_on, "n": self.n,
-                "warning": self.warning, "floor": self.floor}
+                "warning": self.warning, "floor": self.floor, "annotators": self.annotators}
 
 
 def reference_config(config: Config) -> Config:
@@ -147,10 +156,37 @@ def ceiling(config: Config, measure: bool = True) -> Ceiling:
     if not measure:
         known = values.get(key)
         if known is not None:
-            return known
+            return _with_annotators(known, config, measure=False)
         chance, evaluated_on, n, floor = _chance(reference_config(config))
         return Ceiling(ceiling=None, chance=chance, evaluated_on=evaluated_on, n=n, metric=config.metric, floor=floor)
-    return values.get_or_build(key, lambda: _measure(reference_config(config)))
+    return _with_annotators(values.get_or_build(key, lambda: _measure(reference_config(config))), config)
+
+
+#: The config fields the annotators' answers depend on (besides the pool): with them and
+#: :data:`CEILING_FIELDS`, the accuracy with every label as the annotators give it.
+ANNOTATOR_FIELDS = ("oracle_noise", "oracle_noise_model", "annotators", "relabel", "seed")
+
+
+def _with_annotators(base: Ceiling, config: Config, measure: bool = True) -> Ceiling:
+    """``base`` with :attr:`Ceiling.annotators` when ``config``'s annotators are noisy (one more fit, cached)."""
+    if config.oracle_noise == 0 or base.ceiling is None:
+        return base
+    reference = reference_config(config).replace(**{name: getattr(config, name) for name in ANNOTATOR_FIELDS})
+    key = ("ceiling-annotators", reference, data_key(reference))
+    values = shared_cache("values")
+    accuracy = values.get_or_build(key, lambda: annotators_accuracy(reference)) if measure else values.get(key)
+    return base if accuracy is None else replace(base, annotators=accuracy)
+
+
+def annotators_accuracy(config: Config) -> float:
+    """The accuracy of ``config``'s model fitted on every known pool label as its simulated annotators
+    answer it (:func:`alsim.loop.annotators.simulated_oracle`: the answers the loop would reveal),
+    scored against the truth like :func:`alsim.evidence.compare.full_label_accuracy`."""
+    prepared = prepare(config)
+    ids = np.flatnonzero(prepared.labels >= 0)
+    given = np.full(len(prepared.labels), -1, dtype=np.int64)
+    given[ids] = simulated_oracle(config, prepared).answer(ids)[0]
+    return full_label_accuracy(config, given=given)
 
 
 def _chance(config: Config) -> tuple[float, str, int, float | None]:

@@ -141,14 +141,18 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def ceiling_sentence(ceiling: float | None, chance: float) -> str:
+def ceiling_sentence(ceiling: float | None, chance: float, annotators: float | None = None) -> str:
     """``'ceiling 97.9% (the model with every label), chance 10.2%'``: how pages and reports name the two.
 
     A ceiling of None (not measured yet) reads ``'ceiling not measured yet (the model with every
-    label), chance 10.2%'``.
+    label), chance 10.2%'``. With ``annotators`` (the same model fitted on every label as noisy
+    simulated annotators give it): ``'ceiling 97.9% (the model with every label; 88.1% with every
+    label from these annotators), chance 10.2%'``.
     """
     shown = "not measured yet" if ceiling is None else _pct(ceiling)
-    return f"ceiling {shown} (the model with every label), chance {_pct(chance)}"
+    noisy = ("" if annotators is None or ceiling is None
+             else f"; {_pct(annotators)} with every label from these annotators")
+    return f"ceiling {shown} (the model with every label{noisy}), chance {_pct(chance)}"
 
 
 def ceiling_warning(ceiling: float, chance: float, n: int, floor: float | None = None) -> str | None:

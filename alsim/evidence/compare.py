@@ -271,18 +271,26 @@ def prestart_worker(config: Config):
     return pool.submit(_warm_up, config)
 
 
-def full_label_accuracy(config: Config, folds: int = 5) -> float:
+def full_label_accuracy(config: Config, folds: int = 5, given: np.ndarray | None = None) -> float:
     """Accuracy of the same model when (almost) every label is known.
 
     With a test split: fitted on every pool label, scored on the test split. Without one:
     ``folds``-fold, each fold's labels hidden while all others are revealed, scored on the
     hidden fold (transductively for label spreading). Only known labels are used and scored:
     a pool point whose label is unknown (-1) stays unlabeled.
+
+    ``given`` (one label per pool point, -1 for none): the labels the model is fitted with,
+    e.g. simulated annotators' answers, in place of the truth; it is still scored against
+    the truth.
     """
 
     prepared = prepare(config)
-    y = prepared.labels
-    known = y >= 0
+    truth = prepared.labels
+    y = truth if given is None else np.asarray(given, dtype=np.int64)
+    if y.shape != truth.shape:
+        raise ValueError(f"given must hold one label per pool point ({truth.shape[0]}), got shape {y.shape}")
+    known = (truth >= 0) & (y >= 0)
+    y = np.where(known, y, -1)
     n, n_classes = len(y), prepared.n_classes
     if config.evaluation in ("test", "both") and prepared.test_labels is not None:
         if config.model == "label_spreading":
@@ -299,15 +307,15 @@ def full_label_accuracy(config: Config, folds: int = 5) -> float:
     fold_of = np.random.default_rng(0).permutation(n) % folds
     labels = np.stack([np.where(fold_of == k, -1, y) for k in range(folds)])
     correct = 0
-    truth, guessed = [], []  # every fold's hidden points: the metric is computed over them all
+    scored_truth, guessed = [], []  # every fold's hidden points: the metric is computed over them all
     if config.model == "label_spreading":
         graph = graph_for(config, prepared)
         dists, _ = spread(graph, labels, n_classes, config.alpha, config.max_iter, config.tol)
         for k in range(folds):
             hidden = (fold_of == k) & known
             guess = predict_labels(dists[k], labels[k])[hidden]
-            correct += int((guess == y[hidden]).sum())
-            truth.append(y[hidden])
+            correct += int((guess == truth[hidden]).sum())
+            scored_truth.append(truth[hidden])
             guessed.append(guess)
     else:
         for k in range(folds):
@@ -316,11 +324,11 @@ def full_label_accuracy(config: Config, folds: int = 5) -> float:
             proba = fit_supervised(config.model, config.C, config.seed, prepared.features[train], y[train],
                                    [prepared.features[scored]], n_classes)[0]
             guess = proba.argmax(axis=1)
-            correct += int((guess == y[scored]).sum())
-            truth.append(y[scored])
+            correct += int((guess == truth[scored]).sum())
+            scored_truth.append(truth[scored])
             guessed.append(guess)
     if config.metric != "accuracy":
-        return Metrics(np.concatenate(truth), np.concatenate(guessed), n_classes).score(config.metric)
+        return Metrics(np.concatenate(scored_truth), np.concatenate(guessed), n_classes).score(config.metric)
     return correct / int(known.sum())
 
 
@@ -387,6 +395,9 @@ class Summary:
     chance: float | None = None
     warning: str | None = None
     metric: str = "accuracy"  # what the curves measure (Config.metric)
+    #: The ceiling with every label as noisy simulated annotators give it (:attr:`alsim.evidence.ceiling.
+    #: Ceiling.annotators`, for the base config's seed), or None.
+    annotators: float | None = None
     axis: str = "labels"  # what their x is: revealed labels, or the labeling cost spent
 
     @property
@@ -404,7 +415,7 @@ class Summary:
         """``'ceiling 97.9% (the model with every label), chance 10.2%'``, or None without a ceiling."""
         if self.chance is None:
             return None
-        return ceiling_sentence(self.ceiling, self.chance)
+        return ceiling_sentence(self.ceiling, self.chance, self.annotators)
 
     def bands(self) -> dict[str, dict]:
         """Input for :func:`alsim.report.plots.band_curves` (mean ± one standard deviation)."""
@@ -427,7 +438,7 @@ class Summary:
     def to_dict(self) -> dict:
         return {"target": self.target, "target_rule": self.target_rule, "n_seeds": self.n_seeds,
                 "ceiling": self.ceiling, "chance": self.chance, "warning": self.warning, "metric": self.metric,
-                "axis": self.axis, "strategies": [s.__dict__ for s in self.strategies]}
+                "annotators": self.annotators, "axis": self.axis, "strategies": [s.__dict__ for s in self.strategies]}
 
 
 def _aligned(curves: Sequence[Curve], axis: str = "labels") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -522,7 +533,8 @@ def summarize(curves: Sequence[Curve], target: float | None = None, full_accurac
     return Summary(target=float(target), target_rule=rule, n_seeds=len(next(iter(grouped.values()))),
                    strategies=tuple(out), ceiling=None if ceiling is None or ceiling.ceiling is None
                    else float(ceiling.ceiling),
-                   chance=None if ceiling is None else float(ceiling.chance), warning=warning, metric=metric, axis=axis)
+                   chance=None if ceiling is None else float(ceiling.chance), warning=warning, metric=metric, axis=axis,
+                   annotators=None if ceiling is None else ceiling.annotators)
 
 
 AXES = ("labels", "cost")

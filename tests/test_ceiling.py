@@ -381,6 +381,9 @@ def test_noisy_annotators_add_the_accuracy_with_every_label_from_them():
     assert code == 0 and json.loads(out)["ceiling_with_annotators"] == reach.annotators
     code, out = _main("run", "--preset", "digits-tutorial", "--set", "oracle_noise=0.3", "--set", "seed=3")
     assert code == 0 and reach.sentence() in out
+    code, out = _main("compare", "--preset", "digits-tutorial", "--set", "oracle_noise=0.3", "--set", "seed=3",
+                      "--set", "initial=random", "--strategies", "entropy,random", "--seeds", "2", "--json")
+    assert code == 0 and json.loads(out)["summary"]["annotators"] == reach.annotators
 
 
 # --------------------------------------------------------------------------- feature probe

@@ -160,6 +160,19 @@ def test_a_worker_process_gives_the_sequential_numbers_exactly():
     assert [c for batch in alone for c in batch] == sequential
 
 
+def test_the_worker_computes_with_the_callers_blas_threads():
+    # The number of BLAS threads moves the last bits of a dense product: a seed computed by the
+    # worker must be computed as the caller would.
+    from threadpoolctl import threadpool_limits
+
+    from alsim.evidence import workers
+
+    for threads in (2, 1):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            assert workers.blas_threads() == threads
+            assert workers.submit(workers.blas_threads).result(timeout=300) == threads
+
+
 def test_a_worker_still_starting_up_does_not_hold_back_the_seeds_after_it(monkeypatch):
     """The batch handed to a worker that has not answered yet is computed here next, in order."""
     from concurrent.futures import Future

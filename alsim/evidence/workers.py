@@ -8,8 +8,11 @@ round (strategies, records, metrics) holds the GIL; a process runs its own inter
 The pool is one per process, made on first use and kept, so the worker's imports, data and
 graph are paid once per server, not per comparison. Its processes are started with
 ``spawn`` (a fork of a server whose threads hold locks can hang) and each makes the
-process settings an entry point makes (:mod:`alsim.common.runtime`: one BLAS thread unless
-``ALSIM_BLAS_THREADS`` says otherwise), in its own process; the caller's are left as they are.
+process settings an entry point makes (:mod:`alsim.common.runtime`), in its own process;
+the caller's are left as they are. Its BLAS threads are the caller's: the number of BLAS
+threads moves the last bits of a dense product, and a seed computed by the worker must
+equal the same seed computed by the caller. A caller that changes its BLAS threads gets a
+new pool on its next call (an entry point sets them once, so a server keeps one pool).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from alsim.common.runtime import configure_process
 
 _LOCK = threading.Lock()
 _POOL: ProcessPoolExecutor | None = None
+_POOL_THREADS: int | None = None  # the BLAS threads its processes were given
 _WARM = threading.Event()  # a worker has returned a result: its imports, data and graph are loaded
 
 
@@ -32,18 +36,43 @@ def extra_workers() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
-def _start_worker() -> None:
-    """Runs in each worker process: the process settings of an entry point (its own BLAS threads)."""
+def blas_threads() -> int | None:
+    """This process's BLAS threads (threadpoolctl's count; None when no BLAS library is loaded)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
+    return max(counts) if counts else None
+
+
+def _start_worker(threads: int | None) -> None:
+    """Runs in each worker process: the process settings of an entry point, then the caller's BLAS threads.
+
+    NumPy's and SciPy's BLAS libraries are loaded first: a limit reaches only the loaded ones,
+    and one loaded later would start with its own default.
+    """
     configure_process()
+    if threads is not None:
+        import numpy  # noqa: F401
+        import scipy.linalg  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
 
 
 def worker_pool() -> ProcessPoolExecutor:
-    """The process-wide pool of :func:`extra_workers` processes (made on first use)."""
-    global _POOL
+    """The process-wide pool of :func:`extra_workers` processes (made on first use, and again when the
+    caller's BLAS threads changed since)."""
+    global _POOL, _POOL_THREADS
+    threads = blas_threads()
     with _LOCK:
+        if _POOL is not None and _POOL_THREADS != threads:
+            _POOL.shutdown(wait=False)  # work already given to it finishes there
+            _POOL = None
+            _WARM.clear()
         if _POOL is None:
             _POOL = ProcessPoolExecutor(extra_workers(), mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_start_worker)
+                                        initializer=_start_worker, initargs=(threads,))
+            _POOL_THREADS = threads
         return _POOL
 
 

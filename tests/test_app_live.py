@@ -53,12 +53,15 @@ def test_defaults_show_experiment_a_without_a_click(app):
                                      "random reached 93.3% with the same number.")
     buttons = {b.proto.label for b in app.get("download_button")}
     assert {"Rounds (CSV)", "Rounds (JSON)", "Config (JSON)"} <= buttons
-    # Beside the takeaway: what the model reaches with every label, and chance (far apart here), and a
-    # gain over random drawn green.
+    # Beside the takeaway: what the model reaches with every label, and chance (far apart here). The gain
+    # over random is grey: entropy is ahead in only 3 of the 5 seeds of the spread, so one run's +0.0222 is
+    # not evidence.
     reach = ceiling(Config())
     assert f"**{reach.sentence()}**" in [c.value for c in app.caption]
     assert reach.warning is None and not any("chance" in text for text in messages(app.warning))
-    assert app.metric[0].proto.color == MetricProto.MetricColor.GREEN
+    assert app.metric[0].delta == "+0.0222 vs random"
+    assert "entropy was ahead in 3 of 5 seeds" in next(m.value for m in app.markdown if "over 5 seeds" in m.value)
+    assert app.metric[0].proto.color == MetricProto.MetricColor.GRAY
 
 
 def test_curve_marks_where_each_stopping_rule_stops(app):
@@ -341,6 +344,42 @@ def test_at_chance_the_gain_over_random_is_not_green():
     assert at.metric[0].value != at.metric[1].value  # the two arms differ...
     assert at.metric[0].proto.color == MetricProto.MetricColor.GRAY  # ...but no colour says who won
     assert not at.success
+
+
+def test_the_gain_over_random_is_green_only_when_every_seed_agrees():
+    """A 1,000-image digits pool, 20 random initial labels, batches of 20: entropy is ahead of random in
+    all 5 seeds of the spread, by more than their spread, so this run's gain is drawn green."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for name, value in dict(dataset="digits", pool_size="1000", initial="random", n_initial="20", batch_size="20",
+                            n_rounds="8").items():
+        at.query_params[name] = value
+    at.run()
+    _no_errors(at)
+    verdict = next(m.value for m in at.markdown if "over 5 seeds" in m.value)
+    assert "entropy was ahead in 5 of 5 seeds" in verdict and "Every seed agrees" in verdict
+    assert at.metric[0].delta.startswith("+") and at.metric[0].proto.color == MetricProto.MetricColor.GREEN
+
+
+def test_seeds_agree_and_the_spread_verdict_on_hand_made_curves():
+    from alsim.dashboard.live import seeds_agree, spread_verdict
+    from alsim.evidence.compare import Curve
+
+    def curves(mine, random):
+        return ([Curve("entropy", s, (10, 20), (0.5, a)) for s, a in enumerate(mine)]
+                + [Curve("random", s, (10, 20), (0.5, r)) for s, r in enumerate(random)])
+
+    ahead = curves([0.90, 0.91, 0.92], [0.80, 0.81, 0.82])
+    assert seeds_agree(ahead, "entropy") == 1 and "Every seed agrees" in spread_verdict(ahead, "entropy")
+    behind = curves([0.80, 0.81, 0.82], [0.90, 0.91, 0.92])
+    assert seeds_agree(behind, "entropy") == -1
+    mixed = curves([0.90, 0.80, 0.92], [0.85, 0.85, 0.85])  # ahead in 2 of 3
+    assert seeds_agree(mixed, "entropy") == 0 and "could be luck" in spread_verdict(mixed, "entropy")
+    close = curves([0.86, 0.90, 0.94], [0.85, 0.89, 0.93])  # ahead in every seed, by less than the spread
+    assert seeds_agree(close, "entropy") == 0
+    equal = curves([0.9, 0.8, 0.7], [0.9, 0.8, 0.7])
+    assert seeds_agree(equal, "entropy") == 0
+    assert spread_verdict(equal, "entropy").endswith("The two are equal on every seed.")
+    assert seeds_agree(ahead, "random") == 0 and seeds_agree([], "entropy") == 0
 
 
 def test_an_annotator_wrong_almost_always_gives_accuracy_below_chance_and_says_so():

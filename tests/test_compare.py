@@ -339,3 +339,23 @@ def test_an_arm_that_finishes_early_leaves_the_others_their_own_fits():
         np.testing.assert_array_equal(mine.predicted, own.predicted)
         np.testing.assert_array_equal(mine.queried, own.queried)
         assert mine.accuracy == own.accuracy and mine.n_iter == own.n_iter
+
+
+def test_a_comparison_reads_no_score_on_the_last_few_images_of_a_small_pool():
+    base = Config(dataset="digits", pool_size=160, initial="stratified", n_initial=8, batch_size=5, n_rounds=31,
+                  kernel="knn", n_neighbors=10)
+    curves = batch_curves(base, ["entropy", "random"], [0, 1])
+    lasts = {}
+    for seed in (0, 1):
+        for config, curve in zip(comparison_configs(base, ["entropy", "random"], seed), curves[2 * seed:2 * seed + 2]):
+            rounds = list(run_loop(config))
+            scored_on = [r.headline.n for r in rounds]
+            cut = max(k for k, n in enumerate(scored_on) if n >= 30) + 1  # after it, fewer than 30 images are left
+            assert cut < len(rounds) and scored_on[-1] < 10
+            assert curve.accuracy[:cut] == tuple(r.score for r in rounds[:cut])
+            assert all(np.isnan(curve.accuracy[cut:]))
+            lasts.setdefault(config.strategy, []).append(rounds[cut - 1].score)
+    # Final means are of each seed's last round scored on 30 images or more.
+    summary = summarize(curves)
+    for s in summary.strategies:
+        assert s.final_mean == pytest.approx(np.mean(lasts[s.strategy]))

@@ -20,14 +20,14 @@ from alsim.loop.records import Round
 
 
 def make_round(index, n_labeled, accuracy, *, n_pseudo=0, unknown=0, stop=None, uncertainty=None, status=None,
-               measure="entropy", n_classes=10, evaluated=True):
-    """A round whose pool accuracy is exactly ``accuracy`` (nan: evaluated on zero points)."""
+               measure="entropy", n_classes=10, evaluated=True, scored=1000):
+    """A round whose pool accuracy is ``accuracy`` on ``scored`` points (nan: evaluated on zero points)."""
     if not evaluated:
         pool = None
     elif isinstance(accuracy, float) and math.isnan(accuracy):
         pool = evaluate(np.zeros(0, int), np.zeros(0, int), n_classes)
     else:
-        n = 1000
+        n = scored
         right = int(round(accuracy * n))
         pool = evaluate(np.zeros(n, int), np.r_[np.zeros(right, int), np.ones(n - right, int)], n_classes)
     n_pool = 20 if uncertainty is None else len(uncertainty)
@@ -52,6 +52,35 @@ def test_last_evaluated_skips_nan_rounds():
     assert last_evaluated(rounds[:2]).index == 1
     assert last_evaluated([]) is None
     assert last_evaluated([make_round(0, 10, float("nan"))]) is None
+
+
+def test_rounds_scored_on_the_last_few_images_are_not_read():
+    from alsim.loop.records import MIN_SCORED, readable_end
+
+    assert MIN_SCORED == 30
+    sizes = [130, 90, 50, 30, 29, 10, 2]
+    rounds = [make_round(i, 30 + 5 * i, a, scored=n)
+              for i, (n, a) in enumerate(zip(sizes, [0.8, 0.85, 0.9, 0.9, 0.93, 1.0, 0.5]))]
+    assert readable_end(rounds) == 4 and last_evaluated(rounds).index == 3  # the last scored on 30 or more
+    assert readable_end(rounds + [make_round(7, 70, float("nan"))]) == 4
+    tiny = [make_round(i, 10 + i, 0.7, scored=n) for i, n in enumerate([20, 12, 4])]  # a pool that small is read
+    assert readable_end(tiny) == 3 and last_evaluated(tiny).index == 2
+    assert readable_end([]) == 0 and readable_end([make_round(0, 10, float("nan"))]) == 0
+    assert nothing_left_message(rounds) == (
+        "Rounds 4-6 were scored on only 2 to 29 images (fewer than 30), too few for an accuracy to mean anything; "
+        "the numbers shown are from round 3 (45 labels).")
+    assert nothing_left_message(rounds[:6]) == (
+        "Rounds 4-5 were scored on only 10 or 29 images (fewer than 30), too few for an accuracy to mean anything; "
+        "the numbers shown are from round 3 (45 labels).")
+    assert nothing_left_message(rounds[:5]).startswith("Round 4 was scored on only 29 images (fewer than 30)")
+    assert nothing_left_message(rounds[:4]) is None
+    # At equal labels, random's and entropy's last rounds on 2 images are not compared either.
+    random = [make_round(i, 30 + 5 * i, a, scored=n)
+              for i, (n, a) in enumerate(zip(sizes, [0.8, 0.82, 0.84, 0.86, 0.9, 0.9, 0.0]))]
+    at = compare_at_equal_labels(rounds, random)
+    assert (at["labels"], at["active"], at["random"]) == (45, 0.9, pytest.approx(0.8667, abs=1e-4))
+    assert takeaway({"entropy": rounds, "random": random}) == (
+        "Active picking (entropy) reached 90.0% with 45 labels; random reached 86.7% with the same number.")
 
 
 def test_nothing_left_message_names_the_rounds_and_labels():

@@ -353,8 +353,13 @@ def _presenting() -> bool:
 
 
 def _header(config: Config, results, baseline, seconds: float, present: bool, reach: Ceiling,
-            warning: str | None) -> None:
-    """The takeaway, the ceiling beside chance (and the warning when accuracy is near chance), the metrics."""
+            warning: str | None, agreement: int = 0) -> None:
+    """The takeaway, the ceiling beside chance (and the warning when accuracy is near chance), the metrics.
+
+    ``agreement`` (:func:`seeds_agree`): the gain over random is coloured only when every seed
+    of the spread puts the strategy on the same side as this run, by more than their spread,
+    and accuracy is not near chance; one run is not evidence.
+    """
     names = list(results)
     active = results[names[0]]
     shown = last_evaluated(active) or active[-1]
@@ -381,9 +386,9 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
     where = "the " + measured_on(shown)
     at = (compare_at_equal_labels(active, results["random"]) if "random" in results and names[0] != "random"
           else None)
-    # A gain over random is drawn green only when accuracy is not near chance (there it is not evidence).
-    # With a random arm both numbers are at the same label count as the takeaway's, so the two shown
-    # values subtract to the delta (final accuracies at different counts made them disagree).
+    # A gain over random is drawn green (a loss red) only when every seed agrees and accuracy is not near
+    # chance; otherwise grey. With a random arm both numbers are at the same label count as the takeaway's,
+    # so the two shown values subtract to the delta (final accuracies at different counts made them disagree).
     if at is None:
         cols[0].metric(f"{names[0]}: final {metric}", _accuracy(shown.score),
                        help=f"Round {shown.index}, {shown.n_labeled:,} revealed labels, measured on {where}.")
@@ -391,7 +396,8 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
         random_shown = last_evaluated(results["random"])
         how = "interpolated between its neighbouring rounds" if at["interpolated"] else "measured"
         cols[0].metric(f"{names[0]}: {short} at {at['labels']:,} labels", _accuracy(at["active"]),
-                       delta=f"{at['difference']:+.4f} vs random", delta_color="off" if warning else "normal",
+                       delta=f"{at['difference']:+.4f} vs random",
+                       delta_color="normal" if not warning and agreement * at["difference"] > 0 else "off",
                        help=f"The {metric} at {at['labels']:,} revealed labels, the most both arms reach ({how}), "
                             f"on {where}. "
                             f"Final: {_accuracy(shown.score)} with {shown.n_labeled:,} labels in round "
@@ -513,22 +519,48 @@ def spread_verdict(curves, strategy: str) -> str:
 
     if strategy in ("random", "none"):
         return f"Over {len({c.seed for c in curves})} seeds."
+    last = _last_of_seeds(curves, strategy)
+    if last is None:
+        return ""
+    labels, a, r = last
+    ahead = int(np.sum(a > r))
+    text = (f"With {labels:,} labels, {strategy} averaged {a.mean():.1%} over {len(a)} seeds and random "
+            f"{r.mean():.1%}; {strategy} was ahead in {ahead} of {len(a)} seeds.")
+    if seeds_agree(curves, strategy):
+        return text + f" Every seed agrees, though {len(a)} seeds are too few for a significance test."
+    if ahead == 0 and np.all(a == r):
+        return text + " The two are equal on every seed."
+    return text + " The seeds do not separate the two: this difference could be luck."
+
+
+def _last_of_seeds(curves, strategy: str):
+    """``(labels, strategy's scores, random's scores)`` per seed at the largest label count all seeds reach."""
+    import numpy as np
+
     mine = {c.seed: c for c in curves if c.strategy == strategy}
     other = {c.seed: c for c in curves if c.strategy == "random"}
     seeds = sorted(set(mine) & set(other))
     if not seeds:
-        return ""
+        return None
     n = min(min(len(mine[s].accuracy), len(other[s].accuracy)) for s in seeds)
-    labels = mine[seeds[0]].labels[n - 1]
     a = np.array([mine[s].accuracy[n - 1] for s in seeds])
     r = np.array([other[s].accuracy[n - 1] for s in seeds])
-    ahead = int(np.sum(a > r))
-    spread = max(a.std(ddof=1), r.std(ddof=1)) if len(seeds) > 1 else 0.0
-    text = (f"With {labels:,} labels, {strategy} averaged {a.mean():.1%} over {len(seeds)} seeds and random "
-            f"{r.mean():.1%}; {strategy} was ahead in {ahead} of {len(seeds)} seeds.")
-    if ahead in (0, len(seeds)) and abs(a.mean() - r.mean()) > spread:
-        return text + f" Every seed agrees, though {len(seeds)} seeds are too few for a significance test."
-    return text + " The seeds do not separate the two: this difference could be luck."
+    return mine[seeds[0]].labels[n - 1], a, r
+
+
+def seeds_agree(curves, strategy: str) -> int:
+    """1 when every seed puts ``strategy`` ahead of random and the means differ by more than both spreads,
+    -1 when every seed puts it behind that way, else 0 (no seeds, a tie, or the seeds disagree)."""
+    import numpy as np
+
+    last = _last_of_seeds(curves, strategy) if strategy not in ("random", "none") else None
+    if last is None:
+        return 0
+    _, a, r = last
+    spread = max(a.std(ddof=1), r.std(ddof=1)) if len(a) > 1 else 0.0
+    if abs(a.mean() - r.mean()) <= spread:
+        return 0
+    return 1 if np.all(a > r) else -1 if np.all(a < r) else 0
 
 
 def _use_knn() -> None:
@@ -586,9 +618,9 @@ def live_page() -> None:
 
     warning = chance_warning(results, reach)
     chance = chance_relation(results, reach)
-    with header:
-        _header(config, results, baseline, seconds, present, reach, warning)
     bands, curves = _spread(config, results, spread_rounds, axis) if spread_rounds else (None, [])
+    with header:
+        _header(config, results, baseline, seconds, present, reach, warning, seeds_agree(curves, config.strategy))
     if present:  # the rounds as an animation, and what the seeds say in words
         curve_slot.plotly_chart(animated_curves(results, "Accuracy against revealed labels, round by round"),
                                 key="curve-present", width="stretch")

@@ -20,7 +20,7 @@ from alsim.learn.metrics import Metrics, aulc, labels_to_reach, scored_length
 from alsim.learn.models import fit_supervised
 from alsim.loop.config import MAX_SEED, METRIC_NAMES, Config
 from alsim.loop.pool import graph_for, prepare
-from alsim.loop.records import NOTHING_LEFT
+from alsim.loop.records import NOTHING_LEFT, readable_end
 from alsim.loop.run import predict_labels, run_arms
 from alsim.loop.stopping import RULE_NAMES, below_final, stopping_points
 from alsim.strategies import strategy_names
@@ -117,9 +117,16 @@ def batch_curves(base: Config, strategies: Sequence[str], seeds: Sequence[int],
     for arm, record in run_arms(configs, progress=progress):
         collected[arm].append(record)
     n_classes = prepare(base).n_classes
-    return [Curve(c.strategy, c.seed, tuple(r.n_labeled for r in rounds), tuple(r.score for r in rounds),
+    return [Curve(c.strategy, c.seed, tuple(r.n_labeled for r in rounds), _readable_scores(rounds),
                   tuple(p.to_dict() for p in stopping_points(rounds, c, n_classes)), tuple(r.cost for r in rounds))
             for c, rounds in zip(configs, collected)]
+
+
+def _readable_scores(rounds) -> tuple[float, ...]:
+    """Each round's score, nan after the last one worth reading (:func:`alsim.loop.records.readable_end`:
+    the last few images of a small pool are not scored), as a single run shows it."""
+    end = readable_end(rounds)
+    return tuple(r.score if k < end else float("nan") for k, r in enumerate(rounds))
 
 
 def run_comparison(base: Config, strategies: Sequence[str], n_seeds: int, seeds_per_batch: int | Sequence[int] = 1,

@@ -14,7 +14,7 @@ import numpy as np
 
 from alsim.evidence.chance import chance_words, curves_warning
 from alsim.loop.config import METRIC_NAMES
-from alsim.loop.records import NOTHING_LEFT, Round
+from alsim.loop.records import MIN_SCORED, NOTHING_LEFT, Round, readable_end
 from alsim.strategies import PSEUDO, REVEALED, UNLABELED, strategy_names
 
 __all__ = [
@@ -48,11 +48,14 @@ def _labels(n: int) -> str:
 
 
 def last_evaluated(rounds: Sequence[Round]) -> Round | None:
-    """The last round whose accuracy is a real number, or None if no round has one.
+    """The last round whose score is a real number measured on enough images, or None if no round has one.
 
     When the pool runs out (every pool image revealed, e.g. ``batch_size=100`` on
     experiment A's pool) the last round evaluates on zero points and its accuracy is nan;
-    the round before it carries the last real numbers.
+    the round before it carries the last real numbers. Just before that, a round scored on
+    the last few still-unlabeled images (fewer than :data:`alsim.loop.records.MIN_SCORED`)
+    is not read either: 1 or 2 images give 0%, 50% or 100% whatever the model
+    (:func:`alsim.loop.records.readable_end`).
 
     Parameters
     ----------
@@ -62,10 +65,8 @@ def last_evaluated(rounds: Sequence[Round]) -> Round | None:
     -------
     Round or None
     """
-    for record in reversed(rounds):
-        if _finite(record.accuracy):
-            return record
-    return None
+    end = readable_end(rounds)
+    return rounds[end - 1] if end else None
 
 
 def nothing_left_message(rounds: Sequence[Round]) -> str | None:
@@ -78,9 +79,19 @@ def nothing_left_message(rounds: Sequence[Round]) -> str | None:
     "Every pool image was labeled by round 3, so nothing was left to measure accuracy on;
     the numbers shown are from round 2 (240 labels)."
     """
-    if not rounds or _finite(rounds[-1].accuracy):
+    if not rounds:
         return None
     shown = last_evaluated(rounds)
+    few = [r for r in rounds[readable_end(rounds):] if _finite(r.score)]  # scored on too few images
+    if few and shown is not None:
+        counts = sorted({r.headline.n for r in few})
+        span = f"round {few[0].index}" if len(few) == 1 else f"rounds {few[0].index}-{few[-1].index}"
+        many = "images" if counts[-1] != 1 else "image"
+        return (f"{span[0].upper()}{span[1:]} {'was' if len(few) == 1 else 'were'} scored on only "
+                f"{_count_words(counts)} {many} (fewer than {MIN_SCORED}), too few for an accuracy to mean "
+                f"anything; the numbers shown are from round {shown.index} ({_labels(shown.n_labeled)}).")
+    if _finite(rounds[-1].accuracy):
+        return None
     first_empty = rounds[-1] if shown is None else next(r for r in rounds if r.index > shown.index)
     if shown is None:
         if first_empty.n_unknown_truth or first_empty.headline is None:
@@ -95,6 +106,13 @@ def nothing_left_message(rounds: Sequence[Round]) -> str | None:
     else:
         why = f"From round {first_empty.index} on there was nothing left to measure accuracy on"
     return f"{why}; the numbers shown are from round {shown.index} ({_labels(shown.n_labeled)})."
+
+
+def _count_words(counts: Sequence[int]) -> str:
+    """``[2]`` -> "2", ``[1, 2]`` -> "1 or 2", ``[1, 5, 9]`` -> "1 to 9"."""
+    if len(counts) == 1:
+        return f"{counts[0]:,}"
+    return f"{counts[0]:,} or {counts[1]:,}" if len(counts) == 2 else f"{counts[0]:,} to {counts[-1]:,}"
 
 
 def pool_counts(record: Round) -> dict[str, int]:
@@ -150,7 +168,7 @@ def _curve(rounds: Sequence[Round]) -> tuple[np.ndarray, np.ndarray]:
     changes; the last round at a count is the model that saw the most pseudo-labels.
     """
     by_labels: dict[int, float] = {}
-    for record in rounds:
+    for record in rounds[:readable_end(rounds)]:  # not the last few images of a pool (MIN_SCORED)
         if _finite(record.score):  # the run's metric (accuracy by default)
             by_labels[int(record.n_labeled)] = float(record.score)
     xs = np.array(sorted(by_labels), dtype=np.int64)

@@ -211,3 +211,17 @@ class Round:
 
 NOTHING_LEFT = "nothing was left to evaluate"
 """What a table prints instead of ``nan`` when a round had no point to measure on."""
+
+#: A round's score is read (headlines, verdicts, comparisons at equal labels) only when it was
+#: measured on at least this many images: near the end of a small pool the still-unlabeled
+#: images are few, and an accuracy on 1 or 2 of them is 0%, 50% or 100% whatever the model.
+MIN_SCORED = 30
+
+
+def readable_end(rounds) -> int:
+    """How many of ``rounds`` (in order) have scores worth reading: up to the last round scored on
+    :data:`MIN_SCORED` images or more; where no round reaches that (a pool that small is read as it
+    is), up to the last round with a score; 0 when no round has one."""
+    scored = [k for k, record in enumerate(rounds) if record.score == record.score]  # not nan
+    enough = [k for k in scored if rounds[k].headline.n >= MIN_SCORED]
+    return (enough or scored or [-1])[-1] + 1

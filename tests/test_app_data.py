@@ -149,3 +149,24 @@ def test_features_that_cannot_tell_the_classes_apart_are_said_to_be_near_chance(
     assert reach.chance == pytest.approx(np.bincount(labels).max() / len(labels))
     assert f"**{reach.sentence()}**" in [m.value for m in at.markdown]
     assert not at.success
+
+
+def test_the_command_line_beside_the_links_runs_the_same_settings(pets, capsys):
+    import shlex
+
+    from alsim.cli.main import main
+    from alsim.dashboard.data_page import compare_command
+    from alsim.loop.presets import default_config
+
+    entry = datastore.import_path(pets)
+    suited = default_config(entry.id).features
+    assert compare_command(entry.id, entry, suited) == (f"python -m alsim compare --data {entry.id} "
+                                                        "--strategies entropy,margin,random --seeds 6")
+    other = "colorhist" if suited != "colorhist" else "raw"
+    assert f"--data {entry.id} --set features={other} " in compare_command(entry.id, entry, other)
+    # A built-in set: the model whose ceiling the page shows, with random initial labels; the command runs.
+    command = compare_command("digits", None, "hog")
+    assert "--set dataset=digits --set initial=random --set features=hog --set model=label_spreading" in command
+    argv = shlex.split(command)[3:]
+    argv[argv.index("--seeds") + 1] = "2"
+    assert main(argv + ["--set", "pool_size=300", "--set", "n_rounds=3"]) == 0

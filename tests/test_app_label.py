@@ -318,3 +318,17 @@ def test_label_studio_tasks_config_and_export_upload_on_the_page():
     assert {item: row.source for item, row in project.store.labels(project.id).items()} == {
         0: "typed", 6: "typed", 1: "label-studio", 2: "label-studio", 3: "label-studio"}
     assert any("3 from Label Studio" in m.value for m in at.markdown)
+
+
+def test_the_new_project_picker_names_a_stored_set_by_its_name(tmp_path):
+    from test_importers import write_image_folder
+
+    from alsim.data import store as datastore
+
+    entry = datastore.import_path(write_image_folder(tmp_path / "pets", per_class=4), name="my pets")
+    at = _page({})
+    picker = at.selectbox(key="label_new_dataset")
+    assert f"my pets ({entry.id})" in picker.options and "digits" in picker.options
+    picker.set_value(entry.id)
+    at.run()
+    assert not at.exception and at.selectbox(key="label_new_dataset").value == entry.id

@@ -377,6 +377,10 @@ def test_noisy_annotators_add_the_accuracy_with_every_label_from_them():
     assert ceiling(noisy.replace(oracle_noise=0.1)).annotators > reach.annotators
     assert reach.sentence() == (f"ceiling {reach.ceiling:.1%} (the model with every label; {reach.annotators:.1%} "
                                 f"with every label from these annotators), chance {reach.chance:.1%}")
+    assert reach.help_text().startswith("All three 5-fold cross-validated on the 330 labeled pool images; with every "
+                                        "label from these annotators: the same fit on every pool label")
+    assert ceiling(base).help_text() == ("Both 5-fold cross-validated on the 330 labeled pool images; chance is the "
+                                         "largest class's share of them.")
     code, out = _main("run", "--preset", "digits-tutorial", "--set", "oracle_noise=0.3", "--set", "seed=3", "--json")
     assert code == 0 and json.loads(out)["ceiling_with_annotators"] == reach.annotators
     code, out = _main("run", "--preset", "digits-tutorial", "--set", "oracle_noise=0.3", "--set", "seed=3")

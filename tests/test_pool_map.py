@@ -110,6 +110,20 @@ def test_map_draws_every_point_once_with_the_round_numbered():
     assert hover == f"#42 · class {names[labels[42]]} · predicted {names[predicted[42]]} · uncertainty {42 / 299:.3f}"
 
 
+def test_every_class_keeps_its_key_when_none_of_its_images_is_left_unlabeled():
+    import plotly.colors
+
+    features, labels = _blobs(n=300)
+    coords = pool_projection(features, ("blobs", 300), method="pca", use_cache=False)
+    status = np.where(labels == 2, 1, 0).astype(np.int8)  # every image of class "c" revealed
+    fig = decode(pool_map(coords, labels, status, [], class_names=["a", "b", "c"]).to_plotly_json())
+    assert [t["name"] for t in fig["data"]][:4] == ["a", "b", "c", "revealed labels"]
+    key = trace(fig, "c")
+    assert key["x"] == [None] and key["customdata"] == [] and key["marker"]["color"] == plotly.colors.qualitative.Plotly[2]
+    assert trace(fig, "revealed labels")["customdata"] == np.flatnonzero(labels == 2).tolist()
+    assert sorted(i for t in fig["data"] for i in t["customdata"]) == list(range(300))  # every point drawn once
+
+
 @pytest.mark.parametrize("svg_max, kind", [(300, "scatter"), (299, "scattergl")])
 def test_maps_of_more_points_than_svg_max_draw_with_webgl_and_the_same_points(svg_max, kind):
     fig, _, _, _ = _map(svg_max=svg_max)  # 300 points, each drawn once

@@ -201,7 +201,7 @@ def compare_page() -> None:
                         metric=base.metric)
 
     st.subheader("Headline")
-    st.markdown(f"**{summary.ceiling_sentence()}**", help=f"Both {reach.how()}.")
+    st.markdown(f"**{summary.ceiling_sentence()}**", help=reach.help_text())
     if summary.warning:
         st.warning(summary.warning)
     st.caption(f"Target {metric} {summary.target:.4f}: {summary.target_rule}{target_note(summary)}.")

@@ -153,8 +153,24 @@ def render_summary(name: str, entry: datastore.StoredSet | None) -> None:
     live = urlencode(params)
     compare = urlencode({f"cmp_{key}": value for key, value in params.items()})
     st.markdown(f"[Run the live loop on this data set](./?{live}) · [Compare strategies on it](./Compare?{compare})"
-                f" · command line: `python -m alsim compare --data {quote(name, safe='')} "
-                "--strategies entropy,margin,random --seeds 6`")
+                f" · command line: `{compare_command(name, entry, None if best is None else best.features)}`")
+
+
+def compare_command(name: str, entry: datastore.StoredSet | None, features: str | None = None) -> str:
+    """The command line comparing strategies on the data set: a stored set's suited config (``--data``
+    picks it) with ``features``; a built-in set with the model whose ceiling the page measures
+    (:func:`suggested_config`) and random initial labels (a comparison over seeds needs them)."""
+    if entry is not None:
+        changes = [] if features in (None, default_config(entry.id).features) else [f"features={features}"]
+        start = f"--data {quote(entry.id, safe='')}"
+    else:
+        config = suggested_config(name, None, features or source_info(name).features[0])
+        changes = [f"dataset={name}", "initial=random", f"features={config.features}", f"model={config.model}",
+                   f"kernel={config.kernel}", f"n_neighbors={config.n_neighbors}", f"evaluation={config.evaluation}"]
+        start = ""
+    sets = " ".join(f"--set {change}" for change in changes)
+    return " ".join(part for part in ("python -m alsim compare", start, sets,
+                                       "--strategies entropy,margin,random --seeds 6") if part)
 
 
 #: Config fields a link to the loop carries (the sidebar's URL parameters of the same names).
@@ -220,7 +236,7 @@ def _reach_section(name: str, entry: datastore.StoredSet | None) -> FeatureProbe
     except AlsimError as exc:
         show_error(exc)
         return None
-    st.markdown(f"**{reach.sentence()}**", help=f"Both {reach.how()}.")
+    st.markdown(f"**{reach.sentence()}**", help=reach.help_text())
     if reach.warning:
         show_warning(reach.warning)
     return best

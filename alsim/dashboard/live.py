@@ -369,8 +369,7 @@ def _header(config: Config, results, baseline, seconds: float, present: bool, re
         st.markdown(f"# {sentence}")
     else:
         st.markdown(f"#### {sentence}")
-    st.caption(f"**{reach.sentence()}**", help=f"Both {reach.how()}." if reach.ceiling is not None
-               else reach.how().capitalize() + ".")
+    st.caption(f"**{reach.sentence()}**", help=reach.help_text())
     if reach.ceiling is None:
         st.button("Measure the ceiling", key="measure_ceiling",
                   help=f"Fit this run's model on every one of the {len(last.status):,} pool labels (pools over "

@@ -107,6 +107,12 @@ class Ceiling:
         return (f"5-fold cross-validated on the {self.n:,} labeled pool images{noisy}; chance is "
                 f"{self._chance_words} of them")
 
+    def help_text(self) -> str:
+        """Where the numbers of :meth:`sentence` were measured, as one sentence ("Both ..." or "All three ...")."""
+        if self.ceiling is None:
+            return self.how().capitalize() + "."
+        return f"{'Both' if self.annotators is None else 'All three'} {self.how()}."
+
     def near_chance(self, accuracy: float) -> bool:
         """Whether an accuracy measured like this one is near chance (:func:`alsim.evidence.chance.near_chance`)."""
         return near_chance(accuracy, self.chance, self.n)

@@ -595,7 +595,15 @@ def pool_map(coords: np.ndarray, labels: np.ndarray, status: np.ndarray, queried
     if group is None:
         add(background, "unlabeled", marker=marker(background, **faint))
     else:
-        for c in sorted(set(np.unique(group[background]).tolist())):
+        drawn = set(np.unique(group[background]).tolist())
+        for c in sorted(drawn | set(range(n_classes))):
+            if c not in drawn:
+                # A class none of whose images is left unlabeled keeps its key: the revealed points are
+                # coloured by class too. One point at nowhere (an empty trace gets no legend entry).
+                traces.append(dict(type=kind, x=[None], y=[None], mode="markers", name=name_of(c), hoverinfo="skip",
+                                   customdata=[], marker=dict(color=palette[int(c)], **faint),
+                                   legendgroup=f"class-{c}"))
+                continue
             ids = background[group[background] == c]
             add(ids, name_of(c), marker=dict(color=palette[int(c)] if c >= 0 else "#999999", **faint),
                 legendgroup=f"class-{c}")

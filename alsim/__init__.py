@@ -8,7 +8,7 @@ The path of a run: :class:`Config` -> :func:`prepare` (data source, pool, featur
 Layers, lowest first. A module imports only from its own layer's package or lower ones;
 ``tests/test_layers.py`` enforces it:
 
-0. ``alsim.common`` (errors, JSON, process settings), ``alsim.storage`` (memory and disk caches)
+0. ``alsim.common`` (errors, JSON, files, process settings), ``alsim.storage`` (memory and disk caches)
 1. ``alsim.data``: data sets, importers, the data store, the source registry
 2. ``alsim.learn``: features, graphs, models, metrics
 3. ``alsim.strategies``: query strategies and their registry

@@ -102,6 +102,12 @@ def test_all_orders_every_unanswered_item_by_the_strategys_score(project):
 
 def test_image_root_writes_png_files_named_by_item_and_prefix_makes_urls(project, tmp_path):
     tasks = label_studio.export_tasks(project, image_root=tmp_path / "images")
+    # Readable like any file the user makes there (Label Studio may serve them as another user), not 0600.
+    plain = tmp_path / "images" / "plain.txt"
+    plain.write_text("x")
+    modes = {path.stat().st_mode & 0o777 for path in (tmp_path / "images").glob("*.png")}
+    assert modes == {plain.stat().st_mode & 0o777} and not list((tmp_path / "images").glob(".*"))
+    plain.unlink()
     items = [task["data"]["alsim_item"] for task in tasks]
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == sorted(f"{i:06d}.png" for i in items)
     for task in tasks:

@@ -230,3 +230,14 @@ def test_report_tiles_show_display_images_in_colour_with_their_aspect_ratio(tmp_
     assert tiles
     decoded = cv2.imdecode(np.frombuffer(base64.b64decode(tiles[0]), np.uint8), cv2.IMREAD_UNCHANGED)
     assert decoded.shape == (96, 128, 3) and np.ptp(decoded.astype(int), axis=2).max() > 100  # colour, not gray
+
+
+def test_a_written_report_is_readable_like_any_new_file_and_replaces_the_old_one_whole(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    target = tmp_path / "r.html"
+    target.write_text("old")
+    path = write_report(target, "<html>é</html>")
+    assert path == str(target) and target.read_text(encoding="utf-8") == "<html>é</html>"
+    assert target.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # not mkstemp's 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt", "r.html"]  # no temporary left

@@ -27,6 +27,7 @@ from alsim.common.text import escape_controls
 from alsim.dashboard.charts import chart
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, show_url_notices
+from alsim.data import store as datastore
 from alsim.data.sources import source_names
 from alsim.labeling import checks, label_studio
 from alsim.labeling import projects as labeling
@@ -262,8 +263,6 @@ def label_studio_tasks(name: str) -> str:
 # ---------------------------------------------------------------------------------------- sections
 def set_labels() -> dict[str, str]:
     """How the picker shows each data set: a stored one by the name it was given, with its id."""
-    from alsim.data import store as datastore
-
     stored = {e.id: e.name for e in datastore.list_sets()}
     return {source: f"{stored[source]} ({source})" if stored.get(source) and stored[source] != source else source
             for source in source_names()}

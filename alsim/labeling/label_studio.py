@@ -26,12 +26,12 @@ import base64
 import json
 import math
 import os
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from alsim.common.files import replace_atomically
 from alsim.common.text import escape_controls
 from alsim.labeling.limits import MAX_EMBED_BYTES, MAX_EMBED_ITEMS
 from alsim.labeling.projects import (
@@ -187,14 +187,8 @@ def _written(images, items: list[int], root: Path, prefix: str | None) -> list[s
         name = image_file_name(item)
         target = root / name
         try:
-            handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=root)
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    stream.write(_png(images, item))
-                os.replace(temporary, target)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            png = _png(images, item)
+            replace_atomically(target, lambda stream: stream.write(png))
         except OSError as exc:
             raise LabelStoreError(f"cannot write {target}: {exc.strerror or exc}") from None
         values.append(f"{prefix}{name}" if prefix else str(target.resolve()))

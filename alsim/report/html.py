@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from alsim.common.files import replace_atomically
 from alsim.common.version import VERSION as __version__
 from alsim.evidence.ceiling import Ceiling
 from alsim.evidence.ceiling import ceiling as measure_ceiling
@@ -484,22 +485,10 @@ def html_report(title: str, configs: Mapping[str, Config], arms: Mapping[str, Se
 
 
 def write_report(path, document: str) -> str:
-    """Write ``document`` to ``path`` (UTF-8, via a temporary file renamed into place); returns the path."""
-    import os
-    import tempfile
-
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(document)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return os.path.abspath(path)
+    """Write ``document`` to ``path`` (UTF-8, via a temporary file renamed into place, with the permissions
+    of any new file: :func:`alsim.common.files.replace_atomically`); returns the path."""
+    data = document.encode("utf-8")
+    return replace_atomically(path, lambda stream: stream.write(data))
 
 
 def write_comparison_report(path, base: Config, strategies: Sequence[str], summary, command: str | None = None,

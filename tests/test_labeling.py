@@ -576,7 +576,10 @@ def test_cli_next_add_undo_export(project):
     code, out, _ = _cli("digits demo", "--add", f"{batch[0]}=3", f"{batch[1]}=skip", "--annotator", "cli")
     assert code == 0 and out.splitlines() == [f"stored {batch[0]}=3", f"stored {batch[1]}=skip"]
     code, out, _ = _cli("digits demo", "--undo", "--annotator", "cli")
-    assert out.strip() == f"undone {batch[1]}=-1"
+    assert out.strip() == f"undone {batch[1]}=skip"  # in the words --add takes, not the stored -1
+    code, out, _ = _cli("digits demo", "--undo", "--annotator", "cli")
+    assert out.strip() == f"undone {batch[0]}=3"
+    code, out, _ = _cli("digits demo", "--add", f"{batch[0]}=3", "--annotator", "cli")
     code, out, _ = _cli("digits demo", "--export", "json")
     assert [(r["item"], r["label"], r["annotator"]) for r in json.loads(out)["labels"]] == [(batch[0], "3", "cli")]
     code, out, _ = _cli("--list")

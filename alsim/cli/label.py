@@ -148,7 +148,7 @@ def run(args, out) -> int:
             pairs.append((parse_item(project, item), parse_label(project, label)))
         for item, label in pairs:
             project.store.set_label(project.id, item, label, annotator, args.source)
-            print(f"stored {item}={escape_controls(project.class_names[label]) if label >= 0 else 'skip'}", file=out)
+            print(f"stored {item}={_label_words(project, label)}", file=out)
             out.flush()
         return 0
     if args.check:
@@ -156,7 +156,8 @@ def run(args, out) -> int:
         return 0
     if args.undo:
         change = undo(project, annotator)
-        print("nothing to undo" if change is None else f"undone {change.item}={change.label}", file=out)
+        print("nothing to undo" if change is None else f"undone {change.item}={_label_words(project, change.label)}",
+              file=out)
         return 0
     if stream is not None:
         stream.write(export_zip(project) if args.export == "imagefolder" else export_npz(project))
@@ -265,3 +266,8 @@ def _open_or_create(args, store: LabelStore) -> LabelingProject:
         if project.config.with_overrides(rest) != project.config or prefill not in (None, project.prefill):
             raise LabelStoreError(f"project {project.name!r} exists; its settings cannot change (create a new one)")
     return project
+
+
+def _label_words(project, label: int) -> str:
+    """A stored label as ``--add`` takes it: the class name, or ``skip``."""
+    return escape_controls(project.class_names[label]) if label >= 0 else "skip"

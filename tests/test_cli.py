@@ -250,3 +250,56 @@ def test_progress_line_shows_only_steps_that_take_a_while(monkeypatch):
     line(10, 10)
     assert slow.getvalue() == ("\rembedding images: 3/10 (30%, 5/s, about 1 s left)"
                                "\rembedding images: 10/10 (100%, 5/s)\n")
+
+
+def _run_cli(*argv) -> tuple[int, str]:
+    import io
+
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_run_prints_each_score_in_its_column_and_the_json_random_arm_its_accuracy():
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from alsim import Config, run_loop
+    from alsim.loop.pool import prepare
+
+    truth = prepare(Config()).labels
+
+    def scores(record):
+        hidden = record.status == 0
+        return (accuracy_score(truth[hidden], record.predicted[hidden]),
+                f1_score(truth[hidden], record.predicted[hidden], labels=range(10), average="macro"))
+
+    active, random = list(run_loop(Config())), list(run_loop(Config(strategy="random")))
+    code, out = _run_cli("run", "--preset", "digits-tutorial")
+    lines = out.splitlines()
+    header = next(line.split() for line in lines if line.split()[:1] == ["round"])
+    first = next(line.split() for line in lines if line.split()[:2] == ["0", "40"])
+    accuracy, macro_f1 = scores(active[0])
+    assert code == 0 and first[header.index("accuracy")] == f"{accuracy:.4f}"
+    assert first[header.index("macro_f1")] == f"{macro_f1:.4f}"
+    assert re.fullmatch(r"\d+\.\d\d", first[header.index("seconds")])  # seconds to 2 places
+    code, out = _run_cli("run", "--preset", "digits-tutorial", "--json")
+    doc = json.loads(out)
+    assert [arm["accuracy"] for arm in doc["random_arm"]] == pytest.approx([scores(r)[0] for r in random], abs=1e-12)
+    assert not np.allclose([scores(r)[0] for r in random], [scores(r)[1] for r in random])  # the two differ
+
+
+def test_compare_prints_the_spread_of_the_final_scores_beside_them():
+    import numpy as np
+
+    code, out = _run_cli("compare", "--set", "initial=random", "--strategies", "entropy,random", "--seeds", "3", "--json")
+    doc = json.loads(out)
+    finals = {}
+    for curve in doc["curves"]:
+        finals.setdefault(curve["strategy"], []).append([a for a in curve["accuracy"] if a is not None][-1])
+    for s in doc["summary"]["strategies"]:
+        assert s["final_std"] == pytest.approx(np.std(finals[s["strategy"]], ddof=1))
+        assert s["final_mean"] == pytest.approx(np.mean(finals[s["strategy"]]))
+    code, out = _run_cli("compare", "--set", "initial=random", "--strategies", "entropy,random", "--seeds", "3")
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["entropy"])
+    assert row[3] == f"{np.mean(finals['entropy']):.4f}" and row[4] == f"{np.std(finals['entropy'], ddof=1):.4f}"

@@ -241,3 +241,27 @@ def test_a_written_report_is_readable_like_any_new_file_and_replaces_the_old_one
     assert path == str(target) and target.read_text(encoding="utf-8") == "<html>é</html>"
     assert target.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # not mkstemp's 0600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt", "r.html"]  # no temporary left
+
+
+def test_the_rounds_csv_holds_each_rounds_scores_and_cost_under_their_own_names():
+    import csv
+    import io
+
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from alsim.report.export import round_rows, to_csv
+
+    config = Config(cost="per_class", cost_params=tuple(float(c + 1) for c in range(10)))
+    rounds = list(run_loop(config))
+    truth = prepare(config).labels
+    rows = list(csv.DictReader(io.StringIO(to_csv(round_rows({"entropy": rounds})))))
+    assert [int(row["round"]) for row in rows] == [r.index for r in rounds]
+    for row, record in zip(rows, rounds):
+        hidden = record.status == 0  # scored on the still-unlabeled pool
+        assert float(row["accuracy"]) == pytest.approx(accuracy_score(truth[hidden], record.predicted[hidden]),
+                                                       abs=1e-9)
+        assert float(row["macro_f1"]) == pytest.approx(
+            f1_score(truth[hidden], record.predicted[hidden], labels=range(10), average="macro"), abs=1e-9)
+        revealed = np.flatnonzero(record.status == 1)
+        assert float(row["cost_spent"]) == pytest.approx(float((truth[revealed] + 1).sum()))  # class c costs c + 1
+        assert int(row["n_annotations"]) == len(revealed)

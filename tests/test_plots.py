@@ -96,6 +96,18 @@ def test_band_curves_highlight_one_run_on_top():
     assert fig.data[-1].name == "one run: margin, seed 3" and list(fig.data[-1].y) == [0.8, 0.9]
     plain = band_curves(summary)
     assert len(plain.data) == 4  # two bands, two means
+    # The one run is drawn in the run's metric, as the bands are.
+    from sklearn.metrics import f1_score
+
+    from alsim import Config, run_loop
+    from alsim.loop.pool import prepare
+
+    truth = prepare(Config()).labels
+    scored = list(run_loop(Config(metric="macro_f1")))
+    fig = band_curves(summary, highlight=("macro", scored), metric="macro_f1")
+    expected = [f1_score(truth[r.status == 0], r.predicted[r.status == 0], labels=range(10), average="macro")
+                for r in scored]
+    assert list(fig.data[-1].y) == pytest.approx(expected, abs=1e-12)
     assert plain.data[0].mode == "lines"  # a band has no markers at its corners
 
 

@@ -265,3 +265,14 @@ def test_the_rounds_csv_holds_each_rounds_scores_and_cost_under_their_own_names(
         revealed = np.flatnonzero(record.status == 1)
         assert float(row["cost_spent"]) == pytest.approx(float((truth[revealed] + 1).sum()))  # class c costs c + 1
         assert int(row["n_annotations"]) == len(revealed)
+
+
+def test_the_reports_summary_row_gives_the_total_seconds_of_the_rounds():
+    import dataclasses
+
+    rounds = [dataclasses.replace(r, seconds=float(k + 1)) for k, r in enumerate(list(run_loop(Config()))[:3])]
+    document = html_report("t", {"entropy": Config()}, {"entropy": rounds}, [str(i) for i in range(10)])
+    table = document[document.index("<table>"):document.index("</table>")]
+    header = re.findall(r"<th>([^<]*)</th>", table)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", table)
+    assert cells[header.index("seconds")] == "6.0000" and cells[header.index("rounds")] == "3"  # 1 + 2 + 3

@@ -512,3 +512,12 @@ def test_a_cell_whose_last_round_labeled_the_whole_pool_scores_like_compare(tmp_
         assert np.mean([row["aulc"] for row in cells]) == pytest.approx(expected[strategy].aulc_mean, abs=1e-12)
         assert np.mean([row["final_accuracy"] for row in cells]) == pytest.approx(expected[strategy].final_mean,
                                                                                   abs=1e-12)
+
+
+def test_progress_counts_cells_not_tasks(tmp_path):
+    spec = tiny_spec(n_seeds=1)  # 2 x 2 grid points x 2 strategies x 1 seed
+    cells = len(prepare_sweep(spec))
+    seen = []
+    run_sweep(spec, tmp_path, in_process=True, cells_per_task=2, progress=seen.append)
+    assert cells == 8 and {p.to_compute for p in seen} == {8} and {p.total for p in seen} == {8}
+    assert seen[-1].done == seen[-1].computed == 8

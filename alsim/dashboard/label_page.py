@@ -27,8 +27,7 @@ from alsim.common.text import escape_controls
 from alsim.dashboard.charts import chart
 from alsim.dashboard.messages import escape_markdown, show_error
 from alsim.dashboard.url import CHOICE, check_choice, sanitize_query_params, show_url_notices
-from alsim.data import store as datastore
-from alsim.data.sources import source_names
+from alsim.data.sources import source_labels
 from alsim.labeling import checks, label_studio
 from alsim.labeling import projects as labeling
 from alsim.labeling.store import LabelStore
@@ -261,18 +260,11 @@ def label_studio_tasks(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------- sections
-def set_labels() -> dict[str, str]:
-    """How the picker shows each data set: a stored one by the name it was given, with its id."""
-    stored = {e.id: e.name for e in datastore.list_sets()}
-    return {source: f"{stored[source]} ({source})" if stored.get(source) and stored[source] != source else source
-            for source in source_names()}
-
-
 def _new_project_form(open_by_default: bool) -> None:
     with st.expander("New project", expanded=open_by_default):
         c1, c2, c3 = st.columns(3)
         c1.text_input("Name", key="label_new_name", max_chars=64, placeholder="e.g. digits by hand")
-        labels = set_labels()
+        labels = source_labels()
         c2.selectbox("Data set", list(labels), key="label_new_dataset", format_func=labels.get)
         c3.selectbox("Query strategy", [s for s in strategy_names() if s != "none"], key="label_new_strategy")
         c1.number_input("Batch size", min_value=1, max_value=64, value=labeling.DEFAULT_BATCH, step=1,

@@ -522,12 +522,11 @@ def spread_verdict(curves, strategy: str) -> str:
     if last is None:
         return ""
     labels, a, r = last
-    ahead = int(np.sum(a > r))
     text = (f"With {labels:,} labels, {strategy} averaged {a.mean():.1%} over {len(a)} seeds and random "
-            f"{r.mean():.1%}; {strategy} was ahead in {ahead} of {len(a)} seeds.")
-    if seeds_agree(curves, strategy):
+            f"{r.mean():.1%}; {strategy} was ahead in {int(np.sum(a > r))} of {len(a)} seeds.")
+    if _agreement(a, r):
         return text + f" Every seed agrees, though {len(a)} seeds are too few for a significance test."
-    if ahead == 0 and np.all(a == r):
+    if np.all(a == r):
         return text + " The two are equal on every seed."
     return text + " The seeds do not separate the two: this difference could be luck."
 
@@ -550,12 +549,14 @@ def _last_of_seeds(curves, strategy: str):
 def seeds_agree(curves, strategy: str) -> int:
     """1 when every seed puts ``strategy`` ahead of random and the means differ by more than both spreads,
     -1 when every seed puts it behind that way, else 0 (no seeds, a tie, or the seeds disagree)."""
+    last = _last_of_seeds(curves, strategy) if strategy not in ("random", "none") else None
+    return 0 if last is None else _agreement(last[1], last[2])
+
+
+def _agreement(a, r) -> int:
+    """:func:`seeds_agree` of the per-seed scores ``a`` (the strategy's) and ``r`` (random's)."""
     import numpy as np
 
-    last = _last_of_seeds(curves, strategy) if strategy not in ("random", "none") else None
-    if last is None:
-        return 0
-    _, a, r = last
     spread = max(a.std(ddof=1), r.std(ddof=1)) if len(a) > 1 else 0.0
     if abs(a.mean() - r.mean()) <= spread:
         return 0

@@ -65,6 +65,8 @@ class SourceInfo:
         How to get the data when it is not.
     locator : callable() -> str
         Where the data is read from now (a folder); a new location means a new load.
+    title : str
+        The name people gave it (a stored set's name at import; empty: :attr:`name` says it).
     """
 
     name: str
@@ -78,6 +80,7 @@ class SourceInfo:
     available: Callable[[], bool] = field(default=lambda: True)
     missing_hint: str = ""
     locator: Callable[[], str] = field(default=lambda: "")
+    title: str = ""
 
     def offered(self) -> tuple[str, ...]:
         """Its feature kinds, with every image feature kind registered since it was (for sources of images)."""
@@ -137,6 +140,7 @@ def stored_source_infos() -> list:
             available=(lambda e=entry: (e.path / store.MANIFEST).is_file()),
             missing_hint=f"import it again with `python -m alsim data add {entry.manifest.get('source_file', 'PATH')}`",
             locator=(lambda e=entry: str(e.path)),
+            title=entry.name,
         ))
     return infos
 
@@ -172,6 +176,15 @@ def source_names() -> tuple[str, ...]:
     register_stored_sources()
     with _LOCK:
         return tuple(_SOURCES)
+
+
+def source_labels() -> dict[str, str]:
+    """Each registered name (:func:`source_names`' order) as a picker shows it: a stored set as
+    "its title (its id)", any other by its name."""
+    register_stored_sources()
+    with _LOCK:
+        infos = list(_SOURCES.values())
+    return {i.name: f"{i.title} ({i.name})" if i.title and i.title != i.name else i.name for i in infos}
 
 
 def source_info(name: str) -> SourceInfo:
